@@ -1,0 +1,872 @@
+//! Replica-batched tiles: R independent out×in crossbars with their device maps and pulse
+//! counters, and the three update modes of shared/theory.md §2.3.
+//!
+//! Work is split by rows (`ROWS_PER_TASK` rows of one replica at least per rayon task); every
+//! row draws from its own Philox stream, so no value depends on the thread count or on the
+//! scheduling, and per-row pulse totals are combined serially in row order.
+
+use ndarray::{Array1, Array3, ArrayView3};
+use rayon::prelude::*;
+
+use crate::error::CoreError;
+use crate::response::Family;
+use crate::rng::{tag, Stream};
+use crate::spec::{C2cMode, DeviceSpec, Rounding, UpdateMode};
+
+/// Rows per rayon task, at least: a constant, never derived from the thread count.
+pub const ROWS_PER_TASK: usize = 16;
+
+/// Upper bound on the x-train words kept for one chunk of samples (the chunk size never
+/// changes results, because every sample has its own streams).
+const TRAIN_WORDS_PER_CHUNK: usize = 1 << 22;
+
+/// Largest tile dimension accepted (rows and columns are addressed with 32 bits).
+pub const MAX_DIM: usize = 1 << 24;
+
+/// Largest replica count accepted.
+pub const MAX_REPLICAS: usize = 1 << 24;
+
+/// A pulse-accounting phase.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Gradient updates.
+    Update = 0,
+    /// Transfers between arrays.
+    Transfer = 1,
+    /// Calibration (zero-shifting).
+    Calibration = 2,
+}
+
+impl Phase {
+    /// The phase with the given index (0, 1, 2).
+    ///
+    /// # Errors
+    /// [`CoreError::InvalidParameter`] for any other index. Never panics.
+    pub fn from_index(i: i64) -> Result<Phase, CoreError> {
+        match i {
+            0 => Ok(Phase::Update),
+            1 => Ok(Phase::Transfer),
+            2 => Ok(Phase::Calibration),
+            _ => Err(CoreError::param(
+                "phase",
+                "Tile",
+                "0 (update), 1 (transfer) or 2 (calibration)",
+                i,
+            )),
+        }
+    }
+}
+
+/// The fixed per-element device parameters, drawn once at construction.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ElemMap {
+    /// Lower bound of the physical state.
+    pub lo: f64,
+    /// Upper bound of the physical state.
+    pub hi: f64,
+    /// Up step Δw⁺ (weight units): an up pulse moves by `up·q+`.
+    pub up: f64,
+    /// Down step Δw⁻: a down pulse moves by `dn·q−`.
+    pub dn: f64,
+}
+
+/// Pulses fired by one call, per replica.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UpdateStats {
+    /// Total pulses per local replica.
+    pub pulses: Vec<u64>,
+}
+
+/// R replicas of an out×in analog crossbar.
+#[derive(Clone, Debug)]
+pub struct Tile {
+    device: DeviceSpec,
+    mode: UpdateMode,
+    replicas: usize,
+    out_size: usize,
+    in_size: usize,
+    replica_offset: u64,
+    key: [u64; 2],
+    tick: u64,
+    state: Vec<f64>,
+    maps: Vec<ElemMap>,
+    reference: Vec<f64>,
+    counters: [Vec<u64>; 3],
+}
+
+/// The per-call constants of the pulse kernel.
+#[derive(Clone, Copy)]
+struct Pulser {
+    family: Family,
+    sigma: f64,
+    mult: bool,
+}
+
+impl Pulser {
+    fn new(d: &DeviceSpec) -> Self {
+        Pulser {
+            family: d.family,
+            sigma: d.dw_min_std,
+            mult: d.c2c == C2cMode::Multiplicative,
+        }
+    }
+
+    /// `n` pulses of one sign on one element, each with q at the current state, cycle noise
+    /// and clipping: shared/theory.md §1.1 (clip after every pulse, not after the train).
+    #[inline]
+    fn fire(&self, p: &mut f64, m: &ElemMap, up: bool, n: u64, s: &mut Stream) {
+        let mut w = *p;
+        for _ in 0..n {
+            let (q, step) = if up {
+                (self.family.q_plus(w, m.lo, m.hi), m.up)
+            } else {
+                (self.family.q_minus(w, m.lo, m.hi), m.dn)
+            };
+            let mag = if self.sigma > 0.0 {
+                let xi = s.normal();
+                if self.mult {
+                    step * (q * (1.0 + self.sigma * xi))
+                } else {
+                    step * (q + self.sigma * xi)
+                }
+            } else {
+                step * q
+            };
+            w = if up { w + mag } else { w - mag };
+            w = w.max(m.lo).min(m.hi);
+        }
+        *p = w;
+    }
+}
+
+/// Equivalent CEIL pulse count of a desired increment: a ratio within 2⁻⁴⁰ (relative) above
+/// an integer counts as that integer, so 0.05/1e−3 = 50.000000000000007 gives 50.
+#[inline]
+fn ceil_count(ratio: f64) -> u64 {
+    (ratio * (1.0 - 1.0 / 1_099_511_627_776.0)).ceil() as u64
+}
+
+/// Per-sample constants of the stochastic pulse update.
+struct SampleTrains {
+    /// `None` when the sample is skipped (lr, max|x| or max|d| is 0).
+    bl: usize,
+    a: f64,
+    /// Columns whose x train has at least one bit: (column, sign of x, first word index).
+    active: Vec<(u32, bool)>,
+    /// Bits of the active columns, `words` per column, in `active` order.
+    bits: Vec<u64>,
+}
+
+const SKIPPED: usize = 0;
+
+impl Tile {
+    /// Builds a tile and draws its device-to-device maps on the construction streams.
+    ///
+    /// # Errors
+    /// [`CoreError::InvalidParameter`] for a bad device, mode or size. Never panics.
+    pub fn new(
+        device: DeviceSpec,
+        mode: UpdateMode,
+        out_size: usize,
+        in_size: usize,
+        replicas: usize,
+        key: [u64; 2],
+        replica_offset: u64,
+    ) -> Result<Tile, CoreError> {
+        device.validate()?;
+        mode.validate()?;
+        let dim = format!("an int in the range [1, {MAX_DIM}]");
+        if !(1..=MAX_DIM).contains(&out_size) {
+            return Err(CoreError::param("out_size", "Tile", dim, out_size));
+        }
+        if !(1..=MAX_DIM).contains(&in_size) {
+            return Err(CoreError::param("in_size", "Tile", dim, in_size));
+        }
+        if !(1..=MAX_REPLICAS).contains(&replicas) {
+            return Err(CoreError::param(
+                "replicas",
+                "Tile",
+                format!("an int in the range [1, {MAX_REPLICAS}]"),
+                replicas,
+            ));
+        }
+        let max_offset = (1u64 << 32) - replicas as u64;
+        if replica_offset > max_offset {
+            return Err(CoreError::param(
+                "replica_offset",
+                "Tile",
+                format!("an int in the range [0, {max_offset}]"),
+                replica_offset,
+            ));
+        }
+        let n = replicas
+            .checked_mul(out_size)
+            .and_then(|v| v.checked_mul(in_size))
+            .filter(|&v| v <= (1usize << 34))
+            .ok_or_else(|| {
+                CoreError::param(
+                    "out_size",
+                    "Tile",
+                    "such that replicas*out_size*in_size <= 2**34",
+                    out_size,
+                )
+            })?;
+        let mut maps = vec![
+            ElemMap {
+                lo: 0.0,
+                hi: 0.0,
+                up: 0.0,
+                dn: 0.0
+            };
+            n
+        ];
+        let mut reference = vec![0.0; n];
+        let mut state = vec![0.0; n];
+        let d = &device;
+        maps.par_chunks_mut(in_size)
+            .zip(reference.par_chunks_mut(in_size))
+            .zip(state.par_chunks_mut(in_size))
+            .enumerate()
+            .with_min_len(ROWS_PER_TASK)
+            .for_each(|(g, ((mrow, rrow), prow))| {
+                let r = replica_offset + (g / out_size) as u64;
+                let i = (g % out_size) as u64;
+                let mut s = Stream::open(key, 0, r, i, tag::CONSTRUCTION, 0);
+                for ((m, rf), p) in mrow.iter_mut().zip(rrow.iter_mut()).zip(prow.iter_mut()) {
+                    *m = draw_map(d, &mut s, rf);
+                    *p = rf.max(m.lo).min(m.hi);
+                }
+            });
+        Ok(Tile {
+            device,
+            mode,
+            replicas,
+            out_size,
+            in_size,
+            replica_offset,
+            key,
+            tick: 0,
+            state,
+            maps,
+            reference,
+            counters: [vec![0; n], vec![0; n], vec![0; n]],
+        })
+    }
+
+    /// Number of replicas R.
+    pub fn replicas(&self) -> usize {
+        self.replicas
+    }
+    /// Rows (outputs).
+    pub fn out_size(&self) -> usize {
+        self.out_size
+    }
+    /// Columns (inputs).
+    pub fn in_size(&self) -> usize {
+        self.in_size
+    }
+    /// Global index of local replica 0.
+    pub fn replica_offset(&self) -> u64 {
+        self.replica_offset
+    }
+    /// Calls made so far that drew random numbers (the stream tick).
+    pub fn tick(&self) -> u64 {
+        self.tick
+    }
+    /// The device.
+    pub fn device(&self) -> &DeviceSpec {
+        &self.device
+    }
+    /// The update mode.
+    pub fn mode(&self) -> &UpdateMode {
+        &self.mode
+    }
+
+    fn shape(&self) -> (usize, usize, usize) {
+        (self.replicas, self.out_size, self.in_size)
+    }
+
+    fn to_array<T: Clone>(&self, v: &[T]) -> Array3<T> {
+        Array3::from_shape_vec(self.shape(), v.to_vec())
+            .unwrap_or_else(|_| unreachable!("buffer length is R*out*in by construction"))
+    }
+
+    /// Logical (read-out) weights, physical state minus reference, shape (R, out, in).
+    pub fn weights(&self) -> Array3<f64> {
+        let v: Vec<f64> = self
+            .state
+            .par_iter()
+            .zip(self.reference.par_iter())
+            .map(|(p, r)| p - r)
+            .collect();
+        self.to_array(&v)
+    }
+
+    /// Physical conductance state, shape (R, out, in).
+    pub fn physical_weights(&self) -> Array3<f64> {
+        self.to_array(&self.state)
+    }
+
+    /// Reference offsets, shape (R, out, in).
+    pub fn reference(&self) -> Array3<f64> {
+        self.to_array(&self.reference)
+    }
+
+    /// Element maps as arrays: (lo, hi, up, dn), each (R, out, in).
+    pub fn map_arrays(&self) -> [Array3<f64>; 4] {
+        let lo: Vec<f64> = self.maps.iter().map(|m| m.lo).collect();
+        let hi: Vec<f64> = self.maps.iter().map(|m| m.hi).collect();
+        let up: Vec<f64> = self.maps.iter().map(|m| m.up).collect();
+        let dn: Vec<f64> = self.maps.iter().map(|m| m.dn).collect();
+        [
+            self.to_array(&lo),
+            self.to_array(&hi),
+            self.to_array(&up),
+            self.to_array(&dn),
+        ]
+    }
+
+    /// Each element's symmetric point of the physical state (NaN for `Ideal`), (R, out, in).
+    pub fn symmetric_points(&self) -> Array3<f64> {
+        let f = self.device.family;
+        let v: Vec<f64> = self
+            .maps
+            .par_iter()
+            .with_min_len(ROWS_PER_TASK * 16)
+            .map(|m| f.symmetric_point(m.lo, m.hi, m.up, m.dn))
+            .collect();
+        self.to_array(&v)
+    }
+
+    /// Pulse counters of one phase, (R, out, in).
+    pub fn pulse_counts(&self, phase: Phase) -> Array3<u64> {
+        self.to_array(&self.counters[phase as usize])
+    }
+
+    /// Zeroes the counters of one phase, or of all phases.
+    pub fn reset_pulse_counts(&mut self, phase: Option<Phase>) {
+        match phase {
+            Some(p) => self.counters[p as usize].iter_mut().for_each(|c| *c = 0),
+            None => self.counters.iter_mut().flatten().for_each(|c| *c = 0),
+        }
+    }
+
+    fn check_shape(
+        name: &str,
+        owner: &str,
+        got: &[usize],
+        want: [usize; 3],
+    ) -> Result<(), CoreError> {
+        if got == want {
+            Ok(())
+        } else {
+            Err(CoreError::shape(name, owner, &want, got))
+        }
+    }
+
+    /// Programs the logical weights: p = clip(W + reference, lo, hi). Not counted as pulses.
+    ///
+    /// # Errors
+    /// [`CoreError::Shape`] or [`CoreError::NonFinite`]; the tile is then unchanged. Never panics.
+    pub fn set_weights(&mut self, w: ArrayView3<'_, f64>) -> Result<(), CoreError> {
+        let (r, o, i) = self.shape();
+        Self::check_shape("weights", "Tile.set_weights", w.shape(), [r, o, i])?;
+        if w.iter().any(|v| !v.is_finite()) {
+            return Err(CoreError::non_finite("weights", "Tile.set_weights"));
+        }
+        for (((p, m), rf), v) in self
+            .state
+            .iter_mut()
+            .zip(&self.maps)
+            .zip(&self.reference)
+            .zip(w.iter())
+        {
+            *p = (v + rf).max(m.lo).min(m.hi);
+        }
+        Ok(())
+    }
+
+    /// Restores a full state (physical weights, counters, tick), e.g. from a checkpoint.
+    ///
+    /// # Errors
+    /// [`CoreError::Shape`] / [`CoreError::NonFinite`]; the tile is then unchanged. Never panics.
+    pub fn set_physical_state(&mut self, p: ArrayView3<'_, f64>) -> Result<(), CoreError> {
+        let (r, o, i) = self.shape();
+        Self::check_shape(
+            "physical_weights",
+            "Tile.set_physical_weights",
+            p.shape(),
+            [r, o, i],
+        )?;
+        if p.iter().any(|v| !v.is_finite()) {
+            return Err(CoreError::non_finite(
+                "physical_weights",
+                "Tile.set_physical_weights",
+            ));
+        }
+        for ((s, m), v) in self.state.iter_mut().zip(&self.maps).zip(p.iter()) {
+            *s = v.max(m.lo).min(m.hi);
+        }
+        Ok(())
+    }
+
+    fn check_lr(lr: f64, owner: &str) -> Result<(), CoreError> {
+        if lr.is_finite() && lr >= 0.0 {
+            Ok(())
+        } else {
+            Err(CoreError::param(
+                "lr",
+                owner,
+                "a float in the range [0, inf)",
+                lr,
+            ))
+        }
+    }
+
+    /// Applies ΔW = −lr Σ_b d_b x_bᵀ in the tile's mode; x is (R, B, in), d is (R, B, out).
+    ///
+    /// # Errors
+    /// [`CoreError::Shape`], [`CoreError::NonFinite`] or a bad `lr`; the tile is then
+    /// unchanged. Never panics.
+    pub fn update(
+        &mut self,
+        x: ArrayView3<'_, f64>,
+        d: ArrayView3<'_, f64>,
+        lr: f64,
+        phase: Phase,
+    ) -> Result<UpdateStats, CoreError> {
+        const OWNER: &str = "Tile.update";
+        let (r, o, i) = self.shape();
+        let b = x.shape().get(1).copied().unwrap_or(0);
+        Self::check_shape("x", OWNER, x.shape(), [r, b, i])?;
+        Self::check_shape("d", OWNER, d.shape(), [r, b, o])?;
+        Self::check_lr(lr, OWNER)?;
+        if x.iter().any(|v| !v.is_finite()) {
+            return Err(CoreError::non_finite("x", OWNER));
+        }
+        if d.iter().any(|v| !v.is_finite()) {
+            return Err(CoreError::non_finite("d", OWNER));
+        }
+        let x = x.as_standard_layout();
+        let d = d.as_standard_layout();
+        let xs = x.as_slice().unwrap_or(&[]);
+        let ds = d.as_slice().unwrap_or(&[]);
+        let stats = match self.mode {
+            UpdateMode::StochasticPulse { .. } => self.stochastic_update(xs, ds, b, lr, phase),
+            _ => self.outer_update(xs, ds, b, lr, phase),
+        };
+        self.tick += 1;
+        Ok(stats)
+    }
+
+    /// Applies a desired increment ΔW directly (expected and pulse-count modes).
+    ///
+    /// # Errors
+    /// [`CoreError::InvalidParameter`] in the stochastic pulse mode; shape and finiteness
+    /// errors as for [`Tile::update`]. The tile is then unchanged. Never panics.
+    pub fn apply_delta(
+        &mut self,
+        delta: ArrayView3<'_, f64>,
+        phase: Phase,
+    ) -> Result<UpdateStats, CoreError> {
+        const OWNER: &str = "Tile.apply_delta";
+        if matches!(self.mode, UpdateMode::StochasticPulse { .. }) {
+            return Err(CoreError::param(
+                "update",
+                OWNER,
+                "ExpectedUpdate or PulseCountUpdate (the stochastic pulse mode only \
+                 realises outer products; use update(x, d))",
+                "StochasticPulseUpdate",
+            ));
+        }
+        let (r, o, i) = self.shape();
+        Self::check_shape("delta", OWNER, delta.shape(), [r, o, i])?;
+        if delta.iter().any(|v| !v.is_finite()) {
+            return Err(CoreError::non_finite("delta", OWNER));
+        }
+        let delta = delta.as_standard_layout();
+        let ds = delta.as_slice().unwrap_or(&[]);
+        let (o, i) = (self.out_size, self.in_size);
+        let (key, tick, off) = (self.key, self.tick, self.replica_offset);
+        let (dev, mode) = (self.device.clone(), self.mode);
+        let per_row: Vec<u64> = self
+            .state
+            .par_chunks_mut(i)
+            .zip(self.counters[phase as usize].par_chunks_mut(i))
+            .zip(self.maps.par_chunks(i))
+            .zip(ds.par_chunks(i))
+            .enumerate()
+            .with_min_len(ROWS_PER_TASK)
+            .map(|(g, (((prow, crow), mrow), drow))| {
+                let mut s = Stream::open(
+                    key,
+                    tick,
+                    off + (g / o) as u64,
+                    (g % o) as u64,
+                    tag::UPDATE,
+                    0,
+                );
+                apply_row(&dev, mode, prow, crow, mrow, drow, &mut s)
+            })
+            .collect();
+        self.tick += 1;
+        Ok(self.per_replica(&per_row))
+    }
+
+    fn per_replica(&self, per_row: &[u64]) -> UpdateStats {
+        UpdateStats {
+            pulses: per_row
+                .chunks(self.out_size)
+                .map(|c| c.iter().sum())
+                .collect(),
+        }
+    }
+
+    /// Expected and pulse-count modes: form Δ per row (batch summed in index order), apply.
+    fn outer_update(
+        &mut self,
+        xs: &[f64],
+        ds: &[f64],
+        b: usize,
+        lr: f64,
+        phase: Phase,
+    ) -> UpdateStats {
+        let (o, i) = (self.out_size, self.in_size);
+        let (key, tick, off) = (self.key, self.tick, self.replica_offset);
+        let (dev, mode) = (self.device.clone(), self.mode);
+        let per_row: Vec<u64> = self
+            .state
+            .par_chunks_mut(i)
+            .zip(self.counters[phase as usize].par_chunks_mut(i))
+            .zip(self.maps.par_chunks(i))
+            .enumerate()
+            .with_min_len(ROWS_PER_TASK)
+            .map_init(
+                || vec![0.0; i],
+                |acc, (g, ((prow, crow), mrow))| {
+                    let (r, row) = (g / o, g % o);
+                    acc.fill(0.0);
+                    for bb in 0..b {
+                        let dv = ds[(r * b + bb) * o + row];
+                        let xrow = &xs[(r * b + bb) * i..(r * b + bb + 1) * i];
+                        for (a, xv) in acc.iter_mut().zip(xrow) {
+                            *a += dv * xv;
+                        }
+                    }
+                    for a in acc.iter_mut() {
+                        *a *= -lr;
+                    }
+                    let mut s = Stream::open(key, tick, off + r as u64, row as u64, tag::UPDATE, 0);
+                    apply_row(&dev, mode, prow, crow, mrow, acc, &mut s)
+                },
+            )
+            .collect();
+        self.per_replica(&per_row)
+    }
+
+    /// The stochastic pulse-coincidence update (shared/theory.md §2.3(c)), sample by sample.
+    fn stochastic_update(
+        &mut self,
+        xs: &[f64],
+        ds: &[f64],
+        b: usize,
+        lr: f64,
+        phase: Phase,
+    ) -> UpdateStats {
+        let UpdateMode::StochasticPulse {
+            desired_bl,
+            update_management,
+            update_bl_management,
+            fixed_bl,
+            um_grad_scale,
+        } = self.mode
+        else {
+            unreachable!("stochastic_update is only called in the stochastic mode")
+        };
+        let (rr, o, i) = self.shape();
+        let (key, tick, off) = (self.key, self.tick, self.replica_offset);
+        let dw_min = self.device.dw_min;
+        let pulser = Pulser::new(&self.device);
+        let words = (desired_bl as usize).div_ceil(64);
+        let chunk = (TRAIN_WORDS_PER_CHUNK / (rr * i * words).max(1)).clamp(1, 64);
+        let mut totals = vec![0u64; rr * o];
+        let mut start = 0;
+        while start < b {
+            let end = (start + chunk).min(b);
+            let nb = end - start;
+            // Pass 1: per (replica, sample) constants and x trains, in parallel.
+            let trains: Vec<SampleTrains> = (0..rr * nb)
+                .into_par_iter()
+                .map(|t| {
+                    let (r, bb) = (t / nb, start + t % nb);
+                    let x = &xs[(r * b + bb) * i..(r * b + bb + 1) * i];
+                    let d = &ds[(r * b + bb) * o..(r * b + bb + 1) * o];
+                    sample_trains(
+                        x,
+                        d,
+                        lr,
+                        dw_min,
+                        desired_bl,
+                        update_management,
+                        update_bl_management,
+                        fixed_bl,
+                        um_grad_scale,
+                        key,
+                        tick,
+                        off + r as u64,
+                        bb as u64,
+                    )
+                })
+                .collect();
+            // Pass 2: rows, each with its own d trains and pulses.
+            let trains = &trains;
+            let per_row: Vec<u64> = self
+                .state
+                .par_chunks_mut(i)
+                .zip(self.counters[phase as usize].par_chunks_mut(i))
+                .zip(self.maps.par_chunks(i))
+                .enumerate()
+                .with_min_len(ROWS_PER_TASK)
+                .map(|(g, ((prow, crow), mrow))| {
+                    let (r, row) = (g / o, g % o);
+                    let mut fired = 0u64;
+                    let mut dbits = [0u64; (crate::spec::MAX_DESIRED_BL as usize).div_ceil(64)];
+                    for k in 0..nb {
+                        let tr = &trains[r * nb + k];
+                        if tr.bl == SKIPPED {
+                            continue;
+                        }
+                        let bb = start + k;
+                        let dv = ds[(r * b + bb) * o + row];
+                        let pd = snap(tr.a * dv.abs());
+                        if pd <= 0.0 {
+                            continue;
+                        }
+                        let mut s = Stream::open(
+                            key,
+                            tick,
+                            off + r as u64,
+                            row as u64,
+                            tag::UPDATE,
+                            bb as u64,
+                        );
+                        let dw = &mut dbits[..words];
+                        dw.fill(0);
+                        let mut any = 0u64;
+                        for t in 0..tr.bl {
+                            if s.uniform() < pd {
+                                dw[t / 64] |= 1u64 << (t % 64);
+                                any = 1;
+                            }
+                        }
+                        if any == 0 {
+                            continue;
+                        }
+                        let d_pos = dv > 0.0;
+                        for ((col, x_pos), xw) in tr.active.iter().zip(tr.bits.chunks_exact(words))
+                        {
+                            let n: u64 = xw
+                                .iter()
+                                .zip(dw.iter())
+                                .map(|(a, c)| u64::from((a & c).count_ones()))
+                                .sum();
+                            if n == 0 {
+                                continue;
+                            }
+                            let j = *col as usize;
+                            // Sign of the pulses: −sign(x_j d_i) (ΔW = −lr d xᵀ).
+                            let up = x_pos != &d_pos;
+                            if let (Some(p), Some(c), Some(m)) =
+                                (prow.get_mut(j), crow.get_mut(j), mrow.get(j))
+                            {
+                                pulser.fire(p, m, up, n, &mut s);
+                                *c += n;
+                                fired += n;
+                            }
+                        }
+                    }
+                    fired
+                })
+                .collect();
+            for (t, v) in totals.iter_mut().zip(per_row) {
+                *t += v;
+            }
+            start = end;
+        }
+        self.per_replica(&totals)
+    }
+}
+
+/// A probability within 4 ulp of 1 counts as certain (shared/theory.md C12); capped at 1.
+#[inline]
+fn snap(p: f64) -> f64 {
+    if p >= 1.0 - 4.0 * f64::EPSILON {
+        1.0
+    } else {
+        p
+    }
+}
+
+/// BL, A, B and the x trains of one sample (shared/theory.md §2.3(c) steps 1–4).
+fn sample_trains(
+    x: &[f64],
+    d: &[f64],
+    lr: f64,
+    dw_min: f64,
+    desired_bl: u32,
+    update_management: bool,
+    update_bl_management: bool,
+    fixed_bl: bool,
+    um_grad_scale: f64,
+    key: [u64; 2],
+    tick: u64,
+    replica: u64,
+    sample: u64,
+) -> SampleTrains {
+    let skipped = SampleTrains {
+        bl: SKIPPED,
+        a: 0.0,
+        active: Vec::new(),
+        bits: Vec::new(),
+    };
+    let x_m = x.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    let d_m = um_grad_scale * d.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    if lr == 0.0 || x_m == 0.0 || d_m == 0.0 {
+        return skipped;
+    }
+    let k = lr * x_m * d_m / dw_min;
+    let dbl = f64::from(desired_bl);
+    let um = update_management || update_bl_management;
+    let (bl, mut a, mut bs) = if update_bl_management {
+        let bl = k.ceil().min(dbl).max(1.0);
+        let s = (lr / (dw_min * bl)).sqrt();
+        (bl, s, s)
+    } else if fixed_bl || dw_min * dbl >= lr {
+        let s = (lr / (dw_min * dbl)).sqrt();
+        (dbl, s, s)
+    } else {
+        ((lr / dw_min).ceil().max(1.0), 1.0, 1.0)
+    };
+    if um {
+        let d2 = d_m * (dbl / k).min(1.0);
+        a *= (x_m / d2).sqrt();
+        bs *= (d2 / x_m).sqrt();
+    }
+    let bl = bl as usize;
+    let full_words = (desired_bl as usize).div_ceil(64);
+    let mut active = Vec::new();
+    let mut bits = Vec::new();
+    let mut buf = vec![0u64; full_words];
+    for (j, &xv) in x.iter().enumerate() {
+        let px = snap(bs * xv.abs());
+        if px <= 0.0 {
+            continue;
+        }
+        let mut s = Stream::open(key, tick, replica, j as u64, tag::TRAIN_X, sample);
+        buf.fill(0);
+        let mut any = false;
+        for t in 0..bl {
+            if s.uniform() < px {
+                if let Some(w) = buf.get_mut(t / 64) {
+                    *w |= 1u64 << (t % 64);
+                }
+                any = true;
+            }
+        }
+        if any {
+            active.push((j as u32, xv > 0.0));
+            bits.extend_from_slice(&buf);
+        }
+    }
+    SampleTrains {
+        bl,
+        a,
+        active,
+        bits,
+    }
+}
+
+/// Applies one row of desired increments in the expected or pulse-count mode; returns the
+/// pulses fired (equivalent CEIL pulses in the expected mode).
+fn apply_row(
+    dev: &DeviceSpec,
+    mode: UpdateMode,
+    prow: &mut [f64],
+    crow: &mut [u64],
+    mrow: &[ElemMap],
+    drow: &[f64],
+    s: &mut Stream,
+) -> u64 {
+    let dw_min = dev.dw_min;
+    let f = dev.family;
+    let mut fired = 0u64;
+    match mode {
+        UpdateMode::Expected { noise } => {
+            for (((p, c), m), &dl) in prow.iter_mut().zip(crow.iter_mut()).zip(mrow).zip(drow) {
+                // AU(W, ΔW) in branch form: w + Δw·q+ for Δw ≥ 0, w + Δw·q− otherwise (P1 Eq. 5).
+                let mut w = *p;
+                w = if dl >= 0.0 {
+                    w + dl * ((m.up / dw_min) * f.q_plus(w, m.lo, m.hi))
+                } else {
+                    w + dl * ((m.dn / dw_min) * f.q_minus(w, m.lo, m.hi))
+                };
+                if noise {
+                    w += (dl.abs() * dw_min).sqrt() * s.normal();
+                }
+                *p = w.max(m.lo).min(m.hi);
+                let n = ceil_count(dl.abs() / dw_min);
+                *c += n;
+                fired += n;
+            }
+        }
+        UpdateMode::PulseCount { max_bl, rounding } => {
+            let pulser = Pulser::new(dev);
+            for (((p, c), m), &dl) in prow.iter_mut().zip(crow.iter_mut()).zip(mrow).zip(drow) {
+                let ratio = dl.abs() / dw_min;
+                let n = match rounding {
+                    Rounding::Ceil => ceil_count(ratio),
+                    Rounding::Stochastic => {
+                        let u = s.uniform();
+                        let fl = ratio.floor();
+                        fl as u64 + u64::from(u < ratio - fl)
+                    }
+                };
+                let n = n.min(u64::from(max_bl));
+                if n > 0 {
+                    pulser.fire(p, m, dl > 0.0, n, s);
+                    *c += n;
+                    fired += n;
+                }
+            }
+        }
+        UpdateMode::StochasticPulse { .. } => {}
+    }
+    fired
+}
+
+/// Draws one element's map from the construction stream (KERNEL order: ξg, ξr, ξmax, ξmin, ξref).
+fn draw_map(d: &DeviceSpec, s: &mut Stream, reference: &mut f64) -> ElemMap {
+    let (xg, xr, xmax, xmin, xref) = (s.normal(), s.normal(), s.normal(), s.normal(), s.normal());
+    let g = if d.dw_min_dtod_log_normal {
+        (d.dw_min_dtod * xg).exp()
+    } else {
+        1.0 + d.dw_min_dtod * xg
+    };
+    let r = d.up_down_dtod * xr;
+    let up = (d.dw_min * (g + r)).abs();
+    let dn = (d.dw_min * (g - r)).abs();
+    let c = d.family.centre();
+    let hi = c + (d.hi - c) * (1.0 + d.w_max_dtod * xmax).abs().max(1e-3);
+    let lo = c + (d.lo - c) * (1.0 + d.w_min_dtod * xmin).abs().max(1e-3);
+    let mut rf = d.reference_mean + d.reference_std * xref;
+    if d.subtract_symmetry_point {
+        rf += d.family.symmetric_point(lo, hi, up, dn);
+    }
+    *reference = rf;
+    ElemMap { lo, hi, up, dn }
+}
+
+/// Sum of a per-replica vector as an `Array1`, for the bindings.
+pub fn stats_array(s: &UpdateStats) -> Array1<u64> {
+    Array1::from_vec(s.pulses.clone())
+}

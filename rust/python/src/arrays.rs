@@ -1,0 +1,78 @@
+//! Checked NumPy → owned ndarray copies. `_core` is strict: float64, C-contiguous, exact
+//! rank and shape, finite. Everything is checked before the GIL is released or state changes.
+
+use ndarray::Array3;
+use numpy::{PyArray3, PyArrayDescrMethods, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
+use pulsetrain_core::error::fmt_shape;
+use pulsetrain_core::CoreError;
+use pyo3::prelude::*;
+
+use crate::errors::{to_py, ShapeError};
+
+/// Copies a float64 array of rank 3 whose shape matches `want` (`None` = any size there).
+pub(crate) fn copy3(
+    obj: &Bound<'_, PyAny>,
+    name: &str,
+    owner: &str,
+    want: [Option<usize>; 3],
+) -> PyResult<Array3<f64>> {
+    let fmt_want = || {
+        let dims: Vec<String> = want
+            .iter()
+            .map(|d| d.map_or_else(|| "B".to_owned(), |v| v.to_string()))
+            .collect();
+        format!("({})", dims.join(", "))
+    };
+    let Ok(arr) = obj.cast::<PyUntypedArray>() else {
+        let ty = obj
+            .get_type()
+            .name()
+            .map(|n| n.to_string())
+            .unwrap_or_default();
+        return Err(ShapeError::new_err(format!(
+            "The '{name}' parameter of {owner} must be a numpy.ndarray of float64 with shape {}. Got {ty} instead.",
+            fmt_want()
+        )));
+    };
+    let dtype = arr.dtype();
+    let is_f64 = dtype.is_equiv_to(&numpy::dtype::<f64>(obj.py()));
+    if !is_f64 {
+        return Err(ShapeError::new_err(format!(
+            "The '{name}' parameter of {owner} must be an array of dtype float64. Got dtype {} instead.",
+            dtype.str().map(|s| s.to_string()).unwrap_or_default()
+        )));
+    }
+    let shape = arr.shape().to_vec();
+    let ok = shape.len() == 3
+        && want
+            .iter()
+            .zip(&shape)
+            .all(|(w, g)| w.is_none_or(|v| v == *g));
+    if !ok {
+        return Err(ShapeError::new_err(format!(
+            "The '{name}' parameter of {owner} must be an array of shape {}. Got an array of shape {} instead.",
+            fmt_want(),
+            fmt_shape(&shape)
+        )));
+    }
+    if !arr.is_c_contiguous() {
+        return Err(ShapeError::new_err(format!(
+            "The '{name}' parameter of {owner} must be a C-contiguous array. Got a non-contiguous array instead."
+        )));
+    }
+    let typed = arr.cast::<PyArray3<f64>>().map_err(|_| {
+        ShapeError::new_err(format!(
+            "The '{name}' parameter of {owner} must be a float64 array of rank 3."
+        ))
+    })?;
+    let ro = typed.try_readonly().map_err(|_| {
+        ShapeError::new_err(format!(
+            "The '{name}' parameter of {owner} must not be mutably borrowed elsewhere while it is read."
+        ))
+    })?;
+    let owned = ro.as_array().to_owned();
+    if owned.iter().any(|v| !v.is_finite()) {
+        return Err(to_py(CoreError::non_finite(name, owner)));
+    }
+    Ok(owned)
+}

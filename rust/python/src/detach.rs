@@ -1,0 +1,73 @@
+//! The one way the bindings call a kernel: without the GIL, on the pool for `n_threads`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use pyo3::marker::Ungil;
+use pyo3::prelude::*;
+use rayon::{ThreadPool, ThreadPoolBuilder};
+
+use crate::errors::param_err;
+
+/// Most threads a caller may ask for.
+pub(crate) const MAX_THREADS: usize = 1024;
+
+type PoolCache = Mutex<HashMap<(usize, u32), Arc<ThreadPool>>>;
+
+fn cache() -> &'static PoolCache {
+    static CACHE: OnceLock<PoolCache> = OnceLock::new();
+    CACHE.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// The thread count used when the caller passes `None`: the machine's available parallelism.
+pub(crate) fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+}
+
+/// The pool for `n_threads`, cached by (threads, process id) so forked children rebuild theirs.
+fn pool_for(n_threads: Option<i64>) -> PyResult<Arc<ThreadPool>> {
+    let n = match n_threads {
+        None => default_threads(),
+        Some(v) if (1..=MAX_THREADS as i64).contains(&v) => v as usize,
+        Some(v) => {
+            return Err(param_err(
+                "n_threads",
+                "pulsetrain",
+                "None or an int in the range [1, 1024]",
+                v,
+            ))
+        }
+    };
+    let key = (n, std::process::id());
+    let mut guard = cache()
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(p) = guard.get(&key) {
+        return Ok(Arc::clone(p));
+    }
+    let pool = ThreadPoolBuilder::new()
+        .num_threads(n)
+        .thread_name(|i| format!("pulsetrain-{i}"))
+        .build()
+        .map_err(|e| {
+            param_err(
+                "n_threads",
+                "pulsetrain",
+                "a thread count the system can start",
+                e.to_string(),
+            )
+        })?;
+    let pool = Arc::new(pool);
+    guard.insert(key, Arc::clone(&pool));
+    Ok(pool)
+}
+
+/// Runs `f` without the GIL on the pool for `n_threads`.
+pub(crate) fn run_detached<T, F>(py: Python<'_>, n_threads: Option<i64>, f: F) -> PyResult<T>
+where
+    F: FnOnce() -> T + Ungil + Send,
+    T: Ungil + Send,
+{
+    let pool = pool_for(n_threads)?;
+    Ok(py.detach(|| pool.install(f)))
+}

@@ -1,0 +1,101 @@
+//! `pulsetrain._core`: the thin PyO3 bridge to `pulsetrain-core`. Every method extracts and
+//! validates, copies into Rust-owned buffers, runs the kernel without the GIL, and wraps.
+
+mod arrays;
+mod detach;
+mod errors;
+mod spec;
+mod tile;
+
+use numpy::{IntoPyArray, PyArray1};
+use pulsetrain_core::rng::Stream;
+use pyo3::prelude::*;
+
+use crate::errors::param_err;
+
+fn open(
+    key: &Bound<'_, PyAny>,
+    counter: Vec<u64>,
+    n: i64,
+    owner: &str,
+) -> PyResult<(Stream, usize)> {
+    let key = tile::parse_key(key, owner)?;
+    let counter: [u64; 4] = counter.try_into().map_err(|c: Vec<u64>| {
+        param_err(
+            "counter",
+            owner,
+            "a sequence of four ints in the range [0, 2**64)",
+            c,
+        )
+    })?;
+    let n = usize::try_from(n)
+        .ok()
+        .filter(|&v| v <= 1 << 28)
+        .ok_or_else(|| param_err("n", owner, "an int in the range [0, 268435456]", n))?;
+    Ok((Stream::with_counter(key, counter), n))
+}
+
+/// Raw 64-bit words of the Philox stream at `counter` (== `Philox(key, counter).random_raw(n)`).
+#[pyfunction]
+fn philox_raw<'py>(
+    py: Python<'py>,
+    key: &Bound<'py, PyAny>,
+    counter: Vec<u64>,
+    n: i64,
+) -> PyResult<Bound<'py, PyArray1<u64>>> {
+    let (mut s, n) = open(key, counter, n, "philox_raw")?;
+    Ok((0..n)
+        .map(|_| s.next_u64())
+        .collect::<Vec<_>>()
+        .into_pyarray(py))
+}
+
+/// Uniform doubles of the stream (== `Generator(Philox(key, counter)).random(n)`).
+#[pyfunction]
+fn uniforms<'py>(
+    py: Python<'py>,
+    key: &Bound<'py, PyAny>,
+    counter: Vec<u64>,
+    n: i64,
+) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    let (mut s, n) = open(key, counter, n, "uniforms")?;
+    Ok((0..n)
+        .map(|_| s.uniform())
+        .collect::<Vec<_>>()
+        .into_pyarray(py))
+}
+
+/// Standard normals of the stream (Box–Muller, cosine branch, two uniforms each).
+#[pyfunction]
+fn normals<'py>(
+    py: Python<'py>,
+    key: &Bound<'py, PyAny>,
+    counter: Vec<u64>,
+    n: i64,
+) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    let (mut s, n) = open(key, counter, n, "normals")?;
+    Ok((0..n)
+        .map(|_| s.normal())
+        .collect::<Vec<_>>()
+        .into_pyarray(py))
+}
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("rng_scheme", pulsetrain_core::RNG_SCHEME)?;
+    m.add(
+        "build_profile",
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        },
+    )?;
+    m.add("default_threads", detach::default_threads())?;
+    m.add_class::<tile::Tile>()?;
+    m.add_function(wrap_pyfunction!(philox_raw, m)?)?;
+    m.add_function(wrap_pyfunction!(uniforms, m)?)?;
+    m.add_function(wrap_pyfunction!(normals, m)?)?;
+    Ok(())
+}

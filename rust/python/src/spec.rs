@@ -1,0 +1,158 @@
+//! Spec dicts (from `Device.to_spec()` and the update modes' `to_spec()`) → core specs.
+
+use pulsetrain_core::{C2cMode, DeviceSpec, Family, Rounding, UpdateMode};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use crate::errors::{param_err, to_py};
+
+fn get<'py, T: FromPyObjectOwned<'py>>(
+    d: &Bound<'py, PyDict>,
+    key: &str,
+    owner: &str,
+    allowed: &str,
+) -> PyResult<T> {
+    let Some(v) = d.get_item(key)? else {
+        return Err(param_err(
+            key,
+            owner,
+            &format!("present ({allowed})"),
+            "missing",
+        ));
+    };
+    v.extract::<T>().map_err(|_| {
+        let shown = v.repr().map(|r| r.to_string()).unwrap_or_default();
+        param_err(key, owner, allowed, shown)
+    })
+}
+
+fn float(d: &Bound<'_, PyDict>, key: &str) -> PyResult<f64> {
+    get::<f64>(d, key, "Device spec", "a float")
+}
+
+fn boolean(d: &Bound<'_, PyDict>, key: &str) -> PyResult<bool> {
+    get::<bool>(d, key, "Device spec", "a bool")
+}
+
+/// Compiles a device spec dict; validates every value.
+pub(crate) fn device(d: &Bound<'_, PyDict>) -> PyResult<DeviceSpec> {
+    let fam: String = get(d, "family", "Device spec", "a family name")?;
+    let (gu, gd) = (float(d, "gamma_up")?, float(d, "gamma_down")?);
+    let family = match fam.as_str() {
+        "ideal" => Family::Ideal,
+        "linear_step" => Family::LinearStep {
+            sp: float(d, "sp")?,
+        },
+        "skew_linear" => Family::SkewLinear { c: float(d, "c")? },
+        "soft_bounds" => Family::SoftBounds {
+            alpha_up: float(d, "alpha_up")?,
+            alpha_down: float(d, "alpha_down")?,
+        },
+        "power" => Family::Power {
+            gamma_up: gu,
+            gamma_down: gd,
+        },
+        "exponential" => Family::Exponential {
+            gamma_up: gu,
+            gamma_down: gd,
+        },
+        "power_step" => Family::PowerStep {
+            gamma_up: gu,
+            gamma_down: gd,
+        },
+        "exp_step" => Family::ExpStep {
+            gamma_up: gu,
+            gamma_down: gd,
+        },
+        other => {
+            return Err(param_err(
+                "family",
+                "Device spec",
+                "one of 'ideal', 'linear_step', 'skew_linear', 'soft_bounds', 'power', \
+                 'exponential', 'power_step', 'exp_step'",
+                other,
+            ))
+        }
+    };
+    let spec = DeviceSpec {
+        family,
+        lo: float(d, "lo")?,
+        hi: float(d, "hi")?,
+        dw_min: float(d, "dw_min")?,
+        dw_min_std: float(d, "dw_min_std")?,
+        c2c: if boolean(d, "c2c_multiplicative")? {
+            C2cMode::Multiplicative
+        } else {
+            C2cMode::Additive
+        },
+        dw_min_dtod: float(d, "dw_min_dtod")?,
+        dw_min_dtod_log_normal: boolean(d, "dw_min_dtod_log_normal")?,
+        up_down_dtod: float(d, "up_down_dtod")?,
+        w_max_dtod: float(d, "w_max_dtod")?,
+        w_min_dtod: float(d, "w_min_dtod")?,
+        reference_mean: float(d, "reference_mean")?,
+        reference_std: float(d, "reference_std")?,
+        subtract_symmetry_point: boolean(d, "subtract_symmetry_point")?,
+    };
+    spec.validate().map_err(to_py)?;
+    Ok(spec)
+}
+
+/// Compiles an update-mode dict; validates every value.
+pub(crate) fn update(d: &Bound<'_, PyDict>) -> PyResult<UpdateMode> {
+    let kind: String = get(d, "kind", "update spec", "an update kind")?;
+    let mode = match kind.as_str() {
+        "expected" => UpdateMode::Expected {
+            noise: get(d, "noise", "ExpectedUpdate", "a bool")?,
+        },
+        "pulse_count" => {
+            let max_bl: i64 = get(d, "max_bl", "PulseCountUpdate", "an int")?;
+            let rounding: String =
+                get(d, "rounding", "PulseCountUpdate", "'ceil' or 'stochastic'")?;
+            let rounding = match rounding.as_str() {
+                "ceil" => Rounding::Ceil,
+                "stochastic" => Rounding::Stochastic,
+                other => {
+                    return Err(param_err(
+                        "rounding",
+                        "PulseCountUpdate",
+                        "'ceil' or 'stochastic'",
+                        other,
+                    ))
+                }
+            };
+            let max_bl = u32::try_from(max_bl).map_err(|_| {
+                param_err(
+                    "max_bl",
+                    "PulseCountUpdate",
+                    "an int in the range [1, 1000000]",
+                    max_bl,
+                )
+            })?;
+            UpdateMode::PulseCount { max_bl, rounding }
+        }
+        "stochastic_pulse" => {
+            const O: &str = "StochasticPulseUpdate";
+            let bl: i64 = get(d, "desired_bl", O, "an int")?;
+            let desired_bl = u32::try_from(bl)
+                .map_err(|_| param_err("desired_bl", O, "an int in the range [1, 1024]", bl))?;
+            UpdateMode::StochasticPulse {
+                desired_bl,
+                update_management: get(d, "update_management", O, "a bool")?,
+                update_bl_management: get(d, "update_bl_management", O, "a bool")?,
+                fixed_bl: get(d, "fixed_bl", O, "a bool")?,
+                um_grad_scale: get(d, "um_grad_scale", O, "a float")?,
+            }
+        }
+        other => {
+            return Err(param_err(
+                "kind",
+                "update spec",
+                "one of 'expected', 'pulse_count', 'stochastic_pulse'",
+                other,
+            ))
+        }
+    };
+    mode.validate().map_err(to_py)?;
+    Ok(mode)
+}

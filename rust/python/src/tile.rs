@@ -1,0 +1,243 @@
+//! `#[pyclass] Tile`: extract and validate, copy, `run_detached`, wrap.
+
+use numpy::{IntoPyArray, PyArray1, PyArray3};
+use pulsetrain_core::{Phase, Tile as CoreTile};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use crate::arrays::copy3;
+use crate::detach::run_detached;
+use crate::errors::{param_err, to_py};
+use crate::spec;
+
+/// Parses a 128-bit Philox key given as two Python ints in [0, 2**64).
+pub(crate) fn parse_key(key: &Bound<'_, PyAny>, owner: &str) -> PyResult<[u64; 2]> {
+    let v: Vec<u64> = key.extract().map_err(|_| {
+        param_err(
+            "key",
+            owner,
+            "a sequence of two ints in the range [0, 2**64)",
+            key.to_string(),
+        )
+    })?;
+    match v.as_slice() {
+        [a, b] => Ok([*a, *b]),
+        _ => Err(param_err(
+            "key",
+            owner,
+            "a sequence of two ints in the range [0, 2**64)",
+            v,
+        )),
+    }
+}
+
+fn phase(p: i64) -> PyResult<Phase> {
+    Phase::from_index(p).map_err(to_py)
+}
+
+fn positive_usize(v: i64, name: &str) -> PyResult<usize> {
+    usize::try_from(v)
+        .ok()
+        .filter(|&u| u >= 1)
+        .ok_or_else(|| param_err(name, "Tile", "an int in the range [1, 16777216]", v))
+}
+
+/// R replicas of an analog crossbar (see `pulsetrain.AnalogTile` for the documented façade).
+#[pyclass(module = "pulsetrain._core", name = "Tile")]
+pub(crate) struct Tile {
+    inner: CoreTile,
+}
+
+#[pymethods]
+impl Tile {
+    #[new]
+    #[pyo3(signature = (spec, update, out_size, in_size, replicas, key, replica_offset = 0))]
+    fn new(
+        py: Python<'_>,
+        spec: &Bound<'_, PyDict>,
+        update: &Bound<'_, PyDict>,
+        out_size: i64,
+        in_size: i64,
+        replicas: i64,
+        key: &Bound<'_, PyAny>,
+        replica_offset: i64,
+    ) -> PyResult<Self> {
+        let device = spec::device(spec)?;
+        let mode = spec::update(update)?;
+        let out_size = positive_usize(out_size, "out_size")?;
+        let in_size = positive_usize(in_size, "in_size")?;
+        let replicas = positive_usize(replicas, "replicas")?;
+        let key = parse_key(key, "Tile")?;
+        let offset = u64::try_from(replica_offset).map_err(|_| {
+            param_err(
+                "replica_offset",
+                "Tile",
+                "an int in the range [0, 2**32 - replicas]",
+                replica_offset,
+            )
+        })?;
+        let inner = run_detached(py, None, move || {
+            CoreTile::new(device, mode, out_size, in_size, replicas, key, offset)
+        })?
+        .map_err(to_py)?;
+        Ok(Tile { inner })
+    }
+
+    /// Number of replicas.
+    #[getter]
+    fn replicas(&self) -> usize {
+        self.inner.replicas()
+    }
+    /// Rows.
+    #[getter]
+    fn out_size(&self) -> usize {
+        self.inner.out_size()
+    }
+    /// Columns.
+    #[getter]
+    fn in_size(&self) -> usize {
+        self.inner.in_size()
+    }
+    /// Global index of the first replica.
+    #[getter]
+    fn replica_offset(&self) -> u64 {
+        self.inner.replica_offset()
+    }
+    /// Calls that advanced the random streams.
+    #[getter]
+    fn tick(&self) -> u64 {
+        self.inner.tick()
+    }
+
+    /// Logical weights (physical − reference), (R, out, in).
+    fn weights<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray3<f64>> {
+        self.inner.weights().into_pyarray(py)
+    }
+
+    /// Physical state, (R, out, in).
+    fn physical_weights<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray3<f64>> {
+        self.inner.physical_weights().into_pyarray(py)
+    }
+
+    /// Programs logical weights (clipped to the element bounds; no pulses counted).
+    fn set_weights(&mut self, weights: &Bound<'_, PyAny>) -> PyResult<()> {
+        let shape = [
+            Some(self.inner.replicas()),
+            Some(self.inner.out_size()),
+            Some(self.inner.in_size()),
+        ];
+        let w = copy3(weights, "weights", "Tile.set_weights", shape)?;
+        self.inner.set_weights(w.view()).map_err(to_py)
+    }
+
+    /// Programs the physical state directly (clipped to the element bounds).
+    fn set_physical_weights(&mut self, weights: &Bound<'_, PyAny>) -> PyResult<()> {
+        let shape = [
+            Some(self.inner.replicas()),
+            Some(self.inner.out_size()),
+            Some(self.inner.in_size()),
+        ];
+        let w = copy3(
+            weights,
+            "physical_weights",
+            "Tile.set_physical_weights",
+            shape,
+        )?;
+        self.inner.set_physical_state(w.view()).map_err(to_py)
+    }
+
+    /// ΔW = −lr Σ_b d_b x_bᵀ in the tile's mode; returns pulses per replica.
+    #[pyo3(signature = (x, d, lr, phase, n_threads = None))]
+    fn update<'py>(
+        &mut self,
+        py: Python<'py>,
+        x: &Bound<'py, PyAny>,
+        d: &Bound<'py, PyAny>,
+        lr: f64,
+        phase: i64,
+        n_threads: Option<i64>,
+    ) -> PyResult<Bound<'py, PyArray1<u64>>> {
+        const O: &str = "Tile.update";
+        let ph = self::phase(phase)?;
+        let (r, o, i) = (
+            self.inner.replicas(),
+            self.inner.out_size(),
+            self.inner.in_size(),
+        );
+        let x = copy3(x, "x", O, [Some(r), None, Some(i)])?;
+        let b = x.shape().get(1).copied().unwrap_or(0);
+        let d = copy3(d, "d", O, [Some(r), Some(b), Some(o)])?;
+        if !(lr.is_finite() && lr >= 0.0) {
+            return Err(param_err("lr", O, "a float in the range [0, inf)", lr));
+        }
+        let inner = &mut self.inner;
+        let stats = run_detached(py, n_threads, move || {
+            inner.update(x.view(), d.view(), lr, ph)
+        })?
+        .map_err(to_py)?;
+        Ok(pulsetrain_core::tile::stats_array(&stats).into_pyarray(py))
+    }
+
+    /// Applies a desired increment ΔW (expected and pulse-count modes).
+    #[pyo3(signature = (delta, phase, n_threads = None))]
+    fn apply_delta<'py>(
+        &mut self,
+        py: Python<'py>,
+        delta: &Bound<'py, PyAny>,
+        phase: i64,
+        n_threads: Option<i64>,
+    ) -> PyResult<Bound<'py, PyArray1<u64>>> {
+        const O: &str = "Tile.apply_delta";
+        let ph = self::phase(phase)?;
+        let shape = [
+            Some(self.inner.replicas()),
+            Some(self.inner.out_size()),
+            Some(self.inner.in_size()),
+        ];
+        let delta = copy3(delta, "delta", O, shape)?;
+        let inner = &mut self.inner;
+        let stats = run_detached(py, n_threads, move || inner.apply_delta(delta.view(), ph))?
+            .map_err(to_py)?;
+        Ok(pulsetrain_core::tile::stats_array(&stats).into_pyarray(py))
+    }
+
+    /// Pulse counters of a phase, (R, out, in) uint64.
+    fn pulse_counts<'py>(
+        &self,
+        py: Python<'py>,
+        phase: i64,
+    ) -> PyResult<Bound<'py, PyArray3<u64>>> {
+        Ok(self
+            .inner
+            .pulse_counts(self::phase(phase)?)
+            .into_pyarray(py))
+    }
+
+    /// Zeroes the counters of one phase (or all).
+    #[pyo3(signature = (phase = None))]
+    fn reset_pulse_counts(&mut self, phase: Option<i64>) -> PyResult<()> {
+        let p = phase.map(self::phase).transpose()?;
+        self.inner.reset_pulse_counts(p);
+        Ok(())
+    }
+
+    /// Per-element device maps: step_up, step_down, w_min, w_max, reference, symmetric_point.
+    fn maps<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let inner = &self.inner;
+        let ([lo, hi, up, dn], rf, sp) = run_detached(py, None, move || {
+            (
+                inner.map_arrays(),
+                inner.reference(),
+                inner.symmetric_points(),
+            )
+        })?;
+        let out = PyDict::new(py);
+        out.set_item("step_up", up.into_pyarray(py))?;
+        out.set_item("step_down", dn.into_pyarray(py))?;
+        out.set_item("w_min", lo.into_pyarray(py))?;
+        out.set_item("w_max", hi.into_pyarray(py))?;
+        out.set_item("reference", rf.into_pyarray(py))?;
+        out.set_item("symmetric_point", sp.into_pyarray(py))?;
+        Ok(out)
+    }
+}
