@@ -1,0 +1,71 @@
+"""pulsetrain: fast, exact, reproducible simulation of training on analog crossbars.
+
+The public API: device models (:class:`Device` and its response families), the three update
+modes, :class:`AnalogTile` (R replicas of a crossbar updated in Rust) and the plain-NumPy twin
+in :mod:`pulsetrain.reference`. Only NumPy is needed at run time.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from pulsetrain import _core
+from pulsetrain.devices import (
+    ALD,
+    C2CMode,
+    Device,
+    Exponential,
+    ExpStep,
+    Ideal,
+    LinearStep,
+    Power,
+    PowerStep,
+    SkewLinear,
+    SoftBounds,
+)
+from pulsetrain.errors import NonFiniteError, ParameterError, PulsetrainError, ShapeError
+from pulsetrain.tile import AnalogTile, UpdateStats
+from pulsetrain.updates import (
+    ExpectedUpdate,
+    Phase,
+    PulseCountUpdate,
+    Rounding,
+    StochasticPulseUpdate,
+    UpdateMode,
+)
+
+try:
+    __version__ = version("pulsetrain")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree without metadata
+    __version__ = _core.__version__
+
+rng_scheme: int = _core.rng_scheme
+"""Version of the random streams; results are comparable only at equal ``rng_scheme``."""
+
+__all__ = [
+    "ALD",
+    "AnalogTile",
+    "C2CMode",
+    "Device",
+    "ExpStep",
+    "ExpectedUpdate",
+    "Exponential",
+    "Ideal",
+    "LinearStep",
+    "NonFiniteError",
+    "ParameterError",
+    "Phase",
+    "Power",
+    "PowerStep",
+    "PulseCountUpdate",
+    "PulsetrainError",
+    "Rounding",
+    "ShapeError",
+    "SkewLinear",
+    "SoftBounds",
+    "StochasticPulseUpdate",
+    "UpdateMode",
+    "UpdateStats",
+    "__version__",
+    "rng_scheme",
+]

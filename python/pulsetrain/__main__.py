@@ -1,0 +1,7 @@
+"""``python -m pulsetrain`` runs the ``pulsetrain`` command."""
+
+import sys
+
+from pulsetrain.cli import main
+
+sys.exit(main())

@@ -1,0 +1,68 @@
+"""Type stub of the compiled module ``pulsetrain._core`` (checked by ``mypy.stubtest``)."""
+
+from collections.abc import Sequence
+from typing import Any, final
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "Tile",
+    "__version__",
+    "build_profile",
+    "default_threads",
+    "normals",
+    "philox_raw",
+    "rng_scheme",
+    "uniforms",
+]
+
+__version__: str
+rng_scheme: int
+build_profile: str
+default_threads: int
+
+@final
+class Tile:
+    def __new__(
+        cls,
+        spec: dict[str, Any],
+        update: dict[str, Any],
+        out_size: int,
+        in_size: int,
+        replicas: int,
+        key: Sequence[int],
+        replica_offset: int = 0,
+    ) -> Tile: ...
+    @property
+    def replicas(self) -> int: ...
+    @property
+    def out_size(self) -> int: ...
+    @property
+    def in_size(self) -> int: ...
+    @property
+    def replica_offset(self) -> int: ...
+    @property
+    def tick(self) -> int: ...
+    def weights(self) -> npt.NDArray[np.float64]: ...
+    def physical_weights(self) -> npt.NDArray[np.float64]: ...
+    def set_weights(self, weights: npt.NDArray[np.float64]) -> None: ...
+    def set_physical_weights(self, weights: npt.NDArray[np.float64]) -> None: ...
+    def update(
+        self,
+        x: npt.NDArray[np.float64],
+        d: npt.NDArray[np.float64],
+        lr: float,
+        phase: int,
+        n_threads: int | None = None,
+    ) -> npt.NDArray[np.uint64]: ...
+    def apply_delta(
+        self, delta: npt.NDArray[np.float64], phase: int, n_threads: int | None = None
+    ) -> npt.NDArray[np.uint64]: ...
+    def pulse_counts(self, phase: int) -> npt.NDArray[np.uint64]: ...
+    def reset_pulse_counts(self, phase: int | None = None) -> None: ...
+    def maps(self) -> dict[str, npt.NDArray[np.float64]]: ...
+
+def philox_raw(key: Sequence[int], counter: Sequence[int], n: int) -> npt.NDArray[np.uint64]: ...
+def uniforms(key: Sequence[int], counter: Sequence[int], n: int) -> npt.NDArray[np.float64]: ...
+def normals(key: Sequence[int], counter: Sequence[int], n: int) -> npt.NDArray[np.float64]: ...

@@ -1,0 +1,502 @@
+"""Declarative parameter constraints (shared/CONVENTIONS.md §2).
+
+Each config field declares its constraint in its metadata::
+
+    tau: float = field(metadata=constrained(Interval(0.0, None, closed="neither")))
+
+and the constructor calls :func:`check_fields`, so an invalid config object cannot exist. Every
+failure is a :class:`~pulsetrain.errors.ParameterError` with the house template
+``The {name!r} parameter of {owner} must be {allowed}. Got {value!r} instead.``
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Collection, Mapping
+from typing import Any, Final, Literal
+
+import numpy as np
+
+from pulsetrain.errors import ParameterError
+
+__all__ = [
+    "REAL",
+    "Bool",
+    "Constraint",
+    "InstanceOf",
+    "Integral",
+    "Interval",
+    "Options",
+    "check_fields",
+    "constrained",
+    "constrained_fields",
+    "invalid_value",
+    "parameter_error",
+]
+
+Closed = Literal["both", "left", "right", "neither"]
+_CLOSED: Final = ("both", "left", "right", "neither")
+
+
+def parameter_error(name: str, owner: str, allowed: str, value: object) -> ParameterError:
+    """Build a :class:`ParameterError` with the house message template.
+
+    Parameters
+    ----------
+    name : str
+        Name of the offending parameter (a field name or a dotted key path).
+    owner : str
+        Class or function the parameter belongs to.
+    allowed : str
+        Description of the allowed values, e.g. ``"a float in the range (0, inf)"``.
+    value : object
+        The rejected value; its ``repr`` appears in the message.
+
+    Returns
+    -------
+    ParameterError
+        The error, ready to be raised.
+
+    Examples
+    --------
+    >>> str(parameter_error("dw_min", "Device", "a float in the range (0, inf)", -0.1))
+    "The 'dw_min' parameter of Device must be a float in the range (0, inf). Got -0.1 instead."
+    """
+    return ParameterError(
+        f"The {name!r} parameter of {owner} must be {allowed}. Got {value!r} instead."
+    )
+
+
+def _fmt(x: float | None, *, negative: bool) -> str:
+    """Format an interval end: ``None`` is an infinite end; integral floats print as ints."""
+    if x is None:
+        return "-inf" if negative else "inf"
+    if isinstance(x, float) and x.is_integer() and abs(x) < 1e16:
+        return str(int(x))
+    return repr(x)
+
+
+def _is_real_number(value: object) -> bool:
+    """Tell whether ``value`` is a real number and not a bool."""
+    if isinstance(value, bool | np.bool_):
+        return False
+    return isinstance(value, int | float | np.integer | np.floating)
+
+
+def _is_integer(value: object) -> bool:
+    """Tell whether ``value`` is an integer and not a bool."""
+    if isinstance(value, bool | np.bool_):
+        return False
+    return isinstance(value, int | np.integer)
+
+
+class Constraint(ABC):
+    """A set of allowed values for one parameter."""
+
+    __slots__ = ()
+
+    @abstractmethod
+    def accepts(self, value: object) -> bool:
+        """Tell whether ``value`` is allowed.
+
+        Parameters
+        ----------
+        value : object
+            Candidate value.
+
+        Returns
+        -------
+        bool
+            True if the value satisfies the constraint.
+        """
+
+    @abstractmethod
+    def describe(self) -> str:
+        """Describe the allowed set for error messages (``"a float in the range (0, inf)"``).
+
+        Returns
+        -------
+        str
+            The ``{allowed}`` part of the message template.
+        """
+
+    @abstractmethod
+    def invalid(self) -> object:
+        """Return one value that violates the constraint (for the generic test).
+
+        Returns
+        -------
+        object
+            A value for which :meth:`accepts` is False.
+        """
+
+    def normalise(self, value: object) -> object:
+        """Return the canonical form of an accepted value (e.g. ``np.float64`` to ``float``).
+
+        Parameters
+        ----------
+        value : object
+            A value for which :meth:`accepts` is True.
+
+        Returns
+        -------
+        object
+            The value to store.
+        """
+        return value
+
+    def validate(self, value: object, *, name: str, owner: str) -> object:
+        """Check ``value`` and return its canonical form.
+
+        Parameters
+        ----------
+        value : object
+            Candidate value.
+        name : str
+            Parameter name for the error message.
+        owner : str
+            Owner name for the error message.
+
+        Returns
+        -------
+        object
+            The canonical value to store.
+
+        Raises
+        ------
+        ParameterError
+            If the value violates the constraint.
+        """
+        if not self.accepts(value):
+            raise parameter_error(name, owner, self.describe(), value)
+        return self.normalise(value)
+
+
+class Interval(Constraint):
+    """Real numbers in an interval; ``None`` is an infinite end.
+
+    NaN and ±inf are always rejected: infinite ends are open.
+
+    Parameters
+    ----------
+    low, high : float or None
+        Interval ends; ``None`` means unbounded on that side.
+    closed : {"both", "left", "right", "neither"}
+        Which finite ends belong to the interval.
+
+    Examples
+    --------
+    >>> Interval(0.0, None, closed="neither").describe()
+    'a float in the range (0, inf)'
+    """
+
+    __slots__ = ("closed", "high", "low")
+    _type_name: str = "a float"
+
+    def __init__(self, low: float | None, high: float | None, *, closed: Closed = "both") -> None:
+        if closed not in _CLOSED:
+            raise parameter_error("closed", type(self).__name__, f"one of {_CLOSED}", closed)
+        if low is not None and high is not None and not low < high:
+            raise parameter_error("high", type(self).__name__, f"greater than low={low!r}", high)
+        self.low = low
+        self.high = high
+        self.closed: Closed = closed
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.low!r}, {self.high!r}, closed={self.closed!r})"
+
+    def _type_ok(self, value: object) -> bool:
+        return _is_real_number(value)
+
+    def accepts(self, value: object) -> bool:
+        if not self._type_ok(value):
+            return False
+        x = float(value)  # type: ignore[arg-type]
+        if not math.isfinite(x):
+            return False
+        if self.low is not None:
+            left_closed = self.closed in ("both", "left")
+            if x < self.low or (x == self.low and not left_closed):
+                return False
+        if self.high is not None:
+            right_closed = self.closed in ("both", "right")
+            if x > self.high or (x == self.high and not right_closed):
+                return False
+        return True
+
+    def describe(self) -> str:
+        lb = "[" if self.closed in ("both", "left") and self.low is not None else "("
+        rb = "]" if self.closed in ("both", "right") and self.high is not None else ")"
+        lo = _fmt(self.low, negative=True)
+        hi = _fmt(self.high, negative=False)
+        return f"{self._type_name} in the range {lb}{lo}, {hi}{rb}"
+
+    def invalid(self) -> object:
+        if self.low is not None:
+            left_closed = self.closed in ("both", "left")
+            return self.low - 1 if left_closed else self.low
+        if self.high is not None:
+            right_closed = self.closed in ("both", "right")
+            return self.high + 1 if right_closed else self.high
+        return math.nan
+
+    def normalise(self, value: object) -> object:
+        return float(value)  # type: ignore[arg-type]
+
+
+class Integral(Interval):
+    """Integers in an interval; ``None`` is an infinite end. Floats and bools are rejected.
+
+    Examples
+    --------
+    >>> Integral(1, 1024).describe()
+    'an int in the range [1, 1024]'
+    """
+
+    __slots__ = ()
+    _type_name = "an int"
+
+    def _type_ok(self, value: object) -> bool:
+        return _is_integer(value)
+
+    def invalid(self) -> object:
+        value = Interval.invalid(self)
+        return int(value) if isinstance(value, int | float) and math.isfinite(value) else 1.5
+
+    def normalise(self, value: object) -> object:
+        return int(value)  # type: ignore[call-overload]
+
+
+REAL: Final = Interval(None, None)
+"""Any finite float."""
+
+
+class Options(Constraint):
+    """One of a fixed set: the members of an :class:`enum.Enum` (or their values), or literals.
+
+    An enum value given as its ``value`` (``"ceil"``) is stored as the member (``Rounding.CEIL``).
+
+    Parameters
+    ----------
+    allowed : type[enum.Enum] or Collection
+        The enum class, or a collection of allowed literal values.
+
+    Examples
+    --------
+    >>> Options({"a", "b"}).describe()
+    "one of 'a', 'b'"
+    """
+
+    __slots__ = ("allowed",)
+
+    def __init__(self, allowed: type[enum.Enum] | Collection[object]) -> None:
+        self.allowed = allowed
+
+    def __repr__(self) -> str:
+        return f"Options({self.allowed!r})"
+
+    def _enum(self) -> type[enum.Enum] | None:
+        allowed = self.allowed
+        if isinstance(allowed, type) and issubclass(allowed, enum.Enum):
+            return allowed
+        return None
+
+    def accepts(self, value: object) -> bool:
+        enum_type = self._enum()
+        if enum_type is None:
+            return any(type(value) is type(a) and value == a for a in self.allowed)
+        if isinstance(value, enum_type):
+            return True
+        return any(type(value) is type(m.value) and value == m.value for m in enum_type)
+
+    def normalise(self, value: object) -> object:
+        enum_type = self._enum()
+        if enum_type is None or isinstance(value, enum_type):
+            return value
+        return enum_type(value)
+
+    def describe(self) -> str:
+        enum_type = self._enum()
+        if enum_type is None:
+            return "one of " + ", ".join(sorted(repr(a) for a in self.allowed))
+        values = ", ".join(repr(m.value) for m in enum_type)
+        return f"a {enum_type.__name__} (one of {values})"
+
+    def invalid(self) -> object:
+        return "<not an option>"
+
+
+class Bool(Constraint):
+    """``True`` or ``False`` (``numpy.bool_`` is stored as ``bool``; ints are rejected)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "Bool()"
+
+    def accepts(self, value: object) -> bool:
+        return isinstance(value, bool | np.bool_)
+
+    def normalise(self, value: object) -> object:
+        return bool(value)
+
+    def describe(self) -> str:
+        return "a bool (True or False)"
+
+    def invalid(self) -> object:
+        return "yes"
+
+
+class InstanceOf(Constraint):
+    """An instance of one of the given classes.
+
+    Parameters
+    ----------
+    types : tuple of type
+        Allowed classes.
+    """
+
+    __slots__ = ("types",)
+
+    def __init__(self, types: tuple[type, ...]) -> None:
+        self.types = types
+
+    def __repr__(self) -> str:
+        return f"InstanceOf({self.types!r})"
+
+    def accepts(self, value: object) -> bool:
+        return isinstance(value, self.types)
+
+    def describe(self) -> str:
+        names = [t.__name__ for t in self.types]
+        if len(names) == 1:
+            return f"an instance of {names[0]}"
+        return "an instance of one of " + ", ".join(names)
+
+    def invalid(self) -> object:
+        return "<not an instance>"
+
+
+def constrained(constraint: Constraint) -> Mapping[str, Constraint]:
+    """Return field metadata declaring ``constraint``.
+
+    Parameters
+    ----------
+    constraint : Constraint
+        The field's allowed set.
+
+    Returns
+    -------
+    Mapping[str, Constraint]
+        ``{"constraint": constraint}``, for ``dataclasses.field(metadata=...)``.
+
+    Examples
+    --------
+    >>> constrained(Bool())
+    {'constraint': Bool()}
+    """
+    return {"constraint": constraint}
+
+
+def check_fields(obj: object) -> None:
+    """Validate every dataclass field of ``obj`` that declares a constraint.
+
+    Accepted values are stored in canonical form (``np.float64`` and ints for float fields
+    become ``float``, enum values become members), so equal configs compare and serialise equal.
+
+    Parameters
+    ----------
+    obj : dataclass instance
+        The config object, usually ``self`` in ``__post_init__``.
+
+    Raises
+    ------
+    ParameterError
+        Naming the first field (in declaration order) whose value is not allowed.
+
+    Examples
+    --------
+    >>> from pulsetrain.devices import ALD
+    >>> ALD(tau=1).tau
+    1.0
+    """
+    owner = type(obj).__name__
+    for f in dataclasses.fields(obj):  # type: ignore[arg-type]
+        constraint = f.metadata.get("constraint")
+        if not isinstance(constraint, Constraint):
+            continue
+        value = getattr(obj, f.name)
+        canonical = constraint.validate(value, name=f.name, owner=owner)
+        if canonical is not value:
+            object.__setattr__(obj, f.name, canonical)
+
+
+def _field_constraint(cls: type, name: str) -> Constraint:
+    """Return the constraint declared on field ``name`` of dataclass ``cls``."""
+    for f in dataclasses.fields(cls):
+        if f.name == name:
+            constraint = f.metadata.get("constraint")
+            if isinstance(constraint, Constraint):
+                return constraint
+            break
+    raise parameter_error("name", cls.__name__, "a constrained field", name)
+
+
+def constrained_fields() -> list[tuple[type, str]]:
+    """List ``(cls, field_name)`` for every constrained field of every registered config class.
+
+    Only classes whose module has been imported are registered; ``import pulsetrain`` imports
+    them all.
+
+    Returns
+    -------
+    list of tuple
+        Pairs sorted by ``(cls.kind, field order)``.
+
+    Examples
+    --------
+    >>> import pulsetrain.devices
+    >>> from pulsetrain.devices import ALD
+    >>> (ALD, "tau") in constrained_fields()
+    True
+    """
+    from pulsetrain.config import registered_classes
+
+    return [
+        (cls, f.name)
+        for cls in registered_classes()
+        for f in dataclasses.fields(cls)
+        if isinstance(f.metadata.get("constraint"), Constraint)
+    ]
+
+
+def invalid_value(cls: type, name: str) -> Any:
+    """Return a value that the constraint of field ``name`` of ``cls`` rejects.
+
+    Parameters
+    ----------
+    cls : type
+        A config dataclass.
+    name : str
+        One of its constrained fields.
+
+    Returns
+    -------
+    Any
+        A value that makes the constructor raise :class:`ParameterError` for that field.
+
+    Raises
+    ------
+    ParameterError
+        If ``name`` is not a constrained field of ``cls``.
+
+    Examples
+    --------
+    >>> from pulsetrain.devices import ALD
+    >>> invalid_value(ALD, "tau")
+    0.0
+    """
+    return _field_constraint(cls, name).invalid()

@@ -1,0 +1,514 @@
+"""Config kinds, dict conversion and exact TOML/JSON serialisation (shared/DESIGN.md §5.7).
+
+Every config class is a frozen dataclass with a unique ``kind`` class variable and is registered
+with :func:`register`. :func:`to_dict` writes the ``kind`` first, enums as their values and nested
+configs as dicts; :func:`from_dict` dispatches on ``kind``, rejects unknown keys and converts
+values back, so ``from_dict(to_dict(x)) == x`` holds exactly. TOML is read with :mod:`tomllib`
+and written by the small canonical writer :func:`dumps_toml` (floats written with ``repr``, which
+round-trips every float exactly).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import math
+import re
+import tomllib
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from typing import Any, Self, TypeVar
+
+from pulsetrain._validation import parameter_error
+
+__all__ = [
+    "dumps_json",
+    "dumps_toml",
+    "from_dict",
+    "loads_json",
+    "loads_toml",
+    "register",
+    "registered_classes",
+    "to_dict",
+]
+
+T = TypeVar("T")
+
+_REGISTRY: dict[str, type] = {}
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+class _Missing:
+    """Stand-in value for a key that is absent (its ``repr`` reads well in messages)."""
+
+    def __repr__(self) -> str:
+        return "nothing"
+
+
+_MISSING = _Missing()
+
+
+def register(cls: type[T]) -> type[T]:
+    """Register a config dataclass under its ``kind`` (class decorator).
+
+    Parameters
+    ----------
+    cls : type
+        A dataclass with a class variable ``kind: ClassVar[str]``.
+
+    Returns
+    -------
+    type
+        ``cls`` itself.
+
+    Raises
+    ------
+    ParameterError
+        If ``cls`` is not a dataclass, has no string ``kind``, or another class already uses it.
+
+    Examples
+    --------
+    >>> from pulsetrain.devices import ALD
+    >>> ALD in registered_classes()
+    True
+    """
+    kind = getattr(cls, "kind", None)
+    if not dataclasses.is_dataclass(cls) or not isinstance(kind, str) or not kind:
+        raise parameter_error("cls", "register", "a dataclass with a str 'kind'", cls)
+    existing = _REGISTRY.get(kind)
+    if existing is not None and existing.__qualname__ != cls.__qualname__:
+        raise parameter_error("kind", cls.__name__, f"unique (taken by {existing.__name__})", kind)
+    _REGISTRY[kind] = cls
+    return cls
+
+
+def registered_classes() -> tuple[type, ...]:
+    """Return every registered config class, sorted by ``kind``.
+
+    Returns
+    -------
+    tuple of type
+        The registered classes.
+
+    Examples
+    --------
+    >>> import pulsetrain.updates
+    >>> [c.kind for c in registered_classes() if c.kind == "pulse_count"]
+    ['pulse_count']
+    """
+    return tuple(_REGISTRY[k] for k in sorted(_REGISTRY))
+
+
+def _to_plain(value: object) -> object:
+    """Convert a field value into plain data (enums to values, configs to dicts)."""
+    if isinstance(value, enum.Enum):
+        return _to_plain(value.value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return to_dict(value)
+    if isinstance(value, tuple | list):
+        return [_to_plain(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): _to_plain(v) for k, v in value.items()}
+    return value
+
+
+def to_dict(obj: object) -> dict[str, Any]:
+    """Convert a registered config object into a plain dict.
+
+    Parameters
+    ----------
+    obj : config object
+        An instance of a registered config class.
+
+    Returns
+    -------
+    dict
+        ``{"kind": ..., field: value, ...}`` in field order; enums become their values, nested
+        configs become dicts and tuples become lists.
+
+    Raises
+    ------
+    ParameterError
+        If ``obj`` is not an instance of a registered config class.
+
+    Examples
+    --------
+    >>> from pulsetrain.updates import PulseCountUpdate
+    >>> to_dict(PulseCountUpdate(max_bl=8))
+    {'kind': 'pulse_count', 'max_bl': 8, 'rounding': 'ceil'}
+    """
+    cls = type(obj)
+    kind = getattr(cls, "kind", None)
+    if not isinstance(kind, str) or _REGISTRY.get(kind) is not cls:
+        raise parameter_error("obj", "to_dict", "an instance of a registered config class", obj)
+    out: dict[str, Any] = {"kind": kind}
+    for f in dataclasses.fields(obj):  # type: ignore[arg-type]
+        out[f.name] = _to_plain(getattr(obj, f.name))
+    return out
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _convert(value: object, hint: object, path: str, owner: str) -> object:
+    """Convert plain data back into a field value according to the field's type hint."""
+    origin = typing.get_origin(hint)
+    if origin is typing.Union or origin is types.UnionType:
+        options = typing.get_args(hint)
+        if value is None and type(None) in options:
+            return None
+        for option in options:
+            if option is not type(None) and _hint_matches(value, option):
+                return _convert(value, option, path, owner)
+        return _convert_untyped(value, path)
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        if isinstance(value, hint):
+            return value
+        try:
+            return hint(value)
+        except ValueError:
+            allowed = ", ".join(repr(m.value) for m in hint)
+            raise parameter_error(path, owner, f"one of {allowed}", value) from None
+    if origin is tuple and isinstance(value, list | tuple):
+        args = typing.get_args(hint)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_convert(v, args[0], f"{path}[{i}]", owner) for i, v in enumerate(value))
+        if len(args) == len(value):
+            return tuple(
+                _convert(v, a, f"{path}[{i}]", owner)
+                for i, (v, a) in enumerate(zip(args, value, strict=True))
+            )
+        return tuple(_convert_untyped(v, path) for v in value)
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint) and isinstance(value, Mapping):
+        kind = getattr(hint, "kind", None)
+        if _REGISTRY.get(kind) is hint and value.get("kind", kind) == kind:  # type: ignore[arg-type]
+            return _build(hint, {**value, "kind": kind}, path)
+    return _convert_untyped(value, path)
+
+
+def _hint_matches(value: object, hint: object) -> bool:
+    """Tell whether plain ``value`` can be converted to the union member ``hint``."""
+    if isinstance(hint, type):
+        if issubclass(hint, enum.Enum):
+            return isinstance(value, hint) or any(m.value == value for m in hint)
+        if dataclasses.is_dataclass(hint):
+            return isinstance(value, Mapping) and value.get("kind") == getattr(hint, "kind", None)
+        if hint is float:
+            return isinstance(value, int | float) and not isinstance(value, bool)
+        return isinstance(value, hint)
+    origin = typing.get_origin(hint)
+    if origin is tuple:
+        return isinstance(value, list | tuple)
+    return True
+
+
+def _convert_untyped(value: object, path: str) -> object:
+    """Convert plain data whose target type is unknown: dicts with a kind become configs."""
+    if isinstance(value, Mapping) and "kind" in value:
+        return from_dict(value, path=path)
+    if isinstance(value, list):
+        return tuple(_convert_untyped(v, path) for v in value)
+    return value
+
+
+def from_dict(data: Mapping[str, Any], *, path: str = "") -> Any:
+    """Build a config object from a plain dict, dispatching on its ``kind``.
+
+    Parameters
+    ----------
+    data : Mapping
+        A dict as written by :func:`to_dict` (possibly after a TOML/JSON round trip). Keys that
+        are absent take the field's default.
+    path : str, optional
+        Dotted key path of ``data`` inside an enclosing dict, used in error messages.
+
+    Returns
+    -------
+    config object
+        An instance of the registered class for ``data["kind"]``; ``from_dict(to_dict(x)) == x``.
+
+    Raises
+    ------
+    ParameterError
+        If ``kind`` is missing or unknown, a key is unknown, a required key is missing, an enum
+        value is not allowed, or the constructor rejects a value.
+
+    Examples
+    --------
+    >>> from pulsetrain.updates import PulseCountUpdate
+    >>> from_dict({"kind": "pulse_count", "max_bl": 8, "rounding": "stochastic"})
+    PulseCountUpdate(max_bl=8, rounding=<Rounding.STOCHASTIC: 'stochastic'>)
+    """
+    if not isinstance(data, Mapping):
+        raise parameter_error(path or "data", "from_dict", "a dict with a 'kind' key", data)
+    kind = data.get("kind", _MISSING)
+    cls = _REGISTRY.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        allowed = "one of " + ", ".join(repr(k) for k in sorted(_REGISTRY))
+        raise parameter_error(_join(path, "kind"), "from_dict", allowed, kind)
+    return _build(cls, data, path)
+
+
+def _build(cls: type[T], data: Mapping[str, Any], path: str) -> T:
+    """Construct ``cls`` from ``data`` (whose kind is already checked)."""
+    owner = cls.__name__
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    allowed_keys = ["kind", *fields]
+    for key in data:
+        if key not in allowed_keys:
+            allowed = "a known key (one of " + ", ".join(repr(k) for k in allowed_keys) + ")"
+            raise parameter_error(_join(path, str(key)), owner, allowed, key)
+    hints = typing.get_type_hints(cls)
+    kwargs: dict[str, Any] = {}
+    for name, f in fields.items():
+        key_path = _join(path, name)
+        if name not in data:
+            no_default = f.default is dataclasses.MISSING
+            if no_default and f.default_factory is dataclasses.MISSING:
+                raise parameter_error(key_path, owner, "given (it has no default)", _MISSING)
+            continue
+        kwargs[name] = _convert(data[name], hints.get(name, Any), key_path, owner)
+    return cls(**kwargs)
+
+
+def _as_dict(obj: object) -> Mapping[str, Any]:
+    """Accept a config object or a mapping; return a mapping."""
+    if isinstance(obj, Mapping):
+        return obj
+    return to_dict(obj)
+
+
+# --------------------------------------------------------------------------- TOML writer
+
+
+def _toml_key(key: object) -> str:
+    text = str(key)
+    return text if _BARE_KEY.match(text) else _toml_string(text)
+
+
+def _toml_string(text: str) -> str:
+    out = ['"']
+    for ch in text:
+        code = ord(ch)
+        if ch == '"':
+            out.append('\\"')
+        elif ch == "\\":
+            out.append("\\\\")
+        elif code < 0x20 or code == 0x7F:
+            out.append(f"\\u{code:04X}")
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+def _toml_float(x: float) -> str:
+    if math.isnan(x):
+        return "nan"
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    return repr(x)  # repr round-trips exactly and is valid TOML ("1e-05", "1.0", "1e+20")
+
+
+def _toml_value(value: object, path: str) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return _toml_float(value)
+    if isinstance(value, str):
+        return _toml_string(value)
+    if isinstance(value, enum.Enum):
+        return _toml_value(value.value, path)
+    if isinstance(value, Mapping):
+        items = [
+            f"{_toml_key(k)} = {_toml_value(v, _join(path, str(k)))}"
+            for k, v in value.items()
+            if v is not None
+        ]
+        return "{" + ", ".join(items) + "}" if items else "{}"
+    if isinstance(value, Sequence):
+        return "[" + ", ".join(_toml_value(v, f"{path}[]") for v in value) + "]"
+    raise parameter_error(path, "dumps_toml", "a bool, int, float, str, list or dict", value)
+
+
+def _toml_table(table: Mapping[str, Any], header: tuple[str, ...], lines: list[str]) -> None:
+    scalars = [(k, v) for k, v in table.items() if v is not None and not isinstance(v, Mapping)]
+    tables = [(k, v) for k, v in table.items() if isinstance(v, Mapping)]
+    if header and (scalars or not tables):
+        if lines:
+            lines.append("")
+        lines.append("[" + ".".join(header) + "]")
+    for key, value in scalars:
+        lines.append(f"{_toml_key(key)} = {_toml_value(value, '.'.join((*header, str(key))))}")
+    for key, value in tables:
+        _toml_table(value, (*header, _toml_key(key)), lines)
+
+
+def dumps_toml(obj: object) -> str:
+    """Write a config object or a nested dict as canonical TOML.
+
+    Nested dicts become ``[a.b]`` tables, dicts inside lists become inline tables, floats are
+    written with ``repr`` (exact), and keys keep their order. TOML has no null: keys whose value
+    is ``None`` are left out, so they must default to ``None`` for an exact round trip.
+
+    Parameters
+    ----------
+    obj : config object or Mapping
+        What to write; a config object is first converted with :func:`to_dict`.
+
+    Returns
+    -------
+    str
+        The TOML document, ending with a newline.
+
+    Raises
+    ------
+    ParameterError
+        If a value is not representable (not a bool, int, float, str, list or dict).
+
+    Examples
+    --------
+    >>> from pulsetrain.devices import ALD, Device
+    >>> print(dumps_toml(Device(response=ALD(tau=1.0))).splitlines()[0])
+    kind = "device"
+    """
+    lines: list[str] = []
+    _toml_table(_as_dict(obj), (), lines)
+    return "\n".join(lines) + "\n"
+
+
+def loads_toml(text: str) -> dict[str, Any]:
+    r"""Read a TOML document (with :mod:`tomllib`) into a plain dict.
+
+    Parameters
+    ----------
+    text : str
+        TOML text, e.g. from :func:`dumps_toml`.
+
+    Returns
+    -------
+    dict
+        Plain data; pass it to :func:`from_dict` to rebuild a config object.
+
+    Raises
+    ------
+    ParameterError
+        If the text is not valid TOML.
+
+    Examples
+    --------
+    >>> loads_toml('kind = "expected"\nnoise = false\n')
+    {'kind': 'expected', 'noise': False}
+    """
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise parameter_error("text", "loads_toml", f"valid TOML ({exc})", text[:40]) from exc
+
+
+def dumps_json(obj: object, *, indent: int | None = 2) -> str:
+    """Write a config object or a nested dict as JSON (floats exact via ``repr``).
+
+    Parameters
+    ----------
+    obj : config object or Mapping
+        What to write; a config object is first converted with :func:`to_dict`.
+    indent : int or None, optional
+        Indentation, default 2; ``None`` gives one line.
+
+    Returns
+    -------
+    str
+        The JSON document.
+
+    Raises
+    ------
+    ParameterError
+        If a value is not JSON-serialisable.
+
+    Examples
+    --------
+    >>> from pulsetrain.updates import ExpectedUpdate
+    >>> dumps_json(ExpectedUpdate(), indent=None)
+    '{"kind": "expected", "noise": false}'
+    """
+    data = _to_plain(_as_dict(obj))
+    try:
+        return json.dumps(data, indent=indent)
+    except TypeError as exc:
+        raise parameter_error("obj", "dumps_json", f"JSON-serialisable ({exc})", obj) from exc
+
+
+def loads_json(text: str) -> Any:
+    """Read a JSON document into plain data.
+
+    Parameters
+    ----------
+    text : str
+        JSON text, e.g. from :func:`dumps_json`.
+
+    Returns
+    -------
+    Any
+        Plain data; pass a dict to :func:`from_dict` to rebuild a config object.
+
+    Raises
+    ------
+    ParameterError
+        If the text is not valid JSON.
+
+    Examples
+    --------
+    >>> loads_json('{"kind": "expected", "noise": false}')
+    {'kind': 'expected', 'noise': False}
+    """
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise parameter_error("text", "loads_json", f"valid JSON ({exc})", text[:40]) from exc
+
+
+class ConfigMixin:
+    """Adds ``to_dict``/``from_dict`` methods that delegate to this module."""
+
+    __slots__ = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """Convert to a plain dict with ``kind`` (see :func:`pulsetrain.config.to_dict`).
+
+        Returns
+        -------
+        dict
+            Plain data; ``type(self).from_dict(self.to_dict()) == self``.
+        """
+        return to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        """Build an instance from a plain dict (see :func:`pulsetrain.config.from_dict`).
+
+        Parameters
+        ----------
+        data : Mapping
+            Plain data; ``kind`` may be omitted and must otherwise equal ``cls.kind``.
+
+        Returns
+        -------
+        Self
+            The config object.
+
+        Raises
+        ------
+        ParameterError
+            If ``kind`` differs from ``cls.kind`` or :func:`pulsetrain.config.from_dict` fails.
+        """
+        kind = getattr(cls, "kind", None)
+        given = data.get("kind", kind)
+        if given != kind:
+            raise parameter_error("kind", cls.__name__, repr(kind), given)
+        return _build(cls, {**data, "kind": kind}, "")

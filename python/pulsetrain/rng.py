@@ -1,0 +1,151 @@
+"""Seeds, tile keys and per-replica generators (shared/CONVENTIONS.md §6; KERNEL_SPEC §3).
+
+Every stream is derived from one root :class:`numpy.random.SeedSequence` by spawn keys, never by
+arithmetic on seeds.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import numpy as np
+
+from pulsetrain._validation import parameter_error
+
+__all__ = ["TILE", "as_seed_sequence", "replica_generator", "tile_key"]
+
+TILE: Final = 0x7117E
+"""Spawn-key word that marks tile keys: ``(*root.spawn_key, TILE, tile_index)``."""
+
+
+def _check_index(value: object, name: str, owner: str) -> int:
+    if isinstance(value, bool | np.bool_) or not isinstance(value, int | np.integer):
+        raise parameter_error(name, owner, "an int >= 0", value)
+    if value < 0:
+        raise parameter_error(name, owner, "an int >= 0", value)
+    return int(value)
+
+
+def as_seed_sequence(
+    rng: int | np.integer[Any] | np.random.SeedSequence | np.random.Generator | None,
+) -> np.random.SeedSequence:
+    """Turn the public ``rng=`` argument into a root :class:`~numpy.random.SeedSequence`.
+
+    Parameters
+    ----------
+    rng : int, SeedSequence, Generator or None
+        ``None`` draws fresh OS entropy (recorded in ``.entropy``); an int ``>= 0`` is the
+        entropy itself (``0`` is an ordinary seed, not "random"); a SeedSequence is returned
+        unchanged; a Generator is advanced by four uint64 draws that become the entropy.
+
+    Returns
+    -------
+    numpy.random.SeedSequence
+        The root of the run's seed tree.
+
+    Raises
+    ------
+    ParameterError
+        If ``rng`` is a negative int, a bool or of another type.
+
+    Examples
+    --------
+    >>> as_seed_sequence(1234).entropy
+    1234
+    """
+    if rng is None:
+        return np.random.SeedSequence()
+    if isinstance(rng, np.random.SeedSequence):
+        return rng
+    if isinstance(rng, np.random.Generator):
+        words = rng.integers(0, 2**64 - 1, size=4, dtype=np.uint64, endpoint=True)
+        return np.random.SeedSequence([int(x) for x in words])
+    allowed = "None, an int >= 0, a numpy SeedSequence or a numpy Generator"
+    if isinstance(rng, bool | np.bool_) or not isinstance(rng, int | np.integer) or rng < 0:
+        raise parameter_error("rng", "as_seed_sequence", allowed, rng)
+    return np.random.SeedSequence(int(rng))
+
+
+def tile_key(root: np.random.SeedSequence, index: int) -> tuple[int, int]:
+    """Return the 128-bit Philox key of tile ``index`` (KERNEL_SPEC §3).
+
+    ``SeedSequence(root.entropy, spawn_key=(*root.spawn_key, TILE, index))
+    .generate_state(2, np.uint64)``.
+
+    Parameters
+    ----------
+    root : numpy.random.SeedSequence
+        The run's root, from :func:`as_seed_sequence`.
+    index : int
+        Tile index, ``>= 0``.
+
+    Returns
+    -------
+    tuple of int
+        ``(k0, k1)``, each in ``[0, 2**64)``.
+
+    Raises
+    ------
+    ParameterError
+        If ``root`` is not a SeedSequence or ``index`` is not an int ``>= 0``.
+
+    Examples
+    --------
+    >>> k0, k1 = tile_key(as_seed_sequence(0), 0)
+    >>> 0 <= k0 < 2**64 and 0 <= k1 < 2**64
+    True
+    """
+    if not isinstance(root, np.random.SeedSequence):
+        raise parameter_error("root", "tile_key", "a numpy SeedSequence", root)
+    i = _check_index(index, "index", "tile_key")
+    ss = np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, TILE, i))
+    k0, k1 = ss.generate_state(2, np.uint64)
+    return int(k0), int(k1)
+
+
+def replica_generator(
+    root: np.random.SeedSequence, purpose: int, replica: int
+) -> np.random.Generator:
+    """Return the Python-side generator of one (purpose, replica) pair.
+
+    The generator is ``Generator(Philox(SeedSequence(root.entropy,
+    spawn_key=(*root.spawn_key, purpose, replica))))``, so replica ``r`` gets the same stream
+    whatever the number of replicas in the run.
+
+    Parameters
+    ----------
+    root : numpy.random.SeedSequence
+        The run's root, from :func:`as_seed_sequence`.
+    purpose : int
+        Stream purpose (e.g. problem data, gradient noise), an int ``>= 0`` other than
+        :data:`TILE`.
+    replica : int
+        Global replica index, ``>= 0``.
+
+    Returns
+    -------
+    numpy.random.Generator
+        A Philox-backed generator.
+
+    Raises
+    ------
+    ParameterError
+        If ``root`` is not a SeedSequence, ``purpose`` is negative or equal to :data:`TILE`, or
+        ``replica`` is negative.
+
+    Examples
+    --------
+    >>> g = replica_generator(as_seed_sequence(0), purpose=1, replica=3)
+    >>> type(g.bit_generator).__name__
+    'Philox'
+    """
+    if not isinstance(root, np.random.SeedSequence):
+        raise parameter_error("root", "replica_generator", "a numpy SeedSequence", root)
+    p = _check_index(purpose, "purpose", "replica_generator")
+    if p == TILE:
+        raise parameter_error(
+            "purpose", "replica_generator", f"an int >= 0 other than TILE={TILE}", purpose
+        )
+    r = _check_index(replica, "replica", "replica_generator")
+    ss = np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, p, r))
+    return np.random.Generator(np.random.Philox(ss))

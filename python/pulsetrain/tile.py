@@ -1,0 +1,419 @@
+"""`AnalogTile`: R independent replicas of an analog crossbar, updated by pulses in Rust.
+
+The façade coerces its inputs (lists, float32, non-contiguous or read-only arrays become fresh
+float64 C-contiguous copies) and hands them to :mod:`pulsetrain._core`, which checks shape and
+finiteness before it releases the GIL or changes any state. A call that raises leaves the tile
+exactly as it was. Each call is atomic: Ctrl-C is delivered between calls.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from pulsetrain import _core
+from pulsetrain._validation import parameter_error
+from pulsetrain.devices import Device
+from pulsetrain.errors import ShapeError
+from pulsetrain.rng import as_seed_sequence, tile_key
+from pulsetrain.updates import (
+    ExpectedUpdate,
+    Phase,
+    PulseCountUpdate,
+    StochasticPulseUpdate,
+    UpdateMode,
+)
+
+__all__ = ["AnalogTile", "UpdateMode", "UpdateStats"]
+FloatArray = npt.NDArray[np.float64]
+CountArray = npt.NDArray[np.uint64]
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateStats:
+    """What one update call did.
+
+    Attributes
+    ----------
+    pulses : numpy.ndarray
+        Pulses fired per replica by this call, shape ``(R,)``, uint64. In the expected mode these
+        are the equivalent pulses ``ceil(|Δw| / dw_min)`` summed over elements.
+    """
+
+    pulses: CountArray
+
+    @property
+    def total(self) -> int:
+        """All pulses fired by the call, summed over replicas."""
+        return int(self.pulses.sum())
+
+
+def _shape_error(name: str, owner: str, allowed: str, got: str) -> ShapeError:
+    """Build a ShapeError in the house template (CONVENTIONS §1)."""
+    return ShapeError(f"The {name!r} parameter of {owner} must be {allowed}. Got {got} instead.")
+
+
+def _as_int(value: object) -> int | None:
+    """Return the value as an int if it is an integer (bools excluded), else None."""
+    if isinstance(value, int | np.integer) and not isinstance(value, bool):
+        return int(value)
+    return None
+
+
+def _check_int(name: str, value: object, low: int, high: int) -> int:
+    v = _as_int(value)
+    if v is None or not low <= v <= high:
+        raise parameter_error(name, "AnalogTile", f"an int in the range [{low}, {high}]", value)
+    return v
+
+
+def _check_threads(value: object, owner: str) -> int | None:
+    if value is None:
+        return None
+    v = _as_int(value)
+    if v is None or not 1 <= v <= 1024:
+        raise parameter_error("n_threads", owner, "None or an int in the range [1, 1024]", value)
+    return v
+
+
+def _as_float_array(name: str, owner: str, value: object) -> FloatArray:
+    """Coerces to a fresh float64 C-contiguous array, or raises a ShapeError naming `name`."""
+    if isinstance(value, np.ndarray | list | tuple) and np.iscomplexobj(value):
+        raise _shape_error(name, owner, "a real float array", "a complex array")
+    try:
+        arr = np.array(value, dtype=np.float64, order="C", copy=True)
+    except (TypeError, ValueError) as exc:
+        raise _shape_error(name, owner, "an array of real numbers", type(value).__name__) from exc
+    return arr
+
+
+class AnalogTile:
+    """R independent replicas of an ``out_size × in_size`` analog crossbar.
+
+    Each replica has its own weights, device-to-device maps (drawn from the seed) and pulse
+    counters. Updates run in Rust on ``n_threads`` threads; the same seed gives bit-identical
+    results for any thread count.
+
+    Parameters
+    ----------
+    out_size : int
+        Rows (outputs), at least 1.
+    in_size : int
+        Columns (inputs), at least 1.
+    device : Device
+        The device model of every element.
+    replicas : int, optional
+        Independent replicas R, at least 1. Default 1.
+    update : ExpectedUpdate | PulseCountUpdate | StochasticPulseUpdate, optional
+        How a desired increment becomes pulses. Default ``StochasticPulseUpdate()``.
+    rng : int | numpy.random.SeedSequence | numpy.random.Generator | None, optional
+        Seed of the device maps and of every pulse stream. ``None`` draws fresh entropy, which
+        is recorded in :attr:`seed_entropy`.
+    n_threads : int | None, optional
+        Threads for kernels, 1 to 1024; ``None`` uses every core. Results do not depend on it.
+    replica_offset : int, optional
+        Global index of replica 0: replica r of an R-replica tile equals a one-replica tile with
+        ``replica_offset=r`` and the same seed. Default 0.
+    tile_index : int, optional
+        Index of this tile under the seed (algorithms with several arrays give each its own).
+
+    Raises
+    ------
+    ParameterError
+        A size, seed, thread count or configuration value is out of range.
+
+    Examples
+    --------
+    >>> import numpy as np, pulsetrain as pt
+    >>> dev = pt.Device(response=pt.ALD(tau=1.0), dw_min=1e-3)
+    >>> tile = pt.AnalogTile(2, 3, dev, update=pt.ExpectedUpdate(), rng=0)
+    >>> _ = tile.apply_delta(np.full((2, 3), 0.01))
+    >>> bool(np.allclose(tile.weights, 0.01))
+    True
+    """
+
+    __slots__ = ("_n_threads", "_tile", "device", "seed_entropy", "tile_index", "update_mode")
+
+    def __init__(
+        self,
+        out_size: int,
+        in_size: int,
+        device: Device,
+        *,
+        replicas: int = 1,
+        update: UpdateMode | None = None,
+        rng: int | np.random.SeedSequence | np.random.Generator | None = None,
+        n_threads: int | None = None,
+        replica_offset: int = 0,
+        tile_index: int = 0,
+    ) -> None:
+        if not isinstance(device, Device):
+            raise parameter_error("device", "AnalogTile", "a pulsetrain.Device", device)
+        mode: UpdateMode = StochasticPulseUpdate() if update is None else update
+        if not isinstance(mode, ExpectedUpdate | PulseCountUpdate | StochasticPulseUpdate):
+            raise parameter_error(
+                "update",
+                "AnalogTile",
+                "ExpectedUpdate, PulseCountUpdate or StochasticPulseUpdate",
+                mode,
+            )
+        out_size = _check_int("out_size", out_size, 1, 1 << 24)
+        in_size = _check_int("in_size", in_size, 1, 1 << 24)
+        replicas = _check_int("replicas", replicas, 1, 1 << 24)
+        replica_offset = _check_int("replica_offset", replica_offset, 0, (1 << 32) - replicas)
+        tile_index = _check_int("tile_index", tile_index, 0, (1 << 32) - 1)
+        self._n_threads = _check_threads(n_threads, "AnalogTile")
+        root = as_seed_sequence(rng)
+        self.seed_entropy: int | list[int] | None = root.entropy  # type: ignore[assignment]
+        self.device = device
+        self.update_mode: UpdateMode = mode
+        self.tile_index = tile_index
+        key = tile_key(root, tile_index)
+        self._tile = _core.Tile(
+            device.to_spec(), mode.to_spec(), out_size, in_size, replicas, list(key), replica_offset
+        )
+
+    # ----------------------------------------------------------------------------- shape
+    @property
+    def replicas(self) -> int:
+        """Number of replicas R."""
+        return int(self._tile.replicas)
+
+    @property
+    def out_size(self) -> int:
+        """Rows (outputs)."""
+        return int(self._tile.out_size)
+
+    @property
+    def in_size(self) -> int:
+        """Columns (inputs)."""
+        return int(self._tile.in_size)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """``(replicas, out_size, in_size)``."""
+        return (self.replicas, self.out_size, self.in_size)
+
+    @property
+    def tick(self) -> int:
+        """Number of calls that advanced the random streams."""
+        return int(self._tile.tick)
+
+    @property
+    def replica_offset(self) -> int:
+        """Global index of replica 0."""
+        return int(self._tile.replica_offset)
+
+    # ----------------------------------------------------------------------------- state
+    @property
+    def weights(self) -> FloatArray:
+        """A copy of the logical weights (physical state − reference), shape (R, out, in)."""
+        return np.asarray(self._tile.weights())
+
+    @property
+    def physical_weights(self) -> FloatArray:
+        """A copy of the physical conductance state, shape (R, out, in)."""
+        return np.asarray(self._tile.physical_weights())
+
+    def _full(self, name: str, owner: str, value: object) -> FloatArray:
+        arr = _as_float_array(name, owner, value)
+        if arr.ndim == 2 and self.replicas == 1:
+            arr = arr[np.newaxis]
+        if arr.shape != self.shape:
+            alt = f" or {self.shape[1:]}" if self.replicas == 1 else ""
+            raise _shape_error(
+                name, owner, f"an array of shape {self.shape}{alt}", f"shape {arr.shape}"
+            )
+        return np.ascontiguousarray(arr)
+
+    def set_weights(self, weights: npt.ArrayLike) -> None:
+        """Program the logical weights, clipped to each element's bounds; no pulses counted.
+
+        Parameters
+        ----------
+        weights : array_like
+            Shape (R, out, in), or (out, in) when R = 1; finite.
+
+        Raises
+        ------
+        ShapeError
+            Wrong shape or not real numbers.
+        NonFiniteError
+            NaN or inf.
+        """
+        self._tile.set_weights(self._full("weights", "AnalogTile.set_weights", weights))
+
+    def set_physical_weights(self, weights: npt.ArrayLike) -> None:
+        """Program the physical state directly, clipped to each element's bounds.
+
+        Parameters
+        ----------
+        weights : array_like
+            Shape (R, out, in), or (out, in) when R = 1; finite.
+
+        Raises
+        ------
+        ShapeError
+            Wrong shape or not real numbers.
+        NonFiniteError
+            NaN or inf.
+        """
+        self._tile.set_physical_weights(
+            self._full("weights", "AnalogTile.set_physical_weights", weights)
+        )
+
+    # ----------------------------------------------------------------------------- updates
+    def _batch(self, name: str, value: object, width: int) -> FloatArray:
+        arr = _as_float_array(name, "AnalogTile.update", value)
+        if arr.ndim == 2 and self.replicas == 1:
+            arr = arr[np.newaxis]
+        if arr.ndim != 3 or arr.shape[0] != self.replicas or arr.shape[2] != width:
+            alt = f" or (B, {width})" if self.replicas == 1 else ""
+            raise _shape_error(
+                name,
+                "AnalogTile.update",
+                f"an array of shape ({self.replicas}, B, {width}){alt}",
+                f"shape {arr.shape}",
+            )
+        return np.ascontiguousarray(arr)
+
+    def update(
+        self,
+        x: npt.ArrayLike,
+        d: npt.ArrayLike,
+        *,
+        lr: float,
+        phase: Phase | str = Phase.UPDATE,
+        n_threads: int | None = None,
+    ) -> UpdateStats:
+        """Apply ΔW = −lr Σ_b d_b x_bᵀ through the tile's update mode.
+
+        Parameters
+        ----------
+        x : array_like
+            Inputs, shape (R, B, in), or (B, in) when R = 1; finite.
+        d : array_like
+            Output errors, shape (R, B, out), or (B, out) when R = 1; finite.
+        lr : float
+            Learning rate, finite and at least 0.
+        phase : Phase or str, optional
+            Counter the pulses go to: "update" (default), "transfer" or "calibration".
+        n_threads : int or None, optional
+            Overrides the tile's thread count for this call, 1 to 1024.
+
+        Returns
+        -------
+        UpdateStats
+            Pulses fired per replica.
+
+        Raises
+        ------
+        ShapeError, NonFiniteError, ParameterError
+            Bad arrays or values; the tile is then unchanged.
+        """
+        ph = Phase.coerce(phase)
+        if isinstance(lr, bool) or not isinstance(lr, int | float | np.floating | np.integer):
+            raise parameter_error("lr", "AnalogTile.update", "a float in the range [0, inf)", lr)
+        xa = self._batch("x", x, self.in_size)
+        da = self._batch("d", d, self.out_size)
+        if da.shape[1] != xa.shape[1]:
+            raise _shape_error(
+                "d",
+                "AnalogTile.update",
+                f"an array with the batch size of x ({xa.shape[1]})",
+                f"shape {da.shape}",
+            )
+        threads = _check_threads(n_threads, "AnalogTile.update") or self._n_threads
+        pulses = self._tile.update(xa, da, float(lr), ph.index, threads)
+        return UpdateStats(pulses=np.asarray(pulses))
+
+    def apply_delta(
+        self,
+        delta: npt.ArrayLike,
+        *,
+        phase: Phase | str = Phase.UPDATE,
+        n_threads: int | None = None,
+    ) -> UpdateStats:
+        """Apply a desired increment ΔW directly (expected and pulse-count modes).
+
+        Parameters
+        ----------
+        delta : array_like
+            Desired increment, shape (R, out, in), or (out, in) when R = 1; finite.
+        phase : Phase or str, optional
+            Counter the pulses go to. Default "update".
+        n_threads : int or None, optional
+            Overrides the tile's thread count for this call.
+
+        Returns
+        -------
+        UpdateStats
+            Pulses fired per replica.
+
+        Raises
+        ------
+        ParameterError
+            In the stochastic pulse mode, which realises only outer products.
+        ShapeError, NonFiniteError
+            Bad array; the tile is then unchanged.
+        """
+        ph = Phase.coerce(phase)
+        arr = self._full("delta", "AnalogTile.apply_delta", delta)
+        threads = _check_threads(n_threads, "AnalogTile.apply_delta") or self._n_threads
+        return UpdateStats(pulses=np.asarray(self._tile.apply_delta(arr, ph.index, threads)))
+
+    # ----------------------------------------------------------------------------- counters
+    def pulse_counts(self, phase: Phase | str = Phase.UPDATE) -> CountArray:
+        """Pulses fired per element in one phase, shape (R, out, in), uint64.
+
+        Parameters
+        ----------
+        phase : Phase or str, optional
+            "update" (default), "transfer" or "calibration".
+
+        Returns
+        -------
+        numpy.ndarray
+            A copy of the counters.
+        """
+        return np.asarray(self._tile.pulse_counts(Phase.coerce(phase).index))
+
+    def reset_pulse_counts(self, phase: Phase | str | None = None) -> None:
+        """Zero the counters of one phase, or of every phase when `phase` is None.
+
+        Parameters
+        ----------
+        phase : Phase, str or None, optional
+            Which counters to zero.
+        """
+        self._tile.reset_pulse_counts(None if phase is None else Phase.coerce(phase).index)
+
+    # ----------------------------------------------------------------------------- maps
+    def maps(self) -> dict[str, FloatArray]:
+        """Per-element device maps drawn at construction, each of shape (R, out, in).
+
+        Returns
+        -------
+        dict
+            ``step_up`` and ``step_down`` (Δw⁺, Δw⁻ in weight units), ``w_min`` and ``w_max``
+            (physical bounds), ``reference`` (subtracted on read-out) and ``symmetric_point``
+            (of the physical state; NaN for an ideal device).
+        """
+        raw: dict[str, Any] = self._tile.maps()
+        return {k: np.asarray(v) for k, v in raw.items()}
+
+    @property
+    def symmetric_points(self) -> FloatArray:
+        """Each element's symmetric point in logical (read-out) units, shape (R, out, in)."""
+        m = self.maps()
+        return m["symmetric_point"] - m["reference"]
+
+    def __repr__(self) -> str:
+        """Sizes, device and update mode."""
+        return (
+            f"AnalogTile(out_size={self.out_size}, in_size={self.in_size}, "
+            f"replicas={self.replicas}, device={self.device!r}, update={self.update_mode!r})"
+        )

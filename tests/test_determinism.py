@@ -1,0 +1,103 @@
+"""Same seed ⇒ bit-identical results for any thread count; replica r equals replica r alone."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import pulsetrain as pt
+
+DEVICE = pt.Device(
+    response=pt.SkewLinear(tau=1.0, c_lin=0.2),
+    dw_min=0.01,
+    dw_min_std=0.3,
+    dw_min_dtod=0.2,
+    up_down_dtod=0.05,
+    w_max_dtod=0.1,
+    w_min_dtod=0.1,
+    reference_std=0.05,
+)
+MODES: list[pt.UpdateMode] = [
+    pt.ExpectedUpdate(noise=True),
+    pt.PulseCountUpdate(max_bl=16, rounding=pt.Rounding.STOCHASTIC),
+    pt.StochasticPulseUpdate(),
+    pt.StochasticPulseUpdate(desired_bl=200, update_bl_management=False),
+]
+
+
+def _inputs(
+    replicas: int, steps: int, out: int, inp: int, batch: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    gen = np.random.default_rng(123)
+    return [
+        (gen.normal(size=(replicas, batch, inp)), gen.normal(size=(replicas, batch, out)))
+        for _ in range(steps)
+    ]
+
+
+def _run(
+    mode: pt.UpdateMode,
+    n_threads: int,
+    *,
+    replicas: int = 3,
+    offset: int = 0,
+    data: list[tuple[np.ndarray, np.ndarray]] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    out, inp, batch = 45, 33, 4
+    data = data if data is not None else _inputs(replicas, 5, out, inp, batch)
+    t = pt.AnalogTile(
+        out,
+        inp,
+        DEVICE,
+        replicas=replicas,
+        update=mode,
+        rng=99,
+        n_threads=n_threads,
+        replica_offset=offset,
+    )
+    for x, d in data:
+        t.update(x, d, lr=0.05)
+        if not isinstance(mode, pt.StochasticPulseUpdate):
+            t.apply_delta(0.01 * x[:, :1, :1] * np.ones((replicas, out, inp)), phase="transfer")
+    return t.weights, np.stack([t.pulse_counts(p) for p in pt.Phase])
+
+
+@pytest.mark.parametrize("mode", MODES, ids=lambda m: type(m).__name__)
+def test_bit_identical_for_any_thread_count(
+    mode: pt.UpdateMode,
+) -> None:
+    w1, c1 = _run(mode, 1)
+    assert c1.sum() > 0
+    for n in (2, 3, 8):
+        w, c = _run(mode, n)
+        np.testing.assert_array_equal(w, w1)
+        np.testing.assert_array_equal(c, c1)
+
+
+@pytest.mark.parametrize("mode", MODES, ids=lambda m: type(m).__name__)
+def test_replica_equals_replica_run_alone(
+    mode: pt.UpdateMode,
+) -> None:
+    data = _inputs(4, 4, 45, 33, 4)
+    w_all, c_all = _run(mode, 2, replicas=4, data=data)
+    for r in (0, 3):
+        alone = [(x[r : r + 1], d[r : r + 1]) for x, d in data]
+        w, c = _run(mode, 1, replicas=1, offset=r, data=alone)
+        np.testing.assert_array_equal(w[0], w_all[r])
+        np.testing.assert_array_equal(c[:, 0], c_all[:, r])
+
+
+def test_same_seed_same_result_and_different_seed_differs() -> None:
+    a = _run(MODES[2], 2)
+    b = _run(MODES[2], 2)
+    np.testing.assert_array_equal(a[0], b[0])
+    t = pt.AnalogTile(45, 33, DEVICE, replicas=3, update=MODES[2], rng=100)
+    assert not np.array_equal(
+        t.maps()["step_up"], pt.AnalogTile(45, 33, DEVICE, replicas=3, rng=99).maps()["step_up"]
+    )
+
+
+def test_tile_index_gives_independent_tiles() -> None:
+    a = pt.AnalogTile(5, 5, DEVICE, rng=1, tile_index=0)
+    b = pt.AnalogTile(5, 5, DEVICE, rng=1, tile_index=1)
+    assert not np.array_equal(a.maps()["step_up"], b.maps()["step_up"])
