@@ -153,6 +153,8 @@ struct SampleTrains {
     a: f64,
     /// Columns whose x train has at least one bit: (column, sign of x, first word index).
     active: Vec<(u32, bool)>,
+    /// 64-bit words per train: ceil(bl / 64).
+    words: usize,
     /// Bits of the active columns, `words` per column, in `active` order.
     bits: Vec<u64>,
 }
@@ -650,7 +652,10 @@ impl Tile {
                             tag::UPDATE,
                             bb as u64,
                         );
-                        let dw = &mut dbits[..words];
+                        let words = tr.words;
+                        let Some(dw) = dbits.get_mut(..words) else {
+                            continue;
+                        };
                         dw.fill(0);
                         let mut any = 0u64;
                         for t in 0..tr.bl {
@@ -726,6 +731,7 @@ fn sample_trains(
     let skipped = SampleTrains {
         bl: SKIPPED,
         a: 0.0,
+        words: 0,
         active: Vec::new(),
         bits: Vec::new(),
     };
@@ -745,7 +751,9 @@ fn sample_trains(
         let s = (lr / (dw_min * dbl)).sqrt();
         (dbl, s, s)
     } else {
-        ((lr / dw_min).ceil().max(1.0), 1.0, 1.0)
+        // The free bit length is capped at MAX_DESIRED_BL slots, the longest train kept.
+        let cap = f64::from(crate::spec::MAX_DESIRED_BL);
+        ((lr / dw_min).ceil().clamp(1.0, cap), 1.0, 1.0)
     };
     if um {
         let d2 = d_m * (dbl / k).min(1.0);
@@ -753,7 +761,7 @@ fn sample_trains(
         bs *= (d2 / x_m).sqrt();
     }
     let bl = bl as usize;
-    let full_words = (desired_bl as usize).div_ceil(64);
+    let full_words = bl.div_ceil(64);
     let mut active = Vec::new();
     let mut bits = Vec::new();
     let mut buf = vec![0u64; full_words];
@@ -781,6 +789,7 @@ fn sample_trains(
     SampleTrains {
         bl,
         a,
+        words: full_words,
         active,
         bits,
     }

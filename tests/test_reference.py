@@ -1,0 +1,833 @@
+"""Tests of the NumPy twin ``pulsetrain.reference`` and of ``pulsetrain._core`` against it.
+
+Part (a) needs only NumPy: the vectorised Philox against ``np.random.Philox``, the stream
+helpers, and closed-form checks of shared/theory.md §5 (C9, C10, C12-C14) on the twin.
+Part (b) compares the compiled kernel with the twin element by element; it is skipped, with a
+reason naming the missing build, only if ``pulsetrain._core`` does not exist.
+"""
+
+from __future__ import annotations
+
+import importlib
+import itertools
+import math
+from collections.abc import Callable, Mapping
+from types import ModuleType
+from typing import Any, Protocol, cast
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from numpy.typing import NDArray
+
+from pulsetrain import reference as ref
+from pulsetrain.errors import ParameterError, ShapeError
+from pulsetrain.reference import ReferenceTile
+
+F64 = NDArray[np.float64]
+U64 = NDArray[np.uint64]
+
+EPS = 2.0**-52
+
+
+# ----------------------------------------------------------------------------------------------
+# Spec dicts, written by hand (KERNEL_SPEC §1)
+# ----------------------------------------------------------------------------------------------
+
+BASE_SPEC: dict[str, Any] = {
+    "family": "ideal",
+    "lo": -1.0,
+    "hi": 1.0,
+    "sp": 0.0,
+    "c": 0.0,
+    "alpha_up": 1.0,
+    "alpha_down": 1.0,
+    "gamma_up": 1.0,
+    "gamma_down": 1.0,
+    "dw_min": 1e-3,
+    "dw_min_std": 0.0,
+    "c2c_multiplicative": False,
+    "dw_min_dtod": 0.0,
+    "dw_min_dtod_log_normal": False,
+    "up_down_dtod": 0.0,
+    "w_max_dtod": 0.0,
+    "w_min_dtod": 0.0,
+    "reference_mean": 0.0,
+    "reference_std": 0.0,
+    "subtract_symmetry_point": False,
+}
+
+# One physically valid parameter set per family, asymmetric where the family allows it.
+FAMILY_PARAMS: dict[str, dict[str, Any]] = {
+    "ideal": {"lo": -1.0, "hi": 1.0},
+    "linear_step": {"lo": -0.5, "hi": 0.9, "sp": 0.1},  # LinearStep(0.8, -0.6, sp=0.1)
+    "skew_linear": {"lo": -1.0, "hi": 1.0, "c": 0.2},
+    "soft_bounds": {"lo": -1.0, "hi": 1.2, "alpha_up": 1.1, "alpha_down": 0.9},
+    "power": {"lo": -0.8, "hi": 0.8, "gamma_up": 2.0, "gamma_down": 2.0},
+    "exponential": {"lo": -0.8, "hi": 0.8, "gamma_up": 1.5, "gamma_down": 1.5},
+    "power_step": {"lo": -1.0, "hi": 1.0, "gamma_up": 1.0, "gamma_down": 2.0},
+    "exp_step": {"lo": -1.0, "hi": 1.0, "gamma_up": 2.0, "gamma_down": 1.0},
+}
+FAMILIES = tuple(FAMILY_PARAMS)
+
+# Device-to-device spread, cycle-to-cycle noise and reference offsets.
+VARIANTS: dict[str, dict[str, Any]] = {
+    "clean": {},
+    "noisy": {
+        "dw_min_std": 0.3,
+        "dw_min_dtod": 0.3,
+        "up_down_dtod": 0.05,
+        "w_max_dtod": 0.2,
+        "w_min_dtod": 0.2,
+        "reference_mean": 0.05,
+        "reference_std": 0.1,
+        "subtract_symmetry_point": True,
+    },
+    "multiplicative_log_normal": {
+        "dw_min_std": 0.2,
+        "c2c_multiplicative": True,
+        "dw_min_dtod": 0.3,
+        "dw_min_dtod_log_normal": True,
+        "up_down_dtod": 0.02,
+        "w_max_dtod": 0.1,
+        "w_min_dtod": 0.3,
+        "reference_mean": -0.05,
+        "reference_std": 0.05,
+    },
+}
+
+
+def make_spec(family: str = "ideal", **overrides: Any) -> dict[str, Any]:
+    """Return a full device spec dict for ``family`` with ``overrides`` applied."""
+    spec = {**BASE_SPEC, "family": family, **FAMILY_PARAMS[family], **overrides}
+    if family == "ideal":
+        spec["subtract_symmetry_point"] = False  # a ParameterError for ideal (spec §4)
+    return spec
+
+
+def stochastic_update(**overrides: Any) -> dict[str, Any]:
+    """Return a ``stochastic_pulse`` update dict with aihwkit's defaults and ``overrides``."""
+    return {
+        "kind": "stochastic_pulse",
+        "desired_bl": 31,
+        "update_management": True,
+        "update_bl_management": True,
+        "fixed_bl": True,
+        "um_grad_scale": 1.0,
+        **overrides,
+    }
+
+
+UPDATES: dict[str, dict[str, Any]] = {
+    "expected": {"kind": "expected", "noise": False},
+    "expected_noise": {"kind": "expected", "noise": True},
+    "ceil": {"kind": "pulse_count", "max_bl": 12, "rounding": "ceil"},
+    "stochastic_rounding": {"kind": "pulse_count", "max_bl": 12, "rounding": "stochastic"},
+    "sp_bl_management": stochastic_update(),
+    "sp_fixed_bl": stochastic_update(
+        desired_bl=7, update_management=False, update_bl_management=False
+    ),
+    "sp_update_management": stochastic_update(
+        desired_bl=7, update_bl_management=False, um_grad_scale=2.0
+    ),
+    # dw_min * desired_bl < lr: BL = ceil(lr/dw_min), A = B = 1 (spec §6, last branch).
+    "sp_free_bl": stochastic_update(
+        desired_bl=2, update_management=False, update_bl_management=False, fixed_bl=False
+    ),
+}
+
+KEY = np.array([0x0123456789ABCDEF, 0xFEDCBA9876543210], dtype=np.uint64)
+
+
+class TileLike(Protocol):
+    """The interface shared by ``_core.Tile`` and :class:`ReferenceTile` (spec §8)."""
+
+    @property
+    def tick(self) -> int:
+        """Calls so far."""
+
+    def weights(self) -> F64:
+        """Logical weights."""
+
+    def physical_weights(self) -> F64:
+        """Physical states."""
+
+    def set_weights(self, w: F64) -> None:
+        """Set logical weights."""
+
+    def update(self, x: F64, d: F64, lr: float, phase: int, n_threads: int | None = None) -> U64:
+        """Rank-B update."""
+
+    def apply_delta(self, delta: F64, phase: int, n_threads: int | None = None) -> U64:
+        """Element-wise update."""
+
+    def pulse_counts(self, phase: int) -> U64:
+        """Counters of a phase."""
+
+    def reset_pulse_counts(self, phase: int | None = None) -> None:
+        """Zero counters."""
+
+    def maps(self) -> dict[str, F64]:
+        """Device-to-device maps."""
+
+
+TileFactory = Callable[[Mapping[str, Any], Mapping[str, Any], int, int, int, int], TileLike]
+
+
+def twin_factory(
+    spec: Mapping[str, Any],
+    update: Mapping[str, Any],
+    out_size: int,
+    in_size: int,
+    replicas: int,
+    replica_offset: int,
+) -> TileLike:
+    """Build a :class:`ReferenceTile` with the test key."""
+    return ReferenceTile(spec, update, out_size, in_size, replicas, KEY, replica_offset)
+
+
+def core_factory(core: ModuleType) -> TileFactory:
+    """Return a factory of ``_core.Tile`` objects with the test key."""
+
+    def factory(
+        spec: Mapping[str, Any],
+        update: Mapping[str, Any],
+        out_size: int,
+        in_size: int,
+        replicas: int,
+        replica_offset: int,
+    ) -> TileLike:
+        key = [int(k) for k in KEY]
+        tile = core.Tile(dict(spec), dict(update), out_size, in_size, replicas, key, replica_offset)
+        return cast(TileLike, tile)
+
+    return factory
+
+
+def make_inputs(
+    seed: int, replicas: int, batch: int, out_size: int, in_size: int, steps: int
+) -> list[tuple[F64, F64]]:
+    """Return ``steps`` (x, d) pairs with a few exact zeros (skipped samples, silent rows)."""
+    rng = np.random.default_rng(seed)
+    pairs = []
+    for _ in range(steps):
+        x = rng.uniform(-1.0, 1.0, (replicas, batch, in_size))
+        d = rng.uniform(-1.0, 1.0, (replicas, batch, out_size))
+        x[-1, 0, :] = 0.0  # x_m = 0: the sample is skipped in the stochastic mode
+        x[0, -1, 0] = 0.0  # px = 0: column without a train
+        d[0, 0, -1] = 0.0  # pd = 0: row without a train
+        pairs.append((x, d))
+    return pairs
+
+
+Snapshot = dict[str, Any]
+
+
+def run_scenario(
+    factory: TileFactory,
+    spec: Mapping[str, Any],
+    update: Mapping[str, Any],
+    *,
+    replicas: int = 3,
+    replica_offset: int = 2,
+    out_size: int = 5,
+    in_size: int = 4,
+    batch: int = 3,
+    steps: int = 3,
+    lr: float = 0.05,
+    n_threads: int | None = None,
+    seed: int = 7,
+) -> list[Snapshot]:
+    """Drive a tile through set_weights, ``steps`` updates and an apply_delta; snapshot each."""
+    tile = factory(spec, update, out_size, in_size, replicas, replica_offset)
+    shape = (replicas, out_size, in_size)
+    rng = np.random.default_rng(seed + 1000)
+
+    def snap(returned: U64 | None) -> Snapshot:
+        return {
+            "returned": None if returned is None else np.asarray(returned),
+            "tick": tile.tick,
+            "weights": tile.weights(),
+            "physical": tile.physical_weights(),
+            "counts": [tile.pulse_counts(phase) for phase in ref.PHASES],
+        }
+
+    snaps = [{**snap(None), "maps": tile.maps()}]
+    tile.set_weights(rng.uniform(-0.6, 0.6, shape))
+    snaps.append(snap(None))
+    for step, (x, d) in enumerate(make_inputs(seed, replicas, batch, out_size, in_size, steps)):
+        returned = tile.update(x, d, lr, step % 2, n_threads=n_threads)
+        snaps.append(snap(returned))
+    if update["kind"] != "stochastic_pulse":
+        delta = rng.uniform(-0.1, 0.1, shape)
+        delta[0, 0, 0] = 0.0
+        returned = tile.apply_delta(delta, 2, n_threads=n_threads)
+        snaps.append(snap(returned))
+    tile.reset_pulse_counts(1)
+    snaps.append(snap(None))
+    return snaps
+
+
+# ----------------------------------------------------------------------------------------------
+# (a) Twin-internal tests: RNG
+# ----------------------------------------------------------------------------------------------
+
+COUNTER_CASES = [
+    [0, 0, 0, 0],
+    [0, 5, (3 << 32) | 17, 1 | (4 << 8)],
+    [2**64 - 3, 0, 0, 0],  # word 0 carries into word 1 inside the stream
+    [2**64 - 2, 2**64 - 1, 9, 9],  # carries across two words
+    [2**64 - 1, 2**64 - 1, 2**64 - 1, 7],  # carries into word 3
+    [2**64 - 1, 2**64 - 1, 2**64 - 1, 2**64 - 1],  # wraps to zero
+]
+
+
+@pytest.mark.parametrize("counter", COUNTER_CASES)
+@pytest.mark.parametrize("n", [1, 4, 7, 13])
+def test_philox_raw_matches_numpy(counter: list[int], n: int) -> None:
+    """philox_raw replays np.random.Philox(key, counter).random_raw, including carries."""
+    key = np.array([0xDEADBEEF, 2**64 - 5], dtype=np.uint64)
+    ctr = np.array(counter, dtype=np.uint64)
+    expected = np.random.Philox(key=key, counter=ctr).random_raw(n)
+    assert_array_equal(ref.philox_raw(key, ctr, n)[0], expected)
+
+
+def test_philox_vectorised_over_many_streams() -> None:
+    """One call draws many streams; each row equals its own np.random.Philox stream."""
+    rng = np.random.default_rng(11)
+    key = rng.integers(0, 2**64, 2, dtype=np.uint64, endpoint=False)
+    counters = rng.integers(0, 2**64, (50, 4), dtype=np.uint64, endpoint=False)
+    words = ref.philox_raw(key, counters, 9)
+    for row, counter in zip(words, counters, strict=True):
+        assert_array_equal(row, np.random.Philox(key=key, counter=counter).random_raw(9))
+
+
+def test_philox_block_encrypts_incremented_counter() -> None:
+    """philox4x64_10(c + 1) is the first block of the stream opened at counter c (NumPy)."""
+    key = np.array([3, 4], dtype=np.uint64)
+    block = ref.philox4x64_10(np.array([[1, 2, 3, 4]], dtype=np.uint64), key)
+    assert_array_equal(block[0], np.random.Philox(key=key, counter=[0, 2, 3, 4]).random_raw(4))
+
+
+@pytest.mark.parametrize("counter", COUNTER_CASES[:3])
+def test_uniforms_match_generator_random(counter: list[int]) -> None:
+    """Uniforms are (w >> 11) * 2**-53, i.e. Generator(Philox).random()."""
+    key = np.array([12345, 67890], dtype=np.uint64)
+    gen = np.random.Generator(np.random.Philox(key=key, counter=np.array(counter, np.uint64)))
+    assert_array_equal(ref.uniforms(key, counter, 11)[0], gen.random(11))
+
+
+def test_normals_are_libm_box_muller() -> None:
+    """Normal t uses uniforms 2t, 2t+1: sqrt(-2 ln(1-u1)) cos((2 pi) u2) with C libm calls."""
+    key = np.array([99, 100], dtype=np.uint64)
+    counter = [0, 1, 2, 3]
+    u = ref.uniforms(key, counter, 400)[0]
+    expected = [
+        math.sqrt(-2.0 * math.log(1.0 - u1)) * math.cos((2.0 * math.pi) * u2)
+        for u1, u2 in zip(u[0::2], u[1::2], strict=True)
+    ]
+    assert_array_equal(ref.normals(key, counter, 200)[0], expected)
+
+
+def test_stream_is_sequential_view_of_the_words() -> None:
+    """Stream.next_u64/uniform/normal consume the NumPy stream word by word, in order."""
+    key = np.array([5, 6], dtype=np.uint64)
+    counter = [0, 7, 8, 9]
+    words = np.random.Philox(key=key, counter=counter).random_raw(12)
+    stream = ref.Stream(key, counter)
+    assert stream.next_u64() == int(words[0])
+    assert stream.uniform() == float(words[1] >> np.uint64(11)) * 2.0**-53
+    u1 = float(words[2] >> np.uint64(11)) * 2.0**-53
+    u2 = float(words[3] >> np.uint64(11)) * 2.0**-53
+    assert stream.normal() == math.sqrt(-2.0 * math.log(1.0 - u1)) * math.cos(2.0 * math.pi * u2)
+    assert stream.next_u64() == int(words[4])  # crosses into the second block
+
+
+def test_stream_bank_positions_are_independent() -> None:
+    """StreamBank draws from each listed stream at its own position."""
+    key = np.array([1, 2], dtype=np.uint64)
+    counters = ref.stream_counters(3, [0, 0, 1], [0, 1, 0], ref.TAG_UPDATE)
+    bank = ref.StreamBank(key, counters)
+    raw = ref.philox_raw(key, counters, 10)
+    first = bank.next_u64(np.array([0, 2]))
+    second = bank.next_u64(np.array([2]))
+    third = bank.next_u64(np.array([1, 2]))
+    assert_array_equal(first, [raw[0, 0], raw[2, 0]])
+    assert_array_equal(second, [raw[2, 1]])
+    assert_array_equal(third, [raw[1, 0], raw[2, 2]])
+    assert bank.position.tolist() == [1, 1, 3]
+
+
+def test_stream_counter_layout() -> None:
+    """Counter = [0, tick, (replica << 32) | row, tag | (sample << 8)] (spec §3)."""
+    counters = ref.stream_counters(9, [[0], [5]], [[1, 2]], ref.TAG_TRAIN_X, sample=3)
+    assert counters.tolist() == [
+        [0, 9, 1, 2 | (3 << 8)],
+        [0, 9, 2, 2 | (3 << 8)],
+        [0, 9, (5 << 32) | 1, 2 | (3 << 8)],
+        [0, 9, (5 << 32) | 2, 2 | (3 << 8)],
+    ]
+
+
+def test_tile_key_uses_spawn_key() -> None:
+    """tile_key derives the key by spawn key (0x7117E, tile index), never by arithmetic."""
+    root = np.random.SeedSequence(1234, spawn_key=(5,))
+    expected = np.random.SeedSequence(1234, spawn_key=(5, 0x7117E, 3)).generate_state(2, np.uint64)
+    assert_array_equal(ref.tile_key(root, 3), expected)
+    assert not np.array_equal(ref.tile_key(root, 3), ref.tile_key(root, 4))
+
+
+def test_construction_draws_five_normals_per_column() -> None:
+    """Maps use normals (xi_g, xi_r, xi_max, xi_min, xi_ref) of column j from row stream i."""
+    spec = make_spec("ideal", dw_min_dtod=0.3, up_down_dtod=0.1, w_max_dtod=0.2, w_min_dtod=0.25)
+    spec.update(reference_mean=0.01, reference_std=0.5)
+    tile = ReferenceTile(spec, UPDATES["expected"], 2, 3, 2, KEY, replica_offset=4)
+    maps = tile.maps()
+    for r in range(2):
+        for i in range(2):
+            counter = [0, 0, ((4 + r) << 32) | i, ref.TAG_CONSTRUCTION]
+            stream = ref.Stream(KEY, counter)
+            for j in range(3):
+                xg, xr, xmax, xmin, xref = (stream.normal() for _ in range(5))
+                g = 1.0 + 0.3 * xg
+                rr = 0.1 * xr
+                assert maps["step_up"][r, i, j] == abs(1e-3 * (g + rr))
+                assert maps["step_down"][r, i, j] == abs(1e-3 * (g - rr))
+                assert maps["w_max"][r, i, j] == 0.0 + 1.0 * max(abs(1.0 + 0.2 * xmax), 1e-3)
+                assert maps["w_min"][r, i, j] == 0.0 + (-1.0) * max(abs(1.0 + 0.25 * xmin), 1e-3)
+                assert maps["reference"][r, i, j] == 0.01 + 0.5 * xref
+    assert np.isnan(maps["symmetric_point"]).all()
+
+
+# ----------------------------------------------------------------------------------------------
+# (a) Twin-internal tests: maps and closed forms (shared/theory.md §2, §5)
+# ----------------------------------------------------------------------------------------------
+
+# Closed-form symmetric points (theory.md §2.1 table and C5-C8).
+CLOSED_FORM_SP = [
+    ("linear_step", {"lo": -0.5, "hi": 1.0, "sp": 0.1}, 0.1),
+    ("skew_linear", {"lo": -3.5, "hi": 3.5, "c": 0.2}, 0.2 * 3.5),
+    ("soft_bounds", {"lo": -1.0, "hi": 1.0, "alpha_up": 1.1, "alpha_down": 0.9}, 0.1),
+    ("soft_bounds", {"lo": -0.5, "hi": 1.5, "alpha_up": 1.2, "alpha_down": 0.8}, 1.0 / 6.0),
+    ("power", {"gamma_up": 3.0, "gamma_down": 3.0}, 0.0),
+    ("exponential", {"gamma_up": 4.0, "gamma_down": 4.0}, 0.0),
+    ("power_step", {"gamma_up": 1.0, "gamma_down": 2.0}, math.sqrt(5.0) - 2.0),
+    ("power_step", {"gamma_up": 2.0, "gamma_down": 2.0}, 0.0),
+    ("exp_step", {"gamma_up": 2.0, "gamma_down": 1.0}, 1.0 / 3.0),
+]
+
+
+@pytest.mark.parametrize(("family", "params", "expected"), CLOSED_FORM_SP)
+def test_symmetric_point_bisection(family: str, params: dict[str, Any], expected: float) -> None:
+    """Without spread every element's SP is the family's closed form (C5-C8)."""
+    tile = ReferenceTile(make_spec(family, **params), UPDATES["expected"], 2, 2, 1, KEY)
+    maps = tile.maps()
+    # Bisection stops at adjacent floats; the root's conditioning (|h'| >= 1e-3) keeps the
+    # error within a few ulp of the bound scale, far below 1e-13.
+    assert_allclose(maps["symmetric_point"], expected, rtol=0, atol=1e-13)
+    assert_array_equal(maps["step_up"], 1e-3)
+    assert_array_equal(maps["w_min"], make_spec(family, **params)["lo"])
+    assert_array_equal(maps["w_max"], make_spec(family, **params)["hi"])
+
+
+def test_subtract_symmetry_point_sets_reference() -> None:
+    """With subtract_symmetry_point the reference is mean + std*xi + SP; logical weight 0."""
+    spec = make_spec("exp_step", reference_mean=0.02, subtract_symmetry_point=True)
+    tile = ReferenceTile(spec, UPDATES["expected"], 2, 2, 1, KEY)
+    assert_allclose(tile.maps()["reference"], 0.02 + 1.0 / 3.0, rtol=0, atol=1e-13)
+    assert_array_equal(tile.weights(), 0.0)
+
+
+def test_c9_constant_step_is_exact() -> None:
+    """C9: q = 1, no noise: n up pulses move w by exactly n*dw_min (dw_min = 2**-10, exact)."""
+    dw = 2.0**-10
+    tile = ReferenceTile(
+        make_spec("ideal", dw_min=dw), UPDATES["ceil"] | {"max_bl": 100}, 1, 3, 1, KEY
+    )
+    n = np.array([[[7, 0, 30]]])
+    counts = tile.apply_delta(n * dw, 0)
+    assert counts.tolist() == [37]
+    assert_array_equal(tile.pulse_counts(0), n)
+    assert_array_equal(tile.weights(), n * dw)
+
+
+def test_c9_ald_steps_at_half_tau() -> None:
+    """C9: ALD at w = 0.5 tau: the up step is 0.5 dw_min and the down step 1.5 dw_min."""
+    spec = make_spec("linear_step", lo=-1.0, hi=1.0, sp=0.0)
+    tile = ReferenceTile(spec, UPDATES["ceil"], 1, 2, 1, KEY)
+    tile.set_weights(np.full((1, 1, 2), 0.5))
+    tile.apply_delta(np.array([[[1e-3, -1e-3]]]), 0)
+    # One pulse, one rounding of an O(1) sum: exact to half an ulp of 0.5.
+    assert_allclose(tile.weights()[0, 0], [0.5 + 0.5e-3, 0.5 - 1.5e-3], rtol=0, atol=EPS)
+
+
+@pytest.mark.parametrize(("dw", "n", "expected"), [(0.05, 50, 0.2390355), (0.01, 10, 0.2079641)])
+def test_c10_ald_pulse_count(dw: float, n: int, expected: float) -> None:
+    """C10: ALD tau 1, w0 0.2, dw_min 1e-3, ceil: tau - (tau - w0)(1 - dw_min/tau)**n."""
+    spec = make_spec("linear_step", lo=-1.0, hi=1.0, sp=0.0)
+    upd = {"kind": "pulse_count", "max_bl": 100, "rounding": "ceil"}
+    tile = ReferenceTile(spec, upd, 1, 1, 1, KEY)
+    tile.set_weights(np.full((1, 1, 1), 0.2))
+    assert tile.apply_delta(np.full((1, 1, 1), dw), 0).tolist() == [n]
+    w = float(tile.weights()[0, 0, 0])
+    assert round(w, 7) == expected
+    # n sequential pulses, each a few roundings of O(1) numbers: error <= ~3n ulp << 1e-13.
+    assert_allclose(w, 1.0 - 0.8 * (1.0 - 1e-3) ** n, rtol=1e-13)
+
+
+def test_c12_stochastic_parameters_exact() -> None:
+    """C12: BL management, lr .01, dw_min 1e-3: x=d=1 gives BL 10, A=B=1; x=.5 gives 5, 1, 2."""
+    upd = ref.UpdateSpec.from_dict(stochastic_update())
+    assert ref.stochastic_pulse_parameters(1.0, 1.0, 0.01, 1e-3, upd) == (10, 1.0, 1.0)
+    params = ref.stochastic_pulse_parameters(0.5, 1.0, 0.01, 1e-3, upd)
+    assert params is not None
+    bl, a, b = params
+    assert bl == 5
+    # sqrt(2)*sqrt(1/2) and sqrt(2)*sqrt(2) round to 1 and 2 within 2 ulp (C12: "1 +- 2e-16").
+    assert_allclose([a, b], [1.0, 2.0], rtol=4 * EPS, atol=0)
+    assert ref.stochastic_pulse_parameters(0.0, 1.0, 0.01, 1e-3, upd) is None
+
+
+@pytest.mark.parametrize(("x", "count"), [(1.0, 10), (0.5, 5)])
+def test_c12_stochastic_update_exact(x: float, count: int) -> None:
+    """C12: with probabilities exactly 1 every slot fires; dW = -0.01 and -0.005 (ideal)."""
+    tile = ReferenceTile(make_spec("ideal"), stochastic_update(), 1, 1, 1, KEY)
+    n = tile.update(np.full((1, 1, 1), x), np.ones((1, 1, 1)), 0.01, 0)
+    assert n.tolist() == [count]
+    # count subtractions of 1e-3 from 0, each exact to half an ulp of <= 0.01.
+    assert_allclose(tile.weights()[0, 0, 0], -count * 1e-3, rtol=0, atol=count * EPS * 0.01)
+
+
+def test_c13_stochastic_count_is_binomial() -> None:
+    """C13: fixed BL 10, no management, A = B = 1, x .3, d .2: count ~ Binomial(10, 0.06)."""
+    upd = stochastic_update(desired_bl=10, update_management=False, update_bl_management=False)
+    replicas, calls = 4000, 5
+    tile = ReferenceTile(make_spec("ideal"), upd, 1, 1, replicas, KEY)
+    x = np.full((replicas, 1, 1), 0.3)
+    d = np.full((replicas, 1, 1), 0.2)
+    counts = []
+    for _ in range(calls):  # each (replica, tick) pair is an independent stream
+        before = tile.weights()[:, 0, 0]
+        n = tile.update(x, d, 0.01, 0)
+        # Ideal device, no clipping: dW = -n dw_min exactly up to n roundings.
+        assert_allclose(tile.weights()[:, 0, 0] - before, -1e-3 * n, rtol=0, atol=1e-15)
+        counts.append(n.astype(np.float64))
+    sample = np.concatenate(counts)
+    size = sample.size
+    bl, p = 10, 0.3 * 0.2
+    mean = bl * p  # 0.6
+    var = bl * p * (1 - p)  # 0.564
+    mu4 = var * (1 + 3 * (bl - 2) * p * (1 - p))  # 4th central moment of a binomial
+    # 5 sigma of the sample mean and of the sample variance (Var s^2 ~ (mu4 - var^2)/N).
+    assert abs(sample.mean() - mean) < 5 * math.sqrt(var / size)
+    assert abs(sample.var(ddof=1) - var) < 5 * math.sqrt((mu4 - var**2) / size)
+    assert sample.max() <= bl
+
+
+def test_c14_stochastic_rounding_is_unbiased() -> None:
+    """C14: stochastic rounding: n - floor(r) ~ Bernoulli(frac(r)), so E[n] dw_min = |dW|."""
+    upd = {"kind": "pulse_count", "max_bl": 100, "rounding": "stochastic"}
+    shape = (8, 50, 50)
+    tile = ReferenceTile(make_spec("ideal"), upd, shape[1], shape[2], shape[0], KEY)
+    delta = np.full(shape, -0.0033)
+    delta[:, :, ::2] = 0.0033
+    n = tile.apply_delta(delta, 0)
+    counts = tile.pulse_counts(0).astype(np.float64)
+    assert n.tolist() == counts.reshape(8, -1).sum(axis=1).tolist()
+    ratio = 0.0033 / 1e-3
+    frac = ratio - math.floor(ratio)
+    assert set(np.unique(counts).tolist()) <= {3.0, 4.0}
+    # Exact: counts - 3 are N independent Bernoulli(frac) (one uniform per element).
+    sd = math.sqrt(frac * (1 - frac) / counts.size)
+    assert abs(counts.mean() - ratio) < 5 * sd
+    # Ideal device: the weight moves by sign(delta) n dw_min.
+    assert_allclose(tile.weights(), np.sign(delta) * counts * 1e-3, rtol=0, atol=1e-15)
+
+
+def test_c14_ceil_rounding_overshoots_by_less_than_one_step() -> None:
+    """C14: ceil gives n dw_min - |dW| in [0, dw_min) (up to the 2**-40 guard of spec §6)."""
+    rng = np.random.default_rng(3)
+    shape = (2, 20, 30)
+    delta = rng.uniform(-0.05, 0.05, shape)
+    delta[0, 0, :5] = [0.05, 0.01, 1e-3, -2e-3, 1e-12]
+    upd = {"kind": "pulse_count", "max_bl": 1000, "rounding": "ceil"}
+    tile = ReferenceTile(make_spec("ideal"), upd, shape[1], shape[2], shape[0], KEY)
+    tile.apply_delta(delta, 0)
+    n = tile.pulse_counts(0).astype(np.float64)
+    assert n[0, 0, :5].tolist() == [50.0, 10.0, 1.0, 2.0, 1.0]  # any ratio > 0 fires >= 1
+    over = n * 1e-3 - np.abs(delta)
+    # The guard ceil(r (1 - 2**-40)) may round down a ratio within 2**-40 of an integer, and
+    # n*dw_min itself is rounded: allow |dW| * 2**-39 below zero.
+    assert (over >= -np.abs(delta) * 2.0**-39).all()
+    assert (over < 1e-3).all()
+
+
+@pytest.mark.parametrize("family", [f for f in FAMILIES if f != "ideal"])
+def test_expected_mode_is_the_compact_update(family: str) -> None:
+    """Expected mode = AU(W, dW) = W + dW F(W) - |dW| G(W) (theory.md §1.2), without spread."""
+    spec = make_spec(family)
+    shape = (2, 6, 7)
+    rng = np.random.default_rng(5)
+    tile = ReferenceTile(spec, UPDATES["expected"], shape[1], shape[2], shape[0], KEY)
+    w0 = rng.uniform(spec["lo"] * 0.5, spec["hi"] * 0.5, shape)
+    tile.set_weights(w0)
+    delta = rng.uniform(-0.05, 0.05, shape)
+    n = tile.apply_delta(delta, 0)
+    dev = ref.DeviceSpec.from_dict(spec)
+    lo = np.full(shape, spec["lo"])
+    hi = np.full(shape, spec["hi"])
+    qp = dev.q_plus(w0, lo, hi)
+    qm = dev.q_minus(w0, lo, hi)
+    f, g = (qm + qp) / 2, (qm - qp) / 2
+    # F and G add two roundings on terms <= 0.1 to O(1) weights: a few ulp, below 2e-15.
+    assert_allclose(tile.weights(), w0 + delta * f - np.abs(delta) * g, rtol=0, atol=2e-15)
+    expected_n = np.ceil(np.abs(delta) / 1e-3 * (1 - 2.0**-40))
+    assert_array_equal(tile.pulse_counts(0), expected_n)
+    assert_array_equal(n, expected_n.reshape(2, -1).sum(axis=1))
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+@pytest.mark.parametrize("mode", list(UPDATES))
+@pytest.mark.parametrize("family", FAMILIES)
+def test_twin_bounds_and_counters(family: str, mode: str, variant: str) -> None:
+    """Physical states never leave [w_min, w_max]; counters add up; tick advances per call."""
+    spec = make_spec(family, **VARIANTS[variant])
+    snaps = run_scenario(twin_factory, spec, UPDATES[mode], lr=0.5, steps=2)
+    lo, hi = snaps[0]["maps"]["w_min"], snaps[0]["maps"]["w_max"]
+    assert (lo < hi).all()
+    for before, after in itertools.pairwise(snaps[1:-1]):
+        assert (after["physical"] >= lo).all()
+        assert (after["physical"] <= hi).all()
+        assert_array_equal(after["weights"], after["physical"] - snaps[0]["maps"]["reference"])
+        assert after["tick"] == before["tick"] + 1
+        added = sum(
+            (a.astype(np.int64) - b.astype(np.int64)).reshape(3, -1).sum(axis=1)
+            for a, b in zip(after["counts"], before["counts"], strict=True)
+        )
+        assert_array_equal(added, after["returned"])
+    assert not snaps[-1]["counts"][1].any()  # reset_pulse_counts(1)
+
+
+@pytest.mark.parametrize("mode", list(UPDATES))
+def test_twin_replica_prefix(mode: str) -> None:
+    """Replica r of an R-replica tile equals a 1-replica tile with replica_offset = r."""
+    spec = make_spec("soft_bounds", **VARIANTS["noisy"])
+    full = run_scenario(twin_factory, spec, UPDATES[mode], replicas=3, replica_offset=0, steps=2)
+    for r in range(3):
+        one = run_scenario(
+            sliced_factory(twin_factory, r),
+            spec,
+            UPDATES[mode],
+            replicas=3,
+            replica_offset=0,
+            steps=2,
+        )
+        for a, b in zip(full, one, strict=True):
+            assert_array_equal(b["weights"][r], a["weights"][r])
+            for ca, cb in zip(a["counts"], b["counts"], strict=True):
+                assert_array_equal(cb[r], ca[r])
+            if a["returned"] is not None:
+                assert b["returned"][r] == a["returned"][r]
+
+
+class _SlicedTile:
+    """Presents replica ``r`` of an R-replica scenario as a 1-replica tile with offset r."""
+
+    def __init__(self, inner: TileLike, r: int) -> None:
+        self.inner = inner
+        self.r = r
+
+    @property
+    def tick(self) -> int:
+        return self.inner.tick
+
+    def _pad(self, a: Any) -> Any:
+        out = np.zeros((3, *np.shape(a)[1:]), dtype=np.asarray(a).dtype)
+        out[self.r] = np.asarray(a)[0]
+        return out
+
+    def weights(self) -> F64:
+        return self._pad(self.inner.weights())  # type: ignore[no-any-return]
+
+    def physical_weights(self) -> F64:
+        return self._pad(self.inner.physical_weights())  # type: ignore[no-any-return]
+
+    def set_weights(self, w: F64) -> None:
+        self.inner.set_weights(np.ascontiguousarray(w[self.r : self.r + 1]))
+
+    def update(self, x: F64, d: F64, lr: float, phase: int, n_threads: int | None = None) -> U64:
+        sl = slice(self.r, self.r + 1)
+        out = self.inner.update(
+            np.ascontiguousarray(x[sl]), np.ascontiguousarray(d[sl]), lr, phase, n_threads
+        )
+        return self._pad(out)  # type: ignore[no-any-return]
+
+    def apply_delta(self, delta: F64, phase: int, n_threads: int | None = None) -> U64:
+        out = self.inner.apply_delta(np.ascontiguousarray(delta[self.r : self.r + 1]), phase)
+        return self._pad(out)  # type: ignore[no-any-return]
+
+    def pulse_counts(self, phase: int) -> U64:
+        return self._pad(self.inner.pulse_counts(phase))  # type: ignore[no-any-return]
+
+    def reset_pulse_counts(self, phase: int | None = None) -> None:
+        self.inner.reset_pulse_counts(phase)
+
+    def maps(self) -> dict[str, F64]:
+        return {k: self._pad(v) for k, v in self.inner.maps().items()}
+
+
+def sliced_factory(factory: TileFactory, r: int) -> TileFactory:
+    """Wrap ``factory`` so a 3-replica scenario runs replica ``r`` alone (offset ``r``)."""
+
+    def make(
+        spec: Mapping[str, Any],
+        update: Mapping[str, Any],
+        out_size: int,
+        in_size: int,
+        replicas: int,
+        replica_offset: int,
+    ) -> TileLike:
+        inner = factory(spec, update, out_size, in_size, 1, replica_offset + r)
+        return _SlicedTile(inner, r)
+
+    return make
+
+
+def test_twin_errors_leave_tile_unchanged() -> None:
+    """Bad input raises a ValueError subclass and changes nothing (tick included)."""
+    with pytest.raises(ParameterError, match="'subtract_symmetry_point' parameter"):
+        ReferenceTile(
+            make_spec("ideal") | {"subtract_symmetry_point": True}, UPDATES["ceil"], 1, 1, 1, KEY
+        )
+    tile = ReferenceTile(make_spec("power"), stochastic_update(), 2, 2, 1, KEY)
+    with pytest.raises(ParameterError, match="'update' parameter"):
+        tile.apply_delta(np.zeros((1, 2, 2)), 0)
+    with pytest.raises(ShapeError, match="'x' parameter"):
+        tile.update(np.zeros((1, 1, 3)), np.zeros((1, 1, 2)), 0.1, 0)
+    with pytest.raises(ParameterError, match="'phase' parameter"):
+        tile.update(np.zeros((1, 1, 2)), np.zeros((1, 1, 2)), 0.1, 3)
+    assert tile.tick == 0
+    assert not tile.pulse_counts(0).any()
+
+
+# ----------------------------------------------------------------------------------------------
+# (b) Kernel == twin (needs the compiled extension)
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def core() -> ModuleType:
+    """Return ``pulsetrain._core``; skip only if that module itself is missing."""
+    try:
+        return importlib.import_module("pulsetrain._core")
+    except ModuleNotFoundError as exc:
+        if exc.name != "pulsetrain._core":
+            raise
+        pytest.skip("needs the compiled extension pulsetrain._core (run `maturin develop`)")
+
+
+# The twin mirrors every floating-point operation of spec §4-§6 and calls the same libm, so
+# weights are expected to be bit-identical. The tolerance only admits a last-bit libm or
+# operation-order difference propagated through <= ~100 contracting pulse steps (<= ~1e-14),
+# two orders of magnitude below rtol; atol covers weights that cross zero.
+RTOL, ATOL = 1e-12, 1e-15
+
+
+def assert_same(twin: list[Snapshot], kernel: list[Snapshot]) -> None:
+    """Counts and maps exactly equal, weights to RTOL/ATOL, for every snapshot."""
+    assert len(twin) == len(kernel)
+    for k, (a, b) in enumerate(zip(twin, kernel, strict=True)):
+        where = f"snapshot {k} (0 = construction, 1 = set_weights, then one per call)"
+        if k == 0:
+            assert set(a["maps"]) == set(b["maps"])
+            for name in a["maps"]:
+                assert_array_equal(b["maps"][name], a["maps"][name], err_msg=f"map {name}")
+        assert b["tick"] == a["tick"], where
+        if a["returned"] is not None:
+            assert_array_equal(b["returned"], a["returned"], err_msg=f"returned, {where}")
+        for phase, (ca, cb) in enumerate(zip(a["counts"], b["counts"], strict=True)):
+            assert_array_equal(cb, ca, err_msg=f"pulse_counts({phase}), {where}")
+        assert_allclose(b["physical"], a["physical"], rtol=RTOL, atol=ATOL, err_msg=where)
+        assert_allclose(b["weights"], a["weights"], rtol=RTOL, atol=ATOL, err_msg=where)
+
+
+def test_core_rng_helpers_match_twin(core: ModuleType) -> None:
+    """_core.philox_raw/uniforms/normals replay the twin's streams bit for bit."""
+    assert core.rng_scheme == ref.RNG_SCHEME
+    key = [int(k) for k in KEY]
+    for counter in COUNTER_CASES:
+        assert_array_equal(core.philox_raw(key, counter, 13), ref.philox_raw(KEY, counter, 13)[0])
+        assert_array_equal(core.uniforms(key, counter, 13), ref.uniforms(KEY, counter, 13)[0])
+        assert_array_equal(core.normals(key, counter, 13), ref.normals(KEY, counter, 13)[0])
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+@pytest.mark.parametrize("mode", list(UPDATES))
+@pytest.mark.parametrize("family", FAMILIES)
+def test_core_matches_twin(core: ModuleType, family: str, mode: str, variant: str) -> None:
+    """Kernel and twin agree for every family, update mode and noise/spread/offset variant."""
+    spec = make_spec(family, **VARIANTS[variant])
+    twin = run_scenario(twin_factory, spec, UPDATES[mode])
+    kernel = run_scenario(core_factory(core), spec, UPDATES[mode])
+    assert_same(twin, kernel)
+
+
+LARGE_CASES = [
+    ("expected_noise", UPDATES["expected_noise"], 0.2),
+    ("stochastic_rounding", UPDATES["stochastic_rounding"], 0.2),
+    ("ceil_uncapped", {"kind": "pulse_count", "max_bl": 5000, "rounding": "ceil"}, 1.0),
+    ("sp_bl_management", UPDATES["sp_bl_management"], 0.2),
+    # BL = min(ceil(k), 100) = 100: trains longer than one 64-bit word.
+    ("sp_bl_management_100", stochastic_update(desired_bl=100), 5.0),
+    ("sp_fixed_bl_1024", stochastic_update(desired_bl=1024, update_bl_management=False), 0.5),
+    # fixed_bl False and dw_min * desired_bl < lr: BL = ceil(lr/dw_min) = 200 > desired_bl.
+    ("sp_free_bl_200", UPDATES["sp_free_bl"], 0.2),
+    # lr/dw_min = 5000 slots: capped at 1024 (the longest train), in kernel and twin alike.
+    ("sp_free_bl_capped", UPDATES["sp_free_bl"], 5.0),
+]
+
+
+@pytest.mark.parametrize(("name", "update", "lr"), LARGE_CASES, ids=[c[0] for c in LARGE_CASES])
+def test_core_matches_twin_larger_tile(
+    core: ModuleType, name: str, update: dict[str, Any], lr: float
+) -> None:
+    """Several row blocks, a longer batch, large lr and bit trains longer than 64 slots."""
+    spec = make_spec("exp_step", **VARIANTS["noisy"])
+    kwargs: dict[str, Any] = {"out_size": 37, "in_size": 9, "batch": 5, "lr": lr}
+    twin = run_scenario(twin_factory, spec, update, **kwargs)
+    kernel = run_scenario(core_factory(core), spec, update, **kwargs)
+    assert_same(twin, kernel)
+
+
+@pytest.mark.parametrize("mode", list(UPDATES))
+def test_core_deterministic_across_threads(core: ModuleType, mode: str) -> None:
+    """Results are bit-identical for n_threads in {1, 2, 3, 8} (CONVENTIONS §5)."""
+    spec = make_spec("power_step", **VARIANTS["noisy"])
+    kwargs: dict[str, Any] = {"out_size": 40, "in_size": 6, "batch": 4}
+    runs = [
+        run_scenario(core_factory(core), spec, UPDATES[mode], n_threads=t, **kwargs)
+        for t in (1, 2, 3, 8)
+    ]
+    for other in runs[1:]:
+        for a, b in zip(runs[0], other, strict=True):
+            assert_array_equal(b["physical"], a["physical"])
+            for ca, cb in zip(a["counts"], b["counts"], strict=True):
+                assert_array_equal(cb, ca)
+            if a["returned"] is not None:
+                assert_array_equal(b["returned"], a["returned"])
+
+
+@pytest.mark.parametrize("mode", list(UPDATES))
+def test_core_replica_prefix(core: ModuleType, mode: str) -> None:
+    """Replica r of an R-replica kernel tile equals a 1-replica tile with replica_offset = r."""
+    spec = make_spec("linear_step", **VARIANTS["multiplicative_log_normal"])
+    factory = core_factory(core)
+    full = run_scenario(factory, spec, UPDATES[mode], replica_offset=0)
+    for r in range(3):
+        one = run_scenario(sliced_factory(factory, r), spec, UPDATES[mode], replica_offset=0)
+        for a, b in zip(full, one, strict=True):
+            assert_array_equal(b["physical"][r], a["physical"][r])
+            for ca, cb in zip(a["counts"], b["counts"], strict=True):
+                assert_array_equal(cb[r], ca[r])
+            if a["returned"] is not None:
+                assert b["returned"][r] == a["returned"][r]
