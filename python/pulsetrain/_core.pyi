@@ -13,6 +13,7 @@ __all__ = [
     "default_threads",
     "normals",
     "philox_raw",
+    "replica_normals",
     "rng_scheme",
     "uniforms",
 ]
@@ -59,6 +60,12 @@ class Tile:
     def apply_delta(
         self, delta: npt.NDArray[np.float64], phase: int, n_threads: int | None = None
     ) -> npt.NDArray[np.uint64]: ...
+    def apply_pulses(
+        self, counts: npt.NDArray[np.int64], phase: int, n_threads: int | None = None
+    ) -> npt.NDArray[np.uint64]: ...
+    def read(
+        self, cols: Sequence[int], noise_std: float = 0.0, n_threads: int | None = None
+    ) -> npt.NDArray[np.float64]: ...
     def pulse_counts(self, phase: int) -> npt.NDArray[np.uint64]: ...
     def reset_pulse_counts(self, phase: int | None = None) -> None: ...
     def maps(self) -> dict[str, npt.NDArray[np.float64]]: ...
@@ -66,3 +73,12 @@ class Tile:
 def philox_raw(key: Sequence[int], counter: Sequence[int], n: int) -> npt.NDArray[np.uint64]: ...
 def uniforms(key: Sequence[int], counter: Sequence[int], n: int) -> npt.NDArray[np.float64]: ...
 def normals(key: Sequence[int], counter: Sequence[int], n: int) -> npt.NDArray[np.float64]: ...
+def replica_normals(
+    key: Sequence[int],
+    tick: int,
+    replica_offset: int,
+    replicas: int,
+    n: int,
+    tag: int = 7,
+    n_threads: int | None = None,
+) -> npt.NDArray[np.float64]: ...

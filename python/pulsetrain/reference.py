@@ -1399,6 +1399,93 @@ class ReferenceTile:
             acc = acc + da[:, b, :, None] * xa[:, b, None, :]
         return self._commit(ph, *self._delta_kernel(-lr * acc, self._tick))
 
+    def apply_pulses(self, counts: ArrayLike, phase: int, n_threads: int | None = None) -> U64:
+        """Fire exact pulse trains: ``|n|`` pulses of sign ``sign(n)`` per element, any mode.
+
+        Noise normals come from the row stream (tick, r, i, UPDATE), element by element in
+        column order, as in the kernel's ``apply_pulses``.
+
+        Parameters
+        ----------
+        counts : array_like of int64, shape (R, out, in)
+            Signed pulse counts, each in [-1_000_000, 1_000_000].
+        phase : int
+            Counter phase: 0, 1 or 2.
+        n_threads : int or None
+            Ignored (the twin is serial).
+
+        Returns
+        -------
+        numpy.ndarray of uint64, shape (R,)
+            Pulses fired per replica.
+
+        Raises
+        ------
+        ShapeError
+            Wrong shape.
+        ParameterError
+            A count out of range or a bad phase.
+        """
+        ph = self._check_phase(phase)
+        self._check_n_threads(n_threads)
+        n = np.asarray(counts)
+        if n.shape != self._shape:
+            raise ShapeError(_message("counts", f"an array of shape {self._shape}", n.shape))
+        n = n.astype(np.int64)
+        if np.abs(n).max(initial=0) > 1_000_000:
+            raise ParameterError(_message("counts", "ints in [-1000000, 1000000]", n.max()))
+        r, o, n_in = self._shape
+        n_rows = r * o
+        p = self._p.copy().ravel()
+        mag = np.abs(n).reshape(n_rows, n_in)
+        up = (n > 0).reshape(n_rows, n_in)
+        rows = np.arange(n_rows, dtype=np.intp)
+        if self.device.dw_min_std > 0.0:
+            bank = StreamBank(self.key, self._row_streams(TAG_UPDATE, 0, self._tick))
+            for j in range(n_in):
+                self._fire(p, rows * n_in + j, mag[:, j], up[:, j], bank, rows)
+        else:
+            elements = np.arange(n_rows * n_in, dtype=np.intp)
+            self._fire(p, elements, mag.ravel(), up.ravel(), None, rows)
+        return self._commit(ph, p.reshape(self._shape), mag.astype(np.uint64).reshape(self._shape))
+
+    def read(
+        self, cols: Sequence[int], noise_std: float = 0.0, n_threads: int | None = None
+    ) -> F64:
+        """Read columns of the logical weights with Gaussian noise from (tick, r, i, READ).
+
+        Parameters
+        ----------
+        cols : sequence of int
+            Column indices in [0, in_size).
+        noise_std : float, optional
+            Read-noise standard deviation, at least 0.
+        n_threads : int or None
+            Ignored.
+
+        Returns
+        -------
+        numpy.ndarray of float64, shape (R, out, len(cols))
+            The read values; the tick advances.
+
+        Raises
+        ------
+        ParameterError
+            A column out of range or a bad noise level.
+        """
+        self._check_n_threads(n_threads)
+        idx = [int(c) for c in cols]
+        if any(c < 0 or c >= self.in_size for c in idx):
+            raise ParameterError(_message("cols", f"indices in [0, {self.in_size})", cols))
+        if not (math.isfinite(noise_std) and noise_std >= 0.0):
+            raise ParameterError(_message("noise_std", "a float in [0, inf)", noise_std))
+        logical = (self._p - self._ref)[:, :, idx]
+        if noise_std > 0.0 and idx:
+            xi = normals(self.key, self._row_streams(TAG_READ, 0, self._tick), len(idx))
+            logical = logical + noise_std * xi.reshape(logical.shape)
+        self._tick += 1
+        return np.asarray(logical, dtype=np.float64)
+
     def _commit(self, phase: int, p: F64, counts: U64) -> U64:
         """Store the new state and counters, advance the tick, return pulses per replica."""
         self._p = p

@@ -365,6 +365,102 @@ class AnalogTile:
         threads = _check_threads(n_threads, "AnalogTile.apply_delta") or self._n_threads
         return UpdateStats(pulses=np.asarray(self._tile.apply_delta(arr, ph.index, threads)))
 
+    def apply_pulses(
+        self,
+        counts: npt.ArrayLike,
+        *,
+        phase: Phase | str = Phase.UPDATE,
+        n_threads: int | None = None,
+    ) -> UpdateStats:
+        """Fire exact pulse trains: ``|n|`` pulses of sign ``sign(n)`` on each element.
+
+        Works in every update mode (a transfer write with exact counts, shared/theory.md
+        §2.3(d)); each pulse has the device's response, cycle noise and clipping.
+
+        Parameters
+        ----------
+        counts : array_like of int
+            Signed pulse counts, shape (R, out, in), or (out, in) when R = 1; each in
+            [−1_000_000, 1_000_000].
+        phase : Phase or str, optional
+            Counter the pulses go to. Default "update".
+        n_threads : int or None, optional
+            Overrides the tile's thread count for this call.
+
+        Returns
+        -------
+        UpdateStats
+            Pulses fired per replica.
+
+        Raises
+        ------
+        ShapeError
+            Wrong shape, or values that are not integers.
+        ParameterError
+            A count beyond the allowed range; the tile is then unchanged.
+        """
+        ph = Phase.coerce(phase)
+        arr = self._full("counts", "AnalogTile.apply_pulses", counts)
+        ints = np.rint(arr)
+        if not np.array_equal(ints, arr):
+            raise _shape_error(
+                "counts", "AnalogTile.apply_pulses", "an array of integers", "non-integer values"
+            )
+        if np.abs(ints).max(initial=0.0) > 1_000_000:
+            raise parameter_error(
+                "counts",
+                "AnalogTile.apply_pulses",
+                "ints in the range [-1000000, 1000000]",
+                float(np.abs(ints).max()),
+            )
+        threads = _check_threads(n_threads, "AnalogTile.apply_pulses") or self._n_threads
+        pulses = self._tile.apply_pulses(ints.astype(np.int64), ph.index, threads)
+        return UpdateStats(pulses=np.asarray(pulses))
+
+    def read(
+        self,
+        cols: npt.ArrayLike | None = None,
+        *,
+        noise_std: float = 0.0,
+        n_threads: int | None = None,
+    ) -> FloatArray:
+        """Read columns of the logical weights, with additive Gaussian read noise.
+
+        Parameters
+        ----------
+        cols : array_like of int or None, optional
+            Column indices in [0, in_size); None reads every column.
+        noise_std : float, optional
+            Standard deviation of the read noise, in weight units, at least 0. Default 0.
+        n_threads : int or None, optional
+            Overrides the tile's thread count for this call.
+
+        Returns
+        -------
+        numpy.ndarray
+            Shape (R, out, len(cols)).
+
+        Raises
+        ------
+        ParameterError
+            A column out of range or a negative noise level.
+        """
+        if cols is None:
+            idx = list(range(self.in_size))
+        else:
+            arr = np.atleast_1d(np.asarray(cols))
+            if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.integer):
+                raise parameter_error(
+                    "cols", "AnalogTile.read", "a sequence of column indices", cols
+                )
+            idx = [int(c) for c in arr]
+        if isinstance(noise_std, bool) or not isinstance(noise_std, int | float | np.floating):
+            raise parameter_error(
+                "noise_std", "AnalogTile.read", "a float in the range [0, inf)", noise_std
+            )
+        threads = _check_threads(n_threads, "AnalogTile.read") or self._n_threads
+        return np.asarray(self._tile.read(idx, float(noise_std), threads))
+
     # ----------------------------------------------------------------------------- counters
     def pulse_counts(self, phase: Phase | str = Phase.UPDATE) -> CountArray:
         """Pulses fired per element in one phase, shape (R, out, in), uint64.

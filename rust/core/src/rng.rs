@@ -24,6 +24,8 @@ pub mod tag {
     pub const BACKWARD: u64 = 5;
     /// Calibration pulses.
     pub const CALIBRATION: u64 = 6;
+    /// Per-replica noise of problems (gradient noise), drawn by `replica_normals`.
+    pub const PROBLEM: u64 = 7;
 }
 
 const PHILOX_M0: u64 = 0xD2E7_470E_E14C_6C93;
@@ -112,6 +114,30 @@ impl Stream {
         let u2 = self.uniform();
         (-2.0 * (1.0 - u1).ln()).sqrt() * ((2.0 * std::f64::consts::PI) * u2).cos()
     }
+}
+
+/// Standard normals for R replicas at one tick: row r holds the first `n` normals of the stream
+/// `(key, tick, replica_offset + r, row 0, tag)`, so replica r's values do not depend on R or
+/// on the thread count. Parallel over replicas.
+pub fn replica_normals(
+    key: [u64; 2],
+    tick: u64,
+    replica_offset: u64,
+    replicas: usize,
+    n: usize,
+    tag: u64,
+) -> Vec<f64> {
+    use rayon::prelude::*;
+    let mut out = vec![0.0; replicas * n];
+    if n > 0 {
+        out.par_chunks_mut(n).enumerate().for_each(|(r, row)| {
+            let mut s = Stream::open(key, tick, replica_offset + r as u64, 0, tag, 0);
+            for v in row {
+                *v = s.normal();
+            }
+        });
+    }
+    out
 }
 
 #[cfg(test)]

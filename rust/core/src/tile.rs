@@ -515,6 +515,134 @@ impl Tile {
         Ok(self.per_replica(&per_row))
     }
 
+    /// Fires exact pulse trains: `|n|` pulses of sign `sign(n)` on each element, whatever the
+    /// update mode (shared/theory.md §2.3(d): transfer writes with exact counts). Each pulse
+    /// has cycle noise and clipping as in every mode; the noise comes from the row's
+    /// `UPDATE` stream at this call's tick.
+    ///
+    /// # Errors
+    /// [`CoreError::Shape`] for a wrong shape, [`CoreError::InvalidParameter`] for a count above
+    /// 1,000,000 in magnitude; the tile is then unchanged. Never panics.
+    pub fn apply_pulses(
+        &mut self,
+        counts: ArrayView3<'_, i64>,
+        phase: Phase,
+    ) -> Result<UpdateStats, CoreError> {
+        const OWNER: &str = "Tile.apply_pulses";
+        let (r, o, i) = self.shape();
+        Self::check_shape("counts", OWNER, counts.shape(), [r, o, i])?;
+        let limit = i64::from(crate::spec::MAX_MAX_BL);
+        if let Some(bad) = counts.iter().find(|c| c.abs() > limit) {
+            return Err(CoreError::param(
+                "counts",
+                OWNER,
+                format!("ints in the range [-{limit}, {limit}]"),
+                bad,
+            ));
+        }
+        let counts = counts.as_standard_layout();
+        let cs = counts.as_slice().unwrap_or(&[]);
+        let (key, tick, off) = (self.key, self.tick, self.replica_offset);
+        let pulser = Pulser::new(&self.device);
+        let per_row: Vec<u64> = self
+            .state
+            .par_chunks_mut(i)
+            .zip(self.counters[phase as usize].par_chunks_mut(i))
+            .zip(self.maps.par_chunks(i))
+            .zip(cs.par_chunks(i))
+            .enumerate()
+            .with_min_len(ROWS_PER_TASK)
+            .map(|(g, (((prow, crow), mrow), nrow))| {
+                let mut s = Stream::open(
+                    key,
+                    tick,
+                    off + (g / o) as u64,
+                    (g % o) as u64,
+                    tag::UPDATE,
+                    0,
+                );
+                let mut fired = 0u64;
+                for (((p, c), m), &n) in prow.iter_mut().zip(crow.iter_mut()).zip(mrow).zip(nrow) {
+                    if n != 0 {
+                        let k = n.unsigned_abs();
+                        pulser.fire(p, m, n > 0, k, &mut s);
+                        *c += k;
+                        fired += k;
+                    }
+                }
+                fired
+            })
+            .collect();
+        self.tick += 1;
+        Ok(self.per_replica(&per_row))
+    }
+
+    /// Reads columns of the logical weights with additive Gaussian read noise
+    /// `noise_std·ξ` (ξ from the row's `READ` stream at this call's tick, one per element read,
+    /// in column-list order). Returns (R, out, len(cols)). Advances the tick.
+    ///
+    /// # Errors
+    /// [`CoreError::InvalidParameter`] for a column out of range or a negative or non-finite
+    /// `noise_std`; the tile is then unchanged. Never panics.
+    pub fn read_columns(
+        &mut self,
+        cols: &[usize],
+        noise_std: f64,
+    ) -> Result<Array3<f64>, CoreError> {
+        const OWNER: &str = "Tile.read";
+        let (r, o, i) = self.shape();
+        if let Some(bad) = cols.iter().find(|&&c| c >= i) {
+            return Err(CoreError::param(
+                "cols",
+                OWNER,
+                format!("column indices in the range [0, {i})"),
+                bad,
+            ));
+        }
+        if !(noise_std.is_finite() && noise_std >= 0.0) {
+            return Err(CoreError::param(
+                "noise_std",
+                OWNER,
+                "a float in the range [0, inf)",
+                noise_std,
+            ));
+        }
+        let (key, tick, off) = (self.key, self.tick, self.replica_offset);
+        let nc = cols.len();
+        let mut out = vec![0.0; r * o * nc];
+        if nc > 0 {
+            out.par_chunks_mut(nc)
+                .zip(self.state.par_chunks(i))
+                .zip(self.reference.par_chunks(i))
+                .enumerate()
+                .with_min_len(ROWS_PER_TASK)
+                .for_each(|(g, ((orow, prow), rrow))| {
+                    let mut s = Stream::open(
+                        key,
+                        tick,
+                        off + (g / o) as u64,
+                        (g % o) as u64,
+                        tag::READ,
+                        0,
+                    );
+                    for (v, &c) in orow.iter_mut().zip(cols) {
+                        let (p, rf) = (
+                            prow.get(c).copied().unwrap_or(0.0),
+                            rrow.get(c).copied().unwrap_or(0.0),
+                        );
+                        *v = if noise_std > 0.0 {
+                            (p - rf) + noise_std * s.normal()
+                        } else {
+                            p - rf
+                        };
+                    }
+                });
+        }
+        self.tick += 1;
+        Ok(Array3::from_shape_vec((r, o, nc), out)
+            .unwrap_or_else(|_| unreachable!("buffer length is R*out*ncols by construction")))
+    }
+
     fn per_replica(&self, per_row: &[u64]) -> UpdateStats {
         UpdateStats {
             pulses: per_row

@@ -2,7 +2,9 @@
 //! rank and shape, finite. Everything is checked before the GIL is released or state changes.
 
 use ndarray::Array3;
-use numpy::{PyArray3, PyArrayDescrMethods, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
+use numpy::{
+    Element, PyArray3, PyArrayDescrMethods, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods,
+};
 use pulsetrain_core::error::fmt_shape;
 use pulsetrain_core::CoreError;
 use pyo3::prelude::*;
@@ -16,6 +18,30 @@ pub(crate) fn copy3(
     owner: &str,
     want: [Option<usize>; 3],
 ) -> PyResult<Array3<f64>> {
+    let owned = copy3_of::<f64>(obj, name, owner, want, "float64")?;
+    if owned.iter().any(|v| !v.is_finite()) {
+        return Err(to_py(CoreError::non_finite(name, owner)));
+    }
+    Ok(owned)
+}
+
+/// Copies an int64 array of rank 3 whose shape matches `want`.
+pub(crate) fn copy3_i64(
+    obj: &Bound<'_, PyAny>,
+    name: &str,
+    owner: &str,
+    want: [Option<usize>; 3],
+) -> PyResult<Array3<i64>> {
+    copy3_of::<i64>(obj, name, owner, want, "int64")
+}
+
+fn copy3_of<T: Element + Clone>(
+    obj: &Bound<'_, PyAny>,
+    name: &str,
+    owner: &str,
+    want: [Option<usize>; 3],
+    dtype_name: &str,
+) -> PyResult<Array3<T>> {
     let fmt_want = || {
         let dims: Vec<String> = want
             .iter()
@@ -30,15 +56,14 @@ pub(crate) fn copy3(
             .map(|n| n.to_string())
             .unwrap_or_default();
         return Err(ShapeError::new_err(format!(
-            "The '{name}' parameter of {owner} must be a numpy.ndarray of float64 with shape {}. Got {ty} instead.",
+            "The '{name}' parameter of {owner} must be a numpy.ndarray of {dtype_name} with shape {}. Got {ty} instead.",
             fmt_want()
         )));
     };
     let dtype = arr.dtype();
-    let is_f64 = dtype.is_equiv_to(&numpy::dtype::<f64>(obj.py()));
-    if !is_f64 {
+    if !dtype.is_equiv_to(&numpy::dtype::<T>(obj.py())) {
         return Err(ShapeError::new_err(format!(
-            "The '{name}' parameter of {owner} must be an array of dtype float64. Got dtype {} instead.",
+            "The '{name}' parameter of {owner} must be an array of dtype {dtype_name}. Got dtype {} instead.",
             dtype.str().map(|s| s.to_string()).unwrap_or_default()
         )));
     }
@@ -60,9 +85,9 @@ pub(crate) fn copy3(
             "The '{name}' parameter of {owner} must be a C-contiguous array. Got a non-contiguous array instead."
         )));
     }
-    let typed = arr.cast::<PyArray3<f64>>().map_err(|_| {
+    let typed = arr.cast::<PyArray3<T>>().map_err(|_| {
         ShapeError::new_err(format!(
-            "The '{name}' parameter of {owner} must be a float64 array of rank 3."
+            "The '{name}' parameter of {owner} must be a {dtype_name} array of rank 3."
         ))
     })?;
     let ro = typed.try_readonly().map_err(|_| {
@@ -70,9 +95,5 @@ pub(crate) fn copy3(
             "The '{name}' parameter of {owner} must not be mutably borrowed elsewhere while it is read."
         ))
     })?;
-    let owned = ro.as_array().to_owned();
-    if owned.iter().any(|v| !v.is_finite()) {
-        return Err(to_py(CoreError::non_finite(name, owner)));
-    }
-    Ok(owned)
+    Ok(ro.as_array().to_owned())
 }

@@ -7,7 +7,7 @@ mod errors;
 mod spec;
 mod tile;
 
-use numpy::{IntoPyArray, PyArray1};
+use numpy::{IntoPyArray, PyArray1, PyArray2};
 use pulsetrain_core::rng::Stream;
 use pyo3::prelude::*;
 
@@ -80,6 +80,40 @@ fn normals<'py>(
         .into_pyarray(py))
 }
 
+/// Standard normals of R replicas' streams `(key, tick, replica_offset + r, 0, tag)`, (R, n).
+#[pyfunction]
+#[pyo3(signature = (key, tick, replica_offset, replicas, n, tag = 7, n_threads = None))]
+fn replica_normals<'py>(
+    py: Python<'py>,
+    key: &Bound<'py, PyAny>,
+    tick: u64,
+    replica_offset: u64,
+    replicas: i64,
+    n: i64,
+    tag: u64,
+    n_threads: Option<i64>,
+) -> PyResult<Bound<'py, PyArray2<f64>>> {
+    const O: &str = "replica_normals";
+    let key = tile::parse_key(key, O)?;
+    let r = usize::try_from(replicas)
+        .ok()
+        .filter(|&v| (1..=1 << 24).contains(&v))
+        .ok_or_else(|| param_err("replicas", O, "an int in the range [1, 16777216]", replicas))?;
+    let n = usize::try_from(n)
+        .ok()
+        .filter(|&v| v.checked_mul(r).is_some_and(|t| t <= 1 << 30))
+        .ok_or_else(|| param_err("n", O, "an int >= 0 with replicas*n <= 2**30", n))?;
+    if tag > 255 {
+        return Err(param_err("tag", O, "an int in the range [0, 255]", tag));
+    }
+    let v = detach::run_detached(py, n_threads, move || {
+        pulsetrain_core::rng::replica_normals(key, tick, replica_offset, r, n, tag)
+    })?;
+    let arr = ndarray::Array2::from_shape_vec((r, n), v)
+        .map_err(|_| param_err("n", O, "a size that fits in memory", n))?;
+    Ok(arr.into_pyarray(py))
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
@@ -97,5 +131,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(philox_raw, m)?)?;
     m.add_function(wrap_pyfunction!(uniforms, m)?)?;
     m.add_function(wrap_pyfunction!(normals, m)?)?;
+    m.add_function(wrap_pyfunction!(replica_normals, m)?)?;
     Ok(())
 }

@@ -5,7 +5,7 @@ use pulsetrain_core::{Phase, Tile as CoreTile};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::arrays::copy3;
+use crate::arrays::{copy3, copy3_i64};
 use crate::detach::run_detached;
 use crate::errors::{param_err, to_py};
 use crate::spec;
@@ -199,6 +199,59 @@ impl Tile {
         let stats = run_detached(py, n_threads, move || inner.apply_delta(delta.view(), ph))?
             .map_err(to_py)?;
         Ok(pulsetrain_core::tile::stats_array(&stats).into_pyarray(py))
+    }
+
+    /// Fires exact pulse trains: |n| pulses of sign(n) per element, in any update mode.
+    #[pyo3(signature = (counts, phase, n_threads = None))]
+    fn apply_pulses<'py>(
+        &mut self,
+        py: Python<'py>,
+        counts: &Bound<'py, PyAny>,
+        phase: i64,
+        n_threads: Option<i64>,
+    ) -> PyResult<Bound<'py, PyArray1<u64>>> {
+        const O: &str = "Tile.apply_pulses";
+        let ph = self::phase(phase)?;
+        let shape = [
+            Some(self.inner.replicas()),
+            Some(self.inner.out_size()),
+            Some(self.inner.in_size()),
+        ];
+        let counts = copy3_i64(counts, "counts", O, shape)?;
+        let inner = &mut self.inner;
+        let stats = run_detached(py, n_threads, move || inner.apply_pulses(counts.view(), ph))?
+            .map_err(to_py)?;
+        Ok(pulsetrain_core::tile::stats_array(&stats).into_pyarray(py))
+    }
+
+    /// Reads columns of the logical weights with Gaussian read noise; (R, out, len(cols)).
+    #[pyo3(signature = (cols, noise_std = 0.0, n_threads = None))]
+    fn read<'py>(
+        &mut self,
+        py: Python<'py>,
+        cols: Vec<i64>,
+        noise_std: f64,
+        n_threads: Option<i64>,
+    ) -> PyResult<Bound<'py, PyArray3<f64>>> {
+        let n_in = self.inner.in_size();
+        let mut idx = Vec::with_capacity(cols.len());
+        for c in cols {
+            match usize::try_from(c) {
+                Ok(u) if u < n_in => idx.push(u),
+                _ => {
+                    return Err(param_err(
+                        "cols",
+                        "Tile.read",
+                        &format!("column indices in the range [0, {n_in})"),
+                        c,
+                    ))
+                }
+            }
+        }
+        let inner = &mut self.inner;
+        let out = run_detached(py, n_threads, move || inner.read_columns(&idx, noise_std))?
+            .map_err(to_py)?;
+        Ok(out.into_pyarray(py))
     }
 
     /// Pulse counters of a phase, (R, out, in) uint64.
