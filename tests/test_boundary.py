@@ -197,7 +197,7 @@ def test_core_is_strict_about_arrays() -> None:
     with pytest.raises(ShapeError, match="contiguous"):
         raw.set_weights(np.zeros((2, 3, 4)).transpose(0, 2, 1))
     with pytest.raises(ShapeError, match=r"numpy\.ndarray"):
-        raw.set_weights(ok.tolist())  # type: ignore[arg-type]
+        raw.set_weights(ok.tolist())
     with pytest.raises(ShapeError, match="shape"):
         raw.apply_delta(np.zeros((2, 4)), 0)
     with pytest.raises(ParameterError, match="'phase'"):

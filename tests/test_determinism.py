@@ -43,7 +43,7 @@ def _run(
     offset: int = 0,
     data: list[tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    out, inp, batch = 45, 33, 4
+    out, inp, batch = 97, 61, 4  # 3·97·61 elements: above the serial threshold
     data = data if data is not None else _inputs(replicas, 5, out, inp, batch)
     t = pt.AnalogTile(
         out,
@@ -78,13 +78,31 @@ def test_bit_identical_for_any_thread_count(
 def test_replica_equals_replica_run_alone(
     mode: pt.UpdateMode,
 ) -> None:
-    data = _inputs(4, 4, 45, 33, 4)
+    data = _inputs(4, 4, 97, 61, 4)
     w_all, c_all = _run(mode, 2, replicas=4, data=data)
     for r in (0, 3):
         alone = [(x[r : r + 1], d[r : r + 1]) for x, d in data]
         w, c = _run(mode, 1, replicas=1, offset=r, data=alone)
         np.testing.assert_array_equal(w[0], w_all[r])
         np.testing.assert_array_equal(c[:, 0], c_all[:, r])
+
+
+@pytest.mark.parametrize("mode", MODES[1:3], ids=lambda m: type(m).__name__)
+def test_parallel_path_matches_the_twin(mode: pt.UpdateMode) -> None:
+    # Large enough for the kernels' parallel path (small tiles run serially); the twin is serial.
+    from pulsetrain.reference import ReferenceTile
+    from pulsetrain.rng import as_seed_sequence, tile_key
+
+    out, inp, r = 97, 61, 3
+    assert r * out * inp >= 1 << 14
+    tile = pt.AnalogTile(out, inp, DEVICE, replicas=r, update=mode, rng=3, n_threads=2)
+    key = list(tile_key(as_seed_sequence(3), 0))
+    twin = ReferenceTile(DEVICE.to_spec(), mode.to_spec(), out, inp, r, key)
+    for x, d in _inputs(r, 2, out, inp, 3):
+        tile.update(x, d, lr=0.05)
+        twin.update(x, d, 0.05, 0)
+    np.testing.assert_array_equal(tile.pulse_counts(), twin.pulse_counts(0))
+    np.testing.assert_allclose(tile.weights, twin.weights(), rtol=1e-12, atol=1e-15)
 
 
 def test_same_seed_same_result_and_different_seed_differs() -> None:

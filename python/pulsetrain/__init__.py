@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from pulsetrain import _core
+from pulsetrain import _core, algorithms, analysis, problems
+from pulsetrain.algorithms import run
 from pulsetrain.devices import (
     ALD,
     C2CMode,
@@ -24,7 +25,8 @@ from pulsetrain.devices import (
     SoftBounds,
 )
 from pulsetrain.errors import NonFiniteError, ParameterError, PulsetrainError, ShapeError
-from pulsetrain.tile import AnalogTile, UpdateStats
+from pulsetrain.results import TrainResult
+from pulsetrain.tile import AnalogTile, Backend, UpdateStats
 from pulsetrain.updates import (
     ExpectedUpdate,
     Phase,
@@ -45,6 +47,7 @@ rng_scheme: int = _core.rng_scheme
 __all__ = [
     "ALD",
     "AnalogTile",
+    "Backend",
     "C2CMode",
     "Device",
     "ExpStep",
@@ -64,8 +67,13 @@ __all__ = [
     "SkewLinear",
     "SoftBounds",
     "StochasticPulseUpdate",
+    "TrainResult",
     "UpdateMode",
     "UpdateStats",
     "__version__",
+    "algorithms",
+    "analysis",
+    "problems",
     "rng_scheme",
+    "run",
 ]

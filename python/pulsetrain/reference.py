@@ -1194,6 +1194,24 @@ class ReferenceTile:
         arr = self._check_array("w", w, self._shape)
         self._p = np.minimum(np.maximum(arr + self._ref, self._lo), self._hi)
 
+    def set_physical_weights(self, p: ArrayLike) -> None:
+        """Set the physical state directly: ``p = clip(p, lo_e, hi_e)`` (no pulses, no tick).
+
+        Parameters
+        ----------
+        p : array_like of float64, shape (R, out, in)
+            Finite physical weights.
+
+        Raises
+        ------
+        ShapeError
+            If ``p`` has the wrong shape.
+        NonFiniteError
+            If ``p`` holds NaN or inf.
+        """
+        arr = self._check_array("physical_weights", p, self._shape)
+        self._p = np.minimum(np.maximum(arr, self._lo), self._hi)
+
     def maps(self) -> dict[str, F64]:
         """Return copies of the device-to-device maps.
 

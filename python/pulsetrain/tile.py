@@ -8,6 +8,7 @@ exactly as it was. Each call is atomic: Ctrl-C is delivered between calls.
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +28,19 @@ from pulsetrain.updates import (
     UpdateMode,
 )
 
-__all__ = ["AnalogTile", "UpdateMode", "UpdateStats"]
+__all__ = ["AnalogTile", "Backend", "UpdateMode", "UpdateStats"]
+
+
+class Backend(enum.Enum):
+    """Which implementation holds a tile's state and runs its kernels."""
+
+    RUST = "rust"
+    """The multithreaded Rust core, ``pulsetrain._core`` (default)."""
+    REFERENCE = "reference"
+    """The plain-NumPy twin, :class:`pulsetrain.reference.ReferenceTile`: slow, readable, and
+    drawing the same random numbers, so a whole training run can be checked against it."""
+
+
 FloatArray = npt.NDArray[np.float64]
 CountArray = npt.NDArray[np.uint64]
 
@@ -119,6 +132,8 @@ class AnalogTile:
         ``replica_offset=r`` and the same seed. Default 0.
     tile_index : int, optional
         Index of this tile under the seed (algorithms with several arrays give each its own).
+    backend : Backend or str, optional
+        ``"rust"`` (default) or ``"reference"``, the NumPy twin with identical results.
 
     Raises
     ------
@@ -135,7 +150,15 @@ class AnalogTile:
     True
     """
 
-    __slots__ = ("_n_threads", "_tile", "device", "seed_entropy", "tile_index", "update_mode")
+    __slots__ = (
+        "_n_threads",
+        "_tile",
+        "backend",
+        "device",
+        "seed_entropy",
+        "tile_index",
+        "update_mode",
+    )
 
     def __init__(
         self,
@@ -149,6 +172,7 @@ class AnalogTile:
         n_threads: int | None = None,
         replica_offset: int = 0,
         tile_index: int = 0,
+        backend: Backend | str = Backend.RUST,
     ) -> None:
         if not isinstance(device, Device):
             raise parameter_error("device", "AnalogTile", "a pulsetrain.Device", device)
@@ -171,10 +195,21 @@ class AnalogTile:
         self.device = device
         self.update_mode: UpdateMode = mode
         self.tile_index = tile_index
+        try:
+            self.backend = Backend(backend)
+        except ValueError:
+            raise parameter_error(
+                "backend", "AnalogTile", "'rust' or 'reference'", backend
+            ) from None
         key = tile_key(root, tile_index)
-        self._tile = _core.Tile(
-            device.to_spec(), mode.to_spec(), out_size, in_size, replicas, list(key), replica_offset
-        )
+        args = (device.to_spec(), mode.to_spec(), out_size, in_size, replicas, list(key))
+        self._tile: Any
+        if self.backend is Backend.RUST:
+            self._tile = _core.Tile(*args, replica_offset)
+        else:
+            from pulsetrain.reference import ReferenceTile
+
+            self._tile = ReferenceTile(*args, replica_offset)
 
     # ----------------------------------------------------------------------------- shape
     @property

@@ -129,13 +129,18 @@ pub fn replica_normals(
 ) -> Vec<f64> {
     use rayon::prelude::*;
     let mut out = vec![0.0; replicas * n];
+    let f = |(r, row): (usize, &mut [f64])| {
+        let mut s = Stream::open(key, tick, replica_offset + r as u64, 0, tag, 0);
+        for v in row {
+            *v = s.normal();
+        }
+    };
     if n > 0 {
-        out.par_chunks_mut(n).enumerate().for_each(|(r, row)| {
-            let mut s = Stream::open(key, tick, replica_offset + r as u64, 0, tag, 0);
-            for v in row {
-                *v = s.normal();
-            }
-        });
+        if crate::tile::worth_parallel(replicas * n) {
+            out.par_chunks_mut(n).enumerate().for_each(f);
+        } else {
+            out.chunks_mut(n).enumerate().for_each(f);
+        }
     }
     out
 }

@@ -16,6 +16,15 @@ use crate::spec::{C2cMode, DeviceSpec, Rounding, UpdateMode};
 /// Rows per rayon task, at least: a constant, never derived from the thread count.
 pub const ROWS_PER_TASK: usize = 16;
 
+/// Below this much work (elements × samples) a call runs serially on the calling thread: waking
+/// a pool costs more than it saves. Every row has its own streams, so results are identical.
+pub const PARALLEL_MIN_WORK: usize = 1 << 14;
+
+/// True when work of this size is worth spreading over threads (see [`PARALLEL_MIN_WORK`]).
+pub fn worth_parallel(work: usize) -> bool {
+    work >= PARALLEL_MIN_WORK
+}
+
 /// Upper bound on the x-train words kept for one chunk of samples (the chunk size never
 /// changes results, because every sample has its own streams).
 const TRAIN_WORDS_PER_CHUNK: usize = 1 << 22;
@@ -225,20 +234,29 @@ impl Tile {
         let mut reference = vec![0.0; n];
         let mut state = vec![0.0; n];
         let d = &device;
-        maps.par_chunks_mut(in_size)
-            .zip(reference.par_chunks_mut(in_size))
-            .zip(state.par_chunks_mut(in_size))
-            .enumerate()
-            .with_min_len(ROWS_PER_TASK)
-            .for_each(|(g, ((mrow, rrow), prow))| {
-                let r = replica_offset + (g / out_size) as u64;
-                let i = (g % out_size) as u64;
-                let mut s = Stream::open(key, 0, r, i, tag::CONSTRUCTION, 0);
-                for ((m, rf), p) in mrow.iter_mut().zip(rrow.iter_mut()).zip(prow.iter_mut()) {
-                    *m = draw_map(d, &mut s, rf);
-                    *p = rf.max(m.lo).min(m.hi);
-                }
-            });
+        let f = |g: usize, mrow: &mut [ElemMap], rrow: &mut [f64], prow: &mut [f64]| {
+            let r = replica_offset + (g / out_size) as u64;
+            let i = (g % out_size) as u64;
+            let mut s = Stream::open(key, 0, r, i, tag::CONSTRUCTION, 0);
+            for ((m, rf), p) in mrow.iter_mut().zip(rrow.iter_mut()).zip(prow.iter_mut()) {
+                *m = draw_map(d, &mut s, rf);
+                *p = rf.max(m.lo).min(m.hi);
+            }
+        };
+        if worth_parallel(n) {
+            maps.par_chunks_mut(in_size)
+                .zip(reference.par_chunks_mut(in_size))
+                .zip(state.par_chunks_mut(in_size))
+                .enumerate()
+                .with_min_len(ROWS_PER_TASK)
+                .for_each(|(g, ((m, r), p))| f(g, m, r, p));
+        } else {
+            maps.chunks_mut(in_size)
+                .zip(reference.chunks_mut(in_size))
+                .zip(state.chunks_mut(in_size))
+                .enumerate()
+                .for_each(|(g, ((m, r), p))| f(g, m, r, p));
+        }
         Ok(Tile {
             device,
             mode,
@@ -297,8 +315,8 @@ impl Tile {
     pub fn weights(&self) -> Array3<f64> {
         let v: Vec<f64> = self
             .state
-            .par_iter()
-            .zip(self.reference.par_iter())
+            .iter()
+            .zip(&self.reference)
             .map(|(p, r)| p - r)
             .collect();
         self.to_array(&v)
@@ -331,12 +349,17 @@ impl Tile {
     /// Each element's symmetric point of the physical state (NaN for `Ideal`), (R, out, in).
     pub fn symmetric_points(&self) -> Array3<f64> {
         let f = self.device.family;
-        let v: Vec<f64> = self
-            .maps
-            .par_iter()
-            .with_min_len(ROWS_PER_TASK * 16)
-            .map(|m| f.symmetric_point(m.lo, m.hi, m.up, m.dn))
-            .collect();
+        let sp = |m: &ElemMap| f.symmetric_point(m.lo, m.hi, m.up, m.dn);
+        // Bisection costs ~100 response evaluations per element: parallel from 1/64 the size.
+        let v: Vec<f64> = if worth_parallel(self.maps.len() * 64) {
+            self.maps
+                .par_iter()
+                .with_min_len(ROWS_PER_TASK * 16)
+                .map(sp)
+                .collect()
+        } else {
+            self.maps.iter().map(sp).collect()
+        };
         self.to_array(&v)
     }
 
@@ -491,15 +514,14 @@ impl Tile {
         let (o, i) = (self.out_size, self.in_size);
         let (key, tick, off) = (self.key, self.tick, self.replica_offset);
         let (dev, mode) = (self.device.clone(), self.mode);
-        let per_row: Vec<u64> = self
-            .state
-            .par_chunks_mut(i)
-            .zip(self.counters[phase as usize].par_chunks_mut(i))
-            .zip(self.maps.par_chunks(i))
-            .zip(ds.par_chunks(i))
-            .enumerate()
-            .with_min_len(ROWS_PER_TASK)
-            .map(|(g, (((prow, crow), mrow), drow))| {
+        let par = worth_parallel(self.state.len());
+        let per_row = map_rows(
+            par,
+            i,
+            &mut self.state,
+            &mut self.counters[phase as usize],
+            &self.maps,
+            |g, prow, crow, mrow| {
                 let mut s = Stream::open(
                     key,
                     tick,
@@ -508,9 +530,9 @@ impl Tile {
                     tag::UPDATE,
                     0,
                 );
-                apply_row(&dev, mode, prow, crow, mrow, drow, &mut s)
-            })
-            .collect();
+                apply_row(&dev, mode, prow, crow, mrow, row(ds, g, i), &mut s)
+            },
+        );
         self.tick += 1;
         Ok(self.per_replica(&per_row))
     }
@@ -544,15 +566,14 @@ impl Tile {
         let cs = counts.as_slice().unwrap_or(&[]);
         let (key, tick, off) = (self.key, self.tick, self.replica_offset);
         let pulser = Pulser::new(&self.device);
-        let per_row: Vec<u64> = self
-            .state
-            .par_chunks_mut(i)
-            .zip(self.counters[phase as usize].par_chunks_mut(i))
-            .zip(self.maps.par_chunks(i))
-            .zip(cs.par_chunks(i))
-            .enumerate()
-            .with_min_len(ROWS_PER_TASK)
-            .map(|(g, (((prow, crow), mrow), nrow))| {
+        let par = worth_parallel(self.state.len());
+        let per_row = map_rows(
+            par,
+            i,
+            &mut self.state,
+            &mut self.counters[phase as usize],
+            &self.maps,
+            |g, prow, crow, mrow| {
                 let mut s = Stream::open(
                     key,
                     tick,
@@ -562,7 +583,12 @@ impl Tile {
                     0,
                 );
                 let mut fired = 0u64;
-                for (((p, c), m), &n) in prow.iter_mut().zip(crow.iter_mut()).zip(mrow).zip(nrow) {
+                for (((p, c), m), &n) in prow
+                    .iter_mut()
+                    .zip(crow.iter_mut())
+                    .zip(mrow)
+                    .zip(row(cs, g, i))
+                {
                     if n != 0 {
                         let k = n.unsigned_abs();
                         pulser.fire(p, m, n > 0, k, &mut s);
@@ -571,8 +597,8 @@ impl Tile {
                     }
                 }
                 fired
-            })
-            .collect();
+            },
+        );
         self.tick += 1;
         Ok(self.per_replica(&per_row))
     }
@@ -610,33 +636,36 @@ impl Tile {
         let (key, tick, off) = (self.key, self.tick, self.replica_offset);
         let nc = cols.len();
         let mut out = vec![0.0; r * o * nc];
+        let (state, reference) = (&self.state, &self.reference);
+        let f = |(g, orow): (usize, &mut [f64])| {
+            let mut s = Stream::open(
+                key,
+                tick,
+                off + (g / o) as u64,
+                (g % o) as u64,
+                tag::READ,
+                0,
+            );
+            let (prow, rrow) = (row(state, g, i), row(reference, g, i));
+            for (v, &c) in orow.iter_mut().zip(cols) {
+                let p = prow.get(c).copied().unwrap_or(0.0);
+                let rf = rrow.get(c).copied().unwrap_or(0.0);
+                *v = if noise_std > 0.0 {
+                    (p - rf) + noise_std * s.normal()
+                } else {
+                    p - rf
+                };
+            }
+        };
         if nc > 0 {
-            out.par_chunks_mut(nc)
-                .zip(self.state.par_chunks(i))
-                .zip(self.reference.par_chunks(i))
-                .enumerate()
-                .with_min_len(ROWS_PER_TASK)
-                .for_each(|(g, ((orow, prow), rrow))| {
-                    let mut s = Stream::open(
-                        key,
-                        tick,
-                        off + (g / o) as u64,
-                        (g % o) as u64,
-                        tag::READ,
-                        0,
-                    );
-                    for (v, &c) in orow.iter_mut().zip(cols) {
-                        let (p, rf) = (
-                            prow.get(c).copied().unwrap_or(0.0),
-                            rrow.get(c).copied().unwrap_or(0.0),
-                        );
-                        *v = if noise_std > 0.0 {
-                            (p - rf) + noise_std * s.normal()
-                        } else {
-                            p - rf
-                        };
-                    }
-                });
+            if worth_parallel(out.len()) {
+                out.par_chunks_mut(nc)
+                    .enumerate()
+                    .with_min_len(ROWS_PER_TASK)
+                    .for_each(f);
+            } else {
+                out.chunks_mut(nc).enumerate().for_each(f);
+            }
         }
         self.tick += 1;
         Ok(Array3::from_shape_vec((r, o, nc), out)
@@ -664,33 +693,30 @@ impl Tile {
         let (o, i) = (self.out_size, self.in_size);
         let (key, tick, off) = (self.key, self.tick, self.replica_offset);
         let (dev, mode) = (self.device.clone(), self.mode);
-        let per_row: Vec<u64> = self
-            .state
-            .par_chunks_mut(i)
-            .zip(self.counters[phase as usize].par_chunks_mut(i))
-            .zip(self.maps.par_chunks(i))
-            .enumerate()
-            .with_min_len(ROWS_PER_TASK)
-            .map_init(
-                || vec![0.0; i],
-                |acc, (g, ((prow, crow), mrow))| {
-                    let (r, row) = (g / o, g % o);
-                    acc.fill(0.0);
-                    for bb in 0..b {
-                        let dv = ds[(r * b + bb) * o + row];
-                        let xrow = &xs[(r * b + bb) * i..(r * b + bb + 1) * i];
-                        for (a, xv) in acc.iter_mut().zip(xrow) {
-                            *a += dv * xv;
-                        }
+        let par = worth_parallel(self.state.len() * b.max(1));
+        let per_row = map_rows(
+            par,
+            i,
+            &mut self.state,
+            &mut self.counters[phase as usize],
+            &self.maps,
+            |g, prow, crow, mrow| {
+                let (r, rw) = (g / o, g % o);
+                // Δ_ij = −lr Σ_b d_bi x_bj, the batch summed in index order from 0.0.
+                let mut acc = vec![0.0; i];
+                for bb in 0..b {
+                    let dv = ds.get((r * b + bb) * o + rw).copied().unwrap_or(0.0);
+                    for (a, xv) in acc.iter_mut().zip(row(xs, r * b + bb, i)) {
+                        *a += dv * xv;
                     }
-                    for a in acc.iter_mut() {
-                        *a *= -lr;
-                    }
-                    let mut s = Stream::open(key, tick, off + r as u64, row as u64, tag::UPDATE, 0);
-                    apply_row(&dev, mode, prow, crow, mrow, acc, &mut s)
-                },
-            )
-            .collect();
+                }
+                for a in &mut acc {
+                    *a *= -lr;
+                }
+                let mut s = Stream::open(key, tick, off + r as u64, rw as u64, tag::UPDATE, 0);
+                apply_row(&dev, mode, prow, crow, mrow, &acc, &mut s)
+            },
+        );
         self.per_replica(&per_row)
     }
 
@@ -720,45 +746,47 @@ impl Tile {
         let words = (desired_bl as usize).div_ceil(64);
         let chunk = (TRAIN_WORDS_PER_CHUNK / (rr * i * words).max(1)).clamp(1, 64);
         let mut totals = vec![0u64; rr * o];
+        let par = worth_parallel(self.state.len() * b);
         let mut start = 0;
         while start < b {
             let end = (start + chunk).min(b);
             let nb = end - start;
             // Pass 1: per (replica, sample) constants and x trains, in parallel.
-            let trains: Vec<SampleTrains> = (0..rr * nb)
-                .into_par_iter()
-                .map(|t| {
-                    let (r, bb) = (t / nb, start + t % nb);
-                    let x = &xs[(r * b + bb) * i..(r * b + bb + 1) * i];
-                    let d = &ds[(r * b + bb) * o..(r * b + bb + 1) * o];
-                    sample_trains(
-                        x,
-                        d,
-                        lr,
-                        dw_min,
-                        desired_bl,
-                        update_management,
-                        update_bl_management,
-                        fixed_bl,
-                        um_grad_scale,
-                        key,
-                        tick,
-                        off + r as u64,
-                        bb as u64,
-                    )
-                })
-                .collect();
+            let one = |t: usize| {
+                let (r, bb) = (t / nb, start + t % nb);
+                let x = row(xs, r * b + bb, i);
+                let d = row(ds, r * b + bb, o);
+                sample_trains(
+                    x,
+                    d,
+                    lr,
+                    dw_min,
+                    desired_bl,
+                    update_management,
+                    update_bl_management,
+                    fixed_bl,
+                    um_grad_scale,
+                    key,
+                    tick,
+                    off + r as u64,
+                    bb as u64,
+                )
+            };
+            let trains: Vec<SampleTrains> = if par {
+                (0..rr * nb).into_par_iter().map(one).collect()
+            } else {
+                (0..rr * nb).map(one).collect()
+            };
             // Pass 2: rows, each with its own d trains and pulses.
             let trains = &trains;
-            let per_row: Vec<u64> = self
-                .state
-                .par_chunks_mut(i)
-                .zip(self.counters[phase as usize].par_chunks_mut(i))
-                .zip(self.maps.par_chunks(i))
-                .enumerate()
-                .with_min_len(ROWS_PER_TASK)
-                .map(|(g, ((prow, crow), mrow))| {
-                    let (r, row) = (g / o, g % o);
+            let per_row = map_rows(
+                par,
+                i,
+                &mut self.state,
+                &mut self.counters[phase as usize],
+                &self.maps,
+                |g, prow, crow, mrow| {
+                    let (r, rw) = (g / o, g % o);
                     let mut fired = 0u64;
                     let mut dbits = [0u64; (crate::spec::MAX_DESIRED_BL as usize).div_ceil(64)];
                     for k in 0..nb {
@@ -767,7 +795,7 @@ impl Tile {
                             continue;
                         }
                         let bb = start + k;
-                        let dv = ds[(r * b + bb) * o + row];
+                        let dv = ds.get((r * b + bb) * o + rw).copied().unwrap_or(0.0);
                         let pd = snap(tr.a * dv.abs());
                         if pd <= 0.0 {
                             continue;
@@ -776,7 +804,7 @@ impl Tile {
                             key,
                             tick,
                             off + r as u64,
-                            row as u64,
+                            rw as u64,
                             tag::UPDATE,
                             bb as u64,
                         );
@@ -819,8 +847,8 @@ impl Tile {
                         }
                     }
                     fired
-                })
-                .collect();
+                },
+            );
             for (t, v) in totals.iter_mut().zip(per_row) {
                 *t += v;
             }
@@ -828,6 +856,47 @@ impl Tile {
         }
         self.per_replica(&totals)
     }
+}
+
+/// Maps `f(global_row, state_row, counter_row, map_row)` over all rows, on the current rayon
+/// pool when `parallel` (at least [`ROWS_PER_TASK`] rows per task) or serially; the per-row
+/// results come back in row order either way.
+fn map_rows<T, F>(
+    parallel: bool,
+    i: usize,
+    state: &mut [f64],
+    counters: &mut [u64],
+    maps: &[ElemMap],
+    f: F,
+) -> Vec<T>
+where
+    T: Send,
+    F: Fn(usize, &mut [f64], &mut [u64], &[ElemMap]) -> T + Sync + Send,
+{
+    if parallel {
+        state
+            .par_chunks_mut(i)
+            .zip(counters.par_chunks_mut(i))
+            .zip(maps.par_chunks(i))
+            .enumerate()
+            .with_min_len(ROWS_PER_TASK)
+            .map(|(g, ((p, c), m))| f(g, p, c, m))
+            .collect()
+    } else {
+        state
+            .chunks_mut(i)
+            .zip(counters.chunks_mut(i))
+            .zip(maps.chunks(i))
+            .enumerate()
+            .map(|(g, ((p, c), m))| f(g, p, c, m))
+            .collect()
+    }
+}
+
+/// Row `g` of a row-major buffer with rows of length `i` (empty if out of range).
+#[inline]
+fn row<T>(buf: &[T], g: usize, i: usize) -> &[T] {
+    buf.get(g * i..(g + 1) * i).unwrap_or(&[])
 }
 
 /// A probability within 4 ulp of 1 counts as certain (shared/theory.md C12); capped at 1.

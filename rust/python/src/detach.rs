@@ -24,20 +24,22 @@ pub(crate) fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
 }
 
-/// The pool for `n_threads`, cached by (threads, process id) so forked children rebuild theirs.
-fn pool_for(n_threads: Option<i64>) -> PyResult<Arc<ThreadPool>> {
-    let n = match n_threads {
-        None => default_threads(),
-        Some(v) if (1..=MAX_THREADS as i64).contains(&v) => v as usize,
-        Some(v) => {
-            return Err(param_err(
-                "n_threads",
-                "pulsetrain",
-                "None or an int in the range [1, 1024]",
-                v,
-            ))
-        }
-    };
+/// The checked thread count for `n_threads` (None: the machine's available parallelism).
+fn thread_count(n_threads: Option<i64>) -> PyResult<usize> {
+    match n_threads {
+        None => Ok(default_threads()),
+        Some(v) if (1..=MAX_THREADS as i64).contains(&v) => Ok(v as usize),
+        Some(v) => Err(param_err(
+            "n_threads",
+            "pulsetrain",
+            "None or an int in the range [1, 1024]",
+            v,
+        )),
+    }
+}
+
+/// The pool for `n` threads, cached by (threads, process id) so forked children rebuild theirs.
+fn pool_for(n: usize) -> PyResult<Arc<ThreadPool>> {
     let key = (n, std::process::id());
     let mut guard = cache()
         .lock()
@@ -62,12 +64,23 @@ fn pool_for(n_threads: Option<i64>) -> PyResult<Arc<ThreadPool>> {
     Ok(pool)
 }
 
-/// Runs `f` without the GIL on the pool for `n_threads`.
-pub(crate) fn run_detached<T, F>(py: Python<'_>, n_threads: Option<i64>, f: F) -> PyResult<T>
+/// Runs `f` without the GIL: on the pool for `n_threads` when `work` is worth spreading over
+/// threads (the core makes the same decision with `worth_parallel`), else on this thread, which
+/// spares waking the pool for small calls. Results are identical either way.
+pub(crate) fn run_detached<T, F>(
+    py: Python<'_>,
+    n_threads: Option<i64>,
+    work: usize,
+    f: F,
+) -> PyResult<T>
 where
     F: FnOnce() -> T + Ungil + Send,
     T: Ungil + Send,
 {
-    let pool = pool_for(n_threads)?;
+    let n = thread_count(n_threads)?;
+    if !pulsetrain_core::tile::worth_parallel(work) {
+        return Ok(py.detach(f));
+    }
+    let pool = pool_for(n)?;
     Ok(py.detach(|| pool.install(f)))
 }

@@ -106,7 +106,7 @@ fn replica_normals<'py>(
     if tag > 255 {
         return Err(param_err("tag", O, "an int in the range [0, 255]", tag));
     }
-    let v = detach::run_detached(py, n_threads, move || {
+    let v = detach::run_detached(py, n_threads, r * n, move || {
         pulsetrain_core::rng::replica_normals(key, tick, replica_offset, r, n, tag)
     })?;
     let arr = ndarray::Array2::from_shape_vec((r, n), v)

@@ -76,7 +76,8 @@ impl Tile {
                 replica_offset,
             )
         })?;
-        let inner = run_detached(py, None, move || {
+        let work = out_size.saturating_mul(in_size).saturating_mul(replicas);
+        let inner = run_detached(py, None, work, move || {
             CoreTile::new(device, mode, out_size, in_size, replicas, key, offset)
         })?
         .map_err(to_py)?;
@@ -171,7 +172,11 @@ impl Tile {
             return Err(param_err("lr", O, "a float in the range [0, inf)", lr));
         }
         let inner = &mut self.inner;
-        let stats = run_detached(py, n_threads, move || {
+        let work = r
+            .saturating_mul(o)
+            .saturating_mul(i)
+            .saturating_mul(b.max(1));
+        let stats = run_detached(py, n_threads, work, move || {
             inner.update(x.view(), d.view(), lr, ph)
         })?
         .map_err(to_py)?;
@@ -196,8 +201,11 @@ impl Tile {
         ];
         let delta = copy3(delta, "delta", O, shape)?;
         let inner = &mut self.inner;
-        let stats = run_detached(py, n_threads, move || inner.apply_delta(delta.view(), ph))?
-            .map_err(to_py)?;
+        let work = delta.len();
+        let stats = run_detached(py, n_threads, work, move || {
+            inner.apply_delta(delta.view(), ph)
+        })?
+        .map_err(to_py)?;
         Ok(pulsetrain_core::tile::stats_array(&stats).into_pyarray(py))
     }
 
@@ -219,8 +227,11 @@ impl Tile {
         ];
         let counts = copy3_i64(counts, "counts", O, shape)?;
         let inner = &mut self.inner;
-        let stats = run_detached(py, n_threads, move || inner.apply_pulses(counts.view(), ph))?
-            .map_err(to_py)?;
+        let work = counts.len();
+        let stats = run_detached(py, n_threads, work, move || {
+            inner.apply_pulses(counts.view(), ph)
+        })?
+        .map_err(to_py)?;
         Ok(pulsetrain_core::tile::stats_array(&stats).into_pyarray(py))
     }
 
@@ -249,8 +260,11 @@ impl Tile {
             }
         }
         let inner = &mut self.inner;
-        let out = run_detached(py, n_threads, move || inner.read_columns(&idx, noise_std))?
-            .map_err(to_py)?;
+        let work = inner.replicas() * inner.out_size() * idx.len();
+        let out = run_detached(py, n_threads, work, move || {
+            inner.read_columns(&idx, noise_std)
+        })?
+        .map_err(to_py)?;
         Ok(out.into_pyarray(py))
     }
 
@@ -277,7 +291,8 @@ impl Tile {
     /// Per-element device maps: step_up, step_down, w_min, w_max, reference, symmetric_point.
     fn maps<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let inner = &self.inner;
-        let ([lo, hi, up, dn], rf, sp) = run_detached(py, None, move || {
+        let work = inner.replicas() * inner.out_size() * inner.in_size() * 64;
+        let ([lo, hi, up, dn], rf, sp) = run_detached(py, None, work, move || {
             (
                 inner.map_arrays(),
                 inner.reference(),

@@ -1,0 +1,22 @@
+"""Training algorithms on analog tiles, and the shared :func:`run` loop.
+
+Each algorithm is a frozen config of its own hyper-parameters (names as in shared/theory.md §0:
+``lr``, ``lr_transfer``, ``gamma_mix``, ``transfer_every``, ...), takes its device(s) and an update
+mode, and runs R replicas at once.
+"""
+
+from pulsetrain.algorithms.base import Algorithm, AlgorithmState, Callback, run
+from pulsetrain.algorithms.residual import ResidualLearning, ResidualLearningV2, TikiTaka
+from pulsetrain.algorithms.sgd import AnalogSGD, DigitalSGD
+
+__all__ = [
+    "Algorithm",
+    "AlgorithmState",
+    "AnalogSGD",
+    "Callback",
+    "DigitalSGD",
+    "ResidualLearning",
+    "ResidualLearningV2",
+    "TikiTaka",
+    "run",
+]

@@ -1,0 +1,323 @@
+"""The algorithm interface and the one shared training loop, :func:`run`.
+
+An algorithm is a frozen config of its own hyper-parameters. ``start()`` builds its tiles and
+digital buffers for R replicas and returns an :class:`AlgorithmState`; :func:`run` drives every
+algorithm the same way: at each step it asks the state where the gradient is taken, asks the
+problem for that gradient as rank-one factors, and hands them to ``state.step``. Recording,
+progress and callbacks live here only.
+"""
+
+from __future__ import annotations
+
+import abc
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from pulsetrain._validation import parameter_error
+from pulsetrain.config import ConfigMixin, to_dict
+from pulsetrain.problems.least_squares import Instance, Problem
+from pulsetrain.results import TrainResult
+from pulsetrain.rng import as_seed_sequence
+from pulsetrain.tile import AnalogTile, Backend
+from pulsetrain.updates import Phase
+
+__all__ = ["Algorithm", "AlgorithmState", "Callback", "run"]
+
+FloatArray = npt.NDArray[np.float64]
+Callback = Callable[[int, "AlgorithmState"], bool | None]
+"""Called as ``callback(step, state)`` after each recorded step; returning True stops the run."""
+
+PHASES = tuple(p.value for p in Phase)
+
+
+class AlgorithmState(abc.ABC):
+    """The live state of an algorithm for R replicas: tiles, buffers, counters."""
+
+    replicas: int
+    tiles: dict[str, AnalogTile]
+
+    @abc.abstractmethod
+    def gradient_point(self) -> FloatArray:
+        """Return the weights at which the next gradient is taken, (R, out, in)."""
+
+    def effective_weights(self) -> FloatArray:
+        """Return the weights the model computes with (W̄), (R, out, in)."""
+        return self.gradient_point()
+
+    @abc.abstractmethod
+    def step(self, step: int, x: FloatArray, d: FloatArray) -> None:
+        """Apply one step given the gradient factors ``Σ_b d_b x_bᵀ`` at :meth:`gradient_point`."""
+
+    @abc.abstractmethod
+    def arrays(self) -> dict[str, FloatArray]:
+        """Return the current weights of every array and buffer by name, (R, out, in) each."""
+
+    def pulse_totals(self) -> dict[str, FloatArray]:
+        """Return the pulses fired so far per replica, by phase, summed over tiles, (R,)."""
+        out = {p: np.zeros(self.replicas) for p in PHASES}
+        for tile in self.tiles.values():
+            for p in PHASES:
+                out[p] = out[p] + tile.pulse_counts(p).reshape(self.replicas, -1).sum(axis=1)
+        return out
+
+    def sp_error(self) -> FloatArray | None:
+        """Return the per-replica RMS error of the symmetric point the algorithm relies on."""
+        return None
+
+
+class Algorithm(ConfigMixin):
+    """Base of the algorithm configs."""
+
+    __slots__ = ()
+
+    def start(
+        self,
+        instance: Instance,
+        root: np.random.SeedSequence,
+        *,
+        n_threads: int | None = None,
+        replica_offset: int = 0,
+        backend: Backend = Backend.RUST,
+    ) -> AlgorithmState:
+        """Build the state for the problem instance's R replicas.
+
+        Parameters
+        ----------
+        instance : Instance
+            The drawn problem (shape, replicas, initial weights).
+        root : numpy.random.SeedSequence
+            The run's root seed; tiles take keys from it.
+        n_threads : int or None, optional
+            Kernel threads.
+        replica_offset : int, optional
+            Global index of replica 0.
+        backend : Backend, optional
+            Where the tiles run: the Rust core or the NumPy twin.
+
+        Returns
+        -------
+        AlgorithmState
+            The state, at step 0.
+        """
+        raise NotImplementedError
+
+
+def _progress_bar(total: int, *, progress: bool | None) -> Any:
+    """Return a tqdm bar on stderr, or None when off or (auto) tqdm is missing."""
+    if progress is False:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        if progress:
+            raise parameter_error(
+                "progress",
+                "run",
+                "False or None when the 'progress' extra (tqdm) is not installed "
+                "(pip install 'pulsetrain[progress]')",
+                progress,
+            ) from None
+        return None
+    return tqdm(total=total, file=sys.stderr, unit="step", leave=False, dynamic_ncols=True)
+
+
+def _check_int(name: str, value: object, low: int, high: int) -> int:
+    v = int(value) if isinstance(value, int | np.integer) and not isinstance(value, bool) else None
+    if v is None or not low <= v <= high:
+        raise parameter_error(name, "run", f"an int in the range [{low}, {high}]", value)
+    return v
+
+
+def run(
+    problem: Problem,
+    algorithm: Algorithm,
+    *,
+    steps: int,
+    rng: int | np.random.SeedSequence | np.random.Generator | None = None,
+    replicas: int = 1,
+    n_threads: int | None = None,
+    record_every: int | None = None,
+    record_weights: bool = False,
+    average_from: int | None = None,
+    progress: bool | None = None,
+    callbacks: Sequence[Callback] = (),
+    replica_offset: int = 0,
+    backend: Backend | str = Backend.RUST,
+) -> TrainResult:
+    """Train `problem` with `algorithm` on R replicas at once.
+
+    Parameters
+    ----------
+    problem : Problem
+        E.g. :class:`~pulsetrain.problems.Quadratic` or
+        :class:`~pulsetrain.problems.LeastSquares`.
+    algorithm : Algorithm
+        E.g. :class:`~pulsetrain.algorithms.AnalogSGD`.
+    steps : int
+        Gradient steps, at least 1.
+    rng : int, SeedSequence, Generator or None, optional
+        Root seed of the problem draws, the devices and every pulse; None draws fresh entropy,
+        recorded in the result.
+    replicas : int, optional
+        Independent replicas R (each with its own problem instance, devices and noise), at
+        least 1. Replica r equals replica r of any larger run with the same seed.
+    n_threads : int or None, optional
+        Kernel threads, 1 to 1024; None uses every core. Results do not depend on it.
+    record_every : int or None, optional
+        Record curves every this many steps (and at the start and the end); None records
+        about 200 points.
+    record_weights : bool, optional
+        Also keep the effective weights at every recorded step (``trajectory``).
+    average_from : int or None, optional
+        If given, also average the effective weights and every array over the steps
+        ``average_from + 1 .. steps`` (a tail average, e.g. ``steps // 2`` for the second half):
+        ``average_weights`` and ``average_arrays`` of the result.
+    progress : bool or None, optional
+        A tqdm bar on stderr: True always, False never, None (default) when tqdm is installed
+        and the run is longer than about two seconds.
+    callbacks : sequence of callables, optional
+        ``callback(step, state)`` after each record; returning True stops the run early.
+    replica_offset : int, optional
+        Global index of replica 0, to rerun one replica of a larger run by itself.
+    backend : Backend or str, optional
+        ``"rust"`` (default) or ``"reference"``: every tile on the NumPy twin, which gives the
+        same numbers slowly (a check of the whole run).
+
+    Returns
+    -------
+    TrainResult
+        Curves, final weights, pulse counts by phase, SP error, config and provenance.
+
+    Raises
+    ------
+    ParameterError
+        A bad argument.
+
+    Examples
+    --------
+    >>> import pulsetrain as pt
+    >>> from pulsetrain.algorithms import AnalogSGD
+    >>> dev = pt.Device(response=pt.ALD(tau=1.0), dw_min=1e-3)
+    >>> res = pt.run(pt.problems.Quadratic(), AnalogSGD(device=dev, lr=0.05,
+    ...              update=pt.ExpectedUpdate()), steps=100, replicas=4, rng=0, progress=False)
+    >>> res.loss.shape
+    (4, 101)
+    """
+    if not isinstance(problem, Problem):
+        raise parameter_error("problem", "run", "a pulsetrain problem config", problem)
+    if not isinstance(algorithm, Algorithm):
+        raise parameter_error("algorithm", "run", "a pulsetrain algorithm config", algorithm)
+    steps = _check_int("steps", steps, 1, 1 << 40)
+    replicas = _check_int("replicas", replicas, 1, 1 << 24)
+    replica_offset = _check_int("replica_offset", replica_offset, 0, (1 << 32) - replicas)
+    if n_threads is not None:
+        _check_int("n_threads", n_threads, 1, 1024)
+    every = max(1, steps // 200) if record_every is None else record_every
+    every = _check_int("record_every", every, 1, 1 << 40)
+    if average_from is not None:
+        average_from = _check_int("average_from", average_from, 0, steps - 1)
+    if progress is not None and not isinstance(progress, bool):
+        raise parameter_error("progress", "run", "True, False or None", progress)
+    try:
+        backend = Backend(backend)
+    except ValueError:
+        raise parameter_error("backend", "run", "'rust' or 'reference'", backend) from None
+    root = as_seed_sequence(rng)
+    t_start = time.perf_counter()
+    instance = problem.setup(replicas, root, replica_offset=replica_offset)
+    state = algorithm.start(
+        instance, root, n_threads=n_threads, replica_offset=replica_offset, backend=backend
+    )
+
+    record_at = sorted({0, *range(every, steps + 1, every), steps})
+    n_rec = len(record_at)
+    loss = np.full((replicas, n_rec), np.nan)
+    error = np.full((replicas, n_rec), np.nan)
+    pulses = {p: np.zeros((replicas, n_rec)) for p in PHASES}
+    trajectory = (
+        np.full((replicas, n_rec, instance.out_size, instance.in_size), np.nan)
+        if record_weights
+        else None
+    )
+    rec = 0
+
+    def record(k: int) -> None:
+        nonlocal rec
+        w_eff = state.effective_weights()
+        loss[:, rec] = instance.loss(w_eff)
+        error[:, rec] = instance.error(w_eff)
+        for p, v in state.pulse_totals().items():
+            pulses[p][:, rec] = v
+        if trajectory is not None:
+            trajectory[:, rec] = w_eff
+        rec += 1
+
+    record(0)
+    avg_w: FloatArray | None = None
+    avg_arrays: dict[str, FloatArray] = {}
+    n_avg = 0
+    bar = None
+    shown = 0
+    done = 0
+    interrupted = False
+    try:
+        for k in range(steps):
+            x, d = instance.gradient_factors(state.gradient_point(), k)
+            state.step(k, x, d)
+            done = k + 1
+            if average_from is not None and done > average_from:
+                w_now = state.effective_weights()
+                avg_w = w_now if avg_w is None else avg_w + w_now
+                for name, arr in state.arrays().items():
+                    avg_arrays[name] = arr if name not in avg_arrays else avg_arrays[name] + arr
+                n_avg += 1
+            if bar is None and progress is not False and done in (8, 64, 512):
+                elapsed = time.perf_counter() - t_start
+                if progress or elapsed * steps / done > 2.0:
+                    bar = _progress_bar(steps, progress=progress)
+            if bar is not None and (done - shown >= max(1, steps // 1000) or done == steps):
+                bar.update(done - shown)
+                shown = done
+            if rec < n_rec and done == record_at[rec]:
+                record(done)
+                if any(cb(done, state) for cb in callbacks):
+                    break
+    except KeyboardInterrupt:
+        interrupted = True
+        print(
+            f"pulsetrain.run: interrupted at step {done}; returning the result so far.",
+            file=sys.stderr,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    if record_at[rec - 1] != done:
+        # Stopped between two records (callback or Ctrl-C): record the last completed step.
+        record_at = [*record_at[:rec], done]
+        record(done)
+    n_kept = rec
+    return TrainResult(
+        config={"problem": to_dict(problem), "algorithm": to_dict(algorithm)},
+        steps=done,
+        replicas=replicas,
+        seed_entropy=root.entropy,  # type: ignore[arg-type]
+        record_steps=np.asarray(record_at[:n_kept], dtype=np.int64),
+        loss=loss[:, :n_kept],
+        error=error[:, :n_kept],
+        pulses={p: v[:, :n_kept] for p, v in pulses.items()},
+        weights=state.effective_weights(),
+        arrays=state.arrays(),
+        sp_error=state.sp_error(),
+        trajectory=None if trajectory is None else trajectory[:, :n_kept],
+        average_weights=None if avg_w is None else avg_w / n_avg,
+        average_arrays={k: v / n_avg for k, v in avg_arrays.items()},
+        average_steps=n_avg,
+        n_threads=n_threads,
+        wall_time=time.perf_counter() - t_start,
+        interrupted=interrupted,
+    )

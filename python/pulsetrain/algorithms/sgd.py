@@ -1,0 +1,235 @@
+"""Digital SGD and Analog SGD (shared/theory.md §3.1–3.2)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar, Self
+
+import numpy as np
+
+from pulsetrain._validation import InstanceOf, Interval, check_fields, constrained
+from pulsetrain.algorithms.base import Algorithm, AlgorithmState, FloatArray
+from pulsetrain.config import register
+from pulsetrain.devices import ALD, Device
+from pulsetrain.problems.least_squares import Instance
+from pulsetrain.tile import AnalogTile, Backend
+from pulsetrain.updates import (
+    ExpectedUpdate,
+    PulseCountUpdate,
+    StochasticPulseUpdate,
+    UpdateMode,
+)
+
+__all__ = ["AnalogSGD", "DigitalSGD"]
+
+LR = Interval(0.0, None, closed="left")
+UPDATE_MODES = (ExpectedUpdate, PulseCountUpdate, StochasticPulseUpdate)
+
+
+def outer(x: FloatArray, d: FloatArray) -> FloatArray:
+    """Return Σ_b d_b x_bᵀ per replica, (R, out, in)."""
+    return np.asarray(np.einsum("rbo,rbi->roi", d, x), dtype=np.float64)
+
+
+@register
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DigitalSGD(Algorithm):
+    """Plain SGD in float64: W ← W − lr·g (shared/theory.md §3.1).
+
+    Examples
+    --------
+    >>> DigitalSGD(lr=0.1).lr
+    0.1
+    """
+
+    kind: ClassVar[str] = "digital_sgd"
+    lr: float = field(default=0.1, metadata=constrained(LR))
+    """Learning rate (≥ 0)."""
+
+    def __post_init__(self) -> None:
+        """Validate every field."""
+        check_fields(self)
+
+    @classmethod
+    def example(cls) -> Self:
+        """Return a valid instance for docs and tests.
+
+        Returns
+        -------
+        DigitalSGD
+            ``DigitalSGD(lr=0.05)``.
+        """
+        return cls(lr=0.05)
+
+    def start(
+        self,
+        instance: Instance,
+        root: np.random.SeedSequence,
+        *,
+        n_threads: int | None = None,
+        replica_offset: int = 0,
+        backend: Backend = Backend.RUST,
+    ) -> AlgorithmState:
+        """Start from the problem's initial weights.
+
+        Parameters
+        ----------
+        instance : Instance
+            The drawn problem.
+        root : numpy.random.SeedSequence
+            Unused (digital SGD draws nothing).
+        n_threads : int or None, optional
+            Unused.
+        replica_offset : int, optional
+            Unused.
+        backend : Backend, optional
+            Unused.
+
+        Returns
+        -------
+        AlgorithmState
+            The state.
+        """
+        return _DigitalState(self, instance)
+
+
+class _DigitalState(AlgorithmState):
+    def __init__(self, cfg: DigitalSGD, instance: Instance) -> None:
+        self.cfg = cfg
+        self.replicas = instance.replicas
+        self.tiles = {}
+        self.w = np.array(instance.initial_weights(), dtype=np.float64)
+
+    def gradient_point(self) -> FloatArray:
+        return self.w.copy()
+
+    def step(self, step: int, x: FloatArray, d: FloatArray) -> None:
+        self.w = self.w - self.cfg.lr * outer(x, d)
+
+    def arrays(self) -> dict[str, FloatArray]:
+        return {"W": self.w.copy()}
+
+
+@register
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AnalogSGD(Algorithm):
+    """SGD whose weights live on one analog array: W ← AU_W(W, −lr·g) (theory.md §3.2).
+
+    With an exact-gradient problem (noise 0) this is Analog GD.
+
+    Examples
+    --------
+    >>> import pulsetrain as pt
+    >>> algo = AnalogSGD(device=pt.Device(response=pt.ALD(tau=1.0)), lr=0.05)
+    >>> type(algo.update).__name__
+    'StochasticPulseUpdate'
+    """
+
+    kind: ClassVar[str] = "analog_sgd"
+    device: Device = field(metadata=constrained(InstanceOf((Device,))))
+    """Device of the weight array W."""
+    lr: float = field(default=0.1, metadata=constrained(LR))
+    """Learning rate (≥ 0), multiplies −g on W."""
+    update: UpdateMode = field(
+        default_factory=StochasticPulseUpdate, metadata=constrained(InstanceOf(UPDATE_MODES))
+    )
+    """How the increment becomes pulses."""
+
+    def __post_init__(self) -> None:
+        """Validate every field."""
+        check_fields(self)
+
+    @classmethod
+    def example(cls) -> Self:
+        """Return a valid instance for docs and tests.
+
+        Returns
+        -------
+        AnalogSGD
+            On an ALD device in the expected mode.
+        """
+        return cls(device=Device(response=ALD(tau=1.0)), lr=0.05, update=ExpectedUpdate())
+
+    def start(
+        self,
+        instance: Instance,
+        root: np.random.SeedSequence,
+        *,
+        n_threads: int | None = None,
+        replica_offset: int = 0,
+        backend: Backend = Backend.RUST,
+    ) -> AlgorithmState:
+        """Build W and program the problem's initial weights.
+
+        Parameters
+        ----------
+        instance : Instance
+            The drawn problem.
+        root : numpy.random.SeedSequence
+            Root seed; W is tile 0.
+        n_threads : int or None, optional
+            Kernel threads.
+        replica_offset : int, optional
+            Global index of replica 0.
+        backend : Backend, optional
+            Where the tiles run.
+
+        Returns
+        -------
+        AlgorithmState
+            The state.
+        """
+        return _AnalogSGDState(self, instance, root, n_threads, replica_offset, backend)
+
+
+def make_tile(
+    instance: Instance,
+    device: Device,
+    update: UpdateMode,
+    root: np.random.SeedSequence,
+    index: int,
+    n_threads: int | None,
+    replica_offset: int,
+    backend: Backend = Backend.RUST,
+) -> AnalogTile:
+    """Build tile `index` of an algorithm for the instance's shape and replicas."""
+    return AnalogTile(
+        instance.out_size,
+        instance.in_size,
+        device,
+        replicas=instance.replicas,
+        update=update,
+        rng=root,
+        n_threads=n_threads,
+        replica_offset=replica_offset,
+        tile_index=index,
+        backend=backend,
+    )
+
+
+class _AnalogSGDState(AlgorithmState):
+    def __init__(
+        self,
+        cfg: AnalogSGD,
+        instance: Instance,
+        root: np.random.SeedSequence,
+        n_threads: int | None,
+        offset: int,
+        backend: Backend,
+    ) -> None:
+        self.cfg = cfg
+        self.replicas = instance.replicas
+        self.w_tile = make_tile(
+            instance, cfg.device, cfg.update, root, 0, n_threads, offset, backend
+        )
+        self.w_tile.set_weights(instance.initial_weights())
+        self.tiles = {"W": self.w_tile}
+
+    def gradient_point(self) -> FloatArray:
+        return self.w_tile.weights
+
+    def step(self, step: int, x: FloatArray, d: FloatArray) -> None:
+        self.w_tile.update(x, d, lr=self.cfg.lr)
+
+    def arrays(self) -> dict[str, FloatArray]:
+        return {"W": self.w_tile.weights}
