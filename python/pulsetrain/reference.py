@@ -1504,6 +1504,88 @@ class ReferenceTile:
         self._tick += 1
         return np.asarray(logical, dtype=np.float64)
 
+    def zero_shift(
+        self,
+        n_pulses: int,
+        cyclic: bool,  # noqa: FBT001 - mirrors the positional _core signature
+        average_last: int = 1,
+        n_threads: int | None = None,
+    ) -> F64:
+        """Zero-shift calibration, as the kernel's ``zero_shift`` (theory.md §3.9).
+
+        Each element gets ``n_pulses`` single pulses (stochastic signs from bit ``k mod 64`` of
+        the row stream's word ``k // 64``, or cyclic +, −, …), counted as calibration; the
+        physical state averaged over the last ``average_last`` pulses is returned.
+
+        Parameters
+        ----------
+        n_pulses : int
+            Pulses per element, in [1, 1e9].
+        cyclic : bool
+            Alternate signs instead of random ones.
+        average_last : int, optional
+            Average over this many final states, in [1, n_pulses].
+        n_threads : int or None
+            Ignored.
+
+        Returns
+        -------
+        numpy.ndarray of float64, shape (R, out, in)
+            The per-element estimate of the physical symmetric point.
+
+        Raises
+        ------
+        ParameterError
+            For counts out of range.
+        """
+        self._check_n_threads(n_threads)
+        if not 1 <= int(n_pulses) <= 1_000_000_000:
+            raise ParameterError(_message("n_pulses", "an int in [1, 1e9]", n_pulses))
+        if not 1 <= int(average_last) <= int(n_pulses):
+            raise ParameterError(_message("average_last", "an int in [1, n_pulses]", average_last))
+        r, o, n_in = self._shape
+        n_rows = r * o
+        p = self._p.copy().ravel()
+        rows = np.arange(n_rows, dtype=np.intp)
+        bank = StreamBank(self.key, self._row_streams(TAG_CALIBRATION, 0, self._tick))
+        noisy = self.device.dw_min_std > 0.0
+        first_avg = int(n_pulses) - int(average_last)
+        avg = np.zeros((n_rows, n_in))
+        ones = np.ones(n_rows, dtype=np.int64)
+        for j in range(n_in):
+            elements = rows * n_in + j
+            word = np.zeros(n_rows, dtype=np.uint64)
+            total = np.zeros(n_rows)
+            for k in range(int(n_pulses)):
+                if cyclic:
+                    up = np.full(n_rows, k % 2 == 0)
+                else:
+                    if k % 64 == 0:
+                        word = bank.next_u64(rows)
+                    up = ((word >> np.uint64(k % 64)) & np.uint64(1)) == 1
+                self._fire(p, elements, ones, up, bank if noisy else None, rows)
+                if k >= first_avg:
+                    total = total + p[elements]
+            avg[:, j] = total / int(average_last)
+        counts = np.full(self._shape, int(n_pulses), dtype=np.uint64)
+        self._commit(2, p.reshape(self._shape), counts)
+        return avg.reshape(self._shape)
+
+    def set_reference(self, reference: ArrayLike) -> None:
+        """Program the physical reference of every element (the physical state is unchanged).
+
+        Parameters
+        ----------
+        reference : array_like of float64, shape (R, out, in)
+            Finite reference values.
+
+        Raises
+        ------
+        ShapeError, NonFiniteError
+            Bad array.
+        """
+        self._ref = self._check_array("reference", reference, self._shape).copy()
+
     def _commit(self, phase: int, p: F64, counts: U64) -> U64:
         """Store the new state and counters, advance the tick, return pulses per replica."""
         self._p = p

@@ -496,6 +496,29 @@ class AnalogTile:
         threads = _check_threads(n_threads, "AnalogTile.read") or self._n_threads
         return np.asarray(self._tile.read(idx, float(noise_std), threads))
 
+    def set_reference(self, reference: npt.ArrayLike) -> None:
+        """Program the reference R subtracted on read-out (weights = physical − R).
+
+        The physical state is unchanged, so the logical weights move by the change of R.
+        Zero-shifting programs R to the estimated symmetric point (shared/theory.md §2.4, §3.9).
+
+        Parameters
+        ----------
+        reference : array_like
+            Physical reference values, shape (R, out, in), or (out, in) when R = 1; finite.
+
+        Raises
+        ------
+        ShapeError, NonFiniteError
+            Bad array; the tile is then unchanged.
+        """
+        self._tile.set_reference(self._full("reference", "AnalogTile.set_reference", reference))
+
+    @property
+    def reference(self) -> FloatArray:
+        """A copy of the reference R of every element (physical units), (R, out, in)."""
+        return self.maps()["reference"]
+
     # ----------------------------------------------------------------------------- counters
     def pulse_counts(self, phase: Phase | str = Phase.UPDATE) -> CountArray:
         """Pulses fired per element in one phase, shape (R, out, in), uint64.

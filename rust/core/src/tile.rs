@@ -672,6 +672,119 @@ impl Tile {
             .unwrap_or_else(|_| unreachable!("buffer length is R*out*ncols by construction")))
     }
 
+    /// Zero-shift calibration (shared/theory.md §3.9, P3 Alg. 1): fires `n_pulses` pulses on
+    /// every element, counted as `CALIBRATION`, and returns the average of the *physical* state
+    /// over the last `average_last` pulses, the estimate of each element's symmetric point.
+    ///
+    /// Stochastic mode: pulse k has sign + when bit (k mod 64) of the stream's word ⌊k/64⌋ is
+    /// set (words drawn from the row's `CALIBRATION` stream as needed, interleaved with the
+    /// cycle-noise normals in pulse order). Cyclic mode: +, −, +, −, … (an even count ends on a
+    /// down pulse).
+    ///
+    /// # Errors
+    /// [`CoreError::InvalidParameter`] if `n_pulses` is 0 or above 10⁹, or `average_last` is 0
+    /// or above `n_pulses`; the tile is then unchanged. Never panics.
+    pub fn zero_shift(
+        &mut self,
+        n_pulses: u64,
+        cyclic: bool,
+        average_last: u64,
+    ) -> Result<Array3<f64>, CoreError> {
+        const OWNER: &str = "zero_shift";
+        if !(1..=1_000_000_000).contains(&n_pulses) {
+            return Err(CoreError::param(
+                "n_pulses",
+                OWNER,
+                "an int in the range [1, 1000000000]",
+                n_pulses,
+            ));
+        }
+        if !(1..=n_pulses).contains(&average_last) {
+            return Err(CoreError::param(
+                "average_last",
+                OWNER,
+                format!("an int in the range [1, n_pulses = {n_pulses}]"),
+                average_last,
+            ));
+        }
+        let (o, i) = (self.out_size, self.in_size);
+        let (key, tick, off) = (self.key, self.tick, self.replica_offset);
+        let pulser = Pulser::new(&self.device);
+        let par = worth_parallel(
+            self.state
+                .len()
+                .saturating_mul(n_pulses.min(1 << 20) as usize),
+        );
+        let first_avg = n_pulses - average_last;
+        let per_row: Vec<Vec<f64>> = map_rows(
+            par,
+            i,
+            &mut self.state,
+            &mut self.counters[Phase::Calibration as usize],
+            &self.maps,
+            |g, prow, crow, mrow| {
+                let mut s = Stream::open(
+                    key,
+                    tick,
+                    off + (g / o) as u64,
+                    (g % o) as u64,
+                    tag::CALIBRATION,
+                    0,
+                );
+                let mut avg = vec![0.0; prow.len()];
+                for (((p, c), m), a) in prow.iter_mut().zip(crow.iter_mut()).zip(mrow).zip(&mut avg)
+                {
+                    let mut word = 0u64;
+                    let mut sum = 0.0;
+                    for k in 0..n_pulses {
+                        let up = if cyclic {
+                            k % 2 == 0
+                        } else {
+                            if k % 64 == 0 {
+                                word = s.next_u64();
+                            }
+                            (word >> (k % 64)) & 1 == 1
+                        };
+                        pulser.fire(p, m, up, 1, &mut s);
+                        if k >= first_avg {
+                            sum += *p;
+                        }
+                    }
+                    *c += n_pulses;
+                    *a = sum / average_last as f64;
+                }
+                avg
+            },
+        );
+        self.tick += 1;
+        let flat: Vec<f64> = per_row.into_iter().flatten().collect();
+        Ok(Array3::from_shape_vec(self.shape(), flat)
+            .unwrap_or_else(|_| unreachable!("R*out rows of in values by construction")))
+    }
+
+    /// Programs the reference (physical offset subtracted on read-out) of every element.
+    /// The physical state is unchanged, so the logical weights move by the old minus the new
+    /// reference.
+    ///
+    /// # Errors
+    /// [`CoreError::Shape`] or [`CoreError::NonFinite`]; the tile is then unchanged. Never panics.
+    pub fn set_reference(&mut self, reference: ArrayView3<'_, f64>) -> Result<(), CoreError> {
+        let (r, o, i) = self.shape();
+        Self::check_shape(
+            "reference",
+            "Tile.set_reference",
+            reference.shape(),
+            [r, o, i],
+        )?;
+        if reference.iter().any(|v| !v.is_finite()) {
+            return Err(CoreError::non_finite("reference", "Tile.set_reference"));
+        }
+        for (dst, v) in self.reference.iter_mut().zip(reference.iter()) {
+            *dst = *v;
+        }
+        Ok(())
+    }
+
     fn per_replica(&self, per_row: &[u64]) -> UpdateStats {
         UpdateStats {
             pulses: per_row

@@ -268,6 +268,52 @@ impl Tile {
         Ok(out.into_pyarray(py))
     }
 
+    /// Zero-shift calibration: N pulses per element (stochastic or cyclic signs), counted as
+    /// calibration; returns the physical state averaged over the last `average_last` pulses.
+    #[pyo3(signature = (n_pulses, cyclic, average_last = 1, n_threads = None))]
+    fn zero_shift<'py>(
+        &mut self,
+        py: Python<'py>,
+        n_pulses: i64,
+        cyclic: bool,
+        average_last: i64,
+        n_threads: Option<i64>,
+    ) -> PyResult<Bound<'py, PyArray3<f64>>> {
+        let n = u64::try_from(n_pulses).map_err(|_| {
+            param_err(
+                "n_pulses",
+                "zero_shift",
+                "an int in the range [1, 1000000000]",
+                n_pulses,
+            )
+        })?;
+        let m = u64::try_from(average_last).map_err(|_| {
+            param_err(
+                "average_last",
+                "zero_shift",
+                "an int in the range [1, n_pulses]",
+                average_last,
+            )
+        })?;
+        let work = self.inner.replicas() * self.inner.out_size() * self.inner.in_size();
+        let work = work.saturating_mul(usize::try_from(n.min(1 << 20)).unwrap_or(1));
+        let inner = &mut self.inner;
+        let out = run_detached(py, n_threads, work, move || inner.zero_shift(n, cyclic, m))?
+            .map_err(to_py)?;
+        Ok(out.into_pyarray(py))
+    }
+
+    /// Programs the physical reference of every element, (R, out, in).
+    fn set_reference(&mut self, reference: &Bound<'_, PyAny>) -> PyResult<()> {
+        let shape = [
+            Some(self.inner.replicas()),
+            Some(self.inner.out_size()),
+            Some(self.inner.in_size()),
+        ];
+        let r = copy3(reference, "reference", "Tile.set_reference", shape)?;
+        self.inner.set_reference(r.view()).map_err(to_py)
+    }
+
     /// Pulse counters of a phase, (R, out, in) uint64.
     fn pulse_counts<'py>(
         &self,
