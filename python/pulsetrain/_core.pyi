@@ -14,6 +14,7 @@ __all__ = [
     "normals",
     "philox_raw",
     "replica_normals",
+    "replica_uniforms",
     "rng_scheme",
     "uniforms",
 ]
@@ -78,6 +79,15 @@ def philox_raw(key: Sequence[int], counter: Sequence[int], n: int) -> npt.NDArra
 def uniforms(key: Sequence[int], counter: Sequence[int], n: int) -> npt.NDArray[np.float64]: ...
 def normals(key: Sequence[int], counter: Sequence[int], n: int) -> npt.NDArray[np.float64]: ...
 def replica_normals(
+    key: Sequence[int],
+    tick: int,
+    replica_offset: int,
+    replicas: int,
+    n: int,
+    tag: int = 7,
+    n_threads: int | None = None,
+) -> npt.NDArray[np.float64]: ...
+def replica_uniforms(
     key: Sequence[int],
     tick: int,
     replica_offset: int,

@@ -6,10 +6,14 @@ mode, and runs R replicas at once.
 """
 
 from pulsetrain.algorithms.base import Algorithm, AlgorithmState, Callback, run
+from pulsetrain.algorithms.calibration import TwoStage
 from pulsetrain.algorithms.residual import ResidualLearning, ResidualLearningV2, TikiTaka
 from pulsetrain.algorithms.sgd import AnalogSGD, DigitalSGD
+from pulsetrain.algorithms.tracking import ERIDER, RIDER
 
 __all__ = [
+    "ERIDER",
+    "RIDER",
     "Algorithm",
     "AlgorithmState",
     "AnalogSGD",
@@ -18,5 +22,6 @@ __all__ = [
     "ResidualLearning",
     "ResidualLearningV2",
     "TikiTaka",
+    "TwoStage",
     "run",
 ]

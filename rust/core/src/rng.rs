@@ -145,6 +145,33 @@ pub fn replica_normals(
     out
 }
 
+/// Uniforms in [0, 1) for R replicas at one tick, laid out like [`replica_normals`].
+pub fn replica_uniforms(
+    key: [u64; 2],
+    tick: u64,
+    replica_offset: u64,
+    replicas: usize,
+    n: usize,
+    tag: u64,
+) -> Vec<f64> {
+    use rayon::prelude::*;
+    let mut out = vec![0.0; replicas * n];
+    let f = |(r, row): (usize, &mut [f64])| {
+        let mut s = Stream::open(key, tick, replica_offset + r as u64, 0, tag, 0);
+        for v in row {
+            *v = s.uniform();
+        }
+    };
+    if n > 0 {
+        if crate::tile::worth_parallel(replicas * n) {
+            out.par_chunks_mut(n).enumerate().for_each(f);
+        } else {
+            out.chunks_mut(n).enumerate().for_each(f);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -114,6 +114,40 @@ fn replica_normals<'py>(
     Ok(arr.into_pyarray(py))
 }
 
+/// Uniforms in [0, 1) of R replicas' streams `(key, tick, replica_offset + r, 0, tag)`, (R, n).
+#[pyfunction]
+#[pyo3(signature = (key, tick, replica_offset, replicas, n, tag = 7, n_threads = None))]
+fn replica_uniforms<'py>(
+    py: Python<'py>,
+    key: &Bound<'py, PyAny>,
+    tick: u64,
+    replica_offset: u64,
+    replicas: i64,
+    n: i64,
+    tag: u64,
+    n_threads: Option<i64>,
+) -> PyResult<Bound<'py, PyArray2<f64>>> {
+    const O: &str = "replica_uniforms";
+    let key = tile::parse_key(key, O)?;
+    let r = usize::try_from(replicas)
+        .ok()
+        .filter(|&v| (1..=1 << 24).contains(&v))
+        .ok_or_else(|| param_err("replicas", O, "an int in the range [1, 16777216]", replicas))?;
+    let n = usize::try_from(n)
+        .ok()
+        .filter(|&v| v.checked_mul(r).is_some_and(|t| t <= 1 << 30))
+        .ok_or_else(|| param_err("n", O, "an int >= 0 with replicas*n <= 2**30", n))?;
+    if tag > 255 {
+        return Err(param_err("tag", O, "an int in the range [0, 255]", tag));
+    }
+    let v = detach::run_detached(py, n_threads, r * n, move || {
+        pulsetrain_core::rng::replica_uniforms(key, tick, replica_offset, r, n, tag)
+    })?;
+    let arr = ndarray::Array2::from_shape_vec((r, n), v)
+        .map_err(|_| param_err("n", O, "a size that fits in memory", n))?;
+    Ok(arr.into_pyarray(py))
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
@@ -132,5 +166,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(uniforms, m)?)?;
     m.add_function(wrap_pyfunction!(normals, m)?)?;
     m.add_function(wrap_pyfunction!(replica_normals, m)?)?;
+    m.add_function(wrap_pyfunction!(replica_uniforms, m)?)?;
     Ok(())
 }

@@ -1,0 +1,170 @@
+"""Two-stage residual learning: zero-shift the residual array, then train (P3 Alg. 4).
+
+Stage 1 fires ``zs_pulses`` calibration pulses on every element of P and programs P's reference to
+the estimate Ŵ◇ (theory.md §3.9–3.10), which puts P's logical symmetric point at about 0. Stage 2
+is residual learning (§3.4). The calibration pulses are counted in the CALIBRATION phase, so the
+cost of stage 1 shows next to the training pulses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar, Self
+
+import numpy as np
+
+from pulsetrain._validation import (
+    InstanceOf,
+    Integral,
+    Interval,
+    Options,
+    check_fields,
+    constrained,
+)
+from pulsetrain.algorithms.base import Algorithm, AlgorithmState
+from pulsetrain.algorithms.residual import _DEVICE, _OPTIONAL_DEVICE, ResidualLearning, _RLState
+from pulsetrain.algorithms.sgd import LR, UPDATE_MODES
+from pulsetrain.calibration import ZeroShiftMode, zero_shift
+from pulsetrain.config import register
+from pulsetrain.devices import Device, SkewLinear
+from pulsetrain.problems.least_squares import Instance
+from pulsetrain.tile import Backend
+from pulsetrain.updates import ExpectedUpdate, StochasticPulseUpdate, UpdateMode
+
+__all__ = ["TwoStage"]
+
+_NON_NEGATIVE = Interval(0.0, None, closed="left")
+
+
+@register
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TwoStage(Algorithm):
+    """Zero-shift calibration of P, then residual learning (P3 Alg. 4; theory.md §3.10).
+
+    Examples
+    --------
+    >>> import pulsetrain as pt
+    >>> TwoStage(device=pt.Device(response=pt.ALD(tau=1.0)), zs_pulses=500).zs_mode.value
+    'stochastic'
+    """
+
+    kind: ClassVar[str] = "two_stage"
+    device: Device = field(metadata=constrained(_DEVICE))
+    """Device of W (and of P unless ``device_residual`` is given)."""
+    device_residual: Device | None = field(default=None, metadata=constrained(_OPTIONAL_DEVICE))
+    """Device of P; None uses ``device``."""
+    zs_pulses: int = field(default=1000, metadata=constrained(Integral(1, 1_000_000_000)))
+    """Zero-shift pulses per element of P (the calibration cost), ≥ 1."""
+    zs_mode: ZeroShiftMode = field(
+        default=ZeroShiftMode.STOCHASTIC, metadata=constrained(Options(ZeroShiftMode))
+    )
+    """Signs of the calibration pulses: random or alternating."""
+    zs_average_last: int = field(default=1, metadata=constrained(Integral(1, 1_000_000_000)))
+    """Average the last M calibration states (≤ zs_pulses)."""
+    lr: float = field(default=0.05, metadata=constrained(LR))
+    """Learning rate of the gradient accumulation on P (≥ 0)."""
+    lr_transfer: float = field(default=0.01, metadata=constrained(LR))
+    """Multiplies the read of P written onto W (≥ 0)."""
+    gamma_mix: float = field(default=0.4, metadata=constrained(_NON_NEGATIVE))
+    """Weight of P in W̄ (≥ 0)."""
+    transfer_every: int = field(default=1, metadata=constrained(Integral(1, 1 << 30)))
+    """Gradient steps between transfer events (≥ 1)."""
+    columns_per_transfer: int = field(default=0, metadata=constrained(Integral(0, 1 << 24)))
+    """Columns per event, cyclically; 0 transfers every column."""
+    read_noise_std: float = field(default=0.0, metadata=constrained(_NON_NEGATIVE))
+    """Gaussian noise of each read of P (≥ 0)."""
+    update: UpdateMode = field(
+        default_factory=StochasticPulseUpdate, metadata=constrained(InstanceOf(UPDATE_MODES))
+    )
+    """Update mode of both arrays."""
+
+    def __post_init__(self) -> None:
+        """Validate every field, and zs_average_last ≤ zs_pulses."""
+        check_fields(self)
+        if self.zs_average_last > self.zs_pulses:
+            from pulsetrain._validation import parameter_error
+
+            raise parameter_error(
+                "zs_average_last",
+                "TwoStage",
+                f"an int in the range [1, zs_pulses = {self.zs_pulses}]",
+                self.zs_average_last,
+            )
+
+    @classmethod
+    def example(cls) -> Self:
+        """Return a valid instance for docs and tests.
+
+        Returns
+        -------
+        TwoStage
+            On a skew-linear device in the expected mode, 200 calibration pulses.
+        """
+        return cls(
+            device=Device(response=SkewLinear(tau=1.0, c_lin=0.2)),
+            update=ExpectedUpdate(),
+            zs_pulses=200,
+        )
+
+    def residual_learning(self) -> ResidualLearning:
+        """Return the stage-2 residual-learning config.
+
+        Returns
+        -------
+        ResidualLearning
+            The same devices and hyper-parameters without the calibration fields.
+        """
+        return ResidualLearning(
+            device=self.device,
+            device_residual=self.device_residual,
+            lr=self.lr,
+            lr_transfer=self.lr_transfer,
+            gamma_mix=self.gamma_mix,
+            transfer_every=self.transfer_every,
+            columns_per_transfer=self.columns_per_transfer,
+            read_noise_std=self.read_noise_std,
+            update=self.update,
+        )
+
+    def start(
+        self,
+        instance: Instance,
+        root: np.random.SeedSequence,
+        *,
+        n_threads: int | None = None,
+        replica_offset: int = 0,
+        backend: Backend = Backend.RUST,
+    ) -> AlgorithmState:
+        """Build W and P, zero-shift P and program its reference to the estimate.
+
+        Parameters
+        ----------
+        instance : Instance
+            The drawn problem.
+        root : numpy.random.SeedSequence
+            Root seed; W is tile 0, P tile 1.
+        n_threads : int or None, optional
+            Kernel threads.
+        replica_offset : int, optional
+            Global index of replica 0.
+        backend : Backend, optional
+            Where the tiles run.
+
+        Returns
+        -------
+        AlgorithmState
+            The residual-learning state after calibration; ``sp_error()`` is the RMS of P's
+            remaining logical SP.
+        """
+        state = _RLState(
+            self.residual_learning(), instance, root, n_threads, replica_offset, backend
+        )
+        zero_shift(
+            state.p,
+            self.zs_pulses,
+            mode=self.zs_mode,
+            average_last=self.zs_average_last,
+            program_reference=True,
+            n_threads=n_threads,
+        )
+        return state

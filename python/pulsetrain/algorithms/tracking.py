@@ -1,0 +1,306 @@
+"""Tracking the residual array's symmetric point during training: RIDER and E-RIDER (P3).
+
+RIDER (shared/theory.md §3.11) keeps a digital EMA Q ← (1 − ema_rate)Q + ema_rate·P of the
+residual array P. The drift −lr|g|⊙G_P(P) pulls P towards its symmetric point, and the slow EMA
+keeps that component, so W̄ = W + gamma_mix(P − Q) and the transfer of P − Q no longer need P's
+SP at 0. E-RIDER (§3.12) adds a per-column chopper c (each column's sign flips with probability
+``chop_prob`` per step): the gradient enters P as c⊙g and leaves it as c⊙(P − Q~), so the
+gradient part is modulated and averages out of Q, while the SP drift is not. Q~ is the analog
+copy of Q used in W̄ and the transfer, reprogrammed from Q when a column's chopper flips
+(``reprogram_on_flip``), or Q itself (theory's toy check C23).
+
+Implemented: the raw equations (theory.md's ``erider_raw``). Not yet: P3's buffered, AGAD-style
+transfer (``erider_buffered``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar, Self
+
+import numpy as np
+
+from pulsetrain import _core
+from pulsetrain._validation import Bool, InstanceOf, Interval, check_fields, constrained
+from pulsetrain.algorithms.base import Algorithm, AlgorithmState, FloatArray
+from pulsetrain.algorithms.residual import _DEVICE, _OPTIONAL_DEVICE, _TwoArrayState
+from pulsetrain.algorithms.sgd import LR, UPDATE_MODES
+from pulsetrain.config import register
+from pulsetrain.devices import Device, SkewLinear
+from pulsetrain.problems.least_squares import Instance
+from pulsetrain.rng import tile_key
+from pulsetrain.tile import Backend
+from pulsetrain.updates import ExpectedUpdate, Phase, StochasticPulseUpdate, UpdateMode
+
+__all__ = ["ERIDER", "RIDER"]
+
+_NON_NEGATIVE = Interval(0.0, None, closed="left")
+_RATE = Interval(0.0, 1.0, closed="right")
+_PROB = Interval(0.0, 1.0, closed="both")
+#: Tile index of the chopper streams' key, and their stream tag.
+_CHOPPER_KEY_INDEX = (1 << 20) + 1
+_CHOPPER_TAG = 8
+
+
+class _TrackingState(_TwoArrayState):
+    def __init__(
+        self,
+        cfg: RIDER | ERIDER,
+        instance: Instance,
+        root: np.random.SeedSequence,
+        n_threads: int | None,
+        offset: int,
+        backend: Backend,
+    ) -> None:
+        super().__init__(
+            instance,
+            root,
+            cfg.device,
+            cfg.device_residual,
+            cfg.update,
+            cfg.gamma_mix,
+            n_threads,
+            offset,
+            backend,
+        )
+        self.cfg = cfg
+        self.chop_prob = cfg.chop_prob if isinstance(cfg, ERIDER) else 0.0
+        self.separate_copy = isinstance(cfg, ERIDER) and cfg.reprogram_on_flip
+        # Q_0 = read(P_0) (project choice, theory.md §3.11).
+        self.q = self.p.read(noise_std=cfg.read_noise_std)
+        self.q_copy = self.q.copy()
+        self.chop = np.ones((instance.replicas, 1, instance.in_size))
+        self.eye = np.broadcast_to(
+            np.eye(instance.in_size), (self.replicas,) + (instance.in_size,) * 2
+        )
+        self.key = list(tile_key(root, _CHOPPER_KEY_INDEX))
+        self.offset = offset
+
+    def _q_used(self) -> FloatArray:
+        return self.q_copy if self.separate_copy else self.q
+
+    def gradient_point(self) -> FloatArray:
+        return self.w.weights + self.gamma * self.chop * (self.p.weights - self._q_used())
+
+    def step(self, step: int, x: FloatArray, d: FloatArray) -> None:
+        cfg = self.cfg
+        q_used = self._q_used()
+        # P_new = AU_P(P, −lr c⊙g): the chopper multiplies the inputs column-wise.
+        self.p.update(x * self.chop, d, lr=cfg.lr)
+        p_new = self.p.read(noise_std=cfg.read_noise_std)
+        inc = self.chop * (p_new - q_used)  # W ← AU_W(W, lr_transfer·c⊙(P_new − Q~))
+        self.q = (1.0 - cfg.ema_rate) * self.q + cfg.ema_rate * p_new
+        self.w.update(self.eye, -inc.transpose(0, 2, 1), lr=cfg.lr_transfer, phase=Phase.TRANSFER)
+        if self.chop_prob > 0.0:
+            u = _core.replica_uniforms(
+                self.key, step, self.offset, self.replicas, self.chop.shape[2], _CHOPPER_TAG, None
+            ).reshape(self.chop.shape)
+            flips = u < self.chop_prob
+            self.chop = np.where(flips, -self.chop, self.chop)
+            if self.separate_copy:
+                # Reprogram the analog copy of Q in the columns whose chopper flipped.
+                self.q_copy = np.where(flips, self.q, self.q_copy)
+
+    def arrays(self) -> dict[str, FloatArray]:
+        out = {"W": self.w.weights, "P": self.p.weights, "Q": self.q.copy()}
+        if self.separate_copy:
+            out["Q_copy"] = self.q_copy.copy()
+        return out
+
+    def effective_weights(self) -> FloatArray:
+        return self.gradient_point()
+
+    def sp_error(self) -> FloatArray | None:
+        sp = self.p.symmetric_points
+        if np.isnan(sp).all():
+            return None
+        e = (self.q - sp).reshape(self.replicas, -1)
+        return np.asarray(np.sqrt(np.mean(e**2, axis=1)), dtype=np.float64)
+
+
+def _start(
+    cfg: RIDER | ERIDER,
+    instance: Instance,
+    root: np.random.SeedSequence,
+    n_threads: int | None,
+    replica_offset: int,
+    backend: Backend,
+) -> AlgorithmState:
+    return _TrackingState(cfg, instance, root, n_threads, replica_offset, backend)
+
+
+@register
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RIDER(Algorithm):
+    """RIDER (P3 Alg. 2; theory.md §3.11): residual learning that tracks P's SP with an EMA.
+
+    Per step: W̄ = W + gamma_mix(P − Q); P ← AU_P(P, −lr·g); Q ← (1 − ema_rate)Q +
+    ema_rate·P; W ← AU_W(W, lr_transfer(P − Q_old)), with Q_old the pre-step value.
+
+    Examples
+    --------
+    >>> import pulsetrain as pt
+    >>> RIDER(device=pt.Device(response=pt.ALD(tau=1.0)), ema_rate=0.01).gamma_mix
+    0.4
+    """
+
+    kind: ClassVar[str] = "rider"
+    device: Device = field(metadata=constrained(_DEVICE))
+    """Device of W (and of P unless ``device_residual`` is given)."""
+    device_residual: Device | None = field(default=None, metadata=constrained(_OPTIONAL_DEVICE))
+    """Device of P; None uses ``device``."""
+    lr: float = field(default=0.05, metadata=constrained(LR))
+    """Learning rate of the gradient accumulation on P (≥ 0)."""
+    lr_transfer: float = field(default=0.01, metadata=constrained(LR))
+    """Multiplies P − Q written onto W every step (≥ 0)."""
+    gamma_mix: float = field(default=0.4, metadata=constrained(_NON_NEGATIVE))
+    """Weight of P − Q in W̄ (≥ 0)."""
+    ema_rate: float = field(default=0.01, metadata=constrained(_RATE))
+    """EMA rate η of the SP tracker Q, in (0, 1]."""
+    read_noise_std: float = field(default=0.0, metadata=constrained(_NON_NEGATIVE))
+    """Gaussian noise of each read of P (≥ 0)."""
+    update: UpdateMode = field(
+        default_factory=StochasticPulseUpdate, metadata=constrained(InstanceOf(UPDATE_MODES))
+    )
+    """Update mode of both arrays."""
+
+    def __post_init__(self) -> None:
+        """Validate every field."""
+        check_fields(self)
+
+    @classmethod
+    def example(cls) -> Self:
+        """Return a valid instance for docs and tests.
+
+        Returns
+        -------
+        RIDER
+            The theory toy setting on a skew-linear device, expected mode.
+        """
+        return cls(device=Device(response=SkewLinear(tau=1.0, c_lin=0.2)), update=ExpectedUpdate())
+
+    def start(
+        self,
+        instance: Instance,
+        root: np.random.SeedSequence,
+        *,
+        n_threads: int | None = None,
+        replica_offset: int = 0,
+        backend: Backend = Backend.RUST,
+    ) -> AlgorithmState:
+        """Build W (initial weights), P and the tracker Q = read(P).
+
+        Parameters
+        ----------
+        instance : Instance
+            The drawn problem.
+        root : numpy.random.SeedSequence
+            Root seed; W is tile 0, P tile 1.
+        n_threads : int or None, optional
+            Kernel threads.
+        replica_offset : int, optional
+            Global index of replica 0.
+        backend : Backend, optional
+            Where the tiles run.
+
+        Returns
+        -------
+        AlgorithmState
+            The state; ``sp_error()`` is the RMS distance of Q from P's symmetric point.
+        """
+        return _start(self, instance, root, n_threads, replica_offset, backend)
+
+
+@register
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ERIDER(Algorithm):
+    """E-RIDER (P3 Alg. 3; theory.md §3.12, the raw equations): RIDER with a chopper.
+
+    Per step k, with c the per-column chopper (flipped with probability ``chop_prob`` after
+    each step, c_0 = 1): W̄ = W + gamma_mix·c⊙(P − Q~); P ← AU_P(P, −lr·c⊙g);
+    Q ← (1 − ema_rate)Q + ema_rate·P; W ← AU_W(W, lr_transfer·c⊙(P − Q~)). With
+    ``reprogram_on_flip`` (default) Q~ is an analog copy of Q reprogrammed in the columns whose
+    chopper flipped; without it Q~ is the pre-step Q (theory.md C23's toy). ``chop_prob = 0``
+    with ``reprogram_on_flip=False`` is RIDER (with a separate copy that never flips, Q~ would
+    stay at its initial value).
+
+    Examples
+    --------
+    >>> import pulsetrain as pt
+    >>> ERIDER(device=pt.Device(response=pt.ALD(tau=1.0))).chop_prob
+    0.05
+    """
+
+    kind: ClassVar[str] = "erider"
+    device: Device = field(metadata=constrained(_DEVICE))
+    """Device of W (and of P unless ``device_residual`` is given)."""
+    device_residual: Device | None = field(default=None, metadata=constrained(_OPTIONAL_DEVICE))
+    """Device of P; None uses ``device``."""
+    lr: float = field(default=0.05, metadata=constrained(LR))
+    """Learning rate of the gradient accumulation on P (≥ 0)."""
+    lr_transfer: float = field(default=0.01, metadata=constrained(LR))
+    """Multiplies c⊙(P − Q~) written onto W every step (≥ 0)."""
+    gamma_mix: float = field(default=0.4, metadata=constrained(_NON_NEGATIVE))
+    """Weight of c⊙(P − Q~) in W̄ (≥ 0)."""
+    ema_rate: float = field(default=0.01, metadata=constrained(_RATE))
+    """EMA rate η of the SP tracker Q, in (0, 1]."""
+    chop_prob: float = field(default=0.05, metadata=constrained(_PROB))
+    """Probability that a column's chopper flips after a step, in [0, 1]."""
+    reprogram_on_flip: bool = field(default=True, metadata=constrained(Bool()))
+    """Keep Q~ as an analog copy of Q reprogrammed at flips (else Q~ is Q itself)."""
+    read_noise_std: float = field(default=0.0, metadata=constrained(_NON_NEGATIVE))
+    """Gaussian noise of each read of P (≥ 0)."""
+    update: UpdateMode = field(
+        default_factory=StochasticPulseUpdate, metadata=constrained(InstanceOf(UPDATE_MODES))
+    )
+    """Update mode of both arrays."""
+
+    def __post_init__(self) -> None:
+        """Validate every field."""
+        check_fields(self)
+
+    @classmethod
+    def example(cls) -> Self:
+        """Return a valid instance for docs and tests.
+
+        Returns
+        -------
+        ERIDER
+            theory.md C23's toy setting (skew c = 0.2, Q~ ≡ Q), expected mode.
+        """
+        return cls(
+            device=Device(response=SkewLinear(tau=1.0, c_lin=0.2)),
+            update=ExpectedUpdate(),
+            reprogram_on_flip=False,
+        )
+
+    def start(
+        self,
+        instance: Instance,
+        root: np.random.SeedSequence,
+        *,
+        n_threads: int | None = None,
+        replica_offset: int = 0,
+        backend: Backend = Backend.RUST,
+    ) -> AlgorithmState:
+        """Build W (initial weights), P, the tracker Q = read(P) and the chopper c = 1.
+
+        Parameters
+        ----------
+        instance : Instance
+            The drawn problem.
+        root : numpy.random.SeedSequence
+            Root seed; W is tile 0, P tile 1.
+        n_threads : int or None, optional
+            Kernel threads.
+        replica_offset : int, optional
+            Global index of replica 0.
+        backend : Backend, optional
+            Where the tiles run.
+
+        Returns
+        -------
+        AlgorithmState
+            The state; ``sp_error()`` is the RMS distance of Q from P's symmetric point.
+        """
+        return _start(self, instance, root, n_threads, replica_offset, backend)
