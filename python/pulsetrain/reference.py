@@ -1586,6 +1586,173 @@ class ReferenceTile:
         """
         self._ref = self._check_array("reference", reference, self._shape).copy()
 
+    # -- periphery (theory.md §2.5) ----------------------------------------------------------
+
+    @staticmethod
+    def _io_res(res: float) -> float:
+        return 0.0 if res <= 0 else (1.0 / res if res > 1 else res)
+
+    @staticmethod
+    def _quantise(v: float, step: float, stochastic: bool, s: Stream) -> float:  # noqa: FBT001
+        if step <= 0.0:
+            return v
+        q = v / step
+        if stochastic:
+            fl = math.floor(q)
+            k = fl + (1.0 if s.uniform() < q - fl else 0.0)
+        else:
+            k = float(np.rint(q))
+        return k * step
+
+    def _pass(
+        self,
+        io: Mapping[str, Any],
+        w: F64,
+        x: F64,
+        transpose: bool,  # noqa: FBT001
+        s: Stream,
+    ) -> F64:
+        """One sample's pass, operation for operation as the kernel's ``periphery::pass``."""
+        rows, cols = w.shape
+
+        def mvm(u: F64) -> F64:
+            if transpose:
+                y = np.zeros(cols)
+                for i in range(rows):
+                    y = y + w[i, :] * u[i]
+                return y
+            acc = np.zeros(rows)
+            for j in range(cols):
+                acc = acc + w[:, j] * u[j]
+            return acc
+
+        if io["is_perfect"]:
+            return np.asarray(mvm(x) * io["out_scale"], dtype=np.float64)
+        if io["noise_management"] == "abs_max":
+            scale = float(np.max(np.abs(x))) if x.size else 0.0
+            if io["nm_thres"] > 0.0:
+                scale = min(scale, io["nm_thres"])
+        else:
+            scale = 1.0
+        n_y = cols if transpose else rows
+        if scale == 0.0:
+            return np.zeros(n_y)
+        step_in = self._io_res(io["inp_res"]) * 2.0 * io["inp_bound"]
+        step_out = self._io_res(io["out_res"]) * 2.0 * io["out_bound"]
+        bm = (not transpose) and io["bound_management"] == "iterative"
+        bm_limit = io["max_bm_res"] / step_in if step_in > 0.0 else math.inf
+        factor = 1.0
+        ib, ob = io["inp_bound"], io["out_bound"]
+        while True:
+            u = np.empty(x.size)
+            for j in range(x.size):
+                v = self._quantise(float(x[j]) / (scale * factor), step_in, io["inp_sto_round"], s)
+                u[j] = min(max(v, -ib), ib)
+            if io["inp_noise"] > 0.0:
+                for j in range(x.size):
+                    u[j] = u[j] + io["inp_noise"] * s.normal()
+            y = mvm(u)
+            saturated = False
+            for i in range(n_y):
+                v = float(y[i])
+                if io["out_noise"] > 0.0:
+                    v = v + io["out_noise"] * s.normal()
+                v = self._quantise(v, step_out, io["out_sto_round"], s)
+                if v > ob or (io["bm_test_negative_bound"] and v < -ob):
+                    saturated = True
+                y[i] = min(max(v, -ob), ob)
+            if not bm or not saturated or factor > io["max_bm_factor"] or factor > bm_limit:
+                break
+            factor *= 2.0
+        return np.asarray(y * (scale * factor * io["out_scale"]), dtype=np.float64)
+
+    def _passes(self, x: F64, io: Mapping[str, Any], *, transpose: bool, tag: int, sub: int) -> F64:
+        w = self._p - self._ref
+        r, b = x.shape[0], x.shape[1]
+        n_y = self.in_size if transpose else self.out_size
+        out = np.zeros((r, b, n_y))
+        for rep in range(r):
+            for k in range(b):
+                counter = stream_counters(self._tick, rep + self.replica_offset, k, tag, sub)
+                s = Stream(self.key, counter.reshape(4))
+                out[rep, k] = self._pass(io, w[rep], x[rep, k], transpose, s)
+        self._tick += 1
+        return out
+
+    def forward(self, x: ArrayLike, io: Mapping[str, Any], n_threads: int | None = None) -> F64:
+        """Forward pass ``IO(W x)`` per sample (kernel ``forward``); x (R, B, in) → (R, B, out).
+
+        Parameters
+        ----------
+        x : array_like of float64, shape (R, B, in)
+            Finite inputs.
+        io : Mapping
+            ``IOParameters.to_spec()``.
+        n_threads : int or None
+            Ignored.
+
+        Returns
+        -------
+        numpy.ndarray of float64, shape (R, B, out)
+            The outputs; the tick advances.
+        """
+        self._check_n_threads(n_threads)
+        arr = np.asarray(x, dtype=np.float64)
+        b = arr.shape[1] if arr.ndim == 3 else 0
+        xa = self._check_array("x", arr, (self.replicas, b, self.in_size))
+        return self._passes(xa, io, transpose=False, tag=TAG_FORWARD, sub=0)
+
+    def backward(self, d: ArrayLike, io: Mapping[str, Any], n_threads: int | None = None) -> F64:
+        """Backward pass ``Wᵀ d`` per sample without bound management; (R, B, out) → (R, B, in).
+
+        Parameters
+        ----------
+        d : array_like of float64, shape (R, B, out)
+            Finite output errors.
+        io : Mapping
+            ``IOParameters.to_spec()``.
+        n_threads : int or None
+            Ignored.
+
+        Returns
+        -------
+        numpy.ndarray of float64, shape (R, B, in)
+            The input errors; the tick advances.
+        """
+        self._check_n_threads(n_threads)
+        arr = np.asarray(d, dtype=np.float64)
+        b = arr.shape[1] if arr.ndim == 3 else 0
+        da = self._check_array("d", arr, (self.replicas, b, self.out_size))
+        return self._passes(da, io, transpose=True, tag=TAG_BACKWARD, sub=0)
+
+    def read_io(
+        self, cols: Sequence[int], io: Mapping[str, Any], n_threads: int | None = None
+    ) -> F64:
+        """Read columns as one-hot forward passes on the READ streams (sample tag 1).
+
+        Parameters
+        ----------
+        cols : sequence of int
+            Column indices in [0, in_size).
+        io : Mapping
+            ``IOParameters.to_spec()``.
+        n_threads : int or None
+            Ignored.
+
+        Returns
+        -------
+        numpy.ndarray of float64, shape (R, out, len(cols))
+            The reads; the tick advances.
+        """
+        self._check_n_threads(n_threads)
+        idx = [int(c) for c in cols]
+        if any(c < 0 or c >= self.in_size for c in idx):
+            raise ParameterError(_message("cols", f"indices in [0, {self.in_size})", cols))
+        x = np.zeros((self.replicas, len(idx), self.in_size))
+        x[:, np.arange(len(idx)), idx] = 1.0
+        y = self._passes(x, io, transpose=False, tag=TAG_READ, sub=1)
+        return np.ascontiguousarray(y.transpose(0, 2, 1))
+
     def _commit(self, phase: int, p: F64, counts: U64) -> U64:
         """Store the new state and counters, advance the tick, return pulses per replica."""
         self._p = p

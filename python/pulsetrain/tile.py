@@ -19,6 +19,7 @@ from pulsetrain import _core
 from pulsetrain._validation import parameter_error
 from pulsetrain.devices import Device
 from pulsetrain.errors import ShapeError
+from pulsetrain.periphery import IOParameters
 from pulsetrain.rng import as_seed_sequence, tile_key
 from pulsetrain.updates import (
     ExpectedUpdate,
@@ -452,14 +453,81 @@ class AnalogTile:
         pulses = self._tile.apply_pulses(ints.astype(np.int64), ph.index, threads)
         return UpdateStats(pulses=np.asarray(pulses))
 
+    def forward(
+        self, x: npt.ArrayLike, *, io: IOParameters | None = None, n_threads: int | None = None
+    ) -> FloatArray:
+        """Forward pass ``y = IO(W x)`` of every sample through the periphery (theory.md §2.5).
+
+        Parameters
+        ----------
+        x : array_like
+            Inputs, shape (R, B, in), or (B, in) when R = 1; finite.
+        io : IOParameters or None, optional
+            The periphery; None uses aihwkit's defaults ``IOParameters()``.
+        n_threads : int or None, optional
+            Overrides the tile's thread count for this call.
+
+        Returns
+        -------
+        numpy.ndarray
+            Outputs, shape (R, B, out).
+
+        Raises
+        ------
+        ShapeError, NonFiniteError, ParameterError
+            Bad input or IO parameters; the tile is then unchanged.
+        """
+        spec = self._io_spec(io)
+        xa = self._batch("x", x, self.in_size)
+        threads = _check_threads(n_threads, "AnalogTile.forward") or self._n_threads
+        return np.asarray(self._tile.forward(xa, spec, threads))
+
+    def backward(
+        self, d: npt.ArrayLike, *, io: IOParameters | None = None, n_threads: int | None = None
+    ) -> FloatArray:
+        """Backward pass ``Wᵀ d`` of every sample through the periphery (no bound management).
+
+        Parameters
+        ----------
+        d : array_like
+            Output errors, shape (R, B, out), or (B, out) when R = 1; finite.
+        io : IOParameters or None, optional
+            The periphery; None uses aihwkit's defaults.
+        n_threads : int or None, optional
+            Overrides the tile's thread count for this call.
+
+        Returns
+        -------
+        numpy.ndarray
+            Input errors, shape (R, B, in).
+
+        Raises
+        ------
+        ShapeError, NonFiniteError, ParameterError
+            Bad input or IO parameters; the tile is then unchanged.
+        """
+        spec = self._io_spec(io)
+        da = self._batch("d", d, self.out_size)
+        threads = _check_threads(n_threads, "AnalogTile.backward") or self._n_threads
+        return np.asarray(self._tile.backward(da, spec, threads))
+
+    @staticmethod
+    def _io_spec(io: IOParameters | None) -> dict[str, Any]:
+        if io is None:
+            return IOParameters().to_spec()
+        if not isinstance(io, IOParameters):
+            raise parameter_error("io", "AnalogTile", "a pulsetrain IOParameters or None", io)
+        return io.to_spec()
+
     def read(
         self,
         cols: npt.ArrayLike | None = None,
         *,
         noise_std: float = 0.0,
+        io: IOParameters | None = None,
         n_threads: int | None = None,
     ) -> FloatArray:
-        """Read columns of the logical weights, with additive Gaussian read noise.
+        """Read columns of the logical weights: exact plus Gaussian noise, or through the IO.
 
         Parameters
         ----------
@@ -467,6 +535,10 @@ class AnalogTile:
             Column indices in [0, in_size); None reads every column.
         noise_std : float, optional
             Standard deviation of the read noise, in weight units, at least 0. Default 0.
+            Ignored when ``io`` is given.
+        io : IOParameters or None, optional
+            If given, each column is read as a forward pass of the one-hot input e_j through
+            this periphery (aihwkit's transfer reads; see ``periphery.transfer_io()``).
         n_threads : int or None, optional
             Overrides the tile's thread count for this call.
 
@@ -494,6 +566,8 @@ class AnalogTile:
                 "noise_std", "AnalogTile.read", "a float in the range [0, inf)", noise_std
             )
         threads = _check_threads(n_threads, "AnalogTile.read") or self._n_threads
+        if io is not None:
+            return np.asarray(self._tile.read_io(idx, self._io_spec(io), threads))
         return np.asarray(self._tile.read(idx, float(noise_std), threads))
 
     def set_reference(self, reference: npt.ArrayLike) -> None:

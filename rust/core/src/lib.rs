@@ -6,12 +6,14 @@
 #![forbid(unsafe_code)]
 
 pub mod error;
+pub mod periphery;
 pub mod response;
 pub mod rng;
 pub mod spec;
 pub mod tile;
 
 pub use error::CoreError;
+pub use periphery::{BoundManagement, IoSpec, NoiseManagement};
 pub use response::Family;
 pub use rng::{Stream, RNG_SCHEME};
 pub use spec::{C2cMode, DeviceSpec, Rounding, UpdateMode};

@@ -9,6 +9,7 @@ use ndarray::{Array1, Array3, ArrayView3};
 use rayon::prelude::*;
 
 use crate::error::CoreError;
+use crate::periphery::{self, IoSpec};
 use crate::response::Family;
 use crate::rng::{tag, Stream};
 use crate::spec::{C2cMode, DeviceSpec, Rounding, UpdateMode};
@@ -783,6 +784,172 @@ impl Tile {
             *dst = *v;
         }
         Ok(())
+    }
+
+    /// Runs one analog pass per sample: `x` is (R, B, n_x) row-major with n_x = in (forward)
+    /// or out (backward); returns (R, B, n_y). Sample b of replica r draws from the stream
+    /// `(tick, r, row = b, tag, sample = sub)`.
+    fn passes(
+        &mut self,
+        x: &[f64],
+        b: usize,
+        io: &IoSpec,
+        transpose: bool,
+        tag: u64,
+        sub: u64,
+    ) -> Vec<f64> {
+        let (r, o, i) = self.shape();
+        let (len_x, len_y) = if transpose { (o, i) } else { (i, o) };
+        let w: Vec<f64> = self
+            .state
+            .iter()
+            .zip(&self.reference)
+            .map(|(p, rf)| p - rf)
+            .collect();
+        let (key, tick, off) = (self.key, self.tick, self.replica_offset);
+        let mut out = vec![0.0; r * b * len_y];
+        let bm_allowed = !transpose;
+        let f = |(t, y): (usize, &mut [f64])| {
+            let (rep, bb) = (t / b.max(1), t % b.max(1));
+            let mut s = Stream::open(key, tick, off + rep as u64, bb as u64, tag, sub);
+            let wr = row(&w, rep, o * i);
+            let xs = row(x, t, len_x);
+            let mut scratch = vec![0.0; len_x];
+            periphery::pass(
+                io,
+                wr,
+                o,
+                i,
+                transpose,
+                xs,
+                y,
+                &mut scratch,
+                bm_allowed,
+                &mut s,
+            );
+        };
+        if len_y > 0 && b > 0 {
+            if worth_parallel(r * b * o * i) {
+                out.par_chunks_mut(len_y)
+                    .enumerate()
+                    .with_min_len(4)
+                    .for_each(f);
+            } else {
+                out.chunks_mut(len_y).enumerate().for_each(f);
+            }
+        }
+        self.tick += 1;
+        out
+    }
+
+    fn check_io(io: &IoSpec) -> Result<(), CoreError> {
+        io.validate()
+    }
+
+    /// Forward pass `y = IO(W x)` of every sample through the periphery (shared/theory.md
+    /// §2.5), x of shape (R, B, in); returns (R, B, out). Advances the tick.
+    ///
+    /// # Errors
+    /// Shape, finiteness or IO-parameter errors; the tile is then unchanged. Never panics.
+    pub fn forward(
+        &mut self,
+        x: ArrayView3<'_, f64>,
+        io: &IoSpec,
+    ) -> Result<Array3<f64>, CoreError> {
+        self.directed(x, io, false)
+    }
+
+    /// Backward pass `Wᵀ d` of every sample through the periphery (bound management is off, as
+    /// in aihwkit), d of shape (R, B, out); returns (R, B, in). Advances the tick.
+    ///
+    /// # Errors
+    /// Shape, finiteness or IO-parameter errors; the tile is then unchanged. Never panics.
+    pub fn backward(
+        &mut self,
+        d: ArrayView3<'_, f64>,
+        io: &IoSpec,
+    ) -> Result<Array3<f64>, CoreError> {
+        self.directed(d, io, true)
+    }
+
+    fn directed(
+        &mut self,
+        x: ArrayView3<'_, f64>,
+        io: &IoSpec,
+        transpose: bool,
+    ) -> Result<Array3<f64>, CoreError> {
+        let (owner, name) = if transpose {
+            ("Tile.backward", "d")
+        } else {
+            ("Tile.forward", "x")
+        };
+        let (r, o, i) = self.shape();
+        let b = x.shape().get(1).copied().unwrap_or(0);
+        let (len_x, len_y) = if transpose { (o, i) } else { (i, o) };
+        Self::check_shape(name, owner, x.shape(), [r, b, len_x])?;
+        if x.iter().any(|v| !v.is_finite()) {
+            return Err(CoreError::non_finite(name, owner));
+        }
+        Self::check_io(io)?;
+        let x = x.as_standard_layout();
+        let xs = x.as_slice().unwrap_or(&[]);
+        let tag = if transpose {
+            tag::BACKWARD
+        } else {
+            tag::FORWARD
+        };
+        let out = self.passes(xs, b, io, transpose, tag, 0);
+        Ok(Array3::from_shape_vec((r, b, len_y), out)
+            .unwrap_or_else(|_| unreachable!("R*B*len_y values by construction")))
+    }
+
+    /// Reads columns through the periphery: a forward pass of the one-hot input e_j for each
+    /// listed column (transfer reads, shared/theory.md §2.5), on the `READ` streams with
+    /// sample tag 1. Returns (R, out, len(cols)). Advances the tick.
+    ///
+    /// # Errors
+    /// A column out of range or bad IO parameters; the tile is then unchanged. Never panics.
+    pub fn read_columns_io(
+        &mut self,
+        cols: &[usize],
+        io: &IoSpec,
+    ) -> Result<Array3<f64>, CoreError> {
+        let (r, o, i) = self.shape();
+        if let Some(bad) = cols.iter().find(|&&c| c >= i) {
+            return Err(CoreError::param(
+                "cols",
+                "Tile.read",
+                format!("column indices in the range [0, {i})"),
+                bad,
+            ));
+        }
+        Self::check_io(io)?;
+        let nc = cols.len();
+        let mut x = vec![0.0; r * nc * i];
+        for rep in 0..r {
+            for (k, &c) in cols.iter().enumerate() {
+                if let Some(v) = x.get_mut((rep * nc + k) * i + c) {
+                    *v = 1.0;
+                }
+            }
+        }
+        let y = self.passes(&x, nc, io, false, tag::READ, 1);
+        // y is (R, nc, out): transpose each replica to (out, nc).
+        let mut out = vec![0.0; r * o * nc];
+        for rep in 0..r {
+            for k in 0..nc {
+                for row_i in 0..o {
+                    if let (Some(dst), Some(src)) = (
+                        out.get_mut((rep * o + row_i) * nc + k),
+                        y.get((rep * nc + k) * o + row_i),
+                    ) {
+                        *dst = *src;
+                    }
+                }
+            }
+        }
+        Ok(Array3::from_shape_vec((r, o, nc), out)
+            .unwrap_or_else(|_| unreachable!("R*out*ncols values by construction")))
     }
 
     fn per_replica(&self, per_row: &[u64]) -> UpdateStats {

@@ -1,6 +1,8 @@
 //! Spec dicts (from `Device.to_spec()` and the update modes' `to_spec()`) → core specs.
 
-use pulsetrain_core::{C2cMode, DeviceSpec, Family, Rounding, UpdateMode};
+use pulsetrain_core::{
+    BoundManagement, C2cMode, DeviceSpec, Family, IoSpec, NoiseManagement, Rounding, UpdateMode,
+};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
@@ -155,4 +157,55 @@ pub(crate) fn update(d: &Bound<'_, PyDict>) -> PyResult<UpdateMode> {
     };
     mode.validate().map_err(to_py)?;
     Ok(mode)
+}
+
+/// Compiles an IO-parameters dict (`IOParameters.to_spec()`); validates every value.
+pub(crate) fn io(d: &Bound<'_, PyDict>) -> PyResult<IoSpec> {
+    const O: &str = "IOParameters";
+    let f = |k: &str| get::<f64>(d, k, O, "a float");
+    let b = |k: &str| get::<bool>(d, k, O, "a bool");
+    let nm: String = get(d, "noise_management", O, "'abs_max' or 'none'")?;
+    let bm: String = get(d, "bound_management", O, "'iterative' or 'none'")?;
+    let spec = IoSpec {
+        is_perfect: b("is_perfect")?,
+        inp_bound: f("inp_bound")?,
+        inp_res: f("inp_res")?,
+        inp_sto_round: b("inp_sto_round")?,
+        inp_noise: f("inp_noise")?,
+        out_bound: f("out_bound")?,
+        out_res: f("out_res")?,
+        out_sto_round: b("out_sto_round")?,
+        out_noise: f("out_noise")?,
+        out_scale: f("out_scale")?,
+        noise_management: match nm.as_str() {
+            "abs_max" => NoiseManagement::AbsMax,
+            "none" => NoiseManagement::None,
+            other => {
+                return Err(param_err(
+                    "noise_management",
+                    O,
+                    "'abs_max' or 'none'",
+                    other,
+                ))
+            }
+        },
+        nm_thres: f("nm_thres")?,
+        bound_management: match bm.as_str() {
+            "iterative" => BoundManagement::Iterative,
+            "none" => BoundManagement::None,
+            other => {
+                return Err(param_err(
+                    "bound_management",
+                    O,
+                    "'iterative' or 'none'",
+                    other,
+                ))
+            }
+        },
+        bm_test_negative_bound: b("bm_test_negative_bound")?,
+        max_bm_factor: f("max_bm_factor")?,
+        max_bm_res: f("max_bm_res")?,
+    };
+    spec.validate().map_err(to_py)?;
+    Ok(spec)
 }

@@ -314,6 +314,86 @@ impl Tile {
         self.inner.set_reference(r.view()).map_err(to_py)
     }
 
+    /// Forward pass y = IO(W x) per sample through the periphery; x (R, B, in) → (R, B, out).
+    #[pyo3(signature = (x, io, n_threads = None))]
+    fn forward<'py>(
+        &mut self,
+        py: Python<'py>,
+        x: &Bound<'py, PyAny>,
+        io: &Bound<'py, PyDict>,
+        n_threads: Option<i64>,
+    ) -> PyResult<Bound<'py, PyArray3<f64>>> {
+        let (r, o, i) = (
+            self.inner.replicas(),
+            self.inner.out_size(),
+            self.inner.in_size(),
+        );
+        let x = copy3(x, "x", "Tile.forward", [Some(r), None, Some(i)])?;
+        let io = spec::io(io)?;
+        let work = x.len().saturating_mul(o);
+        let inner = &mut self.inner;
+        let y = run_detached(py, n_threads, work, move || inner.forward(x.view(), &io))?
+            .map_err(to_py)?;
+        Ok(y.into_pyarray(py))
+    }
+
+    /// Backward pass Wᵀ d per sample through the periphery; d (R, B, out) → (R, B, in).
+    #[pyo3(signature = (d, io, n_threads = None))]
+    fn backward<'py>(
+        &mut self,
+        py: Python<'py>,
+        d: &Bound<'py, PyAny>,
+        io: &Bound<'py, PyDict>,
+        n_threads: Option<i64>,
+    ) -> PyResult<Bound<'py, PyArray3<f64>>> {
+        let (r, o, i) = (
+            self.inner.replicas(),
+            self.inner.out_size(),
+            self.inner.in_size(),
+        );
+        let d = copy3(d, "d", "Tile.backward", [Some(r), None, Some(o)])?;
+        let io = spec::io(io)?;
+        let work = d.len().saturating_mul(i);
+        let inner = &mut self.inner;
+        let y = run_detached(py, n_threads, work, move || inner.backward(d.view(), &io))?
+            .map_err(to_py)?;
+        Ok(y.into_pyarray(py))
+    }
+
+    /// Reads columns through the periphery (one-hot forward passes); (R, out, len(cols)).
+    #[pyo3(signature = (cols, io, n_threads = None))]
+    fn read_io<'py>(
+        &mut self,
+        py: Python<'py>,
+        cols: Vec<i64>,
+        io: &Bound<'py, PyDict>,
+        n_threads: Option<i64>,
+    ) -> PyResult<Bound<'py, PyArray3<f64>>> {
+        let n_in = self.inner.in_size();
+        let mut idx = Vec::with_capacity(cols.len());
+        for c in cols {
+            match usize::try_from(c) {
+                Ok(u) if u < n_in => idx.push(u),
+                _ => {
+                    return Err(param_err(
+                        "cols",
+                        "Tile.read",
+                        &format!("column indices in the range [0, {n_in})"),
+                        c,
+                    ))
+                }
+            }
+        }
+        let io = spec::io(io)?;
+        let work = self.inner.replicas() * self.inner.out_size() * n_in * idx.len();
+        let inner = &mut self.inner;
+        let out = run_detached(py, n_threads, work, move || {
+            inner.read_columns_io(&idx, &io)
+        })?
+        .map_err(to_py)?;
+        Ok(out.into_pyarray(py))
+    }
+
     /// Pulse counters of a phase, (R, out, in) uint64.
     fn pulse_counts<'py>(
         &self,
