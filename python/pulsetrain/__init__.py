@@ -25,6 +25,7 @@ from pulsetrain.devices import (
     SoftBounds,
 )
 from pulsetrain.errors import NonFiniteError, ParameterError, PulsetrainError, ShapeError
+from pulsetrain.periphery import IOParameters
 from pulsetrain.results import TrainResult
 from pulsetrain.tile import AnalogTile, Backend, UpdateStats
 from pulsetrain.updates import (
@@ -53,6 +54,7 @@ __all__ = [
     "ExpStep",
     "ExpectedUpdate",
     "Exponential",
+    "IOParameters",
     "Ideal",
     "LinearStep",
     "NonFiniteError",
