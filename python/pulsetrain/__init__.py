@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from pulsetrain import _core, algorithms, analysis, problems
+from pulsetrain import _core, algorithms, analysis, nn, problems
 from pulsetrain.algorithms import run
 from pulsetrain.devices import (
     ALD,
@@ -75,6 +75,7 @@ __all__ = [
     "__version__",
     "algorithms",
     "analysis",
+    "nn",
     "problems",
     "rng_scheme",
     "run",

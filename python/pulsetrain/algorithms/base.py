@@ -20,6 +20,7 @@ import numpy.typing as npt
 
 from pulsetrain._validation import parameter_error
 from pulsetrain.config import ConfigMixin, to_dict
+from pulsetrain.periphery import IOParameters
 from pulsetrain.problems.least_squares import Instance, Problem
 from pulsetrain.results import TrainResult
 from pulsetrain.rng import as_seed_sequence
@@ -48,6 +49,18 @@ class AlgorithmState(abc.ABC):
     def effective_weights(self) -> FloatArray:
         """Return the weights the model computes with (W̄), (R, out, in)."""
         return self.gradient_point()
+
+    def forward(self, x: FloatArray, io: IOParameters | None) -> FloatArray:
+        """Return the layer output ``W̄ x`` for x of shape (R, B, in), (R, B, out).
+
+        The default is exact arithmetic on :meth:`effective_weights`; analog algorithms pass the
+        inputs through their tiles' periphery (``io``; None = perfect).
+        """
+        return np.asarray(np.einsum("roi,rbi->rbo", self.effective_weights(), x))
+
+    def backward(self, d: FloatArray, io: IOParameters | None) -> FloatArray:
+        """Return ``W̄ᵀ d`` for d of shape (R, B, out), (R, B, in); see :meth:`forward`."""
+        return np.asarray(np.einsum("roi,rbo->rbi", self.effective_weights(), d))
 
     @abc.abstractmethod
     def step(self, step: int, x: FloatArray, d: FloatArray) -> None:
@@ -230,9 +243,13 @@ def run(
     root = as_seed_sequence(rng)
     t_start = time.perf_counter()
     instance = problem.setup(replicas, root, replica_offset=replica_offset)
-    state = algorithm.start(
-        instance, root, n_threads=n_threads, replica_offset=replica_offset, backend=backend
+    state = instance.start(
+        algorithm, root, n_threads=n_threads, replica_offset=replica_offset, backend=backend
     )
+    if record_weights and not instance.single_matrix:
+        raise parameter_error(
+            "record_weights", "run", "False for a network problem (use callbacks)", record_weights
+        )
 
     record_at = sorted({0, *range(every, steps + 1, every), steps})
     n_rec = len(record_at)
@@ -248,13 +265,11 @@ def run(
 
     def record(k: int) -> None:
         nonlocal rec
-        w_eff = state.effective_weights()
-        loss[:, rec] = instance.loss(w_eff)
-        error[:, rec] = instance.error(w_eff)
+        loss[:, rec], error[:, rec] = instance.metrics(state)
         for p, v in state.pulse_totals().items():
             pulses[p][:, rec] = v
         if trajectory is not None:
-            trajectory[:, rec] = w_eff
+            trajectory[:, rec] = state.effective_weights()
         rec += 1
 
     record(0)
@@ -267,12 +282,12 @@ def run(
     interrupted = False
     try:
         for k in range(steps):
-            x, d = instance.gradient_factors(state.gradient_point(), k)
-            state.step(k, x, d)
+            instance.advance(state, k)
             done = k + 1
             if average_from is not None and done > average_from:
-                w_now = state.effective_weights()
-                avg_w = w_now if avg_w is None else avg_w + w_now
+                if instance.single_matrix:
+                    w_now = state.effective_weights()
+                    avg_w = w_now if avg_w is None else avg_w + w_now
                 for name, arr in state.arrays().items():
                     avg_arrays[name] = arr if name not in avg_arrays else avg_arrays[name] + arr
                 n_avg += 1
@@ -310,7 +325,7 @@ def run(
         loss=loss[:, :n_kept],
         error=error[:, :n_kept],
         pulses={p: v[:, :n_kept] for p, v in pulses.items()},
-        weights=state.effective_weights(),
+        weights=state.effective_weights() if instance.single_matrix else None,
         arrays=state.arrays(),
         sp_error=state.sp_error(),
         trajectory=None if trajectory is None else trajectory[:, :n_kept],

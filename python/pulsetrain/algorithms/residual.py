@@ -25,6 +25,7 @@ from pulsetrain.algorithms.base import Algorithm, AlgorithmState, FloatArray
 from pulsetrain.algorithms.sgd import LR, UPDATE_MODES, make_tile
 from pulsetrain.config import register
 from pulsetrain.devices import ALD, Device
+from pulsetrain.periphery import IOParameters, perfect_io
 from pulsetrain.problems.least_squares import Instance
 from pulsetrain.tile import AnalogTile, Backend
 from pulsetrain.updates import ExpectedUpdate, Phase, StochasticPulseUpdate, UpdateMode
@@ -74,6 +75,19 @@ class _TwoArrayState(AlgorithmState):
         if self.gamma == 0.0:
             return self.w.weights
         return self.w.weights + self.gamma * self.p.weights
+
+    def forward(self, x: FloatArray, io: IOParameters | None) -> FloatArray:
+        # W̄ x = W x + γ P x: both arrays are read through the periphery (shared ADC).
+        y = self.w.forward(x, io=io or perfect_io())
+        if self.gamma != 0.0:
+            y = y + self.gamma * self.p.forward(x, io=io or perfect_io())
+        return y
+
+    def backward(self, d: FloatArray, io: IOParameters | None) -> FloatArray:
+        y = self.w.backward(d, io=io or perfect_io())
+        if self.gamma != 0.0:
+            y = y + self.gamma * self.p.backward(d, io=io or perfect_io())
+        return y
 
     def sp_error(self) -> FloatArray | None:
         return _residual_sp_error(self.p)

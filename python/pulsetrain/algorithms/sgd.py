@@ -11,6 +11,7 @@ from pulsetrain._validation import InstanceOf, Interval, check_fields, constrain
 from pulsetrain.algorithms.base import Algorithm, AlgorithmState, FloatArray
 from pulsetrain.config import register
 from pulsetrain.devices import ALD, Device
+from pulsetrain.periphery import IOParameters, perfect_io
 from pulsetrain.problems.least_squares import Instance
 from pulsetrain.tile import AnalogTile, Backend
 from pulsetrain.updates import (
@@ -227,6 +228,12 @@ class _AnalogSGDState(AlgorithmState):
 
     def gradient_point(self) -> FloatArray:
         return self.w_tile.weights
+
+    def forward(self, x: FloatArray, io: IOParameters | None) -> FloatArray:
+        return self.w_tile.forward(x, io=io or perfect_io())
+
+    def backward(self, d: FloatArray, io: IOParameters | None) -> FloatArray:
+        return self.w_tile.backward(d, io=io or perfect_io())
 
     def step(self, step: int, x: FloatArray, d: FloatArray) -> None:
         self.w_tile.update(x, d, lr=self.cfg.lr)

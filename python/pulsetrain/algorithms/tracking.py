@@ -27,6 +27,7 @@ from pulsetrain.algorithms.residual import _DEVICE, _OPTIONAL_DEVICE, _TwoArrayS
 from pulsetrain.algorithms.sgd import LR, UPDATE_MODES
 from pulsetrain.config import register
 from pulsetrain.devices import Device, SkewLinear
+from pulsetrain.periphery import IOParameters, perfect_io
 from pulsetrain.problems.least_squares import Instance
 from pulsetrain.rng import tile_key
 from pulsetrain.tile import Backend
@@ -81,6 +82,22 @@ class _TrackingState(_TwoArrayState):
 
     def gradient_point(self) -> FloatArray:
         return self.w.weights + self.gamma * self.chop * (self.p.weights - self._q_used())
+
+    def forward(self, x: FloatArray, io: IOParameters | None) -> FloatArray:
+        # W̄ x = W x + γ (P − Q~)(c⊙x): P through the periphery, Q~ digitally.
+        xc = x * self.chop
+        y = self.w.forward(x, io=io or perfect_io())
+        pq = self.p.forward(xc, io=io or perfect_io()) - np.einsum(
+            "roi,rbi->rbo", self._q_used(), xc
+        )
+        return np.asarray(y + self.gamma * pq, dtype=np.float64)
+
+    def backward(self, d: FloatArray, io: IOParameters | None) -> FloatArray:
+        y = self.w.backward(d, io=io or perfect_io())
+        pq = self.p.backward(d, io=io or perfect_io()) - np.einsum(
+            "roi,rbo->rbi", self._q_used(), d
+        )
+        return np.asarray(y + self.gamma * self.chop * pq, dtype=np.float64)
 
     def step(self, step: int, x: FloatArray, d: FloatArray) -> None:
         cfg = self.cfg

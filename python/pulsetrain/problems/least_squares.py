@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
-from typing import ClassVar, Self
+from typing import Any, ClassVar, Self
 
 import numpy as np
 import numpy.typing as npt
@@ -64,6 +64,34 @@ class Instance(abc.ABC):
         """Return ``‖W − W*‖²`` (squared Frobenius norm) per replica, (R,)."""
         diff = weights - self.optimum()
         return np.asarray(np.einsum("roi,roi->r", diff, diff), dtype=np.float64)
+
+    # Hooks of the run loop; a network problem overrides all three.
+    single_matrix: bool = True
+    """True when the model is one weight matrix (so trajectories and ``weights`` apply)."""
+
+    def start(
+        self,
+        algorithm: Any,
+        root: np.random.SeedSequence,
+        *,
+        n_threads: int | None,
+        replica_offset: int,
+        backend: Any,
+    ) -> Any:
+        """Build the algorithm's state for this instance (``algorithm.start``)."""
+        return algorithm.start(
+            self, root, n_threads=n_threads, replica_offset=replica_offset, backend=backend
+        )
+
+    def advance(self, state: Any, step: int) -> None:
+        """Run one training step: the gradient factors at the state's point, then its update."""
+        x, d = self.gradient_factors(state.gradient_point(), step)
+        state.step(step, x, d)
+
+    def metrics(self, state: Any) -> tuple[FloatArray, FloatArray]:
+        """Return (loss, error) per replica at the state's effective weights."""
+        w = state.effective_weights()
+        return self.loss(w), self.error(w)
 
 
 class Problem(ConfigMixin):

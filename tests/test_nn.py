@@ -1,0 +1,192 @@
+"""Networks on analog tiles: data loading, the training loop, determinism, the NumPy twin."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import pulsetrain as pt
+import pulsetrain.config
+from pulsetrain.algorithms import RIDER, AnalogSGD, DigitalSGD, ResidualLearning
+from pulsetrain.nn import (
+    Activation,
+    Classifier,
+    Digits,
+    IDXDataset,
+    TeacherStudent,
+    read_idx,
+    write_idx,
+)
+from pulsetrain.periphery import IOParameters
+
+DEV = pt.Device(response=pt.ALD(tau=0.7), dw_min=1e-3)
+SMALL = Classifier(
+    dataset=TeacherStudent(n_train=200, n_test=100, in_size=8), hidden=(6,), batch_size=5
+)
+
+
+@pytest.mark.parametrize("suffix", ["", ".gz"])
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.int32, np.float32, np.float64])
+def test_idx_round_trip(tmp_path: Path, suffix: str, dtype: type) -> None:
+    a: np.ndarray = (np.arange(2 * 3 * 4) % 7).reshape(2, 3, 4).astype(dtype)
+    path = tmp_path / f"a.idx{suffix}"
+    write_idx(path, a)
+    back = read_idx(path)
+    assert back.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(back, a)
+
+
+def test_idx_reads_mnist_style_files(tmp_path: Path) -> None:
+    # Hand-made MNIST-format files: magic 0x00000803 (ubyte, 3 dims) and 0x00000801 (labels).
+    gen = np.random.default_rng(0)
+    imgs = gen.integers(0, 256, size=(12, 4, 4), dtype=np.uint8)
+    labels = gen.integers(0, 3, size=12, dtype=np.uint8)
+    head = bytes([0, 0, 8, 3]) + (12).to_bytes(4, "big") + (4).to_bytes(4, "big") * 2
+    (tmp_path / "train-images.gz").write_bytes(gzip.compress(head + imgs.tobytes()))
+    (tmp_path / "train-labels").write_bytes(
+        bytes([0, 0, 8, 1]) + (12).to_bytes(4, "big") + labels.tobytes()
+    )
+    ds = IDXDataset(
+        train_images=str(tmp_path / "train-images.gz"),
+        train_labels=str(tmp_path / "train-labels"),
+        test_images=str(tmp_path / "train-images.gz"),
+        test_labels=str(tmp_path / "train-labels"),
+    )
+    x, y, _xt, _yt = ds.load()
+    assert x.shape == (12, 16)
+    np.testing.assert_allclose(x, imgs.reshape(12, 16) / 255.0)
+    np.testing.assert_array_equal(y, labels)
+    res = pt.run(
+        Classifier(dataset=ds, hidden=(5,), forward_io=None, backward_io=None),
+        DigitalSGD(lr=0.1),
+        steps=5,
+        rng=0,
+        progress=False,
+    )
+    assert res.error.shape == (1, 6)  # records at steps 0..5
+
+
+def test_idx_rejects_bad_files(tmp_path: Path) -> None:
+    bad = tmp_path / "bad"
+    bad.write_bytes(b"\x01\x02\x03")
+    with pytest.raises(pt.ParameterError, match="'path'"):
+        read_idx(bad)
+    short = tmp_path / "short"
+    short.write_bytes(bytes([0, 0, 8, 1]) + (5).to_bytes(4, "big") + b"\x00\x01")
+    with pytest.raises(pt.ParameterError, match="'path'"):
+        read_idx(short)
+    with pytest.raises(pt.ParameterError, match="'path'"):
+        read_idx(tmp_path / "missing")
+
+
+def test_digits_loads_when_scikit_learn_is_installed() -> None:
+    pytest.importorskip("sklearn", reason="needs the 'data' extra (scikit-learn)")
+    x, y, _xt, yt = Digits().load()
+    assert x.shape[1] == 64
+    assert len(y) + len(yt) == 1797
+    assert 0.0 <= x.min()
+    assert x.max() <= 1.0
+    assert set(np.unique(y)) == set(range(10))
+
+
+def test_training_learns_and_the_papers_ordering_shows() -> None:
+    prob = Classifier(dataset=TeacherStudent(), hidden=(16,), batch_size=10)
+    kw: dict[str, Any] = {
+        "steps": 1500,
+        "replicas": 4,
+        "rng": 0,
+        "progress": False,
+        "record_every": 500,
+    }
+    digital = pt.run(prob, DigitalSGD(lr=0.1), **kw)
+    analog = pt.run(prob, AnalogSGD(device=DEV, lr=0.1), **kw)
+    rl = pt.run(
+        prob,
+        ResidualLearning(
+            device=DEV,
+            lr=0.1,
+            lr_transfer=0.1,
+            columns_per_transfer=1,
+        ),
+        **kw,
+    )
+    d, a, r = (x.final_error for x in (digital, analog, rl))
+    # Four replicas each; the gaps are many replica standard deviations wide.
+    assert d.mean() < 0.2 < r.mean() + 0.1
+    assert a.mean() > 0.4
+    assert r.mean() < a.mean() - 3 * a.std() / 2
+    assert digital.total_pulses["update"].sum() == 0
+    assert analog.total_pulses["update"].min() > 0
+    assert rl.total_pulses["transfer"].min() > 0
+    assert digital.weights is None
+    assert {"layer0.W", "layer1.W", "layer0.weights"} <= set(digital.arrays)
+
+
+@pytest.mark.parametrize(
+    "algo",
+    [
+        AnalogSGD(device=DEV, lr=0.1, update=pt.PulseCountUpdate()),
+        ResidualLearning(device=DEV, lr=0.1, lr_transfer=0.1, columns_per_transfer=2),
+        RIDER(device=DEV, lr=0.1, lr_transfer=0.05, ema_rate=0.05),
+    ],
+    ids=lambda a: type(a).__name__,
+)
+def test_network_runs_are_deterministic_and_match_the_twin(algo: pt.algorithms.Algorithm) -> None:
+    kw = {"steps": 6, "rng": 3, "progress": False, "record_every": 3}
+    a = pt.run(SMALL, algo, replicas=2, n_threads=1, **kw)  # type: ignore[arg-type]
+    b = pt.run(SMALL, algo, replicas=2, n_threads=2, **kw)  # type: ignore[arg-type]
+    assert a.equals(b)
+    alone = pt.run(SMALL, algo, replicas=1, replica_offset=1, **kw)  # type: ignore[arg-type]
+    np.testing.assert_array_equal(alone.arrays["layer0.weights"][0], a.arrays["layer0.weights"][1])
+    twin = pt.run(SMALL, algo, replicas=2, backend="reference", **kw)  # type: ignore[arg-type]
+    for phase in a.pulses:
+        np.testing.assert_array_equal(a.pulses[phase], twin.pulses[phase])
+    for name, arr in a.arrays.items():
+        np.testing.assert_allclose(arr, twin.arrays[name], rtol=1e-11, atol=1e-13, err_msg=name)
+
+
+def test_layers_have_their_own_devices_and_digital_layers_mix() -> None:
+    dev = pt.Device(response=pt.ALD(tau=0.7), dw_min=1e-3, dw_min_dtod=0.3)
+    prob = Classifier(
+        dataset=TeacherStudent(n_train=50, n_test=20, in_size=6), hidden=(6,), analog=(True, True)
+    )
+    inst = prob.setup(1, np.random.SeedSequence(0))
+    state = inst.start(
+        AnalogSGD(device=dev),
+        np.random.SeedSequence(0),
+        n_threads=None,
+        replica_offset=0,
+        backend=pt.Backend.RUST,
+    )
+    m0 = state.tiles["layer0.W"].maps()["step_up"]
+    m1 = state.tiles["layer1.W"].maps()["step_up"]
+    assert not np.array_equal(m0[:, :4, :4], m1[:, :4, :4])
+    mixed = Classifier(
+        dataset=TeacherStudent(n_train=50, n_test=20, in_size=6), hidden=(6,), analog=(False, True)
+    )
+    res = pt.run(mixed, AnalogSGD(device=dev, lr=0.1), steps=10, rng=0, progress=False)
+    assert "layer0.W" in res.arrays
+    assert "layer1.W" in res.arrays
+    assert res.total_pulses["update"][0] > 0
+
+
+def test_classifier_validation_and_round_trip() -> None:
+    with pytest.raises(pt.ParameterError, match="'analog'"):
+        Classifier(hidden=(4,), analog=(True,))
+    with pytest.raises(pt.ParameterError, match="'hidden'"):
+        Classifier(hidden=(0,))
+    with pytest.raises(pt.ParameterError, match="'record_weights'"):
+        pt.run(SMALL, DigitalSGD(), steps=2, progress=False, record_weights=True)
+    cfg = Classifier(
+        dataset=TeacherStudent(n_train=10),
+        hidden=(3, 2),
+        activation=Activation.RELU,
+        analog=(True, False, True),
+        forward_io=IOParameters(out_noise=0.0),
+    )
+    assert pt.config.from_dict(cfg.to_dict()) == cfg
+    assert pt.config.loads_toml(pt.config.dumps_toml(cfg)) == cfg.to_dict()
