@@ -317,16 +317,20 @@ def test_uniforms_match_generator_random(counter: list[int]) -> None:
     assert_array_equal(ref.uniforms(key, counter, 11)[0], gen.random(11))
 
 
-def test_normals_are_libm_box_muller() -> None:
-    """Normal t uses uniforms 2t, 2t+1: sqrt(-2 ln(1-u1)) cos((2 pi) u2) with C libm calls."""
+def test_normals_are_the_ziggurat_on_the_stream() -> None:
+    """normals() and StreamBank.normal follow ziggurat_normal on the stream's words in order."""
     key = np.array([99, 100], dtype=np.uint64)
     counter = [0, 1, 2, 3]
-    u = ref.uniforms(key, counter, 400)[0]
-    expected = [
-        math.sqrt(-2.0 * math.log(1.0 - u1)) * math.cos((2.0 * math.pi) * u2)
-        for u1, u2 in zip(u[0::2], u[1::2], strict=True)
-    ]
-    assert_array_equal(ref.normals(key, counter, 200)[0], expected)
+    bg = np.random.Philox(key=key, counter=np.array(counter, dtype=np.uint64))
+
+    def word() -> int:
+        return int(bg.random_raw())
+
+    def uniform() -> float:
+        return (int(bg.random_raw()) >> 11) * 2.0**-53
+
+    expected = [ref.ziggurat_normal(word, uniform) for _ in range(2000)]
+    assert_array_equal(ref.normals(key, counter, 2000)[0], expected)
 
 
 def test_stream_is_sequential_view_of_the_words() -> None:
@@ -337,10 +341,11 @@ def test_stream_is_sequential_view_of_the_words() -> None:
     stream = ref.Stream(key, counter)
     assert stream.next_u64() == int(words[0])
     assert stream.uniform() == float(words[1] >> np.uint64(11)) * 2.0**-53
-    u1 = float(words[2] >> np.uint64(11)) * 2.0**-53
-    u2 = float(words[3] >> np.uint64(11)) * 2.0**-53
-    assert stream.normal() == math.sqrt(-2.0 * math.log(1.0 - u1)) * math.cos(2.0 * math.pi * u2)
-    assert stream.next_u64() == int(words[4])  # crosses into the second block
+    rest = iter(int(w) for w in words[2:])
+    z = ref.ziggurat_normal(lambda: next(rest), lambda: (next(rest) >> 11) * 2.0**-53)
+    used = 12 - 2 - len(list(rest))  # words the ziggurat took (1 in ~99% of draws)
+    assert stream.normal() == z
+    assert stream.next_u64() == int(words[2 + used])
 
 
 def test_stream_bank_positions_are_independent() -> None:

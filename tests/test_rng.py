@@ -10,6 +10,7 @@ import pytest
 import pulsetrain as pt
 from pulsetrain import _core
 from pulsetrain.errors import ParameterError
+from pulsetrain.reference import ziggurat_normal
 from pulsetrain.rng import TILE, as_seed_sequence, tile_key
 
 # The same numbers are pinned in rust/core/tests/golden.rs.
@@ -25,7 +26,7 @@ RAW = [
     0xB8FCBC68AA12B1CB,
     0xBB83B2E744C9F4E5,
 ]
-NORMALS = [-0.677872190415977, -0.4923331300193857, 0.8842475513137443, -0.17595068468632477]
+NORMALS = [0.4601852048067142, -0.11431357381880351, -0.9557502107210541, 1.4462365495658336]
 
 
 def _numpy_philox(key: list[int], counter: list[int]) -> np.random.Philox:
@@ -55,15 +56,31 @@ def test_raw_and_uniforms_equal_numpy(key: list[int], counter: list[int]) -> Non
     )
 
 
-def test_normals_are_box_muller_on_numpy_uniforms() -> None:
-    u = np.random.Generator(_numpy_philox(KEY, CTR)).random(2000)
-    want = [
-        math.sqrt(-2.0 * math.log(1.0 - a)) * math.cos((2.0 * math.pi) * b)
-        for a, b in zip(u[0::2], u[1::2], strict=True)
-    ]
-    got = _core.normals(KEY, CTR, 1000)
+def test_normals_are_the_ziggurat_on_numpy_words() -> None:
+    # rng_scheme 2: each normal is the 256-layer ziggurat driven by the stream's raw words and
+    # uniforms, here read from numpy.random.Philox itself.
+    bg = _numpy_philox(KEY, CTR)
+
+    def word() -> int:
+        return int(bg.random_raw())
+
+    def uniform() -> float:
+        return (int(bg.random_raw()) >> 11) * 2.0**-53
+
+    want = [ziggurat_normal(word, uniform) for _ in range(3000)]
+    got = _core.normals(KEY, CTR, 3000)
     np.testing.assert_array_equal(got, np.array(want))
     np.testing.assert_array_equal(got[:4], NORMALS)
+
+
+def test_normal_distribution_quantiles() -> None:
+    # The ziggurat must be exactly N(0, 1): the empirical CDF at fixed points within 5 binomial
+    # standard errors, including the tail beyond r = 3.654 (the tail branch).
+    z = _core.normals([7, 8], [0, 0, 0, 0], 1_000_000)
+    n = z.size
+    for q in (-3.8, -3.0, -2.0, -1.0, -0.3, 0.0, 0.3, 1.0, 2.0, 3.0, 3.8):
+        p = 0.5 * (1.0 + math.erf(q / math.sqrt(2.0)))
+        assert abs((z < q).mean() - p) < 5 * math.sqrt(p * (1 - p) / n), q
 
 
 def test_normals_are_standard() -> None:
@@ -106,4 +123,4 @@ def test_bad_seed_is_rejected() -> None:
 
 
 def test_rng_scheme_is_exposed() -> None:
-    assert pt.rng_scheme == _core.rng_scheme == 1
+    assert pt.rng_scheme == _core.rng_scheme == 2

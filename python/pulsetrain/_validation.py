@@ -377,6 +377,9 @@ class InstanceOf(Constraint):
         return "an instance of one of " + ", ".join(names)
 
     def invalid(self) -> object:
+        # A value of none of the accepted types: a string, or an object() when strings pass.
+        if any(issubclass(str, t) for t in self.types):
+            return object()
         return "<not an instance>"
 
 

@@ -32,9 +32,11 @@ UPDATE          1     row ``i``           expected+noise: one normal per column;
 TRAIN_X         2     column ``j``        stochastic pulses, sample ``b``: the x train (BL bits)
 ==============  ====  ==================  ======================================================
 
-(Tags READ=3, FORWARD=4, BACKWARD=5 and CALIBRATION=6 belong to the periphery and are not used
-here.) A uniform is ``(word >> 11) * 2**-53`` and a normal takes two uniforms ``u1, u2`` and
-returns ``sqrt(-2 ln(1 - u1)) cos((2π) u2)`` (Box-Muller, cosine branch only).
+(Tags READ=3, FORWARD=4, BACKWARD=5 and CALIBRATION=6 serve reads, the periphery and
+zero-shifting.) A uniform is ``(word >> 11) * 2**-53``. A normal (``rng_scheme`` 2) is the
+256-layer ziggurat of :func:`ziggurat_normal`: one word, whose bits 0–7 pick the layer, bit 8
+the sign and bits 11–63 the magnitude, is accepted about 99% of the time; otherwise the wedge or
+tail test draws uniforms from the same stream and may start over with a new word.
 
 Transcendental functions
 ------------------------
@@ -77,7 +79,6 @@ __all__ = [
     "Stream",
     "StreamBank",
     "UpdateSpec",
-    "box_muller",
     "normals",
     "philox4x64_10",
     "philox_raw",
@@ -85,6 +86,7 @@ __all__ = [
     "stream_counters",
     "tile_key",
     "uniforms",
+    "ziggurat_normal",
 ]
 
 F64 = NDArray[np.float64]
@@ -93,7 +95,7 @@ I64 = NDArray[np.int64]
 Bools = NDArray[np.bool_]
 Index = NDArray[np.intp]
 
-RNG_SCHEME: Final = 1
+RNG_SCHEME: Final = 2
 """The stream layout implemented here (``_core.rng_scheme``)."""
 
 TAG_CONSTRUCTION: Final = 0
@@ -127,7 +129,6 @@ _PHILOX_W1: Final = 0xBB67AE8584CAA73B
 _MASK32: Final = np.uint64(0xFFFFFFFF)
 _MASK64: Final = (1 << 64) - 1
 _SHIFT32: Final = np.uint64(32)
-_TWO_PI: Final = 2.0 * math.pi
 _UNIFORM_SCALE: Final = 2.0**-53
 _CEIL_SHRINK: Final = 1.0 - 2.0**-40
 _PROB_ONE: Final = 1.0 - 4.0 * 2.0**-52
@@ -143,14 +144,6 @@ _LIBM_POW = np.frompyfunc(math.pow, 2, 1)
 
 def _libm1(func: np.ufunc, x: F64) -> F64:
     return np.asarray(func(x), dtype=np.float64).reshape(np.shape(x))
-
-
-def _log(x: F64) -> F64:
-    return _libm1(_LIBM_LOG, x)
-
-
-def _cos(x: F64) -> F64:
-    return _libm1(_LIBM_COS, x)
 
 
 def _exp(x: F64) -> F64:
@@ -319,27 +312,79 @@ def _to_uniform(words: U64) -> F64:
     return (words >> np.uint64(11)).astype(np.float64) * _UNIFORM_SCALE
 
 
-def box_muller(u1: F64, u2: F64) -> F64:
-    """Return ``sqrt(-2 ln(1 - u1)) * cos((2π) * u2)`` element-wise with libm ``log``/``cos``.
+ZIGGURAT_R: Final = 3.6541528853610088
+ZIGGURAT_INV_R: Final = 1.0 / ZIGGURAT_R
+ZIGGURAT_V: Final = 4.92867323399e-3
+
+
+def _build_ziggurat() -> tuple[list[int], list[float], list[float]]:
+    """Build the 256-layer tables exactly as the kernel does (libm exp/log, same order)."""
+    m = 9007199254740992.0  # 2**53
+    k = [0] * 256
+    w = [0.0] * 256
+    f = [0.0] * 256
+    dn = ZIGGURAT_R
+    tn = dn
+    q = ZIGGURAT_V / math.exp(-0.5 * dn * dn)
+    k[0] = int((dn / q) * m)
+    k[1] = 0
+    w[0] = q / m
+    w[255] = dn / m
+    f[0] = 1.0
+    f[255] = math.exp(-0.5 * dn * dn)
+    for i in range(254, 0, -1):
+        dn = math.sqrt(-2.0 * math.log(ZIGGURAT_V / dn + math.exp(-0.5 * dn * dn)))
+        k[i + 1] = int((dn / tn) * m)
+        tn = dn
+        f[i] = math.exp(-0.5 * dn * dn)
+        w[i] = dn / m
+    return k, w, f
+
+
+_ZK, _ZW, _ZF = _build_ziggurat()
+_ZK_ARRAY: Final = np.array(_ZK, dtype=np.uint64)
+_ZW_ARRAY: Final = np.array(_ZW, dtype=np.float64)
+
+
+def ziggurat_normal(next_u64: Any, uniform: Any) -> float:
+    """Draw one standard normal with the kernel's ziggurat from a sequential stream.
 
     Parameters
     ----------
-    u1, u2 : numpy.ndarray of float64
-        Uniforms in [0, 1), of the same shape.
+    next_u64 : callable
+        Returns the stream's next 64-bit word as an int.
+    uniform : callable
+        Returns the stream's next uniform ``(word >> 11) * 2**-53``.
 
     Returns
     -------
-    numpy.ndarray of float64
-        Standard normals (spec §3, cosine branch only).
+    float
+        The normal.
 
     Examples
     --------
-    >>> import math
     >>> import numpy as np
-    >>> float(box_muller(np.array([0.5]), np.array([0.0]))[0]) == math.sqrt(-2 * math.log(0.5))
+    >>> s = Stream(np.array([1, 2], dtype=np.uint64), [0, 0, 0, 0])
+    >>> isinstance(ziggurat_normal(s.next_u64, s.uniform), float)
     True
     """
-    return np.sqrt(-2.0 * _log(1.0 - u1)) * _cos(_TWO_PI * u2)
+    while True:
+        r = int(next_u64())
+        idx = r & 0xFF
+        neg = (r >> 8) & 1 == 1
+        rabs = r >> 11
+        x = float(rabs) * _ZW[idx]
+        if rabs < _ZK[idx]:
+            return -x if neg else x
+        if idx == 0:
+            while True:
+                xx = -ZIGGURAT_INV_R * math.log1p(-float(uniform()))
+                yy = -math.log1p(-float(uniform()))
+                if yy + yy > xx * xx:
+                    v = ZIGGURAT_R + xx
+                    return -v if neg else v
+        if (_ZF[idx - 1] - _ZF[idx]) * float(uniform()) + _ZF[idx] < math.exp(-0.5 * x * x):
+            return -x if neg else x
 
 
 def uniforms(key: ArrayLike, counters: ArrayLike, n: int) -> F64:
@@ -371,7 +416,7 @@ def uniforms(key: ArrayLike, counters: ArrayLike, n: int) -> F64:
 
 
 def normals(key: ArrayLike, counters: ArrayLike, n: int) -> F64:
-    """Return the first ``n`` normals (spec §3 Box-Muller, 2 uniforms each) of many streams.
+    """Return the first ``n`` ziggurat normals (:func:`ziggurat_normal`) of many streams.
 
     Parameters
     ----------
@@ -385,7 +430,7 @@ def normals(key: ArrayLike, counters: ArrayLike, n: int) -> F64:
     Returns
     -------
     numpy.ndarray of float64, shape (N, n)
-        Normal ``t`` of a stream uses its uniforms ``2t`` and ``2t + 1``.
+        Normal ``t`` of each stream, drawn in order.
 
     Examples
     --------
@@ -394,8 +439,12 @@ def normals(key: ArrayLike, counters: ArrayLike, n: int) -> F64:
     >>> z.shape
     (1, 3)
     """
-    u = uniforms(key, counters, 2 * n)
-    return box_muller(u[:, 0::2], u[:, 1::2])
+    bank = StreamBank(key, counters)
+    streams = np.arange(bank.n_streams, dtype=np.intp)
+    out = np.empty((bank.n_streams, n))
+    for t in range(n):
+        out[:, t] = bank.normal(streams)
+    return out
 
 
 def stream_counters(
@@ -568,7 +617,10 @@ class StreamBank:
         return _to_uniform(self.next_u64(streams))
 
     def normal(self, streams: Index) -> F64:
-        """Return the next normal (two uniforms, Box-Muller) of each listed stream.
+        """Return the next ziggurat normal of each listed stream.
+
+        The one-word fast path is vectorised over the streams; the rare wedge and tail cases
+        continue each such stream on its own, exactly as :func:`ziggurat_normal`.
 
         Parameters
         ----------
@@ -580,9 +632,27 @@ class StreamBank:
         numpy.ndarray of float64
             One standard normal per listed stream.
         """
-        u1 = self.uniform(streams)
-        u2 = self.uniform(streams)
-        return box_muller(u1, u2)
+        r = self.next_u64(streams)
+        idx = (r & np.uint64(0xFF)).astype(np.intp)
+        neg = ((r >> np.uint64(8)) & np.uint64(1)) == 1
+        rabs = r >> np.uint64(11)
+        x = rabs.astype(np.float64) * _ZW_ARRAY[idx]
+        out = np.where(neg, -x, x)
+        slow = np.flatnonzero(rabs >= _ZK_ARRAY[idx])
+        for k in slow:
+            one = np.array([streams[k]], dtype=np.intp)
+            out[k] = self._finish_normal(one, int(r[k]))
+        return out
+
+    def _finish_normal(self, one: Index, first_word: int) -> float:
+        """Continue one stream's ziggurat draw whose first word failed the fast test."""
+        words = iter([first_word])
+
+        def next_word() -> int:
+            w = next(words, None)
+            return int(self.next_u64(one)[0]) if w is None else w
+
+        return ziggurat_normal(next_word, lambda: float(self.uniform(one)[0]))
 
 
 class Stream:
@@ -620,7 +690,7 @@ class Stream:
         return float(self._bank.uniform(self._only)[0])
 
     def normal(self) -> float:
-        """Return the next standard normal (two uniforms, spec §3 Box-Muller)."""
+        """Return the next standard normal (the ziggurat of :func:`ziggurat_normal`)."""
         return float(self._bank.normal(self._only)[0])
 
 

@@ -56,9 +56,9 @@ class TrainResult:
         Per-replica objective f(W̄) and ``‖W̄ − W*‖²`` at the recorded steps, (R, n_records).
     pulses : dict of numpy.ndarray
         Cumulative pulses per replica at the recorded steps, by phase name, (R, n_records).
-    weights : numpy.ndarray or None
-        Final effective weights W̄ the model computes with, (R, out, in); None for a network
-        (its layers are in ``arrays``).
+    weights : numpy.ndarray
+        Final effective weights W̄ the model computes with, (R, out, in); empty, (R, 0, 0), for
+        a network, whose layers are in ``arrays``.
     arrays : dict of numpy.ndarray
         Final weights of every array by name (e.g. ``W``, ``P``, ``H``), (R, out, in).
     sp_error : numpy.ndarray or None
@@ -90,7 +90,7 @@ class TrainResult:
     loss: FloatArray
     error: FloatArray
     pulses: dict[str, FloatArray]
-    weights: FloatArray | None
+    weights: FloatArray
     arrays: dict[str, FloatArray]
     sp_error: FloatArray | None = None
     trajectory: FloatArray | None = None
@@ -175,9 +175,8 @@ class TrainResult:
             "record_steps": self.record_steps,
             "loss": self.loss,
             "error": self.error,
+            "weights": self.weights,
         }
-        if self.weights is not None:
-            arrays["weights"] = self.weights
         arrays.update({f"pulses.{k}": v for k, v in self.pulses.items()})
         arrays.update({f"arrays.{k}": v for k, v in self.arrays.items()})
         if self.sp_error is not None:
@@ -239,7 +238,7 @@ class TrainResult:
             loss=data["loss"],
             error=data["error"],
             pulses={k: data[f"pulses.{k}"] for k in meta["pulse_phases"]},
-            weights=data.get("weights"),
+            weights=data["weights"],
             arrays={k: data[f"arrays.{k}"] for k in meta["array_names"]},
             sp_error=data.get("sp_error"),
             trajectory=data.get("trajectory"),

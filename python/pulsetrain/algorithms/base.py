@@ -325,7 +325,11 @@ def run(
         loss=loss[:, :n_kept],
         error=error[:, :n_kept],
         pulses={p: v[:, :n_kept] for p, v in pulses.items()},
-        weights=state.effective_weights() if instance.single_matrix else None,
+        weights=(
+            state.effective_weights()
+            if instance.single_matrix
+            else np.empty((replicas, 0, 0), dtype=np.float64)
+        ),
         arrays=state.arrays(),
         sp_error=state.sp_error(),
         trajectory=None if trajectory is None else trajectory[:, :n_kept],

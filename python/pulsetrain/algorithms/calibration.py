@@ -77,6 +77,10 @@ class TwoStage(Algorithm):
         default_factory=StochasticPulseUpdate, metadata=constrained(InstanceOf(UPDATE_MODES))
     )
     """Update mode of both arrays."""
+    transfer_update: UpdateMode | None = field(
+        default=None, metadata=constrained(InstanceOf((*UPDATE_MODES, type(None))))
+    )
+    """Update mode of the transfer writes onto W (aihwkit ``transfer_update``); None: ``update``."""
 
     def __post_init__(self) -> None:
         """Validate every field, and zs_average_last ≤ zs_pulses."""
@@ -124,6 +128,7 @@ class TwoStage(Algorithm):
             columns_per_transfer=self.columns_per_transfer,
             read_noise_std=self.read_noise_std,
             update=self.update,
+            transfer_update=self.transfer_update,
         )
 
     def start(

@@ -61,12 +61,15 @@ class _TwoArrayState(AlgorithmState):
         n_threads: int | None,
         offset: int,
         backend: Backend,
+        transfer_update: UpdateMode | None = None,
     ) -> None:
         self.replicas = instance.replicas
         self.n_in = instance.in_size
         self.gamma = gamma_mix
         dev_p = device if device_residual is None else device_residual
-        self.w = make_tile(instance, device, update, root, 0, n_threads, offset, backend)
+        # W only ever receives transfers: it uses the transfer update mode when one is given.
+        w_mode = update if transfer_update is None else transfer_update
+        self.w = make_tile(instance, device, w_mode, root, 0, n_threads, offset, backend)
         self.p = make_tile(instance, dev_p, update, root, 1, n_threads, offset, backend)
         self.w.set_weights(instance.initial_weights())
         self.tiles = {"W": self.w, "P": self.p}
@@ -133,6 +136,10 @@ class ResidualLearning(Algorithm):
         default_factory=StochasticPulseUpdate, metadata=constrained(InstanceOf(UPDATE_MODES))
     )
     """Update mode of both arrays (gradient updates and transfer writes)."""
+    transfer_update: UpdateMode | None = field(
+        default=None, metadata=constrained(InstanceOf((*UPDATE_MODES, type(None))))
+    )
+    """Update mode of the transfer writes onto W (aihwkit ``transfer_update``); None: ``update``."""
 
     def __post_init__(self) -> None:
         """Validate every field."""
@@ -202,6 +209,7 @@ class _RLState(_TwoArrayState):
             n_threads,
             offset,
             backend,
+            cfg.transfer_update,
         )
         self.cfg = cfg
         n = cfg.columns_per_transfer
@@ -259,6 +267,10 @@ class TikiTaka(Algorithm):
         default_factory=StochasticPulseUpdate, metadata=constrained(InstanceOf(UPDATE_MODES))
     )
     """Update mode of both arrays."""
+    transfer_update: UpdateMode | None = field(
+        default=None, metadata=constrained(InstanceOf((*UPDATE_MODES, type(None))))
+    )
+    """Update mode of the transfer writes onto W (aihwkit ``transfer_update``); None: ``update``."""
 
     def __post_init__(self) -> None:
         """Validate every field."""

@@ -63,6 +63,7 @@ class _TrackingState(_TwoArrayState):
             n_threads,
             offset,
             backend,
+            cfg.transfer_update,
         )
         self.cfg = cfg
         self.chop_prob = cfg.chop_prob if isinstance(cfg, ERIDER) else 0.0
@@ -180,6 +181,10 @@ class RIDER(Algorithm):
         default_factory=StochasticPulseUpdate, metadata=constrained(InstanceOf(UPDATE_MODES))
     )
     """Update mode of both arrays."""
+    transfer_update: UpdateMode | None = field(
+        default=None, metadata=constrained(InstanceOf((*UPDATE_MODES, type(None))))
+    )
+    """Update mode of the transfer writes onto W (aihwkit ``transfer_update``); None: ``update``."""
 
     def __post_init__(self) -> None:
         """Validate every field."""
@@ -271,6 +276,10 @@ class ERIDER(Algorithm):
         default_factory=StochasticPulseUpdate, metadata=constrained(InstanceOf(UPDATE_MODES))
     )
     """Update mode of both arrays."""
+    transfer_update: UpdateMode | None = field(
+        default=None, metadata=constrained(InstanceOf((*UPDATE_MODES, type(None))))
+    )
+    """Update mode of the transfer writes onto W (aihwkit ``transfer_update``); None: ``update``."""
 
     def __post_init__(self) -> None:
         """Validate every field."""

@@ -68,7 +68,7 @@ impl Family {
     }
 
     /// q+(w) for an element with bounds `lo < hi`. Never panics.
-    #[inline]
+    #[inline(always)]
     pub fn q_plus(&self, w: f64, lo: f64, hi: f64) -> f64 {
         match *self {
             Family::Ideal => 1.0,
@@ -85,7 +85,7 @@ impl Family {
     }
 
     /// q−(w) for an element with bounds `lo < hi`. Never panics.
-    #[inline]
+    #[inline(always)]
     pub fn q_minus(&self, w: f64, lo: f64, hi: f64) -> f64 {
         match *self {
             Family::Ideal => 1.0,

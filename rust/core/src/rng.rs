@@ -6,7 +6,8 @@
 //! (shared/DESIGN.md §5.3). `tag_word = tag | sample << 8`.
 
 /// Version of the random streams; bumped whenever any drawn value changes.
-pub const RNG_SCHEME: u32 = 1;
+/// 1: Box–Muller normals. 2: ziggurat normals (one 64-bit word per normal ~99% of the time).
+pub const RNG_SCHEME: u32 = 2;
 
 /// Stream tags (low byte of the counter's last word).
 pub mod tag {
@@ -82,22 +83,27 @@ impl Stream {
     }
 
     /// Next raw 64-bit word, in `random_raw` order.
-    #[inline]
+    #[inline(always)]
     pub fn next_u64(&mut self) -> u64 {
         if self.pos >= 4 {
-            // NumPy increments (with carry) before computing each block.
-            for w in &mut self.ctr {
-                *w = w.wrapping_add(1);
-                if *w != 0 {
-                    break;
-                }
-            }
-            self.buf = philox4x64_10(self.ctr, self.key);
-            self.pos = 0;
+            self.refill();
         }
         let v = self.buf[self.pos & 3];
         self.pos += 1;
         v
+    }
+
+    /// Computes the next block: NumPy increments the counter (with carry) before each block.
+    #[inline(never)]
+    fn refill(&mut self) {
+        for w in &mut self.ctr {
+            *w = w.wrapping_add(1);
+            if *w != 0 {
+                break;
+            }
+        }
+        self.buf = philox4x64_10(self.ctr, self.key);
+        self.pos = 0;
     }
 
     /// A uniform double in [0, 1): `(x >> 11) * 2^-53`, as NumPy's `random()`.
@@ -106,14 +112,100 @@ impl Stream {
         (self.next_u64() >> 11) as f64 * (1.0 / 9_007_199_254_740_992.0)
     }
 
-    /// A standard normal by Box–Muller (cosine branch), from two uniforms:
-    /// `sqrt(-2 ln(1 - u1)) * cos((2π) u2)`. Frozen by golden vectors.
-    #[inline]
+    /// A standard normal by the 256-layer ziggurat (Marsaglia & Tsang 2000) on 64-bit words:
+    /// bits 0–7 pick the layer, bit 8 the sign, bits 11–63 the 53-bit magnitude. About 99% of
+    /// the draws take one word and one compare; the rest use the wedge or tail tests with
+    /// uniforms from the same stream. Frozen by golden vectors; `pulsetrain.reference` mirrors it.
+    #[inline(always)]
     pub fn normal(&mut self) -> f64 {
-        let u1 = self.uniform();
-        let u2 = self.uniform();
-        (-2.0 * (1.0 - u1).ln()).sqrt() * ((2.0 * std::f64::consts::PI) * u2).cos()
+        let z = ziggurat();
+        loop {
+            let r = self.next_u64();
+            let idx = (r & 0xff) as usize;
+            let neg = (r >> 8) & 1 == 1;
+            let rabs = r >> 11;
+            let (k, w) = (z.k[idx], z.w[idx]);
+            let x = rabs as f64 * w;
+            if rabs < k {
+                return if neg { -x } else { x };
+            }
+            if let Some(v) = self.normal_slow(z, idx, x) {
+                return if neg { -v } else { v };
+            }
+        }
     }
+
+    /// The rare ziggurat branches: the tail beyond r (layer 0) or the wedge test; None = retry.
+    #[inline(never)]
+    fn normal_slow(&mut self, z: &Ziggurat, idx: usize, x: f64) -> Option<f64> {
+        if idx == 0 {
+            // Tail: Marsaglia's method, x = −ln(1 − U)/r until 2y > x² with y = −ln(1 − U').
+            loop {
+                let xx = -ZIGGURAT_INV_R * (-self.uniform()).ln_1p();
+                let yy = -(-self.uniform()).ln_1p();
+                if yy + yy > xx * xx {
+                    return Some(ZIGGURAT_R + xx);
+                }
+            }
+        }
+        let f_hi = z.f.get(idx - 1).copied().unwrap_or(1.0);
+        let f_lo = z.f.get(idx).copied().unwrap_or(0.0);
+        if (f_hi - f_lo) * self.uniform() + f_lo < (-0.5 * x * x).exp() {
+            Some(x)
+        } else {
+            None
+        }
+    }
+}
+
+/// The ziggurat's right-most layer edge r and the common layer area v (256 layers).
+pub const ZIGGURAT_R: f64 = 3.654_152_885_361_009;
+/// 1 / r.
+pub const ZIGGURAT_INV_R: f64 = 1.0 / ZIGGURAT_R;
+/// The area of each layer (Marsaglia & Tsang 2000, 256 layers).
+pub const ZIGGURAT_V: f64 = 4.928_673_233_99e-3;
+
+/// Ziggurat tables: acceptance thresholds `k` (53-bit), widths `w` and densities `f` per layer.
+#[derive(Debug)]
+pub struct Ziggurat {
+    /// Magnitudes below `k[i]` are accepted at once in layer i.
+    pub k: [u64; 256],
+    /// Scale from the 53-bit magnitude to x in layer i.
+    pub w: [f64; 256],
+    /// exp(−x_i²/2) at the layer edges.
+    pub f: [f64; 256],
+}
+
+/// Builds the tables with libm `exp`, `ln` and `sqrt` in a fixed order (the NumPy twin
+/// rebuilds them with Python's `math` the same way, bit for bit).
+fn build_ziggurat() -> Ziggurat {
+    let m = 9_007_199_254_740_992.0; // 2^53
+    let mut k = [0u64; 256];
+    let mut w = [0.0f64; 256];
+    let mut f = [0.0f64; 256];
+    let mut dn = ZIGGURAT_R;
+    let mut tn = dn;
+    let q = ZIGGURAT_V / (-0.5 * dn * dn).exp();
+    k[0] = ((dn / q) * m) as u64;
+    k[1] = 0;
+    w[0] = q / m;
+    w[255] = dn / m;
+    f[0] = 1.0;
+    f[255] = (-0.5 * dn * dn).exp();
+    for i in (1..=254).rev() {
+        dn = (-2.0 * (ZIGGURAT_V / dn + (-0.5 * dn * dn).exp()).ln()).sqrt();
+        k[i + 1] = ((dn / tn) * m) as u64;
+        tn = dn;
+        f[i] = (-0.5 * dn * dn).exp();
+        w[i] = dn / m;
+    }
+    Ziggurat { k, w, f }
+}
+
+/// The process-wide ziggurat tables, built on first use.
+pub fn ziggurat() -> &'static Ziggurat {
+    static TABLES: std::sync::OnceLock<Ziggurat> = std::sync::OnceLock::new();
+    TABLES.get_or_init(build_ziggurat)
 }
 
 /// Standard normals for R replicas at one tick: row r holds the first `n` normals of the stream

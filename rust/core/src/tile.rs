@@ -125,12 +125,104 @@ impl Pulser {
     /// and clipping: shared/theory.md §1.1 (clip after every pulse, not after the train).
     #[inline]
     fn fire(&self, p: &mut f64, m: &ElemMap, up: bool, n: u64, s: &mut Stream) {
+        // Dispatch on the family once per train, so each loop below is compiled for one
+        // response with its constants folded in (same arithmetic as `Family::q_plus/q_minus`).
+        match self.family {
+            Family::Ideal => self.fire_with(Family::Ideal, p, m, up, n, s),
+            Family::LinearStep { sp } => self.fire_with(Family::LinearStep { sp }, p, m, up, n, s),
+            Family::SkewLinear { c } => self.fire_with(Family::SkewLinear { c }, p, m, up, n, s),
+            Family::SoftBounds {
+                alpha_up,
+                alpha_down,
+            } => {
+                self.fire_with(
+                    Family::SoftBounds {
+                        alpha_up,
+                        alpha_down,
+                    },
+                    p,
+                    m,
+                    up,
+                    n,
+                    s,
+                );
+            }
+            Family::Power {
+                gamma_up,
+                gamma_down,
+            } => {
+                self.fire_with(
+                    Family::Power {
+                        gamma_up,
+                        gamma_down,
+                    },
+                    p,
+                    m,
+                    up,
+                    n,
+                    s,
+                );
+            }
+            Family::Exponential {
+                gamma_up,
+                gamma_down,
+            } => {
+                self.fire_with(
+                    Family::Exponential {
+                        gamma_up,
+                        gamma_down,
+                    },
+                    p,
+                    m,
+                    up,
+                    n,
+                    s,
+                );
+            }
+            Family::PowerStep {
+                gamma_up,
+                gamma_down,
+            } => {
+                self.fire_with(
+                    Family::PowerStep {
+                        gamma_up,
+                        gamma_down,
+                    },
+                    p,
+                    m,
+                    up,
+                    n,
+                    s,
+                );
+            }
+            Family::ExpStep {
+                gamma_up,
+                gamma_down,
+            } => {
+                self.fire_with(
+                    Family::ExpStep {
+                        gamma_up,
+                        gamma_down,
+                    },
+                    p,
+                    m,
+                    up,
+                    n,
+                    s,
+                );
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn fire_with(&self, f: Family, p: &mut f64, m: &ElemMap, up: bool, n: u64, s: &mut Stream) {
         let mut w = *p;
+        let step = if up { m.up } else { m.dn };
         for _ in 0..n {
-            let (q, step) = if up {
-                (self.family.q_plus(w, m.lo, m.hi), m.up)
+            let q = if up {
+                f.q_plus(w, m.lo, m.hi)
             } else {
-                (self.family.q_minus(w, m.lo, m.hi), m.dn)
+                f.q_minus(w, m.lo, m.hi)
             };
             let mag = if self.sigma > 0.0 {
                 let xi = s.normal();
