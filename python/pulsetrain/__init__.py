@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from pulsetrain import _core, algorithms, analysis, nn, problems
+from pulsetrain import _core, algorithms, analysis, nn, plots, presets, problems
 from pulsetrain.algorithms import run
 from pulsetrain.devices import (
     ALD,
@@ -25,6 +25,14 @@ from pulsetrain.devices import (
     SoftBounds,
 )
 from pulsetrain.errors import NonFiniteError, ParameterError, PulsetrainError, ShapeError
+from pulsetrain.experiment import (
+    AlgorithmEntry,
+    Experiment,
+    ExperimentResult,
+    default_experiment,
+    load_experiment,
+    run_experiment,
+)
 from pulsetrain.periphery import IOParameters
 from pulsetrain.results import TrainResult
 from pulsetrain.tile import AnalogTile, Backend, UpdateStats
@@ -47,12 +55,15 @@ rng_scheme: int = _core.rng_scheme
 
 __all__ = [
     "ALD",
+    "AlgorithmEntry",
     "AnalogTile",
     "Backend",
     "C2CMode",
     "Device",
     "ExpStep",
     "ExpectedUpdate",
+    "Experiment",
+    "ExperimentResult",
     "Exponential",
     "IOParameters",
     "Ideal",
@@ -75,8 +86,13 @@ __all__ = [
     "__version__",
     "algorithms",
     "analysis",
+    "default_experiment",
+    "load_experiment",
     "nn",
+    "plots",
+    "presets",
     "problems",
     "rng_scheme",
     "run",
+    "run_experiment",
 ]

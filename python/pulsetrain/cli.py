@@ -1,29 +1,304 @@
-"""The ``pulsetrain`` command (also ``python -m pulsetrain``)."""
+"""The ``pulsetrain`` command (also ``python -m pulsetrain``).
+
+Subcommands: ``run`` (an experiment from a TOML/JSON config, or the built-in one), ``devices``
+(list the presets, or show one's response curves and symmetric point) and ``demo``. Results go
+to stdout, progress and errors to stderr.
+
+Exit codes: 0 success; 1 failure while working (a file cannot be written, a run was
+interrupted, an optional extra is missing for what was asked); 2 usage error, found before any
+work: a bad option, or a config file that is missing or invalid (its message names the key path,
+the allowed values and the value found).
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import math
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
 
 from pulsetrain import __version__
+from pulsetrain._validation import parameter_error
+from pulsetrain.config import dumps_toml
+from pulsetrain.devices import Device
+from pulsetrain.errors import ParameterError, PulsetrainError
+from pulsetrain.experiment import default_experiment, load_experiment, run_experiment, slug
+from pulsetrain.presets import PRESETS
+from pulsetrain.tile import AnalogTile
 
-__all__ = ["main"]
+__all__ = ["EXIT_FAILURE", "EXIT_OK", "EXIT_USAGE", "main"]
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+DEFAULT_OUT_ROOT = Path("pulsetrain-out")
+
+_EXIT_TEXT = """\
+exit codes:
+  0  success
+  1  failure while working (cannot write, interrupted, missing optional extra)
+  2  usage error: a bad option, or a missing or invalid config file (found before any work)
+"""
+
+_RUN_DESCRIPTION = """\
+Run an experiment: train each of its algorithms on the same problem, with its seeds as
+replicas, then write into the output folder:
+  config.toml     the experiment exactly as run (pulsetrain run DIR/config.toml reruns it)
+  table.csv       one row per algorithm: final error and loss (mean and std over replicas),
+                  pulses by phase (update, transfer, calibration), mean SP error
+  table.parquet   the same table, when pyarrow is installed (extra 'sweep')
+  runs/LABEL.*    each run's TrainResult (.json + .npz; TrainResult.load reads it)
+  figure.png/pdf  curves with mean +- std bands, error vs pulses, pulses by phase
+                  (when matplotlib is installed, extra 'plot')
+Without CONFIG the built-in experiment runs (least squares on a skew-linear device whose
+symmetric point is 0.3, eight algorithms, 8 seeds; about 20 s on two cores). Start your own
+from 'pulsetrain run --print-config > my.toml'. The last line printed names the output folder.
+"""
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        msg = f"invalid int value: {text!r}"
+        raise argparse.ArgumentTypeError(msg) from None
+    if value < 1:
+        msg = f"must be at least 1, got {value}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
+    fmt = argparse.RawDescriptionHelpFormatter
     p = argparse.ArgumentParser(
         prog="pulsetrain",
         description="Simulate training on analog in-memory computing crossbars.",
+        epilog=_EXIT_TEXT,
+        formatter_class=fmt,
     )
     p.add_argument("--version", action="version", version=f"pulsetrain {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser(
+        "run",
+        help="run an experiment (the built-in one without CONFIG); write a table and a figure",
+        description=_RUN_DESCRIPTION,
+        epilog=_EXIT_TEXT,
+        formatter_class=fmt,
+    )
+    run.add_argument(
+        "config",
+        nargs="?",
+        metavar="CONFIG",
+        help="experiment config, .toml or .json (default: the built-in experiment)",
+    )
+    run.add_argument(
+        "--out",
+        metavar="DIR",
+        help="output folder (default: pulsetrain-out/NAME, numbered if it exists)",
+    )
+    run.add_argument(
+        "--print-config",
+        action="store_true",
+        help="print the experiment as TOML (after the options below) and exit without running",
+    )
+    run.add_argument("--threads", type=_positive_int, metavar="N", help="kernel threads")
+    run.add_argument("--replicas", type=_positive_int, metavar="N", help="replicas (seeds)")
+    run.add_argument("--steps", type=_positive_int, metavar="N", help="training steps")
+    run.add_argument(
+        "--no-progress", action="store_true", help="no progress lines or bars on stderr"
+    )
+
+    devices = sub.add_parser(
+        "devices",
+        help="list the device presets, or show one's response curves and symmetric point",
+        description="List the device presets (each citing its source) or show one.",
+        epilog=_EXIT_TEXT,
+        formatter_class=fmt,
+    )
+    dsub = devices.add_subparsers(dest="action", metavar="ACTION")
+    dsub.add_parser(
+        "list",
+        help="list the presets with their symmetric point and source (the default)",
+        description="List the presets with their family, symmetric point, states and source.",
+    )
+    show = dsub.add_parser(
+        "show",
+        help="print a preset's config and symmetric point and plot q+, q-, F, G",
+        description=(
+            "Print a preset's config and symmetric point (nominal, and over a 32x32 tile "
+            "with its device-to-device spread), and plot q+, q-, F and G with the SP marked "
+            "(needs matplotlib, extra 'plot')."
+        ),
+        epilog=_EXIT_TEXT,
+        formatter_class=fmt,
+    )
+    show.add_argument("name", metavar="NAME", help="preset name (see 'pulsetrain devices list')")
+    show.add_argument(
+        "--out", metavar="FILE", help="figure file, .png/.pdf/.svg (default: device-NAME.png)"
+    )
+
     demo = sub.add_parser(
-        "demo", help="Analog SGD vs digital SGD on the scalar toy, in every update mode."
+        "demo",
+        help="Analog SGD vs digital SGD on the scalar toy, in every update mode",
+        description="Analog SGD vs digital SGD on the scalar toy, in every update mode.",
     )
     demo.add_argument("--steps", type=int, default=4000, help="gradient steps (default 4000)")
     demo.add_argument("--replicas", type=int, default=256, help="replicas (default 256)")
     return p
+
+
+def _error(command: str, message: str, code: int, err: TextIO) -> int:
+    print(f"pulsetrain {command}: error: {message}", file=err)
+    return code
+
+
+def _default_out(name: str) -> Path:
+    base = DEFAULT_OUT_ROOT / slug(name)
+    candidate, k = base, 1
+    while candidate.exists() and any(candidate.iterdir()):
+        k += 1
+        candidate = base.with_name(f"{base.name}-{k}")
+    return candidate
+
+
+def _cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    try:
+        exp = default_experiment() if args.config is None else load_experiment(args.config)
+        overrides = {
+            k: v
+            for k, v in (
+                ("n_threads", args.threads),
+                ("replicas", args.replicas),
+                ("steps", args.steps),
+            )
+            if v is not None
+        }
+        if overrides:
+            exp = dataclasses.replace(exp, **overrides)
+    except ParameterError as exc:
+        return _error("run", str(exc), EXIT_USAGE, err)
+    if args.print_config:
+        out.write(dumps_toml(exp))
+        return EXIT_OK
+
+    out_dir = Path(args.out) if args.out is not None else _default_out(exp.name)
+    progress = False if args.no_progress else None
+    if progress is None:
+        print(
+            f"pulsetrain run: {exp.name}: {len(exp.algorithms)} algorithms, {exp.replicas} "
+            f"replicas, {exp.steps} steps -> {out_dir}",
+            file=err,
+            flush=True,
+        )
+    try:
+        result = run_experiment(exp, out_dir, progress=progress, log=err)
+    except OSError as exc:
+        return _error("run", f"cannot write the results: {exc}", EXIT_FAILURE, err)
+    except PulsetrainError as exc:
+        return _error("run", str(exc), EXIT_FAILURE, err)
+    print(result.table(), file=out)
+    print("", file=out)
+    names = sorted({p.name for p in result.files if p.parent == out_dir})
+    n_runs = sum(1 for p in result.files if p.parent.name == "runs" and p.suffix == ".json")
+    print(f"Wrote {', '.join(names)} and runs/ ({n_runs} results, .json + .npz).", file=out)
+    for note in result.notes:
+        print(f"Note: {note}.", file=out)
+    print(f"Results in {out_dir}", file=out)
+    if result.interrupted:
+        return EXIT_FAILURE
+    return EXIT_OK
+
+
+def _readout_sp(device: Device) -> float:
+    """Nominal read-out SP: the physical SP minus the nominal reference (theory.md §2.4)."""
+    sp = device.symmetric_point()
+    if not math.isfinite(sp):
+        return sp
+    return sp - device.reference_mean - (sp if device.subtract_symmetry_point else 0.0)
+
+
+def _cmd_devices_list(out: TextIO) -> int:
+    rows = []
+    for name, preset in PRESETS.items():
+        dev = preset.build()
+        sp = dev.symmetric_point()
+        rows.append(
+            (
+                name,
+                type(dev.response).__name__,
+                "any" if not math.isfinite(sp) else f"{sp:.4g}",
+                f"{dev.n_states:.4g}",
+                preset.source,
+            )
+        )
+    head = ("name", "family", "SP", "states", "source")
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head[:-1])]
+    line = "  ".join(f"{h:<{w}}" for h, w in zip(head[:-1], widths, strict=True))
+    print(f"{line}  {head[-1]}", file=out)
+    for r in rows:
+        cells = "  ".join(f"{c:<{w}}" for c, w in zip(r[:-1], widths, strict=True))
+        print(f"{cells}  {r[-1]}", file=out)
+    print("", file=out)
+    print(
+        "SP: nominal symmetric point of the physical state. "
+        "Details and plot: pulsetrain devices show NAME",
+        file=out,
+    )
+    return EXIT_OK
+
+
+def _cmd_devices_show(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    preset = PRESETS.get(args.name)
+    if preset is None:
+        allowed = "one of " + ", ".join(repr(k) for k in PRESETS)
+        msg = str(parameter_error("NAME", "pulsetrain devices show", allowed, args.name))
+        return _error("devices show", msg, EXIT_USAGE, err)
+    path = Path(args.out) if args.out is not None else Path(f"device-{args.name}.png")
+    if path.suffix.lower() not in (".png", ".pdf", ".svg"):
+        allowed = "a .png, .pdf or .svg file"
+        msg = str(parameter_error("--out", "pulsetrain devices show", allowed, str(path)))
+        return _error("devices show", msg, EXIT_USAGE, err)
+    device = preset.build()
+    print(f"# {args.name}: {preset.source}", file=out)
+    print(f"# pulsetrain.presets.{preset.build.__name__}()", file=out)
+    out.write(dumps_toml(device))
+    print("", file=out)
+    sp = device.symmetric_point()
+    if math.isfinite(sp):
+        print(f"symmetric point (nominal, physical state): {sp:.6g}", file=out)
+        readout = _readout_sp(device)
+        print(
+            f"symmetric point (nominal, read-out = physical - reference): {readout:.6g}", file=out
+        )
+        tile = AnalogTile(32, 32, device, rng=0, n_threads=1)
+        sps = tile.symmetric_points.ravel()
+        print(
+            f"symmetric point (read-out, 32x32 tile, seed 0): mean {sps.mean():.4g}, "
+            f"std {sps.std():.4g}, range [{sps.min():.4g}, {sps.max():.4g}]",
+            file=out,
+        )
+    else:
+        print("symmetric point: every point (G = 0 everywhere)", file=out)
+    print(f"states: {device.n_states:.6g} (range / dw_min)", file=out)
+
+    from pulsetrain.plots import MissingExtraError, plot_device
+
+    try:
+        fig = plot_device(device, title=f"{args.name}: {preset.source}")
+    except MissingExtraError as exc:
+        return _error("devices show", str(exc), EXIT_FAILURE, err)
+    try:
+        if path.parent != Path():
+            path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=150)
+    except OSError as exc:
+        return _error("devices show", f"cannot write the figure: {exc}", EXIT_FAILURE, err)
+    print(f"Figure in {path}", file=out)
+    return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -37,20 +312,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns
     -------
     int
-        Exit code: 0 on success, 2 for usage errors.
+        Exit code: 0 on success, 1 for a failure while working, 2 for usage errors (including a
+        missing or invalid config, found before any work).
     """
     parser = _parser()
-    args = parser.parse_args(argv)
-    if args.command in (None, "demo"):
-        from pulsetrain.demo import main as demo_main
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: --help/--version (0) or a usage error (2)
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    out, err = sys.stdout, sys.stderr
+    try:
+        if args.command == "run":
+            return _cmd_run(args, out, err)
+        if args.command == "devices":
+            if args.action == "show":
+                return _cmd_devices_show(args, out, err)
+            return _cmd_devices_list(out)
+        if args.command == "demo":
+            from pulsetrain.demo import main as demo_main
 
-        steps = getattr(args, "steps", 4000)
-        replicas = getattr(args, "replicas", 256)
-        if steps < 2 or replicas < 2:
-            parser.error("--steps and --replicas must be at least 2")
-        return demo_main(sys.stdout, steps=steps, replicas=replicas)
-    parser.error(f"unknown command {args.command!r}")  # pragma: no cover - argparse exits first
-    return 2  # pragma: no cover
+            if args.steps < 2 or args.replicas < 2:
+                return _error("demo", "--steps and --replicas must be at least 2", EXIT_USAGE, err)
+            return demo_main(out, steps=args.steps, replicas=args.replicas)
+    except KeyboardInterrupt:
+        print("pulsetrain: interrupted", file=err)
+        return 130
+    parser.print_help(err)
+    return EXIT_USAGE
 
 
 if __name__ == "__main__":  # pragma: no cover

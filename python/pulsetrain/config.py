@@ -336,25 +336,55 @@ def _toml_value(value: object, path: str) -> str:
     raise parameter_error(path, "dumps_toml", "a bool, int, float, str, list or dict", value)
 
 
-def _toml_table(table: Mapping[str, Any], header: tuple[str, ...], lines: list[str]) -> None:
-    scalars = [(k, v) for k, v in table.items() if v is not None and not isinstance(v, Mapping)]
-    tables = [(k, v) for k, v in table.items() if isinstance(v, Mapping)]
-    if header and (scalars or not tables):
+def _is_table_array(value: object) -> bool:
+    """Tell whether ``value`` is written as an array of tables (a non-empty list of dicts)."""
+    return (
+        isinstance(value, Sequence)
+        and not isinstance(value, str)
+        and len(value) > 0
+        and all(isinstance(v, Mapping) for v in value)
+    )
+
+
+def _toml_table(
+    table: Mapping[str, Any],
+    header: tuple[str, ...],
+    lines: list[str],
+    *,
+    array_item: bool = False,
+) -> None:
+    scalars = [
+        (k, v)
+        for k, v in table.items()
+        if v is not None and not isinstance(v, Mapping) and not _is_table_array(v)
+    ]
+    tables = [(k, v) for k, v in table.items() if isinstance(v, Mapping) or _is_table_array(v)]
+    if array_item or (header and (scalars or not tables)):
         if lines:
             lines.append("")
-        lines.append("[" + ".".join(header) + "]")
+        name = ".".join(header)
+        lines.append(f"[[{name}]]" if array_item else f"[{name}]")
     for key, value in scalars:
         lines.append(f"{_toml_key(key)} = {_toml_value(value, '.'.join((*header, str(key))))}")
     for key, value in tables:
-        _toml_table(value, (*header, _toml_key(key)), lines)
+        sub = (*header, _toml_key(key))
+        if isinstance(value, Mapping):
+            _toml_table(value, sub, lines)
+        else:
+            # A list of dicts becomes an array of tables: one [[a.b]] header per item, and each
+            # item's nested dicts become [a.b.c] tables that belong to that item (TOML 1.0).
+            for item in value:
+                _toml_table(item, sub, lines, array_item=True)
 
 
 def dumps_toml(obj: object) -> str:
     """Write a config object or a nested dict as canonical TOML.
 
-    Nested dicts become ``[a.b]`` tables, dicts inside lists become inline tables, floats are
-    written with ``repr`` (exact), and keys keep their order. TOML has no null: keys whose value
-    is ``None`` are left out, so they must default to ``None`` for an exact round trip.
+    Nested dicts become ``[a.b]`` tables, a non-empty list of dicts becomes an array of tables
+    (``[[a.b]]``, one per item; dicts in any other list are inline tables), floats are written
+    with ``repr`` (exact), and keys keep their order, scalars first within each table. TOML has
+    no null: keys whose value is ``None`` are left out, so they must default to ``None`` for an
+    exact round trip.
 
     Parameters
     ----------

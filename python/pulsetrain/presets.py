@@ -1,0 +1,307 @@
+"""Published devices as ready-made :class:`~pulsetrain.devices.Device` configs (theory.md §2.2).
+
+Each preset is a function returning a :class:`~pulsetrain.devices.Device`; its docstring cites
+the paper (and table or figure) its values come from, and says what is and is not matched.
+:data:`PRESETS` maps the names that ``pulsetrain devices`` lists to :class:`Preset` records.
+Sources (shared/theory.md): **P1** Wu et al., NeurIPS 2025 (arXiv 2502.06309); **P2** Wu et al.,
+NeurIPS 2024 (arXiv 2406.12774); **P3** Xiao et al. (arXiv 2602.21321); **P4** Li et al. (arXiv
+2510.02516); **B1** Rasch et al., Nat. Commun. 15:7133 (2024).
+
+Examples
+--------
+>>> from pulsetrain import presets
+>>> presets.skew_linear().symmetric_point()
+1.05
+>>> sorted(presets.PRESETS)[:3]
+['ald', 'exp_step', 'exponential']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pulsetrain._validation import parameter_error
+from pulsetrain.devices import (
+    ALD,
+    C2CMode,
+    Device,
+    Exponential,
+    ExpStep,
+    Power,
+    PowerStep,
+    SkewLinear,
+    SoftBounds,
+)
+
+__all__ = [
+    "PRESETS",
+    "Preset",
+    "ald",
+    "exp_step",
+    "exponential",
+    "get",
+    "p4_few_state",
+    "power",
+    "power_step",
+    "rram_hfo2",
+    "skew_linear",
+    "softbounds_b1",
+]
+
+
+def ald() -> Device:
+    """Asymmetric linear device of P2's MNIST runs (P2 §2.2, Fig. 5 / Table 2).
+
+    ALD with τ = 0.8 and symmetric point 0 (P2 sweeps τ ∈ {0.70, 0.78, 0.80} for the FCN and
+    {0.6, 0.7, 0.8} for the CNN), Δw_min = 1e−3 (P2 Table 2 runs; theory.md H4). No cycle-to-cycle
+    noise or device-to-device spread: P2's analysis uses the clean model.
+
+    Returns
+    -------
+    Device
+        ``Device(response=ALD(tau=0.8), dw_min=1e-3)``: 1600 states.
+    """
+    return Device(response=ALD(tau=0.8), dw_min=1e-3)
+
+
+def skew_linear(c_lin: float = 0.3) -> Device:
+    """Skew-linear device of P1 Fig. 2 (P1 §4; theory.md §2.1, H2).
+
+    q₊ = (1 + c)(1 − w/τ), q₋ = (1 − c)(1 + w/τ) with τ = 3.5 and Δw_min = 1e−4 (P1 Fig. 2's
+    least-squares toy); P1 sweeps c ∈ {0, 0.1, 0.2, 0.3}. The symmetric point is c·τ (1.05 at
+    the default c = 0.3). No noise or spread, as in the figure.
+
+    Parameters
+    ----------
+    c_lin : float, optional
+        Skew c, in (−1, 1); the default is the largest of P1's sweep.
+
+    Returns
+    -------
+    Device
+        ``Device(response=SkewLinear(tau=3.5, c_lin=c_lin), dw_min=1e-4)``.
+    """
+    return Device(response=SkewLinear(tau=3.5, c_lin=c_lin), dw_min=1e-4)
+
+
+def power() -> Device:
+    """Power-response device of P1 Table 1 (P1 Eq. 148; theory.md H7).
+
+    q± = (1 ∓ w/τ)^γ with γ = 3 and τ = 0.1 (P1 Table 1, the ResNet last-layer runs), symmetric
+    point 0, and P1 Table 4's default Δw_min = 1e−3 (200 states on [−0.1, 0.1]; P1's scripts use
+    2τ/1200 instead, theory.md §6.3).
+
+    Returns
+    -------
+    Device
+        ``Device(response=Power(tau=0.1, gamma_res=3.0), dw_min=1e-3)``.
+    """
+    return Device(response=Power(tau=0.1, gamma_res=3.0), dw_min=1e-3)
+
+
+def exponential() -> Device:
+    """Exponential-response device of P1 Table 8 (P1 Eq. 149; theory.md H6).
+
+    q± = (e^{γ(1 ∓ w/τ)} − 1)/(e^γ − 1) with γ = 2 and τ = 0.7, the cell of P1 Table 8 (FCN on
+    MNIST, γ ∈ {0.5, 1, 2} × τ ∈ {0.6, 0.7, 0.8}) where residual learning does best and Analog
+    SGD fails; symmetric point 0; Δw_min = 1e−3 (P1 Table 4).
+
+    Returns
+    -------
+    Device
+        ``Device(response=Exponential(tau=0.7, gamma_res=2.0), dw_min=1e-3)``.
+    """
+    return Device(response=Exponential(tau=0.7, gamma_res=2.0), dw_min=1e-3)
+
+
+def power_step() -> Device:
+    """Power-step device (P2 App. C.2; theory.md §2.1, C8).
+
+    q₊ = ((τ_max − w)/Δτ)^γ₊, q₋ = ((w − τ_min)/Δτ)^γ₋ on [−1, 1] with γ₊ = 1, γ₋ = 2. P2 gives
+    the family but no values; these are the project's check values (theory.md C8), whose
+    symmetric point is √5 − 2 ≈ 0.236. Δw_min = 1e−3.
+
+    Returns
+    -------
+    Device
+        ``Device(response=PowerStep(gamma_up=1.0, gamma_down=2.0), dw_min=1e-3)``.
+    """
+    return Device(response=PowerStep(gamma_up=1.0, gamma_down=2.0), dw_min=1e-3)
+
+
+def exp_step() -> Device:
+    """Exponential-step device (P2 App. C.3; theory.md §2.1, C8).
+
+    q₊ = 1 − e^{−γ₊(τ_max − w)/Δτ}, q₋ = 1 − e^{−γ₋(w − τ_min)/Δτ} on [−1, 1] with γ₊ = 2,
+    γ₋ = 1. P2 gives no values; these are theory.md C8's, symmetric point 1/3. Δw_min = 1e−3.
+
+    Returns
+    -------
+    Device
+        ``Device(response=ExpStep(gamma_up=2.0, gamma_down=1.0), dw_min=1e-3)``.
+    """
+    return Device(response=ExpStep(gamma_up=2.0, gamma_down=1.0), dw_min=1e-3)
+
+
+def softbounds_b1() -> Device:
+    """B1's soft-bounds device with device-to-device variation (B1 Eq. 4–8; theory.md §1.1).
+
+    Soft bounds on [−1, 1] with δ = Δw_min = 0.05 (40 states) and B1's illustration spreads, every
+    σ = 0.3: log-normal step gain γ_d = exp(0.3ξ) (``dw_min_dtod``), up/down imbalance ρ = 0.3ξ
+    (``up_down_dtod``), bounds ±(1 + 0.3ξ) (``w_max_dtod``, ``w_min_dtod``). So every element has
+    its own symmetric point 2ρ/((γ_d + ρ)/w_max − (γ_d − ρ)/w_min).
+
+    Matched: the response law and the four spreads. Not matched: B1 clamps a bound that crosses
+    0 at 0, while pulsetrain (like aihwkit) reflects it (|1 + σξ|, floored at 1e−3); with σ = 0.3
+    that needs ξ < −3.33, about 1 bound in 2300. Cycle-to-cycle noise is not part of the quoted
+    illustration and is 0 here (set ``dw_min_std`` to add it).
+
+    Returns
+    -------
+    Device
+        A soft-bounds :class:`Device` with the B1 spreads.
+    """
+    return Device(
+        response=SoftBounds(w_max=1.0, w_min=-1.0),
+        dw_min=0.05,
+        dw_min_dtod=0.3,
+        dw_min_dtod_log_normal=True,
+        up_down_dtod=0.3,
+        w_max_dtod=0.3,
+        w_min_dtod=0.3,
+    )
+
+
+def rram_hfo2() -> Device:
+    """RRAM HfO₂: aihwkit's ``ReRamArrayHfO2PresetDevice`` (Gong et al. 2022), P3 Tables 1–2.
+
+    These are aihwkit library values, not values printed in P3 (theory.md §2.2): a soft-bounds
+    reference device on [−1, 1] with dw_min 0.4622 (≈ 4.3 states), log-normal dw_min_dtod
+    0.7125, up_down_dtod 0.01, w_max_dtod 0.4295, w_min_dtod 0.5990, additive cycle-to-cycle
+    noise dw_min_std 0.2174 (in units of the element's own step, as aihwkit), and the symmetry
+    point subtracted through the reference with reference_std 0.05 (reference_mean 0), so each
+    element's read-out SP is −0.05ξ.
+
+    Matched exactly: every value above, up_down 0, slope dtods 0, aihwkit's
+    ``enforce_consistency`` (steps taken in absolute value, bounds reflected to their side of 0;
+    pulsetrain also floors the bound scale |1 + σξ| at 1e−3, which aihwkit does not), corrupt
+    devices off (corrupt_devices_prob 0, as in aihwkit's preset).
+
+    **Not modelled** (so this is not the full aihwkit device):
+
+    * write noise (``write_noise_std`` 0.5841, ≈ 0.27 in weight units): pulsetrain has no
+      hidden/visible weight split yet, so reads see the pulsed weight itself. Expect this preset
+      to be less noisy than aihwkit's, above all for reads and forward passes;
+    * resets (``reset_std`` 0.01): no pulsetrain algorithm resets columns yet;
+    * the update and IO settings: aihwkit has no rpu_config preset for this device; choose them
+      in the algorithm (theory.md §2.2 lists the stock ``*Preset`` update settings).
+
+    P3's reference offsets (its "Ref Mean/Std" table axes) are added by replacing
+    ``reference_mean``/``reference_std``, e.g. ``dataclasses.replace(rram_hfo2(),
+    reference_mean=0.2, reference_std=0.7)``.
+
+    Returns
+    -------
+    Device
+        The RRAM HfO₂ device.
+    """
+    return Device(
+        response=SoftBounds(w_max=1.0, w_min=-1.0),
+        dw_min=0.4622,
+        dw_min_std=0.2174,
+        c2c_mode=C2CMode.ADDITIVE,
+        dw_min_dtod=0.7125,
+        dw_min_dtod_log_normal=True,
+        up_down_dtod=0.01,
+        w_max_dtod=0.4295,
+        w_min_dtod=0.5990,
+        reference_mean=0.0,
+        reference_std=0.05,
+        subtract_symmetry_point=True,
+    )
+
+
+def p4_few_state(n_states: int = 4) -> Device:
+    """P4's few-state soft-bounds device (P4 Tables 1–2; theory.md §2.2).
+
+    Soft bounds on [−1, 1] with Δw_min = 2/n_states; P4 uses 4, 10 and 16 states (Δw_min 0.5,
+    0.2, 0.125). No noise or spread (P4's runs use perfect IO and the clean device).
+
+    Parameters
+    ----------
+    n_states : int, optional
+        Number of states, at least 2 (default 4, P4's hardest setting).
+
+    Returns
+    -------
+    Device
+        ``Device(response=SoftBounds(), dw_min=2 / n_states)``.
+
+    Raises
+    ------
+    ParameterError
+        If ``n_states`` is not an int of at least 2.
+    """
+    if isinstance(n_states, bool) or not isinstance(n_states, int) or n_states < 2:
+        raise parameter_error("n_states", "p4_few_state", "an int of at least 2", n_states)
+    return Device(response=SoftBounds(w_max=1.0, w_min=-1.0), dw_min=2.0 / n_states)
+
+
+@dataclass(frozen=True, slots=True)
+class Preset:
+    """A named preset: the function that builds it and a one-line source."""
+
+    name: str
+    """The name ``pulsetrain devices`` uses."""
+    build: Callable[[], Device]
+    """Returns the device (with the function's default arguments)."""
+    source: str
+    """Paper and table or figure the values come from."""
+
+
+PRESETS: dict[str, Preset] = {
+    p.name: p
+    for p in (
+        Preset("ald", ald, "P2 §2.2, Table 2 (MNIST, tau 0.8)"),
+        Preset("skew_linear", skew_linear, "P1 Fig. 2 (tau 3.5, c 0.3)"),
+        Preset("power", power, "P1 Eq. 148, Table 1 (gamma 3, tau 0.1)"),
+        Preset("exponential", exponential, "P1 Eq. 149, Table 8 (gamma 2, tau 0.7)"),
+        Preset("power_step", power_step, "P2 App. C.2 (check values, theory C8)"),
+        Preset("exp_step", exp_step, "P2 App. C.3 (check values, theory C8)"),
+        Preset("softbounds_b1", softbounds_b1, "B1 Eq. 4-8 (40 states, every sigma 0.3)"),
+        Preset("rram_hfo2", rram_hfo2, "aihwkit ReRamArrayHfO2 (P3 Tables 1-2); no write noise"),
+        Preset("p4_few_state", p4_few_state, "P4 Tables 1-2 (4 states; n_states=10, 16 too)"),
+    )
+}
+"""The presets by name, in the order ``pulsetrain devices`` lists them."""
+
+
+def get(name: str) -> Device:
+    """Return the preset device called ``name``.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`PRESETS`.
+
+    Returns
+    -------
+    Device
+        The device.
+
+    Raises
+    ------
+    ParameterError
+        If there is no such preset.
+
+    Examples
+    --------
+    >>> get("ald").response.tau
+    0.8
+    """
+    preset = PRESETS.get(name) if isinstance(name, str) else None
+    if preset is None:
+        allowed = "one of " + ", ".join(repr(k) for k in PRESETS)
+        raise parameter_error("name", "presets.get", allowed, name)
+    return preset.build()

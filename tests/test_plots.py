@@ -1,0 +1,162 @@
+"""pulsetrain.plots: the figure objects (axes, lines, labels) on the Agg backend.
+
+Skipped only when matplotlib (the 'plot' extra) is absent; the missing-extra error is tested
+either way.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from typing import Any
+
+import numpy as np
+import pytest
+
+import pulsetrain as pt
+from pulsetrain import plots
+from pulsetrain.algorithms import AnalogSGD, DigitalSGD, TwoStage
+from pulsetrain.errors import ParameterError, PulsetrainError
+from pulsetrain.problems import LeastSquares
+
+DEVICE = pt.Device(response=pt.SkewLinear(tau=1.0, c_lin=0.3), dw_min=1e-3)
+PROBLEM = LeastSquares(in_size=3, out_size=2, n_samples=8, batch_size=4, noise_std=0.02)
+UPDATE = pt.PulseCountUpdate(max_bl=8)
+
+
+@pytest.fixture(scope="module")
+def results() -> dict[str, pt.TrainResult]:
+    kw: dict[str, Any] = {"steps": 30, "replicas": 3, "rng": 3, "progress": False}
+    return {
+        "Digital SGD": pt.run(PROBLEM, DigitalSGD(lr=0.05), **kw),
+        "Analog SGD": pt.run(PROBLEM, AnalogSGD(device=DEVICE, update=UPDATE), **kw),
+        "ZS + RL": pt.run(PROBLEM, TwoStage(device=DEVICE, update=UPDATE, zs_pulses=20), **kw),
+    }
+
+
+@pytest.fixture
+def mpl() -> Any:
+    matplotlib = pytest.importorskip(
+        "matplotlib", reason="matplotlib (the 'plot' extra, pulsetrain[plot]) is not installed"
+    )
+    matplotlib.use("Agg")
+    return matplotlib
+
+
+def test_import_pulsetrain_does_not_import_matplotlib() -> None:
+    code = "import sys, pulsetrain, pulsetrain.plots; print('matplotlib' in sys.modules)"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.strip() == "False"
+
+
+def test_missing_matplotlib_names_the_extra(
+    monkeypatch: pytest.MonkeyPatch, results: dict[str, pt.TrainResult]
+) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    with pytest.raises(plots.MissingExtraError, match=r"pip install 'pulsetrain\[plot\]'") as info:
+        plots.plot_curves(results)
+    assert isinstance(info.value, ImportError)
+    assert isinstance(info.value, PulsetrainError)
+    with pytest.raises(plots.MissingExtraError):
+        plots.plot_response(DEVICE)
+
+
+def test_curves_have_a_line_and_band_per_run(mpl: Any, results: dict[str, pt.TrainResult]) -> None:
+    ax = plots.plot_curves(results)
+    labels = [line.get_label() for line in ax.get_lines()]
+    assert labels == list(results)
+    assert len(ax.collections) == len(results)  # one ± std band each
+    assert ax.get_yscale() == "log"
+    assert ax.get_xlabel() == "step"
+    analog = ax.get_lines()[1]
+    res = results["Analog SGD"]
+    np.testing.assert_array_equal(analog.get_xdata(), res.record_steps)
+    y = np.asarray(analog.get_ydata(), dtype=np.float64)
+    np.testing.assert_array_equal(y, res.error.mean(axis=0))
+    assert ax.get_lines()[0].get_linestyle() == "--"  # digital reference is dashed
+    loss = plots.plot_curves(results, metric="loss", log=False, band=False)
+    assert loss.get_yscale() == "linear"
+    assert len(loss.collections) == 0
+    assert "loss" in loss.get_ylabel()
+
+
+def test_band_is_mean_plus_minus_std(mpl: Any, results: dict[str, pt.TrainResult]) -> None:
+    one = {"Analog SGD": results["Analog SGD"]}
+    ax = plots.plot_curves(one, log=False)
+    verts = np.asarray(ax.collections[0].get_paths()[0].vertices, dtype=np.float64)
+    y = results["Analog SGD"].error
+    hi = y.mean(axis=0) + y.std(axis=0, ddof=1)
+    assert np.isclose(verts[:, 1].max(), hi.max())
+
+
+def test_error_vs_pulses_draws_digital_as_a_reference(
+    mpl: Any, results: dict[str, pt.TrainResult]
+) -> None:
+    ax = plots.plot_error_vs_pulses(results)
+    labels = [line.get_label() for line in ax.get_lines()]
+    assert labels == ["Digital SGD (no pulses)", "Analog SGD", "ZS + RL"]
+    assert ax.get_xscale() == ax.get_yscale() == "log"
+    zs = ax.get_lines()[2]
+    res = results["ZS + RL"]
+    total = np.sum([v for v in res.pulses.values()], axis=0).mean(axis=0)
+    x = np.asarray(zs.get_xdata(), dtype=np.float64)
+    np.testing.assert_array_equal(x, total[total > 0])
+    assert x[0] >= 20 * 6  # starts after the 20 calibration pulses per element
+
+
+def test_pulse_bars_stack_by_phase(mpl: Any, results: dict[str, pt.TrainResult]) -> None:
+    ax = plots.plot_pulses(results)
+    containers = [
+        c for c in ax.containers if c.get_label() in ("update", "transfer", "calibration")
+    ]
+    assert [c.get_label() for c in containers] == ["update", "transfer", "calibration"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == list(results)
+    calib = [bar.get_height() for bar in containers[2]]
+    assert calib == [0.0, 0.0, 20 * 6]  # ZS + RL: 20 pulses on each of the 2×3 elements
+    update = [bar.get_height() for bar in containers[0]]
+    assert update[1] == pytest.approx(float(results["Analog SGD"].total_pulses["update"].mean()))
+
+
+@pytest.mark.parametrize("name", ["skew_linear", "rram_hfo2", "power_step"])
+def test_response_curves_mark_the_sp(mpl: Any, name: str) -> None:
+    device = pt.presets.get(name)
+    ax = plots.plot_response(device, n_points=101)
+    labels = [line.get_label() for line in ax.get_lines()]
+    sp = device.symmetric_point()
+    assert labels[:4] == ["q+", "q-", "F", "G"]
+    assert f"SP = {sp:.4g}" in labels
+    q_plus = ax.get_lines()[0]
+    w = np.asarray(q_plus.get_xdata(), dtype=np.float64)
+    assert (w[0], w[-1]) == device.bounds()
+    np.testing.assert_allclose(np.asarray(q_plus.get_ydata(), dtype=np.float64), device.q_plus(w))
+    g = np.asarray(ax.get_lines()[3].get_ydata(), dtype=np.float64)
+    np.testing.assert_allclose(np.interp(sp, w, g), 0.0, atol=1e-2)  # G crosses 0 at the SP
+
+
+def test_ideal_device_has_no_sp_line(mpl: Any) -> None:
+    ax = plots.plot_response(pt.Device(response=pt.Ideal()))
+    assert not any(str(line.get_label()).startswith("SP") for line in ax.get_lines())
+
+
+def test_experiment_and_device_figures(mpl: Any, results: dict[str, pt.TrainResult]) -> None:
+    fig = plots.plot_experiment(results, title="t")
+    assert len(fig.axes) == 3
+    assert fig.get_suptitle() == "t"
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == list(results)
+    assert fig.axes[0].get_title(loc="left").startswith("(a)")
+    dev = plots.plot_device(pt.presets.ald())
+    assert len(dev.axes) == 1
+    assert "ALD" in dev.get_suptitle()
+
+
+def test_plots_reject_bad_input(mpl: Any, results: dict[str, pt.TrainResult]) -> None:
+    with pytest.raises(ParameterError, match=r"^The 'results' parameter of plot_curves"):
+        plots.plot_curves({})
+    with pytest.raises(ParameterError, match=r"^The 'metric' parameter of plot_curves"):
+        plots.plot_curves(results, metric="accuracy")
+    with pytest.raises(ParameterError, match=r"^The 'device' parameter of plot_response"):
+        plots.plot_response("ald")  # type: ignore[arg-type]
+    with pytest.raises(ParameterError, match=r"^The 'n_points' parameter of plot_response"):
+        plots.plot_response(DEVICE, n_points=1)
