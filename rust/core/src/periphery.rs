@@ -153,13 +153,15 @@ fn quantise(v: f64, step: f64, stochastic: bool, s: &mut Stream) -> f64 {
     k * step
 }
 
-/// One analog pass of one sample: `out = IO(W u)` for `w` of shape (n_out, n_in) row-major when
+/// One analog pass of one sample: `out = IO(W u)` with W = `p − r` (physical state minus
+/// reference, formed element by element, never stored) of shape (n_out, n_in) row-major when
 /// `transpose` is false (forward: out_i = Σ_j w_ij u_j), or `out = IO(Wᵀ u)` when true
 /// (backward: out_j = Σ_i w_ij u_i). Sums run in index order. `bm_allowed` is false for
 /// backward passes (aihwkit forces bound management off there). Never panics.
 pub fn pass(
     io: &IoSpec,
-    w: &[f64],
+    p: &[f64],
+    r: &[f64],
     n_out: usize,
     n_in: usize,
     transpose: bool,
@@ -179,16 +181,20 @@ pub fn pass(
     let mvm = |u: &[f64], y: &mut [f64]| {
         y.fill(0.0);
         if transpose {
-            for (wrow, &ui) in w.chunks_exact(cols).zip(u) {
-                for (yj, wij) in y.iter_mut().zip(wrow) {
-                    *yj += wij * ui;
+            for ((prow, rrow), &ui) in p.chunks_exact(cols).zip(r.chunks_exact(cols)).zip(u) {
+                for ((yj, pij), rij) in y.iter_mut().zip(prow).zip(rrow) {
+                    *yj += (pij - rij) * ui;
                 }
             }
         } else {
-            for (yi, wrow) in y.iter_mut().zip(w.chunks_exact(cols)) {
+            for ((yi, prow), rrow) in y
+                .iter_mut()
+                .zip(p.chunks_exact(cols))
+                .zip(r.chunks_exact(cols))
+            {
                 let mut acc = 0.0;
-                for (wij, uj) in wrow.iter().zip(u) {
-                    acc += wij * uj;
+                for ((pij, rij), uj) in prow.iter().zip(rrow).zip(u) {
+                    acc += (pij - rij) * uj;
                 }
                 *yi = acc;
             }

@@ -892,24 +892,20 @@ impl Tile {
     ) -> Vec<f64> {
         let (r, o, i) = self.shape();
         let (len_x, len_y) = if transpose { (o, i) } else { (i, o) };
-        let w: Vec<f64> = self
-            .state
-            .iter()
-            .zip(&self.reference)
-            .map(|(p, rf)| p - rf)
-            .collect();
         let (key, tick, off) = (self.key, self.tick, self.replica_offset);
         let mut out = vec![0.0; r * b * len_y];
         let bm_allowed = !transpose;
         let f = |(t, y): (usize, &mut [f64])| {
             let (rep, bb) = (t / b.max(1), t % b.max(1));
             let mut s = Stream::open(key, tick, off + rep as u64, bb as u64, tag, sub);
-            let wr = row(&w, rep, o * i);
+            let pr = row(&self.state, rep, o * i);
+            let rr = row(&self.reference, rep, o * i);
             let xs = row(x, t, len_x);
             let mut scratch = vec![0.0; len_x];
             periphery::pass(
                 io,
-                wr,
+                pr,
+                rr,
                 o,
                 i,
                 transpose,
