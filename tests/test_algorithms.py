@@ -24,6 +24,7 @@ from pulsetrain.algorithms import (
     ResidualLearningV2,
     TikiTaka,
 )
+from pulsetrain.periphery import transfer_io
 from pulsetrain.problems import LeastSquares, Quadratic
 
 M = 1000
@@ -206,6 +207,12 @@ ALGOS = [
         read_noise_std=0.01,
         transfer_every=2,
         columns_per_transfer=3,
+    ),
+    TikiTaka(
+        device=SKEW,
+        update=pt.PulseCountUpdate(),
+        transfer_io=transfer_io(),
+        transfer_update=pt.StochasticPulseUpdate(desired_bl=5),
     ),
     ResidualLearningV2(
         device=SKEW,

@@ -27,6 +27,7 @@ from pulsetrain.algorithms.sgd import LR, UPDATE_MODES
 from pulsetrain.calibration import ZeroShiftMode, zero_shift
 from pulsetrain.config import register
 from pulsetrain.devices import Device, SkewLinear
+from pulsetrain.periphery import IOParameters
 from pulsetrain.problems.least_squares import Instance
 from pulsetrain.tile import Backend
 from pulsetrain.updates import ExpectedUpdate, StochasticPulseUpdate, UpdateMode
@@ -73,6 +74,11 @@ class TwoStage(Algorithm):
     """Columns per event, cyclically; 0 transfers every column."""
     read_noise_std: float = field(default=0.0, metadata=constrained(_NON_NEGATIVE))
     """Gaussian noise of each read of P (≥ 0)."""
+    transfer_io: IOParameters | None = field(
+        default=None, metadata=constrained(InstanceOf((IOParameters, type(None))))
+    )
+    """If given, reads of P go through this periphery (one-hot forward passes, e.g.
+    ``periphery.transfer_io()``) instead of exact values plus ``read_noise_std``."""
     update: UpdateMode = field(
         default_factory=StochasticPulseUpdate, metadata=constrained(InstanceOf(UPDATE_MODES))
     )
@@ -127,6 +133,7 @@ class TwoStage(Algorithm):
             transfer_every=self.transfer_every,
             columns_per_transfer=self.columns_per_transfer,
             read_noise_std=self.read_noise_std,
+            transfer_io=self.transfer_io,
             update=self.update,
             transfer_update=self.transfer_update,
         )

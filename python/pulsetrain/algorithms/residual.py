@@ -132,6 +132,11 @@ class ResidualLearning(Algorithm):
     """Columns read and written per event, cyclically; 0 transfers every column."""
     read_noise_std: float = field(default=0.0, metadata=constrained(_NON_NEGATIVE))
     """Gaussian noise of each read of P, in weight units (≥ 0)."""
+    transfer_io: IOParameters | None = field(
+        default=None, metadata=constrained(InstanceOf((IOParameters, type(None))))
+    )
+    """If given, reads of P go through this periphery (one-hot forward passes, e.g.
+    ``periphery.transfer_io()``) instead of exact values plus ``read_noise_std``."""
     update: UpdateMode = field(
         default_factory=StochasticPulseUpdate, metadata=constrained(InstanceOf(UPDATE_MODES))
     )
@@ -221,7 +226,9 @@ class _RLState(_TwoArrayState):
         if (step + 1) % self.cfg.transfer_every == 0:
             cols = [(self.pointer + c) % self.n_in for c in range(self.n_cols)]
             self.pointer = (self.pointer + self.n_cols) % self.n_in
-            v = self.p.read(cols, noise_std=self.cfg.read_noise_std)  # (R, out, c)
+            v = self.p.read(
+                cols, noise_std=self.cfg.read_noise_std, io=self.cfg.transfer_io
+            )  # (R, out, c)
             xe = np.zeros((self.replicas, len(cols), self.n_in))
             xe[:, np.arange(len(cols)), cols] = 1.0
             # W[:, j] += lr_transfer·v_j  ⇔  ΔW = −lr_transfer Σ_j (−v_j) e_jᵀ.
@@ -263,6 +270,11 @@ class TikiTaka(Algorithm):
     """Columns per event, cyclically; 0 transfers every column."""
     read_noise_std: float = field(default=0.0, metadata=constrained(_NON_NEGATIVE))
     """Gaussian noise of each read of P (≥ 0)."""
+    transfer_io: IOParameters | None = field(
+        default=None, metadata=constrained(InstanceOf((IOParameters, type(None))))
+    )
+    """If given, reads of P go through this periphery (one-hot forward passes, e.g.
+    ``periphery.transfer_io()``) instead of exact values plus ``read_noise_std``."""
     update: UpdateMode = field(
         default_factory=StochasticPulseUpdate, metadata=constrained(InstanceOf(UPDATE_MODES))
     )
@@ -357,6 +369,11 @@ class ResidualLearningV2(Algorithm):
     """Firing threshold in units of W's dw_min (> 0)."""
     read_noise_std: float = field(default=0.0, metadata=constrained(_NON_NEGATIVE))
     """Gaussian noise of each read of P (≥ 0)."""
+    transfer_io: IOParameters | None = field(
+        default=None, metadata=constrained(InstanceOf((IOParameters, type(None))))
+    )
+    """If given, reads of P go through this periphery (one-hot forward passes, e.g.
+    ``periphery.transfer_io()``) instead of exact values plus ``read_noise_std``."""
     update: UpdateMode = field(
         default_factory=StochasticPulseUpdate, metadata=constrained(InstanceOf(UPDATE_MODES))
     )
@@ -456,7 +473,7 @@ class _RLv2State(_TwoArrayState):
 
     def step(self, step: int, x: FloatArray, d: FloatArray) -> None:
         self.p.update(x, d, lr=self.cfg.lr)
-        read = self.p.read(noise_std=self.cfg.read_noise_std)
+        read = self.p.read(noise_std=self.cfg.read_noise_std, io=self.cfg.transfer_io)
         self.h = (1.0 - self.decay) * self.h + self.cfg.lr_transfer * read
         fire = np.where(np.abs(self.h) >= self.quantum, np.sign(self.h), 0.0)
         if fire.any():

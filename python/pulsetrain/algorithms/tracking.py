@@ -69,7 +69,7 @@ class _TrackingState(_TwoArrayState):
         self.chop_prob = cfg.chop_prob if isinstance(cfg, ERIDER) else 0.0
         self.separate_copy = isinstance(cfg, ERIDER) and cfg.reprogram_on_flip
         # Q_0 = read(P_0) (project choice, theory.md §3.11).
-        self.q = self.p.read(noise_std=cfg.read_noise_std)
+        self.q = self.p.read(noise_std=cfg.read_noise_std, io=cfg.transfer_io)
         self.q_copy = self.q.copy()
         self.chop = np.ones((instance.replicas, 1, instance.in_size))
         self.eye = np.broadcast_to(
@@ -105,7 +105,7 @@ class _TrackingState(_TwoArrayState):
         q_used = self._q_used()
         # P_new = AU_P(P, −lr c⊙g): the chopper multiplies the inputs column-wise.
         self.p.update(x * self.chop, d, lr=cfg.lr)
-        p_new = self.p.read(noise_std=cfg.read_noise_std)
+        p_new = self.p.read(noise_std=cfg.read_noise_std, io=cfg.transfer_io)
         inc = self.chop * (p_new - q_used)  # W ← AU_W(W, lr_transfer·c⊙(P_new − Q~))
         self.q = (1.0 - cfg.ema_rate) * self.q + cfg.ema_rate * p_new
         self.w.update(self.eye, -inc.transpose(0, 2, 1), lr=cfg.lr_transfer, phase=Phase.TRANSFER)
@@ -177,6 +177,11 @@ class RIDER(Algorithm):
     """EMA rate η of the SP tracker Q, in (0, 1]."""
     read_noise_std: float = field(default=0.0, metadata=constrained(_NON_NEGATIVE))
     """Gaussian noise of each read of P (≥ 0)."""
+    transfer_io: IOParameters | None = field(
+        default=None, metadata=constrained(InstanceOf((IOParameters, type(None))))
+    )
+    """If given, reads of P go through this periphery (one-hot forward passes, e.g.
+    ``periphery.transfer_io()``) instead of exact values plus ``read_noise_std``."""
     update: UpdateMode = field(
         default_factory=StochasticPulseUpdate, metadata=constrained(InstanceOf(UPDATE_MODES))
     )
@@ -272,6 +277,11 @@ class ERIDER(Algorithm):
     """Keep Q~ as an analog copy of Q reprogrammed at flips (else Q~ is Q itself)."""
     read_noise_std: float = field(default=0.0, metadata=constrained(_NON_NEGATIVE))
     """Gaussian noise of each read of P (≥ 0)."""
+    transfer_io: IOParameters | None = field(
+        default=None, metadata=constrained(InstanceOf((IOParameters, type(None))))
+    )
+    """If given, reads of P go through this periphery (one-hot forward passes, e.g.
+    ``periphery.transfer_io()``) instead of exact values plus ``read_noise_std``."""
     update: UpdateMode = field(
         default_factory=StochasticPulseUpdate, metadata=constrained(InstanceOf(UPDATE_MODES))
     )
