@@ -263,3 +263,12 @@ def test_weights_are_copies() -> None:
     c = t.pulse_counts()
     c[...] = 7
     assert (t.pulse_counts() == 0).all()
+
+
+def test_a_tile_too_large_for_memory_is_an_error_not_an_abort() -> None:
+    # 2**34 elements pass the size cap, but their 512 GiB of device maps cannot be allocated:
+    # the allocation is fallible and becomes a ParameterError naming the size.
+    with pytest.raises(ParameterError, match="'out_size'"):
+        pt.AnalogTile(1 << 17, 1 << 17, _device(), rng=0)
+    with pytest.raises(ParameterError, match="'out_size'"):
+        pt.AnalogTile(1 << 20, 1 << 20, _device(), rng=0)  # beyond the 2**34-element cap

@@ -315,17 +315,17 @@ impl Tile {
                     out_size,
                 )
             })?;
-        let mut maps = vec![
-            ElemMap {
-                lo: 0.0,
-                hi: 0.0,
-                up: 0.0,
-                dn: 0.0
-            };
-            n
-        ];
-        let mut reference = vec![0.0; n];
-        let mut state = vec![0.0; n];
+        // Allocate fallibly: a tile too large for memory is an error, never an abort.
+        let zero_map = ElemMap {
+            lo: 0.0,
+            hi: 0.0,
+            up: 0.0,
+            dn: 0.0,
+        };
+        let mut maps = filled(n, zero_map)?;
+        let mut reference = filled(n, 0.0)?;
+        let mut state = filled(n, 0.0)?;
+        let counters = [filled(n, 0u64)?, filled(n, 0u64)?, filled(n, 0u64)?];
         let d = &device;
         let f = |g: usize, mrow: &mut [ElemMap], rrow: &mut [f64], prow: &mut [f64]| {
             let r = replica_offset + (g / out_size) as u64;
@@ -362,7 +362,7 @@ impl Tile {
             state,
             maps,
             reference,
-            counters: [vec![0; n], vec![0; n], vec![0; n]],
+            counters,
         })
     }
 
@@ -1259,6 +1259,21 @@ where
             .map(|(g, ((p, c), m))| f(g, p, c, m))
             .collect()
     }
+}
+
+/// A vector of `n` copies of `v`, or an error if the memory cannot be had.
+fn filled<T: Clone>(n: usize, v: T) -> Result<Vec<T>, CoreError> {
+    let mut out = Vec::new();
+    out.try_reserve_exact(n).map_err(|_| {
+        CoreError::param(
+            "out_size",
+            "Tile",
+            format!("small enough that the tile fits in memory ({n} elements requested)"),
+            n,
+        )
+    })?;
+    out.resize(n, v);
+    Ok(out)
 }
 
 /// Row `g` of a row-major buffer with rows of length `i` (empty if out of range).
