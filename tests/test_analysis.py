@@ -695,7 +695,12 @@ def test_exports() -> None:
     assert len(public) == len(set(public))
     for name in public:
         assert getattr(pulsetrain.analysis, name) is not None
-    modules = (pulsetrain.analysis.device, pulsetrain.analysis.penalty, pulsetrain.analysis.filters)
+    modules = (
+        pulsetrain.analysis.device,
+        pulsetrain.analysis.penalty,
+        pulsetrain.analysis.filters,
+        pulsetrain.analysis.calibration,
+    )
     assert sorted(n for m in modules for n in m.__all__) == public
 
 
@@ -706,6 +711,7 @@ def test_exports() -> None:
         pulsetrain.analysis.device,
         pulsetrain.analysis.penalty,
         pulsetrain.analysis.filters,
+        pulsetrain.analysis.calibration,
     ],
     ids=lambda m: m.__name__,
 )

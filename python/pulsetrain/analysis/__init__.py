@@ -11,6 +11,8 @@ family):
   exact scalar fixed point, the amplification factors, the error-bound forms and the lower-bound
   instance (§4.1-4.5).
 * :mod:`~pulsetrain.analysis.filters`: the SP-tracking EMA filter (§4.7).
+* :mod:`~pulsetrain.analysis.calibration`: zero-shift pulse complexity, exact linear-``G``
+  moments, P3 Cor. 3.9's pulse totals and the SP estimation error (§4.6, §6.18).
 
 Examples
 --------
@@ -22,6 +24,23 @@ Examples
 
 from __future__ import annotations
 
+from pulsetrain.analysis.calibration import (
+    SPError,
+    rider_total_pulses,
+    sp_estimation_error,
+    two_stage_total_pulses,
+    zs_average_iterate_bound,
+    zs_average_iterate_pulses,
+    zs_cyclic_floor,
+    zs_cyclic_pairs,
+    zs_last_iterate_bound,
+    zs_last_iterate_floor,
+    zs_last_iterate_pulses,
+    zs_linear_cyclic_fixed_point,
+    zs_linear_mean,
+    zs_linear_moments,
+    zs_linear_stationary_variance,
+)
 from pulsetrain.analysis.device import (
     DeviceLike,
     F,
@@ -70,6 +89,7 @@ __all__ = [
     "G",
     "R",
     "R_c",
+    "SPError",
     "S_K_ald",
     "S_K_ald_bound",
     "S_K_asgd",
@@ -90,12 +110,26 @@ __all__ = [
     "predicted_fixed_point",
     "predicted_fixed_point_scalar",
     "rider_bound_p3",
+    "rider_total_pulses",
     "rl_bound_p1",
     "saturation",
     "saturation_degree",
     "simulate_ema",
     "single_tile_bound_p4",
     "slope_at_sp",
+    "sp_estimation_error",
     "tt_bound_p2",
     "tt_p_max_p2",
+    "two_stage_total_pulses",
+    "zs_average_iterate_bound",
+    "zs_average_iterate_pulses",
+    "zs_cyclic_floor",
+    "zs_cyclic_pairs",
+    "zs_last_iterate_bound",
+    "zs_last_iterate_floor",
+    "zs_last_iterate_pulses",
+    "zs_linear_cyclic_fixed_point",
+    "zs_linear_mean",
+    "zs_linear_moments",
+    "zs_linear_stationary_variance",
 ]
