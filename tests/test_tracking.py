@@ -13,7 +13,7 @@ import pytest
 
 import pulsetrain as pt
 import pulsetrain.config
-from pulsetrain.algorithms import ERIDER, RIDER, ResidualLearning, TwoStage
+from pulsetrain.algorithms import ERIDER, RIDER, ERIDERBuffered, ResidualLearning, TwoStage
 from pulsetrain.calibration import ZeroShiftMode
 from pulsetrain.problems import LeastSquares, Quadratic
 
@@ -138,6 +138,14 @@ def test_tracker_sp_error_and_arrays() -> None:
         RIDER(device=SKEW, update=pt.StochasticPulseUpdate(), read_noise_std=0.01),
         ERIDER(device=SKEW, update=pt.ExpectedUpdate(noise=True), chop_prob=0.3),
         TwoStage(device=SKEW, update=pt.PulseCountUpdate(), zs_pulses=50, zs_average_last=10),
+        ERIDERBuffered(
+            device=SKEW,
+            update=pt.PulseCountUpdate(),
+            chop_prob=0.3,
+            chop_random=True,
+            lr_transfer=0.5,
+            columns_per_transfer=2,
+        ),
     ],
     ids=lambda a: type(a).__name__,
 )
@@ -157,3 +165,41 @@ def test_tracking_runs_are_reproducible_and_match_the_twin(
     np.testing.assert_allclose(a.weights, twin.weights, rtol=1e-12, atol=1e-15)
     back = pt.config.from_dict(a.config["algorithm"])
     assert back == algo
+
+
+def _buffered_state(lr_transfer: float) -> tuple[Any, Any]:
+    ideal = pt.Device(response=pt.Ideal(w_min=-10.0, w_max=10.0), dw_min=1e-3)
+    algo = ERIDERBuffered(
+        device=ideal, lr=0.0, lr_transfer=lr_transfer, chop_prob=0.5, gamma_mix=0.1, update=EXPECTED
+    )
+    inst = Quadratic(noise_std=0.0).setup(1, np.random.SeedSequence(0))
+    state = algo.start(inst, np.random.SeedSequence(0))
+    state.tiles["P"].set_weights(np.full((1, 1), 0.35))
+    return algo, state
+
+
+def test_erider_buffered_reference_tracks_a_constant_residual() -> None:
+    # chop_prob 0.5 → n_samp 2, sm = min(5/2, 1) = 1; one column, so every read is a sweep.
+    # With P held at 0.35, ω gains z = c(v − Q~)·lr_transfer/bg = 0.35 twice, then the first
+    # chopper flip moves Q~ to the running mean 0.35 and z is 0 from then on: no pulse on W.
+    _, state = _buffered_state(lr_transfer=1e-3)  # bg = Δw_min(P) = 1e−3: ω += z
+    x, d = np.ones((1, 1, 1)), np.zeros((1, 1, 1))
+    hs = []
+    for k in range(12):
+        state.step(k, x, d)
+        hs.append(float(state.arrays()["H"].item()))
+    assert hs[0] == pytest.approx(0.35, rel=1e-12)
+    assert hs[1] == pytest.approx(0.70, rel=1e-12)
+    assert hs[-1] == pytest.approx(0.70, rel=1e-12)
+    assert state.arrays()["Q_copy"].item() == pytest.approx(0.35, rel=1e-12)
+    assert state.tiles["W"].pulse_counts("transfer").sum() == 0
+
+
+def test_erider_buffered_drops_pulses_before_n_samp_sweeps() -> None:
+    # ω = 3.5 at the first read fires trunc → clamp to 1 pulse, but W is written only after more
+    # than n_samp = 2 sweeps: the buffer resets (forget_buffer) and the pulse is dropped.
+    _, state = _buffered_state(lr_transfer=1e-2)
+    x, d = np.ones((1, 1, 1)), np.zeros((1, 1, 1))
+    state.step(0, x, d)
+    assert state.arrays()["H"].item() == 0.0
+    assert state.tiles["W"].pulse_counts("transfer").sum() == 0

@@ -9,7 +9,7 @@ from pulsetrain.algorithms.base import Algorithm, AlgorithmState, Callback, run
 from pulsetrain.algorithms.calibration import TwoStage
 from pulsetrain.algorithms.residual import ResidualLearning, ResidualLearningV2, TikiTaka
 from pulsetrain.algorithms.sgd import AnalogSGD, DigitalSGD
-from pulsetrain.algorithms.tracking import ERIDER, RIDER
+from pulsetrain.algorithms.tracking import ERIDER, RIDER, ERIDERBuffered
 
 __all__ = [
     "ERIDER",
@@ -19,6 +19,7 @@ __all__ = [
     "AnalogSGD",
     "Callback",
     "DigitalSGD",
+    "ERIDERBuffered",
     "ResidualLearning",
     "ResidualLearningV2",
     "TikiTaka",

@@ -9,19 +9,22 @@ gradient part is modulated and averages out of Q, while the SP drift is not. Q~ 
 copy of Q used in W̄ and the transfer, reprogrammed from Q when a column's chopper flips
 (``reprogram_on_flip``), or Q itself (theory's toy check C23).
 
-Implemented: the raw equations (theory.md's ``erider_raw``). Not yet: P3's buffered, AGAD-style
-transfer (``erider_buffered``).
+Implemented: the raw equations (theory.md's ``erider_raw``, :class:`ERIDER`) and P3's
+experimental configuration with AGAD's chopped, thresholded transfer buffer
+(``erider_buffered``, :class:`ERIDERBuffered`).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import ClassVar, Self
 
 import numpy as np
+import numpy.typing as npt
 
 from pulsetrain import _core
-from pulsetrain._validation import Bool, InstanceOf, Interval, check_fields, constrained
+from pulsetrain._validation import Bool, InstanceOf, Integral, Interval, check_fields, constrained
 from pulsetrain.algorithms.base import Algorithm, AlgorithmState, FloatArray
 from pulsetrain.algorithms.residual import _DEVICE, _OPTIONAL_DEVICE, _TwoArrayState
 from pulsetrain.algorithms.sgd import LR, UPDATE_MODES
@@ -33,11 +36,12 @@ from pulsetrain.rng import tile_key
 from pulsetrain.tile import Backend
 from pulsetrain.updates import ExpectedUpdate, Phase, StochasticPulseUpdate, UpdateMode
 
-__all__ = ["ERIDER", "RIDER"]
+__all__ = ["ERIDER", "RIDER", "ERIDERBuffered"]
 
 _NON_NEGATIVE = Interval(0.0, None, closed="left")
 _RATE = Interval(0.0, 1.0, closed="right")
 _PROB = Interval(0.0, 1.0, closed="both")
+_POSITIVE = Interval(0.0, None, closed="neither")
 #: Tile index of the chopper streams' key, and their stream tag.
 _CHOPPER_KEY_INDEX = (1 << 20) + 1
 _CHOPPER_TAG = 8
@@ -340,3 +344,252 @@ class ERIDER(Algorithm):
             The state; ``sp_error()`` is the RMS distance of Q from P's symmetric point.
         """
         return _start(self, instance, root, n_threads, replica_offset, backend)
+
+
+class _BufferedState(_TwoArrayState):
+    """E-RIDER with AGAD's chopped, thresholded transfer buffer (theory.md §3.7, §3.8, §3.12)."""
+
+    def __init__(
+        self,
+        cfg: ERIDERBuffered,
+        instance: Instance,
+        root: np.random.SeedSequence,
+        n_threads: int | None,
+        offset: int,
+        backend: Backend,
+    ) -> None:
+        super().__init__(
+            instance,
+            root,
+            cfg.device,
+            cfg.device_residual,
+            cfg.update,
+            cfg.gamma_mix,
+            n_threads,
+            offset,
+            backend,
+        )
+        self.cfg = cfg
+        shape = (instance.replicas, instance.out_size, instance.in_size)
+        self.m = np.zeros(shape)  # running mean of the reads (tracks P's SP)
+        self.m_ref = np.zeros(shape)  # its snapshot at the last chopper flip (Q~)
+        self.h = np.zeros(shape)  # the dimensionless transfer buffer ω
+        self.chop = np.ones((instance.replicas, 1, instance.in_size))
+        self.flipped = np.zeros((instance.replicas, instance.in_size), dtype=bool)
+        self.n_samp = max(math.ceil(1.0 / cfg.chop_prob), 2)
+        self.sm = min(cfg.tail_weightening / self.n_samp, 1.0)
+        dw_a = (cfg.device_residual or cfg.device).dw_min
+        n_in = instance.in_size
+        self.bg = (
+            cfg.buffer_granularity * dw_a * cfg.auto_granularity / (n_in * cfg.transfer_every)
+            if cfg.auto_granularity > 0
+            else cfg.buffer_granularity * dw_a
+        )
+        n = cfg.columns_per_transfer
+        self.n_cols = n_in if n == 0 else min(n, n_in)
+        self.pointer = 0
+        self.sweeps = 0
+        self.key = list(tile_key(root, _CHOPPER_KEY_INDEX))
+        self.offset = offset
+
+    def gradient_point(self) -> FloatArray:
+        return self.w.weights + self.gamma * self.chop * (self.p.weights - self.m_ref)
+
+    def forward(self, x: FloatArray, io: IOParameters | None) -> FloatArray:
+        xc = x * self.chop
+        y = self.w.forward(x, io=io or perfect_io())
+        pq = self.p.forward(xc, io=io or perfect_io()) - np.einsum("roi,rbi->rbo", self.m_ref, xc)
+        return np.asarray(y + self.gamma * pq, dtype=np.float64)
+
+    def backward(self, d: FloatArray, io: IOParameters | None) -> FloatArray:
+        y = self.w.backward(d, io=io or perfect_io())
+        pq = self.p.backward(d, io=io or perfect_io()) - np.einsum("roi,rbo->rbi", self.m_ref, d)
+        return np.asarray(y + self.gamma * self.chop * pq, dtype=np.float64)
+
+    def step(self, step: int, x: FloatArray, d: FloatArray) -> None:
+        cfg = self.cfg
+        self.p.update(x * self.chop, d, lr=cfg.lr)
+        if (step + 1) % cfg.transfer_every != 0:
+            return
+        n_in = self.chop.shape[2]
+        cols = [(self.pointer + c) % n_in for c in range(self.n_cols)]
+        v = self.p.read(cols, noise_std=cfg.read_noise_std, io=cfg.transfer_io)  # (R, out, c)
+        counts = np.zeros_like(self.h, dtype=np.int64)
+        write = self.sweeps > self.n_samp  # W is written only after n_samp sweeps (§3.8)
+        for c, j in enumerate(cols):
+            # 2: a flip since this column's last read moves the reference mean (B1: p_ref ← p).
+            fl = self.flipped[:, j][:, None]
+            self.m_ref[:, :, j] = np.where(fl, self.m[:, :, j], self.m_ref[:, :, j])
+            self.flipped[:, j] = False
+            # 3: z = c_j (v − m_ref); ω = H + z·|lr_transfer|/bg; fire trunc(ω) where |ω| ≥ 1.
+            z = self.chop[:, 0, j][:, None] * (v[:, :, c] - self.m_ref[:, :, j])
+            omega = self.h[:, :, j] + z * (abs(cfg.lr_transfer) / self.bg)
+            fire = np.abs(omega) >= 1.0
+            n = np.where(
+                fire,
+                np.clip(np.trunc(omega), -cfg.max_transfer_pulses, cfg.max_transfer_pulses),
+                0.0,
+            )
+            if cfg.forget_buffer:
+                omega = np.where(fire, cfg.momentum * omega, omega)
+            else:
+                omega = omega - (1.0 - cfg.momentum) * n
+            self.h[:, :, j] = omega
+            counts[:, :, j] = n.astype(np.int64)
+            # 4: the leaky running mean of the reads.
+            self.m[:, :, j] = (1.0 - self.sm) * self.m[:, :, j] + self.sm * v[:, :, c]
+        if write and counts.any():
+            self.w.apply_pulses(counts, phase=Phase.TRANSFER)
+        # 5: choppers: random flips after each read, and all at the end of each n_samp period.
+        if cfg.chop_random:
+            u = _core.replica_uniforms(
+                self.key, step, self.offset, self.replicas, len(cols), _CHOPPER_TAG, None
+            )
+            flips = np.zeros((self.replicas, n_in), dtype=bool)
+            flips[:, cols] = u < cfg.chop_prob
+            self._flip(flips)
+        self.pointer = (self.pointer + self.n_cols) % n_in
+        if self.pointer < self.n_cols or self.n_cols == n_in:
+            self.sweeps += 1
+            if self.sweeps % self.n_samp == 0:
+                self._flip(np.ones((self.replicas, n_in), dtype=bool))
+
+    def _flip(self, flips: npt.NDArray[np.bool_]) -> None:
+        self.chop = np.where(flips[:, None, :], -self.chop, self.chop)
+        self.flipped |= flips
+
+    def arrays(self) -> dict[str, FloatArray]:
+        return {
+            "W": self.w.weights,
+            "P": self.p.weights,
+            "Q": self.m.copy(),
+            "Q_copy": self.m_ref.copy(),
+            "H": self.h.copy(),
+        }
+
+    def effective_weights(self) -> FloatArray:
+        return self.gradient_point()
+
+    def sp_error(self) -> FloatArray | None:
+        sp = self.p.symmetric_points
+        if np.isnan(sp).all():
+            return None
+        e = (self.m_ref - sp).reshape(self.replicas, -1)
+        return np.asarray(np.sqrt(np.mean(e**2, axis=1)), dtype=np.float64)
+
+
+@register
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ERIDERBuffered(Algorithm):
+    """E-RIDER as P3 ran it: AGAD's chopped, thresholded buffer for the transfer (theory §3.12).
+
+    P accumulates the chopped gradient −lr·c⊙g (per-column chopper c) at W̄ = W +
+    gamma_mix·c⊙(P − Q~). Every ``transfer_every`` steps the next ``columns_per_transfer``
+    columns of P are read; for column k (theory.md §3.8): if c_k flipped since its last read,
+    Q~ ← Q; z = c_k(v − Q~); ω = H + z·|lr_transfer|/bg; where |ω| ≥ 1, n = clamp(trunc(ω),
+    ±max_transfer_pulses) single pulses go onto W[:, k] (TRANSFER) and ω ← momentum·ω (or
+    ω − (1 − momentum)n without ``forget_buffer``); Q ← (1 − sm)Q + sm·v with
+    sm = min(tail_weightening/n_samp, 1), n_samp = max(⌈1/chop_prob⌉, 2). Every chopper flips at
+    the end of each n_samp-sweep period (and, with ``chop_random``, with probability chop_prob
+    after each read). W is written only after more than n_samp sweeps. bg = buffer_granularity ·
+    Δw_min(P) · auto_granularity / (n_in · transfer_every) if auto_granularity > 0, else
+    buffer_granularity · Δw_min(P). Q is the running mean of P's reads, which tracks its SP.
+
+    Examples
+    --------
+    >>> import pulsetrain as pt
+    >>> ERIDERBuffered(device=pt.Device(response=pt.ALD(tau=1.0))).chop_prob
+    0.05
+    """
+
+    kind: ClassVar[str] = "erider_buffered"
+    device: Device = field(metadata=constrained(_DEVICE))
+    """Device of W (and of P unless ``device_residual`` is given)."""
+    device_residual: Device | None = field(default=None, metadata=constrained(_OPTIONAL_DEVICE))
+    """Device of P; None uses ``device``."""
+    lr: float = field(default=0.5, metadata=constrained(LR))
+    """Learning rate of the chopped gradient on P (aihwkit fast_lr; P3 LeNet: 0.5)."""
+    lr_transfer: float = field(default=0.05, metadata=constrained(LR))
+    """Scale of the reads added to the buffer (aihwkit transfer_lr, unscaled; P3: 0.05)."""
+    gamma_mix: float = field(default=0.1, metadata=constrained(_NON_NEGATIVE))
+    """Weight of c⊙(P − Q~) in W̄ (P3: 0.1)."""
+    chop_prob: float = field(default=0.05, metadata=constrained(Interval(0.0, 1.0, closed="right")))
+    """Chopper probability; sets the period n_samp = max(⌈1/chop_prob⌉, 2) (P3: 0.05)."""
+    chop_random: bool = field(default=False, metadata=constrained(Bool()))
+    """Also flip each column's chopper with probability chop_prob after each of its reads."""
+    transfer_every: int = field(default=1, metadata=constrained(Integral(1, 1 << 30)))
+    """Steps between transfer reads (≥ 1)."""
+    columns_per_transfer: int = field(default=1, metadata=constrained(Integral(0, 1 << 24)))
+    """Columns read per event, cyclically; 0 reads every column."""
+    tail_weightening: float = field(
+        default=5.0, metadata=constrained(Interval(0.0, None, closed="neither"))
+    )
+    """sm = min(tail_weightening / n_samp, 1) is the running mean's rate (aihwkit default 5)."""
+    buffer_granularity: float = field(
+        default=1.0, metadata=constrained(Interval(0.0, None, closed="neither"))
+    )
+    """Buffer unit in multiples of Δw_min(P)."""
+    auto_granularity: float = field(default=0.0, metadata=constrained(_NON_NEGATIVE))
+    """If > 0, bg is scaled by auto_granularity/(n_in·transfer_every) (P3: 1000)."""
+    momentum: float = field(default=0.0, metadata=constrained(Interval(0.0, 1.0, closed="both")))
+    """Fraction of the buffer kept where it fired (forget_buffer) or decrement factor."""
+    forget_buffer: bool = field(default=True, metadata=constrained(Bool()))
+    """Reset a firing buffer to momentum·ω (else subtract (1 − momentum)·n)."""
+    max_transfer_pulses: int = field(default=1, metadata=constrained(Integral(1, 1_000_000)))
+    """Pulse cap per element per transfer (aihwkit transfer desired_bl, default 1)."""
+    read_noise_std: float = field(default=0.0, metadata=constrained(_NON_NEGATIVE))
+    """Gaussian noise of each read of P (≥ 0)."""
+    transfer_io: IOParameters | None = field(
+        default=None, metadata=constrained(InstanceOf((IOParameters, type(None))))
+    )
+    """If given, reads of P go through this periphery instead of read_noise_std."""
+    update: UpdateMode = field(
+        default_factory=StochasticPulseUpdate, metadata=constrained(InstanceOf(UPDATE_MODES))
+    )
+    """Update mode of P's gradient updates (W receives exact single pulses)."""
+
+    def __post_init__(self) -> None:
+        """Validate every field."""
+        check_fields(self)
+
+    @classmethod
+    def example(cls) -> Self:
+        """Return a valid instance for docs and tests.
+
+        Returns
+        -------
+        ERIDERBuffered
+            On a skew-linear device in the expected mode.
+        """
+        return cls(device=Device(response=SkewLinear(tau=1.0, c_lin=0.2)), update=ExpectedUpdate())
+
+    def start(
+        self,
+        instance: Instance,
+        root: np.random.SeedSequence,
+        *,
+        n_threads: int | None = None,
+        replica_offset: int = 0,
+        backend: Backend = Backend.RUST,
+    ) -> AlgorithmState:
+        """Build W (initial weights), P, the buffers and the choppers.
+
+        Parameters
+        ----------
+        instance : Instance
+            The drawn problem.
+        root : numpy.random.SeedSequence
+            Root seed; W is tile 0, P tile 1.
+        n_threads : int or None, optional
+            Kernel threads.
+        replica_offset : int, optional
+            Global index of replica 0.
+        backend : Backend, optional
+            Where the tiles run.
+
+        Returns
+        -------
+        AlgorithmState
+            The state; ``sp_error()`` is the RMS distance of Q~ from P's symmetric point.
+        """
+        return _BufferedState(self, instance, root, n_threads, replica_offset, backend)
