@@ -22,7 +22,8 @@ Algorithms, same lr 0.1, lr_transfer 0.02, gamma_mix 0.4 everywhere:
 * RIDER and E-RIDER: the raw equations (§3.11-3.12), ema_rate = lr_transfer = 0.02 (C23's
   convention, not tuned here); E-RIDER with chop_prob 0.05 and the analog copy Q~ reprogrammed on
   each flip (not counted as pulses: Q~ is kept digitally here). theory.md §6.8: with constant
-  steps the raw equations do not reach W*; the buffered variant P3 used is not implemented.
+  steps the raw equations do not reach W*; the buffered variant P3 used (AGAD's transfer buffer)
+  is run too.
 * Analog SGD (one array, same device) and Digital SGD as anchors.
 
 Reported per method: final ‖W̄ − W*‖² (mean ± std over replicas; each replica has its own problem,
@@ -47,6 +48,7 @@ from pulsetrain.algorithms import (
     Algorithm,
     AnalogSGD,
     DigitalSGD,
+    ERIDERBuffered,
     ResidualLearning,
     TwoStage,
 )
@@ -86,6 +88,18 @@ def algorithms(dev: pt.Device) -> dict[str, Algorithm]:
     out["RIDER"] = RIDER(device=dev, ema_rate=EMA, **rl)
     out["E-RIDER (raw)"] = ERIDER(
         device=dev, ema_rate=EMA, chop_prob=0.05, reprogram_on_flip=True, **rl
+    )
+    # P3's experimental E-RIDER: AGAD's chopped, thresholded buffer, every column read each step
+    # (the LeNet settings scale lr, lr_transfer and gamma for a network; here the residual-learning
+    # step sizes are kept so the comparison is like for like).
+    out["E-RIDER (buffered)"] = ERIDERBuffered(
+        device=dev,
+        lr=LR,
+        lr_transfer=LR_TRANSFER,
+        gamma_mix=GAMMA,
+        chop_prob=0.05,
+        columns_per_transfer=0,
+        update=up,
     )
     return out
 
