@@ -115,8 +115,20 @@ class Algorithm(ConfigMixin):
         Returns
         -------
         AlgorithmState
-            The state, at step 0.
+            The state, at step 0. Tile 0 is the main array W, tile 1 the residual array P
+            (where the algorithm has one); ``sp_error()`` reports the symmetric-point error the
+            algorithm relies on (P's logical SP, or the tracker's distance from it).
         """
+        return self._make_state(instance, root, n_threads, replica_offset, backend)
+
+    def _make_state(
+        self,
+        instance: Instance,
+        root: np.random.SeedSequence,
+        n_threads: int | None,
+        replica_offset: int,
+        backend: Backend,
+    ) -> AlgorithmState:
         raise NotImplementedError
 
 

@@ -138,36 +138,14 @@ class TwoStage(Algorithm):
             transfer_update=self.transfer_update,
         )
 
-    def start(
+    def _make_state(
         self,
         instance: Instance,
         root: np.random.SeedSequence,
-        *,
-        n_threads: int | None = None,
-        replica_offset: int = 0,
-        backend: Backend = Backend.RUST,
+        n_threads: int | None,
+        replica_offset: int,
+        backend: Backend,
     ) -> AlgorithmState:
-        """Build W and P, zero-shift P and program its reference to the estimate.
-
-        Parameters
-        ----------
-        instance : Instance
-            The drawn problem.
-        root : numpy.random.SeedSequence
-            Root seed; W is tile 0, P tile 1.
-        n_threads : int or None, optional
-            Kernel threads.
-        replica_offset : int, optional
-            Global index of replica 0.
-        backend : Backend, optional
-            Where the tiles run.
-
-        Returns
-        -------
-        AlgorithmState
-            The residual-learning state after calibration; ``sp_error()`` is the RMS of P's
-            remaining logical SP.
-        """
         state = _RLState(
             self.residual_learning(), instance, root, n_threads, replica_offset, backend
         )

@@ -161,35 +161,14 @@ class ResidualLearning(Algorithm):
         """
         return cls(device=Device(response=ALD(tau=1.0)), update=ExpectedUpdate())
 
-    def start(
+    def _make_state(
         self,
         instance: Instance,
         root: np.random.SeedSequence,
-        *,
-        n_threads: int | None = None,
-        replica_offset: int = 0,
-        backend: Backend = Backend.RUST,
+        n_threads: int | None,
+        replica_offset: int,
+        backend: Backend,
     ) -> AlgorithmState:
-        """Build W (initial weights) and P (at 0).
-
-        Parameters
-        ----------
-        instance : Instance
-            The drawn problem.
-        root : numpy.random.SeedSequence
-            Root seed; W is tile 0, P tile 1.
-        n_threads : int or None, optional
-            Kernel threads.
-        replica_offset : int, optional
-            Global index of replica 0.
-        backend : Backend, optional
-            Where the tiles run.
-
-        Returns
-        -------
-        AlgorithmState
-            The state.
-        """
         return _RLState(self, instance, root, n_threads, replica_offset, backend)
 
 
@@ -299,35 +278,14 @@ class TikiTaka(Algorithm):
         """
         return cls(device=Device(response=ALD(tau=1.0)), update=ExpectedUpdate())
 
-    def start(
+    def _make_state(
         self,
         instance: Instance,
         root: np.random.SeedSequence,
-        *,
-        n_threads: int | None = None,
-        replica_offset: int = 0,
-        backend: Backend = Backend.RUST,
+        n_threads: int | None,
+        replica_offset: int,
+        backend: Backend,
     ) -> AlgorithmState:
-        """Build W and P.
-
-        Parameters
-        ----------
-        instance : Instance
-            The drawn problem.
-        root : numpy.random.SeedSequence
-            Root seed; W is tile 0, P tile 1.
-        n_threads : int or None, optional
-            Kernel threads.
-        replica_offset : int, optional
-            Global index of replica 0.
-        backend : Backend, optional
-            Where the tiles run.
-
-        Returns
-        -------
-        AlgorithmState
-            The state.
-        """
         return _RLState(self, instance, root, n_threads, replica_offset, backend)
 
 
@@ -413,35 +371,14 @@ class ResidualLearningV2(Algorithm):
         """
         return cls(device=Device(response=ALD(tau=1.0)), update=ExpectedUpdate(), buffer_decay=0.1)
 
-    def start(
+    def _make_state(
         self,
         instance: Instance,
         root: np.random.SeedSequence,
-        *,
-        n_threads: int | None = None,
-        replica_offset: int = 0,
-        backend: Backend = Backend.RUST,
+        n_threads: int | None,
+        replica_offset: int,
+        backend: Backend,
     ) -> AlgorithmState:
-        """Build W, P and the buffer H (at 0).
-
-        Parameters
-        ----------
-        instance : Instance
-            The drawn problem.
-        root : numpy.random.SeedSequence
-            Root seed; W is tile 0, P tile 1.
-        n_threads : int or None, optional
-            Kernel threads.
-        replica_offset : int, optional
-            Global index of replica 0.
-        backend : Backend, optional
-            Where the tiles run.
-
-        Returns
-        -------
-        AlgorithmState
-            The state.
-        """
         return _RLv2State(self, instance, root, n_threads, replica_offset, backend)
 
 

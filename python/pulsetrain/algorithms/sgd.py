@@ -62,35 +62,14 @@ class DigitalSGD(Algorithm):
         """
         return cls(lr=0.05)
 
-    def start(
+    def _make_state(
         self,
         instance: Instance,
         root: np.random.SeedSequence,
-        *,
-        n_threads: int | None = None,
-        replica_offset: int = 0,
-        backend: Backend = Backend.RUST,
+        n_threads: int | None,
+        replica_offset: int,
+        backend: Backend,
     ) -> AlgorithmState:
-        """Start from the problem's initial weights.
-
-        Parameters
-        ----------
-        instance : Instance
-            The drawn problem.
-        root : numpy.random.SeedSequence
-            Unused (digital SGD draws nothing).
-        n_threads : int or None, optional
-            Unused.
-        replica_offset : int, optional
-            Unused.
-        backend : Backend, optional
-            Unused.
-
-        Returns
-        -------
-        AlgorithmState
-            The state.
-        """
         return _DigitalState(self, instance)
 
 
@@ -151,35 +130,14 @@ class AnalogSGD(Algorithm):
         """
         return cls(device=Device(response=ALD(tau=1.0)), lr=0.05, update=ExpectedUpdate())
 
-    def start(
+    def _make_state(
         self,
         instance: Instance,
         root: np.random.SeedSequence,
-        *,
-        n_threads: int | None = None,
-        replica_offset: int = 0,
-        backend: Backend = Backend.RUST,
+        n_threads: int | None,
+        replica_offset: int,
+        backend: Backend,
     ) -> AlgorithmState:
-        """Build W and program the problem's initial weights.
-
-        Parameters
-        ----------
-        instance : Instance
-            The drawn problem.
-        root : numpy.random.SeedSequence
-            Root seed; W is tile 0.
-        n_threads : int or None, optional
-            Kernel threads.
-        replica_offset : int, optional
-            Global index of replica 0.
-        backend : Backend, optional
-            Where the tiles run.
-
-        Returns
-        -------
-        AlgorithmState
-            The state.
-        """
         return _AnalogSGDState(self, instance, root, n_threads, replica_offset, backend)
 
 

@@ -210,35 +210,14 @@ class RIDER(Algorithm):
         """
         return cls(device=Device(response=SkewLinear(tau=1.0, c_lin=0.2)), update=ExpectedUpdate())
 
-    def start(
+    def _make_state(
         self,
         instance: Instance,
         root: np.random.SeedSequence,
-        *,
-        n_threads: int | None = None,
-        replica_offset: int = 0,
-        backend: Backend = Backend.RUST,
+        n_threads: int | None,
+        replica_offset: int,
+        backend: Backend,
     ) -> AlgorithmState:
-        """Build W (initial weights), P and the tracker Q = read(P).
-
-        Parameters
-        ----------
-        instance : Instance
-            The drawn problem.
-        root : numpy.random.SeedSequence
-            Root seed; W is tile 0, P tile 1.
-        n_threads : int or None, optional
-            Kernel threads.
-        replica_offset : int, optional
-            Global index of replica 0.
-        backend : Backend, optional
-            Where the tiles run.
-
-        Returns
-        -------
-        AlgorithmState
-            The state; ``sp_error()`` is the RMS distance of Q from P's symmetric point.
-        """
         return _start(self, instance, root, n_threads, replica_offset, backend)
 
 
@@ -314,35 +293,14 @@ class ERIDER(Algorithm):
             reprogram_on_flip=False,
         )
 
-    def start(
+    def _make_state(
         self,
         instance: Instance,
         root: np.random.SeedSequence,
-        *,
-        n_threads: int | None = None,
-        replica_offset: int = 0,
-        backend: Backend = Backend.RUST,
+        n_threads: int | None,
+        replica_offset: int,
+        backend: Backend,
     ) -> AlgorithmState:
-        """Build W (initial weights), P, the tracker Q = read(P) and the chopper c = 1.
-
-        Parameters
-        ----------
-        instance : Instance
-            The drawn problem.
-        root : numpy.random.SeedSequence
-            Root seed; W is tile 0, P tile 1.
-        n_threads : int or None, optional
-            Kernel threads.
-        replica_offset : int, optional
-            Global index of replica 0.
-        backend : Backend, optional
-            Where the tiles run.
-
-        Returns
-        -------
-        AlgorithmState
-            The state; ``sp_error()`` is the RMS distance of Q from P's symmetric point.
-        """
         return _start(self, instance, root, n_threads, replica_offset, backend)
 
 
@@ -563,33 +521,12 @@ class ERIDERBuffered(Algorithm):
         """
         return cls(device=Device(response=SkewLinear(tau=1.0, c_lin=0.2)), update=ExpectedUpdate())
 
-    def start(
+    def _make_state(
         self,
         instance: Instance,
         root: np.random.SeedSequence,
-        *,
-        n_threads: int | None = None,
-        replica_offset: int = 0,
-        backend: Backend = Backend.RUST,
+        n_threads: int | None,
+        replica_offset: int,
+        backend: Backend,
     ) -> AlgorithmState:
-        """Build W (initial weights), P, the buffers and the choppers.
-
-        Parameters
-        ----------
-        instance : Instance
-            The drawn problem.
-        root : numpy.random.SeedSequence
-            Root seed; W is tile 0, P tile 1.
-        n_threads : int or None, optional
-            Kernel threads.
-        replica_offset : int, optional
-            Global index of replica 0.
-        backend : Backend, optional
-            Where the tiles run.
-
-        Returns
-        -------
-        AlgorithmState
-            The state; ``sp_error()`` is the RMS distance of Q~ from P's symmetric point.
-        """
         return _BufferedState(self, instance, root, n_threads, replica_offset, backend)
