@@ -153,63 +153,42 @@ fn quantise(v: f64, step: f64, stochastic: bool, s: &mut Stream) -> f64 {
     k * step
 }
 
-/// One analog pass of one sample: `out = IO(W u)` with W = `p − r` (physical state minus
-/// reference, formed element by element, never stored) of shape (n_out, n_in) row-major when
-/// `transpose` is false (forward: out_i = Σ_j w_ij u_j), or `out = IO(Wᵀ u)` when true
-/// (backward: out_j = Σ_i w_ij u_i). Sums run in index order. `bm_allowed` is false for
-/// backward passes (aihwkit forces bound management off there). Never panics.
-pub fn pass(
-    io: &IoSpec,
-    p: &[f64],
-    r: &[f64],
-    n_out: usize,
-    n_in: usize,
-    transpose: bool,
-    x: &[f64],
-    out: &mut [f64],
-    scratch: &mut [f64],
-    bm_allowed: bool,
-    s: &mut Stream,
-) {
-    let (rows, cols) = (n_out, n_in);
-    // Result length and input length of this direction.
-    let (len_y, len_x) = if transpose {
-        (cols, rows)
-    } else {
-        (rows, cols)
-    };
-    let mvm = |u: &[f64], y: &mut [f64]| {
-        y.fill(0.0);
-        if transpose {
-            for ((prow, rrow), &ui) in p.chunks_exact(cols).zip(r.chunks_exact(cols)).zip(u) {
-                for ((yj, pij), rij) in y.iter_mut().zip(prow).zip(rrow) {
-                    *yj += (pij - rij) * ui;
-                }
-            }
-        } else {
-            for ((yi, prow), rrow) in y
-                .iter_mut()
-                .zip(p.chunks_exact(cols))
-                .zip(r.chunks_exact(cols))
-            {
-                let mut acc = 0.0;
-                for ((pij, rij), uj) in prow.iter().zip(rrow).zip(u) {
-                    acc += (pij - rij) * uj;
-                }
-                *yi = acc;
-            }
-        }
-    };
-    let y = &mut out[..len_y];
-    let u = &mut scratch[..len_x];
-    if io.is_perfect {
-        mvm(x, y);
-        for v in y.iter_mut() {
-            *v *= io.out_scale;
-        }
-        return;
+/// The input stage of one analog pass (shared/theory.md §2.5 steps 2–3): scale by
+/// `scale·factor`, DAC, clip, input noise, drawing from the sample's stream in element order.
+pub fn input_stage(io: &IoSpec, x: &[f64], scale: f64, factor: f64, u: &mut [f64], s: &mut Stream) {
+    let step_in = io.step_in();
+    for (uj, &xj) in u.iter_mut().zip(x) {
+        let v = quantise(xj / (scale * factor), step_in, io.inp_sto_round, s);
+        *uj = v.clamp(-io.inp_bound, io.inp_bound);
     }
-    let scale = match io.noise_management {
+    if io.inp_noise > 0.0 {
+        for uj in u.iter_mut() {
+            *uj += io.inp_noise * s.normal();
+        }
+    }
+}
+
+/// The output stage (step 5): output noise, ADC, clip; returns whether an output saturated.
+pub fn output_stage(io: &IoSpec, y: &mut [f64], s: &mut Stream) -> bool {
+    let step_out = io.step_out();
+    let mut saturated = false;
+    for yi in y.iter_mut() {
+        let mut v = *yi;
+        if io.out_noise > 0.0 {
+            v += io.out_noise * s.normal();
+        }
+        v = quantise(v, step_out, io.out_sto_round, s);
+        if v > io.out_bound || (io.bm_test_negative_bound && v < -io.out_bound) {
+            saturated = true;
+        }
+        *yi = v.clamp(-io.out_bound, io.out_bound);
+    }
+    saturated
+}
+
+/// The noise-management scale of one input (step 1): 1, or max|x| capped at `nm_thres`.
+pub fn nm_scale(io: &IoSpec, x: &[f64]) -> f64 {
+    match io.noise_management {
         NoiseManagement::None => 1.0,
         NoiseManagement::AbsMax => {
             let m = x.iter().fold(0.0f64, |a, v| a.max(v.abs()));
@@ -219,54 +198,114 @@ pub fn pass(
                 m
             }
         }
-    };
-    if scale == 0.0 {
-        y.fill(0.0);
-        return;
     }
-    let (step_in, step_out) = (io.step_in(), io.step_out());
-    let bm = bm_allowed && io.bound_management == BoundManagement::Iterative;
-    let bm_res_limit = if step_in > 0.0 {
+}
+
+/// True when iterative bound management must repeat a pass done at `factor` (step 6).
+pub fn repeat_pass(io: &IoSpec, bm_allowed: bool, saturated: bool, factor: f64) -> bool {
+    let step_in = io.step_in();
+    let limit = if step_in > 0.0 {
         io.max_bm_res / step_in
     } else {
         f64::INFINITY
     };
-    let mut factor = 1.0f64;
-    loop {
-        // 2–3: scale, DAC, input clip, input noise.
-        for (uj, &xj) in u.iter_mut().zip(x) {
-            let v = quantise(xj / (scale * factor), step_in, io.inp_sto_round, s);
-            *uj = v.clamp(-io.inp_bound, io.inp_bound);
-        }
-        if io.inp_noise > 0.0 {
-            for uj in u.iter_mut() {
-                *uj += io.inp_noise * s.normal();
+    bm_allowed
+        && io.bound_management == BoundManagement::Iterative
+        && saturated
+        && factor <= io.max_bm_factor
+        && factor <= limit
+}
+
+/// `y = W u` (or `Wᵀ u` when `transpose`) for one sample, W = p − r formed element by element
+/// (never stored); sums run in index order from 0.0.
+pub fn mvm_one(p: &[f64], r: &[f64], cols: usize, transpose: bool, u: &[f64], y: &mut [f64]) {
+    y.fill(0.0);
+    if transpose {
+        for ((prow, rrow), &ui) in p.chunks_exact(cols).zip(r.chunks_exact(cols)).zip(u) {
+            for ((yj, pij), rij) in y.iter_mut().zip(prow).zip(rrow) {
+                *yj += (pij - rij) * ui;
             }
         }
-        // 4: MVM on the visible weights.
-        mvm(u, y);
-        // 5: output noise, ADC, output clip; note saturation for bound management.
-        let mut saturated = false;
-        for yi in y.iter_mut() {
-            let mut v = *yi;
-            if io.out_noise > 0.0 {
-                v += io.out_noise * s.normal();
+    } else {
+        for ((yi, prow), rrow) in y
+            .iter_mut()
+            .zip(p.chunks_exact(cols))
+            .zip(r.chunks_exact(cols))
+        {
+            let mut acc = 0.0;
+            for ((pij, rij), uj) in prow.iter().zip(rrow).zip(u) {
+                acc += (pij - rij) * uj;
             }
-            v = quantise(v, step_out, io.out_sto_round, s);
-            if v > io.out_bound || (io.bm_test_negative_bound && v < -io.out_bound) {
-                saturated = true;
-            }
-            *yi = v.clamp(-io.out_bound, io.out_bound);
+            *yi = acc;
         }
-        // 6: iterative bound management: halve the input scale while an output saturates.
-        if !bm || !saturated || factor > io.max_bm_factor || factor > bm_res_limit {
-            break;
-        }
-        factor *= 2.0;
     }
-    // 7: undo the scaling.
-    let k = scale * factor * io.out_scale;
-    for v in y.iter_mut() {
-        *v *= k;
+}
+
+/// The same products for B samples at once, `ut` holding the inputs transposed (len_x × B) and
+/// `yt` receiving the outputs transposed (len_y × B). Each output still sums in index order
+/// from 0.0, so the result equals B calls of [`mvm_one`] bit for bit; W is read once per batch
+/// instead of once per sample. Parallel over output rows (forward) or column blocks (backward).
+pub fn mvm_batch(
+    p: &[f64],
+    r: &[f64],
+    rows: usize,
+    cols: usize,
+    transpose: bool,
+    b: usize,
+    ut: &[f64],
+    yt: &mut [f64],
+    parallel: bool,
+) {
+    use rayon::prelude::*;
+    if b == 0 {
+        return;
+    }
+    if transpose {
+        // yt[j][·] = Σ_i w_ij ut[i][·], i ascending; tasks own blocks of 32 columns.
+        const BLOCK: usize = 32;
+        let f = |(blk, ychunk): (usize, &mut [f64])| {
+            ychunk.fill(0.0);
+            let j0 = blk * BLOCK;
+            let nj = ychunk.len() / b;
+            for (i, ui) in ut.chunks_exact(b).enumerate().take(rows) {
+                let base = i * cols + j0;
+                let (prow, rrow) = (
+                    p.get(base..base + nj).unwrap_or(&[]),
+                    r.get(base..base + nj).unwrap_or(&[]),
+                );
+                for ((yj, pij), rij) in ychunk.chunks_exact_mut(b).zip(prow).zip(rrow) {
+                    let w = pij - rij;
+                    for (yv, uv) in yj.iter_mut().zip(ui) {
+                        *yv += w * uv;
+                    }
+                }
+            }
+        };
+        if parallel {
+            yt.par_chunks_mut(BLOCK * b).enumerate().for_each(f);
+        } else {
+            yt.chunks_mut(BLOCK * b).enumerate().for_each(f);
+        }
+    } else {
+        // yt[i][·] = Σ_j w_ij ut[j][·], j ascending; tasks own output rows.
+        let f = |(i, yi): (usize, &mut [f64])| {
+            yi.fill(0.0);
+            let base = i * cols;
+            let (prow, rrow) = (
+                p.get(base..base + cols).unwrap_or(&[]),
+                r.get(base..base + cols).unwrap_or(&[]),
+            );
+            for ((pij, rij), uj) in prow.iter().zip(rrow).zip(ut.chunks_exact(b)) {
+                let w = pij - rij;
+                for (yv, uv) in yi.iter_mut().zip(uj) {
+                    *yv += w * uv;
+                }
+            }
+        };
+        if parallel {
+            yt.par_chunks_mut(b).enumerate().with_min_len(8).for_each(f);
+        } else {
+            yt.chunks_mut(b).enumerate().for_each(f);
+        }
     }
 }

@@ -893,37 +893,87 @@ impl Tile {
         let (r, o, i) = self.shape();
         let (len_x, len_y) = if transpose { (o, i) } else { (i, o) };
         let (key, tick, off) = (self.key, self.tick, self.replica_offset);
-        let mut out = vec![0.0; r * b * len_y];
+        let par = worth_parallel(r * b * o * i);
         let bm_allowed = !transpose;
-        let f = |(t, y): (usize, &mut [f64])| {
-            let (rep, bb) = (t / b.max(1), t % b.max(1));
-            let mut s = Stream::open(key, tick, off + rep as u64, bb as u64, tag, sub);
+        let mut out = vec![0.0; r * b * len_y];
+        if len_y == 0 || b == 0 {
+            self.tick += 1;
+            return out;
+        }
+        let mut ut = vec![0.0; len_x * b];
+        let mut yt = vec![0.0; len_y * b];
+        let mut u = vec![0.0; b * len_x];
+        for rep in 0..r {
             let pr = row(&self.state, rep, o * i);
             let rr = row(&self.reference, rep, o * i);
-            let xs = row(x, t, len_x);
-            let mut scratch = vec![0.0; len_x];
-            periphery::pass(
-                io,
-                pr,
-                rr,
-                o,
-                i,
-                transpose,
-                xs,
-                y,
-                &mut scratch,
-                bm_allowed,
-                &mut s,
-            );
-        };
-        if len_y > 0 && b > 0 {
-            if worth_parallel(r * b * o * i) {
-                out.par_chunks_mut(len_y)
-                    .enumerate()
-                    .with_min_len(4)
-                    .for_each(f);
-            } else {
-                out.chunks_mut(len_y).enumerate().for_each(f);
+            // Steps 1–3 for every sample (its own stream), then one product for the batch.
+            let mut streams: Vec<Stream> = (0..b)
+                .map(|bb| Stream::open(key, tick, off + rep as u64, bb as u64, tag, sub))
+                .collect();
+            let mut scales = vec![1.0; b];
+            for (bb, ((ub, s), sc)) in u
+                .chunks_mut(len_x)
+                .zip(streams.iter_mut())
+                .zip(scales.iter_mut())
+                .enumerate()
+            {
+                let xs = row(x, rep * b + bb, len_x);
+                if io.is_perfect {
+                    ub.copy_from_slice(xs);
+                    continue;
+                }
+                *sc = periphery::nm_scale(io, xs);
+                if *sc == 0.0 {
+                    ub.fill(0.0);
+                } else {
+                    periphery::input_stage(io, xs, *sc, 1.0, ub, s);
+                }
+            }
+            for (bb, ub) in u.chunks(len_x).enumerate() {
+                for (j, v) in ub.iter().enumerate() {
+                    if let Some(dst) = ut.get_mut(j * b + bb) {
+                        *dst = *v;
+                    }
+                }
+            }
+            periphery::mvm_batch(pr, rr, o, i, transpose, b, &ut, &mut yt, par);
+            let orep = &mut out[rep * b * len_y..(rep + 1) * b * len_y];
+            for (bb, y) in orep.chunks_mut(len_y).enumerate() {
+                for (k, v) in y.iter_mut().enumerate() {
+                    *v = yt.get(k * b + bb).copied().unwrap_or(0.0);
+                }
+            }
+            // Steps 5–7 per sample; the rare bound-management repeats run one sample at a time.
+            for (bb, ((y, s), &sc)) in orep
+                .chunks_mut(len_y)
+                .zip(streams.iter_mut())
+                .zip(&scales)
+                .enumerate()
+            {
+                if io.is_perfect {
+                    for v in y.iter_mut() {
+                        *v *= io.out_scale;
+                    }
+                    continue;
+                }
+                if sc == 0.0 {
+                    y.fill(0.0);
+                    continue;
+                }
+                let xs = row(x, rep * b + bb, len_x);
+                let mut factor = 1.0;
+                let mut saturated = periphery::output_stage(io, y, s);
+                let ub = &mut u[bb * len_x..(bb + 1) * len_x];
+                while periphery::repeat_pass(io, bm_allowed, saturated, factor) {
+                    factor *= 2.0;
+                    periphery::input_stage(io, xs, sc, factor, ub, s);
+                    periphery::mvm_one(pr, rr, i, transpose, ub, y);
+                    saturated = periphery::output_stage(io, y, s);
+                }
+                let k = sc * factor * io.out_scale;
+                for v in y.iter_mut() {
+                    *v *= k;
+                }
             }
         }
         self.tick += 1;
