@@ -48,6 +48,71 @@ pub(crate) struct Tile {
     inner: CoreTile,
 }
 
+impl Tile {
+    /// `[R, out, in]` as a shape pattern for `copy3`.
+    fn full_shape(&self) -> [Option<usize>; 3] {
+        [
+            Some(self.inner.replicas()),
+            Some(self.inner.out_size()),
+            Some(self.inner.in_size()),
+        ]
+    }
+
+    /// Checked column indices for the read methods.
+    fn columns(&self, cols: Vec<i64>) -> PyResult<Vec<usize>> {
+        let n_in = self.inner.in_size();
+        cols.into_iter()
+            .map(|c| {
+                usize::try_from(c)
+                    .ok()
+                    .filter(|&u| u < n_in)
+                    .ok_or_else(|| {
+                        param_err(
+                            "cols",
+                            "Tile.read",
+                            &format!("column indices in the range [0, {n_in})"),
+                            c,
+                        )
+                    })
+            })
+            .collect()
+    }
+
+    /// Forward (`transpose` false, x of width in) or backward (d of width out) passes.
+    fn directed<'py>(
+        &mut self,
+        py: Python<'py>,
+        arr: &Bound<'py, PyAny>,
+        io: &Bound<'py, PyDict>,
+        n_threads: Option<i64>,
+        transpose: bool,
+    ) -> PyResult<Bound<'py, PyArray3<f64>>> {
+        let (r, o, i) = (
+            self.inner.replicas(),
+            self.inner.out_size(),
+            self.inner.in_size(),
+        );
+        let (name, owner, width, other) = if transpose {
+            ("d", "Tile.backward", o, i)
+        } else {
+            ("x", "Tile.forward", i, o)
+        };
+        let a = copy3(arr, name, owner, [Some(r), None, Some(width)])?;
+        let io = spec::io(io)?;
+        let work = a.len().saturating_mul(other);
+        let inner = &mut self.inner;
+        let y = run_detached(py, n_threads, work, move || {
+            if transpose {
+                inner.backward(a.view(), &io)
+            } else {
+                inner.forward(a.view(), &io)
+            }
+        })?
+        .map_err(to_py)?;
+        Ok(y.into_pyarray(py))
+    }
+}
+
 #[pymethods]
 impl Tile {
     #[new]
@@ -122,22 +187,14 @@ impl Tile {
 
     /// Programs logical weights (clipped to the element bounds; no pulses counted).
     fn set_weights(&mut self, weights: &Bound<'_, PyAny>) -> PyResult<()> {
-        let shape = [
-            Some(self.inner.replicas()),
-            Some(self.inner.out_size()),
-            Some(self.inner.in_size()),
-        ];
+        let shape = self.full_shape();
         let w = copy3(weights, "weights", "Tile.set_weights", shape)?;
         self.inner.set_weights(w.view()).map_err(to_py)
     }
 
     /// Programs the physical state directly (clipped to the element bounds).
     fn set_physical_weights(&mut self, weights: &Bound<'_, PyAny>) -> PyResult<()> {
-        let shape = [
-            Some(self.inner.replicas()),
-            Some(self.inner.out_size()),
-            Some(self.inner.in_size()),
-        ];
+        let shape = self.full_shape();
         let w = copy3(
             weights,
             "physical_weights",
@@ -194,11 +251,7 @@ impl Tile {
     ) -> PyResult<Bound<'py, PyArray1<u64>>> {
         const O: &str = "Tile.apply_delta";
         let ph = self::phase(phase)?;
-        let shape = [
-            Some(self.inner.replicas()),
-            Some(self.inner.out_size()),
-            Some(self.inner.in_size()),
-        ];
+        let shape = self.full_shape();
         let delta = copy3(delta, "delta", O, shape)?;
         let inner = &mut self.inner;
         let work = delta.len();
@@ -220,11 +273,7 @@ impl Tile {
     ) -> PyResult<Bound<'py, PyArray1<u64>>> {
         const O: &str = "Tile.apply_pulses";
         let ph = self::phase(phase)?;
-        let shape = [
-            Some(self.inner.replicas()),
-            Some(self.inner.out_size()),
-            Some(self.inner.in_size()),
-        ];
+        let shape = self.full_shape();
         let counts = copy3_i64(counts, "counts", O, shape)?;
         let inner = &mut self.inner;
         let work = counts.len();
@@ -244,21 +293,7 @@ impl Tile {
         noise_std: f64,
         n_threads: Option<i64>,
     ) -> PyResult<Bound<'py, PyArray3<f64>>> {
-        let n_in = self.inner.in_size();
-        let mut idx = Vec::with_capacity(cols.len());
-        for c in cols {
-            match usize::try_from(c) {
-                Ok(u) if u < n_in => idx.push(u),
-                _ => {
-                    return Err(param_err(
-                        "cols",
-                        "Tile.read",
-                        &format!("column indices in the range [0, {n_in})"),
-                        c,
-                    ))
-                }
-            }
-        }
+        let idx = self.columns(cols)?;
         let inner = &mut self.inner;
         let work = inner.replicas() * inner.out_size() * idx.len();
         let out = run_detached(py, n_threads, work, move || {
@@ -305,11 +340,7 @@ impl Tile {
 
     /// Programs the physical reference of every element, (R, out, in).
     fn set_reference(&mut self, reference: &Bound<'_, PyAny>) -> PyResult<()> {
-        let shape = [
-            Some(self.inner.replicas()),
-            Some(self.inner.out_size()),
-            Some(self.inner.in_size()),
-        ];
+        let shape = self.full_shape();
         let r = copy3(reference, "reference", "Tile.set_reference", shape)?;
         self.inner.set_reference(r.view()).map_err(to_py)
     }
@@ -323,18 +354,7 @@ impl Tile {
         io: &Bound<'py, PyDict>,
         n_threads: Option<i64>,
     ) -> PyResult<Bound<'py, PyArray3<f64>>> {
-        let (r, o, i) = (
-            self.inner.replicas(),
-            self.inner.out_size(),
-            self.inner.in_size(),
-        );
-        let x = copy3(x, "x", "Tile.forward", [Some(r), None, Some(i)])?;
-        let io = spec::io(io)?;
-        let work = x.len().saturating_mul(o);
-        let inner = &mut self.inner;
-        let y = run_detached(py, n_threads, work, move || inner.forward(x.view(), &io))?
-            .map_err(to_py)?;
-        Ok(y.into_pyarray(py))
+        self.directed(py, x, io, n_threads, false)
     }
 
     /// Backward pass Wᵀ d per sample through the periphery; d (R, B, out) → (R, B, in).
@@ -346,18 +366,7 @@ impl Tile {
         io: &Bound<'py, PyDict>,
         n_threads: Option<i64>,
     ) -> PyResult<Bound<'py, PyArray3<f64>>> {
-        let (r, o, i) = (
-            self.inner.replicas(),
-            self.inner.out_size(),
-            self.inner.in_size(),
-        );
-        let d = copy3(d, "d", "Tile.backward", [Some(r), None, Some(o)])?;
-        let io = spec::io(io)?;
-        let work = d.len().saturating_mul(i);
-        let inner = &mut self.inner;
-        let y = run_detached(py, n_threads, work, move || inner.backward(d.view(), &io))?
-            .map_err(to_py)?;
-        Ok(y.into_pyarray(py))
+        self.directed(py, d, io, n_threads, true)
     }
 
     /// Reads columns through the periphery (one-hot forward passes); (R, out, len(cols)).
@@ -369,23 +378,9 @@ impl Tile {
         io: &Bound<'py, PyDict>,
         n_threads: Option<i64>,
     ) -> PyResult<Bound<'py, PyArray3<f64>>> {
-        let n_in = self.inner.in_size();
-        let mut idx = Vec::with_capacity(cols.len());
-        for c in cols {
-            match usize::try_from(c) {
-                Ok(u) if u < n_in => idx.push(u),
-                _ => {
-                    return Err(param_err(
-                        "cols",
-                        "Tile.read",
-                        &format!("column indices in the range [0, {n_in})"),
-                        c,
-                    ))
-                }
-            }
-        }
+        let idx = self.columns(cols)?;
         let io = spec::io(io)?;
-        let work = self.inner.replicas() * self.inner.out_size() * n_in * idx.len();
+        let work = self.inner.replicas() * self.inner.out_size() * self.inner.in_size() * idx.len();
         let inner = &mut self.inner;
         let out = run_detached(py, n_threads, work, move || {
             inner.read_columns_io(&idx, &io)
