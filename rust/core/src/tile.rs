@@ -104,6 +104,90 @@ pub struct Tile {
     counters: [Vec<u64>; 3],
 }
 
+/// Evaluates `$body` with `$f` bound to a copy of `$fam` built from its own fields, one match
+/// arm per family, so that inlined code is compiled once per response with its constants folded.
+macro_rules! specialise {
+    ($fam:expr, $f:ident => $body:expr) => {
+        match $fam {
+            Family::Ideal => {
+                let $f = Family::Ideal;
+                $body
+            }
+            Family::LinearStep { sp } => {
+                let $f = Family::LinearStep { sp };
+                $body
+            }
+            Family::SkewLinear { c } => {
+                let $f = Family::SkewLinear { c };
+                $body
+            }
+            Family::SoftBounds {
+                alpha_up,
+                alpha_down,
+            } => {
+                let $f = Family::SoftBounds {
+                    alpha_up,
+                    alpha_down,
+                };
+                $body
+            }
+            Family::Power {
+                gamma_up,
+                gamma_down,
+            } => {
+                let $f = Family::Power {
+                    gamma_up,
+                    gamma_down,
+                };
+                $body
+            }
+            Family::Exponential {
+                gamma_up,
+                gamma_down,
+            } => {
+                let $f = Family::Exponential {
+                    gamma_up,
+                    gamma_down,
+                };
+                $body
+            }
+            Family::PowerStep {
+                gamma_up,
+                gamma_down,
+            } => {
+                let $f = Family::PowerStep {
+                    gamma_up,
+                    gamma_down,
+                };
+                $body
+            }
+            Family::ExpStep {
+                gamma_up,
+                gamma_down,
+            } => {
+                let $f = Family::ExpStep {
+                    gamma_up,
+                    gamma_down,
+                };
+                $body
+            }
+        }
+    };
+}
+
+/// One element's pending pulse train in [`Pulser::fire_lanes`].
+#[derive(Clone, Copy, Debug)]
+struct Lane {
+    /// Column.
+    j: u32,
+    /// Pulses still to fire.
+    left: u32,
+    /// Index of the next pulse's normal.
+    off: u32,
+    /// Potentiation (true) or depression.
+    up: bool,
+}
+
 /// The per-call constants of the pulse kernel.
 #[derive(Clone, Copy)]
 struct Pulser {
@@ -127,89 +211,87 @@ impl Pulser {
     fn fire(&self, p: &mut f64, m: &ElemMap, up: bool, n: u64, s: &mut Stream) {
         // Dispatch on the family once per train, so each loop below is compiled for one
         // response with its constants folded in (same arithmetic as `Family::q_plus/q_minus`).
-        match self.family {
-            Family::Ideal => self.fire_with(Family::Ideal, p, m, up, n, s),
-            Family::LinearStep { sp } => self.fire_with(Family::LinearStep { sp }, p, m, up, n, s),
-            Family::SkewLinear { c } => self.fire_with(Family::SkewLinear { c }, p, m, up, n, s),
-            Family::SoftBounds {
-                alpha_up,
-                alpha_down,
-            } => {
-                self.fire_with(
-                    Family::SoftBounds {
-                        alpha_up,
-                        alpha_down,
-                    },
-                    p,
-                    m,
-                    up,
-                    n,
-                    s,
-                );
+        specialise!(self.family, f => self.fire_with(f, p, m, up, n, s));
+    }
+
+    /// Fires every lane's train on a row: lane `l` gives element `l.j` `l.left` pulses whose
+    /// cycle noise is `normals[l.off..l.off + l.left]` (drawn beforehand, in lane order, from
+    /// the stream [`Pulser::fire`] would have drawn them from). Each element sees exactly the
+    /// arithmetic of `fire`, so the result is bit for bit the same; the pulses of different
+    /// elements are interleaved (one pulse per lane per round) so that their dependency chains
+    /// overlap. Empties `lanes`.
+    fn fire_lanes(
+        &self,
+        prow: &mut [f64],
+        mrow: &[ElemMap],
+        lanes: &mut Vec<Lane>,
+        normals: &[f64],
+    ) {
+        specialise!(self.family, f => self.fire_lanes_with(f, prow, mrow, lanes, normals));
+    }
+
+    #[inline(always)]
+    fn fire_lanes_with(
+        &self,
+        f: Family,
+        prow: &mut [f64],
+        mrow: &[ElemMap],
+        lanes: &mut Vec<Lane>,
+        normals: &[f64],
+    ) {
+        let (sigma, mult) = (self.sigma, self.mult);
+        let mut len = lanes.len();
+        while len > 0 {
+            // One pulse per live lane; live lanes are compacted to the front as we go (a
+            // store and an add per lane, no branch on how many pulses are left).
+            let mut live = 0;
+            for idx in 0..len {
+                let Some(&lane) = lanes.get(idx) else {
+                    break;
+                };
+                let j = lane.j as usize;
+                let (Some(p), Some(m)) = (prow.get_mut(j), mrow.get(j)) else {
+                    continue;
+                };
+                let w = *p;
+                let up = lane.up;
+                let step = [m.dn, m.up][usize::from(up)];
+                let q = f.q_dir(w, m.lo, m.hi, up);
+                let mag = if sigma > 0.0 {
+                    let xi = normals.get(lane.off as usize).copied().unwrap_or(0.0);
+                    if mult {
+                        step * (q * (1.0 + sigma * xi))
+                    } else {
+                        step * (q + sigma * xi)
+                    }
+                } else {
+                    step * q
+                };
+                // w − mag is w + (−mag) exactly (IEEE 754), so one add serves both signs; the
+                // sign goes in by xor, as the direction is random and a branch would mispredict.
+                let w = w + f64::from_bits(mag.to_bits() ^ (u64::from(!up) << 63));
+                *p = w.max(m.lo).min(m.hi);
+                let next = Lane {
+                    off: lane.off + 1,
+                    left: lane.left - 1,
+                    ..lane
+                };
+                if let Some(slot) = lanes.get_mut(live) {
+                    *slot = next;
+                }
+                live += usize::from(next.left > 0);
             }
-            Family::Power {
-                gamma_up,
-                gamma_down,
-            } => {
-                self.fire_with(
-                    Family::Power {
-                        gamma_up,
-                        gamma_down,
-                    },
-                    p,
-                    m,
-                    up,
-                    n,
-                    s,
-                );
-            }
-            Family::Exponential {
-                gamma_up,
-                gamma_down,
-            } => {
-                self.fire_with(
-                    Family::Exponential {
-                        gamma_up,
-                        gamma_down,
-                    },
-                    p,
-                    m,
-                    up,
-                    n,
-                    s,
-                );
-            }
-            Family::PowerStep {
-                gamma_up,
-                gamma_down,
-            } => {
-                self.fire_with(
-                    Family::PowerStep {
-                        gamma_up,
-                        gamma_down,
-                    },
-                    p,
-                    m,
-                    up,
-                    n,
-                    s,
-                );
-            }
-            Family::ExpStep {
-                gamma_up,
-                gamma_down,
-            } => {
-                self.fire_with(
-                    Family::ExpStep {
-                        gamma_up,
-                        gamma_down,
-                    },
-                    p,
-                    m,
-                    up,
-                    n,
-                    s,
-                );
+            len = live;
+        }
+        lanes.clear();
+    }
+
+    /// Appends the cycle noise of `n` pulses (n normals, none without noise) to `normals`.
+    #[inline]
+    fn draw_noise(&self, n: u64, s: &mut Stream, normals: &mut Vec<f64>) {
+        if self.sigma > 0.0 {
+            for _ in 0..n {
+                normals.push(s.normal());
             }
         }
     }
@@ -1207,6 +1289,8 @@ impl Tile {
                     let (r, rw) = (g / o, g % o);
                     let mut fired = 0u64;
                     let mut dbits = [0u64; (crate::spec::MAX_DESIRED_BL as usize).div_ceil(64)];
+                    let mut lanes: Vec<Lane> = Vec::new();
+                    let mut normals: Vec<f64> = Vec::new();
                     for k in 0..nb {
                         let tr = &trains[r * nb + k];
                         if tr.bl == SKIPPED {
@@ -1225,7 +1309,8 @@ impl Tile {
                             rw as u64,
                             tag::UPDATE,
                             bb as u64,
-                        );
+                        )
+                        .bulk();
                         let words = tr.words;
                         let Some(dw) = dbits.get_mut(..words) else {
                             continue;
@@ -1233,15 +1318,18 @@ impl Tile {
                         dw.fill(0);
                         let mut any = 0u64;
                         for t in 0..tr.bl {
-                            if s.uniform() < pd {
-                                dw[t / 64] |= 1u64 << (t % 64);
-                                any = 1;
-                            }
+                            let bit = u64::from(s.uniform() < pd);
+                            dw[t / 64] |= bit << (t % 64);
+                            any |= bit;
                         }
                         if any == 0 {
                             continue;
                         }
                         let d_pos = dv > 0.0;
+                        // Coincidences per column; the noise of all of this sample's pulses is
+                        // then drawn in column order (the order `fire` would draw it in).
+                        lanes.clear();
+                        let mut total = 0u64;
                         for ((col, x_pos), xw) in tr.active.iter().zip(tr.bits.chunks_exact(words))
                         {
                             let n: u64 = xw
@@ -1253,16 +1341,22 @@ impl Tile {
                                 continue;
                             }
                             let j = *col as usize;
-                            // Sign of the pulses: −sign(x_j d_i) (ΔW = −lr d xᵀ).
-                            let up = x_pos != &d_pos;
-                            if let (Some(p), Some(c), Some(m)) =
-                                (prow.get_mut(j), crow.get_mut(j), mrow.get(j))
-                            {
-                                pulser.fire(p, m, up, n, &mut s);
+                            if let Some(c) = crow.get_mut(j) {
+                                // Sign of the pulses: −sign(x_j d_i) (ΔW = −lr d xᵀ).
+                                lanes.push(Lane {
+                                    j: *col,
+                                    left: n as u32,
+                                    off: total as u32,
+                                    up: x_pos != &d_pos,
+                                });
                                 *c += n;
-                                fired += n;
+                                total += n;
                             }
                         }
+                        fired += total;
+                        normals.clear();
+                        pulser.draw_noise(total, &mut s, &mut normals);
+                        pulser.fire_lanes(prow, mrow, &mut lanes, &normals);
                     }
                     fired
                 },
@@ -1400,16 +1494,15 @@ fn sample_trains(
         if px <= 0.0 {
             continue;
         }
-        let mut s = Stream::open(key, tick, replica, j as u64, tag::TRAIN_X, sample);
+        let mut s = Stream::open(key, tick, replica, j as u64, tag::TRAIN_X, sample).bulk();
         buf.fill(0);
         let mut any = false;
         for t in 0..bl {
-            if s.uniform() < px {
-                if let Some(w) = buf.get_mut(t / 64) {
-                    *w |= 1u64 << (t % 64);
-                }
-                any = true;
+            let bit = u64::from(s.uniform() < px);
+            if let Some(w) = buf.get_mut(t / 64) {
+                *w |= bit << (t % 64);
             }
+            any |= bit != 0;
         }
         if any {
             active.push((j as u32, xv > 0.0));

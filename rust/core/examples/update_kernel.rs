@@ -1,0 +1,98 @@
+//! Times the update kernels on one thread, without Python: a profiling aid, not a benchmark of
+//! record (those are in benches/, as ratios). Prints ms per sample and a checksum of the weights,
+//! which must not change when a kernel is only made faster.
+//!
+//!     cargo run --release -p pulsetrain-core --example update_kernel [stochastic|count|expected] [mult|add]
+
+use ndarray::Array3;
+use pulsetrain_core::{C2cMode, DeviceSpec, Family, Phase, Rounding, Tile, UpdateMode};
+use std::time::Instant;
+
+fn input(shape: (usize, usize, usize), seed: u64, normal: bool) -> Array3<f64> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut u = move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        (s >> 11) as f64 / (1u64 << 53) as f64
+    };
+    Array3::from_shape_fn(shape, |_| {
+        if normal {
+            // Irwin–Hall approximation of N(0, 0.5²): enough for a load test.
+            0.5 * ((0..12).map(|_| u()).sum::<f64>() - 6.0)
+        } else {
+            2.0 * u() - 1.0
+        }
+    })
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let which = args.get(1).map_or("stochastic", String::as_str);
+    let c2c = if args.get(2).map_or("mult", String::as_str) == "add" {
+        C2cMode::Additive
+    } else {
+        C2cMode::Multiplicative
+    };
+    let dev = DeviceSpec {
+        family: Family::SoftBounds {
+            alpha_up: 1.0,
+            alpha_down: 1.0,
+        },
+        lo: -1.0,
+        hi: 1.0,
+        dw_min: 1e-3,
+        dw_min_std: 0.3,
+        c2c,
+        dw_min_dtod: 0.3,
+        dw_min_dtod_log_normal: false,
+        up_down_dtod: 0.01,
+        w_max_dtod: 0.3,
+        w_min_dtod: 0.3,
+        reference_mean: 0.0,
+        reference_std: 0.0,
+        subtract_symmetry_point: false,
+    };
+    let mode = match which {
+        "count" => UpdateMode::PulseCount {
+            max_bl: 31,
+            rounding: Rounding::Stochastic,
+        },
+        "expected" => UpdateMode::Expected { noise: false },
+        _ => UpdateMode::StochasticPulse {
+            desired_bl: 31,
+            update_management: true,
+            update_bl_management: false,
+            fixed_bl: true,
+            um_grad_scale: 1.0,
+        },
+    };
+    let (o, i, b) = (512, 512, 100);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    pool.install(|| {
+        let mut t = Tile::new(dev, mode, o, i, 1, [7, 9], 0).unwrap();
+        let x = input((1, b, i), 1, false);
+        let d = input((1, b, o), 2, true);
+        let mut times = Vec::new();
+        for _ in 0..4 {
+            let t0 = Instant::now();
+            t.update(x.view(), d.view(), 0.01, Phase::Update).unwrap();
+            times.push(t0.elapsed().as_secs_f64() * 1e3 / b as f64);
+        }
+        let w = t.weights();
+        let sum: f64 = w.iter().sum();
+        let bits = w.iter().fold(0u64, |h, v| h.rotate_left(5) ^ v.to_bits());
+        let pulses: u64 = t.pulse_counts(Phase::Update).iter().sum();
+        println!(
+            "{which}: ms/sample {:?}  pulses/elem/sample {:.3}  sum {sum:.12} hash {bits:016x}",
+            times
+                .iter()
+                .map(|v| (v * 1000.0).round() / 1000.0)
+                .collect::<Vec<_>>(),
+            pulses as f64 / (4 * b * o * i) as f64
+        );
+    });
+}
