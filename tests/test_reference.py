@@ -804,6 +804,25 @@ def test_core_matches_twin_larger_tile(
     assert_same(twin, kernel)
 
 
+WIDE_CASES = [
+    ("stochastic_rounding", UPDATES["stochastic_rounding"], 0.2),
+    ("ceil_uncapped", {"kind": "pulse_count", "max_bl": 5000, "rounding": "ceil"}, 0.05),
+    ("sp_bl_management", UPDATES["sp_bl_management"], 0.2),
+]
+
+
+@pytest.mark.parametrize(("name", "update", "lr"), WIDE_CASES, ids=[c[0] for c in WIDE_CASES])
+def test_core_matches_twin_wide_rows(
+    core: ModuleType, name: str, update: dict[str, Any], lr: float
+) -> None:
+    """Rows wider than the kernel's block of trains fired together (1024 columns)."""
+    spec = make_spec("soft_bounds", **VARIANTS["noisy"])
+    kwargs: dict[str, Any] = {"out_size": 2, "in_size": 1100, "batch": 2, "lr": lr}
+    twin = run_scenario(twin_factory, spec, update, **kwargs)
+    kernel = run_scenario(core_factory(core), spec, update, **kwargs)
+    assert_same(twin, kernel)
+
+
 @pytest.mark.parametrize("mode", list(UPDATES))
 def test_core_deterministic_across_threads(core: ModuleType, mode: str) -> None:
     """Results are bit-identical for n_threads in {1, 2, 3, 8} (CONVENTIONS §5)."""

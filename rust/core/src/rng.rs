@@ -199,6 +199,61 @@ impl Stream {
         }
     }
 
+    /// Fills `out` with the next `out.len()` normals: the values [`Stream::normal`] would
+    /// return one call at a time, with the buffer position kept in a register.
+    pub fn fill_normals(&mut self, out: &mut [f64]) {
+        let z = ziggurat();
+        let (mut pos, mut len) = (self.pos, self.len);
+        for o in out.iter_mut() {
+            *o = loop {
+                if pos >= len {
+                    self.refill();
+                    (pos, len) = (0, self.len);
+                }
+                let r = self.buf.get(pos).copied().unwrap_or(0);
+                pos += 1;
+                let idx = (r & 0xff) as usize;
+                let sign = ((r >> 8) & 1) << 63;
+                let rabs = r >> 11;
+                let (k, w) = (z.k[idx], z.w[idx]);
+                let x = (rabs as i64) as f64 * w;
+                if rabs < k {
+                    break f64::from_bits(x.to_bits() ^ sign);
+                }
+                self.pos = pos;
+                let slow = self.normal_slow(z, idx, x);
+                (pos, len) = (self.pos, self.len);
+                if let Some(v) = slow {
+                    break f64::from_bits(v.to_bits() ^ sign);
+                }
+            };
+        }
+        self.pos = pos;
+    }
+
+    /// A Bernoulli(p) train of `n` slots as bits (slot t is bit t % 64 of word t / 64, set when
+    /// the t-th [`Stream::uniform`] is below `p`), OR-ed into `words`; true if any bit was set.
+    pub fn bernoulli_bits(&mut self, p: f64, n: usize, words: &mut [u64]) -> bool {
+        let (mut pos, mut len) = (self.pos, self.len);
+        let mut any = 0u64;
+        for t in 0..n {
+            if pos >= len {
+                self.refill();
+                (pos, len) = (0, self.len);
+            }
+            let r = self.buf.get(pos).copied().unwrap_or(0);
+            pos += 1;
+            let u = ((r >> 11) as i64) as f64 * (1.0 / 9_007_199_254_740_992.0);
+            let bit = u64::from(u < p);
+            if let Some(w) = words.get_mut(t / 64) {
+                *w |= bit << (t % 64);
+            }
+            any |= bit;
+        }
+        self.pos = pos;
+        any != 0
+    }
+
     /// The rare ziggurat branches: the tail beyond r (layer 0) or the wedge test; None = retry.
     #[inline(never)]
     fn normal_slow(&mut self, z: &Ziggurat, idx: usize, x: f64) -> Option<f64> {
@@ -349,6 +404,29 @@ mod tests {
             assert_eq!(a.next_u64(), b.next_u64());
         }
         let mut b = b.bulk();
+        let mut c = b.clone();
+        let mut e = b.clone();
+        let mut buf = vec![0.0; 7];
+        let mut bits = [0u64; 2];
+        for i in 0..300 {
+            if i % 2 == 0 {
+                c.fill_normals(&mut buf);
+                for v in &buf {
+                    assert_eq!(v.to_bits(), e.normal().to_bits());
+                }
+            } else {
+                bits = [0, 0];
+                let any = c.bernoulli_bits(0.3, 100, &mut bits);
+                let mut want = [0u64; 2];
+                for t in 0..100 {
+                    if e.uniform() < 0.3 {
+                        want[t / 64] |= 1 << (t % 64);
+                    }
+                }
+                assert_eq!((any, bits), (want != [0, 0], want));
+            }
+        }
+        assert_ne!(bits, [0, 0]);
         for i in 0..5000 {
             if i % 3 == 0 {
                 assert_eq!(a.uniform().to_bits(), b.uniform().to_bits());

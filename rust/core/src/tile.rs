@@ -175,8 +175,12 @@ macro_rules! specialise {
     };
 }
 
+/// Trains fired together by [`Pulser::fire_lanes`] at most: bounds the scratch memory (trains
+/// and their noise) by this many elements' pulses, whatever the tile size.
+const LANE_BLOCK: usize = 1024;
+
 /// One element's pending pulse train in [`Pulser::fire_lanes`].
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Default)]
 struct Lane {
     /// Column.
     j: u32,
@@ -186,6 +190,90 @@ struct Lane {
     off: u32,
     /// Potentiation (true) or depression.
     up: bool,
+}
+
+/// Reusable buffers of [`Pulser::fire_lanes`]: the trains of one row's call, their cycle noise,
+/// and the trains sorted by length.
+#[derive(Default)]
+struct LaneScratch {
+    /// The trains are `lanes[..count]` (the vector is only ever grown, to reuse it).
+    lanes: Vec<Lane>,
+    count: usize,
+    normals: Vec<f64>,
+    sorted: Vec<Lane>,
+    /// `alive[k]`: trains with more than k pulses (a prefix of `sorted`).
+    alive: Vec<usize>,
+    hist: Vec<usize>,
+}
+
+impl LaneScratch {
+    /// Appends a train of `n` pulses on column `j`, its noise at the next `n` normals.
+    fn push(&mut self, j: usize, n: u64, up: bool) {
+        let off = self
+            .lanes
+            .get(..self.count)
+            .and_then(<[Lane]>::last)
+            .map_or(0, |l| l.off + l.left);
+        let lane = Lane {
+            j: j as u32,
+            left: n as u32,
+            off,
+            up,
+        };
+        if let Some(slot) = self.lanes.get_mut(self.count) {
+            *slot = lane;
+        } else {
+            self.lanes.push(lane);
+        }
+        self.count += 1;
+    }
+
+    /// Fills `sorted` with the lanes by decreasing length (counting sort; any order of the
+    /// elements gives the same result, as each element's pulses stay in its own order) and
+    /// `alive`.
+    fn sort_by_length(&mut self) {
+        let lanes = self.lanes.get(..self.count).unwrap_or(&[]);
+        let longest = lanes.iter().map(|l| l.left as usize).max().unwrap_or(0);
+        self.alive.clear();
+        self.sorted.clear();
+        if longest <= 4 * lanes.len() + 64 {
+            self.hist.clear();
+            self.hist.resize(longest + 1, 0);
+            for l in lanes {
+                if let Some(h) = self.hist.get_mut(l.left as usize) {
+                    *h += 1;
+                }
+            }
+            // Start of each length's block, longest first; then the prefix counts.
+            let mut at = 0;
+            for h in self.hist.iter_mut().rev() {
+                let c = *h;
+                *h = at;
+                at += c;
+            }
+            self.sorted.resize(lanes.len(), Lane::default());
+            for l in lanes {
+                if let Some(h) = self.hist.get_mut(l.left as usize) {
+                    if let Some(slot) = self.sorted.get_mut(*h) {
+                        *slot = *l;
+                    }
+                    *h += 1;
+                }
+            }
+        } else {
+            self.sorted.extend_from_slice(lanes);
+            self.sorted
+                .sort_unstable_by_key(|l| std::cmp::Reverse(l.left));
+        }
+        // alive[k] = number of lanes with left > k: walk the sorted lengths from the end.
+        let mut n = self.sorted.len();
+        for k in 0..longest {
+            while n > 0 && self.sorted.get(n - 1).is_some_and(|l| l.left as usize <= k) {
+                n -= 1;
+            }
+            self.alive.push(n);
+        }
+    }
 }
 
 /// The per-call constants of the pulse kernel.
@@ -214,41 +302,38 @@ impl Pulser {
         specialise!(self.family, f => self.fire_with(f, p, m, up, n, s));
     }
 
-    /// Fires every lane's train on a row: lane `l` gives element `l.j` `l.left` pulses whose
+    /// Fires every lane's train on a row (`scratch.lanes[..count]`): lane `l` gives element `l.j` `l.left` pulses whose
     /// cycle noise is `normals[l.off..l.off + l.left]` (drawn beforehand, in lane order, from
     /// the stream [`Pulser::fire`] would have drawn them from). Each element sees exactly the
     /// arithmetic of `fire`, so the result is bit for bit the same; the pulses of different
-    /// elements are interleaved (one pulse per lane per round) so that their dependency chains
-    /// overlap. Empties `lanes`.
-    fn fire_lanes(
-        &self,
-        prow: &mut [f64],
-        mrow: &[ElemMap],
-        lanes: &mut Vec<Lane>,
-        normals: &[f64],
-    ) {
-        specialise!(self.family, f => self.fire_lanes_with(f, prow, mrow, lanes, normals));
+    /// elements are interleaved (round k fires pulse k of every train longer than k) so that
+    /// their dependency chains overlap. Empties the lanes and the noise.
+    fn fire_lanes(&self, prow: &mut [f64], mrow: &[ElemMap], scratch: &mut LaneScratch) {
+        scratch.sort_by_length();
+        let LaneScratch {
+            sorted,
+            alive,
+            normals,
+            ..
+        } = scratch;
+        specialise!(self.family, f => self.fire_sorted(f, prow, mrow, sorted, alive, normals));
+        scratch.count = 0;
+        scratch.normals.clear();
     }
 
     #[inline(always)]
-    fn fire_lanes_with(
+    fn fire_sorted(
         &self,
         f: Family,
         prow: &mut [f64],
         mrow: &[ElemMap],
-        lanes: &mut Vec<Lane>,
+        sorted: &[Lane],
+        alive: &[usize],
         normals: &[f64],
     ) {
         let (sigma, mult) = (self.sigma, self.mult);
-        let mut len = lanes.len();
-        while len > 0 {
-            // One pulse per live lane; live lanes are compacted to the front as we go (a
-            // store and an add per lane, no branch on how many pulses are left).
-            let mut live = 0;
-            for idx in 0..len {
-                let Some(&lane) = lanes.get(idx) else {
-                    break;
-                };
+        for (k, &n) in alive.iter().enumerate() {
+            for lane in sorted.get(..n).unwrap_or(&[]) {
                 let j = lane.j as usize;
                 let (Some(p), Some(m)) = (prow.get_mut(j), mrow.get(j)) else {
                     continue;
@@ -258,7 +343,7 @@ impl Pulser {
                 let step = [m.dn, m.up][usize::from(up)];
                 let q = f.q_dir(w, m.lo, m.hi, up);
                 let mag = if sigma > 0.0 {
-                    let xi = normals.get(lane.off as usize).copied().unwrap_or(0.0);
+                    let xi = normals.get(lane.off as usize + k).copied().unwrap_or(0.0);
                     if mult {
                         step * (q * (1.0 + sigma * xi))
                     } else {
@@ -270,28 +355,19 @@ impl Pulser {
                 // w − mag is w + (−mag) exactly (IEEE 754), so one add serves both signs; the
                 // sign goes in by xor, as the direction is random and a branch would mispredict.
                 let w = w + f64::from_bits(mag.to_bits() ^ (u64::from(!up) << 63));
-                *p = w.max(m.lo).min(m.hi);
-                let next = Lane {
-                    off: lane.off + 1,
-                    left: lane.left - 1,
-                    ..lane
-                };
-                if let Some(slot) = lanes.get_mut(live) {
-                    *slot = next;
-                }
-                live += usize::from(next.left > 0);
+                *p = clip(w, m.lo, m.hi);
             }
-            len = live;
         }
-        lanes.clear();
     }
 
     /// Appends the cycle noise of `n` pulses (n normals, none without noise) to `normals`.
     #[inline]
     fn draw_noise(&self, n: u64, s: &mut Stream, normals: &mut Vec<f64>) {
         if self.sigma > 0.0 {
-            for _ in 0..n {
-                normals.push(s.normal());
+            let start = normals.len();
+            normals.resize(start + n as usize, 0.0);
+            if let Some(tail) = normals.get_mut(start..) {
+                s.fill_normals(tail);
             }
         }
     }
@@ -317,7 +393,7 @@ impl Pulser {
                 step * q
             };
             w = if up { w + mag } else { w - mag };
-            w = w.max(m.lo).min(m.hi);
+            w = clip(w, m.lo, m.hi);
         }
         *p = w;
     }
@@ -415,7 +491,7 @@ impl Tile {
             let mut s = Stream::open(key, 0, r, i, tag::CONSTRUCTION, 0);
             for ((m, rf), p) in mrow.iter_mut().zip(rrow.iter_mut()).zip(prow.iter_mut()) {
                 *m = draw_map(d, &mut s, rf);
-                *p = rf.max(m.lo).min(m.hi);
+                *p = clip(*rf, m.lo, m.hi);
             }
         };
         if worth_parallel(n) {
@@ -581,7 +657,7 @@ impl Tile {
             .zip(&self.reference)
             .zip(w.iter())
         {
-            *p = (v + rf).max(m.lo).min(m.hi);
+            *p = clip(v + rf, m.lo, m.hi);
         }
         Ok(())
     }
@@ -605,7 +681,7 @@ impl Tile {
             ));
         }
         for ((s, m), v) in self.state.iter_mut().zip(&self.maps).zip(p.iter()) {
-            *s = v.max(m.lo).min(m.hi);
+            *s = clip(*v, m.lo, m.hi);
         }
         Ok(())
     }
@@ -758,19 +834,20 @@ impl Tile {
                     0,
                 );
                 let mut fired = 0u64;
-                for (((p, c), m), &n) in prow
-                    .iter_mut()
-                    .zip(crow.iter_mut())
-                    .zip(mrow)
-                    .zip(row(cs, g, i))
-                {
+                let mut scratch = LaneScratch::default();
+                for (j, (c, &n)) in crow.iter_mut().zip(row(cs, g, i)).enumerate() {
                     if n != 0 {
                         let k = n.unsigned_abs();
-                        pulser.fire(p, m, n > 0, k, &mut s);
+                        scratch.push(j, k, n > 0);
+                        pulser.draw_noise(k, &mut s, &mut scratch.normals);
                         *c += k;
                         fired += k;
+                        if scratch.count >= LANE_BLOCK {
+                            pulser.fire_lanes(prow, mrow, &mut scratch);
+                        }
                     }
                 }
+                pulser.fire_lanes(prow, mrow, &mut scratch);
                 fired
             },
         );
@@ -1289,8 +1366,7 @@ impl Tile {
                     let (r, rw) = (g / o, g % o);
                     let mut fired = 0u64;
                     let mut dbits = [0u64; (crate::spec::MAX_DESIRED_BL as usize).div_ceil(64)];
-                    let mut lanes: Vec<Lane> = Vec::new();
-                    let mut normals: Vec<f64> = Vec::new();
+                    let mut scratch = LaneScratch::default();
                     for k in 0..nb {
                         let tr = &trains[r * nb + k];
                         if tr.bl == SKIPPED {
@@ -1316,47 +1392,61 @@ impl Tile {
                             continue;
                         };
                         dw.fill(0);
-                        let mut any = 0u64;
-                        for t in 0..tr.bl {
-                            let bit = u64::from(s.uniform() < pd);
-                            dw[t / 64] |= bit << (t % 64);
-                            any |= bit;
-                        }
-                        if any == 0 {
+                        if !s.bernoulli_bits(pd, tr.bl, dw) {
                             continue;
                         }
                         let d_pos = dv > 0.0;
-                        // Coincidences per column; the noise of all of this sample's pulses is
-                        // then drawn in column order (the order `fire` would draw it in).
-                        lanes.clear();
-                        let mut total = 0u64;
-                        for ((col, x_pos), xw) in tr.active.iter().zip(tr.bits.chunks_exact(words))
+                        // Coincidences per column, in blocks of LANE_BLOCK columns: a block's
+                        // noise is drawn in column order (the order `fire` would draw it in),
+                        // then its trains are fired. Every active column writes a lane; only
+                        // those with a coincidence advance the count (no branch on it).
+                        for (block, bits) in tr
+                            .active
+                            .chunks(LANE_BLOCK)
+                            .zip(tr.bits.chunks(LANE_BLOCK * words))
                         {
-                            let n: u64 = xw
-                                .iter()
-                                .zip(dw.iter())
-                                .map(|(a, c)| u64::from((a & c).count_ones()))
-                                .sum();
-                            if n == 0 {
-                                continue;
+                            let lanes = &mut scratch.lanes;
+                            if lanes.len() < block.len() {
+                                lanes.resize(block.len(), Lane::default());
                             }
-                            let j = *col as usize;
-                            if let Some(c) = crow.get_mut(j) {
+                            let mut total = 0u64;
+                            for (((col, x_pos), xw), slot) in block
+                                .iter()
+                                .zip(bits.chunks_exact(words))
+                                .zip(lanes.iter_mut())
+                            {
+                                let n: u64 = xw
+                                    .iter()
+                                    .zip(dw.iter())
+                                    .map(|(a, c)| u64::from((a & c).count_ones()))
+                                    .sum();
                                 // Sign of the pulses: −sign(x_j d_i) (ΔW = −lr d xᵀ).
-                                lanes.push(Lane {
+                                *slot = Lane {
                                     j: *col,
                                     left: n as u32,
                                     off: total as u32,
                                     up: x_pos != &d_pos,
-                                });
-                                *c += n;
+                                };
+                                if let Some(c) = crow.get_mut(*col as usize) {
+                                    *c += n;
+                                }
                                 total += n;
                             }
+                            // Compact in a second pass (a store and an add per lane).
+                            let mut live = 0;
+                            for idx in 0..block.len() {
+                                if let Some(&l) = lanes.get(idx) {
+                                    if let Some(dst) = lanes.get_mut(live) {
+                                        *dst = l;
+                                    }
+                                    live += usize::from(l.left > 0);
+                                }
+                            }
+                            scratch.count = live;
+                            fired += total;
+                            pulser.draw_noise(total, &mut s, &mut scratch.normals);
+                            pulser.fire_lanes(prow, mrow, &mut scratch);
                         }
-                        fired += total;
-                        normals.clear();
-                        pulser.draw_noise(total, &mut s, &mut normals);
-                        pulser.fire_lanes(prow, mrow, &mut lanes, &normals);
                     }
                     fired
                 },
@@ -1424,6 +1514,19 @@ fn filled<T: Clone>(n: usize, v: T) -> Result<Vec<T>, CoreError> {
 #[inline]
 fn row<T>(buf: &[T], g: usize, i: usize) -> &[T] {
     buf.get(g * i..(g + 1) * i).unwrap_or(&[])
+}
+
+/// `min(max(w, lo), hi)` as NumPy's `np.minimum(np.maximum(w, lo), hi)` computes it (and so the
+/// twin): NaN propagates, and a tie keeps `w` (so −0.0 stays −0.0). Two compares, no NaN
+/// fix-ups (Rust's `f64::max` drops a NaN operand instead).
+#[inline(always)]
+fn clip(w: f64, lo: f64, hi: f64) -> f64 {
+    let w = if w < lo { lo } else { w };
+    if w > hi {
+        hi
+    } else {
+        w
+    }
 }
 
 /// A probability within 4 ulp of 1 counts as certain (shared/theory.md C12); capped at 1.
@@ -1496,15 +1599,7 @@ fn sample_trains(
         }
         let mut s = Stream::open(key, tick, replica, j as u64, tag::TRAIN_X, sample).bulk();
         buf.fill(0);
-        let mut any = false;
-        for t in 0..bl {
-            let bit = u64::from(s.uniform() < px);
-            if let Some(w) = buf.get_mut(t / 64) {
-                *w |= bit << (t % 64);
-            }
-            any |= bit != 0;
-        }
-        if any {
+        if s.bernoulli_bits(px, bl, &mut buf) {
             active.push((j as u32, xv > 0.0));
             bits.extend_from_slice(&buf);
         }
@@ -1545,7 +1640,7 @@ fn apply_row(
                 if noise {
                     w += (dl.abs() * dw_min).sqrt() * s.normal();
                 }
-                *p = w.max(m.lo).min(m.hi);
+                *p = clip(w, m.lo, m.hi);
                 let n = ceil_count(dl.abs() / dw_min);
                 *c += n;
                 fired += n;
@@ -1553,7 +1648,10 @@ fn apply_row(
         }
         UpdateMode::PulseCount { max_bl, rounding } => {
             let pulser = Pulser::new(dev);
-            for (((p, c), m), &dl) in prow.iter_mut().zip(crow.iter_mut()).zip(mrow).zip(drow) {
+            // Counts and their noise first, in the stream's order (each element's rounding
+            // uniform, then its pulses' normals), then all trains fired together.
+            let mut scratch = LaneScratch::default();
+            for (j, (c, &dl)) in crow.iter_mut().zip(drow).enumerate() {
                 let ratio = dl.abs() / dw_min;
                 let n = match rounding {
                     Rounding::Ceil => ceil_count(ratio),
@@ -1565,11 +1663,16 @@ fn apply_row(
                 };
                 let n = n.min(u64::from(max_bl));
                 if n > 0 {
-                    pulser.fire(p, m, dl > 0.0, n, s);
+                    scratch.push(j, n, dl > 0.0);
+                    pulser.draw_noise(n, s, &mut scratch.normals);
                     *c += n;
                     fired += n;
+                    if scratch.count >= LANE_BLOCK {
+                        pulser.fire_lanes(prow, mrow, &mut scratch);
+                    }
                 }
             }
+            pulser.fire_lanes(prow, mrow, &mut scratch);
         }
         UpdateMode::StochasticPulse { .. } => {}
     }
