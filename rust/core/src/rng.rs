@@ -57,7 +57,7 @@ pub fn philox4x64_10(ctr: [u64; 4], key: [u64; 2]) -> [u64; 4] {
     c
 }
 
-/// Philox blocks computed together by [`Stream::bulk`] refills: independent counters are
+/// Philox blocks computed together by the bulk refills of a [`Stream`]: independent counters are
 /// interleaved so that their multiplies overlap.
 pub const BULK_BLOCKS: usize = 4;
 
@@ -93,8 +93,9 @@ fn bump(ctr: &mut [u64; 4]) {
 
 /// A sequential Philox stream, the Rust twin of `Generator(Philox(key=…, counter=…))`.
 ///
-/// The drawn sequence depends only on the key and the opening counter; [`Stream::bulk`] only
-/// changes how many blocks a refill computes at once (throughput for long draws).
+/// The drawn sequence depends only on the key and the opening counter; the bulk fills
+/// ([`Stream::fill_normals`], [`Stream::bernoulli_bits`]) compute several blocks per refill
+/// when they know that many words are wanted, which changes nothing but the speed.
 #[derive(Clone, Debug)]
 pub struct Stream {
     key: [u64; 2],
@@ -102,7 +103,6 @@ pub struct Stream {
     buf: [u64; 4 * BULK_BLOCKS],
     pos: usize,
     len: usize,
-    blocks: usize,
 }
 
 impl Stream {
@@ -114,7 +114,6 @@ impl Stream {
             buf: [0; 4 * BULK_BLOCKS],
             pos: 0,
             len: 0,
-            blocks: 1,
         }
     }
 
@@ -123,19 +122,11 @@ impl Stream {
         Self::with_counter(key, [0, tick, (replica << 32) | row, tag | (sample << 8)])
     }
 
-    /// The same stream, refilled [`BULK_BLOCKS`] blocks at a time from now on (faster for long
-    /// draws; at most `BULK_BLOCKS − 1` blocks computed and unused at the end). Same values.
-    #[must_use]
-    pub fn bulk(mut self) -> Self {
-        self.blocks = BULK_BLOCKS;
-        self
-    }
-
     /// Next raw 64-bit word, in `random_raw` order.
     #[inline(always)]
     pub fn next_u64(&mut self) -> u64 {
         if self.pos >= self.len {
-            self.refill();
+            self.refill(1);
         }
         let v = self.buf.get(self.pos).copied().unwrap_or(0);
         self.pos += 1;
@@ -143,9 +134,11 @@ impl Stream {
     }
 
     /// Computes the next block(s): NumPy increments the counter (with carry) before each block.
+    /// [`BULK_BLOCKS`] blocks at once (their multiplies interleaved) when at least `wanted`
+    /// words will be drawn, else one, so a short draw never computes blocks it will not use.
     #[inline(never)]
-    fn refill(&mut self) {
-        if self.blocks == BULK_BLOCKS {
+    fn refill(&mut self, wanted: usize) {
+        if wanted > 4 * (BULK_BLOCKS - 1) {
             let mut ctrs = [[0u64; 4]; BULK_BLOCKS];
             for c in &mut ctrs {
                 bump(&mut self.ctr);
@@ -204,10 +197,11 @@ impl Stream {
     pub fn fill_normals(&mut self, out: &mut [f64]) {
         let z = ziggurat();
         let (mut pos, mut len) = (self.pos, self.len);
-        for o in out.iter_mut() {
+        let out_len = out.len();
+        for (done, o) in out.iter_mut().enumerate() {
             *o = loop {
                 if pos >= len {
-                    self.refill();
+                    self.refill(out_len - done);
                     (pos, len) = (0, self.len);
                 }
                 let r = self.buf.get(pos).copied().unwrap_or(0);
@@ -238,7 +232,7 @@ impl Stream {
         let mut any = 0u64;
         for t in 0..n {
             if pos >= len {
-                self.refill();
+                self.refill(n - t);
                 (pos, len) = (0, self.len);
             }
             let r = self.buf.get(pos).copied().unwrap_or(0);
@@ -403,7 +397,6 @@ mod tests {
         for _ in 0..3 {
             assert_eq!(a.next_u64(), b.next_u64());
         }
-        let mut b = b.bulk();
         let mut c = b.clone();
         let mut e = b.clone();
         let mut buf = vec![0.0; 7];

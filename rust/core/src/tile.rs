@@ -309,6 +309,10 @@ impl Pulser {
     /// elements are interleaved (round k fires pulse k of every train longer than k) so that
     /// their dependency chains overlap. Empties the lanes and the noise.
     fn fire_lanes(&self, prow: &mut [f64], mrow: &[ElemMap], scratch: &mut LaneScratch) {
+        if scratch.count == 0 {
+            scratch.normals.clear();
+            return;
+        }
         scratch.sort_by_length();
         let LaneScratch {
             sorted,
@@ -1385,8 +1389,7 @@ impl Tile {
                             rw as u64,
                             tag::UPDATE,
                             bb as u64,
-                        )
-                        .bulk();
+                        );
                         let words = tr.words;
                         let Some(dw) = dbits.get_mut(..words) else {
                             continue;
@@ -1597,7 +1600,7 @@ fn sample_trains(
         if px <= 0.0 {
             continue;
         }
-        let mut s = Stream::open(key, tick, replica, j as u64, tag::TRAIN_X, sample).bulk();
+        let mut s = Stream::open(key, tick, replica, j as u64, tag::TRAIN_X, sample);
         buf.fill(0);
         if s.bernoulli_bits(px, bl, &mut buf) {
             active.push((j as u32, xv > 0.0));
