@@ -1,23 +1,45 @@
 """Small networks trained on analog tiles: layers, MLP classifiers and their data.
 
+The layers (:class:`AnalogLinear`, :class:`DigitalLinear`, :class:`ActivationLayer` and its
+:class:`Sigmoid`, :class:`ReLU`, :class:`Tanh`, :class:`Sequential`, from
+:mod:`pulsetrain.layers`) take NumPy arrays in and give NumPy arrays out, for a training loop of
+your own. Each analog layer gets its own instance of the algorithm (its own tiles and seed); its
+forward pass ``W̄ x`` and backward pass ``W̄ᵀ δ`` go through the tiles' periphery
+(:class:`~pulsetrain.IOParameters`), and its update is the algorithm's step with the layer input x
+and the back-propagated error δ, the outer-product factors an analog tile consumes. Activations,
+biases, :func:`softmax_cross_entropy` and digital layers are plain NumPy float64.
+
 A :class:`Classifier` is a problem like :class:`~pulsetrain.problems.LeastSquares`, so the same
-:func:`pulsetrain.run` trains it with any algorithm, R replicas at once. Each analog layer gets
-its own instance of the algorithm (its own tiles, seeded per layer); its forward pass ``W̄ x`` and
-backward pass ``W̄ᵀ δ`` go through the tiles' periphery (:class:`~pulsetrain.IOParameters`), and
-its update is the algorithm's step with the layer input x and the back-propagated error δ, the
-outer-product factors an analog tile consumes. Activations, biases, softmax cross-entropy and any
-digital layers are plain NumPy float64. Evaluation (the recorded loss and test error) uses the
-weights read exactly, so recording never draws random numbers or changes a result.
+:func:`pulsetrain.run` trains such a network with any algorithm, R replicas at once; each step is
+:meth:`Sequential.train_batch`. Evaluation (the recorded loss and test error) uses the weights
+read exactly, so recording never draws random numbers or changes a result.
 
 Data: scikit-learn's bundled 8×8 digits (no download; extra ``data``), MNIST-style IDX files the
 user already has (read with NumPy), and a synthetic teacher-student task.
+
+Examples
+--------
+An MLP with an analog and a digital layer, trained in a loop of your own:
+
+>>> import numpy as np
+>>> import pulsetrain as pt
+>>> from pulsetrain.algorithms import ResidualLearningV2
+>>> x, y, x_test, y_test = Digits().load()                  # needs scikit-learn
+>>> algo = ResidualLearningV2(device=pt.Device(response=pt.SoftBounds()), lr=0.1)
+>>> seeds = np.random.SeedSequence(0).spawn(2)              # one seed per layer
+>>> net = Sequential(AnalogLinear(64, 32, algo, rng=seeds[0]), Sigmoid(),
+...                  DigitalLinear(32, 10, lr=0.1, rng=seeds[1]))
+>>> for step in range(300):
+...     batch = np.arange(10 * step, 10 * step + 10) % len(y)
+...     loss = net.train_batch(x[batch], y[batch], step)     # loss per replica, shape (1,)
+>>> test_loss, test_error = net.evaluate(x_test, y_test)   # exact weights, no noise drawn
+>>> bool(test_error[0] < 0.5)
+True
 """
 
 from __future__ import annotations
 
-import enum
 import gzip
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Self
@@ -37,17 +59,41 @@ from pulsetrain._validation import (
 )
 from pulsetrain.algorithms.base import Algorithm, AlgorithmState
 from pulsetrain.config import ConfigMixin, register
+from pulsetrain.layers import (
+    PURPOSE_INIT,
+    Activation,
+    ActivationLayer,
+    AnalogLinear,
+    DigitalLinear,
+    Layer,
+    ReLU,
+    Sequential,
+    Sigmoid,
+    Tanh,
+    softmax_cross_entropy,
+    uniform_weights,
+)
 from pulsetrain.periphery import IOParameters
 from pulsetrain.problems.least_squares import Instance, Problem
 from pulsetrain.rng import replica_generator
 
 __all__ = [
     "Activation",
+    "ActivationLayer",
+    "AnalogLinear",
     "Classifier",
+    "DigitalLinear",
     "Digits",
     "IDXDataset",
+    "Layer",
+    "ReLU",
+    "Sequential",
+    "Sigmoid",
+    "Tanh",
     "TeacherStudent",
     "read_idx",
+    "softmax_cross_entropy",
+    "uniform_weights",
     "write_idx",
 ]
 
@@ -56,39 +102,14 @@ IntArray = npt.NDArray[np.int64]
 Split = tuple[FloatArray, IntArray, FloatArray, IntArray]
 
 #: Spawn-key purposes under the run's root.
-PURPOSE_INIT = 11
 PURPOSE_ORDER = 12
 PURPOSE_TEACHER = 13
 LAYER = 0x1A7E
 
 
-class Activation(enum.Enum):
-    """Digital activation between layers."""
-
-    SIGMOID = "sigmoid"
-    RELU = "relu"
-    TANH = "tanh"
-    IDENTITY = "identity"
-
-    def __call__(self, z: FloatArray) -> FloatArray:
-        """Apply the activation element-wise."""
-        if self is Activation.SIGMOID:
-            return np.asarray(1.0 / (1.0 + np.exp(-z)), dtype=np.float64)
-        if self is Activation.RELU:
-            return np.maximum(z, 0.0)
-        if self is Activation.TANH:
-            return np.tanh(z)
-        return z
-
-    def derivative(self, z: FloatArray, a: FloatArray) -> FloatArray:
-        """Return dA/dz given the pre-activation z and the activation a."""
-        if self is Activation.SIGMOID:
-            return a * (1.0 - a)
-        if self is Activation.RELU:
-            return (z > 0.0).astype(np.float64)
-        if self is Activation.TANH:
-            return 1.0 - a * a
-        return np.ones_like(z)
+def _layer_seed(root: np.random.SeedSequence, layer: int) -> np.random.SeedSequence:
+    """Return the seed of layer ``layer``'s tiles: ``(*root.spawn_key, LAYER, layer)``."""
+    return np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, LAYER, layer))
 
 
 # ----------------------------------------------------------------------------------- data
@@ -483,41 +504,6 @@ class Classifier(Problem):
         return _NetworkInstance(self, replicas, root, replica_offset)
 
 
-def _softmax(z: FloatArray) -> FloatArray:
-    e = np.exp(z - z.max(axis=-1, keepdims=True))
-    return np.asarray(e / e.sum(axis=-1, keepdims=True), dtype=np.float64)
-
-
-@dataclass
-class _LayerShape:
-    """What Algorithm.start needs of an instance: sizes, replicas and initial weights."""
-
-    replicas: int
-    out_size: int
-    in_size: int
-    w0: FloatArray
-
-    def initial_weights(self) -> FloatArray:
-        return self.w0.copy()
-
-
-class _DigitalLayer(AlgorithmState):
-    def __init__(self, w0: FloatArray, lr: float) -> None:
-        self.replicas = w0.shape[0]
-        self.tiles = {}
-        self.w = w0.copy()
-        self.lr = lr
-
-    def gradient_point(self) -> FloatArray:
-        return self.w.copy()
-
-    def step(self, step: int, x: FloatArray, d: FloatArray) -> None:
-        self.w = self.w - self.lr * np.einsum("rbo,rbi->roi", d, x)
-
-    def arrays(self) -> dict[str, FloatArray]:
-        return {"W": self.w.copy()}
-
-
 class _NetworkInstance(Instance):
     single_matrix = False
 
@@ -536,13 +522,17 @@ class _NetworkInstance(Instance):
         n_layers = len(self.sizes) - 1
         self.analog = cfg.analog if cfg.analog is not None else (True,) * n_layers
         # Per replica: initial weights (uniform ±1/√fan_in) and a batch order.
-        self.w0: list[FloatArray] = []
-        for lay, (n_in, n_out) in enumerate(zip(self.sizes[:-1], self.sizes[1:], strict=True)):
-            w = np.empty((replicas, n_out, n_in))
-            for r in range(replicas):
-                gen = replica_generator(root, PURPOSE_INIT, (offset + r) * 1024 + lay)
-                w[r] = gen.uniform(-1.0, 1.0, size=(n_out, n_in)) / np.sqrt(n_in)
-            self.w0.append(w)
+        self.w0 = [
+            uniform_weights(
+                (
+                    replica_generator(root, PURPOSE_INIT, (offset + r) * 1024 + lay)
+                    for r in range(replicas)
+                ),
+                n_out,
+                n_in,
+            )
+            for lay, (n_in, n_out) in enumerate(zip(self.sizes[:-1], self.sizes[1:], strict=True))
+        ]
         n = len(y_tr)
         self.order = np.stack(
             [
@@ -579,27 +569,39 @@ class _NetworkInstance(Instance):
     ) -> AlgorithmState:
         if not isinstance(algorithm, Algorithm):
             raise parameter_error("algorithm", "Classifier", "a pulsetrain algorithm", algorithm)
-        layers: list[AlgorithmState] = []
+        cfg = self.cfg
         lr = float(getattr(algorithm, "lr", 0.1))
+        linear: list[AnalogLinear | DigitalLinear] = []
         for lay, w0 in enumerate(self.w0):
+            n_in, n_out = w0.shape[2], w0.shape[1]
             if self.analog[lay]:
-                shape = _LayerShape(self.replicas, w0.shape[1], w0.shape[2], w0)
-                layer_root = np.random.SeedSequence(
-                    root.entropy, spawn_key=(*root.spawn_key, LAYER, lay)
-                )
-                layers.append(
-                    algorithm.start(
-                        shape,  # type: ignore[arg-type]
-                        layer_root,
+                linear.append(
+                    AnalogLinear(
+                        n_in,
+                        n_out,
+                        algorithm,
+                        bias=cfg.bias,
+                        bias_lr=lr,
+                        forward_io=cfg.forward_io,
+                        backward_io=cfg.backward_io,
+                        replicas=self.replicas,
+                        rng=_layer_seed(root, lay),
                         n_threads=n_threads,
+                        weights=w0,
                         replica_offset=replica_offset,
                         backend=backend,
                     )
                 )
             else:
-                layers.append(_DigitalLayer(w0, lr))
-        bias_lr = lr
-        return _NetworkState(self, layers, bias_lr)
+                linear.append(
+                    DigitalLinear(
+                        n_in, n_out, lr=lr, bias=cfg.bias, replicas=self.replicas, weights=w0
+                    )
+                )
+        layers: list[Layer] = [linear[0]]
+        for layer in linear[1:]:
+            layers += [ActivationLayer(cfg.activation), layer]
+        return _NetworkState(Sequential(*layers))
 
     def _batch(self, step: int) -> tuple[FloatArray, IntArray]:
         n = len(self.y_train)
@@ -613,34 +615,28 @@ class _NetworkInstance(Instance):
         state.train_batch(step, x, y)
 
     def metrics(self, state: Any) -> tuple[FloatArray, FloatArray]:
-        xs = np.broadcast_to(
-            self.x_train[self.eval_idx], (self.replicas, *self.x_train[self.eval_idx].shape)
-        )
-        logits = state.exact_forward(xs)
-        p = _softmax(logits)
+        net: Sequential = state.net
+        r = self.replicas
         y = self.y_train[self.eval_idx]
-        loss = -np.log(np.maximum(p[:, np.arange(len(y)), y], 1e-300)).mean(axis=1)
-        xt = np.broadcast_to(self.x_test, (self.replicas, *self.x_test.shape))
-        pred = np.argmax(state.exact_forward(xt), axis=2)
-        err = (pred != self.y_test[None, :]).mean(axis=1)
-        return np.asarray(loss, dtype=np.float64), np.asarray(err, dtype=np.float64)
+        xs = np.broadcast_to(self.x_train[self.eval_idx], (r, *self.x_train[self.eval_idx].shape))
+        loss, _ = net._evaluate(xs, np.broadcast_to(y, (r, len(y))))
+        xt = np.broadcast_to(self.x_test, (r, *self.x_test.shape))
+        _, err = net._evaluate(xt, np.broadcast_to(self.y_test, (r, len(self.y_test))))
+        return loss, err
 
 
 class _NetworkState(AlgorithmState):
-    def __init__(
-        self, inst: _NetworkInstance, layers: Sequence[AlgorithmState], bias_lr: float
-    ) -> None:
-        self.inst = inst
-        self.layers = list(layers)
-        self.replicas = inst.replicas
+    """A Classifier's network for :func:`pulsetrain.run`: a Sequential, layers numbered by k."""
+
+    def __init__(self, net: Sequential) -> None:
+        self.net = net
+        self.linear = [lay for lay in net if isinstance(lay, AnalogLinear | DigitalLinear)]
+        self.replicas = net.replicas
         self.tiles = {
             f"layer{k}.{name}": t
-            for k, lay in enumerate(self.layers)
+            for k, lay in enumerate(self.linear)
             for name, t in lay.tiles.items()
         }
-        self.biases = [np.zeros((inst.replicas, n)) for n in inst.sizes[1:]]
-        self.bias_lr = bias_lr
-        self.act = inst.cfg.activation
 
     def gradient_point(self) -> FloatArray:  # pragma: no cover - networks use train_batch
         raise NotImplementedError
@@ -649,64 +645,24 @@ class _NetworkState(AlgorithmState):
         raise NotImplementedError
 
     def train_batch(self, step: int, x: FloatArray, y: IntArray) -> None:
-        cfg = self.inst.cfg
-        acts = [x]
-        pre: list[FloatArray] = []
-        h = x
-        n_layers = len(self.layers)
-        for k, lay in enumerate(self.layers):
-            z = lay.forward(h, cfg.forward_io)
-            if cfg.bias:
-                z = z + self.biases[k][:, None, :]
-            pre.append(z)
-            h = self.act(z) if k < n_layers - 1 else z
-            acts.append(h)
-        p = _softmax(acts[-1])
-        b = x.shape[1]
-        delta = p.copy()
-        np.subtract.at(delta, (np.arange(self.replicas)[:, None], np.arange(b)[None, :], y), 1.0)
-        delta /= b  # mean-reduced cross-entropy: 1/batch goes into d (theory.md §2.3(c))
-        grads: list[tuple[FloatArray, FloatArray]] = []
-        for k in range(n_layers - 1, -1, -1):
-            grads.append((acts[k], delta))
-            if k > 0:
-                back = self.layers[k].backward(delta, cfg.backward_io)
-                delta = back * self.act.derivative(pre[k - 1], acts[k])
-        for k, (xin, d) in zip(range(n_layers - 1, -1, -1), grads, strict=True):
-            self.layers[k].step(step, xin, d)
-            if cfg.bias:
-                self.biases[k] = self.biases[k] - self.bias_lr * d.sum(axis=1)
-
-    def exact_forward(self, x: FloatArray) -> FloatArray:
-        h = x
-        n_layers = len(self.layers)
-        for k, lay in enumerate(self.layers):
-            z = np.einsum("roi,rbi->rbo", lay.effective_weights(), h)
-            if self.inst.cfg.bias:
-                z = z + self.biases[k][:, None, :]
-            h = self.act(z) if k < n_layers - 1 else z
-        return np.asarray(h, dtype=np.float64)
+        self.net._train_batch(x, y, step)
 
     def effective_weights(self) -> FloatArray:  # pragma: no cover - layers are in arrays()
         raise NotImplementedError
 
     def arrays(self) -> dict[str, FloatArray]:
         out: dict[str, FloatArray] = {}
-        for k, lay in enumerate(self.layers):
-            out[f"layer{k}.weights"] = lay.effective_weights()
+        for k, lay in enumerate(self.linear):
+            out[f"layer{k}.weights"] = lay.weights
             for name, arr in lay.arrays().items():
                 out[f"layer{k}.{name}"] = arr
         return out
 
     def pulse_totals(self) -> dict[str, FloatArray]:
-        total: dict[str, FloatArray] = {}
-        for lay in self.layers:
-            for p, v in lay.pulse_totals().items():
-                total[p] = total.get(p, np.zeros(self.replicas)) + v
-        return total
+        return self.net.pulse_totals()
 
     def sp_error(self) -> FloatArray | None:
-        errs = [e for lay in self.layers if (e := lay.sp_error()) is not None]
+        errs = [e for lay in self.linear if (e := lay.state.sp_error()) is not None]
         if not errs:
             return None
         return np.asarray(np.sqrt(np.mean(np.stack(errs) ** 2, axis=0)), dtype=np.float64)
