@@ -2,7 +2,8 @@
 //! record (those are in benches/, as ratios). Prints ms per sample and a checksum of the weights,
 //! which must not change when a kernel is only made faster.
 //!
-//!     cargo run --release -p pulsetrain-core --example update_kernel [stochastic|count|expected] [mult|add]
+//!     cargo run --release -p pulsetrain-core --example update_kernel \
+//!         [stochastic|count|expected|apply_count|apply_expected] [mult|add]
 
 use ndarray::Array3;
 use pulsetrain_core::{C2cMode, DeviceSpec, Family, Phase, Rounding, Tile, UpdateMode};
@@ -54,11 +55,15 @@ fn main() {
         subtract_symmetry_point: false,
     };
     let mode = match which {
+        "apply_count" => UpdateMode::PulseCount {
+            max_bl: 1,
+            rounding: Rounding::Ceil,
+        },
         "count" => UpdateMode::PulseCount {
             max_bl: 31,
             rounding: Rounding::Stochastic,
         },
-        "expected" => UpdateMode::Expected { noise: false },
+        "apply_expected" | "expected" => UpdateMode::Expected { noise: false },
         _ => UpdateMode::StochasticPulse {
             desired_bl: 31,
             update_management: true,
@@ -73,6 +78,32 @@ fn main() {
         .build()
         .unwrap();
     pool.install(|| {
+        if which.starts_with("apply") {
+            // The floor rows of benches/bench_update.py: Δ = 1e−3 everywhere, no cycle noise.
+            let dev = DeviceSpec {
+                dw_min_std: 0.0,
+                dw_min_dtod: 0.0,
+                up_down_dtod: 0.0,
+                w_max_dtod: 0.0,
+                w_min_dtod: 0.0,
+                ..dev
+            };
+            let mut t = Tile::new(dev, mode, o, i, 1, [7, 9], 0).unwrap();
+            let delta = Array3::from_elem((1, o, i), 1e-3);
+            let mut times = Vec::new();
+            for _ in 0..20 {
+                let t0 = Instant::now();
+                t.apply_delta(delta.view(), Phase::Update).unwrap();
+                times.push(t0.elapsed().as_secs_f64() * 1e3);
+            }
+            times.sort_by(f64::total_cmp);
+            let w = t.weights();
+            let bits = w.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, v| {
+                (h ^ v.to_bits()).wrapping_mul(0x100_0000_01b3)
+            });
+            println!("{which}: ms/call median {:.3} hash {bits:016x}", times[10]);
+            return;
+        }
         let mut t = Tile::new(dev, mode, o, i, 1, [7, 9], 0).unwrap();
         let x = input((1, b, i), 1, false);
         let d = input((1, b, o), 2, true);
@@ -84,7 +115,9 @@ fn main() {
         }
         let w = t.weights();
         let sum: f64 = w.iter().sum();
-        let bits = w.iter().fold(0u64, |h, v| h.rotate_left(5) ^ v.to_bits());
+        let bits = w.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, v| {
+            (h ^ v.to_bits()).wrapping_mul(0x100_0000_01b3)
+        });
         let pulses: u64 = t.pulse_counts(Phase::Update).iter().sum();
         println!(
             "{which}: ms/sample {:?}  pulses/elem/sample {:.3}  sum {sum:.12} hash {bits:016x}",

@@ -335,33 +335,44 @@ impl Pulser {
         alive: &[usize],
         normals: &[f64],
     ) {
-        let (sigma, mult) = (self.sigma, self.mult);
         for (k, &n) in alive.iter().enumerate() {
             for lane in sorted.get(..n).unwrap_or(&[]) {
                 let j = lane.j as usize;
                 let (Some(p), Some(m)) = (prow.get_mut(j), mrow.get(j)) else {
                     continue;
                 };
-                let w = *p;
-                let up = lane.up;
-                let step = [m.dn, m.up][usize::from(up)];
-                let q = f.q_dir(w, m.lo, m.hi, up);
-                let mag = if sigma > 0.0 {
-                    let xi = normals.get(lane.off as usize + k).copied().unwrap_or(0.0);
-                    if mult {
-                        step * (q * (1.0 + sigma * xi))
-                    } else {
-                        step * (q + sigma * xi)
-                    }
-                } else {
-                    step * q
-                };
-                // w − mag is w + (−mag) exactly (IEEE 754), so one add serves both signs; the
-                // sign goes in by xor, as the direction is random and a branch would mispredict.
-                let w = w + f64::from_bits(mag.to_bits() ^ (u64::from(!up) << 63));
-                *p = clip(w, m.lo, m.hi);
+                let xi = normals.get(lane.off as usize + k).copied().unwrap_or(0.0);
+                *p = self.pulse(f, *p, m, lane.up, xi);
             }
         }
+    }
+
+    /// One pulse from `w` with cycle noise `xi` (unused without noise): the arithmetic of
+    /// [`Pulser::fire_with`], the direction picked without branches.
+    #[inline(always)]
+    fn pulse(&self, f: Family, w: f64, m: &ElemMap, up: bool, xi: f64) -> f64 {
+        let step = [m.dn, m.up][usize::from(up)];
+        let q = f.q_dir(w, m.lo, m.hi, up);
+        let mag = if self.sigma > 0.0 {
+            if self.mult {
+                step * (q * (1.0 + self.sigma * xi))
+            } else {
+                step * (q + self.sigma * xi)
+            }
+        } else {
+            step * q
+        };
+        // w − mag is w + (−mag) exactly (IEEE 754), so one add serves both signs; the sign goes
+        // in by xor, as the direction is random and a branch would mispredict.
+        let w = w + f64::from_bits(mag.to_bits() ^ (u64::from(!up) << 63));
+        clip(w, m.lo, m.hi)
+    }
+
+    /// One pulse on one element, its noise (if any) drawn from `s` now.
+    #[inline]
+    fn fire_one(&self, p: &mut f64, m: &ElemMap, up: bool, s: &mut Stream) {
+        let xi = if self.sigma > 0.0 { s.normal() } else { 0.0 };
+        specialise!(self.family, f => *p = self.pulse(f, *p, m, up, xi));
     }
 
     /// Appends the cycle noise of `n` pulses (n normals, none without noise) to `normals`.
@@ -840,16 +851,21 @@ impl Tile {
                 let mut fired = 0u64;
                 let mut scratch = LaneScratch::default();
                 for (j, (c, &n)) in crow.iter_mut().zip(row(cs, g, i)).enumerate() {
-                    if n != 0 {
-                        let k = n.unsigned_abs();
+                    let k = n.unsigned_abs();
+                    if k == 1 {
+                        // No chain to overlap: fire at once (its noise is next in the stream).
+                        if let (Some(p), Some(m)) = (prow.get_mut(j), mrow.get(j)) {
+                            pulser.fire_one(p, m, n > 0, &mut s);
+                        }
+                    } else if k > 1 {
                         scratch.push(j, k, n > 0);
                         pulser.draw_noise(k, &mut s, &mut scratch.normals);
-                        *c += k;
-                        fired += k;
                         if scratch.count >= LANE_BLOCK {
                             pulser.fire_lanes(prow, mrow, &mut scratch);
                         }
                     }
+                    *c += k;
+                    fired += k;
                 }
                 pulser.fire_lanes(prow, mrow, &mut scratch);
                 fired
@@ -1632,22 +1648,8 @@ fn apply_row(
     let mut fired = 0u64;
     match mode {
         UpdateMode::Expected { noise } => {
-            for (((p, c), m), &dl) in prow.iter_mut().zip(crow.iter_mut()).zip(mrow).zip(drow) {
-                // AU(W, ΔW) in branch form: w + Δw·q+ for Δw ≥ 0, w + Δw·q− otherwise (P1 Eq. 5).
-                let mut w = *p;
-                w = if dl >= 0.0 {
-                    w + dl * ((m.up / dw_min) * f.q_plus(w, m.lo, m.hi))
-                } else {
-                    w + dl * ((m.dn / dw_min) * f.q_minus(w, m.lo, m.hi))
-                };
-                if noise {
-                    w += (dl.abs() * dw_min).sqrt() * s.normal();
-                }
-                *p = clip(w, m.lo, m.hi);
-                let n = ceil_count(dl.abs() / dw_min);
-                *c += n;
-                fired += n;
-            }
+            fired =
+                specialise!(f, fam => expected_row(fam, dw_min, noise, prow, crow, mrow, drow, s));
         }
         UpdateMode::PulseCount { max_bl, rounding } => {
             let pulser = Pulser::new(dev);
@@ -1665,19 +1667,58 @@ fn apply_row(
                     }
                 };
                 let n = n.min(u64::from(max_bl));
-                if n > 0 {
+                if n == 1 {
+                    // No chain to overlap: fire at once (its noise is next in the stream).
+                    if let (Some(p), Some(m)) = (prow.get_mut(j), mrow.get(j)) {
+                        pulser.fire_one(p, m, dl > 0.0, s);
+                    }
+                } else if n > 1 {
                     scratch.push(j, n, dl > 0.0);
                     pulser.draw_noise(n, s, &mut scratch.normals);
-                    *c += n;
-                    fired += n;
                     if scratch.count >= LANE_BLOCK {
                         pulser.fire_lanes(prow, mrow, &mut scratch);
                     }
                 }
+                *c += n;
+                fired += n;
             }
             pulser.fire_lanes(prow, mrow, &mut scratch);
         }
         UpdateMode::StochasticPulse { .. } => {}
+    }
+    fired
+}
+
+/// The expected mode on one row (shared/theory.md §2.3(a)): AU(W, ΔW) in branch form,
+/// w + Δw·(up/Δw_min)·q+ for Δw ≥ 0 and w + Δw·(dn/Δw_min)·q− otherwise (P1 Eq. 5), optional
+/// noise, clipping, and the equivalent CEIL pulse count. The direction is picked without a
+/// branch; the family is a compile-time constant here (see `specialise!`).
+#[inline(always)]
+fn expected_row(
+    f: Family,
+    dw_min: f64,
+    noise: bool,
+    prow: &mut [f64],
+    crow: &mut [u64],
+    mrow: &[ElemMap],
+    drow: &[f64],
+    s: &mut Stream,
+) -> u64 {
+    let mut fired = 0u64;
+    for (((p, c), m), &dl) in prow.iter_mut().zip(crow.iter_mut()).zip(mrow).zip(drow) {
+        let w = *p;
+        let up = dl >= 0.0;
+        let step = [m.dn, m.up][usize::from(up)];
+        // Both divisions by Δw_min side by side, so that they can share one vector division.
+        let [scale, ratio] = [step / dw_min, dl.abs() / dw_min];
+        let mut w = w + dl * (scale * f.q_dir(w, m.lo, m.hi, up));
+        if noise {
+            w += (dl.abs() * dw_min).sqrt() * s.normal();
+        }
+        *p = clip(w, m.lo, m.hi);
+        let n = ceil_count(ratio);
+        *c += n;
+        fired += n;
     }
     fired
 }
