@@ -379,7 +379,7 @@ def ai_metrics(model: Any, w: Workload) -> tuple[float, float]:
 def pulses_per_weight(state: Any, steps: int) -> list[float]:
     """Update pulses per weight per step (batch of 10 samples), layer by layer."""
     out = []
-    for lay in state.layers:
+    for lay in state.linear:
         counts = sum(t.pulse_counts("update").sum() for t in lay.tiles.values())
         n = sum(t.pulse_counts("update").size for t in lay.tiles.values())
         out.append(float(counts) / (n * steps))
@@ -402,10 +402,11 @@ def pt_breakdown(w: Workload) -> dict[str, float]:
 
         return wrapper
 
-    for lay in state.layers:
-        lay.forward = timed(lay.forward, "forward")  # type: ignore[method-assign]
-        lay.backward = timed(lay.backward, "backward")  # type: ignore[method-assign]
-        lay.step = timed(lay.step, "update")  # type: ignore[method-assign]
+    for lay in state.linear:
+        st = lay.state  # the layer's algorithm state: its tile calls
+        st.forward = timed(st.forward, "forward")  # type: ignore[method-assign]
+        st.backward = timed(st.backward, "backward")  # type: ignore[method-assign]
+        st.step = timed(st.step, "update")  # type: ignore[method-assign]
     t0 = time.perf_counter()
     for k in range(w.steps):
         inst.advance(state, k)

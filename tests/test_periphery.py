@@ -185,27 +185,29 @@ def test_bad_io_and_inputs() -> None:
     assert t.tick == 0
 
 
-def test_batched_parallel_passes_match_the_twin() -> None:
+@pytest.mark.parametrize(("out_size", "in_size", "batch"), [(48, 40, 16), (47, 41, 15)])
+def test_batched_parallel_passes_match_the_twin(out_size: int, in_size: int, batch: int) -> None:
     # 2·16·48·40 multiply-adds: above the serial threshold, so the batched product runs on the
     # pool (rows forward, 32-column blocks backward, one partial block); still bit-equal to the
-    # twin's sample-by-sample passes, noise and bound management included.
+    # twin's sample-by-sample passes, noise and bound management included. Batch 15 and odd
+    # sizes reach every register chunk of the product (8, 4, 2, 1 samples; a lone column).
     dev = pt.Device(response=pt.SoftBounds(), dw_min=0.01, dw_min_dtod=0.2, reference_std=0.1)
     gen = np.random.default_rng(9)
-    tile = pt.AnalogTile(48, 40, dev, replicas=2, rng=4, n_threads=2)
+    tile = pt.AnalogTile(out_size, in_size, dev, replicas=2, rng=4, n_threads=2)
     twin = ReferenceTile(
         dev.to_spec(),
         pt.StochasticPulseUpdate().to_spec(),
-        48,
-        40,
+        out_size,
+        in_size,
         2,
         list(tile_key(as_seed_sequence(4), 0)),
     )
-    w = gen.uniform(-0.9, 0.9, size=(2, 48, 40))
+    w = gen.uniform(-0.9, 0.9, size=(2, out_size, in_size))
     tile.set_weights(w)
     twin.set_weights(w)
     io = IOParameters(out_bound=3.0, inp_sto_round=True)  # saturates often: BM repeats
-    x = 2.0 * gen.normal(size=(2, 16, 40))
-    d = gen.normal(size=(2, 16, 48))
+    x = 2.0 * gen.normal(size=(2, batch, in_size))
+    d = gen.normal(size=(2, batch, out_size))
     np.testing.assert_array_equal(tile.forward(x, io=io), twin.forward(x, io.to_spec()))
     np.testing.assert_array_equal(tile.backward(d, io=io), twin.backward(d, io.to_spec()))
     np.testing.assert_array_equal(

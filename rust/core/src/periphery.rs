@@ -264,20 +264,24 @@ pub fn mvm_batch(
         // yt[j][·] = Σ_i w_ij ut[i][·], i ascending; tasks own blocks of 32 columns.
         const BLOCK: usize = 32;
         let f = |(blk, ychunk): (usize, &mut [f64])| {
-            ychunk.fill(0.0);
             let j0 = blk * BLOCK;
-            let nj = ychunk.len() / b;
-            for (i, ui) in ut.chunks_exact(b).enumerate().take(rows) {
-                let base = i * cols + j0;
-                let (prow, rrow) = (
-                    p.get(base..base + nj).unwrap_or(&[]),
-                    r.get(base..base + nj).unwrap_or(&[]),
-                );
-                for ((yj, pij), rij) in ychunk.chunks_exact_mut(b).zip(prow).zip(rrow) {
-                    let w = pij - rij;
-                    for (yv, uv) in yj.iter_mut().zip(ui) {
-                        *yv += w * uv;
-                    }
+            // Pairs of columns × register chunks of samples, rows ascending for each sum.
+            for (dj, ypair) in ychunk.chunks_mut(2 * b).enumerate() {
+                let j = j0 + 2 * dj;
+                let mut s0 = 0;
+                while s0 < b {
+                    let left = b - s0;
+                    s0 += if ypair.len() < 2 * b {
+                        col_chunk::<1, 1>(p, r, rows, cols, j, ut, b, s0, ypair)
+                    } else if left >= 8 {
+                        col_chunk::<2, 8>(p, r, rows, cols, j, ut, b, s0, ypair)
+                    } else if left >= 4 {
+                        col_chunk::<2, 4>(p, r, rows, cols, j, ut, b, s0, ypair)
+                    } else if left >= 2 {
+                        col_chunk::<2, 2>(p, r, rows, cols, j, ut, b, s0, ypair)
+                    } else {
+                        col_chunk::<2, 1>(p, r, rows, cols, j, ut, b, s0, ypair)
+                    };
                 }
             }
         };
@@ -289,17 +293,24 @@ pub fn mvm_batch(
     } else {
         // yt[i][·] = Σ_j w_ij ut[j][·], j ascending; tasks own output rows.
         let f = |(i, yi): (usize, &mut [f64])| {
-            yi.fill(0.0);
             let base = i * cols;
             let (prow, rrow) = (
                 p.get(base..base + cols).unwrap_or(&[]),
                 r.get(base..base + cols).unwrap_or(&[]),
             );
-            for ((pij, rij), uj) in prow.iter().zip(rrow).zip(ut.chunks_exact(b)) {
-                let w = pij - rij;
-                for (yv, uv) in yi.iter_mut().zip(uj) {
-                    *yv += w * uv;
-                }
+            // Samples in chunks of 8, 4, 2, 1 whose sums stay in registers over the j loop.
+            let mut s0 = 0;
+            while s0 < b {
+                let left = b - s0;
+                s0 += if left >= 8 {
+                    row_chunk::<8>(prow, rrow, ut, b, s0, yi)
+                } else if left >= 4 {
+                    row_chunk::<4>(prow, rrow, ut, b, s0, yi)
+                } else if left >= 2 {
+                    row_chunk::<2>(prow, rrow, ut, b, s0, yi)
+                } else {
+                    row_chunk::<1>(prow, rrow, ut, b, s0, yi)
+                };
             }
         };
         if parallel {
@@ -308,4 +319,72 @@ pub fn mvm_batch(
             yt.chunks_mut(b).enumerate().for_each(f);
         }
     }
+}
+
+/// Samples `s0..s0 + C` of one forward output row: y_s = Σ_j (p_j − r_j)·u_js, j ascending from
+/// 0.0 (the order of [`mvm_one`]), the C sums held in registers. Returns C.
+#[inline(always)]
+fn row_chunk<const C: usize>(
+    prow: &[f64],
+    rrow: &[f64],
+    ut: &[f64],
+    b: usize,
+    s0: usize,
+    yi: &mut [f64],
+) -> usize {
+    let mut acc = [0.0f64; C];
+    for ((pij, rij), uj) in prow.iter().zip(rrow).zip(ut.chunks_exact(b)) {
+        let w = pij - rij;
+        let mut u = [0.0f64; C];
+        if let Some(src) = uj.get(s0..s0 + C) {
+            u.copy_from_slice(src);
+        }
+        for (a, v) in acc.iter_mut().zip(u) {
+            *a += w * v;
+        }
+    }
+    if let Some(dst) = yi.get_mut(s0..s0 + C) {
+        dst.copy_from_slice(&acc);
+    }
+    C
+}
+
+/// Samples `s0..s0 + C` of backward outputs (columns) `j..j + G`, stored transposed in `yg`
+/// (G rows of b): y_gs = Σ_i (p_ig − r_ig)·u_is, i ascending from 0.0 (the order of
+/// [`mvm_one`]), the G·C sums held in registers. Returns C.
+#[inline(always)]
+fn col_chunk<const G: usize, const C: usize>(
+    p: &[f64],
+    r: &[f64],
+    rows: usize,
+    cols: usize,
+    j: usize,
+    ut: &[f64],
+    b: usize,
+    s0: usize,
+    yg: &mut [f64],
+) -> usize {
+    let mut acc = [[0.0f64; C]; G];
+    for (i, ui) in ut.chunks_exact(b).enumerate().take(rows) {
+        let base = i * cols + j;
+        let (Some(pg), Some(rg)) = (p.get(base..base + G), r.get(base..base + G)) else {
+            break;
+        };
+        let mut u = [0.0f64; C];
+        if let Some(src) = ui.get(s0..s0 + C) {
+            u.copy_from_slice(src);
+        }
+        for ((a, pij), rij) in acc.iter_mut().zip(pg).zip(rg) {
+            let w = pij - rij;
+            for (av, v) in a.iter_mut().zip(u) {
+                *av += w * v;
+            }
+        }
+    }
+    for (a, yj) in acc.iter().zip(yg.chunks_exact_mut(b)) {
+        if let Some(dst) = yj.get_mut(s0..s0 + C) {
+            dst.copy_from_slice(a);
+        }
+    }
+    C
 }
