@@ -114,7 +114,8 @@ def main() -> None:
             for k, std in enumerate(stds)
         ]
         print(
-            f"cycle-to-cycle noise sweep (theory.md H5), {args.epochs} epochs, {args.replicas} seeds"
+            f"cycle-to-cycle noise sweep (theory.md H5), {args.epochs} epochs,"
+            f" {args.replicas} seeds"
         )
         print_table(["dw_min_std", *(f"{name} %" for name in names)], rows)
         fig, ax = plt.subplots(figsize=(6.4, 4.0), constrained_layout=True)
