@@ -313,14 +313,21 @@ impl Pulser {
             scratch.normals.clear();
             return;
         }
-        scratch.sort_by_length();
-        let LaneScratch {
-            sorted,
-            alive,
-            normals,
-            ..
-        } = scratch;
-        specialise!(self.family, f => self.fire_sorted(f, prow, mrow, sorted, alive, normals));
+        let lanes = scratch.lanes.get(..scratch.count).unwrap_or(&[]);
+        if lanes.iter().all(|l| l.left == 1) {
+            // One pulse each (BL 1, sparse updates): one round, nothing to sort.
+            let (alive, normals) = ([lanes.len()], &scratch.normals);
+            specialise!(self.family, f => self.fire_sorted(f, prow, mrow, lanes, &alive, normals));
+        } else {
+            scratch.sort_by_length();
+            let LaneScratch {
+                sorted,
+                alive,
+                normals,
+                ..
+            } = scratch;
+            specialise!(self.family, f => self.fire_sorted(f, prow, mrow, sorted, alive, normals));
+        }
         scratch.count = 0;
         scratch.normals.clear();
     }
