@@ -2,7 +2,7 @@
 //! record (those are in benches/, as ratios). Prints ms per sample and a checksum of the weights,
 //! which must not change when a kernel is only made faster.
 //!
-//!     cargo run --release -p pulsetrain-core --example update_kernel \
+//!     [THREADS=n] cargo run --release -p pulsetrain-core --example update_kernel \
 //!         [stochastic|count|expected|apply_count|apply_expected] [mult|add]
 
 use ndarray::Array3;
@@ -73,8 +73,12 @@ fn main() {
         },
     };
     let (o, i, b) = (512, 512, 100);
+    let threads = std::env::var("THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(1)
+        .num_threads(threads)
         .build()
         .unwrap();
     pool.install(|| {

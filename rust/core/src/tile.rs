@@ -1298,29 +1298,47 @@ impl Tile {
         let (key, tick, off) = (self.key, self.tick, self.replica_offset);
         let (dev, mode) = (self.device.clone(), self.mode);
         let par = worth_parallel(self.state.len() * b.max(1));
-        let per_row = map_rows(
+        // Blocks of OUTER_ROWS rows: each x row of the batch is read once per block, not once
+        // per row (the batch's x does not stay in the cache across rows of a large tile).
+        let per_block = map_row_blocks(
             par,
             i,
+            OUTER_ROWS,
             &mut self.state,
             &mut self.counters[phase as usize],
             &self.maps,
-            |g, prow, crow, mrow| {
-                let (r, rw) = (g / o, g % o);
+            |g0, pblk, cblk, mblk| {
+                let nrows = pblk.len() / i.max(1);
                 // Δ_ij = −lr Σ_b d_bi x_bj, the batch summed in index order from 0.0.
-                let mut acc = vec![0.0; i];
+                let mut acc = vec![0.0; nrows * i];
                 for bb in 0..b {
-                    let dv = ds.get((r * b + bb) * o + rw).copied().unwrap_or(0.0);
-                    for (a, xv) in acc.iter_mut().zip(row(xs, r * b + bb, i)) {
-                        *a += dv * xv;
+                    for (k, arow) in acc.chunks_exact_mut(i).enumerate() {
+                        let (r, rw) = ((g0 + k) / o, (g0 + k) % o);
+                        let dv = ds.get((r * b + bb) * o + rw).copied().unwrap_or(0.0);
+                        for (a, xv) in arow.iter_mut().zip(row(xs, r * b + bb, i)) {
+                            *a += dv * xv;
+                        }
                     }
                 }
                 for a in &mut acc {
                     *a *= -lr;
                 }
-                let mut s = Stream::open(key, tick, off + r as u64, rw as u64, tag::UPDATE, 0);
-                apply_row(&dev, mode, prow, crow, mrow, &acc, &mut s)
+                let rows = pblk
+                    .chunks_mut(i)
+                    .zip(cblk.chunks_mut(i))
+                    .zip(mblk.chunks(i))
+                    .zip(acc.chunks_exact(i));
+                rows.enumerate()
+                    .map(|(k, (((prow, crow), mrow), drow))| {
+                        let (r, rw) = ((g0 + k) / o, (g0 + k) % o);
+                        let mut s =
+                            Stream::open(key, tick, off + r as u64, rw as u64, tag::UPDATE, 0);
+                        apply_row(&dev, mode, prow, crow, mrow, drow, &mut s)
+                    })
+                    .collect::<Vec<u64>>()
             },
         );
+        let per_row: Vec<u64> = per_block.into_iter().flatten().collect();
         self.per_replica(&per_row)
     }
 
@@ -1520,6 +1538,45 @@ where
             .collect()
     }
 }
+
+/// Like [`map_rows`], over blocks of `rows` consecutive rows (the last block may be shorter):
+/// `f(first_global_row, state_block, counter_block, map_block)`, results in block order.
+fn map_row_blocks<T, F>(
+    parallel: bool,
+    i: usize,
+    rows: usize,
+    state: &mut [f64],
+    counters: &mut [u64],
+    maps: &[ElemMap],
+    f: F,
+) -> Vec<T>
+where
+    T: Send,
+    F: Fn(usize, &mut [f64], &mut [u64], &[ElemMap]) -> T + Sync + Send,
+{
+    let n = (i * rows).max(1);
+    if parallel {
+        state
+            .par_chunks_mut(n)
+            .zip(counters.par_chunks_mut(n))
+            .zip(maps.par_chunks(n))
+            .enumerate()
+            .with_min_len(ROWS_PER_TASK.div_ceil(rows))
+            .map(|(k, ((p, c), m))| f(k * rows, p, c, m))
+            .collect()
+    } else {
+        state
+            .chunks_mut(n)
+            .zip(counters.chunks_mut(n))
+            .zip(maps.chunks(n))
+            .enumerate()
+            .map(|(k, ((p, c), m))| f(k * rows, p, c, m))
+            .collect()
+    }
+}
+
+/// Rows per block of the expected and pulse-count batch updates ([`map_row_blocks`]).
+const OUTER_ROWS: usize = 8;
 
 /// A vector of `n` copies of `v`, or an error if the memory cannot be had.
 fn filled<T: Clone>(n: usize, v: T) -> Result<Vec<T>, CoreError> {
