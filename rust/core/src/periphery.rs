@@ -264,25 +264,60 @@ pub fn mvm_batch(
         // yt[j][·] = Σ_i w_ij ut[i][·], i ascending; tasks own blocks of 32 columns.
         const BLOCK: usize = 32;
         let f = |(blk, ychunk): (usize, &mut [f64])| {
+            ychunk.fill(0.0);
             let j0 = blk * BLOCK;
-            // Pairs of columns × register chunks of samples, rows ascending for each sum.
-            for (dj, ypair) in ychunk.chunks_mut(2 * b).enumerate() {
-                let j = j0 + 2 * dj;
+            let nj = ychunk.len() / b;
+            // Rows in groups of four (their block of W formed once), samples in pairs: the
+            // group's terms go into each partial sum in row order, the u values and the sum
+            // in registers.
+            let mut wblk = [[0.0f64; BLOCK]; 4];
+            let mut i0 = 0;
+            while i0 < rows {
+                let nr = (rows - i0).min(4);
+                for (k, wk) in wblk.iter_mut().enumerate().take(nr) {
+                    let base = (i0 + k) * cols + j0;
+                    let prow = p.get(base..base + nj).unwrap_or(&[]);
+                    let rrow = r.get(base..base + nj).unwrap_or(&[]);
+                    for ((w, pij), rij) in wk.iter_mut().zip(prow).zip(rrow) {
+                        *w = pij - rij;
+                    }
+                }
                 let mut s0 = 0;
                 while s0 < b {
-                    let left = b - s0;
-                    s0 += if ypair.len() < 2 * b {
-                        col_chunk::<1, 1>(p, r, rows, cols, j, ut, b, s0, ypair)
-                    } else if left >= 8 {
-                        col_chunk::<2, 8>(p, r, rows, cols, j, ut, b, s0, ypair)
-                    } else if left >= 4 {
-                        col_chunk::<2, 4>(p, r, rows, cols, j, ut, b, s0, ypair)
-                    } else if left >= 2 {
-                        col_chunk::<2, 2>(p, r, rows, cols, j, ut, b, s0, ypair)
-                    } else {
-                        col_chunk::<2, 1>(p, r, rows, cols, j, ut, b, s0, ypair)
-                    };
+                    let pair = b - s0 >= 2;
+                    match (nr, pair) {
+                        (4, true) => group_into_cols::<4, 2>(&wblk, ut, b, i0, s0, nj, ychunk),
+                        (4, false) => group_into_cols::<4, 1>(&wblk, ut, b, i0, s0, nj, ychunk),
+                        (_, true) => {
+                            for k in 0..nr {
+                                group_into_cols::<1, 2>(
+                                    wblk.get(k..=k).unwrap_or(&[]),
+                                    ut,
+                                    b,
+                                    i0 + k,
+                                    s0,
+                                    nj,
+                                    ychunk,
+                                );
+                            }
+                        }
+                        (_, false) => {
+                            for k in 0..nr {
+                                group_into_cols::<1, 1>(
+                                    wblk.get(k..=k).unwrap_or(&[]),
+                                    ut,
+                                    b,
+                                    i0 + k,
+                                    s0,
+                                    nj,
+                                    ychunk,
+                                );
+                            }
+                        }
+                    }
+                    s0 += if pair { 2 } else { 1 };
                 }
+                i0 += nr;
             }
         };
         if parallel {
@@ -349,42 +384,39 @@ fn row_chunk<const C: usize>(
     C
 }
 
-/// Samples `s0..s0 + C` of backward outputs (columns) `j..j + G`, stored transposed in `yg`
-/// (G rows of b): y_gs = Σ_i (p_ig − r_ig)·u_is, i ascending from 0.0 (the order of
-/// [`mvm_one`]), the G·C sums held in registers. Returns C.
+/// Adds the terms of rows `i0..i0 + R` (weights `wblk[k][dj]` of the block's columns) for
+/// samples `s0..s0 + C` to the block's partial sums (`yblk`, transposed: a column's b sums in
+/// a row), rows in order, so every output still adds its terms i ascending from 0.0 (the order
+/// of [`mvm_one`]).
 #[inline(always)]
-fn col_chunk<const G: usize, const C: usize>(
-    p: &[f64],
-    r: &[f64],
-    rows: usize,
-    cols: usize,
-    j: usize,
+fn group_into_cols<const R: usize, const C: usize>(
+    wblk: &[[f64; 32]],
     ut: &[f64],
     b: usize,
+    i0: usize,
     s0: usize,
-    yg: &mut [f64],
-) -> usize {
-    let mut acc = [[0.0f64; C]; G];
-    for (i, ui) in ut.chunks_exact(b).enumerate().take(rows) {
-        let base = i * cols + j;
-        let (Some(pg), Some(rg)) = (p.get(base..base + G), r.get(base..base + G)) else {
-            break;
-        };
-        let mut u = [0.0f64; C];
-        if let Some(src) = ui.get(s0..s0 + C) {
-            u.copy_from_slice(src);
+    nj: usize,
+    yblk: &mut [f64],
+) {
+    let mut u = [[0.0f64; C]; R];
+    for (k, uk) in u.iter_mut().enumerate() {
+        let at = (i0 + k) * b + s0;
+        if let Some(src) = ut.get(at..at + C) {
+            uk.copy_from_slice(src);
         }
-        for ((a, pij), rij) in acc.iter_mut().zip(pg).zip(rg) {
-            let w = pij - rij;
-            for (av, v) in a.iter_mut().zip(u) {
-                *av += w * v;
+    }
+    for (dj, yj) in yblk.chunks_exact_mut(b).enumerate().take(nj) {
+        let Some(ys) = yj.get_mut(s0..s0 + C) else {
+            continue;
+        };
+        let mut acc = [0.0f64; C];
+        acc.copy_from_slice(ys);
+        for (wk, uk) in wblk.iter().zip(&u) {
+            let w = wk.get(dj).copied().unwrap_or(0.0);
+            for (a, uv) in acc.iter_mut().zip(uk) {
+                *a += w * uv;
             }
         }
+        ys.copy_from_slice(&acc);
     }
-    for (a, yj) in acc.iter().zip(yg.chunks_exact_mut(b)) {
-        if let Some(dst) = yj.get_mut(s0..s0 + C) {
-            dst.copy_from_slice(a);
-        }
-    }
-    C
 }

@@ -237,23 +237,27 @@ impl LaneScratch {
         self.alive.clear();
         self.sorted.clear();
         if longest <= 4 * lanes.len() + 64 {
+            // Four interleaved histograms (lane k counts in histogram k % 4): most lanes share
+            // a length, and one counter would make every increment wait for the previous one.
             self.hist.clear();
-            self.hist.resize(longest + 1, 0);
-            for l in lanes {
-                if let Some(h) = self.hist.get_mut(l.left as usize) {
+            self.hist.resize(4 * (longest + 1), 0);
+            for (k, l) in lanes.iter().enumerate() {
+                if let Some(h) = self.hist.get_mut(4 * l.left as usize + k % 4) {
                     *h += 1;
                 }
             }
-            // Start of each length's block, longest first; then the prefix counts.
+            // Start of each (length, histogram) block, longest first; the prefix counts.
             let mut at = 0;
-            for h in self.hist.iter_mut().rev() {
-                let c = *h;
-                *h = at;
-                at += c;
+            for quad in self.hist.chunks_exact_mut(4).rev() {
+                for h in quad {
+                    let c = *h;
+                    *h = at;
+                    at += c;
+                }
             }
             self.sorted.resize(lanes.len(), Lane::default());
-            for l in lanes {
-                if let Some(h) = self.hist.get_mut(l.left as usize) {
+            for (k, l) in lanes.iter().enumerate() {
+                if let Some(h) = self.hist.get_mut(4 * l.left as usize + k % 4) {
                     if let Some(slot) = self.sorted.get_mut(*h) {
                         *slot = *l;
                     }
