@@ -614,8 +614,9 @@ _MATCHING_ROWS: list[tuple[str, str, str]] = [
             "computed"
         ),
         (
-            "no periphery yet (issue 8): y = W x and Wᵀ δ as NumPy float64 matmuls on a copy of "
-            "the weights (`tile.weights`), then `tile.update(x, δ, lr=0.01)`"
+            "first rows: y = W x and Wᵀ δ as NumPy float64 matmuls on a copy of the weights "
+            "(`tile.weights`), then `tile.update(x, δ, lr=0.01)`; the `tile.forward`/"
+            "`tile.backward` rows run both passes through pulsetrain's periphery instead"
         ),
     ),
     (

@@ -94,11 +94,15 @@ def _check_threads(value: object, owner: str) -> int | None:
 
 
 def _as_float_array(name: str, owner: str, value: object) -> FloatArray:
-    """Coerces to a fresh float64 C-contiguous array, or raises a ShapeError naming `name`."""
+    """Coerces to a float64 C-contiguous array, or raises a ShapeError naming `name`.
+
+    No copy when `value` already is one: the kernel copies what it reads before it releases
+    the GIL, and nothing here writes to the result.
+    """
     if isinstance(value, np.ndarray | list | tuple) and np.iscomplexobj(value):
         raise _shape_error(name, owner, "a real float array", "a complex array")
     try:
-        arr = np.array(value, dtype=np.float64, order="C", copy=True)
+        arr = np.asarray(value, dtype=np.float64, order="C")
     except (TypeError, ValueError) as exc:
         raise _shape_error(name, owner, "an array of real numbers", type(value).__name__) from exc
     return arr
