@@ -507,7 +507,7 @@ def workload_rows(w: Workload, r: dict[str, Any]) -> tuple[list[tuple[str, str, 
             return f"{name} skipped"
         cell = f"{name} {ms(tl)} ({ms(tl / w.steps)}/batch"
         if mnist:
-            cell += f"; 60000-image epoch ≈ {ms(tl / w.steps * MNIST_FULL / BATCH)}"
+            cell += f"; 60000-image epoch ≈ {tl / w.steps * MNIST_FULL / BATCH:.2f} s"
         return cell + ")"
 
     rows = [
