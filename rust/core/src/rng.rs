@@ -196,33 +196,41 @@ impl Stream {
     /// return one call at a time, with the buffer position kept in a register.
     pub fn fill_normals(&mut self, out: &mut [f64]) {
         let z = ziggurat();
-        let (mut pos, mut len) = (self.pos, self.len);
-        let out_len = out.len();
-        for (done, o) in out.iter_mut().enumerate() {
-            *o = loop {
-                if pos >= len {
-                    self.refill(out_len - done);
-                    (pos, len) = (0, self.len);
-                }
-                let r = self.buf.get(pos).copied().unwrap_or(0);
-                pos += 1;
+        let mut done = 0;
+        while done < out.len() {
+            if self.pos >= self.len {
+                self.refill(out.len() - done);
+            }
+            // The buffered words through the fast path in one tight loop; a word that fails
+            // it leaves the loop for the wedge/tail test (which draws on from the stream).
+            let words = self.buf.get(self.pos..self.len).unwrap_or(&[]);
+            let dst = out.get_mut(done..).unwrap_or(&mut []);
+            let mut used = 0;
+            let mut slow = None;
+            for (o, &r) in dst.iter_mut().zip(words) {
+                used += 1;
                 let idx = (r & 0xff) as usize;
-                let sign = ((r >> 8) & 1) << 63;
                 let rabs = r >> 11;
-                let (k, w) = (z.k[idx], z.w[idx]);
-                let x = (rabs as i64) as f64 * w;
-                if rabs < k {
-                    break f64::from_bits(x.to_bits() ^ sign);
+                let x = (rabs as i64) as f64 * z.w[idx];
+                if rabs >= z.k[idx] {
+                    slow = Some((idx, x, ((r >> 8) & 1) << 63));
+                    break;
                 }
-                self.pos = pos;
-                let slow = self.normal_slow(z, idx, x);
-                (pos, len) = (self.pos, self.len);
-                if let Some(v) = slow {
-                    break f64::from_bits(v.to_bits() ^ sign);
+                *o = f64::from_bits(x.to_bits() ^ (((r >> 8) & 1) << 63));
+            }
+            self.pos += used;
+            if let Some((idx, x, sign)) = slow {
+                done += used - 1;
+                if let Some(v) = self.normal_slow(z, idx, x) {
+                    if let Some(o) = out.get_mut(done) {
+                        *o = f64::from_bits(v.to_bits() ^ sign);
+                    }
+                    done += 1;
                 }
-            };
+            } else {
+                done += used;
+            }
         }
-        self.pos = pos;
     }
 
     /// A Bernoulli(p) train of `n` slots as bits (slot t is bit t % 64 of word t / 64, set when
