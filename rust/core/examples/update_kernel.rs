@@ -3,9 +3,13 @@
 //! which must not change when a kernel is only made faster.
 //!
 //!     [THREADS=n] cargo run --release -p pulsetrain-core --example update_kernel \
-//!         [stochastic|count|expected|apply_count|apply_expected] [mult|add]
+//!         [stochastic|count|expected|apply_count|apply_expected|rng] [mult|add]
+//!
+//! `rng` times the random-number floor: Philox4x64-10 words computed four blocks at a time
+//! (nothing else), and `Stream::fill_normals`.
 
 use ndarray::Array3;
+use pulsetrain_core::rng::{philox4x64_10_many, Stream};
 use pulsetrain_core::{C2cMode, DeviceSpec, Family, Phase, Rounding, Tile, UpdateMode};
 use std::time::Instant;
 
@@ -27,9 +31,43 @@ fn input(shape: (usize, usize, usize), seed: u64, normal: bool) -> Array3<f64> {
     })
 }
 
+/// ns per Philox word (four interleaved blocks, nothing else) and per `fill_normals` normal.
+fn rng_floor() {
+    let n: u64 = 1 << 24;
+    let t = Instant::now();
+    let mut acc = 0u64;
+    for i in (0..n / 4).step_by(4) {
+        let o = philox4x64_10_many(
+            [
+                [i, 1, 0, 0],
+                [i + 1, 1, 0, 0],
+                [i + 2, 1, 0, 0],
+                [i + 3, 1, 0, 0],
+            ],
+            [7, 9],
+        );
+        acc ^= o.iter().flatten().fold(0, |a, v| a ^ v);
+    }
+    let word = t.elapsed().as_secs_f64() * 1e9 / n as f64;
+    let mut s = Stream::open([7, 9], 0, 0, 0, 1, 0);
+    let mut out = vec![0.0; 4096];
+    let t = Instant::now();
+    let mut sum = 0.0;
+    for _ in 0..n / 4096 {
+        s.fill_normals(&mut out);
+        sum += out.iter().sum::<f64>();
+    }
+    let normal = t.elapsed().as_secs_f64() * 1e9 / n as f64;
+    println!("rng: {word:.2} ns per Philox word, {normal:.2} ns per normal ({acc:x}, {sum:.3})");
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let which = args.get(1).map_or("stochastic", String::as_str);
+    if which == "rng" {
+        rng_floor();
+        return;
+    }
     let c2c = if args.get(2).map_or("mult", String::as_str) == "add" {
         C2cMode::Additive
     } else {
