@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import pulsetrain as pt
+from pulsetrain import _core
 
 DEVICE = pt.Device(
     response=pt.SkewLinear(tau=1.0, c_lin=0.2),
@@ -35,6 +36,14 @@ def _inputs(
     ]
 
 
+OUT, IN = 97, 241  # 3 replicas: 3·97·241 elements, above the serial threshold
+
+
+def test_sizes_reach_the_parallel_path() -> None:
+    """The 3-replica runs below are large enough that every call runs on the pool."""
+    assert 3 * OUT * IN >= _core.parallel_min_work
+
+
 def _run(
     mode: pt.UpdateMode,
     n_threads: int,
@@ -43,7 +52,7 @@ def _run(
     offset: int = 0,
     data: list[tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    out, inp, batch = 97, 61, 4  # 3·97·61 elements: above the serial threshold
+    out, inp, batch = OUT, IN, 4
     data = data if data is not None else _inputs(replicas, 5, out, inp, batch)
     t = pt.AnalogTile(
         out,
@@ -78,7 +87,7 @@ def test_bit_identical_for_any_thread_count(
 def test_replica_equals_replica_run_alone(
     mode: pt.UpdateMode,
 ) -> None:
-    data = _inputs(4, 4, 97, 61, 4)
+    data = _inputs(4, 4, OUT, IN, 4)
     w_all, c_all = _run(mode, 2, replicas=4, data=data)
     for r in (0, 3):
         alone = [(x[r : r + 1], d[r : r + 1]) for x, d in data]
@@ -93,8 +102,8 @@ def test_parallel_path_matches_the_twin(mode: pt.UpdateMode) -> None:
     from pulsetrain.reference import ReferenceTile
     from pulsetrain.rng import as_seed_sequence, tile_key
 
-    out, inp, r = 97, 61, 3
-    assert r * out * inp >= 1 << 14
+    out, inp, r = OUT, IN, 3
+    assert r * out * inp >= _core.parallel_min_work
     tile = pt.AnalogTile(out, inp, DEVICE, replicas=r, update=mode, rng=3, n_threads=2)
     key = list(tile_key(as_seed_sequence(3), 0))
     twin = ReferenceTile(DEVICE.to_spec(), mode.to_spec(), out, inp, r, key)

@@ -12,6 +12,7 @@ __all__ = [
     "build_profile",
     "default_threads",
     "normals",
+    "parallel_min_work",
     "philox_raw",
     "replica_normals",
     "replica_uniforms",
@@ -23,6 +24,7 @@ __version__: str
 rng_scheme: int
 build_profile: str
 default_threads: int
+parallel_min_work: int
 
 @final
 class Tile:

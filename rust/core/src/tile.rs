@@ -19,7 +19,10 @@ pub const ROWS_PER_TASK: usize = 16;
 
 /// Below this much work (elements × samples) a call runs serially on the calling thread: waking
 /// a pool costs more than it saves. Every row has its own streams, so results are identical.
-pub const PARALLEL_MIN_WORK: usize = 1 << 14;
+/// 2^16: at 2^14, the default `pulsetrain run` (8 replicas of 5×20, many small calls) spent a
+/// third of its time handing calls to the pool and in the idle workers' spinning (20.5 → 9.1 s
+/// with this and the cached thread count).
+pub const PARALLEL_MIN_WORK: usize = 1 << 16;
 
 /// True when work of this size is worth spreading over threads (see [`PARALLEL_MIN_WORK`]).
 pub fn worth_parallel(work: usize) -> bool {

@@ -71,7 +71,8 @@ fn run(
     replicas: usize,
     offset: u64,
 ) -> (Array3<f64>, Array3<u64>) {
-    let (o, i, b) = (97, 61, 5); // 3·97·61 ≥ PARALLEL_MIN_WORK: the parallel path
+    let (o, i, b) = (97, 241, 5); // 3·97·241 ≥ PARALLEL_MIN_WORK: the parallel path
+    assert!(3 * o * i >= pulsetrain_core::tile::PARALLEL_MIN_WORK);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
@@ -112,7 +113,8 @@ fn bit_identical_across_thread_counts() {
 fn replica_equals_replica_alone() {
     // Inputs differ per replica, so build the 1-replica input from the 3-replica one.
     let mode = modes()[3];
-    let (o, i, b) = (97, 61, 5); // 3·97·61 ≥ PARALLEL_MIN_WORK: the parallel path
+    let (o, i, b) = (97, 241, 5); // 3·97·241 ≥ PARALLEL_MIN_WORK: the parallel path
+    assert!(3 * o * i >= pulsetrain_core::tile::PARALLEL_MIN_WORK);
     let mut all = Tile::new(device(), mode, o, i, 3, [7, 9], 0).unwrap();
     let mut one = Tile::new(device(), mode, o, i, 1, [7, 9], 2).unwrap();
     for step in 0..4u64 {

@@ -19,9 +19,23 @@ fn cache() -> &'static PoolCache {
     CACHE.get_or_init(|| Mutex::new(HashMap::new()))
 }
 
-/// The thread count used when the caller passes `None`: the machine's available parallelism.
+/// The thread count used when the caller passes `None`: the machine's available parallelism,
+/// asked once per process (the standard library reads the cgroup quota files on every call,
+/// which cost more than a small kernel call; a forked child asks again).
 pub(crate) fn default_threads() -> usize {
-    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    static CACHED: Mutex<Option<(u32, usize)>> = Mutex::new(None);
+    let pid = std::process::id();
+    let mut guard = CACHED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    match *guard {
+        Some((p, n)) if p == pid => n,
+        _ => {
+            let n = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+            *guard = Some((pid, n));
+            n
+        }
+    }
 }
 
 /// The checked thread count for `n_threads` (None: the machine's available parallelism).

@@ -161,6 +161,10 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
         },
     )?;
     m.add("default_threads", detach::default_threads())?;
+    m.add(
+        "parallel_min_work",
+        pulsetrain_core::tile::PARALLEL_MIN_WORK,
+    )?;
     m.add_class::<tile::Tile>()?;
     m.add_function(wrap_pyfunction!(philox_raw, m)?)?;
     m.add_function(wrap_pyfunction!(uniforms, m)?)?;
