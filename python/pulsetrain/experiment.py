@@ -303,7 +303,7 @@ def default_experiment() -> Experiment:
     with the same rates, E-RIDER adding a chopper (flip probability 0.02). RIDER and E-RIDER are
     the raw equations with constant steps, where RIDER is expected to reach a spurious
     equilibrium (shared/theory.md C23); the chopper is what lets E-RIDER's tracker find the SP.
-    About 15-20 s on two cores.
+    About 10 s on two cores.
 
     Returns
     -------
