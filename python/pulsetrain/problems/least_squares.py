@@ -138,8 +138,9 @@ class _Noise:
 def _one_hot_factors(grad: FloatArray) -> tuple[FloatArray, FloatArray]:
     """Factor a dense gradient (R, out, in) as Σ_j g[:, :, j] e_jᵀ: x = I, d = gᵀ."""
     r, _, n_in = grad.shape
-    x = np.broadcast_to(np.eye(n_in), (r, n_in, n_in))
-    return np.ascontiguousarray(x), np.ascontiguousarray(grad.transpose(0, 2, 1))
+    x = np.zeros((r, n_in, n_in))
+    x[:, np.arange(n_in), np.arange(n_in)] = 1.0
+    return x, np.ascontiguousarray(grad.transpose(0, 2, 1))
 
 
 @register
@@ -323,6 +324,7 @@ class _LeastSquaresInstance(Instance):
         self.b = np.einsum("rni,roi->rno", self.a, self.w_star)
         self._noise = _Noise(root, replicas, offset)
         self._batch = n if cfg.batch_size == 0 else min(cfg.batch_size, n)
+        self._replica_index = np.arange(replicas)[:, None]
 
     def initial_weights(self) -> FloatArray:
         return np.full((self.replicas, self.out_size, self.in_size), self.cfg.w0)
@@ -338,10 +340,14 @@ class _LeastSquaresInstance(Instance):
         return self.order[:, pos]
 
     def gradient_factors(self, weights: FloatArray, step: int) -> tuple[FloatArray, FloatArray]:
-        idx = self._rows(step)
-        x = np.take_along_axis(self.a, idx[:, :, None], axis=1)
-        b = np.take_along_axis(self.b, idx[:, :, None], axis=1)
-        d = (np.einsum("roi,rbi->rbo", weights, x) - b) / idx.shape[1]
+        if self._batch == self.cfg.n_samples:
+            # Full batch: every replica's rows in order (copies: the caller owns the factors).
+            x, b = self.a.copy(), self.b
+        else:
+            idx = self._rows(step)
+            x = self.a[self._replica_index, idx]
+            b = self.b[self._replica_index, idx]
+        d = (np.einsum("roi,rbi->rbo", weights, x) - b) / x.shape[1]
         if self.cfg.noise_std > 0.0:
             eps = self.cfg.noise_std * self._noise.draw(step, (self.out_size, self.in_size))
             xe, de = _one_hot_factors(eps)
