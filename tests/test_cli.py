@@ -448,3 +448,15 @@ def test_demo_still_works() -> None:
     res = cli("demo", "--steps", "20", "--replicas", "4")
     assert res.returncode == 0, res.stderr
     assert "digital SGD" in res.stdout
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted((Path(__file__).parent.parent / "examples" / "configs").glob("*.toml")),
+    ids=lambda p: p.name,
+)
+def test_example_configs_load_and_round_trip(path: Path) -> None:
+    """The shipped `pulsetrain run CONFIG` examples are valid experiments (read, not run)."""
+    exp = load_experiment(path)
+    assert experiment_from_dict(loads_toml(dumps_toml(exp))) == exp
+    assert exp.algorithms
