@@ -309,12 +309,13 @@ impl Pulser {
         specialise!(self.family, f => self.fire_with(f, p, m, up, n, s));
     }
 
-    /// Fires every lane's train on a row (`scratch.lanes[..count]`): lane `l` gives element `l.j` `l.left` pulses whose
-    /// cycle noise is `normals[l.off..l.off + l.left]` (drawn beforehand, in lane order, from
-    /// the stream [`Pulser::fire`] would have drawn them from). Each element sees exactly the
-    /// arithmetic of `fire`, so the result is bit for bit the same; the pulses of different
-    /// elements are interleaved (round k fires pulse k of every train longer than k) so that
-    /// their dependency chains overlap. Empties the lanes and the noise.
+    /// Fires every lane's train on a row (`scratch.lanes[..count]`): lane `l` gives element
+    /// `l.j` `l.left` pulses whose cycle noise is `normals[l.off..l.off + l.left]` (drawn
+    /// beforehand, in lane order, from the stream [`Pulser::fire`] would have drawn them from).
+    /// Each element sees exactly the arithmetic of `fire`, so the result is bit for bit the
+    /// same; the pulses of different elements are interleaved (round k fires pulse k of every
+    /// train longer than k) so that their dependency chains overlap. Empties the lanes and the
+    /// noise.
     fn fire_lanes(&self, prow: &mut [f64], mrow: &[ElemMap], scratch: &mut LaneScratch) {
         if scratch.count == 0 {
             scratch.normals.clear();
