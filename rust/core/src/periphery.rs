@@ -288,32 +288,8 @@ pub fn mvm_batch(
                     match (nr, pair) {
                         (4, true) => group_into_cols::<4, 2>(&wblk, ut, b, i0, s0, nj, ychunk),
                         (4, false) => group_into_cols::<4, 1>(&wblk, ut, b, i0, s0, nj, ychunk),
-                        (_, true) => {
-                            for k in 0..nr {
-                                group_into_cols::<1, 2>(
-                                    wblk.get(k..=k).unwrap_or(&[]),
-                                    ut,
-                                    b,
-                                    i0 + k,
-                                    s0,
-                                    nj,
-                                    ychunk,
-                                );
-                            }
-                        }
-                        (_, false) => {
-                            for k in 0..nr {
-                                group_into_cols::<1, 1>(
-                                    wblk.get(k..=k).unwrap_or(&[]),
-                                    ut,
-                                    b,
-                                    i0 + k,
-                                    s0,
-                                    nj,
-                                    ychunk,
-                                );
-                            }
-                        }
+                        (_, true) => rows_one_by_one::<2>(&wblk, nr, ut, b, i0, s0, nj, ychunk),
+                        (_, false) => rows_one_by_one::<1>(&wblk, nr, ut, b, i0, s0, nj, ychunk),
                     }
                     s0 += if pair { 2 } else { 1 };
                 }
@@ -382,6 +358,24 @@ fn row_chunk<const C: usize>(
         dst.copy_from_slice(&acc);
     }
     C
+}
+
+/// The last rows of a backward pass (fewer than four), one at a time, in order.
+#[inline(always)]
+fn rows_one_by_one<const C: usize>(
+    wblk: &[[f64; 32]],
+    nr: usize,
+    ut: &[f64],
+    b: usize,
+    i0: usize,
+    s0: usize,
+    nj: usize,
+    yblk: &mut [f64],
+) {
+    for k in 0..nr {
+        let w = wblk.get(k..=k).unwrap_or(&[]);
+        group_into_cols::<1, C>(w, ut, b, i0 + k, s0, nj, yblk);
+    }
 }
 
 /// Adds the terms of rows `i0..i0 + R` (weights `wblk[k][dj]` of the block's columns) for

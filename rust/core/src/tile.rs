@@ -796,9 +796,10 @@ impl Tile {
         let (key, tick, off) = (self.key, self.tick, self.replica_offset);
         let (dev, mode) = (self.device.clone(), self.mode);
         let par = worth_parallel(self.state.len());
-        let per_row = map_rows(
+        let per_row = map_row_blocks(
             par,
             i,
+            1,
             &mut self.state,
             &mut self.counters[phase as usize],
             &self.maps,
@@ -848,9 +849,10 @@ impl Tile {
         let (key, tick, off) = (self.key, self.tick, self.replica_offset);
         let pulser = Pulser::new(&self.device);
         let par = worth_parallel(self.state.len());
-        let per_row = map_rows(
+        let per_row = map_row_blocks(
             par,
             i,
+            1,
             &mut self.state,
             &mut self.counters[phase as usize],
             &self.maps,
@@ -1003,9 +1005,10 @@ impl Tile {
                 .saturating_mul(n_pulses.min(1 << 20) as usize),
         );
         let first_avg = n_pulses - average_last;
-        let per_row: Vec<Vec<f64>> = map_rows(
+        let per_row: Vec<Vec<f64>> = map_row_blocks(
             par,
             i,
+            1,
             &mut self.state,
             &mut self.counters[Phase::Calibration as usize],
             &self.maps,
@@ -1409,9 +1412,10 @@ impl Tile {
             };
             // Pass 2: rows, each with its own d trains and pulses.
             let trains = &trains;
-            let per_row = map_rows(
+            let per_row = map_row_blocks(
                 par,
                 i,
+                1,
                 &mut self.state,
                 &mut self.counters[phase as usize],
                 &self.maps,
@@ -1512,43 +1516,10 @@ impl Tile {
     }
 }
 
-/// Maps `f(global_row, state_row, counter_row, map_row)` over all rows, on the current rayon
-/// pool when `parallel` (at least [`ROWS_PER_TASK`] rows per task) or serially; the per-row
-/// results come back in row order either way.
-fn map_rows<T, F>(
-    parallel: bool,
-    i: usize,
-    state: &mut [f64],
-    counters: &mut [u64],
-    maps: &[ElemMap],
-    f: F,
-) -> Vec<T>
-where
-    T: Send,
-    F: Fn(usize, &mut [f64], &mut [u64], &[ElemMap]) -> T + Sync + Send,
-{
-    if parallel {
-        state
-            .par_chunks_mut(i)
-            .zip(counters.par_chunks_mut(i))
-            .zip(maps.par_chunks(i))
-            .enumerate()
-            .with_min_len(ROWS_PER_TASK)
-            .map(|(g, ((p, c), m))| f(g, p, c, m))
-            .collect()
-    } else {
-        state
-            .chunks_mut(i)
-            .zip(counters.chunks_mut(i))
-            .zip(maps.chunks(i))
-            .enumerate()
-            .map(|(g, ((p, c), m))| f(g, p, c, m))
-            .collect()
-    }
-}
-
-/// Like [`map_rows`], over blocks of `rows` consecutive rows (the last block may be shorter):
-/// `f(first_global_row, state_block, counter_block, map_block)`, results in block order.
+/// Maps `f(first_global_row, state_block, counter_block, map_block)` over blocks of `rows`
+/// consecutive rows (the last block may be shorter; `rows` 1 maps single rows), on the current
+/// rayon pool when `parallel` (at least [`ROWS_PER_TASK`] rows per task) or serially; the
+/// results come back in block order either way.
 fn map_row_blocks<T, F>(
     parallel: bool,
     i: usize,
