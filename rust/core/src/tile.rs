@@ -304,9 +304,14 @@ impl Pulser {
     /// and clipping: shared/theory.md §1.1 (clip after every pulse, not after the train).
     #[inline]
     fn fire(&self, p: &mut f64, m: &ElemMap, up: bool, n: u64, s: &mut Stream) {
-        // Dispatch on the family once per train, so each loop below is compiled for one
-        // response with its constants folded in (same arithmetic as `Family::q_plus/q_minus`).
-        specialise!(self.family, f => self.fire_with(f, p, m, up, n, s));
+        // Dispatch on the family once per train, so the loop is compiled for one response with
+        // its constants folded in; each pulse's noise is drawn just before it.
+        specialise!(self.family, f => {
+            for _ in 0..n {
+                let xi = if self.sigma > 0.0 { s.normal() } else { 0.0 };
+                *p = self.pulse(f, *p, m, up, xi);
+            }
+        });
     }
 
     /// Fires every lane's train on a row (`scratch.lanes[..count]`): lane `l` gives element
@@ -362,8 +367,9 @@ impl Pulser {
         }
     }
 
-    /// One pulse from `w` with cycle noise `xi` (unused without noise): the arithmetic of
-    /// [`Pulser::fire_with`], the direction picked without branches.
+    /// One pulse from `w` with cycle noise `xi` (unused without noise): step·q±(w), the noise
+    /// multiplicative or additive, then the clip (shared/theory.md §1.1); the direction is
+    /// picked without branches. Every pulse path of the kernel goes through here.
     #[inline(always)]
     fn pulse(&self, f: Family, w: f64, m: &ElemMap, up: bool, xi: f64) -> f64 {
         let step = [m.dn, m.up][usize::from(up)];
@@ -383,13 +389,6 @@ impl Pulser {
         clip(w, m.lo, m.hi)
     }
 
-    /// One pulse on one element, its noise (if any) drawn from `s` now.
-    #[inline]
-    fn fire_one(&self, p: &mut f64, m: &ElemMap, up: bool, s: &mut Stream) {
-        let xi = if self.sigma > 0.0 { s.normal() } else { 0.0 };
-        specialise!(self.family, f => *p = self.pulse(f, *p, m, up, xi));
-    }
-
     /// Appends the cycle noise of `n` pulses (n normals, none without noise) to `normals`.
     #[inline]
     fn draw_noise(&self, n: u64, s: &mut Stream, normals: &mut Vec<f64>) {
@@ -400,32 +399,6 @@ impl Pulser {
                 s.fill_normals(tail);
             }
         }
-    }
-
-    #[inline(always)]
-    fn fire_with(&self, f: Family, p: &mut f64, m: &ElemMap, up: bool, n: u64, s: &mut Stream) {
-        let mut w = *p;
-        let step = if up { m.up } else { m.dn };
-        for _ in 0..n {
-            let q = if up {
-                f.q_plus(w, m.lo, m.hi)
-            } else {
-                f.q_minus(w, m.lo, m.hi)
-            };
-            let mag = if self.sigma > 0.0 {
-                let xi = s.normal();
-                if self.mult {
-                    step * (q * (1.0 + self.sigma * xi))
-                } else {
-                    step * (q + self.sigma * xi)
-                }
-            } else {
-                step * q
-            };
-            w = if up { w + mag } else { w - mag };
-            w = clip(w, m.lo, m.hi);
-        }
-        *p = w;
     }
 }
 
@@ -872,7 +845,7 @@ impl Tile {
                     if k == 1 {
                         // No chain to overlap: fire at once (its noise is next in the stream).
                         if let (Some(p), Some(m)) = (prow.get_mut(j), mrow.get(j)) {
-                            pulser.fire_one(p, m, n > 0, &mut s);
+                            pulser.fire(p, m, n > 0, 1, &mut s);
                         }
                     } else if k > 1 {
                         scratch.push(j, k, n > 0);
@@ -1713,7 +1686,7 @@ fn apply_row(
                 if n == 1 {
                     // No chain to overlap: fire at once (its noise is next in the stream).
                     if let (Some(p), Some(m)) = (prow.get_mut(j), mrow.get(j)) {
-                        pulser.fire_one(p, m, dl > 0.0, s);
+                        pulser.fire(p, m, dl > 0.0, 1, s);
                     }
                 } else if n > 1 {
                     scratch.push(j, n, dl > 0.0);
