@@ -1,15 +1,16 @@
 //! Checked NumPy → owned ndarray copies. `_core` is strict: float64, C-contiguous, exact
-//! rank and shape, finite. Everything is checked before the GIL is released or state changes.
+//! rank and shape, checked here before the GIL is released. Finiteness is the core's check
+//! (every `Tile` entry point that takes these arrays rejects NaN and inf, naming the argument,
+//! before it changes state), made once, on the copy, without the GIL.
 
 use ndarray::Array3;
 use numpy::{
     Element, PyArray3, PyArrayDescrMethods, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods,
 };
 use pulsetrain_core::error::fmt_shape;
-use pulsetrain_core::CoreError;
 use pyo3::prelude::*;
 
-use crate::errors::{to_py, ShapeError};
+use crate::errors::ShapeError;
 
 /// Copies a float64 array of rank 3 whose shape matches `want` (`None` = any size there).
 pub(crate) fn copy3(
@@ -18,11 +19,7 @@ pub(crate) fn copy3(
     owner: &str,
     want: [Option<usize>; 3],
 ) -> PyResult<Array3<f64>> {
-    let owned = copy3_of::<f64>(obj, name, owner, want, "float64")?;
-    if owned.iter().any(|v| !v.is_finite()) {
-        return Err(to_py(CoreError::non_finite(name, owner)));
-    }
-    Ok(owned)
+    copy3_of::<f64>(obj, name, owner, want, "float64")
 }
 
 /// Copies an int64 array of rank 3 whose shape matches `want`.
