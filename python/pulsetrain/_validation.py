@@ -23,6 +23,8 @@ import numpy as np
 from pulsetrain.errors import ParameterError
 
 __all__ = [
+    "NON_NEGATIVE",
+    "POSITIVE",
     "REAL",
     "Bool",
     "Constraint",
@@ -272,6 +274,10 @@ class Integral(Interval):
 
 REAL: Final = Interval(None, None)
 """Any finite float."""
+POSITIVE: Final = Interval(0.0, None, closed="neither")
+"""Finite floats above 0."""
+NON_NEGATIVE: Final = Interval(0.0, None, closed="left")
+"""Finite floats at least 0."""
 
 
 class Options(Constraint):

@@ -24,6 +24,8 @@ from typing import Any, ClassVar, Final, Self
 import numpy as np
 import numpy.typing as npt
 
+from pulsetrain._validation import NON_NEGATIVE as _NON_NEGATIVE
+from pulsetrain._validation import POSITIVE as _POSITIVE
 from pulsetrain._validation import (
     REAL,
     Bool,
@@ -55,9 +57,7 @@ __all__ = [
 
 FloatArray = npt.NDArray[np.float64]
 
-_POSITIVE: Final = Interval(0.0, None, closed="neither")
 _NEGATIVE: Final = Interval(None, 0.0, closed="neither")
-_NON_NEGATIVE: Final = Interval(0.0, None, closed="left")
 _GAMMA_EXP: Final = Interval(0.0, 700.0, closed="right")  # exp(700) is finite in float64
 _BISECTION_STEPS: Final = 100
 

@@ -12,7 +12,10 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self
 
-from pulsetrain._validation import Bool, Interval, Options, check_fields, constrained
+from pulsetrain._validation import NON_NEGATIVE as _NON_NEGATIVE
+from pulsetrain._validation import POSITIVE as _POSITIVE
+from pulsetrain._validation import REAL as _REAL
+from pulsetrain._validation import Bool, Options, check_fields, constrained
 from pulsetrain.config import ConfigMixin, register
 
 __all__ = [
@@ -23,10 +26,6 @@ __all__ = [
     "preset_io",
     "transfer_io",
 ]
-
-_POSITIVE = Interval(0.0, None, closed="neither")
-_NON_NEGATIVE = Interval(0.0, None, closed="left")
-_REAL = Interval(None, None)
 
 
 class NoiseManagement(enum.Enum):

@@ -13,10 +13,10 @@ from typing import ClassVar, Self
 
 import numpy as np
 
+from pulsetrain._validation import NON_NEGATIVE as _NON_NEGATIVE
 from pulsetrain._validation import (
     InstanceOf,
     Integral,
-    Interval,
     Options,
     check_fields,
     constrained,
@@ -33,8 +33,6 @@ from pulsetrain.tile import Backend
 from pulsetrain.updates import ExpectedUpdate, StochasticPulseUpdate, UpdateMode
 
 __all__ = ["TwoStage"]
-
-_NON_NEGATIVE = Interval(0.0, None, closed="left")
 
 
 @register

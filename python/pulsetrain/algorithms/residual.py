@@ -13,6 +13,7 @@ from typing import ClassVar, Self
 
 import numpy as np
 
+from pulsetrain._validation import NON_NEGATIVE as _NON_NEGATIVE
 from pulsetrain._validation import (
     InstanceOf,
     Integral,
@@ -32,7 +33,6 @@ from pulsetrain.updates import ExpectedUpdate, Phase, StochasticPulseUpdate, Upd
 
 __all__ = ["ResidualLearning", "ResidualLearningV2", "TikiTaka"]
 
-_NON_NEGATIVE = Interval(0.0, None, closed="left")
 _UNIT = Interval(0.0, 1.0, closed="right")
 _DEVICE = InstanceOf((Device,))
 _OPTIONAL_DEVICE = InstanceOf((Device, type(None)))

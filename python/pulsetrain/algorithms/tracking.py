@@ -24,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pulsetrain import _core
+from pulsetrain._validation import NON_NEGATIVE as _NON_NEGATIVE
 from pulsetrain._validation import Bool, InstanceOf, Integral, Interval, check_fields, constrained
 from pulsetrain.algorithms.base import Algorithm, AlgorithmState, FloatArray
 from pulsetrain.algorithms.residual import _DEVICE, _OPTIONAL_DEVICE, _TwoArrayState
@@ -38,10 +39,8 @@ from pulsetrain.updates import ExpectedUpdate, Phase, StochasticPulseUpdate, Upd
 
 __all__ = ["ERIDER", "RIDER", "ERIDERBuffered"]
 
-_NON_NEGATIVE = Interval(0.0, None, closed="left")
 _RATE = Interval(0.0, 1.0, closed="right")
 _PROB = Interval(0.0, 1.0, closed="both")
-_POSITIVE = Interval(0.0, None, closed="neither")
 #: Tile index of the chopper streams' key, and their stream tag.
 _CHOPPER_KEY_INDEX = (1 << 20) + 1
 _CHOPPER_TAG = 8

@@ -31,6 +31,9 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
+from pulsetrain._validation import NON_NEGATIVE as _NON_NEGATIVE
+from pulsetrain._validation import POSITIVE as _POSITIVE
+from pulsetrain._validation import REAL as _REAL
 from pulsetrain._validation import Interval, parameter_error
 from pulsetrain.analysis.device import FloatArray, _array, _count, _real
 
@@ -52,9 +55,6 @@ __all__ = [
     "zs_linear_stationary_variance",
 ]
 
-_POSITIVE: Final = Interval(0.0, None, closed="neither")
-_NON_NEGATIVE: Final = Interval(0.0, None, closed="left")
-_REAL: Final = Interval(None, None)
 _SKEW: Final = Interval(-1.0, 1.0, closed="neither")
 
 

@@ -21,6 +21,7 @@ from typing import Final, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
+from pulsetrain._validation import POSITIVE as _POSITIVE
 from pulsetrain._validation import Interval, parameter_error
 from pulsetrain.devices import (
     ALD,
@@ -47,7 +48,6 @@ __all__ = [
 
 FloatArray = npt.NDArray[np.float64]
 
-_POSITIVE: Final = Interval(0.0, None, closed="neither")
 
 # Gauss-Legendre rule on [-1, 1]: 15 nodes integrate polynomials of degree <= 29 exactly.
 _GL_NODES, _GL_WEIGHTS = np.polynomial.legendre.leggauss(15)

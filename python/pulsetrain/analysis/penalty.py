@@ -19,6 +19,8 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
+from pulsetrain._validation import NON_NEGATIVE as _NON_NEGATIVE
+from pulsetrain._validation import POSITIVE as _POSITIVE
 from pulsetrain._validation import REAL, Integral, Interval, parameter_error
 from pulsetrain.analysis.device import (
     DeviceLike,
@@ -61,8 +63,6 @@ __all__ = [
     "tt_p_max_p2",
 ]
 
-_POSITIVE: Final = Interval(0.0, None, closed="neither")
-_NON_NEGATIVE: Final = Interval(0.0, None, closed="left")
 _UNIT_OPEN: Final = Interval(0.0, 1.0, closed="left")
 _AT_LEAST_ONE: Final = Interval(1.0, None, closed="left")
 _DIM: Final = Integral(1, None)

@@ -17,7 +17,10 @@ import numpy as np
 import numpy.typing as npt
 
 from pulsetrain import _core
-from pulsetrain._validation import Integral, Interval, check_fields, constrained
+from pulsetrain._validation import NON_NEGATIVE as _NON_NEGATIVE
+from pulsetrain._validation import POSITIVE as _POSITIVE
+from pulsetrain._validation import REAL as _REAL
+from pulsetrain._validation import Integral, check_fields, constrained
 from pulsetrain.config import ConfigMixin, register
 from pulsetrain.rng import replica_generator, tile_key
 
@@ -31,9 +34,6 @@ PURPOSE_NOISE_KEY = 2
 #: Tile index used to derive the Philox key of the gradient-noise streams.
 _NOISE_KEY_INDEX = 1 << 20
 
-_POSITIVE = Interval(0.0, None, closed="neither")
-_NON_NEGATIVE = Interval(0.0, None, closed="left")
-_REAL = Interval(None, None)
 _SIZE = Integral(1, 1 << 20)
 
 
