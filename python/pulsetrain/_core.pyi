@@ -7,6 +7,9 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = [
+    "FAMILY_NAMES",
+    "TAGS",
+    "UPDATE_KINDS",
     "Tile",
     "__version__",
     "build_profile",
@@ -25,6 +28,12 @@ rng_scheme: int
 build_profile: str
 default_threads: int
 parallel_min_work: int
+FAMILY_NAMES: tuple[str, ...]
+"""The spec-dict ``family`` strings the core accepts (docs/KERNEL_SPEC.md §1)."""
+UPDATE_KINDS: tuple[str, ...]
+"""The update-mode spec ``kind`` strings the core accepts (docs/KERNEL_SPEC.md §8)."""
+TAGS: dict[str, int]
+"""Every stream tag by name, UPPER_SNAKE as in rng.rs (docs/KERNEL_SPEC.md §3)."""
 
 @final
 class Tile:

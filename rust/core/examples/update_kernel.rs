@@ -10,7 +10,10 @@
 
 use ndarray::Array3;
 use pulsetrain_core::rng::{philox4x64_10_many, Stream};
-use pulsetrain_core::{C2cMode, DeviceSpec, Family, Phase, Rounding, Tile, UpdateMode};
+use pulsetrain_core::{
+    C2cMode, DeviceSpec, ExpectedParams, Family, Par, Phase, PulseCountParams, Rounding,
+    StochasticParams, Tile, UpdateMode,
+};
 use std::time::Instant;
 
 fn input(shape: (usize, usize, usize), seed: u64, normal: bool) -> Array3<f64> {
@@ -93,22 +96,22 @@ fn main() {
         subtract_symmetry_point: false,
     };
     let mode = match which {
-        "apply_count" => UpdateMode::PulseCount {
+        "apply_count" => UpdateMode::PulseCount(PulseCountParams {
             max_bl: 1,
             rounding: Rounding::Ceil,
-        },
-        "count" => UpdateMode::PulseCount {
+        }),
+        "count" => UpdateMode::PulseCount(PulseCountParams {
             max_bl: 31,
             rounding: Rounding::Stochastic,
-        },
-        "apply_expected" | "expected" => UpdateMode::Expected { noise: false },
-        _ => UpdateMode::StochasticPulse {
+        }),
+        "apply_expected" | "expected" => UpdateMode::Expected(ExpectedParams { noise: false }),
+        _ => UpdateMode::StochasticPulse(StochasticParams {
             desired_bl: 31,
             update_management: true,
             update_bl_management: false,
             fixed_bl: true,
             um_grad_scale: 1.0,
-        },
+        }),
     };
     let (o, i, b) = (512, 512, 100);
     let threads = std::env::var("THREADS")
@@ -119,6 +122,7 @@ fn main() {
         .num_threads(threads)
         .build()
         .unwrap();
+    let par = Par::on(&pool);
     pool.install(|| {
         if which.starts_with("apply") {
             // The floor rows of benches/bench_update.py: Δ = 1e−3 everywhere, no cycle noise.
@@ -130,12 +134,12 @@ fn main() {
                 w_min_dtod: 0.0,
                 ..dev
             };
-            let mut t = Tile::new(dev, mode, o, i, 1, [7, 9], 0).unwrap();
+            let mut t = Tile::new(dev, mode, o, i, 1, [7, 9], 0, par).unwrap();
             let delta = Array3::from_elem((1, o, i), 1e-3);
             let mut times = Vec::new();
             for _ in 0..20 {
                 let t0 = Instant::now();
-                t.apply_delta(delta.view(), Phase::Update).unwrap();
+                t.apply_delta(delta.view(), Phase::Update, par).unwrap();
                 times.push(t0.elapsed().as_secs_f64() * 1e3);
             }
             times.sort_by(f64::total_cmp);
@@ -146,13 +150,14 @@ fn main() {
             println!("{which}: ms/call median {:.3} hash {bits:016x}", times[10]);
             return;
         }
-        let mut t = Tile::new(dev, mode, o, i, 1, [7, 9], 0).unwrap();
+        let mut t = Tile::new(dev, mode, o, i, 1, [7, 9], 0, par).unwrap();
         let x = input((1, b, i), 1, false);
         let d = input((1, b, o), 2, true);
         let mut times = Vec::new();
         for _ in 0..4 {
             let t0 = Instant::now();
-            t.update(x.view(), d.view(), 0.01, Phase::Update).unwrap();
+            t.update(x.view(), d.view(), 0.01, Phase::Update, par)
+                .unwrap();
             times.push(t0.elapsed().as_secs_f64() * 1e3 / b as f64);
         }
         let w = t.weights();

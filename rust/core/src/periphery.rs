@@ -3,8 +3,12 @@
 //! `IOParameters`). Each sample of each replica draws from its own stream
 //! `(tick, replica, row = sample, tag)`, so passes are deterministic for any thread count.
 
+use ndarray::{Array3, ArrayView3};
+
 use crate::error::CoreError;
-use crate::rng::Stream;
+use crate::par::{for_each_row, row, Par};
+use crate::rng::{tag, Stream};
+use crate::tile::Tile;
 
 /// How inputs are scaled before the DAC.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -412,5 +416,279 @@ fn group_into_cols<const R: usize, const C: usize>(
             }
         }
         ys.copy_from_slice(&acc);
+    }
+}
+
+/// Passes and reads of a tile through the periphery; each advances the tick.
+impl Tile {
+    /// Reads columns of the logical weights with additive Gaussian read noise
+    /// `noise_std·ξ` (ξ from the row's `READ` stream at this call's tick, one per element read,
+    /// in column-list order). Returns (R, out, len(cols)). Advances the tick.
+    ///
+    /// # Errors
+    /// [`CoreError::InvalidParameter`] for a column out of range or a negative or non-finite
+    /// `noise_std`; the tile is then unchanged. Never panics.
+    pub fn read_columns(
+        &mut self,
+        cols: &[usize],
+        noise_std: f64,
+        par: Par<'_>,
+    ) -> Result<Array3<f64>, CoreError> {
+        const OWNER: &str = "Tile.read";
+        let (r, o, i) = self.shape();
+        if let Some(bad) = cols.iter().find(|&&c| c >= i) {
+            return Err(CoreError::param(
+                "cols",
+                OWNER,
+                format!("column indices in the range [0, {i})"),
+                bad,
+            ));
+        }
+        if !(noise_std.is_finite() && noise_std >= 0.0) {
+            return Err(CoreError::param(
+                "noise_std",
+                OWNER,
+                "a float in the range [0, inf)",
+                noise_std,
+            ));
+        }
+        let st = self.next_tick();
+        let nc = cols.len();
+        let mut out = vec![0.0; r * o * nc];
+        let (state, reference) = (&self.state, &self.reference);
+        let f = |g: usize, orow: &mut [f64]| {
+            let mut s = st.row_stream(g, tag::READ);
+            let (prow, rrow) = (row(state, g, i), row(reference, g, i));
+            for (v, &c) in orow.iter_mut().zip(cols) {
+                let p = prow.get(c).copied().unwrap_or(0.0);
+                let rf = rrow.get(c).copied().unwrap_or(0.0);
+                *v = if noise_std > 0.0 {
+                    (p - rf) + noise_std * s.normal()
+                } else {
+                    p - rf
+                };
+            }
+        };
+        par.run(out.len(), |parallel| {
+            for_each_row(parallel, &mut out, nc, f);
+        });
+        Ok(Array3::from_shape_vec((r, o, nc), out)
+            .unwrap_or_else(|_| unreachable!("buffer length is R*out*ncols by construction")))
+    }
+
+    /// Runs one analog pass per sample: `x` is (R, B, n_x) row-major with n_x = in (forward)
+    /// or out (backward); returns (R, B, n_y). Sample b of replica r draws from the stream
+    /// `(tick, r, row = b, tag, sample = sub)`.
+    fn passes(
+        &mut self,
+        x: &[f64],
+        b: usize,
+        io: &IoSpec,
+        transpose: bool,
+        tag: u64,
+        sub: u64,
+        par: Par<'_>,
+    ) -> Vec<f64> {
+        let (r, o, i) = self.shape();
+        let (len_x, len_y) = if transpose { (o, i) } else { (i, o) };
+        let st = self.next_tick();
+        let bm_allowed = !transpose;
+        let mut out = vec![0.0; r * b * len_y];
+        if len_y == 0 || b == 0 {
+            return out;
+        }
+        let (state, reference) = (&self.state, &self.reference);
+        par.run(r * b * o * i, |par| {
+            let mut ut = vec![0.0; len_x * b];
+            let mut yt = vec![0.0; len_y * b];
+            let mut u = vec![0.0; b * len_x];
+            for rep in 0..r {
+                let pr = row(state, rep, o * i);
+                let rr = row(reference, rep, o * i);
+                // Steps 1–3 for every sample (its own stream), then one product for the batch.
+                let mut streams: Vec<Stream> =
+                    (0..b).map(|bb| st.open(rep, bb as u64, tag, sub)).collect();
+                let mut scales = vec![1.0; b];
+                for (bb, ((ub, s), sc)) in u
+                    .chunks_mut(len_x)
+                    .zip(streams.iter_mut())
+                    .zip(scales.iter_mut())
+                    .enumerate()
+                {
+                    let xs = row(x, rep * b + bb, len_x);
+                    if io.is_perfect {
+                        ub.copy_from_slice(xs);
+                        continue;
+                    }
+                    *sc = nm_scale(io, xs);
+                    if *sc == 0.0 {
+                        ub.fill(0.0);
+                    } else {
+                        input_stage(io, xs, *sc, 1.0, ub, s);
+                    }
+                }
+                for (bb, ub) in u.chunks(len_x).enumerate() {
+                    for (j, v) in ub.iter().enumerate() {
+                        if let Some(dst) = ut.get_mut(j * b + bb) {
+                            *dst = *v;
+                        }
+                    }
+                }
+                mvm_batch(pr, rr, o, i, transpose, b, &ut, &mut yt, par);
+                let Some(orep) = out.get_mut(rep * b * len_y..(rep + 1) * b * len_y) else {
+                    continue;
+                };
+                for (bb, y) in orep.chunks_mut(len_y).enumerate() {
+                    for (k, v) in y.iter_mut().enumerate() {
+                        *v = yt.get(k * b + bb).copied().unwrap_or(0.0);
+                    }
+                }
+                // Steps 5–7 per sample; the rare bound-management repeats run one sample at a time.
+                for (bb, ((y, s), &sc)) in orep
+                    .chunks_mut(len_y)
+                    .zip(streams.iter_mut())
+                    .zip(&scales)
+                    .enumerate()
+                {
+                    if io.is_perfect {
+                        for v in y.iter_mut() {
+                            *v *= io.out_scale;
+                        }
+                        continue;
+                    }
+                    if sc == 0.0 {
+                        y.fill(0.0);
+                        continue;
+                    }
+                    let xs = row(x, rep * b + bb, len_x);
+                    let mut factor = 1.0;
+                    let mut saturated = output_stage(io, y, s);
+                    let Some(ub) = u.get_mut(bb * len_x..(bb + 1) * len_x) else {
+                        continue;
+                    };
+                    while repeat_pass(io, bm_allowed, saturated, factor) {
+                        factor *= 2.0;
+                        input_stage(io, xs, sc, factor, ub, s);
+                        mvm_one(pr, rr, i, transpose, ub, y);
+                        saturated = output_stage(io, y, s);
+                    }
+                    let k = sc * factor * io.out_scale;
+                    for v in y.iter_mut() {
+                        *v *= k;
+                    }
+                }
+            }
+        });
+        out
+    }
+
+    /// Forward pass `y = IO(W x)` of every sample through the periphery (shared/theory.md
+    /// §2.5), x of shape (R, B, in); returns (R, B, out). Advances the tick.
+    ///
+    /// # Errors
+    /// Shape, finiteness or IO-parameter errors; the tile is then unchanged. Never panics.
+    pub fn forward(
+        &mut self,
+        x: ArrayView3<'_, f64>,
+        io: &IoSpec,
+        par: Par<'_>,
+    ) -> Result<Array3<f64>, CoreError> {
+        self.directed(x, io, false, par)
+    }
+
+    /// Backward pass `Wᵀ d` of every sample through the periphery (bound management is off, as
+    /// in aihwkit), d of shape (R, B, out); returns (R, B, in). Advances the tick.
+    ///
+    /// # Errors
+    /// Shape, finiteness or IO-parameter errors; the tile is then unchanged. Never panics.
+    pub fn backward(
+        &mut self,
+        d: ArrayView3<'_, f64>,
+        io: &IoSpec,
+        par: Par<'_>,
+    ) -> Result<Array3<f64>, CoreError> {
+        self.directed(d, io, true, par)
+    }
+
+    fn directed(
+        &mut self,
+        x: ArrayView3<'_, f64>,
+        io: &IoSpec,
+        transpose: bool,
+        par: Par<'_>,
+    ) -> Result<Array3<f64>, CoreError> {
+        let (owner, name) = if transpose {
+            ("Tile.backward", "d")
+        } else {
+            ("Tile.forward", "x")
+        };
+        let (r, o, i) = self.shape();
+        let b = x.shape().get(1).copied().unwrap_or(0);
+        let (len_x, len_y) = if transpose { (o, i) } else { (i, o) };
+        Self::check_shape(name, owner, x.shape(), [r, b, len_x])?;
+        if x.iter().any(|v| !v.is_finite()) {
+            return Err(CoreError::non_finite(name, owner));
+        }
+        io.validate()?;
+        let x = x.as_standard_layout();
+        let xs = x.as_slice().unwrap_or(&[]);
+        let tag = if transpose {
+            tag::BACKWARD
+        } else {
+            tag::FORWARD
+        };
+        let out = self.passes(xs, b, io, transpose, tag, 0, par);
+        Ok(Array3::from_shape_vec((r, b, len_y), out)
+            .unwrap_or_else(|_| unreachable!("R*B*len_y values by construction")))
+    }
+
+    /// Reads columns through the periphery: a forward pass of the one-hot input e_j for each
+    /// listed column (transfer reads, shared/theory.md §2.5), on the `READ` streams with
+    /// sample tag 1. Returns (R, out, len(cols)). Advances the tick.
+    ///
+    /// # Errors
+    /// A column out of range or bad IO parameters; the tile is then unchanged. Never panics.
+    pub fn read_columns_io(
+        &mut self,
+        cols: &[usize],
+        io: &IoSpec,
+        par: Par<'_>,
+    ) -> Result<Array3<f64>, CoreError> {
+        let (r, o, i) = self.shape();
+        if let Some(bad) = cols.iter().find(|&&c| c >= i) {
+            return Err(CoreError::param(
+                "cols",
+                "Tile.read",
+                format!("column indices in the range [0, {i})"),
+                bad,
+            ));
+        }
+        io.validate()?;
+        let nc = cols.len();
+        let mut x = vec![0.0; r * nc * i];
+        for rep in 0..r {
+            for (k, &c) in cols.iter().enumerate() {
+                if let Some(v) = x.get_mut((rep * nc + k) * i + c) {
+                    *v = 1.0;
+                }
+            }
+        }
+        let y = self.passes(&x, nc, io, false, tag::READ, 1, par);
+        // y is (R, nc, out): transpose each replica to (out, nc).
+        let mut out = vec![0.0; r * o * nc];
+        for rep in 0..r {
+            for k in 0..nc {
+                for row_i in 0..o {
+                    if let (Some(dst), Some(src)) = (
+                        out.get_mut((rep * o + row_i) * nc + k),
+                        y.get((rep * nc + k) * o + row_i),
+                    ) {
+                        *dst = *src;
+                    }
+                }
+            }
+        }
+        Ok(Array3::from_shape_vec((r, o, nc), out)
+            .unwrap_or_else(|_| unreachable!("R*out*ncols values by construction")))
     }
 }

@@ -27,7 +27,24 @@ pub mod tag {
     pub const CALIBRATION: u64 = 6;
     /// Per-replica noise of problems (gradient noise), drawn by `replica_normals`.
     pub const PROBLEM: u64 = 7;
+    /// Per-replica chopper signs of the tracking algorithms, drawn by `replica_uniforms`.
+    pub const CHOPPER: u64 = 8;
 }
+
+/// Every stream tag by name (UPPER_SNAKE, as in [`tag`]), in tag order.
+pub const TAGS: &[(&str, u64)] = &[
+    ("CONSTRUCTION", tag::CONSTRUCTION),
+    ("UPDATE", tag::UPDATE),
+    ("TRAIN_X", tag::TRAIN_X),
+    ("READ", tag::READ),
+    ("FORWARD", tag::FORWARD),
+    ("BACKWARD", tag::BACKWARD),
+    ("CALIBRATION", tag::CALIBRATION),
+    ("PROBLEM", tag::PROBLEM),
+    ("CHOPPER", tag::CHOPPER),
+];
+
+use crate::par::{for_each_row, Par};
 
 const PHILOX_M0: u64 = 0xD2E7_470E_E14C_6C93;
 const PHILOX_M1: u64 = 0xCA5A_8263_9512_1157;
@@ -329,65 +346,46 @@ pub fn ziggurat() -> &'static Ziggurat {
     TABLES.get_or_init(build_ziggurat)
 }
 
-/// Standard normals for R replicas at one tick: row r holds the first `n` normals of the stream
-/// `(key, tick, replica_offset + r, row 0, tag)`, so replica r's values do not depend on R or
-/// on the thread count. Parallel over replicas.
-pub fn replica_normals(
+/// Draws for R replicas at one tick: row r holds the first `n` values `draw(stream)` of the
+/// stream `(key, tick, replica_offset + r, row 0, tag)`, so replica r's values do not depend on
+/// R or on the thread count. Parallel over replicas when `par` allows and the size is worth it.
+/// `draw` is [`Stream::normal`] (problem noise) or [`Stream::uniform`] (chopper signs).
+pub fn replica_draws<F>(
     key: [u64; 2],
     tick: u64,
     replica_offset: u64,
     replicas: usize,
     n: usize,
     tag: u64,
-) -> Vec<f64> {
-    use rayon::prelude::*;
+    draw: F,
+    par: Par<'_>,
+) -> Vec<f64>
+where
+    F: Fn(&mut Stream) -> f64 + Sync + Send,
+{
     let mut out = vec![0.0; replicas * n];
-    let f = |(r, row): (usize, &mut [f64])| {
-        let mut s = Stream::open(key, tick, replica_offset + r as u64, 0, tag, 0);
-        for v in row {
-            *v = s.normal();
-        }
-    };
-    if n > 0 {
-        if crate::tile::worth_parallel(replicas * n) {
-            out.par_chunks_mut(n).enumerate().for_each(f);
-        } else {
-            out.chunks_mut(n).enumerate().for_each(f);
-        }
-    }
-    out
-}
-
-/// Uniforms in [0, 1) for R replicas at one tick, laid out like [`replica_normals`].
-pub fn replica_uniforms(
-    key: [u64; 2],
-    tick: u64,
-    replica_offset: u64,
-    replicas: usize,
-    n: usize,
-    tag: u64,
-) -> Vec<f64> {
-    use rayon::prelude::*;
-    let mut out = vec![0.0; replicas * n];
-    let f = |(r, row): (usize, &mut [f64])| {
-        let mut s = Stream::open(key, tick, replica_offset + r as u64, 0, tag, 0);
-        for v in row {
-            *v = s.uniform();
-        }
-    };
-    if n > 0 {
-        if crate::tile::worth_parallel(replicas * n) {
-            out.par_chunks_mut(n).enumerate().for_each(f);
-        } else {
-            out.chunks_mut(n).enumerate().for_each(f);
-        }
-    }
+    par.run(replicas * n, |parallel| {
+        for_each_row(parallel, &mut out, n, |r, row| {
+            let mut s = Stream::open(key, tick, replica_offset + r as u64, 0, tag, 0);
+            for v in row {
+                *v = draw(&mut s);
+            }
+        });
+    });
     out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tags_are_distinct_bytes_numbered_from_zero() {
+        for (k, (name, t)) in TAGS.iter().enumerate() {
+            assert_eq!(*t, k as u64, "{name}");
+            assert!(*t < 256);
+        }
+    }
 
     #[test]
     fn counter_carries_like_numpy() {

@@ -1,7 +1,9 @@
-//! Compiled tile configuration: device, update mode. Validated once, at tile construction.
+//! Compiled tile configuration: device, update mode (docs/KERNEL_SPEC.md §1, §8). Validated
+//! once, at tile construction. Each update mode's parameters are a named struct, so a kernel
+//! takes exactly its own mode's parameters.
 
 use crate::error::CoreError;
-use crate::response::Family;
+use crate::family::Family;
 
 /// Cycle-to-cycle noise model (shared/theory.md §1.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,34 +56,62 @@ pub enum Rounding {
     Stochastic,
 }
 
+/// Parameters of the expected (compact) update.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExpectedParams {
+    /// Add ζ ~ N(0, |ΔW|Δw_min).
+    pub noise: bool,
+}
+
+/// Parameters of the pulse-count update.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PulseCountParams {
+    /// Cap on pulses per element per call.
+    pub max_bl: u32,
+    /// Rounding rule.
+    pub rounding: Rounding,
+}
+
+/// Parameters of the stochastic pulse-coincidence update.
+// Mirrors aihwkit's independent update-management switches.
+#[allow(clippy::struct_excessive_bools)]
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StochasticParams {
+    /// Desired bit length.
+    pub desired_bl: u32,
+    /// Update management.
+    pub update_management: bool,
+    /// Update BL management.
+    pub update_bl_management: bool,
+    /// Fixed BL when BL management is off.
+    pub fixed_bl: bool,
+    /// Scale of max|d| in the management.
+    pub um_grad_scale: f64,
+}
+
 /// The three update modes of shared/theory.md §2.3.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum UpdateMode {
     /// Compact update W + ΔW⊙F − |ΔW|⊙G (+ζ).
-    Expected {
-        /// Add ζ ~ N(0, |ΔW|Δw_min).
-        noise: bool,
-    },
+    Expected(ExpectedParams),
     /// n = round(|Δw|/Δw_min) pulses in sequence.
-    PulseCount {
-        /// Cap on pulses per element per call.
-        max_bl: u32,
-        /// Rounding rule.
-        rounding: Rounding,
-    },
+    PulseCount(PulseCountParams),
     /// aihwkit-style stochastic pulse coincidences.
-    StochasticPulse {
-        /// Desired bit length.
-        desired_bl: u32,
-        /// Update management.
-        update_management: bool,
-        /// Update BL management.
-        update_bl_management: bool,
-        /// Fixed BL when BL management is off.
-        fixed_bl: bool,
-        /// Scale of max|d| in the management.
-        um_grad_scale: f64,
-    },
+    StochasticPulse(StochasticParams),
+}
+
+/// The update-mode spec `kind` strings the core accepts, in [`UpdateMode`] variant order.
+pub const UPDATE_KINDS: &[&str] = &["expected", "pulse_count", "stochastic_pulse"];
+
+impl UpdateMode {
+    /// The spec-dict `kind` of this mode (an entry of [`UPDATE_KINDS`]).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            UpdateMode::Expected(_) => "expected",
+            UpdateMode::PulseCount(_) => "pulse_count",
+            UpdateMode::StochasticPulse(_) => "stochastic_pulse",
+        }
+    }
 }
 
 /// Largest `desired_bl` of the stochastic mode.
@@ -140,63 +170,7 @@ impl DeviceSpec {
                 self.hi,
             ));
         }
-        match self.family {
-            Family::Ideal => {}
-            Family::LinearStep { sp } => {
-                finite("sp", O, sp)?;
-                if !(self.lo < sp && sp < self.hi) {
-                    return Err(CoreError::param(
-                        "sp",
-                        O,
-                        format!("inside the bounds ({}, {})", self.lo, self.hi),
-                        sp,
-                    ));
-                }
-            }
-            Family::SkewLinear { c } => {
-                if !(c.is_finite() && c.abs() < 1.0) {
-                    return Err(CoreError::param("c", O, "a float in the range (-1, 1)", c));
-                }
-                if !(self.lo < 0.0 && self.hi > 0.0) {
-                    return Err(CoreError::param("lo", O, "below 0 < hi", self.lo));
-                }
-            }
-            Family::SoftBounds {
-                alpha_up,
-                alpha_down,
-            } => {
-                positive("alpha_up", O, alpha_up)?;
-                positive("alpha_down", O, alpha_down)?;
-                if !(self.lo < 0.0 && self.hi > 0.0) {
-                    return Err(CoreError::param("lo", O, "below 0 < hi", self.lo));
-                }
-            }
-            Family::Power {
-                gamma_up,
-                gamma_down,
-            }
-            | Family::Exponential {
-                gamma_up,
-                gamma_down,
-            } => {
-                positive("gamma_up", O, gamma_up)?;
-                positive("gamma_down", O, gamma_down)?;
-                if !(self.lo < 0.0 && self.hi > 0.0) {
-                    return Err(CoreError::param("lo", O, "below 0 < hi", self.lo));
-                }
-            }
-            Family::PowerStep {
-                gamma_up,
-                gamma_down,
-            }
-            | Family::ExpStep {
-                gamma_up,
-                gamma_down,
-            } => {
-                positive("gamma_up", O, gamma_up)?;
-                positive("gamma_down", O, gamma_down)?;
-            }
-        }
+        self.family.validate(self.lo, self.hi, O)?;
         positive("dw_min", O, self.dw_min)?;
         non_negative("dw_min_std", O, self.dw_min_std)?;
         non_negative("dw_min_dtod", O, self.dw_min_dtod)?;
@@ -224,8 +198,8 @@ impl UpdateMode {
     /// [`CoreError::InvalidParameter`] naming the bad field. Never panics.
     pub fn validate(&self) -> Result<(), CoreError> {
         match *self {
-            UpdateMode::Expected { .. } => Ok(()),
-            UpdateMode::PulseCount { max_bl, .. } => {
+            UpdateMode::Expected(_) => Ok(()),
+            UpdateMode::PulseCount(PulseCountParams { max_bl, .. }) => {
                 if (1..=MAX_MAX_BL).contains(&max_bl) {
                     Ok(())
                 } else {
@@ -237,11 +211,11 @@ impl UpdateMode {
                     ))
                 }
             }
-            UpdateMode::StochasticPulse {
+            UpdateMode::StochasticPulse(StochasticParams {
                 desired_bl,
                 um_grad_scale,
                 ..
-            } => {
+            }) => {
                 if !(1..=MAX_DESIRED_BL).contains(&desired_bl) {
                     return Err(CoreError::param(
                         "desired_bl",
@@ -253,5 +227,30 @@ impl UpdateMode {
                 positive("um_grad_scale", "StochasticPulseUpdate", um_grad_scale)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_is_named_once() {
+        let modes = [
+            UpdateMode::Expected(ExpectedParams { noise: false }),
+            UpdateMode::PulseCount(PulseCountParams {
+                max_bl: 1,
+                rounding: Rounding::Ceil,
+            }),
+            UpdateMode::StochasticPulse(StochasticParams {
+                desired_bl: 1,
+                update_management: false,
+                update_bl_management: false,
+                fixed_bl: false,
+                um_grad_scale: 1.0,
+            }),
+        ];
+        let kinds: Vec<&str> = modes.iter().map(UpdateMode::kind).collect();
+        assert_eq!(kinds, UPDATE_KINDS);
     }
 }

@@ -2,7 +2,10 @@
 //! of an R-replica tile equals a one-replica tile with `replica_offset = r`.
 
 use ndarray::Array3;
-use pulsetrain_core::{C2cMode, DeviceSpec, Family, Phase, Rounding, Tile, UpdateMode};
+use pulsetrain_core::{
+    C2cMode, DeviceSpec, ExpectedParams, Family, Par, Phase, PulseCountParams, Rounding,
+    StochasticParams, Tile, UpdateMode,
+};
 
 fn device() -> DeviceSpec {
     DeviceSpec {
@@ -28,29 +31,29 @@ fn device() -> DeviceSpec {
 
 fn modes() -> Vec<UpdateMode> {
     vec![
-        UpdateMode::Expected { noise: true },
-        UpdateMode::PulseCount {
+        UpdateMode::Expected(ExpectedParams { noise: true }),
+        UpdateMode::PulseCount(PulseCountParams {
             max_bl: 20,
             rounding: Rounding::Stochastic,
-        },
-        UpdateMode::PulseCount {
+        }),
+        UpdateMode::PulseCount(PulseCountParams {
             max_bl: 20,
             rounding: Rounding::Ceil,
-        },
-        UpdateMode::StochasticPulse {
+        }),
+        UpdateMode::StochasticPulse(StochasticParams {
             desired_bl: 31,
             update_management: true,
             update_bl_management: true,
             fixed_bl: true,
             um_grad_scale: 1.0,
-        },
-        UpdateMode::StochasticPulse {
+        }),
+        UpdateMode::StochasticPulse(StochasticParams {
             desired_bl: 100,
             update_management: false,
             update_bl_management: false,
             fixed_bl: true,
             um_grad_scale: 1.0,
-        },
+        }),
     ]
 }
 
@@ -72,24 +75,24 @@ fn run(
     offset: u64,
 ) -> (Array3<f64>, Array3<u64>) {
     let (o, i, b) = (97, 241, 5); // 3·97·241 ≥ PARALLEL_MIN_WORK: the parallel path
-    assert!(3 * o * i >= pulsetrain_core::tile::PARALLEL_MIN_WORK);
+    assert!(3 * o * i >= pulsetrain_core::par::PARALLEL_MIN_WORK);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
         .unwrap();
-    pool.install(|| {
-        let mut t = Tile::new(device(), mode, o, i, replicas, [7, 9], offset).unwrap();
-        for step in 0..6u64 {
-            let x = input((replicas, b, i), step * 2 + 1);
-            let d = input((replicas, b, o), step * 2 + 2);
-            t.update(x.view(), d.view(), 0.05, Phase::Update).unwrap();
-            if !matches!(mode, UpdateMode::StochasticPulse { .. }) {
-                let delta = input((replicas, o, i), 100 + step).mapv(|v| 0.03 * v);
-                t.apply_delta(delta.view(), Phase::Transfer).unwrap();
-            }
+    let par = Par::on(&pool);
+    let mut t = Tile::new(device(), mode, o, i, replicas, [7, 9], offset, par).unwrap();
+    for step in 0..6u64 {
+        let x = input((replicas, b, i), step * 2 + 1);
+        let d = input((replicas, b, o), step * 2 + 2);
+        t.update(x.view(), d.view(), 0.05, Phase::Update, par)
+            .unwrap();
+        if !matches!(mode, UpdateMode::StochasticPulse(_)) {
+            let delta = input((replicas, o, i), 100 + step).mapv(|v| 0.03 * v);
+            t.apply_delta(delta.view(), Phase::Transfer, par).unwrap();
         }
-        (t.weights(), t.pulse_counts(Phase::Update))
-    })
+    }
+    (t.weights(), t.pulse_counts(Phase::Update))
 }
 
 #[test]
@@ -114,16 +117,22 @@ fn replica_equals_replica_alone() {
     // Inputs differ per replica, so build the 1-replica input from the 3-replica one.
     let mode = modes()[3];
     let (o, i, b) = (97, 241, 5); // 3·97·241 ≥ PARALLEL_MIN_WORK: the parallel path
-    assert!(3 * o * i >= pulsetrain_core::tile::PARALLEL_MIN_WORK);
-    let mut all = Tile::new(device(), mode, o, i, 3, [7, 9], 0).unwrap();
-    let mut one = Tile::new(device(), mode, o, i, 1, [7, 9], 2).unwrap();
+    assert!(3 * o * i >= pulsetrain_core::par::PARALLEL_MIN_WORK);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
+    let par = Par::on(&pool);
+    let mut all = Tile::new(device(), mode, o, i, 3, [7, 9], 0, par).unwrap();
+    let mut one = Tile::new(device(), mode, o, i, 1, [7, 9], 2, par).unwrap();
     for step in 0..4u64 {
         let x = input((3, b, i), step * 2 + 1);
         let d = input((3, b, o), step * 2 + 2);
-        all.update(x.view(), d.view(), 0.05, Phase::Update).unwrap();
+        all.update(x.view(), d.view(), 0.05, Phase::Update, par)
+            .unwrap();
         let x1 = x.slice(ndarray::s![2..3, .., ..]).to_owned();
         let d1 = d.slice(ndarray::s![2..3, .., ..]).to_owned();
-        one.update(x1.view(), d1.view(), 0.05, Phase::Update)
+        one.update(x1.view(), d1.view(), 0.05, Phase::Update, par)
             .unwrap();
     }
     let w_all = all.weights();
@@ -138,20 +147,24 @@ fn replica_equals_replica_alone() {
 
 #[test]
 fn rejected_call_changes_nothing() {
-    let mut t = Tile::new(device(), modes()[0], 4, 3, 2, [1, 2], 0).unwrap();
+    let par = Par::serial();
+    let mut t = Tile::new(device(), modes()[0], 4, 3, 2, [1, 2], 0, par).unwrap();
     let before = (t.weights(), t.tick());
     let bad = Array3::<f64>::zeros((2, 1, 4));
     let d = Array3::<f64>::zeros((2, 1, 4));
-    assert!(t.update(bad.view(), d.view(), 0.1, Phase::Update).is_err());
+    assert!(t
+        .update(bad.view(), d.view(), 0.1, Phase::Update, par)
+        .is_err());
     let mut nan = Array3::<f64>::zeros((2, 4, 3));
     nan[[1, 2, 1]] = f64::NAN;
-    assert!(t.apply_delta(nan.view(), Phase::Update).is_err());
+    assert!(t.apply_delta(nan.view(), Phase::Update, par).is_err());
     assert!(t
         .update(
             Array3::zeros((2, 1, 3)).view(),
             Array3::zeros((2, 1, 4)).view(),
             -1.0,
-            Phase::Update
+            Phase::Update,
+            par
         )
         .is_err());
     assert_eq!((t.weights(), t.tick()), before);
@@ -160,11 +173,13 @@ fn rejected_call_changes_nothing() {
 #[test]
 fn bounds_are_never_exceeded() {
     for mode in modes() {
-        let mut t = Tile::new(device(), mode, 8, 8, 2, [3, 4], 0).unwrap();
+        let par = Par::serial();
+        let mut t = Tile::new(device(), mode, 8, 8, 2, [3, 4], 0, par).unwrap();
         for step in 0..50u64 {
             let x = input((2, 4, 8), step + 1);
             let d = input((2, 4, 8), step + 1000);
-            t.update(x.view(), d.view(), 5.0, Phase::Update).unwrap();
+            t.update(x.view(), d.view(), 5.0, Phase::Update, par)
+                .unwrap();
         }
         let p = t.physical_weights();
         let [lo, hi, _, _] = t.map_arrays();

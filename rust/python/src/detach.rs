@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
+use pulsetrain_core::Par;
 use pyo3::marker::Ungil;
 use pyo3::prelude::*;
 use rayon::{ThreadPool, ThreadPoolBuilder};
@@ -78,23 +79,14 @@ fn pool_for(n: usize) -> PyResult<Arc<ThreadPool>> {
     Ok(pool)
 }
 
-/// Runs `f` without the GIL: on the pool for `n_threads` when `work` is worth spreading over
-/// threads (the core makes the same decision with `worth_parallel`), else on this thread, which
-/// spares waking the pool for small calls. Results are identical either way.
-pub(crate) fn run_detached<T, F>(
-    py: Python<'_>,
-    n_threads: Option<i64>,
-    work: usize,
-    f: F,
-) -> PyResult<T>
+/// Runs `f` without the GIL, handing it the pool for `n_threads` as a [`Par`]: the core's entry
+/// points decide from their sizes whether to install the pool and go parallel or to run on this
+/// thread (small calls would only wake the pool to spin). Results are identical either way.
+pub(crate) fn run_detached<T, F>(py: Python<'_>, n_threads: Option<i64>, f: F) -> PyResult<T>
 where
-    F: FnOnce() -> T + Ungil + Send,
+    F: for<'p> FnOnce(Par<'p>) -> T + Ungil + Send,
     T: Ungil + Send,
 {
-    let n = thread_count(n_threads)?;
-    if !pulsetrain_core::tile::worth_parallel(work) {
-        return Ok(py.detach(f));
-    }
-    let pool = pool_for(n)?;
-    Ok(py.detach(|| pool.install(f)))
+    let pool = pool_for(thread_count(n_threads)?)?;
+    Ok(py.detach(|| f(Par::on(&pool))))
 }

@@ -10,6 +10,7 @@ mod tile;
 use numpy::{IntoPyArray, PyArray1, PyArray2};
 use pulsetrain_core::rng::Stream;
 use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyTuple};
 
 use crate::errors::param_err;
 
@@ -80,6 +81,48 @@ fn normals<'py>(
         .into_pyarray(py))
 }
 
+/// The checked (replicas, n, tag) of a replica draw, then the draws `(R, n)`: the one body of
+/// [`replica_normals`] and [`replica_uniforms`].
+#[allow(clippy::too_many_arguments)]
+fn replica_draws<'py>(
+    py: Python<'py>,
+    owner: &str,
+    key: &Bound<'py, PyAny>,
+    tick: u64,
+    replica_offset: u64,
+    replicas: i64,
+    n: i64,
+    tag: u64,
+    n_threads: Option<i64>,
+    draw: fn(&mut Stream) -> f64,
+) -> PyResult<Bound<'py, PyArray2<f64>>> {
+    let key = tile::parse_key(key, owner)?;
+    let r = usize::try_from(replicas)
+        .ok()
+        .filter(|&v| (1..=1 << 24).contains(&v))
+        .ok_or_else(|| {
+            param_err(
+                "replicas",
+                owner,
+                "an int in the range [1, 16777216]",
+                replicas,
+            )
+        })?;
+    let n = usize::try_from(n)
+        .ok()
+        .filter(|&v| v.checked_mul(r).is_some_and(|t| t <= 1 << 30))
+        .ok_or_else(|| param_err("n", owner, "an int >= 0 with replicas*n <= 2**30", n))?;
+    if tag > 255 {
+        return Err(param_err("tag", owner, "an int in the range [0, 255]", tag));
+    }
+    let v = detach::run_detached(py, n_threads, move |par| {
+        pulsetrain_core::rng::replica_draws(key, tick, replica_offset, r, n, tag, draw, par)
+    })?;
+    let arr = ndarray::Array2::from_shape_vec((r, n), v)
+        .map_err(|_| param_err("n", owner, "a size that fits in memory", n))?;
+    Ok(arr.into_pyarray(py))
+}
+
 /// Standard normals of R replicas' streams `(key, tick, replica_offset + r, 0, tag)`, (R, n).
 #[pyfunction]
 #[pyo3(signature = (key, tick, replica_offset, replicas, n, tag = 7, n_threads = None))]
@@ -93,25 +136,18 @@ fn replica_normals<'py>(
     tag: u64,
     n_threads: Option<i64>,
 ) -> PyResult<Bound<'py, PyArray2<f64>>> {
-    const O: &str = "replica_normals";
-    let key = tile::parse_key(key, O)?;
-    let r = usize::try_from(replicas)
-        .ok()
-        .filter(|&v| (1..=1 << 24).contains(&v))
-        .ok_or_else(|| param_err("replicas", O, "an int in the range [1, 16777216]", replicas))?;
-    let n = usize::try_from(n)
-        .ok()
-        .filter(|&v| v.checked_mul(r).is_some_and(|t| t <= 1 << 30))
-        .ok_or_else(|| param_err("n", O, "an int >= 0 with replicas*n <= 2**30", n))?;
-    if tag > 255 {
-        return Err(param_err("tag", O, "an int in the range [0, 255]", tag));
-    }
-    let v = detach::run_detached(py, n_threads, r * n, move || {
-        pulsetrain_core::rng::replica_normals(key, tick, replica_offset, r, n, tag)
-    })?;
-    let arr = ndarray::Array2::from_shape_vec((r, n), v)
-        .map_err(|_| param_err("n", O, "a size that fits in memory", n))?;
-    Ok(arr.into_pyarray(py))
+    replica_draws(
+        py,
+        "replica_normals",
+        key,
+        tick,
+        replica_offset,
+        replicas,
+        n,
+        tag,
+        n_threads,
+        Stream::normal,
+    )
 }
 
 /// Uniforms in [0, 1) of R replicas' streams `(key, tick, replica_offset + r, 0, tag)`, (R, n).
@@ -127,29 +163,23 @@ fn replica_uniforms<'py>(
     tag: u64,
     n_threads: Option<i64>,
 ) -> PyResult<Bound<'py, PyArray2<f64>>> {
-    const O: &str = "replica_uniforms";
-    let key = tile::parse_key(key, O)?;
-    let r = usize::try_from(replicas)
-        .ok()
-        .filter(|&v| (1..=1 << 24).contains(&v))
-        .ok_or_else(|| param_err("replicas", O, "an int in the range [1, 16777216]", replicas))?;
-    let n = usize::try_from(n)
-        .ok()
-        .filter(|&v| v.checked_mul(r).is_some_and(|t| t <= 1 << 30))
-        .ok_or_else(|| param_err("n", O, "an int >= 0 with replicas*n <= 2**30", n))?;
-    if tag > 255 {
-        return Err(param_err("tag", O, "an int in the range [0, 255]", tag));
-    }
-    let v = detach::run_detached(py, n_threads, r * n, move || {
-        pulsetrain_core::rng::replica_uniforms(key, tick, replica_offset, r, n, tag)
-    })?;
-    let arr = ndarray::Array2::from_shape_vec((r, n), v)
-        .map_err(|_| param_err("n", O, "a size that fits in memory", n))?;
-    Ok(arr.into_pyarray(py))
+    replica_draws(
+        py,
+        "replica_uniforms",
+        key,
+        tick,
+        replica_offset,
+        replicas,
+        n,
+        tag,
+        n_threads,
+        Stream::uniform,
+    )
 }
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("rng_scheme", pulsetrain_core::RNG_SCHEME)?;
     m.add(
@@ -161,10 +191,20 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
         },
     )?;
     m.add("default_threads", detach::default_threads())?;
+    m.add("parallel_min_work", pulsetrain_core::par::PARALLEL_MIN_WORK)?;
     m.add(
-        "parallel_min_work",
-        pulsetrain_core::tile::PARALLEL_MIN_WORK,
+        "FAMILY_NAMES",
+        PyTuple::new(py, pulsetrain_core::FAMILY_NAMES.iter().copied())?,
     )?;
+    m.add(
+        "UPDATE_KINDS",
+        PyTuple::new(py, pulsetrain_core::UPDATE_KINDS.iter().copied())?,
+    )?;
+    let tags = PyDict::new(py);
+    for (name, t) in pulsetrain_core::TAGS {
+        tags.set_item(*name, *t)?;
+    }
+    m.add("TAGS", tags)?;
     m.add_class::<tile::Tile>()?;
     m.add_function(wrap_pyfunction!(philox_raw, m)?)?;
     m.add_function(wrap_pyfunction!(uniforms, m)?)?;

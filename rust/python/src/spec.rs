@@ -1,7 +1,8 @@
 //! Spec dicts (from `Device.to_spec()` and the update modes' `to_spec()`) → core specs.
 
 use pulsetrain_core::{
-    BoundManagement, C2cMode, DeviceSpec, Family, IoSpec, NoiseManagement, Rounding, UpdateMode,
+    BoundManagement, C2cMode, CoreError, DeviceSpec, ExpectedParams, Family, IoSpec,
+    NoiseManagement, PulseCountParams, Rounding, StochasticParams, UpdateMode, UPDATE_KINDS,
 };
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -36,46 +37,21 @@ fn boolean(d: &Bound<'_, PyDict>, key: &str) -> PyResult<bool> {
     get::<bool>(d, key, "Device spec", "a bool")
 }
 
+/// A binding error while compiling a spec (a local type, so that it can come from a
+/// `CoreError`: [`Family::from_parts`] reports an unknown family name that way).
+struct SpecError(PyErr);
+
+impl From<CoreError> for SpecError {
+    fn from(e: CoreError) -> Self {
+        SpecError(to_py(e))
+    }
+}
+
 /// Compiles a device spec dict; validates every value.
 pub(crate) fn device(d: &Bound<'_, PyDict>) -> PyResult<DeviceSpec> {
     let fam: String = get(d, "family", "Device spec", "a family name")?;
-    let (gu, gd) = (float(d, "gamma_up")?, float(d, "gamma_down")?);
-    let family = match fam.as_str() {
-        "ideal" => Family::Ideal,
-        "linear_step" => Family::LinearStep {
-            sp: float(d, "sp")?,
-        },
-        "skew_linear" => Family::SkewLinear { c: float(d, "c")? },
-        "soft_bounds" => Family::SoftBounds {
-            alpha_up: float(d, "alpha_up")?,
-            alpha_down: float(d, "alpha_down")?,
-        },
-        "power" => Family::Power {
-            gamma_up: gu,
-            gamma_down: gd,
-        },
-        "exponential" => Family::Exponential {
-            gamma_up: gu,
-            gamma_down: gd,
-        },
-        "power_step" => Family::PowerStep {
-            gamma_up: gu,
-            gamma_down: gd,
-        },
-        "exp_step" => Family::ExpStep {
-            gamma_up: gu,
-            gamma_down: gd,
-        },
-        other => {
-            return Err(param_err(
-                "family",
-                "Device spec",
-                "one of 'ideal', 'linear_step', 'skew_linear', 'soft_bounds', 'power', \
-                 'exponential', 'power_step', 'exp_step'",
-                other,
-            ))
-        }
-    };
+    let family = Family::from_parts(&fam, |key| float(d, key).map_err(SpecError))
+        .map_err(|e: SpecError| e.0)?;
     let spec = DeviceSpec {
         family,
         lo: float(d, "lo")?,
@@ -104,9 +80,9 @@ pub(crate) fn device(d: &Bound<'_, PyDict>) -> PyResult<DeviceSpec> {
 pub(crate) fn update(d: &Bound<'_, PyDict>) -> PyResult<UpdateMode> {
     let kind: String = get(d, "kind", "update spec", "an update kind")?;
     let mode = match kind.as_str() {
-        "expected" => UpdateMode::Expected {
+        "expected" => UpdateMode::Expected(ExpectedParams {
             noise: get(d, "noise", "ExpectedUpdate", "a bool")?,
-        },
+        }),
         "pulse_count" => {
             let max_bl: i64 = get(d, "max_bl", "PulseCountUpdate", "an int")?;
             let rounding: String =
@@ -131,28 +107,29 @@ pub(crate) fn update(d: &Bound<'_, PyDict>) -> PyResult<UpdateMode> {
                     max_bl,
                 )
             })?;
-            UpdateMode::PulseCount { max_bl, rounding }
+            UpdateMode::PulseCount(PulseCountParams { max_bl, rounding })
         }
         "stochastic_pulse" => {
             const O: &str = "StochasticPulseUpdate";
             let bl: i64 = get(d, "desired_bl", O, "an int")?;
             let desired_bl = u32::try_from(bl)
                 .map_err(|_| param_err("desired_bl", O, "an int in the range [1, 1024]", bl))?;
-            UpdateMode::StochasticPulse {
+            UpdateMode::StochasticPulse(StochasticParams {
                 desired_bl,
                 update_management: get(d, "update_management", O, "a bool")?,
                 update_bl_management: get(d, "update_bl_management", O, "a bool")?,
                 fixed_bl: get(d, "fixed_bl", O, "a bool")?,
                 um_grad_scale: get(d, "um_grad_scale", O, "a float")?,
-            }
+            })
         }
         other => {
+            let kinds: Vec<String> = UPDATE_KINDS.iter().map(|k| format!("'{k}'")).collect();
             return Err(param_err(
                 "kind",
                 "update spec",
-                "one of 'expected', 'pulse_count', 'stochastic_pulse'",
+                &format!("one of {}", kinds.join(", ")),
                 other,
-            ))
+            ));
         }
     };
     mode.validate().map_err(to_py)?;

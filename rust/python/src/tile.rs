@@ -92,20 +92,19 @@ impl Tile {
             self.inner.out_size(),
             self.inner.in_size(),
         );
-        let (name, owner, width, other) = if transpose {
-            ("d", "Tile.backward", o, i)
+        let (name, owner, width) = if transpose {
+            ("d", "Tile.backward", o)
         } else {
-            ("x", "Tile.forward", i, o)
+            ("x", "Tile.forward", i)
         };
         let a = copy3(arr, name, owner, [Some(r), None, Some(width)])?;
         let io = spec::io(io)?;
-        let work = a.len().saturating_mul(other);
         let inner = &mut self.inner;
-        let y = run_detached(py, n_threads, work, move || {
+        let y = run_detached(py, n_threads, move |par| {
             if transpose {
-                inner.backward(a.view(), &io)
+                inner.backward(a.view(), &io, par)
             } else {
-                inner.forward(a.view(), &io)
+                inner.forward(a.view(), &io, par)
             }
         })?
         .map_err(to_py)?;
@@ -141,9 +140,8 @@ impl Tile {
                 replica_offset,
             )
         })?;
-        let work = out_size.saturating_mul(in_size).saturating_mul(replicas);
-        let inner = run_detached(py, None, work, move || {
-            CoreTile::new(device, mode, out_size, in_size, replicas, key, offset)
+        let inner = run_detached(py, None, move |par| {
+            CoreTile::new(device, mode, out_size, in_size, replicas, key, offset, par)
         })?
         .map_err(to_py)?;
         Ok(Tile { inner })
@@ -229,12 +227,8 @@ impl Tile {
             return Err(param_err("lr", O, "a float in the range [0, inf)", lr));
         }
         let inner = &mut self.inner;
-        let work = r
-            .saturating_mul(o)
-            .saturating_mul(i)
-            .saturating_mul(b.max(1));
-        let stats = run_detached(py, n_threads, work, move || {
-            inner.update(x.view(), d.view(), lr, ph)
+        let stats = run_detached(py, n_threads, move |par| {
+            inner.update(x.view(), d.view(), lr, ph, par)
         })?
         .map_err(to_py)?;
         Ok(pulsetrain_core::tile::stats_array(&stats).into_pyarray(py))
@@ -254,9 +248,8 @@ impl Tile {
         let shape = self.full_shape();
         let delta = copy3(delta, "delta", O, shape)?;
         let inner = &mut self.inner;
-        let work = delta.len();
-        let stats = run_detached(py, n_threads, work, move || {
-            inner.apply_delta(delta.view(), ph)
+        let stats = run_detached(py, n_threads, move |par| {
+            inner.apply_delta(delta.view(), ph, par)
         })?
         .map_err(to_py)?;
         Ok(pulsetrain_core::tile::stats_array(&stats).into_pyarray(py))
@@ -276,9 +269,8 @@ impl Tile {
         let shape = self.full_shape();
         let counts = copy3_i64(counts, "counts", O, shape)?;
         let inner = &mut self.inner;
-        let work = counts.len();
-        let stats = run_detached(py, n_threads, work, move || {
-            inner.apply_pulses(counts.view(), ph)
+        let stats = run_detached(py, n_threads, move |par| {
+            inner.apply_pulses(counts.view(), ph, par)
         })?
         .map_err(to_py)?;
         Ok(pulsetrain_core::tile::stats_array(&stats).into_pyarray(py))
@@ -295,9 +287,8 @@ impl Tile {
     ) -> PyResult<Bound<'py, PyArray3<f64>>> {
         let idx = self.columns(cols)?;
         let inner = &mut self.inner;
-        let work = inner.replicas() * inner.out_size() * idx.len();
-        let out = run_detached(py, n_threads, work, move || {
-            inner.read_columns(&idx, noise_std)
+        let out = run_detached(py, n_threads, move |par| {
+            inner.read_columns(&idx, noise_std, par)
         })?
         .map_err(to_py)?;
         Ok(out.into_pyarray(py))
@@ -330,11 +321,11 @@ impl Tile {
                 average_last,
             )
         })?;
-        let work = self.inner.replicas() * self.inner.out_size() * self.inner.in_size();
-        let work = work.saturating_mul(usize::try_from(n.min(1 << 20)).unwrap_or(1));
         let inner = &mut self.inner;
-        let out = run_detached(py, n_threads, work, move || inner.zero_shift(n, cyclic, m))?
-            .map_err(to_py)?;
+        let out = run_detached(py, n_threads, move |par| {
+            inner.zero_shift(n, cyclic, m, par)
+        })?
+        .map_err(to_py)?;
         Ok(out.into_pyarray(py))
     }
 
@@ -380,10 +371,9 @@ impl Tile {
     ) -> PyResult<Bound<'py, PyArray3<f64>>> {
         let idx = self.columns(cols)?;
         let io = spec::io(io)?;
-        let work = self.inner.replicas() * self.inner.out_size() * self.inner.in_size() * idx.len();
         let inner = &mut self.inner;
-        let out = run_detached(py, n_threads, work, move || {
-            inner.read_columns_io(&idx, &io)
+        let out = run_detached(py, n_threads, move |par| {
+            inner.read_columns_io(&idx, &io, par)
         })?
         .map_err(to_py)?;
         Ok(out.into_pyarray(py))
@@ -412,12 +402,11 @@ impl Tile {
     /// Per-element device maps: step_up, step_down, w_min, w_max, reference, symmetric_point.
     fn maps<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let inner = &self.inner;
-        let work = inner.replicas() * inner.out_size() * inner.in_size() * 64;
-        let ([lo, hi, up, dn], rf, sp) = run_detached(py, None, work, move || {
+        let ([lo, hi, up, dn], rf, sp) = run_detached(py, None, move |par| {
             (
                 inner.map_arrays(),
                 inner.reference(),
-                inner.symmetric_points(),
+                inner.symmetric_points(par),
             )
         })?;
         let out = PyDict::new(py);

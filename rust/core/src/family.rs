@@ -1,5 +1,21 @@
-//! Response families q±(w) of shared/theory.md §2.1, written in terms of an element's own
-//! bounds so that device-to-device spread of the bounds changes the slopes consistently.
+//! Response families q±(w) of shared/theory.md §2.1 (docs/KERNEL_SPEC.md §2), written in terms
+//! of an element's own bounds so that device-to-device spread of the bounds changes the slopes
+//! consistently: the enum, its spec-dict names and parameters ([`Family::from_parts`]), their
+//! validation, and [`specialise!`], which compiles a kernel once per family.
+
+use crate::error::CoreError;
+
+/// The spec-dict `family` strings the core accepts, in [`Family`] variant order.
+pub const FAMILY_NAMES: &[&str] = &[
+    "ideal",
+    "linear_step",
+    "skew_linear",
+    "soft_bounds",
+    "power",
+    "exponential",
+    "power_step",
+    "exp_step",
+];
 
 /// A response family with its shape parameters (the bounds live on each element).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -53,7 +69,225 @@ pub enum Family {
     },
 }
 
+/// Evaluates `$body` with `$f` bound to a copy of `$fam` built from its own fields, one match
+/// arm per family, so that inlined code is compiled once per response with its constants folded.
+macro_rules! specialise {
+    ($fam:expr, $f:ident => $body:expr) => {
+        match $fam {
+            Family::Ideal => {
+                let $f = Family::Ideal;
+                $body
+            }
+            Family::LinearStep { sp } => {
+                let $f = Family::LinearStep { sp };
+                $body
+            }
+            Family::SkewLinear { c } => {
+                let $f = Family::SkewLinear { c };
+                $body
+            }
+            Family::SoftBounds {
+                alpha_up,
+                alpha_down,
+            } => {
+                let $f = Family::SoftBounds {
+                    alpha_up,
+                    alpha_down,
+                };
+                $body
+            }
+            Family::Power {
+                gamma_up,
+                gamma_down,
+            } => {
+                let $f = Family::Power {
+                    gamma_up,
+                    gamma_down,
+                };
+                $body
+            }
+            Family::Exponential {
+                gamma_up,
+                gamma_down,
+            } => {
+                let $f = Family::Exponential {
+                    gamma_up,
+                    gamma_down,
+                };
+                $body
+            }
+            Family::PowerStep {
+                gamma_up,
+                gamma_down,
+            } => {
+                let $f = Family::PowerStep {
+                    gamma_up,
+                    gamma_down,
+                };
+                $body
+            }
+            Family::ExpStep {
+                gamma_up,
+                gamma_down,
+            } => {
+                let $f = Family::ExpStep {
+                    gamma_up,
+                    gamma_down,
+                };
+                $body
+            }
+        }
+    };
+}
+pub(crate) use specialise;
+
+fn positive(name: &str, owner: &str, v: f64) -> Result<(), CoreError> {
+    if v.is_finite() && v > 0.0 {
+        Ok(())
+    } else {
+        Err(CoreError::param(
+            name,
+            owner,
+            "a float in the range (0, inf)",
+            v,
+        ))
+    }
+}
+
 impl Family {
+    /// The family named `name` (one of [`FAMILY_NAMES`]) with its parameters from `param`,
+    /// which is asked for `gamma_up` and `gamma_down` (always present in a spec dict), then for
+    /// the keys the family uses: `sp` (linear_step), `c` (skew_linear), `alpha_up` and
+    /// `alpha_down` (soft_bounds). Values are checked by [`Family::validate`], not here.
+    ///
+    /// # Errors
+    /// Whatever `param` returns, or [`CoreError::InvalidParameter`] (converted into `E`) for an
+    /// unknown name. Never panics.
+    pub fn from_parts<E, P>(name: &str, mut param: P) -> Result<Family, E>
+    where
+        E: From<CoreError>,
+        P: FnMut(&str) -> Result<f64, E>,
+    {
+        let (gamma_up, gamma_down) = (param("gamma_up")?, param("gamma_down")?);
+        Ok(match name {
+            "ideal" => Family::Ideal,
+            "linear_step" => Family::LinearStep { sp: param("sp")? },
+            "skew_linear" => Family::SkewLinear { c: param("c")? },
+            "soft_bounds" => Family::SoftBounds {
+                alpha_up: param("alpha_up")?,
+                alpha_down: param("alpha_down")?,
+            },
+            "power" => Family::Power {
+                gamma_up,
+                gamma_down,
+            },
+            "exponential" => Family::Exponential {
+                gamma_up,
+                gamma_down,
+            },
+            "power_step" => Family::PowerStep {
+                gamma_up,
+                gamma_down,
+            },
+            "exp_step" => Family::ExpStep {
+                gamma_up,
+                gamma_down,
+            },
+            other => {
+                let names: Vec<String> = FAMILY_NAMES.iter().map(|n| format!("'{n}'")).collect();
+                return Err(CoreError::param(
+                    "family",
+                    "Device spec",
+                    format!("one of {}", names.join(", ")),
+                    other,
+                )
+                .into());
+            }
+        })
+    }
+
+    /// The spec-dict name of this family (an entry of [`FAMILY_NAMES`]).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Family::Ideal => "ideal",
+            Family::LinearStep { .. } => "linear_step",
+            Family::SkewLinear { .. } => "skew_linear",
+            Family::SoftBounds { .. } => "soft_bounds",
+            Family::Power { .. } => "power",
+            Family::Exponential { .. } => "exponential",
+            Family::PowerStep { .. } => "power_step",
+            Family::ExpStep { .. } => "exp_step",
+        }
+    }
+
+    /// Checks the family's parameters against the nominal bounds `lo < hi` (owner `owner`).
+    ///
+    /// # Errors
+    /// [`CoreError::InvalidParameter`] naming the first bad parameter. Never panics.
+    pub fn validate(&self, lo: f64, hi: f64, owner: &str) -> Result<(), CoreError> {
+        let o = owner;
+        match *self {
+            Family::Ideal => {}
+            Family::LinearStep { sp } => {
+                if !sp.is_finite() {
+                    return Err(CoreError::param("sp", o, "a finite float", sp));
+                }
+                if !(lo < sp && sp < hi) {
+                    return Err(CoreError::param(
+                        "sp",
+                        o,
+                        format!("inside the bounds ({lo}, {hi})"),
+                        sp,
+                    ));
+                }
+            }
+            Family::SkewLinear { c } => {
+                if !(c.is_finite() && c.abs() < 1.0) {
+                    return Err(CoreError::param("c", o, "a float in the range (-1, 1)", c));
+                }
+                if !(lo < 0.0 && hi > 0.0) {
+                    return Err(CoreError::param("lo", o, "below 0 < hi", lo));
+                }
+            }
+            Family::SoftBounds {
+                alpha_up,
+                alpha_down,
+            } => {
+                positive("alpha_up", o, alpha_up)?;
+                positive("alpha_down", o, alpha_down)?;
+                if !(lo < 0.0 && hi > 0.0) {
+                    return Err(CoreError::param("lo", o, "below 0 < hi", lo));
+                }
+            }
+            Family::Power {
+                gamma_up,
+                gamma_down,
+            }
+            | Family::Exponential {
+                gamma_up,
+                gamma_down,
+            } => {
+                positive("gamma_up", o, gamma_up)?;
+                positive("gamma_down", o, gamma_down)?;
+                if !(lo < 0.0 && hi > 0.0) {
+                    return Err(CoreError::param("lo", o, "below 0 < hi", lo));
+                }
+            }
+            Family::PowerStep {
+                gamma_up,
+                gamma_down,
+            }
+            | Family::ExpStep {
+                gamma_up,
+                gamma_down,
+            } => {
+                positive("gamma_up", o, gamma_up)?;
+                positive("gamma_down", o, gamma_down)?;
+            }
+        }
+        Ok(())
+    }
+
     /// The centre used when bounds are spread device to device (`sp` for linear step, else 0).
     pub fn centre(&self) -> f64 {
         match *self {
@@ -201,6 +435,15 @@ impl Family {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_name_parses_and_every_variant_has_a_name() {
+        for name in FAMILY_NAMES {
+            let f = Family::from_parts::<CoreError, _>(name, |_| Ok(0.5)).unwrap();
+            assert_eq!(f.name(), *name);
+        }
+        assert!(Family::from_parts::<CoreError, _>("nope", |_| Ok(0.5)).is_err());
+    }
 
     #[test]
     fn closed_form_symmetric_points() {

@@ -1,0 +1,143 @@
+//! The one place that decides serial or parallel, and the fixed (replica, row-block) task split
+//! (shared/CONVENTIONS.md §5): work is cut by data, never by thread count, and results come back
+//! in task order, so no value depends on the scheduler.
+//!
+//! Kernels get a [`Par`] handle: the pool the caller allows, if any. Each entry point states the
+//! size of its work and [`Par::run`] installs the pool only when the work is worth it
+//! ([`worth_parallel`]); small calls run on the caller's thread, which spares waking the pool
+//! (idle workers spin on `sched_yield` against the Python thread). Every row draws from its own
+//! streams, so the result is the same either way.
+
+use rayon::prelude::*;
+use rayon::ThreadPool;
+
+/// Rows per rayon task, at least: a constant, never derived from the thread count.
+pub const ROWS_PER_TASK: usize = 16;
+
+/// Below this much work (elements × samples) a call runs serially on the calling thread: waking
+/// a pool costs more than it saves. Every row has its own streams, so results are identical.
+/// 2^16: at 2^14, the default `pulsetrain run` (8 replicas of 5×20, many small calls) spent a
+/// third of its time handing calls to the pool and in the idle workers' spinning (20.5 → 9.1 s
+/// with this and the cached thread count).
+pub const PARALLEL_MIN_WORK: usize = 1 << 16;
+
+/// Elements a task of [`for_each_row`] holds at least, when its rows are long.
+const ELEMS_PER_TASK: usize = ROWS_PER_TASK * 64;
+
+/// True when work of this size is worth spreading over threads (see [`PARALLEL_MIN_WORK`]).
+pub fn worth_parallel(work: usize) -> bool {
+    work >= PARALLEL_MIN_WORK
+}
+
+/// The thread pool a kernel may use, if any: the single serial-or-parallel decision point.
+#[derive(Clone, Copy, Debug)]
+pub struct Par<'a> {
+    pool: Option<&'a ThreadPool>,
+}
+
+impl<'a> Par<'a> {
+    /// Never parallel: everything runs on the calling thread.
+    pub fn serial() -> Par<'static> {
+        Par { pool: None }
+    }
+
+    /// Parallel on `pool` for work worth it ([`worth_parallel`]), else on the calling thread.
+    pub fn on(pool: &'a ThreadPool) -> Par<'a> {
+        Par { pool: Some(pool) }
+    }
+
+    /// Runs `f(parallel)`: inside the pool with `parallel = true` when there is a pool and
+    /// `work` is worth spreading, else on this thread with `parallel = false`. `f` must give
+    /// the same result for both (every kernel does: its tasks are fixed by data). Never panics
+    /// unless `f` does.
+    pub fn run<T, F>(self, work: usize, f: F) -> T
+    where
+        F: FnOnce(bool) -> T + Send,
+        T: Send,
+    {
+        match self.pool {
+            Some(pool) if worth_parallel(work) => pool.install(|| f(true)),
+            _ => f(false),
+        }
+    }
+}
+
+/// Calls `f(g, row)` for every row `g` of `buf` (rows of `n` items; the last may be shorter), on
+/// the current rayon pool when `parallel` (tasks of at least [`ROWS_PER_TASK`] rows, or of
+/// about a thousand items when rows are long), else serially in row order. Nothing for `n` 0.
+pub fn for_each_row<T, F>(parallel: bool, buf: &mut [T], n: usize, f: F)
+where
+    T: Send,
+    F: Fn(usize, &mut [T]) + Sync + Send,
+{
+    if n == 0 {
+        return;
+    }
+    if parallel {
+        let min_rows = ELEMS_PER_TASK.div_ceil(n).clamp(1, ROWS_PER_TASK);
+        buf.par_chunks_mut(n)
+            .enumerate()
+            .with_min_len(min_rows)
+            .for_each(|(g, row)| f(g, row));
+    } else {
+        buf.chunks_mut(n).enumerate().for_each(|(g, row)| f(g, row));
+    }
+}
+
+/// `f(t)` for `t` in `0..n`, collected in index order, on the current pool when `parallel`.
+pub fn map_indices<T, F>(parallel: bool, n: usize, f: F) -> Vec<T>
+where
+    T: Send,
+    F: Fn(usize) -> T + Sync + Send,
+{
+    if parallel {
+        (0..n).into_par_iter().map(f).collect()
+    } else {
+        (0..n).map(f).collect()
+    }
+}
+
+/// Maps `f(first_global_row, state_block, counter_block, map_block)` over blocks of `rows`
+/// consecutive rows of width `i` (the last block may be shorter; `rows` 1 maps single rows), on
+/// the current rayon pool when `parallel` (at least [`ROWS_PER_TASK`] rows per task) or
+/// serially; the results come back in block order either way.
+pub fn map_row_blocks<M, T, F>(
+    parallel: bool,
+    i: usize,
+    rows: usize,
+    state: &mut [f64],
+    counters: &mut [u64],
+    maps: &[M],
+    f: F,
+) -> Vec<T>
+where
+    M: Sync,
+    T: Send,
+    F: Fn(usize, &mut [f64], &mut [u64], &[M]) -> T + Sync + Send,
+{
+    let n = (i * rows).max(1);
+    if parallel {
+        state
+            .par_chunks_mut(n)
+            .zip(counters.par_chunks_mut(n))
+            .zip(maps.par_chunks(n))
+            .enumerate()
+            .with_min_len(ROWS_PER_TASK.div_ceil(rows))
+            .map(|(k, ((p, c), m))| f(k * rows, p, c, m))
+            .collect()
+    } else {
+        state
+            .chunks_mut(n)
+            .zip(counters.chunks_mut(n))
+            .zip(maps.chunks(n))
+            .enumerate()
+            .map(|(k, ((p, c), m))| f(k * rows, p, c, m))
+            .collect()
+    }
+}
+
+/// Row `g` of a row-major buffer with rows of length `i` (empty if out of range).
+#[inline]
+pub fn row<T>(buf: &[T], g: usize, i: usize) -> &[T] {
+    buf.get(g * i..(g + 1) * i).unwrap_or(&[])
+}

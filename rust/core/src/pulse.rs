@@ -1,0 +1,262 @@
+//! One pulse and trains of pulses on an element (shared/theory.md §1.1, docs/KERNEL_SPEC.md §5):
+//! step·q±(w) with cycle noise, clipped after every pulse; trains of many elements fired
+//! interleaved ([`Pulser::fire_lanes`]) with exactly the arithmetic of one at a time.
+
+use crate::family::{specialise, Family};
+use crate::rng::Stream;
+use crate::spec::{C2cMode, DeviceSpec};
+use crate::variation::ElemMap;
+
+/// Trains fired together by [`Pulser::fire_lanes`] at most: bounds the scratch memory (trains
+/// and their noise) by this many elements' pulses, whatever the tile size.
+pub(crate) const LANE_BLOCK: usize = 1024;
+
+/// One element's pending pulse train in [`Pulser::fire_lanes`].
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Lane {
+    /// Column.
+    pub(crate) j: u32,
+    /// Pulses still to fire.
+    pub(crate) left: u32,
+    /// Index of the next pulse's normal.
+    pub(crate) off: u32,
+    /// Potentiation (true) or depression.
+    pub(crate) up: bool,
+}
+
+/// Reusable buffers of [`Pulser::fire_lanes`]: the trains of one row's call, their cycle noise,
+/// and the trains sorted by length.
+#[derive(Default)]
+pub(crate) struct LaneScratch {
+    /// The trains are `lanes[..count]` (the vector is only ever grown, to reuse it).
+    pub(crate) lanes: Vec<Lane>,
+    pub(crate) count: usize,
+    pub(crate) normals: Vec<f64>,
+    sorted: Vec<Lane>,
+    /// `alive[k]`: trains with more than k pulses (a prefix of `sorted`).
+    alive: Vec<usize>,
+    hist: Vec<usize>,
+}
+
+impl LaneScratch {
+    /// Appends a train of `n` pulses on column `j`, its noise at the next `n` normals.
+    pub(crate) fn push(&mut self, j: usize, n: u64, up: bool) {
+        let off = self
+            .lanes
+            .get(..self.count)
+            .and_then(<[Lane]>::last)
+            .map_or(0, |l| l.off + l.left);
+        let lane = Lane {
+            j: j as u32,
+            left: n as u32,
+            off,
+            up,
+        };
+        if let Some(slot) = self.lanes.get_mut(self.count) {
+            *slot = lane;
+        } else {
+            self.lanes.push(lane);
+        }
+        self.count += 1;
+    }
+
+    /// Fills `sorted` with the lanes by decreasing length (counting sort; any order of the
+    /// elements gives the same result, as each element's pulses stay in its own order) and
+    /// `alive`.
+    fn sort_by_length(&mut self) {
+        let lanes = self.lanes.get(..self.count).unwrap_or(&[]);
+        let longest = lanes.iter().map(|l| l.left as usize).max().unwrap_or(0);
+        self.alive.clear();
+        self.sorted.clear();
+        if longest <= 4 * lanes.len() + 64 {
+            // Four interleaved histograms (lane k counts in histogram k % 4): most lanes share
+            // a length, and one counter would make every increment wait for the previous one.
+            self.hist.clear();
+            self.hist.resize(4 * (longest + 1), 0);
+            for (k, l) in lanes.iter().enumerate() {
+                if let Some(h) = self.hist.get_mut(4 * l.left as usize + k % 4) {
+                    *h += 1;
+                }
+            }
+            // Start of each (length, histogram) block, longest first; the prefix counts.
+            let mut at = 0;
+            for quad in self.hist.chunks_exact_mut(4).rev() {
+                for h in quad {
+                    let c = *h;
+                    *h = at;
+                    at += c;
+                }
+            }
+            self.sorted.resize(lanes.len(), Lane::default());
+            for (k, l) in lanes.iter().enumerate() {
+                if let Some(h) = self.hist.get_mut(4 * l.left as usize + k % 4) {
+                    if let Some(slot) = self.sorted.get_mut(*h) {
+                        *slot = *l;
+                    }
+                    *h += 1;
+                }
+            }
+        } else {
+            self.sorted.extend_from_slice(lanes);
+            self.sorted
+                .sort_unstable_by_key(|l| std::cmp::Reverse(l.left));
+        }
+        // alive[k] = number of lanes with left > k: walk the sorted lengths from the end.
+        let mut n = self.sorted.len();
+        for k in 0..longest {
+            while n > 0 && self.sorted.get(n - 1).is_some_and(|l| l.left as usize <= k) {
+                n -= 1;
+            }
+            self.alive.push(n);
+        }
+    }
+}
+
+/// The per-call constants of the pulse kernel.
+#[derive(Clone, Copy)]
+pub(crate) struct Pulser {
+    family: Family,
+    sigma: f64,
+    mult: bool,
+}
+
+impl Pulser {
+    pub(crate) fn new(d: &DeviceSpec) -> Self {
+        Pulser {
+            family: d.family,
+            sigma: d.dw_min_std,
+            mult: d.c2c == C2cMode::Multiplicative,
+        }
+    }
+
+    /// `n` pulses of one sign on one element, each with q at the current state, cycle noise
+    /// and clipping: shared/theory.md §1.1 (clip after every pulse, not after the train).
+    #[inline]
+    pub(crate) fn fire(&self, p: &mut f64, m: &ElemMap, up: bool, n: u64, s: &mut Stream) {
+        // Dispatch on the family once per train, so the loop is compiled for one response with
+        // its constants folded in; each pulse's noise is drawn just before it.
+        specialise!(self.family, f => {
+            for _ in 0..n {
+                let xi = if self.sigma > 0.0 { s.normal() } else { 0.0 };
+                *p = self.pulse(f, *p, m, up, xi);
+            }
+        });
+    }
+
+    /// Fires every lane's train on a row (`scratch.lanes[..count]`): lane `l` gives element
+    /// `l.j` `l.left` pulses whose cycle noise is `normals[l.off..l.off + l.left]` (drawn
+    /// beforehand, in lane order, from the stream [`Pulser::fire`] would have drawn them from).
+    /// Each element sees exactly the arithmetic of `fire`, so the result is bit for bit the
+    /// same; the pulses of different elements are interleaved (round k fires pulse k of every
+    /// train longer than k) so that their dependency chains overlap. Empties the lanes and the
+    /// noise.
+    pub(crate) fn fire_lanes(&self, prow: &mut [f64], mrow: &[ElemMap], scratch: &mut LaneScratch) {
+        if scratch.count == 0 {
+            scratch.normals.clear();
+            return;
+        }
+        let lanes = scratch.lanes.get(..scratch.count).unwrap_or(&[]);
+        if lanes.iter().all(|l| l.left == 1) {
+            // One pulse each (BL 1, sparse updates): one round, nothing to sort.
+            let (alive, normals) = ([lanes.len()], &scratch.normals);
+            specialise!(self.family, f => self.fire_sorted(f, prow, mrow, lanes, &alive, normals));
+        } else {
+            scratch.sort_by_length();
+            let LaneScratch {
+                sorted,
+                alive,
+                normals,
+                ..
+            } = scratch;
+            specialise!(self.family, f => self.fire_sorted(f, prow, mrow, sorted, alive, normals));
+        }
+        scratch.count = 0;
+        scratch.normals.clear();
+    }
+
+    #[inline(always)]
+    fn fire_sorted(
+        &self,
+        f: Family,
+        prow: &mut [f64],
+        mrow: &[ElemMap],
+        sorted: &[Lane],
+        alive: &[usize],
+        normals: &[f64],
+    ) {
+        for (k, &n) in alive.iter().enumerate() {
+            for lane in sorted.get(..n).unwrap_or(&[]) {
+                let j = lane.j as usize;
+                let (Some(p), Some(m)) = (prow.get_mut(j), mrow.get(j)) else {
+                    continue;
+                };
+                let xi = normals.get(lane.off as usize + k).copied().unwrap_or(0.0);
+                *p = self.pulse(f, *p, m, lane.up, xi);
+            }
+        }
+    }
+
+    /// One pulse from `w` with cycle noise `xi` (unused without noise): step·q±(w), the noise
+    /// multiplicative or additive, then the clip (shared/theory.md §1.1); the direction is
+    /// picked without branches. Every pulse path of the kernel goes through here.
+    #[inline(always)]
+    fn pulse(&self, f: Family, w: f64, m: &ElemMap, up: bool, xi: f64) -> f64 {
+        let step = [m.dn, m.up][usize::from(up)];
+        let q = f.q_dir(w, m.lo, m.hi, up);
+        let mag = if self.sigma > 0.0 {
+            if self.mult {
+                step * (q * (1.0 + self.sigma * xi))
+            } else {
+                step * (q + self.sigma * xi)
+            }
+        } else {
+            step * q
+        };
+        // w − mag is w + (−mag) exactly (IEEE 754), so one add serves both signs; the sign goes
+        // in by xor, as the direction is random and a branch would mispredict.
+        let w = w + f64::from_bits(mag.to_bits() ^ (u64::from(!up) << 63));
+        clip(w, m.lo, m.hi)
+    }
+
+    /// Appends the cycle noise of `n` pulses (n normals, none without noise) to `normals`.
+    #[inline]
+    pub(crate) fn draw_noise(&self, n: u64, s: &mut Stream, normals: &mut Vec<f64>) {
+        if self.sigma > 0.0 {
+            let start = normals.len();
+            normals.resize(start + n as usize, 0.0);
+            if let Some(tail) = normals.get_mut(start..) {
+                s.fill_normals(tail);
+            }
+        }
+    }
+}
+
+/// Equivalent CEIL pulse count of a desired increment: a ratio within 2⁻⁴⁰ (relative) above
+/// an integer counts as that integer, so 0.05/1e−3 = 50.000000000000007 gives 50.
+#[inline]
+pub(crate) fn ceil_count(ratio: f64) -> u64 {
+    (ratio * (1.0 - 1.0 / 1_099_511_627_776.0)).ceil() as u64
+}
+
+/// `min(max(w, lo), hi)` as NumPy's `np.minimum(np.maximum(w, lo), hi)` computes it (and so the
+/// twin): NaN propagates, and a tie keeps `w` (so −0.0 stays −0.0). Two compares, no NaN
+/// fix-ups (Rust's `f64::max` drops a NaN operand instead).
+#[inline(always)]
+pub fn clip(w: f64, lo: f64, hi: f64) -> f64 {
+    let w = if w < lo { lo } else { w };
+    if w > hi {
+        hi
+    } else {
+        w
+    }
+}
+
+/// A probability within 4 ulp of 1 counts as certain (shared/theory.md C12); capped at 1.
+#[inline]
+pub(crate) fn snap(p: f64) -> f64 {
+    if p >= 1.0 - 4.0 * f64::EPSILON {
+        1.0
+    } else {
+        p
+    }
+}

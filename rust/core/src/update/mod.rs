@@ -1,0 +1,293 @@
+//! The update modes of shared/theory.md §2.3 (docs/KERNEL_SPEC.md §6): the public entry points
+//! and the one exhaustive dispatch on [`UpdateMode`]; each mode's row kernel lives in its own
+//! file ([`expected`], [`pulse_count`], [`stochastic`]).
+
+mod expected;
+mod pulse_count;
+mod stochastic;
+
+use ndarray::ArrayView3;
+
+use crate::error::CoreError;
+use crate::par::{map_row_blocks, row, Par};
+use crate::rng::{tag, Stream};
+use crate::spec::{UpdateMode, MAX_MAX_BL};
+use crate::tile::{Phase, Streams, Tile, UpdateStats};
+use crate::variation::ElemMap;
+
+/// Rows per block of the expected and pulse-count batch updates ([`map_row_blocks`]).
+const OUTER_ROWS: usize = 8;
+
+/// What a call asks the mode to realise.
+#[derive(Clone, Copy)]
+enum Request<'a> {
+    /// ΔW = −lr Σ_b d_b x_bᵀ: `xs` is (R, B, in), `ds` is (R, B, out), both row-major.
+    Outer {
+        xs: &'a [f64],
+        ds: &'a [f64],
+        b: usize,
+        lr: f64,
+    },
+    /// A desired increment ΔW, (R, out, in) row-major.
+    Delta { ds: &'a [f64] },
+}
+
+fn check_lr(lr: f64, owner: &str) -> Result<(), CoreError> {
+    if lr.is_finite() && lr >= 0.0 {
+        Ok(())
+    } else {
+        Err(CoreError::param(
+            "lr",
+            owner,
+            "a float in the range [0, inf)",
+            lr,
+        ))
+    }
+}
+
+/// The error of asking the stochastic pulse mode for a desired increment.
+fn no_delta_in_stochastic(owner: &str) -> CoreError {
+    CoreError::param(
+        "update",
+        owner,
+        "ExpectedUpdate or PulseCountUpdate (the stochastic pulse mode only \
+         realises outer products; use update(x, d))",
+        "StochasticPulseUpdate",
+    )
+}
+
+impl Tile {
+    /// Applies ΔW = −lr Σ_b d_b x_bᵀ in the tile's mode; x is (R, B, in), d is (R, B, out).
+    ///
+    /// # Errors
+    /// [`CoreError::Shape`], [`CoreError::NonFinite`] or a bad `lr`; the tile is then
+    /// unchanged. Never panics.
+    pub fn update(
+        &mut self,
+        x: ArrayView3<'_, f64>,
+        d: ArrayView3<'_, f64>,
+        lr: f64,
+        phase: Phase,
+        par: Par<'_>,
+    ) -> Result<UpdateStats, CoreError> {
+        const OWNER: &str = "Tile.update";
+        let (r, o, i) = self.shape();
+        let b = x.shape().get(1).copied().unwrap_or(0);
+        Self::check_shape("x", OWNER, x.shape(), [r, b, i])?;
+        Self::check_shape("d", OWNER, d.shape(), [r, b, o])?;
+        check_lr(lr, OWNER)?;
+        if x.iter().any(|v| !v.is_finite()) {
+            return Err(CoreError::non_finite("x", OWNER));
+        }
+        if d.iter().any(|v| !v.is_finite()) {
+            return Err(CoreError::non_finite("d", OWNER));
+        }
+        let x = x.as_standard_layout();
+        let d = d.as_standard_layout();
+        let xs = x.as_slice().unwrap_or(&[]);
+        let ds = d.as_slice().unwrap_or(&[]);
+        self.dispatch(Request::Outer { xs, ds, b, lr }, phase, par, OWNER)
+    }
+
+    /// Applies a desired increment ΔW directly (expected and pulse-count modes).
+    ///
+    /// # Errors
+    /// [`CoreError::InvalidParameter`] in the stochastic pulse mode; shape and finiteness
+    /// errors as for [`Tile::update`]. The tile is then unchanged. Never panics.
+    pub fn apply_delta(
+        &mut self,
+        delta: ArrayView3<'_, f64>,
+        phase: Phase,
+        par: Par<'_>,
+    ) -> Result<UpdateStats, CoreError> {
+        const OWNER: &str = "Tile.apply_delta";
+        if matches!(self.mode, UpdateMode::StochasticPulse(_)) {
+            return Err(no_delta_in_stochastic(OWNER));
+        }
+        let (r, o, i) = self.shape();
+        Self::check_shape("delta", OWNER, delta.shape(), [r, o, i])?;
+        if delta.iter().any(|v| !v.is_finite()) {
+            return Err(CoreError::non_finite("delta", OWNER));
+        }
+        let delta = delta.as_standard_layout();
+        let ds = delta.as_slice().unwrap_or(&[]);
+        self.dispatch(Request::Delta { ds }, phase, par, OWNER)
+    }
+
+    /// Fires exact pulse trains: `|n|` pulses of sign `sign(n)` on each element, whatever the
+    /// update mode (shared/theory.md §2.3(d): transfer writes with exact counts). Each pulse
+    /// has cycle noise and clipping as in every mode; the noise comes from the row's
+    /// `UPDATE` stream at this call's tick.
+    ///
+    /// # Errors
+    /// [`CoreError::Shape`] for a wrong shape, [`CoreError::InvalidParameter`] for a count above
+    /// 1,000,000 in magnitude; the tile is then unchanged. Never panics.
+    pub fn apply_pulses(
+        &mut self,
+        counts: ArrayView3<'_, i64>,
+        phase: Phase,
+        par: Par<'_>,
+    ) -> Result<UpdateStats, CoreError> {
+        const OWNER: &str = "Tile.apply_pulses";
+        let (r, o, i) = self.shape();
+        Self::check_shape("counts", OWNER, counts.shape(), [r, o, i])?;
+        let limit = i64::from(MAX_MAX_BL);
+        if let Some(bad) = counts.iter().find(|c| c.abs() > limit) {
+            return Err(CoreError::param(
+                "counts",
+                OWNER,
+                format!("ints in the range [-{limit}, {limit}]"),
+                bad,
+            ));
+        }
+        let counts = counts.as_standard_layout();
+        let cs = counts.as_slice().unwrap_or(&[]);
+        let pulser = crate::pulse::Pulser::new(&self.device);
+        let st = self.next_tick();
+        let work = self.state.len();
+        let (state, counters, maps) = self.rows_mut(phase);
+        let per_row = par.run(work, |parallel| {
+            map_row_blocks(
+                parallel,
+                i,
+                1,
+                state,
+                counters,
+                maps,
+                |g, prow, crow, mrow| {
+                    let mut s = st.row_stream(g, tag::UPDATE);
+                    pulse_count::fire_counts(&pulser, prow, crow, mrow, row(cs, g, i), &mut s)
+                },
+            )
+        });
+        Ok(self.per_replica(&per_row))
+    }
+
+    /// The one dispatch on the update mode: each mode's row kernel, for either request.
+    fn dispatch(
+        &mut self,
+        req: Request<'_>,
+        phase: Phase,
+        par: Par<'_>,
+        owner: &str,
+    ) -> Result<UpdateStats, CoreError> {
+        let dev = self.device.clone();
+        match self.mode {
+            UpdateMode::Expected(p) => {
+                Ok(self.rows(req, phase, par, |prow, crow, mrow, drow, s| {
+                    expected::row(&dev, p, prow, crow, mrow, drow, s)
+                }))
+            }
+            UpdateMode::PulseCount(p) => {
+                Ok(self.rows(req, phase, par, |prow, crow, mrow, drow, s| {
+                    pulse_count::row(&dev, p, prow, crow, mrow, drow, s)
+                }))
+            }
+            UpdateMode::StochasticPulse(p) => match req {
+                Request::Outer { xs, ds, b, lr } => {
+                    Ok(stochastic::update(self, p, xs, ds, b, lr, phase, par))
+                }
+                Request::Delta { .. } => Err(no_delta_in_stochastic(owner)),
+            },
+        }
+    }
+
+    /// Runs a row kernel `k(prow, crow, mrow, Δ row, stream)` on every row, Δ formed per block
+    /// of rows from the batch (batch summed in index order) or taken from the request, each
+    /// row on its `UPDATE` stream at this call's tick; returns the pulses per replica.
+    fn rows<K>(&mut self, req: Request<'_>, phase: Phase, par: Par<'_>, k: K) -> UpdateStats
+    where
+        K: Fn(&mut [f64], &mut [u64], &[ElemMap], &[f64], &mut Stream) -> u64 + Sync + Send,
+    {
+        let (o, i) = (self.out_size, self.in_size);
+        let st = self.next_tick();
+        let len = self.state.len();
+        let (state, counters, maps) = self.rows_mut(phase);
+        let per_row: Vec<u64> = match req {
+            Request::Delta { ds } => par.run(len, |parallel| {
+                map_row_blocks(
+                    parallel,
+                    i,
+                    1,
+                    state,
+                    counters,
+                    maps,
+                    |g, prow, crow, mrow| {
+                        let mut s = st.row_stream(g, tag::UPDATE);
+                        k(prow, crow, mrow, row(ds, g, i), &mut s)
+                    },
+                )
+            }),
+            Request::Outer { xs, ds, b, lr } => par.run(len * b.max(1), |parallel| {
+                outer_rows(
+                    parallel,
+                    st,
+                    (o, i),
+                    (xs, ds, b, lr),
+                    state,
+                    counters,
+                    maps,
+                    &k,
+                )
+            }),
+        };
+        self.per_replica(&per_row)
+    }
+}
+
+/// Expected and pulse-count modes on a batch: Δ per block of [`OUTER_ROWS`] rows (batch
+/// summed in index order from 0.0), then the row kernel `k` on each row. Each x row of the
+/// batch is read once per block, not once per row (the batch's x does not stay in the cache
+/// across rows of a large tile).
+#[allow(clippy::type_complexity)]
+fn outer_rows<K>(
+    parallel: bool,
+    st: Streams,
+    (o, i): (usize, usize),
+    (xs, ds, b, lr): (&[f64], &[f64], usize, f64),
+    state: &mut [f64],
+    counters: &mut [u64],
+    maps: &[ElemMap],
+    k: &K,
+) -> Vec<u64>
+where
+    K: Fn(&mut [f64], &mut [u64], &[ElemMap], &[f64], &mut Stream) -> u64 + Sync + Send,
+{
+    let per_block = map_row_blocks(
+        parallel,
+        i,
+        OUTER_ROWS,
+        state,
+        counters,
+        maps,
+        |g0, pblk, cblk, mblk| {
+            let nrows = pblk.len() / i.max(1);
+            // Δ_ij = −lr Σ_b d_bi x_bj, the batch summed in index order from 0.0.
+            let mut acc = vec![0.0; nrows * i];
+            for bb in 0..b {
+                for (kk, arow) in acc.chunks_exact_mut(i).enumerate() {
+                    let (r, rw) = ((g0 + kk) / o, (g0 + kk) % o);
+                    let dv = ds.get((r * b + bb) * o + rw).copied().unwrap_or(0.0);
+                    for (a, xv) in arow.iter_mut().zip(row(xs, r * b + bb, i)) {
+                        *a += dv * xv;
+                    }
+                }
+            }
+            for a in &mut acc {
+                *a *= -lr;
+            }
+            let rows = pblk
+                .chunks_mut(i)
+                .zip(cblk.chunks_mut(i))
+                .zip(mblk.chunks(i))
+                .zip(acc.chunks_exact(i));
+            rows.enumerate()
+                .map(|(kk, (((prow, crow), mrow), drow))| {
+                    let mut s = st.row_stream(g0 + kk, tag::UPDATE);
+                    k(prow, crow, mrow, drow, &mut s)
+                })
+                .collect::<Vec<u64>>()
+        },
+    );
+    per_block.into_iter().flatten().collect()
+}

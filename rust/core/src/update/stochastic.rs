@@ -1,0 +1,229 @@
+//! The stochastic pulse-coincidence update (shared/theory.md §2.3(c), docs/KERNEL_SPEC.md §6):
+//! per sample, the x trains of every column ([`sample_trains`], `TRAIN_X` streams), then per
+//! row its d train and the coincidences' pulses (`UPDATE` stream, sample word `b`).
+
+use crate::par::{map_indices, map_row_blocks, row, Par};
+use crate::pulse::{snap, Lane, LaneScratch, Pulser, LANE_BLOCK};
+use crate::rng::tag;
+use crate::spec::{StochasticParams, MAX_DESIRED_BL};
+use crate::tile::{Phase, Streams, Tile, UpdateStats};
+
+/// Upper bound on the x-train words kept for one chunk of samples (the chunk size never
+/// changes results, because every sample has its own streams).
+const TRAIN_WORDS_PER_CHUNK: usize = 1 << 22;
+
+/// Per-sample constants of the stochastic pulse update.
+struct SampleTrains {
+    /// `None` when the sample is skipped (lr, max|x| or max|d| is 0).
+    bl: usize,
+    a: f64,
+    /// Columns whose x train has at least one bit: (column, sign of x, first word index).
+    active: Vec<(u32, bool)>,
+    /// 64-bit words per train: ceil(bl / 64).
+    words: usize,
+    /// Bits of the active columns, `words` per column, in `active` order.
+    bits: Vec<u64>,
+}
+
+const SKIPPED: usize = 0;
+
+/// The stochastic pulse-coincidence update (shared/theory.md §2.3(c)), sample by sample.
+pub(super) fn update(
+    tile: &mut Tile,
+    p: StochasticParams,
+    xs: &[f64],
+    ds: &[f64],
+    b: usize,
+    lr: f64,
+    phase: Phase,
+    par: Par<'_>,
+) -> UpdateStats {
+    let (rr, o, i) = tile.shape();
+    let dw_min = tile.device.dw_min;
+    let pulser = Pulser::new(&tile.device);
+    let words = (p.desired_bl as usize).div_ceil(64);
+    let chunk = (TRAIN_WORDS_PER_CHUNK / (rr * i * words).max(1)).clamp(1, 64);
+    let mut totals = vec![0u64; rr * o];
+    let st = tile.next_tick();
+    let work = tile.state.len() * b;
+    let (state, counters, maps) = tile.rows_mut(phase);
+    par.run(work, |par| {
+        let mut start = 0;
+        while start < b {
+            let end = (start + chunk).min(b);
+            let nb = end - start;
+            // Pass 1: per (replica, sample) constants and x trains, in parallel.
+            let one = |t: usize| {
+                let (r, bb) = (t / nb, start + t % nb);
+                let x = row(xs, r * b + bb, i);
+                let d = row(ds, r * b + bb, o);
+                sample_trains(x, d, lr, dw_min, &p, st, r, bb as u64)
+            };
+            let trains: Vec<SampleTrains> = map_indices(par, rr * nb, one);
+            // Pass 2: rows, each with its own d trains and pulses.
+            let trains = &trains;
+            let per_row =
+                map_row_blocks(par, i, 1, state, counters, maps, |g, prow, crow, mrow| {
+                    let (r, rw) = (g / o, g % o);
+                    let mut fired = 0u64;
+                    let mut dbits = [0u64; (MAX_DESIRED_BL as usize).div_ceil(64)];
+                    let mut scratch = LaneScratch::default();
+                    for k in 0..nb {
+                        let tr = &trains[r * nb + k];
+                        if tr.bl == SKIPPED {
+                            continue;
+                        }
+                        let bb = start + k;
+                        let dv = ds.get((r * b + bb) * o + rw).copied().unwrap_or(0.0);
+                        let pd = snap(tr.a * dv.abs());
+                        if pd <= 0.0 {
+                            continue;
+                        }
+                        let mut s = st.open(r, rw as u64, tag::UPDATE, bb as u64);
+                        let words = tr.words;
+                        let Some(dw) = dbits.get_mut(..words) else {
+                            continue;
+                        };
+                        dw.fill(0);
+                        if !s.bernoulli_bits(pd, tr.bl, dw) {
+                            continue;
+                        }
+                        let d_pos = dv > 0.0;
+                        // Coincidences per column, in blocks of LANE_BLOCK columns: a block's
+                        // noise is drawn in column order (the order `fire` would draw it in),
+                        // then its trains are fired. Every active column writes a lane; only
+                        // those with a coincidence advance the count (no branch on it).
+                        for (block, bits) in tr
+                            .active
+                            .chunks(LANE_BLOCK)
+                            .zip(tr.bits.chunks(LANE_BLOCK * words))
+                        {
+                            let lanes = &mut scratch.lanes;
+                            if lanes.len() < block.len() {
+                                lanes.resize(block.len(), Lane::default());
+                            }
+                            let mut total = 0u64;
+                            for (((col, x_pos), xw), slot) in block
+                                .iter()
+                                .zip(bits.chunks_exact(words))
+                                .zip(lanes.iter_mut())
+                            {
+                                let n: u64 = xw
+                                    .iter()
+                                    .zip(dw.iter())
+                                    .map(|(a, c)| u64::from((a & c).count_ones()))
+                                    .sum();
+                                // Sign of the pulses: −sign(x_j d_i) (ΔW = −lr d xᵀ).
+                                *slot = Lane {
+                                    j: *col,
+                                    left: n as u32,
+                                    off: total as u32,
+                                    up: x_pos != &d_pos,
+                                };
+                                if let Some(c) = crow.get_mut(*col as usize) {
+                                    *c += n;
+                                }
+                                total += n;
+                            }
+                            // Compact in a second pass (a store and an add per lane).
+                            let mut live = 0;
+                            for idx in 0..block.len() {
+                                if let Some(&l) = lanes.get(idx) {
+                                    if let Some(dst) = lanes.get_mut(live) {
+                                        *dst = l;
+                                    }
+                                    live += usize::from(l.left > 0);
+                                }
+                            }
+                            scratch.count = live;
+                            fired += total;
+                            pulser.draw_noise(total, &mut s, &mut scratch.normals);
+                            pulser.fire_lanes(prow, mrow, &mut scratch);
+                        }
+                    }
+                    fired
+                });
+            for (t, v) in totals.iter_mut().zip(per_row) {
+                *t += v;
+            }
+            start = end;
+        }
+    });
+    tile.per_replica(&totals)
+}
+
+/// BL, A, B and the x trains of one sample (shared/theory.md §2.3(c) steps 1–4).
+fn sample_trains(
+    x: &[f64],
+    d: &[f64],
+    lr: f64,
+    dw_min: f64,
+    p: &StochasticParams,
+    st: Streams,
+    replica: usize,
+    sample: u64,
+) -> SampleTrains {
+    let StochasticParams {
+        desired_bl,
+        update_management,
+        update_bl_management,
+        fixed_bl,
+        um_grad_scale,
+    } = *p;
+    let skipped = SampleTrains {
+        bl: SKIPPED,
+        a: 0.0,
+        words: 0,
+        active: Vec::new(),
+        bits: Vec::new(),
+    };
+    let x_m = x.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    let d_m = um_grad_scale * d.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    if lr == 0.0 || x_m == 0.0 || d_m == 0.0 {
+        return skipped;
+    }
+    let k = lr * x_m * d_m / dw_min;
+    let dbl = f64::from(desired_bl);
+    let um = update_management || update_bl_management;
+    let (bl, mut a, mut bs) = if update_bl_management {
+        let bl = k.ceil().min(dbl).max(1.0);
+        let s = (lr / (dw_min * bl)).sqrt();
+        (bl, s, s)
+    } else if fixed_bl || dw_min * dbl >= lr {
+        let s = (lr / (dw_min * dbl)).sqrt();
+        (dbl, s, s)
+    } else {
+        // The free bit length is capped at MAX_DESIRED_BL slots, the longest train kept.
+        let cap = f64::from(MAX_DESIRED_BL);
+        ((lr / dw_min).ceil().clamp(1.0, cap), 1.0, 1.0)
+    };
+    if um {
+        let d2 = d_m * (dbl / k).min(1.0);
+        a *= (x_m / d2).sqrt();
+        bs *= (d2 / x_m).sqrt();
+    }
+    let bl = bl as usize;
+    let full_words = bl.div_ceil(64);
+    let mut active = Vec::new();
+    let mut bits = Vec::new();
+    let mut buf = vec![0u64; full_words];
+    for (j, &xv) in x.iter().enumerate() {
+        let px = snap(bs * xv.abs());
+        if px <= 0.0 {
+            continue;
+        }
+        let mut s = st.open(replica, j as u64, tag::TRAIN_X, sample);
+        buf.fill(0);
+        if s.bernoulli_bits(px, bl, &mut buf) {
+            active.push((j as u32, xv > 0.0));
+            bits.extend_from_slice(&buf);
+        }
+    }
+    SampleTrains {
+        bl,
+        a,
+        words: full_words,
+        active,
+        bits,
+    }
+}
