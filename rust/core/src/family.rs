@@ -1,7 +1,7 @@
 //! Response families q±(w) of shared/theory.md §2.1 (docs/KERNEL_SPEC.md §2), written in terms
 //! of an element's own bounds so that device-to-device spread of the bounds changes the slopes
 //! consistently: the enum, its spec-dict names and parameters ([`Family::from_parts`]), their
-//! validation, and [`specialise!`], which compiles a kernel once per family.
+//! validation, and `specialise!`, which compiles a kernel once per family.
 
 use crate::error::CoreError;
 

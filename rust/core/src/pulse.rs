@@ -1,6 +1,6 @@
 //! One pulse and trains of pulses on an element (shared/theory.md §1.1, docs/KERNEL_SPEC.md §5):
 //! step·q±(w) with cycle noise, clipped after every pulse; trains of many elements fired
-//! interleaved ([`Pulser::fire_lanes`]) with exactly the arithmetic of one at a time.
+//! interleaved (`Pulser::fire_lanes`) with exactly the arithmetic of one at a time.
 
 use crate::family::{specialise, Family};
 use crate::rng::Stream;

@@ -5,7 +5,7 @@
 //! Work is split by rows (`ROWS_PER_TASK` rows of one replica at least per rayon task); every
 //! row draws from its own Philox stream, so no value depends on the thread count or on the
 //! scheduling, and per-row pulse totals are combined serially in row order. Every call that
-//! draws random numbers takes its streams from [`Tile::next_tick`], which advances the tick.
+//! draws random numbers takes its streams from `Tile::next_tick`, which advances the tick.
 
 use ndarray::{Array1, Array3, ArrayView3};
 

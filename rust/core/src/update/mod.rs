@@ -1,6 +1,6 @@
 //! The update modes of shared/theory.md §2.3 (docs/KERNEL_SPEC.md §6): the public entry points
 //! and the one exhaustive dispatch on [`UpdateMode`]; each mode's row kernel lives in its own
-//! file ([`expected`], [`pulse_count`], [`stochastic`]).
+//! file (`expected`, `pulse_count`, `stochastic`).
 
 mod expected;
 mod pulse_count;
