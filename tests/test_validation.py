@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import pickle
 import re
 from typing import Any
 
@@ -34,7 +35,13 @@ from pulsetrain.devices import (
     SkewLinear,
     SoftBounds,
 )
-from pulsetrain.errors import NonFiniteError, ParameterError, PulsetrainError, ShapeError
+from pulsetrain.errors import (
+    MissingExtraError,
+    NonFiniteError,
+    ParameterError,
+    PulsetrainError,
+    ShapeError,
+)
 from pulsetrain.rng import TILE, as_seed_sequence, replica_generator, tile_key
 from pulsetrain.updates import (
     ExpectedUpdate,
@@ -330,3 +337,84 @@ def test_replica_generator_is_spawned_per_replica() -> None:
         replica_generator(root, TILE, 0)
     with pytest.raises(ParameterError, match="'replica' parameter of replica_generator"):
         replica_generator(root, 1, -2)
+
+
+# --------------------------------------------------------------------------- error fields
+
+
+def test_parameter_error_carries_its_fields() -> None:
+    with pytest.raises(ParameterError) as info:
+        Device(response=Ideal(), dw_min=-0.1)
+    err = info.value
+    assert (err.name, err.owner, err.value) == ("dw_min", "Device", -0.1)
+    assert err.allowed == "a float in the range (0, inf)"
+    assert err.value_repr == "-0.1"
+
+
+def test_parameter_error_from_a_message_parses_it_once() -> None:
+    # The Rust core sends only the finished sentence (ParameterError::new_err(e.to_string())).
+    msg = (
+        "The 'lr' parameter of Tile.update must be a float in the range [0, inf). Got -0.1 instead."
+    )
+    err = ParameterError(msg)
+    assert str(err) == msg
+    assert (err.name, err.owner, err.allowed) == (
+        "lr",
+        "Tile.update",
+        "a float in the range [0, inf)",
+    )
+    assert (err.value, err.value_repr) == (None, "-0.1")
+    other = ParameterError("not the template")
+    assert (other.name, other.owner, other.allowed, other.value) == (None, None, None, None)
+    assert other.with_path("a.b") is other
+
+
+def test_with_path_prefixes_the_name() -> None:
+    err = ParameterError(
+        name="lr", owner="RIDER", allowed="a float in the range [0, inf)", value=-1.0
+    )
+    nested = err.with_path("algorithms[2].algorithm")
+    assert type(nested) is ParameterError
+    assert str(nested) == (
+        "The 'algorithms[2].algorithm.lr' parameter of RIDER must be a float in the range "
+        "[0, inf). Got -1.0 instead."
+    )
+    assert (nested.name, nested.owner, nested.value) == (
+        "algorithms[2].algorithm.lr",
+        "RIDER",
+        -1.0,
+    )
+    assert nested.with_path("algorithms[2].algorithm") is nested
+    assert err.with_path("") is err
+    assert err.name == "lr"  # the original is unchanged
+    assert ParameterError(str(err)).with_path("p").name == "p.lr"
+
+
+@pytest.mark.parametrize(
+    "err",
+    [
+        ParameterError(name="dw_min", owner="Device", allowed="a float", value=-0.1),
+        ParameterError(name="f", owner="implicit_objective", allowed="a callable", value=lambda: 0),
+        ParameterError("The 'x' parameter of core must be an int. Got 1.5 instead."),
+        ParameterError("free text"),
+        ParameterError(),
+    ],
+)
+def test_parameter_error_pickles(err: ParameterError) -> None:
+    # Exceptions cross process pools (ProcessPoolExecutor pickles what a worker raises).
+    back = pickle.loads(pickle.dumps(err))
+    assert type(back) is ParameterError
+    assert str(back) == str(err)
+    assert (back.name, back.owner, back.allowed) == (err.name, err.owner, err.allowed)
+    assert repr(back.value) == repr(err.value)
+
+
+def test_missing_extra_error() -> None:
+    err = MissingExtraError("plot", "matplotlib", "Plotting")
+    assert isinstance(err, PulsetrainError)
+    assert isinstance(err, ImportError)
+    assert str(err).endswith("pip install 'pulsetrain[plot]'")
+    assert (err.extra, err.package, err.name) == ("plot", "matplotlib", "matplotlib")
+    back = pickle.loads(pickle.dumps(err))
+    assert str(back) == str(err)
+    assert back.extra == "plot"

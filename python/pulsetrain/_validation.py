@@ -67,9 +67,7 @@ def parameter_error(name: str, owner: str, allowed: str, value: object) -> Param
     >>> str(parameter_error("dw_min", "Device", "a float in the range (0, inf)", -0.1))
     "The 'dw_min' parameter of Device must be a float in the range (0, inf). Got -0.1 instead."
     """
-    return ParameterError(
-        f"The {name!r} parameter of {owner} must be {allowed}. Got {value!r} instead."
-    )
+    return ParameterError(name=name, owner=owner, allowed=allowed, value=value)
 
 
 def _fmt(x: float | None, *, negative: bool) -> str:

@@ -353,20 +353,6 @@ def default_experiment() -> Experiment:
 
 # --------------------------------------------------------------------------- reading configs
 
-_TEMPLATE_NAME = re.compile(r"^The ('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\") parameter of ", re.S)
-
-
-def _with_path(exc: ParameterError, path: str) -> ParameterError:
-    """Return ``exc`` with its parameter name prefixed by ``path`` (if not already a path)."""
-    msg = str(exc)
-    m = _TEMPLATE_NAME.match(msg)
-    if not m or not path:
-        return exc
-    name = m.group(1)[1:-1]
-    if name == path or name.startswith((path + ".", path + "[")):
-        return exc
-    return ParameterError(f"The {f'{path}.{name}'!r} parameter of " + msg[m.end() :])
-
 
 def _children(node: object, path: str) -> list[tuple[object, str]]:
     if isinstance(node, Mapping):
@@ -381,7 +367,8 @@ def _locate(node: object, path: str) -> ParameterError | None:
 
     Constructors name only their own field (``'lr'``); trying every nested dict that carries a
     ``kind`` bottom-up finds the one that fails and so the full path
-    (``'algorithms[2].algorithm.lr'``). A dict without ``kind`` is checked as part of its parent.
+    (``'algorithms[2].algorithm.lr'``) through :meth:`ParameterError.with_path`. A dict without
+    ``kind`` is checked as part of its parent.
     """
     for child, sub in _children(node, path):
         found = _locate(child, sub)
@@ -391,7 +378,7 @@ def _locate(node: object, path: str) -> ParameterError | None:
         try:
             from_dict(node, path=path)
         except ParameterError as exc:
-            return _with_path(exc, path)
+            return exc.with_path(path)
     return None
 
 
