@@ -13,14 +13,8 @@ import pytest
 
 import pulsetrain.devices
 import pulsetrain.updates
-from pulsetrain._validation import (
-    Bool,
-    Integral,
-    Interval,
-    Options,
-    constrained_fields,
-    invalid_value,
-)
+from conftest import constrained_fields, invalid_value
+from pulsetrain._validation import Bool, Integral, Interval, Options
 from pulsetrain.config import registered_classes
 from pulsetrain.devices import (
     ALD,

@@ -16,7 +16,7 @@ import enum
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Mapping
-from typing import Any, Final, Literal
+from typing import Final, Literal
 
 import numpy as np
 
@@ -34,8 +34,6 @@ __all__ = [
     "Options",
     "check_fields",
     "constrained",
-    "constrained_fields",
-    "invalid_value",
     "parameter_error",
 ]
 
@@ -439,71 +437,3 @@ def check_fields(obj: object) -> None:
         canonical = constraint.validate(value, name=f.name, owner=owner)
         if canonical is not value:
             object.__setattr__(obj, f.name, canonical)
-
-
-def _field_constraint(cls: type, name: str) -> Constraint:
-    """Return the constraint declared on field ``name`` of dataclass ``cls``."""
-    for f in dataclasses.fields(cls):
-        if f.name == name:
-            constraint = f.metadata.get("constraint")
-            if isinstance(constraint, Constraint):
-                return constraint
-            break
-    raise parameter_error("name", cls.__name__, "a constrained field", name)
-
-
-def constrained_fields() -> list[tuple[type, str]]:
-    """List ``(cls, field_name)`` for every constrained field of every registered config class.
-
-    Only classes whose module has been imported are registered; ``import pulsetrain`` imports
-    them all.
-
-    Returns
-    -------
-    list of tuple
-        Pairs sorted by ``(cls.kind, field order)``.
-
-    Examples
-    --------
-    >>> import pulsetrain.devices
-    >>> from pulsetrain.devices import ALD
-    >>> (ALD, "tau") in constrained_fields()
-    True
-    """
-    from pulsetrain.config import registered_classes
-
-    return [
-        (cls, f.name)
-        for cls in registered_classes()
-        for f in dataclasses.fields(cls)
-        if isinstance(f.metadata.get("constraint"), Constraint)
-    ]
-
-
-def invalid_value(cls: type, name: str) -> Any:
-    """Return a value that the constraint of field ``name`` of ``cls`` rejects.
-
-    Parameters
-    ----------
-    cls : type
-        A config dataclass.
-    name : str
-        One of its constrained fields.
-
-    Returns
-    -------
-    Any
-        A value that makes the constructor raise :class:`ParameterError` for that field.
-
-    Raises
-    ------
-    ParameterError
-        If ``name`` is not a constrained field of ``cls``.
-
-    Examples
-    --------
-    >>> from pulsetrain.devices import ALD
-    >>> invalid_value(ALD, "tau")
-    0.0
-    """
-    return _field_constraint(cls, name).invalid()
