@@ -14,7 +14,8 @@ import pytest
 import pulsetrain.devices
 import pulsetrain.updates
 from conftest import constrained_fields, invalid_value
-from pulsetrain._validation import Bool, Integral, Interval, Options
+from pulsetrain import streams
+from pulsetrain._validation import Bool, Integral, Interval, NoneOr, Options, validate_args
 from pulsetrain.config import registered_classes
 from pulsetrain.devices import (
     ALD,
@@ -412,3 +413,91 @@ def test_missing_extra_error() -> None:
     back = pickle.loads(pickle.dumps(err))
     assert str(back) == str(err)
     assert back.extra == "plot"
+
+
+# --------------------------------------------------------------------------- validate_args
+
+
+@validate_args(steps=Integral(1, None), lr=Interval(0.0, None), n_threads=NoneOr(Integral(1, 8)))
+def _train(steps: int, lr: float = 0.1, *, n_threads: int | None = None) -> tuple[Any, ...]:
+    return steps, lr, n_threads
+
+
+class _Owner:
+    @validate_args(rows=Integral(1, 4))
+    def method(self, rows: int) -> int:
+        return rows
+
+    @validate_args("Custom", rows=Integral(1, 4))
+    def renamed(self, rows: int) -> int:
+        return rows
+
+
+def test_validate_args_checks_by_name_and_passes_canonical_values() -> None:
+    assert _train(np.int64(3), 1) == (3, 1.0, None)  # type: ignore[arg-type]
+    got = _train(np.int64(3), 1, n_threads=np.int32(2))  # type: ignore[arg-type]
+    assert [type(v) for v in got] == [int, float, int]
+    with pytest.raises(ParameterError) as info:
+        _train(0)
+    assert str(info.value) == (
+        "The 'steps' parameter of _train must be an int in the range [1, inf). Got 0 instead."
+    )
+    assert (info.value.name, info.value.owner, info.value.value) == ("steps", "_train", 0)
+    with pytest.raises(ParameterError, match=r"^The 'lr' parameter of _train must be a float"):
+        _train(2, lr=-1.0)
+    with pytest.raises(ParameterError, match=r"'n_threads' parameter of _train must be None or an"):
+        _train(2, n_threads=9)
+    with pytest.raises(TypeError):
+        _train()  # type: ignore[call-arg]
+    assert _train.__name__ == "_train"
+    assert list(_train.__constraints__) == ["steps", "lr", "n_threads"]  # type: ignore[attr-defined]
+
+
+def test_validate_args_owner_is_the_qualified_name() -> None:
+    assert _Owner().method(2) == 2
+    with pytest.raises(ParameterError, match=r"^The 'rows' parameter of _Owner\.method must"):
+        _Owner().method(5)
+    with pytest.raises(ParameterError, match=r"^The 'rows' parameter of Custom must"):
+        _Owner().renamed(rows=True)
+
+
+def test_validate_args_rejects_unknown_names() -> None:
+    with pytest.raises(ParameterError, match=r"^The 'step' parameter of validate_args\(.*\bf\)"):
+
+        @validate_args(step=Integral(1, None))
+        def f(steps: int) -> int:
+            return steps
+
+
+# --------------------------------------------------------------------------- streams
+
+
+def test_stream_names_are_distinct_and_pinned() -> None:
+    # Changing any of these values changes results (a new rng_scheme); they are pinned here.
+    assert dict(streams.SPAWN_PURPOSES) == {
+        "DATA": 1,
+        "NOISE_KEY": 2,
+        "INIT": 11,
+        "ORDER": 12,
+        "TEACHER": 13,
+        "LAYER": 0x1A7E,
+        "TILE": 0x7117E,
+    }
+    assert dict(streams.KEY_INDICES) == {"NOISE": 1 << 20, "CHOPPER": (1 << 20) + 1}
+    assert dict(streams.TAGS) == {
+        "CONSTRUCTION": 0,
+        "UPDATE": 1,
+        "TRAIN_X": 2,
+        "READ": 3,
+        "FORWARD": 4,
+        "BACKWARD": 5,
+        "CALIBRATION": 6,
+        "PROBLEM": 7,
+        "CHOPPER": 8,
+    }
+    for table in (streams.SPAWN_PURPOSES, streams.KEY_INDICES, streams.TAGS):
+        assert len(set(table.values())) == len(table)
+        assert all(type(v) is int and v >= 0 for v in table.values())
+    assert TILE == streams.TILE
+    for name, value in streams.TAGS.items():
+        assert getattr(streams, f"TAG_{name}") == value

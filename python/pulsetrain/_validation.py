@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
+import inspect
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Mapping
-from typing import Final, Literal
+from collections.abc import Callable, Collection, Mapping
+from typing import Final, Literal, ParamSpec, TypeVar
 
 import numpy as np
 
@@ -31,11 +33,16 @@ __all__ = [
     "InstanceOf",
     "Integral",
     "Interval",
+    "NoneOr",
     "Options",
     "check_fields",
     "constrained",
     "parameter_error",
+    "validate_args",
 ]
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 Closed = Literal["both", "left", "right", "neither"]
 _CLOSED: Final = ("both", "left", "right", "neither")
@@ -385,6 +392,41 @@ class InstanceOf(Constraint):
         return "<not an instance>"
 
 
+class NoneOr(Constraint):
+    """``None``, or a value the inner constraint accepts.
+
+    Parameters
+    ----------
+    inner : Constraint
+        The constraint on values other than ``None``.
+
+    Examples
+    --------
+    >>> NoneOr(Integral(1, 1024)).describe()
+    'None or an int in the range [1, 1024]'
+    """
+
+    __slots__ = ("inner",)
+
+    def __init__(self, inner: Constraint) -> None:
+        self.inner = inner
+
+    def __repr__(self) -> str:
+        return f"NoneOr({self.inner!r})"
+
+    def accepts(self, value: object) -> bool:
+        return value is None or self.inner.accepts(value)
+
+    def normalise(self, value: object) -> object:
+        return None if value is None else self.inner.normalise(value)
+
+    def describe(self) -> str:
+        return f"None or {self.inner.describe()}"
+
+    def invalid(self) -> object:
+        return self.inner.invalid()
+
+
 def constrained(constraint: Constraint) -> Mapping[str, Constraint]:
     """Return field metadata declaring ``constraint``.
 
@@ -437,3 +479,86 @@ def check_fields(obj: object) -> None:
         canonical = constraint.validate(value, name=f.name, owner=owner)
         if canonical is not value:
             object.__setattr__(obj, f.name, canonical)
+
+
+def validate_args(
+    owner: str | None = None, /, **constraints: Constraint
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Check a function's arguments by name before it runs (scikit-learn's ``validate_params``).
+
+    Each keyword names a parameter of the decorated function and gives its
+    :class:`Constraint`. On every call the arguments are bound to the signature (defaults
+    included, so a default must satisfy its constraint) and checked in signature order; the
+    first bad one raises :class:`~pulsetrain.errors.ParameterError` with the house template,
+    whose owner is the function's qualified name (``"tile_key"``, ``"AnalogTile.update"``)
+    unless ``owner`` is given. The function receives each checked argument in canonical form
+    (:meth:`Constraint.normalise`: an ``np.int64`` for an :class:`Integral` arrives as ``int``,
+    an int for an :class:`Interval` as ``float``), so a :class:`Constraint` subclass whose
+    ``normalise`` coerces (say, to a float64 array) also replaces hand-written coercion helpers.
+    Checks that involve two arguments, or the state of ``self``, stay in the body.
+
+    The decorated function keeps its signature for type checkers (``ParamSpec``).
+
+    Parameters
+    ----------
+    owner : str, optional
+        Owner named in error messages (positional only); default the function's
+        ``__qualname__``. Give it when the public name differs, e.g. ``"AnalogTile"`` for
+        ``AnalogTile.__init__``.
+    **constraints : Constraint
+        One constraint per checked parameter, by parameter name.
+
+    Returns
+    -------
+    Callable
+        A decorator that returns the checked function; the constraints are readable as its
+        ``__constraints__`` attribute (a mapping from parameter name to constraint).
+
+    Raises
+    ------
+    ParameterError
+        At decoration time, if a keyword names no parameter of the function; at call time, if
+        an argument violates its constraint.
+
+    Examples
+    --------
+    >>> @validate_args(steps=Integral(1, None), n_threads=NoneOr(Integral(1, 1024)))
+    ... def train(steps: int, *, n_threads: int | None = None) -> int:
+    ...     return steps
+    >>> train(3)
+    3
+    >>> train(0)
+    Traceback (most recent call last):
+    ...
+    pulsetrain.errors.ParameterError: The 'steps' parameter of train must be an int in the range [1, inf). Got 0 instead.
+    >>> train(3, n_threads=0)
+    Traceback (most recent call last):
+    ...
+    pulsetrain.errors.ParameterError: The 'n_threads' parameter of train must be None or an int in the range [1, 1024]. Got 0 instead.
+    """  # noqa: E501 - a doctest's expected output is one line
+
+    def decorate(func: Callable[P, R]) -> Callable[P, R]:
+        signature = inspect.signature(func)
+        name = owner if owner is not None else func.__qualname__
+        for param, constraint in constraints.items():
+            if param not in signature.parameters:
+                allowed = "a parameter of the function (one of "
+                allowed += ", ".join(repr(p) for p in signature.parameters) + ")"
+                raise parameter_error(param, f"validate_args({name})", allowed, param)
+            if not isinstance(constraint, Constraint):
+                raise parameter_error(param, "validate_args", "a Constraint", constraint)
+        ordered = [(p, constraints[p]) for p in signature.parameters if p in constraints]
+
+        @functools.wraps(func)
+        def checked(*args: P.args, **kwargs: P.kwargs) -> R:
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            arguments = bound.arguments
+            for param, constraint in ordered:
+                arguments[param] = constraint.validate(arguments[param], name=param, owner=name)
+            return func(*bound.args, **bound.kwargs)
+
+        checked.__constraints__ = dict(ordered)  # type: ignore[attr-defined]
+        return checked
+
+    return decorate
