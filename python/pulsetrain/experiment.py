@@ -25,6 +25,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any, ClassVar, Final, Self, TextIO, cast
 
 from pulsetrain._validation import (
@@ -49,7 +50,7 @@ from pulsetrain.algorithms import run as train
 from pulsetrain.algorithms.base import Algorithm
 from pulsetrain.config import ConfigMixin, dumps_toml, from_dict, loads_json, loads_toml, register
 from pulsetrain.devices import Device, SkewLinear
-from pulsetrain.errors import ParameterError
+from pulsetrain.errors import MissingExtraError, ParameterError
 from pulsetrain.problems import LeastSquares, Problem
 from pulsetrain.results import TrainResult
 from pulsetrain.updates import Phase, PulseCountUpdate, Rounding
@@ -593,13 +594,12 @@ def _write_parquet(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
     pq.write_table(pa.table(columns, schema=schema), path)
 
 
-def _has(module: str) -> bool:
-    """Tell whether an optional dependency can be imported."""
+def _require(module: str, extra: str, what: str) -> ModuleType:
+    """Import an optional dependency, or raise :class:`MissingExtraError` naming its extra."""
     try:
-        importlib.import_module(module)
+        return importlib.import_module(module)
     except ImportError:
-        return False
-    return True
+        raise MissingExtraError(extra, module, what) from None
 
 
 def run_experiment(
@@ -693,17 +693,27 @@ def run_experiment(
     csv_path = out / "table.csv"
     _write_csv_rows(csv_path, rows)
     files.append(csv_path)
-    if _has("pyarrow"):
+    try:
+        _require("pyarrow", "sweep", "table.parquet")
+    except MissingExtraError as exc:
+        notes.append(
+            f"table.parquet not written: {exc.package} is not installed "
+            f"(pip install 'pulsetrain[{exc.extra}]')"
+        )
+    else:
         parquet_path = out / "table.parquet"
         _write_parquet(parquet_path, rows)
         files.append(parquet_path)
-    else:
-        notes.append(
-            "table.parquet not written: pyarrow is not installed (pip install 'pulsetrain[sweep]')"
-        )
 
     if figure:
-        if _has("matplotlib"):
+        try:
+            _require("matplotlib", "plot", "figure.png/figure.pdf")
+        except MissingExtraError as exc:
+            notes.append(
+                f"figure.png/figure.pdf not drawn: {exc.package} is not installed "
+                f"(pip install 'pulsetrain[{exc.extra}]')"
+            )
+        else:
             from pulsetrain import plots
 
             fig = plots.plot_experiment(results, title=_figure_title(experiment))
@@ -711,11 +721,6 @@ def run_experiment(
                 path = out / f"figure{suffix}"
                 fig.savefig(path, dpi=150)
                 files.append(path)
-        else:
-            notes.append(
-                "figure.png/figure.pdf not drawn: matplotlib is not installed "
-                "(pip install 'pulsetrain[plot]')"
-            )
     return ExperimentResult(
         experiment=experiment,
         out_dir=out,
