@@ -18,7 +18,7 @@ import inspect
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Mapping
-from typing import Final, Literal, ParamSpec, TypeVar
+from typing import Any, Final, Literal, ParamSpec, TypeVar
 
 import numpy as np
 
@@ -30,6 +30,7 @@ __all__ = [
     "REAL",
     "Bool",
     "Constraint",
+    "FiniteArray",
     "InstanceOf",
     "Integral",
     "Interval",
@@ -390,6 +391,49 @@ class InstanceOf(Constraint):
         if any(issubclass(str, t) for t in self.types):
             return object()
         return "<not an instance>"
+
+
+class FiniteArray(Constraint):
+    """Anything :func:`numpy.asarray` turns into a float64 array with only finite entries.
+
+    The canonical form is that array (no copy when the value already is one), so a function
+    checked by :func:`validate_args` receives an ``ndarray`` of float64.
+
+    Examples
+    --------
+    >>> FiniteArray().validate([1, 2], name="x", owner="f").dtype
+    dtype('float64')
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "FiniteArray()"
+
+    def _coerce(self, value: object) -> np.ndarray[Any, np.dtype[np.float64]] | None:
+        try:
+            arr = np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError):
+            return None
+        return arr if bool(np.all(np.isfinite(arr))) else None
+
+    def accepts(self, value: object) -> bool:
+        return self._coerce(value) is not None
+
+    def normalise(self, value: object) -> object:
+        return np.asarray(value, dtype=np.float64)
+
+    def validate(self, value: object, *, name: str, owner: str) -> object:
+        arr = self._coerce(value)
+        if arr is None:
+            raise parameter_error(name, owner, self.describe(), value)
+        return arr
+
+    def describe(self) -> str:
+        return "a finite real array"
+
+    def invalid(self) -> object:
+        return [math.nan]
 
 
 class NoneOr(Constraint):
