@@ -32,6 +32,7 @@ from pulsetrain._validation import (
     Constraint,
     InstanceOf,
     Integral,
+    NoneOr,
     check_fields,
     constrained,
     parameter_error,
@@ -114,21 +115,6 @@ class _Text(Constraint):
 
     def invalid(self) -> object:
         return ""
-
-
-class _OptionalInt(Integral):
-    """None, or an int in a range."""
-
-    __slots__ = ()
-
-    def accepts(self, value: object) -> bool:
-        return value is None or super().accepts(value)
-
-    def describe(self) -> str:
-        return "None or " + super().describe()
-
-    def normalise(self, value: object) -> object:
-        return None if value is None else super().normalise(value)
 
 
 class _Entries(Constraint):
@@ -243,9 +229,11 @@ class Experiment(ConfigMixin):
     """Replicas R, i.e. independent seeds (problem instance, devices, noise) per algorithm."""
     seed: int = field(default=0, metadata=constrained(Integral(0, _MAX_SEED)))
     """Root seed (a ``numpy.random.SeedSequence`` entropy), shared by every algorithm."""
-    n_threads: int | None = field(default=None, metadata=constrained(_OptionalInt(1, 1024)))
+    n_threads: int | None = field(default=None, metadata=constrained(NoneOr(Integral(1, 1024))))
     """Kernel threads, 1 to 1024; None uses every core. Results do not depend on it."""
-    record_every: int | None = field(default=None, metadata=constrained(_OptionalInt(1, 1 << 40)))
+    record_every: int | None = field(
+        default=None, metadata=constrained(NoneOr(Integral(1, 1 << 40)))
+    )
     """Record the curves every this many steps; None records about 200 points."""
 
     def __post_init__(self) -> None:
