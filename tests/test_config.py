@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import tomllib
+import typing
 from typing import Any
 
 import pytest
@@ -34,9 +35,13 @@ from pulsetrain.devices import (
 )
 from pulsetrain.errors import ParameterError
 from pulsetrain.updates import (
+    UPDATE_MODES,
+    ExpectedSpec,
     ExpectedUpdate,
+    PulseCountSpec,
     PulseCountUpdate,
     Rounding,
+    StochasticPulseSpec,
     StochasticPulseUpdate,
     UpdateMode,
 )
@@ -332,3 +337,38 @@ def test_hypothesis_device_round_trips(
 def test_hypothesis_toml_strings_and_ints(text: str, number: int) -> None:
     data = {"s": text, "i": number, "t": {"s": text}}
     assert loads_toml(dumps_toml(data)) == data
+
+
+# --------------------------------------------------------------------------- update-mode registry
+
+
+def test_update_modes_registry() -> None:
+    assert dict(UPDATE_MODES) == {
+        "expected": ExpectedUpdate,
+        "pulse_count": PulseCountUpdate,
+        "stochastic_pulse": StochasticPulseUpdate,
+    }
+    assert set(UPDATE_MODES.values()) == set(typing.get_args(UpdateMode))
+    assert all(cls.kind == kind for kind, cls in UPDATE_MODES.items())
+
+
+SPEC_TYPES: dict[str, type] = {
+    "expected": ExpectedSpec,
+    "pulse_count": PulseCountSpec,
+    "stochastic_pulse": StochasticPulseSpec,
+}
+
+
+@pytest.mark.parametrize("kind", sorted(UPDATE_MODES))
+def test_to_spec_has_its_typed_dict_shape(kind: str) -> None:
+    cls = UPDATE_MODES[kind]
+    hints = typing.get_type_hints(SPEC_TYPES[kind])
+    for mode in (cls(), cls.example()):
+        spec = mode.to_spec()
+        assert list(spec) == list(hints)
+        assert spec["kind"] == kind
+        assert typing.get_args(hints["kind"]) == (kind,)
+        for key, hint in hints.items():
+            if key != "kind":
+                allowed = typing.get_args(hint) or (hint,)
+                assert type(spec[key]) in allowed or spec[key] in allowed, (key, spec[key])

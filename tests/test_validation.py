@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import pickle
 import re
 from typing import Any
 
@@ -12,14 +13,9 @@ import pytest
 
 import pulsetrain.devices
 import pulsetrain.updates
-from pulsetrain._validation import (
-    Bool,
-    Integral,
-    Interval,
-    Options,
-    constrained_fields,
-    invalid_value,
-)
+from conftest import constrained_fields, invalid_value
+from pulsetrain import streams
+from pulsetrain._validation import Bool, Integral, Interval, NoneOr, Options, validate_args
 from pulsetrain.config import registered_classes
 from pulsetrain.devices import (
     ALD,
@@ -34,7 +30,13 @@ from pulsetrain.devices import (
     SkewLinear,
     SoftBounds,
 )
-from pulsetrain.errors import NonFiniteError, ParameterError, PulsetrainError, ShapeError
+from pulsetrain.errors import (
+    MissingExtraError,
+    NonFiniteError,
+    ParameterError,
+    PulsetrainError,
+    ShapeError,
+)
 from pulsetrain.rng import TILE, as_seed_sequence, replica_generator, tile_key
 from pulsetrain.updates import (
     ExpectedUpdate,
@@ -330,3 +332,172 @@ def test_replica_generator_is_spawned_per_replica() -> None:
         replica_generator(root, TILE, 0)
     with pytest.raises(ParameterError, match="'replica' parameter of replica_generator"):
         replica_generator(root, 1, -2)
+
+
+# --------------------------------------------------------------------------- error fields
+
+
+def test_parameter_error_carries_its_fields() -> None:
+    with pytest.raises(ParameterError) as info:
+        Device(response=Ideal(), dw_min=-0.1)
+    err = info.value
+    assert (err.name, err.owner, err.value) == ("dw_min", "Device", -0.1)
+    assert err.allowed == "a float in the range (0, inf)"
+    assert err.value_repr == "-0.1"
+
+
+def test_parameter_error_from_a_message_parses_it_once() -> None:
+    # The Rust core sends only the finished sentence (ParameterError::new_err(e.to_string())).
+    msg = (
+        "The 'lr' parameter of Tile.update must be a float in the range [0, inf). Got -0.1 instead."
+    )
+    err = ParameterError(msg)
+    assert str(err) == msg
+    assert (err.name, err.owner, err.allowed) == (
+        "lr",
+        "Tile.update",
+        "a float in the range [0, inf)",
+    )
+    assert (err.value, err.value_repr) == (None, "-0.1")
+    other = ParameterError("not the template")
+    assert (other.name, other.owner, other.allowed, other.value) == (None, None, None, None)
+    assert other.with_path("a.b") is other
+
+
+def test_with_path_prefixes_the_name() -> None:
+    err = ParameterError(
+        name="lr", owner="RIDER", allowed="a float in the range [0, inf)", value=-1.0
+    )
+    nested = err.with_path("algorithms[2].algorithm")
+    assert type(nested) is ParameterError
+    assert str(nested) == (
+        "The 'algorithms[2].algorithm.lr' parameter of RIDER must be a float in the range "
+        "[0, inf). Got -1.0 instead."
+    )
+    assert (nested.name, nested.owner, nested.value) == (
+        "algorithms[2].algorithm.lr",
+        "RIDER",
+        -1.0,
+    )
+    assert nested.with_path("algorithms[2].algorithm") is nested
+    assert err.with_path("") is err
+    assert err.name == "lr"  # the original is unchanged
+    assert ParameterError(str(err)).with_path("p").name == "p.lr"
+
+
+@pytest.mark.parametrize(
+    "err",
+    [
+        ParameterError(name="dw_min", owner="Device", allowed="a float", value=-0.1),
+        ParameterError(name="f", owner="implicit_objective", allowed="a callable", value=lambda: 0),
+        ParameterError("The 'x' parameter of core must be an int. Got 1.5 instead."),
+        ParameterError("free text"),
+        ParameterError(),
+    ],
+)
+def test_parameter_error_pickles(err: ParameterError) -> None:
+    # Exceptions cross process pools (ProcessPoolExecutor pickles what a worker raises).
+    back = pickle.loads(pickle.dumps(err))
+    assert type(back) is ParameterError
+    assert str(back) == str(err)
+    assert (back.name, back.owner, back.allowed) == (err.name, err.owner, err.allowed)
+    assert repr(back.value) == repr(err.value)
+
+
+def test_missing_extra_error() -> None:
+    err = MissingExtraError("plot", "matplotlib", "Plotting")
+    assert isinstance(err, PulsetrainError)
+    assert isinstance(err, ImportError)
+    assert str(err).endswith("pip install 'pulsetrain[plot]'")
+    assert (err.extra, err.package, err.name) == ("plot", "matplotlib", "matplotlib")
+    back = pickle.loads(pickle.dumps(err))
+    assert str(back) == str(err)
+    assert back.extra == "plot"
+
+
+# --------------------------------------------------------------------------- validate_args
+
+
+@validate_args(steps=Integral(1, None), lr=Interval(0.0, None), n_threads=NoneOr(Integral(1, 8)))
+def _train(steps: int, lr: float = 0.1, *, n_threads: int | None = None) -> tuple[Any, ...]:
+    return steps, lr, n_threads
+
+
+class _Owner:
+    @validate_args(rows=Integral(1, 4))
+    def method(self, rows: int) -> int:
+        return rows
+
+    @validate_args("Custom", rows=Integral(1, 4))
+    def renamed(self, rows: int) -> int:
+        return rows
+
+
+def test_validate_args_checks_by_name_and_passes_canonical_values() -> None:
+    assert _train(np.int64(3), 1) == (3, 1.0, None)  # type: ignore[arg-type]
+    got = _train(np.int64(3), 1, n_threads=np.int32(2))  # type: ignore[arg-type]
+    assert [type(v) for v in got] == [int, float, int]
+    with pytest.raises(ParameterError) as info:
+        _train(0)
+    assert str(info.value) == (
+        "The 'steps' parameter of _train must be an int in the range [1, inf). Got 0 instead."
+    )
+    assert (info.value.name, info.value.owner, info.value.value) == ("steps", "_train", 0)
+    with pytest.raises(ParameterError, match=r"^The 'lr' parameter of _train must be a float"):
+        _train(2, lr=-1.0)
+    with pytest.raises(ParameterError, match=r"'n_threads' parameter of _train must be None or an"):
+        _train(2, n_threads=9)
+    with pytest.raises(TypeError):
+        _train()  # type: ignore[call-arg]
+    assert _train.__name__ == "_train"
+    assert list(_train.__constraints__) == ["steps", "lr", "n_threads"]  # type: ignore[attr-defined]
+
+
+def test_validate_args_owner_is_the_qualified_name() -> None:
+    assert _Owner().method(2) == 2
+    with pytest.raises(ParameterError, match=r"^The 'rows' parameter of _Owner\.method must"):
+        _Owner().method(5)
+    with pytest.raises(ParameterError, match=r"^The 'rows' parameter of Custom must"):
+        _Owner().renamed(rows=True)
+
+
+def test_validate_args_rejects_unknown_names() -> None:
+    with pytest.raises(ParameterError, match=r"^The 'step' parameter of validate_args\(.*\bf\)"):
+
+        @validate_args(step=Integral(1, None))
+        def f(steps: int) -> int:
+            return steps
+
+
+# --------------------------------------------------------------------------- streams
+
+
+def test_stream_names_are_distinct_and_pinned() -> None:
+    # Changing any of these values changes results (a new rng_scheme); they are pinned here.
+    assert dict(streams.SPAWN_PURPOSES) == {
+        "DATA": 1,
+        "NOISE_KEY": 2,
+        "INIT": 11,
+        "ORDER": 12,
+        "TEACHER": 13,
+        "LAYER": 0x1A7E,
+        "TILE": 0x7117E,
+    }
+    assert dict(streams.KEY_INDICES) == {"NOISE": 1 << 20, "CHOPPER": (1 << 20) + 1}
+    assert dict(streams.TAGS) == {
+        "CONSTRUCTION": 0,
+        "UPDATE": 1,
+        "TRAIN_X": 2,
+        "READ": 3,
+        "FORWARD": 4,
+        "BACKWARD": 5,
+        "CALIBRATION": 6,
+        "PROBLEM": 7,
+        "CHOPPER": 8,
+    }
+    for table in (streams.SPAWN_PURPOSES, streams.KEY_INDICES, streams.TAGS):
+        assert len(set(table.values())) == len(table)
+        assert all(type(v) is int and v >= 0 for v in table.values())
+    assert TILE == streams.TILE
+    for name, value in streams.TAGS.items():
+        assert getattr(streams, f"TAG_{name}") == value

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
+import inspect
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Mapping
-from typing import Any, Final, Literal
+from collections.abc import Callable, Collection, Mapping
+from typing import Any, Final, Literal, ParamSpec, TypeVar
 
 import numpy as np
 
@@ -28,16 +30,20 @@ __all__ = [
     "REAL",
     "Bool",
     "Constraint",
+    "FiniteArray",
     "InstanceOf",
     "Integral",
     "Interval",
+    "NoneOr",
     "Options",
     "check_fields",
     "constrained",
-    "constrained_fields",
-    "invalid_value",
     "parameter_error",
+    "validate_args",
 ]
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 Closed = Literal["both", "left", "right", "neither"]
 _CLOSED: Final = ("both", "left", "right", "neither")
@@ -67,9 +73,7 @@ def parameter_error(name: str, owner: str, allowed: str, value: object) -> Param
     >>> str(parameter_error("dw_min", "Device", "a float in the range (0, inf)", -0.1))
     "The 'dw_min' parameter of Device must be a float in the range (0, inf). Got -0.1 instead."
     """
-    return ParameterError(
-        f"The {name!r} parameter of {owner} must be {allowed}. Got {value!r} instead."
-    )
+    return ParameterError(name=name, owner=owner, allowed=allowed, value=value)
 
 
 def _fmt(x: float | None, *, negative: bool) -> str:
@@ -389,6 +393,84 @@ class InstanceOf(Constraint):
         return "<not an instance>"
 
 
+class FiniteArray(Constraint):
+    """Anything :func:`numpy.asarray` turns into a float64 array with only finite entries.
+
+    The canonical form is that array (no copy when the value already is one), so a function
+    checked by :func:`validate_args` receives an ``ndarray`` of float64.
+
+    Examples
+    --------
+    >>> FiniteArray().validate([1, 2], name="x", owner="f").dtype
+    dtype('float64')
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "FiniteArray()"
+
+    def _coerce(self, value: object) -> np.ndarray[Any, np.dtype[np.float64]] | None:
+        try:
+            arr = np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError):
+            return None
+        return arr if bool(np.all(np.isfinite(arr))) else None
+
+    def accepts(self, value: object) -> bool:
+        return self._coerce(value) is not None
+
+    def normalise(self, value: object) -> object:
+        return np.asarray(value, dtype=np.float64)
+
+    def validate(self, value: object, *, name: str, owner: str) -> object:
+        arr = self._coerce(value)
+        if arr is None:
+            raise parameter_error(name, owner, self.describe(), value)
+        return arr
+
+    def describe(self) -> str:
+        return "a finite real array"
+
+    def invalid(self) -> object:
+        return [math.nan]
+
+
+class NoneOr(Constraint):
+    """``None``, or a value the inner constraint accepts.
+
+    Parameters
+    ----------
+    inner : Constraint
+        The constraint on values other than ``None``.
+
+    Examples
+    --------
+    >>> NoneOr(Integral(1, 1024)).describe()
+    'None or an int in the range [1, 1024]'
+    """
+
+    __slots__ = ("inner",)
+
+    def __init__(self, inner: Constraint) -> None:
+        self.inner = inner
+
+    def __repr__(self) -> str:
+        return f"NoneOr({self.inner!r})"
+
+    def accepts(self, value: object) -> bool:
+        return value is None or self.inner.accepts(value)
+
+    def normalise(self, value: object) -> object:
+        return None if value is None else self.inner.normalise(value)
+
+    def describe(self) -> str:
+        return f"None or {self.inner.describe()}"
+
+    def invalid(self) -> object:
+        return self.inner.invalid()
+
+
 def constrained(constraint: Constraint) -> Mapping[str, Constraint]:
     """Return field metadata declaring ``constraint``.
 
@@ -443,69 +525,84 @@ def check_fields(obj: object) -> None:
             object.__setattr__(obj, f.name, canonical)
 
 
-def _field_constraint(cls: type, name: str) -> Constraint:
-    """Return the constraint declared on field ``name`` of dataclass ``cls``."""
-    for f in dataclasses.fields(cls):
-        if f.name == name:
-            constraint = f.metadata.get("constraint")
-            if isinstance(constraint, Constraint):
-                return constraint
-            break
-    raise parameter_error("name", cls.__name__, "a constrained field", name)
+def validate_args(
+    owner: str | None = None, /, **constraints: Constraint
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Check a function's arguments by name before it runs (scikit-learn's ``validate_params``).
 
+    Each keyword names a parameter of the decorated function and gives its
+    :class:`Constraint`. On every call the arguments are bound to the signature (defaults
+    included, so a default must satisfy its constraint) and checked in signature order; the
+    first bad one raises :class:`~pulsetrain.errors.ParameterError` with the house template,
+    whose owner is the function's qualified name (``"tile_key"``, ``"AnalogTile.update"``)
+    unless ``owner`` is given. The function receives each checked argument in canonical form
+    (:meth:`Constraint.normalise`: an ``np.int64`` for an :class:`Integral` arrives as ``int``,
+    an int for an :class:`Interval` as ``float``), so a :class:`Constraint` subclass whose
+    ``normalise`` coerces (say, to a float64 array) also replaces hand-written coercion helpers.
+    Checks that involve two arguments, or the state of ``self``, stay in the body.
 
-def constrained_fields() -> list[tuple[type, str]]:
-    """List ``(cls, field_name)`` for every constrained field of every registered config class.
-
-    Only classes whose module has been imported are registered; ``import pulsetrain`` imports
-    them all.
-
-    Returns
-    -------
-    list of tuple
-        Pairs sorted by ``(cls.kind, field order)``.
-
-    Examples
-    --------
-    >>> import pulsetrain.devices
-    >>> from pulsetrain.devices import ALD
-    >>> (ALD, "tau") in constrained_fields()
-    True
-    """
-    from pulsetrain.config import registered_classes
-
-    return [
-        (cls, f.name)
-        for cls in registered_classes()
-        for f in dataclasses.fields(cls)
-        if isinstance(f.metadata.get("constraint"), Constraint)
-    ]
-
-
-def invalid_value(cls: type, name: str) -> Any:
-    """Return a value that the constraint of field ``name`` of ``cls`` rejects.
+    The decorated function keeps its signature for type checkers (``ParamSpec``).
 
     Parameters
     ----------
-    cls : type
-        A config dataclass.
-    name : str
-        One of its constrained fields.
+    owner : str, optional
+        Owner named in error messages (positional only); default the function's
+        ``__qualname__``. Give it when the public name differs, e.g. ``"AnalogTile"`` for
+        ``AnalogTile.__init__``.
+    **constraints : Constraint
+        One constraint per checked parameter, by parameter name.
 
     Returns
     -------
-    Any
-        A value that makes the constructor raise :class:`ParameterError` for that field.
+    Callable
+        A decorator that returns the checked function; the constraints are readable as its
+        ``__constraints__`` attribute (a mapping from parameter name to constraint).
 
     Raises
     ------
     ParameterError
-        If ``name`` is not a constrained field of ``cls``.
+        At decoration time, if a keyword names no parameter of the function; at call time, if
+        an argument violates its constraint.
 
     Examples
     --------
-    >>> from pulsetrain.devices import ALD
-    >>> invalid_value(ALD, "tau")
-    0.0
-    """
-    return _field_constraint(cls, name).invalid()
+    >>> @validate_args(steps=Integral(1, None), n_threads=NoneOr(Integral(1, 1024)))
+    ... def train(steps: int, *, n_threads: int | None = None) -> int:
+    ...     return steps
+    >>> train(3)
+    3
+    >>> train(0)
+    Traceback (most recent call last):
+    ...
+    pulsetrain.errors.ParameterError: The 'steps' parameter of train must be an int in the range [1, inf). Got 0 instead.
+    >>> train(3, n_threads=0)
+    Traceback (most recent call last):
+    ...
+    pulsetrain.errors.ParameterError: The 'n_threads' parameter of train must be None or an int in the range [1, 1024]. Got 0 instead.
+    """  # noqa: E501 - a doctest's expected output is one line
+
+    def decorate(func: Callable[P, R]) -> Callable[P, R]:
+        signature = inspect.signature(func)
+        name = owner if owner is not None else func.__qualname__
+        for param, constraint in constraints.items():
+            if param not in signature.parameters:
+                allowed = "a parameter of the function (one of "
+                allowed += ", ".join(repr(p) for p in signature.parameters) + ")"
+                raise parameter_error(param, f"validate_args({name})", allowed, param)
+            if not isinstance(constraint, Constraint):
+                raise parameter_error(param, "validate_args", "a Constraint", constraint)
+        ordered = [(p, constraints[p]) for p in signature.parameters if p in constraints]
+
+        @functools.wraps(func)
+        def checked(*args: P.args, **kwargs: P.kwargs) -> R:
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            arguments = bound.arguments
+            for param, constraint in ordered:
+                arguments[param] = constraint.validate(arguments[param], name=param, owner=name)
+            return func(*bound.args, **bound.kwargs)
+
+        checked.__constraints__ = dict(ordered)  # type: ignore[attr-defined]
+        return checked
+
+    return decorate

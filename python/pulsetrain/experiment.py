@@ -25,12 +25,14 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any, ClassVar, Final, Self, TextIO, cast
 
 from pulsetrain._validation import (
     Constraint,
     InstanceOf,
     Integral,
+    NoneOr,
     check_fields,
     constrained,
     parameter_error,
@@ -49,7 +51,7 @@ from pulsetrain.algorithms import run as train
 from pulsetrain.algorithms.base import Algorithm
 from pulsetrain.config import ConfigMixin, dumps_toml, from_dict, loads_json, loads_toml, register
 from pulsetrain.devices import Device, SkewLinear
-from pulsetrain.errors import ParameterError
+from pulsetrain.errors import MissingExtraError, ParameterError
 from pulsetrain.problems import LeastSquares, Problem
 from pulsetrain.results import TrainResult
 from pulsetrain.updates import Phase, PulseCountUpdate, Rounding
@@ -113,21 +115,6 @@ class _Text(Constraint):
 
     def invalid(self) -> object:
         return ""
-
-
-class _OptionalInt(Integral):
-    """None, or an int in a range."""
-
-    __slots__ = ()
-
-    def accepts(self, value: object) -> bool:
-        return value is None or super().accepts(value)
-
-    def describe(self) -> str:
-        return "None or " + super().describe()
-
-    def normalise(self, value: object) -> object:
-        return None if value is None else super().normalise(value)
 
 
 class _Entries(Constraint):
@@ -242,9 +229,11 @@ class Experiment(ConfigMixin):
     """Replicas R, i.e. independent seeds (problem instance, devices, noise) per algorithm."""
     seed: int = field(default=0, metadata=constrained(Integral(0, _MAX_SEED)))
     """Root seed (a ``numpy.random.SeedSequence`` entropy), shared by every algorithm."""
-    n_threads: int | None = field(default=None, metadata=constrained(_OptionalInt(1, 1024)))
+    n_threads: int | None = field(default=None, metadata=constrained(NoneOr(Integral(1, 1024))))
     """Kernel threads, 1 to 1024; None uses every core. Results do not depend on it."""
-    record_every: int | None = field(default=None, metadata=constrained(_OptionalInt(1, 1 << 40)))
+    record_every: int | None = field(
+        default=None, metadata=constrained(NoneOr(Integral(1, 1 << 40)))
+    )
     """Record the curves every this many steps; None records about 200 points."""
 
     def __post_init__(self) -> None:
@@ -353,20 +342,6 @@ def default_experiment() -> Experiment:
 
 # --------------------------------------------------------------------------- reading configs
 
-_TEMPLATE_NAME = re.compile(r"^The ('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\") parameter of ", re.S)
-
-
-def _with_path(exc: ParameterError, path: str) -> ParameterError:
-    """Return ``exc`` with its parameter name prefixed by ``path`` (if not already a path)."""
-    msg = str(exc)
-    m = _TEMPLATE_NAME.match(msg)
-    if not m or not path:
-        return exc
-    name = m.group(1)[1:-1]
-    if name == path or name.startswith((path + ".", path + "[")):
-        return exc
-    return ParameterError(f"The {f'{path}.{name}'!r} parameter of " + msg[m.end() :])
-
 
 def _children(node: object, path: str) -> list[tuple[object, str]]:
     if isinstance(node, Mapping):
@@ -381,7 +356,8 @@ def _locate(node: object, path: str) -> ParameterError | None:
 
     Constructors name only their own field (``'lr'``); trying every nested dict that carries a
     ``kind`` bottom-up finds the one that fails and so the full path
-    (``'algorithms[2].algorithm.lr'``). A dict without ``kind`` is checked as part of its parent.
+    (``'algorithms[2].algorithm.lr'``) through :meth:`ParameterError.with_path`. A dict without
+    ``kind`` is checked as part of its parent.
     """
     for child, sub in _children(node, path):
         found = _locate(child, sub)
@@ -391,7 +367,7 @@ def _locate(node: object, path: str) -> ParameterError | None:
         try:
             from_dict(node, path=path)
         except ParameterError as exc:
-            return _with_path(exc, path)
+            return exc.with_path(path)
     return None
 
 
@@ -606,13 +582,12 @@ def _write_parquet(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
     pq.write_table(pa.table(columns, schema=schema), path)
 
 
-def _has(module: str) -> bool:
-    """Tell whether an optional dependency can be imported."""
+def _require(module: str, extra: str, what: str) -> ModuleType:
+    """Import an optional dependency, or raise :class:`MissingExtraError` naming its extra."""
     try:
-        importlib.import_module(module)
+        return importlib.import_module(module)
     except ImportError:
-        return False
-    return True
+        raise MissingExtraError(extra, module, what) from None
 
 
 def run_experiment(
@@ -706,17 +681,27 @@ def run_experiment(
     csv_path = out / "table.csv"
     _write_csv_rows(csv_path, rows)
     files.append(csv_path)
-    if _has("pyarrow"):
+    try:
+        _require("pyarrow", "sweep", "table.parquet")
+    except MissingExtraError as exc:
+        notes.append(
+            f"table.parquet not written: {exc.package} is not installed "
+            f"(pip install 'pulsetrain[{exc.extra}]')"
+        )
+    else:
         parquet_path = out / "table.parquet"
         _write_parquet(parquet_path, rows)
         files.append(parquet_path)
-    else:
-        notes.append(
-            "table.parquet not written: pyarrow is not installed (pip install 'pulsetrain[sweep]')"
-        )
 
     if figure:
-        if _has("matplotlib"):
+        try:
+            _require("matplotlib", "plot", "figure.png/figure.pdf")
+        except MissingExtraError as exc:
+            notes.append(
+                f"figure.png/figure.pdf not drawn: {exc.package} is not installed "
+                f"(pip install 'pulsetrain[{exc.extra}]')"
+            )
+        else:
             from pulsetrain import plots
 
             fig = plots.plot_experiment(results, title=_figure_title(experiment))
@@ -724,11 +709,6 @@ def run_experiment(
                 path = out / f"figure{suffix}"
                 fig.savefig(path, dpi=150)
                 files.append(path)
-        else:
-            notes.append(
-                "figure.png/figure.pdf not drawn: matplotlib is not installed "
-                "(pip install 'pulsetrain[plot]')"
-            )
     return ExperimentResult(
         experiment=experiment,
         out_dir=out,

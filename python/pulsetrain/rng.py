@@ -1,7 +1,8 @@
 """Seeds, tile keys and per-replica generators (shared/CONVENTIONS.md §6; KERNEL_SPEC §3).
 
 Every stream is derived from one root :class:`numpy.random.SeedSequence` by spawn keys, never by
-arithmetic on seeds.
+arithmetic on seeds. The spawn purposes, key indices and stream tags live in
+:mod:`pulsetrain.streams`; :data:`TILE` is re-exported from there.
 """
 
 from __future__ import annotations
@@ -10,20 +11,13 @@ from typing import Any, Final
 
 import numpy as np
 
-from pulsetrain._validation import parameter_error
+from pulsetrain._validation import InstanceOf, Integral, parameter_error, validate_args
+from pulsetrain.streams import TILE
 
 __all__ = ["TILE", "as_seed_sequence", "replica_generator", "tile_key"]
 
-TILE: Final = 0x7117E
-"""Spawn-key word that marks tile keys: ``(*root.spawn_key, TILE, tile_index)``."""
-
-
-def _check_index(value: object, name: str, owner: str) -> int:
-    if isinstance(value, bool | np.bool_) or not isinstance(value, int | np.integer):
-        raise parameter_error(name, owner, "an int >= 0", value)
-    if value < 0:
-        raise parameter_error(name, owner, "an int >= 0", value)
-    return int(value)
+_ROOT: Final = InstanceOf((np.random.SeedSequence,))
+_INDEX: Final = Integral(0, None)
 
 
 def as_seed_sequence(
@@ -66,6 +60,7 @@ def as_seed_sequence(
     return np.random.SeedSequence(int(rng))
 
 
+@validate_args(root=_ROOT, index=_INDEX)
 def tile_key(root: np.random.SeedSequence, index: int) -> tuple[int, int]:
     """Return the 128-bit Philox key of tile ``index`` (KERNEL_SPEC §3).
 
@@ -95,14 +90,12 @@ def tile_key(root: np.random.SeedSequence, index: int) -> tuple[int, int]:
     >>> 0 <= k0 < 2**64 and 0 <= k1 < 2**64
     True
     """
-    if not isinstance(root, np.random.SeedSequence):
-        raise parameter_error("root", "tile_key", "a numpy SeedSequence", root)
-    i = _check_index(index, "index", "tile_key")
-    ss = np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, TILE, i))
+    ss = np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, TILE, index))
     k0, k1 = ss.generate_state(2, np.uint64)
     return int(k0), int(k1)
 
 
+@validate_args(root=_ROOT, purpose=_INDEX, replica=_INDEX)
 def replica_generator(
     root: np.random.SeedSequence, purpose: int, replica: int
 ) -> np.random.Generator:
@@ -139,13 +132,9 @@ def replica_generator(
     >>> type(g.bit_generator).__name__
     'Philox'
     """
-    if not isinstance(root, np.random.SeedSequence):
-        raise parameter_error("root", "replica_generator", "a numpy SeedSequence", root)
-    p = _check_index(purpose, "purpose", "replica_generator")
-    if p == TILE:
+    if purpose == TILE:
         raise parameter_error(
             "purpose", "replica_generator", f"an int >= 0 other than TILE={TILE}", purpose
         )
-    r = _check_index(replica, "replica", "replica_generator")
-    ss = np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, p, r))
+    ss = np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, purpose, replica))
     return np.random.Generator(np.random.Philox(ss))

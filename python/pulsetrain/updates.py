@@ -7,8 +7,10 @@ takes (KERNEL_SPEC §8).
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Self
+from types import MappingProxyType
+from typing import Any, ClassVar, Final, Literal, Self, TypedDict, TypeVar
 
 from pulsetrain._validation import (
     Bool,
@@ -22,13 +24,92 @@ from pulsetrain._validation import (
 from pulsetrain.config import ConfigMixin, register
 
 __all__ = [
+    "UPDATE_MODES",
+    "ExpectedSpec",
     "ExpectedUpdate",
     "Phase",
+    "PulseCountSpec",
     "PulseCountUpdate",
     "Rounding",
+    "StochasticPulseSpec",
     "StochasticPulseUpdate",
     "UpdateMode",
+    "UpdateSpec",
 ]
+
+_M = TypeVar("_M", bound=type)
+
+_UPDATE_MODES: dict[str, type[UpdateMode]] = {}
+
+UPDATE_MODES: Final[Mapping[str, type[UpdateMode]]] = MappingProxyType(_UPDATE_MODES)
+"""Every update mode by its ``kind``, in registration order (filled by :func:`register_mode`).
+
+Examples
+--------
+>>> list(UPDATE_MODES)
+['expected', 'pulse_count', 'stochastic_pulse']
+"""
+
+
+def register_mode(cls: _M) -> _M:
+    """Add an update-mode class to :data:`UPDATE_MODES` under its ``kind`` (class decorator).
+
+    Parameters
+    ----------
+    cls : type
+        A registered config class with a ``to_spec()`` method.
+
+    Returns
+    -------
+    type
+        ``cls`` itself.
+
+    Raises
+    ------
+    ParameterError
+        If another mode already uses the kind.
+    """
+    kind: str = cls.kind  # type: ignore[attr-defined]
+    if kind in _UPDATE_MODES and _UPDATE_MODES[kind] is not cls:
+        raise parameter_error("kind", cls.__name__, "a kind no other update mode uses", kind)
+    _UPDATE_MODES[kind] = cls
+    return cls
+
+
+class ExpectedSpec(TypedDict):
+    """The update dict of :class:`ExpectedUpdate` (KERNEL_SPEC §8); keys in this order."""
+
+    kind: Literal["expected"]
+    noise: bool
+
+
+class PulseCountSpec(TypedDict):
+    """The update dict of :class:`PulseCountUpdate` (KERNEL_SPEC §8); keys in this order."""
+
+    kind: Literal["pulse_count"]
+    max_bl: int
+    rounding: Literal["ceil", "stochastic"]
+
+
+class StochasticPulseSpec(TypedDict):
+    """The update dict of :class:`StochasticPulseUpdate` (KERNEL_SPEC §8); keys in this order."""
+
+    kind: Literal["stochastic_pulse"]
+    desired_bl: int
+    update_management: bool
+    update_bl_management: bool
+    fixed_bl: bool
+    um_grad_scale: float
+
+
+UpdateSpec = ExpectedSpec | PulseCountSpec | StochasticPulseSpec
+"""Any update dict that ``_core.Tile`` takes.
+
+``to_spec()`` is still annotated ``dict[str, Any]``, because ``_core.Tile`` (``_core.pyi``) and
+the twin take ``dict[str, Any]``, which a TypedDict is not; once they take ``Mapping[str, Any]``
+the return types can name these. ``tests/test_config.py`` checks that every mode's spec has
+exactly its TypedDict's keys, in order, with the declared types.
+"""
 
 
 class Rounding(enum.Enum):
@@ -94,6 +175,7 @@ class Phase(enum.Enum):
 _PHASE_INDEX: dict[Phase, int] = {Phase.UPDATE: 0, Phase.TRANSFER: 1, Phase.CALIBRATION: 2}
 
 
+@register_mode
 @register
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ExpectedUpdate(ConfigMixin):
@@ -130,11 +212,13 @@ class ExpectedUpdate(ConfigMixin):
         Returns
         -------
         dict
+            Shaped as :class:`ExpectedSpec`:
             ``{"kind": "expected", "noise": bool}``.
         """
         return {"kind": self.kind, "noise": bool(self.noise)}
 
 
+@register_mode
 @register
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PulseCountUpdate(ConfigMixin):
@@ -173,11 +257,13 @@ class PulseCountUpdate(ConfigMixin):
         Returns
         -------
         dict
+            Shaped as :class:`PulseCountSpec`:
             ``{"kind": "pulse_count", "max_bl": int, "rounding": "ceil" | "stochastic"}``.
         """
         return {"kind": self.kind, "max_bl": int(self.max_bl), "rounding": self.rounding.value}
 
 
+@register_mode
 @register
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StochasticPulseUpdate(ConfigMixin):
@@ -232,6 +318,7 @@ class StochasticPulseUpdate(ConfigMixin):
         Returns
         -------
         dict
+            Shaped as :class:`StochasticPulseSpec`:
             ``kind``, ``desired_bl``, ``update_management``, ``update_bl_management``,
             ``fixed_bl``, ``um_grad_scale``.
         """

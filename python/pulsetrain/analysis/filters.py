@@ -7,13 +7,13 @@ and time constant about ``1/eta`` steps. ``eta`` is the ``ema_rate`` of the E-RI
 from __future__ import annotations
 
 import math
-from typing import Final
+from typing import Final, cast
 
 import numpy as np
 import numpy.typing as npt
 
-from pulsetrain._validation import Interval, parameter_error
-from pulsetrain.analysis.device import FloatArray, _array, _real
+from pulsetrain._validation import FiniteArray, Interval, parameter_error, validate_args
+from pulsetrain.analysis.device import FloatArray
 
 __all__ = ["chopped_ema_second_moment", "ema_cutoff", "ema_response", "simulate_ema"]
 
@@ -22,8 +22,10 @@ _PROB: Final = Interval(0.0, 1.0, closed="both")
 _MAX_CUTOFF_RATE: Final = 2.0 * math.sqrt(2.0) - 2.0
 """Largest ``eta`` whose response falls to 1/2 before ``omega = pi`` (``eta² + 4 eta - 4 = 0``)."""
 _CUTOFF_RATE: Final = Interval(0.0, _MAX_CUTOFF_RATE, closed="right")
+_ARRAY: Final = FiniteArray()
 
 
+@validate_args(eta=_RATE, omega=_ARRAY)
 def ema_response(eta: float, omega: npt.ArrayLike) -> FloatArray:
     """Return the power response ``|H(e^{jω})|² = eta²/(1 + (1-eta)² - 2(1-eta) cos ω)`` (§4.7).
 
@@ -54,13 +56,12 @@ def ema_response(eta: float, omega: npt.ArrayLike) -> FloatArray:
     >>> [round(float(ema_response(0.5, w)), 6) for w in (0.0, math.pi / 2, math.pi)]
     [1.0, 0.2, 0.111111]
     """
-    owner = "ema_response"
-    e = _real(eta, "eta", owner, _RATE)
-    w = _array(omega, "omega", owner)
+    e, w = eta, cast(FloatArray, omega)
     pole = 1.0 - e
     return np.asarray(e * e / (1.0 + pole * pole - 2.0 * pole * np.cos(w)), dtype=np.float64)
 
 
+@validate_args(eta=_CUTOFF_RATE)
 def ema_cutoff(eta: float) -> float:
     """Return the −3 dB (half-power) frequency ``ω_c`` of the EMA (§4.7, derived).
 
@@ -88,11 +89,12 @@ def ema_cutoff(eta: float) -> float:
     >>> round(ema_cutoff(0.1), 6)
     0.105458
     """
-    e = _real(eta, "eta", "ema_cutoff", _CUTOFF_RATE)
+    e = eta
     c = 1.0 - e * e / (2.0 * (1.0 - e))
     return math.acos(max(c, -1.0))
 
 
+@validate_args(eta=_RATE, p=_PROB)
 def chopped_ema_second_moment(eta: float, p: float) -> float:
     """Return the stationary ``E[Q²]/a²`` of the EMA driven by a chopped constant (§4.7).
 
@@ -126,13 +128,12 @@ def chopped_ema_second_moment(eta: float, p: float) -> float:
     >>> round(chopped_ema_second_moment(0.3, 0.0), 12)
     1.0
     """
-    owner = "chopped_ema_second_moment"
-    e = _real(eta, "eta", owner, _RATE)
-    q = _real(p, "p", owner, _PROB)
+    e, q = eta, p
     rho = (1.0 - 2.0 * q) * (1.0 - e)
     return (e / (2.0 - e)) * (1.0 + rho) / (1.0 - rho)
 
 
+@validate_args(eta=_RATE)
 def simulate_ema(eta: float, signal: npt.ArrayLike, *, initial: npt.ArrayLike = 0.0) -> FloatArray:
     """Run the EMA ``Q_k = (1 - eta) Q_{k-1} + eta P_k`` over axis 0 of ``signal`` (§4.7).
 
@@ -167,11 +168,13 @@ def simulate_ema(eta: float, signal: npt.ArrayLike, *, initial: npt.ArrayLike = 
     [0.5, 0.75, 0.875]
     """
     owner = "simulate_ema"
-    e = _real(eta, "eta", owner, _RATE)
-    x = _array(signal, "signal", owner)
+    e = eta
+    # signal and initial are checked here, not by @validate_args, so the 0-d message can show
+    # the value as given and the checks keep their order.
+    x = cast(FloatArray, _ARRAY.validate(signal, name="signal", owner=owner))
     if x.ndim == 0:
         raise parameter_error("signal", owner, "a finite array of shape (K, ...)", signal)
-    q0 = _array(initial, "initial", owner)
+    q0 = cast(FloatArray, _ARRAY.validate(initial, name="initial", owner=owner))
     try:
         q = np.array(np.broadcast_to(q0, x.shape[1:]), dtype=np.float64)
     except ValueError as err:

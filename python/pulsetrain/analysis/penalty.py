@@ -21,7 +21,14 @@ import numpy.typing as npt
 
 from pulsetrain._validation import NON_NEGATIVE as _NON_NEGATIVE
 from pulsetrain._validation import POSITIVE as _POSITIVE
-from pulsetrain._validation import REAL, Integral, Interval, parameter_error
+from pulsetrain._validation import (
+    REAL,
+    Constraint,
+    Integral,
+    Interval,
+    parameter_error,
+    validate_args,
+)
 from pulsetrain.analysis.device import (
     DeviceLike,
     FloatArray,
@@ -63,6 +70,35 @@ __all__ = [
     "tt_p_max_p2",
 ]
 
+
+class _StepCount(Constraint):
+    """A step count in ``[1, inf]`` (``math.inf`` is the K → ∞ limit), stored as a float."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "_StepCount()"
+
+    def accepts(self, value: object) -> bool:
+        return (
+            not isinstance(value, bool | np.bool_)
+            and isinstance(value, int | float | np.integer | np.floating)
+            and not math.isnan(float(value))
+            and float(value) >= 1.0
+        )
+
+    def normalise(self, value: object) -> object:
+        return float(value)  # type: ignore[arg-type]
+
+    def describe(self) -> str:
+        return "a number in the range [1, inf] (inf: the limit)"
+
+    def invalid(self) -> object:
+        return 0.5
+
+
+_COUNT: Final = _StepCount()
+"""Same check and message as ``analysis.device._count``."""
 _UNIT_OPEN: Final = Interval(0.0, 1.0, closed="left")
 _AT_LEAST_ONE: Final = Interval(1.0, None, closed="left")
 _DIM: Final = Integral(1, None)
@@ -553,6 +589,7 @@ def _saturation_ratio2(W_traj: npt.ArrayLike, tau: float, owner: str, tau_name: 
     return x * x
 
 
+@validate_args(w_max_over_tau=_UNIT_OPEN)
 def S_K_ald_bound(w_max_over_tau: float) -> float:
     """Return the bound ``x²/(1 - x²)`` on P2's ``S_K`` with ``x = W_max/tau`` (§4.3).
 
@@ -579,7 +616,7 @@ def S_K_ald_bound(w_max_over_tau: float) -> float:
     >>> round(S_K_ald_bound(0.5), 15)
     0.333333333333333
     """
-    x = _real(w_max_over_tau, "w_max_over_tau", "S_K_ald_bound", _UNIT_OPEN)
+    x = w_max_over_tau
     return x * x / (1.0 - x * x)
 
 
@@ -629,6 +666,14 @@ def _rate(f_gap: float, sigma: float, L: float, n_steps: float) -> float:
     return 0.0 if math.isinf(n_steps) else math.sqrt(f_gap * sigma * sigma * L / n_steps)
 
 
+@validate_args(
+    n_steps=_COUNT,
+    sigma=_NON_NEGATIVE,
+    L=_POSITIVE,
+    f_gap=_NON_NEGATIVE,
+    F_max=_POSITIVE,
+    S_K=_NON_NEGATIVE,
+)
 def asgd_error_bound_p1(
     *, n_steps: float, sigma: float, L: float, f_gap: float, F_max: float, S_K: float
 ) -> float:
@@ -669,16 +714,23 @@ def asgd_error_bound_p1(
     >>> asgd_error_bound_p1(n_steps=100, sigma=1.0, L=1.0, f_gap=1.0, F_max=1.0, S_K=0.5)
     5.6
     """
-    owner = "asgd_error_bound_p1"
-    k = _count(n_steps, "n_steps", owner)
-    s = _real(sigma, "sigma", owner, _NON_NEGATIVE)
-    lip = _real(L, "L", owner, _POSITIVE)
-    gap = _real(f_gap, "f_gap", owner, _NON_NEGATIVE)
-    fm = _real(F_max, "F_max", owner, _POSITIVE)
-    sk = _real(S_K, "S_K", owner, _NON_NEGATIVE)
+    k = n_steps
+    s = sigma
+    lip = L
+    gap = f_gap
+    fm = F_max
+    sk = S_K
     return 16.0 * fm * fm * _rate(gap, s, lip, k) + 8.0 * fm * s * s * sk
 
 
+@validate_args(
+    n_steps=_COUNT,
+    sigma=_NON_NEGATIVE,
+    L=_POSITIVE,
+    f_gap=_NON_NEGATIVE,
+    w_max_over_tau=_UNIT_OPEN,
+    S_K=_NON_NEGATIVE,
+)
 def asgd_error_bound_p2(
     *, n_steps: float, sigma: float, L: float, f_gap: float, w_max_over_tau: float, S_K: float
 ) -> float:
@@ -720,16 +772,16 @@ def asgd_error_bound_p2(
     ... )  # doctest: +ELLIPSIS
     1.866666...
     """
-    owner = "asgd_error_bound_p2"
-    k = _count(n_steps, "n_steps", owner)
-    s = _real(sigma, "sigma", owner, _NON_NEGATIVE)
-    lip = _real(L, "L", owner, _POSITIVE)
-    gap = _real(f_gap, "f_gap", owner, _NON_NEGATIVE)
-    x = _real(w_max_over_tau, "w_max_over_tau", owner, _UNIT_OPEN)
-    sk = _real(S_K, "S_K", owner, _NON_NEGATIVE)
+    k = n_steps
+    s = sigma
+    lip = L
+    gap = f_gap
+    x = w_max_over_tau
+    sk = S_K
     return 4.0 * _rate(gap, s, lip, k) / (1.0 - x * x) + 4.0 * s * s * sk
 
 
+@validate_args(n_steps=_COUNT, L=_POSITIVE, f_gap=_NON_NEGATIVE, F_max=_POSITIVE)
 def analog_gd_bound_p1(*, n_steps: float, L: float, f_gap: float, F_max: float) -> float:
     """Return P1 Thm 6's Analog GD bound ``8 L (f_0 - f*) F_max²/K`` (§4.4).
 
@@ -762,14 +814,14 @@ def analog_gd_bound_p1(*, n_steps: float, L: float, f_gap: float, F_max: float) 
     >>> analog_gd_bound_p1(n_steps=80, L=1.0, f_gap=1.0, F_max=1.0)
     0.1
     """
-    owner = "analog_gd_bound_p1"
-    k = _count(n_steps, "n_steps", owner)
-    lip = _real(L, "L", owner, _POSITIVE)
-    gap = _real(f_gap, "f_gap", owner, _NON_NEGATIVE)
-    fm = _real(F_max, "F_max", owner, _POSITIVE)
+    k = n_steps
+    lip = L
+    gap = f_gap
+    fm = F_max
     return 8.0 * lip * gap * fm * fm / k
 
 
+@validate_args(n_steps=_COUNT, L=_POSITIVE, f_gap=_NON_NEGATIVE, w_max_over_tau=_UNIT_OPEN)
 def analog_gd_bound_p2(*, n_steps: float, L: float, f_gap: float, w_max_over_tau: float) -> float:
     """Return P2 Thm 9's Analog GD bound ``2 (f_0 - f*) L/(K (1 - W_max²/tau²))`` (§4.4).
 
@@ -802,11 +854,10 @@ def analog_gd_bound_p2(*, n_steps: float, L: float, f_gap: float, w_max_over_tau
     >>> analog_gd_bound_p2(n_steps=75, L=1.0, f_gap=1.0, w_max_over_tau=0.5)
     0.035555555555555556
     """
-    owner = "analog_gd_bound_p2"
-    k = _count(n_steps, "n_steps", owner)
-    lip = _real(L, "L", owner, _POSITIVE)
-    gap = _real(f_gap, "f_gap", owner, _NON_NEGATIVE)
-    x = _real(w_max_over_tau, "w_max_over_tau", owner, _UNIT_OPEN)
+    k = n_steps
+    lip = L
+    gap = f_gap
+    x = w_max_over_tau
     return 2.0 * gap * lip / (k * (1.0 - x * x))
 
 
@@ -909,6 +960,7 @@ def tt_bound_p2(
     return _rate(gap, float(sigma), float(L), k) / denom
 
 
+@validate_args(n_steps=_COUNT, sigma=_NON_NEGATIVE, S_K_rl=_NON_NEGATIVE, F_max=_POSITIVE)
 def rl_bound_p1(*, n_steps: float, sigma: float, S_K_rl: float, F_max: float = 1.0) -> float:
     """Return P1 Thm 3's Residual Learning bound ``24 F_max (√(sigma²/K) + sigma² S_K^RL)`` (§4.4).
 
@@ -944,15 +996,15 @@ def rl_bound_p1(*, n_steps: float, sigma: float, S_K_rl: float, F_max: float = 1
     >>> round(rl_bound_p1(n_steps=100, sigma=1.0, S_K_rl=0.0), 12)
     2.4
     """
-    owner = "rl_bound_p1"
-    k = _count(n_steps, "n_steps", owner)
-    s = _real(sigma, "sigma", owner, _NON_NEGATIVE)
-    sk = _real(S_K_rl, "S_K_rl", owner, _NON_NEGATIVE)
-    fm = _real(F_max, "F_max", owner, _POSITIVE)
+    k = n_steps
+    s = sigma
+    sk = S_K_rl
+    fm = F_max
     rate = 0.0 if math.isinf(k) else s / math.sqrt(k)
     return 24.0 * fm * (rate + s * s * sk)
 
 
+@validate_args(n_steps=_COUNT, kappa_1=_AT_LEAST_ONE, kappa_2=_AT_LEAST_ONE, dw_min=_NON_NEGATIVE)
 def rider_bound_p3(*, n_steps: float, kappa_1: float, kappa_2: float, dw_min: float) -> float:
     """Return P3 Thm 3.7's RIDER bound ``κ_1 κ_2⁵/√K + Δw_min`` (§4.4; constants 1).
 
@@ -985,15 +1037,22 @@ def rider_bound_p3(*, n_steps: float, kappa_1: float, kappa_2: float, dw_min: fl
     >>> rider_bound_p3(n_steps=10000, kappa_1=2.0, kappa_2=1.0, dw_min=0.001)
     0.021
     """
-    owner = "rider_bound_p3"
-    k = _count(n_steps, "n_steps", owner)
-    k1 = _real(kappa_1, "kappa_1", owner, _AT_LEAST_ONE)
-    k2 = _real(kappa_2, "kappa_2", owner, _AT_LEAST_ONE)
-    dw = _real(dw_min, "dw_min", owner, _NON_NEGATIVE)
+    k = n_steps
+    k1 = kappa_1
+    k2 = kappa_2
+    dw = dw_min
     rate = 0.0 if math.isinf(k) else k1 * k2**5 / math.sqrt(k)
     return rate + dw
 
 
+@validate_args(
+    n_steps=_COUNT,
+    sigma=_NON_NEGATIVE,
+    f_gap=_NON_NEGATIVE,
+    S_T=_NON_NEGATIVE,
+    R_T=_NON_NEGATIVE,
+    dw_min=_NON_NEGATIVE,
+)
 def single_tile_bound_p4(
     *, n_steps: float, sigma: float, f_gap: float, S_T: float, R_T: float, dw_min: float
 ) -> float:
@@ -1034,13 +1093,12 @@ def single_tile_bound_p4(
     >>> single_tile_bound_p4(n_steps=200, sigma=1.0, f_gap=1.0, S_T=0.25, R_T=2.0, dw_min=0.01)
     1.22
     """
-    owner = "single_tile_bound_p4"
-    k = _count(n_steps, "n_steps", owner)
-    s = _real(sigma, "sigma", owner, _NON_NEGATIVE)
-    gap = _real(f_gap, "f_gap", owner, _NON_NEGATIVE)
-    st = _real(S_T, "S_T", owner, _NON_NEGATIVE)
-    rt = _real(R_T, "R_T", owner, _NON_NEGATIVE)
-    dw = _real(dw_min, "dw_min", owner, _NON_NEGATIVE)
+    k = n_steps
+    s = sigma
+    gap = f_gap
+    st = S_T
+    rt = R_T
+    dw = dw_min
     rate = 0.0 if math.isinf(k) else rt * math.sqrt(2.0 * gap * s * s / k)
     return rate + 4.0 * s * s * st + rt * dw
 
