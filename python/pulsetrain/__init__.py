@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from pulsetrain import _core, algorithms, analysis, nn, plots, presets, problems
+from pulsetrain import _core, algorithms, analysis, nn, plots, problems
 from pulsetrain.algorithms import run
 from pulsetrain.devices import (
     ALD,
@@ -23,6 +23,7 @@ from pulsetrain.devices import (
     PowerStep,
     SkewLinear,
     SoftBounds,
+    presets,
 )
 from pulsetrain.errors import NonFiniteError, ParameterError, PulsetrainError, ShapeError
 from pulsetrain.experiment import (
