@@ -2,7 +2,7 @@
 
 The public API: device models (:class:`Device` and its response families), the three update
 modes, :class:`AnalogTile` (R replicas of a crossbar updated in Rust) and the plain-NumPy twin
-in :mod:`pulsetrain.reference`. Only NumPy is needed at run time.
+in :mod:`pulsetrain.twin`. Only NumPy is needed at run time.
 """
 
 from __future__ import annotations
