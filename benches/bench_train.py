@@ -3,7 +3,7 @@
     python benches/bench_train.py
 
 For every algorithm: steps per second with the Rust core against the same algorithm with every
-tile on the NumPy twin (``backend="reference"``, same seed, same numbers), and the share of the
+tile on the NumPy twin (``backend="twin"``, same seed, same numbers), and the share of the
 step spent inside kernel calls (time inside ``_core.Tile`` methods ÷ step time; issue 4's target
 is ≥ 80%). Medians of 7 steps after a warm-up (the twin: 3 steps; it is slow). One thread.
 """
@@ -101,7 +101,7 @@ def main() -> None:
     rows = []
     for name, algo in ALGOS.items():
         rust, share = step_times(algo, "rust", 7)
-        twin, _ = step_times(algo, "reference", 3)
+        twin, _ = step_times(algo, "twin", 3)
         rows.append(
             (
                 f"{name}, 512×512, batch 10",

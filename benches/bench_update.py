@@ -17,7 +17,7 @@ import numpy as np
 from _common import median_time, require_release, write_section
 
 import pulsetrain as pt
-from pulsetrain.reference import ReferenceTile
+from pulsetrain.twin import TwinTile
 
 OUT = IN = 512
 LR = 0.01
@@ -58,7 +58,7 @@ def main() -> None:
         # Correctness first: kernel and twin, same seed and inputs, same pulse counts.
         xs, ds = inputs(twin_batch, seed=1)
         tile = pt.AnalogTile(OUT, IN, DEVICE, update=mode, rng=7, n_threads=1)
-        twin = ReferenceTile(DEVICE.to_spec(), mode.to_spec(), OUT, IN, 1, list(tile_key(7)))
+        twin = TwinTile(DEVICE.to_spec(), mode.to_spec(), OUT, IN, 1, list(tile_key(7)))
         tile.update(xs, ds, lr=LR)
         twin.update(xs, ds, LR, 0)
         assert np.array_equal(tile.pulse_counts(), twin.pulse_counts(0)), name
@@ -68,7 +68,7 @@ def main() -> None:
         t1 = median_time(lambda k=kern[1], x=x, d=d: k.update(x, d, lr=LR)) / batch
         t2 = median_time(lambda k=kern[2], x=x, d=d: k.update(x, d, lr=LR)) / batch
         xt, dt = inputs(twin_batch)
-        ref = ReferenceTile(DEVICE.to_spec(), mode.to_spec(), OUT, IN, 1, list(tile_key(7)))
+        ref = TwinTile(DEVICE.to_spec(), mode.to_spec(), OUT, IN, 1, list(tile_key(7)))
         repeats = 7 if twin_batch * OUT * IN < 50e6 else 3
         tt = (
             median_time(lambda r=ref, x=xt, d=dt: r.update(x, d, LR, 0), repeats=repeats, warmup=0)

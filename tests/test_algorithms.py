@@ -253,7 +253,7 @@ def test_run_is_deterministic_across_threads_and_replica_offsets(
 def test_whole_run_on_the_numpy_twin_matches_rust(algo: pt.algorithms.Algorithm) -> None:
     kw = {"steps": 8, "rng": 9, "replicas": 2, "progress": False, "record_every": 4}
     fast = pt.run(PROBLEM, algo, **kw)  # type: ignore[arg-type]
-    slow = pt.run(PROBLEM, algo, backend="reference", **kw)  # type: ignore[arg-type]
+    slow = pt.run(PROBLEM, algo, backend="twin", **kw)  # type: ignore[arg-type]
     for phase in fast.pulses:
         np.testing.assert_array_equal(fast.pulses[phase], slow.pulses[phase])
     # Same operations in the same order: equal to rounding (kernel == twin is bit-exact for

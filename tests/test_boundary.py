@@ -189,7 +189,7 @@ def test_bad_constructor_arguments(kwargs: dict[str, Any], name: str) -> None:
 
 def test_core_is_strict_about_arrays() -> None:
     t = pt.AnalogTile(4, 3, _device(), replicas=2, update=pt.ExpectedUpdate(), rng=1)
-    raw = t._tile
+    raw: Any = t._tile  # the backend tile, given deliberately wrong types
     before = _state(t)
     ok = np.zeros((2, 4, 3))
     with pytest.raises(ShapeError, match="float64"):

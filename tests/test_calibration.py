@@ -9,8 +9,8 @@ import pytest
 
 import pulsetrain as pt
 from pulsetrain.calibration import ZeroShiftMode, zero_shift
-from pulsetrain.reference import ReferenceTile
 from pulsetrain.rng import as_seed_sequence, tile_key
+from pulsetrain.twin import TwinTile
 
 CELLS = (50, 100)  # 5000 independent cells (theory.md C22: ≥ 5000)
 
@@ -111,7 +111,7 @@ def test_zero_shift_kernel_matches_twin(mode: str) -> None:
         reference_std=0.05,
     )
     tile = pt.AnalogTile(5, 4, dev, replicas=2, rng=6, replica_offset=3)
-    twin = ReferenceTile(
+    twin = TwinTile(
         dev.to_spec(),
         pt.StochasticPulseUpdate().to_spec(),
         5,

@@ -22,6 +22,7 @@ import pytest
 import pulsetrain as pt
 from pulsetrain.algorithms import ERIDER, AnalogSGD, DigitalSGD, TwoStage
 from pulsetrain.config import dumps_json, dumps_toml, loads_toml, to_dict
+from pulsetrain.devices.presets import PRESETS
 from pulsetrain.errors import ParameterError
 from pulsetrain.experiment import (
     TABLE_COLUMNS,
@@ -32,7 +33,6 @@ from pulsetrain.experiment import (
     load_experiment,
     slug,
 )
-from pulsetrain.presets import PRESETS
 from pulsetrain.problems import LeastSquares
 
 HAS_MPL = importlib.util.find_spec("matplotlib") is not None

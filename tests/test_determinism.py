@@ -99,14 +99,14 @@ def test_replica_equals_replica_run_alone(
 @pytest.mark.parametrize("mode", MODES[1:3], ids=lambda m: type(m).__name__)
 def test_parallel_path_matches_the_twin(mode: pt.UpdateMode) -> None:
     # Large enough for the kernels' parallel path (small tiles run serially); the twin is serial.
-    from pulsetrain.reference import ReferenceTile
     from pulsetrain.rng import as_seed_sequence, tile_key
+    from pulsetrain.twin import TwinTile
 
     out, inp, r = OUT, IN, 3
     assert r * out * inp >= _core.parallel_min_work
     tile = pt.AnalogTile(out, inp, DEVICE, replicas=r, update=mode, rng=3, n_threads=2)
     key = list(tile_key(as_seed_sequence(3), 0))
-    twin = ReferenceTile(DEVICE.to_spec(), mode.to_spec(), out, inp, r, key)
+    twin = TwinTile(DEVICE.to_spec(), mode.to_spec(), out, inp, r, key)
     for x, d in _inputs(r, 2, out, inp, 3):
         tile.update(x, d, lr=0.05)
         twin.update(x, d, 0.05, 0)

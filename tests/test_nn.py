@@ -142,7 +142,7 @@ def test_network_runs_are_deterministic_and_match_the_twin(algo: pt.algorithms.A
     assert a.equals(b)
     alone = pt.run(SMALL, algo, replicas=1, replica_offset=1, **kw)  # type: ignore[arg-type]
     np.testing.assert_array_equal(alone.arrays["layer0.weights"][0], a.arrays["layer0.weights"][1])
-    twin = pt.run(SMALL, algo, replicas=2, backend="reference", **kw)  # type: ignore[arg-type]
+    twin = pt.run(SMALL, algo, replicas=2, backend="twin", **kw)  # type: ignore[arg-type]
     for phase in a.pulses:
         np.testing.assert_array_equal(a.pulses[phase], twin.pulses[phase])
     for name, arr in a.arrays.items():

@@ -17,8 +17,8 @@ from pulsetrain.periphery import (
     preset_io,
     transfer_io,
 )
-from pulsetrain.reference import ReferenceTile
 from pulsetrain.rng import as_seed_sequence, tile_key
+from pulsetrain.twin import TwinTile
 
 DEV = pt.Device(response=pt.SoftBounds(), dw_min=1e-3)
 
@@ -140,7 +140,7 @@ def test_passes_match_the_twin(io: IOParameters) -> None:
     dev = pt.Device(response=pt.SoftBounds(), dw_min=0.01, dw_min_dtod=0.2, reference_std=0.1)
     gen = np.random.default_rng(5)
     tile = pt.AnalogTile(6, 9, dev, replicas=2, rng=8, replica_offset=1)
-    twin = ReferenceTile(
+    twin = TwinTile(
         dev.to_spec(),
         pt.StochasticPulseUpdate().to_spec(),
         6,
@@ -196,7 +196,7 @@ def test_batched_parallel_passes_match_the_twin(out_size: int, in_size: int, bat
     dev = pt.Device(response=pt.SoftBounds(), dw_min=0.01, dw_min_dtod=0.2, reference_std=0.1)
     gen = np.random.default_rng(9)
     tile = pt.AnalogTile(out_size, in_size, dev, replicas=2, rng=4, n_threads=2)
-    twin = ReferenceTile(
+    twin = TwinTile(
         dev.to_spec(),
         pt.StochasticPulseUpdate().to_spec(),
         out_size,

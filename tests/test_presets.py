@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import pulsetrain as pt
-from pulsetrain import presets
 from pulsetrain.config import dumps_toml, from_dict, loads_toml, to_dict
+from pulsetrain.devices import presets
 from pulsetrain.errors import ParameterError
 
 

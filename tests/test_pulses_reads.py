@@ -10,8 +10,8 @@ import pytest
 import pulsetrain as pt
 from pulsetrain import _core
 from pulsetrain.errors import ParameterError, ShapeError
-from pulsetrain.reference import ReferenceTile, normals, stream_counters
 from pulsetrain.rng import as_seed_sequence, tile_key
+from pulsetrain.twin import TwinTile, normals, stream_counters
 
 DEV = pt.Device(
     response=pt.SoftBounds(slope_up=1.2, slope_down=0.8),
@@ -27,10 +27,10 @@ MODES: list[pt.UpdateMode] = [
 ]
 
 
-def _pair(mode: pt.UpdateMode, device: pt.Device = DEV) -> tuple[pt.AnalogTile, ReferenceTile]:
+def _pair(mode: pt.UpdateMode, device: pt.Device = DEV) -> tuple[pt.AnalogTile, TwinTile]:
     tile = pt.AnalogTile(7, 5, device, replicas=3, update=mode, rng=4, replica_offset=1)
     key = tile_key(as_seed_sequence(4), 0)
-    twin = ReferenceTile(device.to_spec(), mode.to_spec(), 7, 5, 3, list(key), 1)
+    twin = TwinTile(device.to_spec(), mode.to_spec(), 7, 5, 3, list(key), 1)
     return tile, twin
 
 

@@ -10,8 +10,8 @@ import pytest
 import pulsetrain as pt
 from pulsetrain import _core
 from pulsetrain.errors import ParameterError
-from pulsetrain.reference import ziggurat_normal
 from pulsetrain.rng import TILE, as_seed_sequence, tile_key
+from pulsetrain.twin import ziggurat_normal
 
 # The same numbers are pinned in rust/core/tests/golden.rs.
 KEY = [0x0123456789ABCDEF, 0xFEDCBA9876543210]

@@ -159,7 +159,7 @@ def test_tracking_runs_are_reproducible_and_match_the_twin(
     assert a.equals(b)
     alone = pt.run(prob, algo, replicas=1, replica_offset=1, **kw)  # type: ignore[arg-type]
     np.testing.assert_array_equal(alone.weights[0], a.weights[1])
-    twin = pt.run(prob, algo, replicas=3, backend="reference", **kw)  # type: ignore[arg-type]
+    twin = pt.run(prob, algo, replicas=3, backend="twin", **kw)  # type: ignore[arg-type]
     for phase in a.pulses:
         np.testing.assert_array_equal(a.pulses[phase], twin.pulses[phase])
     np.testing.assert_allclose(a.weights, twin.weights, rtol=1e-12, atol=1e-15)

@@ -2,14 +2,14 @@
 
 The public API: device models (:class:`Device` and its response families), the three update
 modes, :class:`AnalogTile` (R replicas of a crossbar updated in Rust) and the plain-NumPy twin
-in :mod:`pulsetrain.reference`. Only NumPy is needed at run time.
+in :mod:`pulsetrain.twin`. Only NumPy is needed at run time.
 """
 
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from pulsetrain import _core, algorithms, analysis, nn, plots, presets, problems
+from pulsetrain import _core, algorithms, analysis, nn, plots, problems
 from pulsetrain.algorithms import run
 from pulsetrain.devices import (
     ALD,
@@ -23,6 +23,7 @@ from pulsetrain.devices import (
     PowerStep,
     SkewLinear,
     SoftBounds,
+    presets,
 )
 from pulsetrain.errors import NonFiniteError, ParameterError, PulsetrainError, ShapeError
 from pulsetrain.experiment import (

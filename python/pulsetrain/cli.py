@@ -24,9 +24,9 @@ from pulsetrain import __version__
 from pulsetrain._validation import parameter_error
 from pulsetrain.config import dumps_toml
 from pulsetrain.devices import Device
+from pulsetrain.devices.presets import PRESETS
 from pulsetrain.errors import ParameterError, PulsetrainError
 from pulsetrain.experiment import default_experiment, load_experiment, run_experiment, slug
-from pulsetrain.presets import PRESETS
 from pulsetrain.tile import AnalogTile
 
 __all__ = ["EXIT_FAILURE", "EXIT_OK", "EXIT_USAGE", "main"]

@@ -503,7 +503,7 @@ class _Linear(Layer):
         try:
             backend = Backend(backend)
         except ValueError:
-            raise parameter_error("backend", owner, "'rust' or 'reference'", backend) from None
+            raise parameter_error("backend", owner, "'rust' or 'twin'", backend) from None
         root = as_seed_sequence(rng)
         self.seed_entropy: int | list[int] | None = root.entropy  # type: ignore[assignment]
         shape = (self.replicas, self.out_features, self.in_features)
@@ -664,7 +664,7 @@ class AnalogLinear(_Linear):
     replica_offset : int, optional
         Global index of replica 0 (replica r equals replica r of a larger layer). Default 0.
     backend : Backend or str, optional
-        ``"rust"`` (default) or ``"reference"`` (the NumPy twin, same numbers, slowly).
+        ``"rust"`` (default) or ``"twin"`` (the NumPy twin, same numbers, slowly).
 
     Raises
     ------

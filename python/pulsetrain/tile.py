@@ -9,8 +9,9 @@ exactly as it was. Each call is atomic: Ctrl-C is delivered between calls.
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -29,7 +30,129 @@ from pulsetrain.updates import (
     UpdateMode,
 )
 
-__all__ = ["AnalogTile", "Backend", "UpdateMode", "UpdateStats"]
+__all__ = ["AnalogTile", "Backend", "TileBackend", "UpdateMode", "UpdateStats"]
+
+
+FloatArray = npt.NDArray[np.float64]
+CountArray = npt.NDArray[np.uint64]
+
+
+class TileBackend(Protocol):
+    """What :class:`AnalogTile` needs of a backend tile: ``_core.Tile`` and ``TwinTile``.
+
+    Both hold R replicas' state and run the kernels with the same arguments and the same
+    numbers (KERNEL_SPEC §8); arrays passed in are float64 (int64 for counts), C-contiguous.
+    """
+
+    @property
+    def replicas(self) -> int:
+        """Number of replicas R."""
+        ...
+
+    @property
+    def out_size(self) -> int:
+        """Rows."""
+        ...
+
+    @property
+    def in_size(self) -> int:
+        """Columns."""
+        ...
+
+    @property
+    def replica_offset(self) -> int:
+        """Global index of replica 0."""
+        ...
+
+    @property
+    def tick(self) -> int:
+        """Calls that advanced the streams."""
+        ...
+
+    def weights(self) -> FloatArray:
+        """Return the logical weights."""
+        ...
+
+    def physical_weights(self) -> FloatArray:
+        """Return the physical state."""
+        ...
+
+    def set_weights(self, weights: FloatArray, /) -> None:
+        """Set the logical weights."""
+        ...
+
+    def set_physical_weights(self, weights: FloatArray, /) -> None:
+        """Set the physical state."""
+        ...
+
+    def update(
+        self, x: FloatArray, d: FloatArray, lr: float, phase: int, n_threads: int | None = None, /
+    ) -> CountArray:
+        """Apply ``-lr Σ d xᵀ`` in the tile's update mode."""
+        ...
+
+    def apply_delta(
+        self, delta: FloatArray, phase: int, n_threads: int | None = None, /
+    ) -> CountArray:
+        """Apply a target change (expected or pulse-count mode)."""
+        ...
+
+    def apply_pulses(
+        self, counts: npt.NDArray[np.int64], phase: int, n_threads: int | None = None, /
+    ) -> CountArray:
+        """Fire exact signed pulse counts."""
+        ...
+
+    def read(
+        self, cols: Sequence[int], noise_std: float = 0.0, n_threads: int | None = None, /
+    ) -> FloatArray:
+        """Read columns with Gaussian noise."""
+        ...
+
+    def zero_shift(
+        self,
+        n_pulses: int,
+        cyclic: bool,  # noqa: FBT001 - mirrors the positional _core signature
+        average_last: int = 1,
+        n_threads: int | None = None,
+        /,
+    ) -> FloatArray:
+        """Run the zero-shift calibration."""
+        ...
+
+    def set_reference(self, reference: FloatArray, /) -> None:
+        """Program the reference array."""
+        ...
+
+    def forward(
+        self, x: FloatArray, io: dict[str, Any], n_threads: int | None = None, /
+    ) -> FloatArray:
+        """Forward pass through the periphery."""
+        ...
+
+    def backward(
+        self, d: FloatArray, io: dict[str, Any], n_threads: int | None = None, /
+    ) -> FloatArray:
+        """Backward pass through the periphery."""
+        ...
+
+    def read_io(
+        self, cols: Sequence[int], io: dict[str, Any], n_threads: int | None = None, /
+    ) -> FloatArray:
+        """Read columns as one-hot forward passes."""
+        ...
+
+    def pulse_counts(self, phase: int, /) -> CountArray:
+        """Return the pulse counters of a phase."""
+        ...
+
+    def reset_pulse_counts(self, phase: int | None = None, /) -> None:
+        """Zero the counters of one phase or all."""
+        ...
+
+    def maps(self) -> dict[str, FloatArray]:
+        """Return the device-to-device maps."""
+        ...
 
 
 class Backend(enum.Enum):
@@ -37,13 +160,96 @@ class Backend(enum.Enum):
 
     RUST = "rust"
     """The multithreaded Rust core, ``pulsetrain._core`` (default)."""
-    REFERENCE = "reference"
-    """The plain-NumPy twin, :class:`pulsetrain.reference.ReferenceTile`: slow, readable, and
-    drawing the same random numbers, so a whole training run can be checked against it."""
+    TWIN = "twin"
+    """The plain-NumPy twin, :class:`pulsetrain.twin.TwinTile`: slow, readable, and drawing
+    the same random numbers, so a whole training run can be checked against it."""
 
+    def replica_normals(
+        self,
+        key: Sequence[int],
+        tick: int,
+        replica_offset: int,
+        replicas: int,
+        n: int,
+        tag: int = 7,
+        n_threads: int | None = None,
+    ) -> FloatArray:
+        """Draw standard normals of R replicas' streams ``(key, tick, offset + r, 0, tag)``.
 
-FloatArray = npt.NDArray[np.float64]
-CountArray = npt.NDArray[np.uint64]
+        The Rust backend calls ``_core.replica_normals``, the twin
+        :func:`pulsetrain.twin.replica_normals`; both give the same numbers.
+
+        Parameters
+        ----------
+        key : sequence of int
+            The 128-bit Philox key, two uint64 words.
+        tick : int
+            The streams' tick, at least 0.
+        replica_offset : int
+            Global index of replica 0, at least 0.
+        replicas : int
+            Number of replicas R, at least 1.
+        n : int
+            Values per replica, at least 0.
+        tag : int, optional
+            Stream tag, in [0, 255]. Default 7.
+        n_threads : int or None, optional
+            Threads (Rust only); the values do not depend on it.
+
+        Returns
+        -------
+        numpy.ndarray of float64, shape (R, n)
+            Row r holds replica r's normals.
+        """
+        if self is Backend.RUST:
+            return np.asarray(
+                _core.replica_normals(key, tick, replica_offset, replicas, n, tag, n_threads)
+            )
+        from pulsetrain import twin
+
+        return twin.replica_normals(list(key), tick, replica_offset, replicas, n, tag)
+
+    def replica_uniforms(
+        self,
+        key: Sequence[int],
+        tick: int,
+        replica_offset: int,
+        replicas: int,
+        n: int,
+        tag: int = 7,
+        n_threads: int | None = None,
+    ) -> FloatArray:
+        """Draw uniforms in [0, 1) of R replicas' streams, laid out as :meth:`replica_normals`.
+
+        Parameters
+        ----------
+        key : sequence of int
+            The 128-bit Philox key, two uint64 words.
+        tick : int
+            The streams' tick, at least 0.
+        replica_offset : int
+            Global index of replica 0, at least 0.
+        replicas : int
+            Number of replicas R, at least 1.
+        n : int
+            Values per replica, at least 0.
+        tag : int, optional
+            Stream tag, in [0, 255]. Default 7.
+        n_threads : int or None, optional
+            Threads (Rust only); the values do not depend on it.
+
+        Returns
+        -------
+        numpy.ndarray of float64, shape (R, n)
+            Row r holds replica r's uniforms.
+        """
+        if self is Backend.RUST:
+            return np.asarray(
+                _core.replica_uniforms(key, tick, replica_offset, replicas, n, tag, n_threads)
+            )
+        from pulsetrain import twin
+
+        return twin.replica_uniforms(list(key), tick, replica_offset, replicas, n, tag)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +344,7 @@ class AnalogTile:
     tile_index : int, optional
         Index of this tile under the seed (algorithms with several arrays give each its own).
     backend : Backend or str, optional
-        ``"rust"`` (default) or ``"reference"``, the NumPy twin with identical results.
+        ``"rust"`` (default) or ``"twin"``, the NumPy twin with identical results.
 
     Raises
     ------
@@ -203,18 +409,16 @@ class AnalogTile:
         try:
             self.backend = Backend(backend)
         except ValueError:
-            raise parameter_error(
-                "backend", "AnalogTile", "'rust' or 'reference'", backend
-            ) from None
+            raise parameter_error("backend", "AnalogTile", "'rust' or 'twin'", backend) from None
         key = tile_key(root, tile_index)
         args = (device.to_spec(), mode.to_spec(), out_size, in_size, replicas, list(key))
-        self._tile: Any
+        self._tile: TileBackend
         if self.backend is Backend.RUST:
             self._tile = _core.Tile(*args, replica_offset)
         else:
-            from pulsetrain.reference import ReferenceTile
+            from pulsetrain.twin import TwinTile
 
-            self._tile = ReferenceTile(*args, replica_offset)
+            self._tile = TwinTile(*args, replica_offset)
 
     # ----------------------------------------------------------------------------- shape
     @property

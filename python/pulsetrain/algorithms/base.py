@@ -210,7 +210,7 @@ def run(
     replica_offset : int, optional
         Global index of replica 0, to rerun one replica of a larger run by itself.
     backend : Backend or str, optional
-        ``"rust"`` (default) or ``"reference"``: every tile on the NumPy twin, which gives the
+        ``"rust"`` (default) or ``"twin"``: every tile on the NumPy twin, which gives the
         same numbers slowly (a check of the whole run).
 
     Returns
@@ -251,7 +251,7 @@ def run(
     try:
         backend = Backend(backend)
     except ValueError:
-        raise parameter_error("backend", "run", "'rust' or 'reference'", backend) from None
+        raise parameter_error("backend", "run", "'rust' or 'twin'", backend) from None
     root = as_seed_sequence(rng)
     t_start = time.perf_counter()
     instance = problem.setup(replicas, root, replica_offset=replica_offset)

@@ -23,16 +23,8 @@ import numpy.typing as npt
 
 from pulsetrain._validation import POSITIVE as _POSITIVE
 from pulsetrain._validation import Interval, parameter_error
-from pulsetrain.devices import (
-    ALD,
-    Device,
-    Exponential,
-    Ideal,
-    LinearStep,
-    Power,
-    SkewLinear,
-    SoftBounds,
-)
+from pulsetrain.devices import Device, Ideal
+from pulsetrain.devices._base import _Response
 
 __all__ = [
     "DeviceLike",
@@ -445,30 +437,6 @@ def saturation(device: DeviceLike, w: npt.ArrayLike) -> FloatArray:
     return np.asarray(dev.M(x), dtype=np.float64)
 
 
-def _closed_form_slope(response: object) -> float | None:
-    """``R'(w◇)`` where a closed form is known (shared/theory.md §2.1), else None."""
-    if isinstance(response, Ideal):
-        return 0.0
-    if isinstance(response, ALD):
-        return 1.0 / response.tau
-    if isinstance(response, SkewLinear):
-        c = response.c_lin
-        return 1.0 / (response.tau * (1.0 - c * c))
-    if isinstance(response, LinearStep):
-        # G' = (1/tau_max - 1/tau_min)/2 and F(w◇) = 1 (§2.1, derived).
-        return 0.5 * (1.0 / response.tau_max - 1.0 / response.tau_min)
-    if isinstance(response, SoftBounds):
-        # G is linear with slope (a_up/w_max - a_down/w_min)/2 and F(w◇) = q_+(w◇) (G(w◇) = 0).
-        slope = 0.5 * (response.slope_up / response.w_max - response.slope_down / response.w_min)
-        return slope / float(response.q_plus(response.symmetric_point()))
-    if isinstance(response, Power):
-        return response.gamma_res / response.tau  # F(0) = 1, G'(0) = gamma_r/tau
-    if isinstance(response, Exponential):
-        g = response.gamma_res
-        return g * math.exp(g) / (response.tau * math.expm1(g))
-    return None
-
-
 def _numeric_slope(device: DeviceLike, sp: float) -> float:
     """``R'(w◇)`` by central differences with two Richardson steps (error O(h⁶))."""
     lo, hi = device.bounds()
@@ -523,7 +491,8 @@ def slope_at_sp(device: DeviceLike) -> float:
     1.46352549
     """
     dev = _check_device(device, "slope_at_sp")
-    closed = _closed_form_slope(_response(dev))
+    resp = _response(dev)
+    closed = resp.slope_at_sp() if isinstance(resp, _Response) else None
     if closed is not None:
         return closed
     return _numeric_slope(dev, _finite_sp(dev, "slope_at_sp"))

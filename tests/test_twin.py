@@ -1,4 +1,4 @@
-"""Tests of the NumPy twin ``pulsetrain.reference`` and of ``pulsetrain._core`` against it.
+"""Tests of the NumPy twin ``pulsetrain.twin`` and of ``pulsetrain._core`` against it.
 
 Part (a) needs only NumPy: the vectorised Philox against ``np.random.Philox``, the stream
 helpers, and closed-form checks of shared/theory.md §5 (C9, C10, C12-C14) on the twin.
@@ -20,9 +20,9 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from numpy.typing import NDArray
 
-from pulsetrain import reference as ref
+from pulsetrain import twin as ref
 from pulsetrain.errors import ParameterError, ShapeError
-from pulsetrain.reference import ReferenceTile
+from pulsetrain.twin import TwinTile
 
 F64 = NDArray[np.float64]
 U64 = NDArray[np.uint64]
@@ -140,7 +140,7 @@ KEY = np.array([0x0123456789ABCDEF, 0xFEDCBA9876543210], dtype=np.uint64)
 
 
 class TileLike(Protocol):
-    """The interface shared by ``_core.Tile`` and :class:`ReferenceTile` (spec §8)."""
+    """The interface shared by ``_core.Tile`` and :class:`TwinTile` (spec §8)."""
 
     @property
     def tick(self) -> int:
@@ -182,8 +182,8 @@ def twin_factory(
     replicas: int,
     replica_offset: int,
 ) -> TileLike:
-    """Build a :class:`ReferenceTile` with the test key."""
-    return ReferenceTile(spec, update, out_size, in_size, replicas, KEY, replica_offset)
+    """Build a :class:`TwinTile` with the test key."""
+    return TwinTile(spec, update, out_size, in_size, replicas, KEY, replica_offset)
 
 
 def core_factory(core: ModuleType) -> TileFactory:
@@ -386,7 +386,7 @@ def test_construction_draws_five_normals_per_column() -> None:
     """Maps use normals (xi_g, xi_r, xi_max, xi_min, xi_ref) of column j from row stream i."""
     spec = make_spec("ideal", dw_min_dtod=0.3, up_down_dtod=0.1, w_max_dtod=0.2, w_min_dtod=0.25)
     spec.update(reference_mean=0.01, reference_std=0.5)
-    tile = ReferenceTile(spec, UPDATES["expected"], 2, 3, 2, KEY, replica_offset=4)
+    tile = TwinTile(spec, UPDATES["expected"], 2, 3, 2, KEY, replica_offset=4)
     maps = tile.maps()
     for r in range(2):
         for i in range(2):
@@ -425,7 +425,7 @@ CLOSED_FORM_SP = [
 @pytest.mark.parametrize(("family", "params", "expected"), CLOSED_FORM_SP)
 def test_symmetric_point_bisection(family: str, params: dict[str, Any], expected: float) -> None:
     """Without spread every element's SP is the family's closed form (C5-C8)."""
-    tile = ReferenceTile(make_spec(family, **params), UPDATES["expected"], 2, 2, 1, KEY)
+    tile = TwinTile(make_spec(family, **params), UPDATES["expected"], 2, 2, 1, KEY)
     maps = tile.maps()
     # Bisection stops at adjacent floats; the root's conditioning (|h'| >= 1e-3) keeps the
     # error within a few ulp of the bound scale, far below 1e-13.
@@ -438,7 +438,7 @@ def test_symmetric_point_bisection(family: str, params: dict[str, Any], expected
 def test_subtract_symmetry_point_sets_reference() -> None:
     """With subtract_symmetry_point the reference is mean + std*xi + SP; logical weight 0."""
     spec = make_spec("exp_step", reference_mean=0.02, subtract_symmetry_point=True)
-    tile = ReferenceTile(spec, UPDATES["expected"], 2, 2, 1, KEY)
+    tile = TwinTile(spec, UPDATES["expected"], 2, 2, 1, KEY)
     assert_allclose(tile.maps()["reference"], 0.02 + 1.0 / 3.0, rtol=0, atol=1e-13)
     assert_array_equal(tile.weights(), 0.0)
 
@@ -446,9 +446,7 @@ def test_subtract_symmetry_point_sets_reference() -> None:
 def test_c9_constant_step_is_exact() -> None:
     """C9: q = 1, no noise: n up pulses move w by exactly n*dw_min (dw_min = 2**-10, exact)."""
     dw = 2.0**-10
-    tile = ReferenceTile(
-        make_spec("ideal", dw_min=dw), UPDATES["ceil"] | {"max_bl": 100}, 1, 3, 1, KEY
-    )
+    tile = TwinTile(make_spec("ideal", dw_min=dw), UPDATES["ceil"] | {"max_bl": 100}, 1, 3, 1, KEY)
     n = np.array([[[7, 0, 30]]])
     counts = tile.apply_delta(n * dw, 0)
     assert counts.tolist() == [37]
@@ -459,7 +457,7 @@ def test_c9_constant_step_is_exact() -> None:
 def test_c9_ald_steps_at_half_tau() -> None:
     """C9: ALD at w = 0.5 tau: the up step is 0.5 dw_min and the down step 1.5 dw_min."""
     spec = make_spec("linear_step", lo=-1.0, hi=1.0, sp=0.0)
-    tile = ReferenceTile(spec, UPDATES["ceil"], 1, 2, 1, KEY)
+    tile = TwinTile(spec, UPDATES["ceil"], 1, 2, 1, KEY)
     tile.set_weights(np.full((1, 1, 2), 0.5))
     tile.apply_delta(np.array([[[1e-3, -1e-3]]]), 0)
     # One pulse, one rounding of an O(1) sum: exact to half an ulp of 0.5.
@@ -471,7 +469,7 @@ def test_c10_ald_pulse_count(dw: float, n: int, expected: float) -> None:
     """C10: ALD tau 1, w0 0.2, dw_min 1e-3, ceil: tau - (tau - w0)(1 - dw_min/tau)**n."""
     spec = make_spec("linear_step", lo=-1.0, hi=1.0, sp=0.0)
     upd = {"kind": "pulse_count", "max_bl": 100, "rounding": "ceil"}
-    tile = ReferenceTile(spec, upd, 1, 1, 1, KEY)
+    tile = TwinTile(spec, upd, 1, 1, 1, KEY)
     tile.set_weights(np.full((1, 1, 1), 0.2))
     assert tile.apply_delta(np.full((1, 1, 1), dw), 0).tolist() == [n]
     w = float(tile.weights()[0, 0, 0])
@@ -496,7 +494,7 @@ def test_c12_stochastic_parameters_exact() -> None:
 @pytest.mark.parametrize(("x", "count"), [(1.0, 10), (0.5, 5)])
 def test_c12_stochastic_update_exact(x: float, count: int) -> None:
     """C12: with probabilities exactly 1 every slot fires; dW = -0.01 and -0.005 (ideal)."""
-    tile = ReferenceTile(make_spec("ideal"), stochastic_update(), 1, 1, 1, KEY)
+    tile = TwinTile(make_spec("ideal"), stochastic_update(), 1, 1, 1, KEY)
     n = tile.update(np.full((1, 1, 1), x), np.ones((1, 1, 1)), 0.01, 0)
     assert n.tolist() == [count]
     # count subtractions of 1e-3 from 0, each exact to half an ulp of <= 0.01.
@@ -507,7 +505,7 @@ def test_c13_stochastic_count_is_binomial() -> None:
     """C13: fixed BL 10, no management, A = B = 1, x .3, d .2: count ~ Binomial(10, 0.06)."""
     upd = stochastic_update(desired_bl=10, update_management=False, update_bl_management=False)
     replicas, calls = 4000, 5
-    tile = ReferenceTile(make_spec("ideal"), upd, 1, 1, replicas, KEY)
+    tile = TwinTile(make_spec("ideal"), upd, 1, 1, replicas, KEY)
     x = np.full((replicas, 1, 1), 0.3)
     d = np.full((replicas, 1, 1), 0.2)
     counts = []
@@ -533,7 +531,7 @@ def test_c14_stochastic_rounding_is_unbiased() -> None:
     """C14: stochastic rounding: n - floor(r) ~ Bernoulli(frac(r)), so E[n] dw_min = |dW|."""
     upd = {"kind": "pulse_count", "max_bl": 100, "rounding": "stochastic"}
     shape = (8, 50, 50)
-    tile = ReferenceTile(make_spec("ideal"), upd, shape[1], shape[2], shape[0], KEY)
+    tile = TwinTile(make_spec("ideal"), upd, shape[1], shape[2], shape[0], KEY)
     delta = np.full(shape, -0.0033)
     delta[:, :, ::2] = 0.0033
     n = tile.apply_delta(delta, 0)
@@ -556,7 +554,7 @@ def test_c14_ceil_rounding_overshoots_by_less_than_one_step() -> None:
     delta = rng.uniform(-0.05, 0.05, shape)
     delta[0, 0, :5] = [0.05, 0.01, 1e-3, -2e-3, 1e-12]
     upd = {"kind": "pulse_count", "max_bl": 1000, "rounding": "ceil"}
-    tile = ReferenceTile(make_spec("ideal"), upd, shape[1], shape[2], shape[0], KEY)
+    tile = TwinTile(make_spec("ideal"), upd, shape[1], shape[2], shape[0], KEY)
     tile.apply_delta(delta, 0)
     n = tile.pulse_counts(0).astype(np.float64)
     assert n[0, 0, :5].tolist() == [50.0, 10.0, 1.0, 2.0, 1.0]  # any ratio > 0 fires >= 1
@@ -573,7 +571,7 @@ def test_expected_mode_is_the_compact_update(family: str) -> None:
     spec = make_spec(family)
     shape = (2, 6, 7)
     rng = np.random.default_rng(5)
-    tile = ReferenceTile(spec, UPDATES["expected"], shape[1], shape[2], shape[0], KEY)
+    tile = TwinTile(spec, UPDATES["expected"], shape[1], shape[2], shape[0], KEY)
     w0 = rng.uniform(spec["lo"] * 0.5, spec["hi"] * 0.5, shape)
     tile.set_weights(w0)
     delta = rng.uniform(-0.05, 0.05, shape)
@@ -701,10 +699,10 @@ def sliced_factory(factory: TileFactory, r: int) -> TileFactory:
 def test_twin_errors_leave_tile_unchanged() -> None:
     """Bad input raises a ValueError subclass and changes nothing (tick included)."""
     with pytest.raises(ParameterError, match="'subtract_symmetry_point' parameter"):
-        ReferenceTile(
+        TwinTile(
             make_spec("ideal") | {"subtract_symmetry_point": True}, UPDATES["ceil"], 1, 1, 1, KEY
         )
-    tile = ReferenceTile(make_spec("power"), stochastic_update(), 2, 2, 1, KEY)
+    tile = TwinTile(make_spec("power"), stochastic_update(), 2, 2, 1, KEY)
     with pytest.raises(ParameterError, match="'update' parameter"):
         tile.apply_delta(np.zeros((1, 2, 2)), 0)
     with pytest.raises(ShapeError, match="'x' parameter"):

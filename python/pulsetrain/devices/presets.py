@@ -9,7 +9,7 @@ NeurIPS 2024 (arXiv 2406.12774); **P3** Xiao et al. (arXiv 2602.21321); **P4** L
 
 Examples
 --------
->>> from pulsetrain import presets
+>>> from pulsetrain.devices import presets
 >>> presets.skew_linear().symmetric_point()
 1.05
 >>> sorted(presets.PRESETS)[:3]

@@ -1,0 +1,88 @@
+"""Firing pulses: mirrors ``rust/core/src/pulse.rs`` (clip, snap, ceil count, fire).
+
+One pulse of sign ``s`` moves an element by ``step_s · q_s(w)`` plus cycle-to-cycle noise, then
+clips to the element's bounds (KERNEL_SPEC §5). Pulses on one element are sequential.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Final
+
+import numpy as np
+
+from pulsetrain.twin._common import F64, I64, U64, Bools, Index
+from pulsetrain.twin.rng import StreamBank
+
+if TYPE_CHECKING:
+    from pulsetrain.twin.tile import TwinTile
+
+__all__ = ["ceil_count", "clip", "fire", "pulse", "snap", "to_counts"]
+
+_CEIL_SHRINK: Final = 1.0 - 2.0**-40
+_PROB_ONE: Final = 1.0 - 4.0 * 2.0**-52
+_U64_MAX_FLOAT: Final = 2.0**64
+
+
+def clip(w: F64, lo: F64, hi: F64) -> F64:
+    """Return ``w`` clipped to ``[lo, hi]`` element-wise (pulse.rs ``clip``)."""
+    return np.minimum(np.maximum(w, lo), hi)
+
+
+def snap(p: F64) -> F64:
+    """Return probabilities with values within 4 eps of 1 set to exactly 1 (pulse.rs ``snap``)."""
+    return np.where(p >= _PROB_ONE, 1.0, p)
+
+
+def ceil_count(ratio: F64) -> F64:
+    """Return ``ceil(ratio · (1 - 2**-40))``, the pulse count of a ratio (pulse.rs)."""
+    return np.ceil(ratio * _CEIL_SHRINK)
+
+
+def to_counts(n: F64) -> U64:
+    """Convert non-negative integral floats to uint64, saturating like Rust's ``as u64``."""
+    out = np.full(n.shape, np.iinfo(np.uint64).max, dtype=np.uint64)
+    small = n < _U64_MAX_FLOAT
+    out[small] = n[small].astype(np.uint64)
+    return out
+
+
+def fire(
+    tile: TwinTile,
+    p: F64,
+    elements: Index,
+    n: I64,
+    up: Bools,
+    bank: StreamBank | None,
+    streams: Index,
+) -> None:
+    """Fire ``n[k]`` pulses on flat element ``elements[k]`` of ``p`` (in place).
+
+    Pulses on one element are sequential; different elements are independent as long as
+    ``bank`` is None (no noise) or each listed element has its own stream ``streams[k]``.
+    """
+    total = int(n.max(initial=0))
+    for k in range(total):
+        sel = n > k
+        xi = None if bank is None else bank.normal(streams[sel])
+        pulse(tile, p, elements[sel], up[sel], xi)
+
+
+def pulse(tile: TwinTile, p: F64, e: Index, up: Bools, xi: F64 | None) -> None:
+    """Fire one pulse on each flat element ``e`` of ``p`` (in place), with noise ``xi``."""
+    dev = tile.device
+    w = p[e]
+    lo = tile._lo.ravel()[e]
+    hi = tile._hi.ravel()[e]
+    q = np.empty_like(w)
+    q[up] = dev.q_plus(w[up], lo[up], hi[up])
+    down = ~up
+    q[down] = dev.q_minus(w[down], lo[down], hi[down])
+    step = np.where(up, tile._up.ravel()[e], tile._dn.ravel()[e])
+    if xi is None:
+        mag = step * q
+    elif dev.c2c_multiplicative:
+        mag = step * (q * (1.0 + dev.dw_min_std * xi))
+    else:
+        mag = step * (q + dev.dw_min_std * xi)
+    w = np.where(up, w + mag, w - mag)
+    p[e] = clip(w, lo, hi)
