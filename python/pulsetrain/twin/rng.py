@@ -42,6 +42,15 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from pulsetrain.errors import ShapeError
+from pulsetrain.streams import (  # the one table of stream tags (re-exported for the twin's users)
+    TAG_BACKWARD,
+    TAG_CALIBRATION,
+    TAG_CONSTRUCTION,
+    TAG_FORWARD,
+    TAG_READ,
+    TAG_TRAIN_X,
+    TAG_UPDATE,
+)
 from pulsetrain.twin._common import F64, I64, U64, Index
 from pulsetrain.twin._common import message as _message
 
@@ -69,14 +78,6 @@ __all__ = [
 
 RNG_SCHEME: Final = 2
 """The stream layout implemented here (``_core.rng_scheme``)."""
-
-TAG_CONSTRUCTION: Final = 0
-TAG_UPDATE: Final = 1
-TAG_TRAIN_X: Final = 2
-TAG_READ: Final = 3
-TAG_FORWARD: Final = 4
-TAG_BACKWARD: Final = 5
-TAG_CALIBRATION: Final = 6
 
 
 # Philox4x64 constants (Salmon et al. 2011; numpy/random/src/philox/philox.h).
