@@ -1,4 +1,8 @@
-"""Shared test helpers (the lead adds the registry fixtures after the merge).
+"""Shared test helpers: the kinds to test, built from the package's registries.
+
+A test that should cover every device family or update mode takes its cases from here, never from
+a list of its own, so a kind registered in the package is tested without editing any test file
+(and tests/test_catalogue.py checks that Python, the core and the twin know the same kinds).
 
 ``constrained_fields`` and ``invalid_value`` live here rather than in ``pulsetrain._validation``:
 they enumerate the config registry, and ``pulsetrain.config`` imports ``_validation``, so keeping
@@ -8,13 +12,47 @@ them in the package made the two modules import each other.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from types import ModuleType
+from typing import Any, cast
+
+import pytest
 
 import pulsetrain  # noqa: F401 - importing the package registers every config class
 from pulsetrain._validation import Constraint, parameter_error
 from pulsetrain.config import registered_classes
+from pulsetrain.devices import RESPONSE_FAMILIES, ResponseFamily
+from pulsetrain.updates import UPDATE_MODES, UpdateMode
 
-__all__ = ["constrained_fields", "invalid_value"]
+__all__ = [
+    "constrained_fields",
+    "family_examples",
+    "invalid_value",
+    "response_examples",
+    "update_modes",
+]
+
+
+def family_examples() -> list[ResponseFamily]:
+    """Return one instance per registered response family (its ``example()``), in registry order."""
+    return [cast("ResponseFamily", cls.example()) for cls in RESPONSE_FAMILIES.values()]
+
+
+def response_examples() -> list[ResponseFamily]:
+    """Return every registered family's ``examples()``: several shapes per family."""
+    return [cast("ResponseFamily", i) for cls in RESPONSE_FAMILIES.values() for i in cls.examples()]
+
+
+def update_modes() -> list[UpdateMode]:
+    """Return one instance per registered update mode (its ``example()``), in registry order."""
+    return [cls.example() for cls in UPDATE_MODES.values()]
+
+
+@pytest.fixture(scope="session")
+def core() -> ModuleType:
+    """The compiled extension ``pulsetrain._core`` (CI always builds it)."""
+    import pulsetrain._core as compiled
+
+    return compiled
 
 
 def _field_constraint(cls: type, name: str) -> Constraint:

@@ -14,6 +14,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from conftest import response_examples
 from pulsetrain.devices import (
     ALD,
     C2CMode,
@@ -33,26 +34,7 @@ from pulsetrain.devices import (
 
 TOL = 1e-12  # theory.md §5: "exact, 1e-12 unless stated"
 
-FAMILIES: list[ResponseFamily] = [
-    Ideal(),
-    Ideal(w_min=-0.3, w_max=2.0),
-    ALD(tau=1.0),
-    ALD(tau=0.8, sp=0.1),
-    SkewLinear(tau=3.5, c_lin=0.2),
-    SkewLinear(tau=1.0, c_lin=-0.3),
-    LinearStep(tau_max=1.0, tau_min=-0.5, sp=0.1),
-    SoftBounds(),
-    SoftBounds(w_max=1.5, w_min=-0.5, slope_up=1.2, slope_down=0.8),
-    Power(tau=0.1, gamma_res=3.0),
-    Power(tau=0.7, gamma_res=0.5),
-    Exponential(tau=0.1, gamma_res=4.0),
-    Exponential(tau=0.8, gamma_res=0.5),
-    PowerStep(gamma_up=1.0, gamma_down=2.0),
-    PowerStep(tau_max=0.6, tau_min=-1.4, gamma_up=3.0, gamma_down=0.7),
-    PowerStep(gamma_up=2.0, gamma_down=2.0),
-    ExpStep(gamma_up=2.0, gamma_down=1.0),
-    ExpStep(tau_max=0.5, tau_min=-2.0, gamma_up=0.5, gamma_down=4.0),
-]
+FAMILIES: list[ResponseFamily] = response_examples()
 NON_IDEAL = [f for f in FAMILIES if not isinstance(f, Ideal)]
 
 

@@ -20,6 +20,7 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from numpy.typing import NDArray
 
+from conftest import family_examples
 from pulsetrain import twin as ref
 from pulsetrain.errors import ParameterError, ShapeError
 from pulsetrain.twin import TwinTile
@@ -57,17 +58,21 @@ BASE_SPEC: dict[str, Any] = {
     "subtract_symmetry_point": False,
 }
 
-# One physically valid parameter set per family, asymmetric where the family allows it.
-FAMILY_PARAMS: dict[str, dict[str, Any]] = {
-    "ideal": {"lo": -1.0, "hi": 1.0},
-    "linear_step": {"lo": -0.5, "hi": 0.9, "sp": 0.1},  # LinearStep(0.8, -0.6, sp=0.1)
-    "skew_linear": {"lo": -1.0, "hi": 1.0, "c": 0.2},
-    "soft_bounds": {"lo": -1.0, "hi": 1.2, "alpha_up": 1.1, "alpha_down": 0.9},
-    "power": {"lo": -0.8, "hi": 0.8, "gamma_up": 2.0, "gamma_down": 2.0},
-    "exponential": {"lo": -0.8, "hi": 0.8, "gamma_up": 1.5, "gamma_down": 1.5},
-    "power_step": {"lo": -1.0, "hi": 1.0, "gamma_up": 1.0, "gamma_down": 2.0},
-    "exp_step": {"lo": -1.0, "hi": 1.0, "gamma_up": 2.0, "gamma_down": 1.0},
-}
+
+def _family_params() -> dict[str, dict[str, Any]]:
+    """Return the response part of the spec dict per core family, from the registry.
+
+    The first registered family class that compiles to a core family gives its ``example()``,
+    which is physically valid and asymmetric where the family allows it.
+    """
+    params: dict[str, dict[str, Any]] = {}
+    for response in family_examples():
+        spec = response.to_spec()
+        params.setdefault(spec.pop("family"), spec)
+    return params
+
+
+FAMILY_PARAMS: dict[str, dict[str, Any]] = _family_params()
 FAMILIES = tuple(FAMILY_PARAMS)
 
 # Device-to-device spread, cycle-to-cycle noise and reference offsets.

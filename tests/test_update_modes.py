@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import pulsetrain as pt
+from conftest import family_examples
 
 WIDE = pt.Ideal(w_min=-1e3, w_max=1e3)  # bounds far away: nothing clips
 
@@ -158,17 +159,7 @@ def test_c9_ideal_and_ald_steps() -> None:
     assert 0.5 - down.weights.item() == pytest.approx(1.5e-3, rel=1e-9)
 
 
-FAMILIES = [
-    pt.Ideal(),
-    pt.ALD(tau=1.0, sp=0.1),
-    pt.SkewLinear(tau=1.0, c_lin=0.3),
-    pt.LinearStep(tau_max=1.0, tau_min=-0.5, sp=0.1),
-    pt.SoftBounds(slope_up=1.2, slope_down=0.8, w_min=-0.5, w_max=1.5),
-    pt.Power(tau=1.0, gamma_res=2.0),
-    pt.Exponential(tau=1.0, gamma_res=2.0),
-    pt.PowerStep(gamma_up=1.0, gamma_down=2.0),
-    pt.ExpStep(gamma_up=2.0, gamma_down=1.0),
-]
+FAMILIES = family_examples()
 
 
 @pytest.mark.parametrize("response", FAMILIES, ids=lambda f: type(f).__name__)

@@ -19,13 +19,13 @@ from pulsetrain._validation import Bool, Integral, Interval, NoneOr, Options, va
 from pulsetrain.config import registered_classes
 from pulsetrain.devices import (
     ALD,
+    RESPONSE_FAMILIES,
     C2CMode,
     Device,
     Exponential,
     ExpStep,
     Ideal,
     LinearStep,
-    Power,
     PowerStep,
     SkewLinear,
     SoftBounds,
@@ -39,6 +39,7 @@ from pulsetrain.errors import (
 )
 from pulsetrain.rng import TILE, as_seed_sequence, replica_generator, tile_key
 from pulsetrain.updates import (
+    UPDATE_MODES,
     ExpectedUpdate,
     Phase,
     PulseCountUpdate,
@@ -48,21 +49,7 @@ from pulsetrain.updates import (
 
 TEMPLATE = re.compile(r"^The '[\w.\[\]]+' parameter of [\w.]+ must be .+\. Got .+ instead\.$", re.S)
 MODULES = (pulsetrain.devices, pulsetrain.updates)  # importing them registers their classes
-MY_CLASSES: set[type] = {
-    Ideal,
-    ALD,
-    SkewLinear,
-    LinearStep,
-    SoftBounds,
-    Power,
-    Exponential,
-    PowerStep,
-    ExpStep,
-    Device,
-    ExpectedUpdate,
-    PulseCountUpdate,
-    StochasticPulseUpdate,
-}
+MY_CLASSES: set[type] = {*RESPONSE_FAMILIES.values(), Device, *UPDATE_MODES.values()}
 
 
 def _example(cls: type) -> Any:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any, ClassVar, Final, TypeVar
+from typing import Any, ClassVar, Final, Self, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -262,6 +262,31 @@ class _Response(ConfigMixin):
             ``q_-``, evaluated in the operation order of KERNEL_SPEC §2.
         """
         raise NotImplementedError  # pragma: no cover  (every family overrides it)
+
+    @classmethod
+    def example(cls) -> Self:
+        """Return a valid instance for docs and tests (every family overrides it).
+
+        Returns
+        -------
+        _Response
+            An instance of ``cls``.
+        """
+        raise NotImplementedError  # pragma: no cover  (every family overrides it)
+
+    @classmethod
+    def examples(cls) -> tuple[Self, ...]:
+        """Return valid instances spanning the family's shapes; the first is :meth:`example`.
+
+        The tests run every family-generic check (identities of F and G, the symmetric point,
+        the analysis, the twin) on each, so a new family is covered by defining these two.
+
+        Returns
+        -------
+        tuple
+            At least one instance of ``cls``.
+        """
+        return (cls.example(),)
 
     def to_spec(self) -> dict[str, Any]:
         """Return the response part of the spec dict (KERNEL_SPEC §1).

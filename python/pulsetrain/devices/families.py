@@ -103,6 +103,11 @@ class Ideal(_Response):
         """
         return cls()
 
+    @classmethod
+    def examples(cls) -> tuple[Self, ...]:
+        """Return :meth:`example` and further shapes of this family, for the tests."""
+        return (cls.example(), cls(w_min=-0.3, w_max=2.0))
+
     def to_spec(self) -> dict[str, Any]:
         """Return the response part of the spec dict (KERNEL_SPEC §1)."""
         return _family_spec("ideal", self.w_min, self.w_max)
@@ -176,6 +181,11 @@ class ALD(_Response):
         """
         return cls(tau=0.8, sp=0.1)
 
+    @classmethod
+    def examples(cls) -> tuple[Self, ...]:
+        """Return :meth:`example` and further shapes of this family, for the tests."""
+        return (cls.example(), cls(tau=1.0))
+
     def to_spec(self) -> dict[str, Any]:
         """Return the response part of the spec dict (KERNEL_SPEC §1)."""
         return _family_spec("linear_step", self.sp - self.tau, self.sp + self.tau, sp=self.sp)
@@ -247,6 +257,11 @@ class SkewLinear(_Response):
             ``SkewLinear(tau=3.5, c_lin=0.2)``.
         """
         return cls(tau=3.5, c_lin=0.2)
+
+    @classmethod
+    def examples(cls) -> tuple[Self, ...]:
+        """Return :meth:`example` and further shapes of this family, for the tests."""
+        return (cls.example(), cls(tau=1.0, c_lin=-0.3))
 
     def to_spec(self) -> dict[str, Any]:
         """Return the response part of the spec dict (KERNEL_SPEC §1)."""
@@ -404,6 +419,11 @@ class SoftBounds(_Response):
         """
         return cls(w_max=1.5, w_min=-0.5, slope_up=1.2, slope_down=0.8)
 
+    @classmethod
+    def examples(cls) -> tuple[Self, ...]:
+        """Return :meth:`example` and further shapes of this family, for the tests."""
+        return (cls.example(), cls())
+
     def to_spec(self) -> dict[str, Any]:
         """Return the response part of the spec dict (KERNEL_SPEC §1)."""
         return _family_spec(
@@ -483,9 +503,15 @@ class Power(_Response):
         Returns
         -------
         Power
-            ``Power(tau=0.1, gamma_res=3.0)`` (P1 Table 1).
+            ``Power(tau=0.8, gamma_res=2.0)``; :meth:`examples` adds P1 Table 1's
+            ``tau=0.1, gamma_res=3.0``.
         """
-        return cls(tau=0.1, gamma_res=3.0)
+        return cls(tau=0.8, gamma_res=2.0)
+
+    @classmethod
+    def examples(cls) -> tuple[Self, ...]:
+        """Return :meth:`example` and further shapes of this family, for the tests."""
+        return (cls.example(), cls(tau=0.1, gamma_res=3.0), cls(tau=0.7, gamma_res=0.5))
 
     def to_spec(self) -> dict[str, Any]:
         """Return the response part of the spec dict (KERNEL_SPEC §1)."""
@@ -565,9 +591,15 @@ class Exponential(_Response):
         Returns
         -------
         Exponential
-            ``Exponential(tau=0.1, gamma_res=4.0)`` (check C7).
+            ``Exponential(tau=0.8, gamma_res=1.5)``; :meth:`examples` adds check C7's
+            ``tau=0.1, gamma_res=4.0``.
         """
-        return cls(tau=0.1, gamma_res=4.0)
+        return cls(tau=0.8, gamma_res=1.5)
+
+    @classmethod
+    def examples(cls) -> tuple[Self, ...]:
+        """Return :meth:`example` and further shapes of this family, for the tests."""
+        return (cls.example(), cls(tau=0.1, gamma_res=4.0), cls(tau=0.8, gamma_res=0.5))
 
     def to_spec(self) -> dict[str, Any]:
         """Return the response part of the spec dict (KERNEL_SPEC §1)."""
@@ -649,6 +681,15 @@ class PowerStep(_Response):
         """
         return cls(gamma_up=1.0, gamma_down=2.0)
 
+    @classmethod
+    def examples(cls) -> tuple[Self, ...]:
+        """Return :meth:`example` and further shapes of this family, for the tests."""
+        return (
+            cls.example(),
+            cls(tau_max=0.6, tau_min=-1.4, gamma_up=3.0, gamma_down=0.7),
+            cls(gamma_up=2.0, gamma_down=2.0),
+        )
+
     def to_spec(self) -> dict[str, Any]:
         """Return the response part of the spec dict (KERNEL_SPEC §1)."""
         return _family_spec(
@@ -723,6 +764,11 @@ class ExpStep(_Response):
             ``ExpStep(gamma_up=2.0, gamma_down=1.0)`` (check C8).
         """
         return cls(gamma_up=2.0, gamma_down=1.0)
+
+    @classmethod
+    def examples(cls) -> tuple[Self, ...]:
+        """Return :meth:`example` and further shapes of this family, for the tests."""
+        return (cls.example(), cls(tau_max=0.5, tau_min=-2.0, gamma_up=0.5, gamma_down=4.0))
 
     def to_spec(self) -> dict[str, Any]:
         """Return the response part of the spec dict (KERNEL_SPEC §1)."""
