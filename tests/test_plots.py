@@ -16,7 +16,7 @@ import pytest
 import pulsetrain as pt
 from pulsetrain import plots
 from pulsetrain.algorithms import AnalogSGD, DigitalSGD, TwoStage
-from pulsetrain.errors import ParameterError, PulsetrainError
+from pulsetrain.errors import MissingExtraError, ParameterError, PulsetrainError
 from pulsetrain.problems import LeastSquares
 
 DEVICE = pt.Device(response=pt.SkewLinear(tau=1.0, c_lin=0.3), dw_min=1e-3)
@@ -55,11 +55,11 @@ def test_missing_matplotlib_names_the_extra(
     monkeypatch: pytest.MonkeyPatch, results: dict[str, pt.TrainResult]
 ) -> None:
     monkeypatch.setitem(sys.modules, "matplotlib", None)
-    with pytest.raises(plots.MissingExtraError, match=r"pip install 'pulsetrain\[plot\]'") as info:
+    with pytest.raises(MissingExtraError, match=r"pip install 'pulsetrain\[plot\]'") as info:
         plots.plot_curves(results)
     assert isinstance(info.value, ImportError)
     assert isinstance(info.value, PulsetrainError)
-    with pytest.raises(plots.MissingExtraError):
+    with pytest.raises(MissingExtraError):
         plots.plot_response(DEVICE)
 
 

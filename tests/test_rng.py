@@ -10,7 +10,8 @@ import pytest
 import pulsetrain as pt
 from pulsetrain import _core
 from pulsetrain.errors import ParameterError
-from pulsetrain.rng import TILE, as_seed_sequence, tile_key
+from pulsetrain.rng import as_seed_sequence, tile_key
+from pulsetrain.streams import TILE
 from pulsetrain.twin import ziggurat_normal
 
 # The same numbers are pinned in rust/core/tests/golden.rs.

@@ -37,7 +37,8 @@ from pulsetrain.errors import (
     PulsetrainError,
     ShapeError,
 )
-from pulsetrain.rng import TILE, as_seed_sequence, replica_generator, tile_key
+from pulsetrain.rng import as_seed_sequence, replica_generator, tile_key
+from pulsetrain.streams import TILE
 from pulsetrain.updates import (
     UPDATE_MODES,
     ExpectedUpdate,

@@ -285,7 +285,8 @@ def _cmd_devices_show(args: argparse.Namespace, out: TextIO, err: TextIO) -> int
         print("symmetric point: every point (G = 0 everywhere)", file=out)
     print(f"states: {device.n_states:.6g} (range / dw_min)", file=out)
 
-    from pulsetrain.plots import MissingExtraError, plot_device
+    from pulsetrain.errors import MissingExtraError
+    from pulsetrain.plots import plot_device
 
     try:
         fig = plot_device(device, title=f"{args.name}: {preset.source}")

@@ -254,26 +254,3 @@ class MissingExtraError(PulsetrainError, ImportError):
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickle by the constructor arguments."""
         return (type(self), (self.extra, self.package, self.what))
-
-    @classmethod
-    def for_extra(cls, extra: str, package: str, what: str) -> MissingExtraError:
-        """Build the error for ``what`` needing ``package`` from the extra ``extra``.
-
-        Same as the constructor; kept so the call sites of ``plots.MissingExtraError`` need no
-        edit when they switch to this class.
-
-        Parameters
-        ----------
-        extra : str
-            The extra's name, e.g. ``"plot"``.
-        package : str
-            The missing package, e.g. ``"matplotlib"``.
-        what : str
-            What needs it, e.g. ``"Plotting"``.
-
-        Returns
-        -------
-        MissingExtraError
-            The error, ready to be raised.
-        """
-        return cls(extra, package, what)

@@ -23,7 +23,7 @@ import numpy as np
 
 from pulsetrain._validation import parameter_error
 from pulsetrain.devices import Device, Ideal
-from pulsetrain.errors import PulsetrainError
+from pulsetrain.errors import MissingExtraError
 from pulsetrain.results import TrainResult
 from pulsetrain.updates import Phase
 
@@ -32,7 +32,6 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 __all__ = [
-    "MissingExtraError",
     "plot_curves",
     "plot_device",
     "plot_error_vs_pulses",
@@ -45,41 +44,13 @@ PHASE_COLOURS = {"update": "#4c72b0", "transfer": "#dd8452", "calibration": "#55
 _METRICS = ("error", "loss")
 
 
-class MissingExtraError(PulsetrainError, ImportError):
-    """An optional dependency (a pulsetrain extra) is not installed."""
-
-    @classmethod
-    def for_extra(cls, extra: str, package: str, what: str) -> MissingExtraError:
-        """Build the error for ``what`` needing ``package`` from the extra ``extra``.
-
-        Parameters
-        ----------
-        extra : str
-            The extra's name, e.g. ``"plot"``.
-        package : str
-            The missing package, e.g. ``"matplotlib"``.
-        what : str
-            What needs it, e.g. ``"Plotting"``.
-
-        Returns
-        -------
-        MissingExtraError
-            ``"Plotting needs matplotlib, which is not installed. Install the 'plot' extra:
-            pip install 'pulsetrain[plot]'"``.
-        """
-        return cls(
-            f"{what} needs {package}, which is not installed. Install the {extra!r} extra: "
-            f"pip install 'pulsetrain[{extra}]'"
-        )
-
-
 def _matplotlib() -> Any:
     """Import matplotlib, or raise :class:`MissingExtraError` naming the extra."""
     try:
         import matplotlib
         import matplotlib.figure
     except ImportError:
-        raise MissingExtraError.for_extra("plot", "matplotlib", "Plotting") from None
+        raise MissingExtraError("plot", "matplotlib", "Plotting") from None
     return matplotlib
 
 

@@ -2,7 +2,7 @@
 
 Every stream is derived from one root :class:`numpy.random.SeedSequence` by spawn keys, never by
 arithmetic on seeds. The spawn purposes, key indices and stream tags live in
-:mod:`pulsetrain.streams`; :data:`TILE` is re-exported from there.
+:mod:`pulsetrain.streams`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import numpy as np
 from pulsetrain._validation import InstanceOf, Integral, parameter_error, validate_args
 from pulsetrain.streams import TILE
 
-__all__ = ["TILE", "as_seed_sequence", "replica_generator", "tile_key"]
+__all__ = ["as_seed_sequence", "replica_generator", "tile_key"]
 
 _ROOT: Final = InstanceOf((np.random.SeedSequence,))
 _INDEX: Final = Integral(0, None)
