@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pulsetrain import _core
-from pulsetrain._validation import parameter_error
+from pulsetrain._validation import Integral, NoneOr, parameter_error, validate_args
 from pulsetrain.devices import Device
 from pulsetrain.errors import ShapeError
 from pulsetrain.periphery import IOParameters
@@ -276,27 +276,14 @@ def _shape_error(name: str, owner: str, allowed: str, got: str) -> ShapeError:
     return ShapeError(f"The {name!r} parameter of {owner} must be {allowed}. Got {got} instead.")
 
 
-def _as_int(value: object) -> int | None:
-    """Return the value as an int if it is an integer (bools excluded), else None."""
-    if isinstance(value, int | np.integer) and not isinstance(value, bool):
-        return int(value)
-    return None
-
-
-def _check_int(name: str, value: object, low: int, high: int) -> int:
-    v = _as_int(value)
-    if v is None or not low <= v <= high:
-        raise parameter_error(name, "AnalogTile", f"an int in the range [{low}, {high}]", value)
-    return v
+_SIZE = Integral(1, 1 << 24)
+_THREADS = NoneOr(Integral(1, 1024))
+"""Thread counts: ``None`` (every core) or 1 to 1024."""
 
 
 def _check_threads(value: object, owner: str) -> int | None:
-    if value is None:
-        return None
-    v = _as_int(value)
-    if v is None or not 1 <= v <= 1024:
-        raise parameter_error("n_threads", owner, "None or an int in the range [1, 1024]", value)
-    return v
+    """Check a per-call ``n_threads`` (a plain check: the call path is hot, no signature bind)."""
+    return _THREADS.validate(value, name="n_threads", owner=owner)  # type: ignore[return-value]
 
 
 def _as_float_array(name: str, owner: str, value: object) -> FloatArray:
@@ -371,6 +358,14 @@ class AnalogTile:
         "update_mode",
     )
 
+    @validate_args(
+        "AnalogTile",
+        out_size=_SIZE,
+        in_size=_SIZE,
+        replicas=_SIZE,
+        n_threads=_THREADS,
+        tile_index=Integral(0, (1 << 32) - 1),
+    )
     def __init__(
         self,
         out_size: int,
@@ -395,12 +390,10 @@ class AnalogTile:
                 "ExpectedUpdate, PulseCountUpdate or StochasticPulseUpdate",
                 mode,
             )
-        out_size = _check_int("out_size", out_size, 1, 1 << 24)
-        in_size = _check_int("in_size", in_size, 1, 1 << 24)
-        replicas = _check_int("replicas", replicas, 1, 1 << 24)
-        replica_offset = _check_int("replica_offset", replica_offset, 0, (1 << 32) - replicas)
-        tile_index = _check_int("tile_index", tile_index, 0, (1 << 32) - 1)
-        self._n_threads = _check_threads(n_threads, "AnalogTile")
+        replica_offset = Integral(0, (1 << 32) - replicas).validate(  # type: ignore[assignment]
+            replica_offset, name="replica_offset", owner="AnalogTile"
+        )
+        self._n_threads = n_threads
         root = as_seed_sequence(rng)
         self.seed_entropy: int | list[int] | None = root.entropy  # type: ignore[assignment]
         self.device = device

@@ -16,13 +16,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Final, Protocol, runtime_checkable
+from typing import Final, Protocol, cast, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 
 from pulsetrain._validation import POSITIVE as _POSITIVE
-from pulsetrain._validation import Interval, parameter_error
+from pulsetrain._validation import (
+    Constraint,
+    FiniteArray,
+    Interval,
+    NoneOr,
+    parameter_error,
+    validate_args,
+)
 from pulsetrain.devices import Device, Ideal
 from pulsetrain.devices._base import _Response
 
@@ -83,16 +90,33 @@ class DeviceLike(Protocol):
 # --------------------------------------------------------------------------------------------
 
 
+class DeviceLikeConstraint(Constraint):
+    """An object with the :class:`DeviceLike` API (a constraint for ``validate_args``)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "DeviceLikeConstraint()"
+
+    def accepts(self, value: object) -> bool:
+        return isinstance(value, DeviceLike)
+
+    def describe(self) -> str:
+        return "a Device, a response family or an object with F, G, M, symmetric_point and bounds"
+
+    def invalid(self) -> object:
+        return "ald"
+
+
+DEVICE_LIKE: Final = DeviceLikeConstraint()
+"""The ``device`` argument of every analysis function."""
+FINITE_ARRAY: Final = FiniteArray()
+"""An array argument: converted to float64, finite everywhere."""
+
+
 def _check_device(device: object, owner: str) -> DeviceLike:
     """Return ``device`` if it has the :class:`DeviceLike` API, else raise ParameterError."""
-    if not isinstance(device, DeviceLike):
-        raise parameter_error(
-            "device",
-            owner,
-            "a Device, a response family or an object with F, G, M, symmetric_point and bounds",
-            device,
-        )
-    return device
+    return cast("DeviceLike", DEVICE_LIKE.validate(device, name="device", owner=owner))
 
 
 def _real(
@@ -122,13 +146,7 @@ def _count(value: object, name: str, owner: str) -> float:
 
 def _array(value: object, name: str, owner: str) -> FloatArray:
     """Coerce ``value`` to a finite float64 array, else raise ParameterError."""
-    try:
-        arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise parameter_error(name, owner, "a finite real array", value) from err
-    if not np.all(np.isfinite(arr)):
-        raise parameter_error(name, owner, "a finite real array", value)
-    return arr
+    return cast("FloatArray", FINITE_ARRAY.validate(value, name=name, owner=owner))
 
 
 def _inside_bounds(device: DeviceLike, w: FloatArray, name: str, owner: str) -> None:
@@ -202,6 +220,7 @@ def _finite_sp(device: DeviceLike, owner: str) -> float:
 # --------------------------------------------------------------------------------------------
 
 
+@validate_args(device=DEVICE_LIKE, w=FINITE_ARRAY)
 def F(device: DeviceLike, w: npt.ArrayLike) -> FloatArray:
     """Return the symmetric component ``F = (q_- + q_+)/2`` (shared/theory.md §1.2).
 
@@ -229,11 +248,11 @@ def F(device: DeviceLike, w: npt.ArrayLike) -> FloatArray:
     >>> round(float(F(SkewLinear(tau=1.0, c_lin=0.3), 0.7)), 12)
     0.79
     """
-    dev = _check_device(device, "F")
-    x = _array(w, "w", "F")
+    dev, x = device, cast("FloatArray", w)  # validate_args made it a finite float64 array
     return np.asarray(dev.F(x), dtype=np.float64)
 
 
+@validate_args(device=DEVICE_LIKE, w=FINITE_ARRAY)
 def G(device: DeviceLike, w: npt.ArrayLike) -> FloatArray:
     """Return the asymmetric component ``G = (q_- - q_+)/2`` (shared/theory.md §1.2).
 
@@ -263,11 +282,11 @@ def G(device: DeviceLike, w: npt.ArrayLike) -> FloatArray:
     >>> float(G(ALD(tau=2.0), 0.5))
     0.25
     """
-    dev = _check_device(device, "G")
-    x = _array(w, "w", "G")
+    dev, x = device, cast("FloatArray", w)  # validate_args made it a finite float64 array
     return np.asarray(dev.G(x), dtype=np.float64)
 
 
+@validate_args(device=DEVICE_LIKE, w=FINITE_ARRAY)
 def R(device: DeviceLike, w: npt.ArrayLike) -> FloatArray:
     """Return ``R = G/F``, the gradient of the implicit penalty (shared/theory.md §4.1).
 
@@ -297,8 +316,7 @@ def R(device: DeviceLike, w: npt.ArrayLike) -> FloatArray:
     >>> round(float(R(SkewLinear(tau=1.0, c_lin=0.3), 0.7)), 12)
     0.506329113924
     """
-    dev = _check_device(device, "R")
-    x = _array(w, "w", "R")
+    dev, x = device, cast("FloatArray", w)  # validate_args made it a finite float64 array
     _inside_bounds(dev, x, "w", "R")
     return _ratio(dev, x)
 
@@ -359,6 +377,7 @@ def _gl(device: DeviceLike, left: FloatArray, right: FloatArray) -> FloatArray:
     return np.asarray(half * (values @ _GL_WEIGHTS), dtype=np.float64)
 
 
+@validate_args(device=DEVICE_LIKE, w=FINITE_ARRAY)
 def R_c(device: DeviceLike, w: npt.ArrayLike) -> FloatArray:
     """Return the implicit penalty ``R_c(w) = ∫_{w◇}^{w} G/F`` (shared/theory.md §4.1).
 
@@ -393,8 +412,7 @@ def R_c(device: DeviceLike, w: npt.ArrayLike) -> FloatArray:
     >>> round(float(R_c(ALD(tau=1.0, sp=0.1), 0.5)), 12)
     0.08
     """
-    dev = _check_device(device, "R_c")
-    x = _array(w, "w", "R_c")
+    dev, x = device, cast("FloatArray", w)  # validate_args made it a finite float64 array
     _inside_bounds(dev, x, "w", "R_c")
     if _is_ideal(dev):
         return np.zeros(x.shape, dtype=np.float64)
@@ -403,6 +421,7 @@ def R_c(device: DeviceLike, w: npt.ArrayLike) -> FloatArray:
     return _integrate_r(dev, sp, flat).reshape(x.shape)
 
 
+@validate_args(device=DEVICE_LIKE, w=FINITE_ARRAY)
 def saturation(device: DeviceLike, w: npt.ArrayLike) -> FloatArray:
     """Return the saturation ``M = q_+ q_- = F² - G²`` (shared/theory.md §1.3, §4.3).
 
@@ -432,8 +451,7 @@ def saturation(device: DeviceLike, w: npt.ArrayLike) -> FloatArray:
     >>> float(saturation(ALD(tau=1.0), 0.5))
     0.75
     """
-    dev = _check_device(device, "saturation")
-    x = _array(w, "w", "saturation")
+    dev, x = device, cast("FloatArray", w)  # validate_args made it a finite float64 array
     return np.asarray(dev.M(x), dtype=np.float64)
 
 
@@ -453,6 +471,7 @@ def _numeric_slope(device: DeviceLike, sp: float) -> float:
     return float((16 * d1[1] - d1[0]) / 15)
 
 
+@validate_args(device=DEVICE_LIKE)
 def slope_at_sp(device: DeviceLike) -> float:
     """Return ``R'(w◇) = G'(w◇)/F(w◇)``, the curvature of the penalty at the SP (§2.1, §4.2).
 
@@ -490,7 +509,7 @@ def slope_at_sp(device: DeviceLike) -> float:
     >>> round(slope_at_sp(PowerStep(gamma_up=1.0, gamma_down=2.0)), 8)  # numeric
     1.46352549
     """
-    dev = _check_device(device, "slope_at_sp")
+    dev = device
     resp = _response(dev)
     closed = resp.slope_at_sp() if isinstance(resp, _Response) else None
     if closed is not None:
@@ -498,6 +517,7 @@ def slope_at_sp(device: DeviceLike) -> float:
     return _numeric_slope(dev, _finite_sp(dev, "slope_at_sp"))
 
 
+@validate_args(device=DEVICE_LIKE, dw_min=NoneOr(_POSITIVE))
 def n_states(device: DeviceLike, dw_min: float | None = None) -> float:
     """Return the number of states ``(hi - lo)/dw_min`` (shared/theory.md §0).
 
@@ -529,7 +549,7 @@ def n_states(device: DeviceLike, dw_min: float | None = None) -> float:
     >>> n_states(ALD(tau=0.5), dw_min=0.25)
     4.0
     """
-    dev = _check_device(device, "n_states")
+    dev = device
     if dw_min is None:
         if not isinstance(dev, Device):
             raise parameter_error(
@@ -537,11 +557,12 @@ def n_states(device: DeviceLike, dw_min: float | None = None) -> float:
             )
         step = dev.dw_min
     else:
-        step = _real(dw_min, "dw_min", "n_states", _POSITIVE)
+        step = dw_min
     lo, hi = dev.bounds()
     return (hi - lo) / step
 
 
+@validate_args(W=FINITE_ARRAY, tau=_POSITIVE)
 def saturation_degree(W: npt.ArrayLike, tau: float) -> float:
     """Return the saturation degree ``‖W‖∞/tau`` (shared/theory.md §4.3).
 
@@ -568,8 +589,7 @@ def saturation_degree(W: npt.ArrayLike, tau: float) -> float:
     >>> saturation_degree([0.1, -0.4, 0.2], 0.8)
     0.5
     """
-    arr = _array(W, "W", "saturation_degree")
+    arr = cast("FloatArray", W)  # validate_args made it a finite float64 array
     if arr.size == 0:
         raise parameter_error("W", "saturation_degree", "a finite real array with >= 1 element", W)
-    t = _real(tau, "tau", "saturation_degree", _POSITIVE)
-    return float(np.max(np.abs(arr))) / t
+    return float(np.max(np.abs(arr))) / tau
