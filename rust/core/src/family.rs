@@ -292,7 +292,14 @@ impl Family {
     pub fn centre(&self) -> f64 {
         match *self {
             Family::LinearStep { sp } => sp,
-            _ => 0.0,
+            // Listed one by one (no `_ =>`), so a new family must decide its centre here.
+            Family::Ideal
+            | Family::SkewLinear { .. }
+            | Family::SoftBounds { .. }
+            | Family::Power { .. }
+            | Family::Exponential { .. }
+            | Family::PowerStep { .. }
+            | Family::ExpStep { .. } => 0.0,
         }
     }
 
