@@ -24,13 +24,13 @@ from pulsetrain._validation import (
 from pulsetrain.algorithms.base import Algorithm, AlgorithmState
 from pulsetrain.algorithms.residual import _DEVICE, _OPTIONAL_DEVICE, ResidualLearning, _RLState
 from pulsetrain.algorithms.sgd import LR, UPDATE_MODES
-from pulsetrain.calibration import ZeroShiftMode, zero_shift
 from pulsetrain.config import register
 from pulsetrain.devices import Device, SkewLinear
 from pulsetrain.periphery import IOParameters
 from pulsetrain.problems.least_squares import Instance
 from pulsetrain.tile import Backend
 from pulsetrain.updates import ExpectedUpdate, StochasticPulseUpdate, UpdateMode
+from pulsetrain.zero_shift import ZeroShiftMode, zero_shift
 
 __all__ = ["TwoStage"]
 
