@@ -4,7 +4,8 @@ An algorithm is a frozen config of its own hyper-parameters. ``start()`` builds 
 digital buffers for R replicas and returns an :class:`AlgorithmState`; :func:`run` drives every
 algorithm the same way: at each step it asks the state where the gradient is taken, asks the
 problem for that gradient as rank-one factors, and hands them to ``state.step``. Recording,
-progress and callbacks live here only.
+progress and callbacks live here only, with the helpers every algorithm shares (:func:`make_tile`,
+:func:`outer`, the learning-rate constraint :data:`LR`).
 """
 
 from __future__ import annotations
@@ -18,22 +19,56 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from pulsetrain._validation import parameter_error
+from pulsetrain._validation import Interval, parameter_error
 from pulsetrain.config import ConfigMixin, to_dict
+from pulsetrain.devices import Device
 from pulsetrain.periphery import IOParameters
 from pulsetrain.problems.least_squares import Instance, Problem
 from pulsetrain.results import TrainResult
 from pulsetrain.rng import as_seed_sequence
 from pulsetrain.tile import AnalogTile, Backend
-from pulsetrain.updates import Phase
+from pulsetrain.updates import Phase, UpdateMode
 
-__all__ = ["Algorithm", "AlgorithmState", "Callback", "run"]
+__all__ = ["LR", "Algorithm", "AlgorithmState", "Callback", "make_tile", "outer", "run"]
 
 FloatArray = npt.NDArray[np.float64]
 Callback = Callable[[int, "AlgorithmState"], bool | None]
 """Called as ``callback(step, state)`` after each recorded step; returning True stops the run."""
 
 PHASES = tuple(p.value for p in Phase)
+
+LR = Interval(0.0, None, closed="left")
+"""Constraint of every learning rate: a float ≥ 0."""
+
+
+def outer(x: FloatArray, d: FloatArray) -> FloatArray:
+    """Return Σ_b d_b x_bᵀ per replica, (R, out, in)."""
+    return np.asarray(np.einsum("rbo,rbi->roi", d, x), dtype=np.float64)
+
+
+def make_tile(
+    instance: Instance,
+    device: Device,
+    update: UpdateMode,
+    root: np.random.SeedSequence,
+    index: int,
+    n_threads: int | None,
+    replica_offset: int,
+    backend: Backend = Backend.RUST,
+) -> AnalogTile:
+    """Build tile `index` of an algorithm for the instance's shape and replicas."""
+    return AnalogTile(
+        instance.out_size,
+        instance.in_size,
+        device,
+        replicas=instance.replicas,
+        update=update,
+        rng=root,
+        n_threads=n_threads,
+        replica_offset=replica_offset,
+        tile_index=index,
+        backend=backend,
+    )
 
 
 class AlgorithmState(abc.ABC):

@@ -22,8 +22,8 @@ from pulsetrain._validation import (
     constrained,
     parameter_error,
 )
-from pulsetrain.algorithms.base import Algorithm, AlgorithmState, FloatArray
-from pulsetrain.algorithms.sgd import LR, UPDATE_MODES, make_tile
+from pulsetrain.algorithms.base import LR, Algorithm, AlgorithmState, FloatArray, make_tile
+from pulsetrain.algorithms.sgd import UPDATE_MODES
 from pulsetrain.config import register
 from pulsetrain.devices import ALD, Device
 from pulsetrain.periphery import IOParameters, perfect_io

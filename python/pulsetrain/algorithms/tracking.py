@@ -26,9 +26,9 @@ import numpy.typing as npt
 from pulsetrain import _core
 from pulsetrain._validation import NON_NEGATIVE as _NON_NEGATIVE
 from pulsetrain._validation import Bool, InstanceOf, Integral, Interval, check_fields, constrained
-from pulsetrain.algorithms.base import Algorithm, AlgorithmState, FloatArray
+from pulsetrain.algorithms.base import LR, Algorithm, AlgorithmState, FloatArray
 from pulsetrain.algorithms.residual import _DEVICE, _OPTIONAL_DEVICE, _TwoArrayState
-from pulsetrain.algorithms.sgd import LR, UPDATE_MODES
+from pulsetrain.algorithms.sgd import UPDATE_MODES
 from pulsetrain.config import register
 from pulsetrain.devices import Device, SkewLinear
 from pulsetrain.periphery import IOParameters, perfect_io

@@ -21,9 +21,9 @@ from pulsetrain._validation import (
     check_fields,
     constrained,
 )
-from pulsetrain.algorithms.base import Algorithm, AlgorithmState
+from pulsetrain.algorithms.base import LR, Algorithm, AlgorithmState
 from pulsetrain.algorithms.residual import _DEVICE, _OPTIONAL_DEVICE, ResidualLearning, _RLState
-from pulsetrain.algorithms.sgd import LR, UPDATE_MODES
+from pulsetrain.algorithms.sgd import UPDATE_MODES
 from pulsetrain.config import register
 from pulsetrain.devices import Device, SkewLinear
 from pulsetrain.periphery import IOParameters
