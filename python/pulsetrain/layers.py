@@ -7,8 +7,8 @@ pass ``W̄ᵀ δ`` go through the tiles' periphery (:class:`~pulsetrain.IOParame
 back-propagated error δ, the outer-product factors a tile consumes. :class:`DigitalLinear` is the
 same layer in float64 with plain SGD. Activations (:class:`ActivationLayer`), biases and
 :func:`softmax_cross_entropy` are plain NumPy float64. :class:`Sequential` chains layers; its
-:meth:`~Sequential.train_batch` is the training step of :class:`pulsetrain.nn.Classifier`, so a
-network built here and trained in a loop gives the numbers :func:`pulsetrain.run` gives.
+:meth:`~Sequential.train_batch` is the training step of :class:`pulsetrain.problems.Classifier`,
+so a network built here and trained in a loop gives the numbers :func:`pulsetrain.run` gives.
 
 Every array has the replica axis first: inputs are ``(R, B, in)`` and weights ``(R, out, in)``;
 with one replica, ``(B, in)`` inputs are accepted too and the outputs keep the input's rank.
@@ -931,7 +931,7 @@ class Tanh(ActivationLayer):
 class Sequential(Layer):
     """Layers applied in order, trained with softmax cross-entropy (or any loss you form).
 
-    :meth:`train_batch` is one step of :class:`pulsetrain.nn.Classifier`: a training forward
+    :meth:`train_batch` is one step of :class:`pulsetrain.problems.Classifier`: a training forward
     pass, the mean softmax cross-entropy, the backward pass (skipping the first weighted layer's
     input gradient) and every layer's update, last layer first.
 

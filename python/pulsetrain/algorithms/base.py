@@ -23,7 +23,7 @@ from pulsetrain._validation import Interval, parameter_error
 from pulsetrain.config import ConfigMixin, to_dict
 from pulsetrain.devices import Device
 from pulsetrain.periphery import IOParameters
-from pulsetrain.problems.least_squares import Instance, Problem
+from pulsetrain.problems.base import Instance, Problem
 from pulsetrain.results import TrainResult
 from pulsetrain.rng import as_seed_sequence
 from pulsetrain.tile import AnalogTile, Backend
@@ -32,8 +32,11 @@ from pulsetrain.updates import Phase, UpdateMode
 __all__ = ["LR", "Algorithm", "AlgorithmState", "Callback", "make_tile", "outer", "run"]
 
 FloatArray = npt.NDArray[np.float64]
-Callback = Callable[[int, "AlgorithmState"], bool | None]
-"""Called as ``callback(step, state)`` after each recorded step; returning True stops the run."""
+Callback = Callable[[int, Any], bool | None]
+"""Called as ``callback(step, state)`` after each recorded step; returning True stops the run.
+
+``state`` is the algorithm's :class:`AlgorithmState`, or a network's
+:class:`~pulsetrain.problems.ModelState`."""
 
 PHASES = tuple(p.value for p in Phase)
 
@@ -293,7 +296,9 @@ def run(
     state = instance.start(
         algorithm, root, n_threads=n_threads, replica_offset=replica_offset, backend=backend
     )
-    if record_weights and not instance.single_matrix:
+    # The one weight matrix of a single-matrix problem (None for a network of layers).
+    matrix = state if instance.single_matrix and isinstance(state, AlgorithmState) else None
+    if record_weights and matrix is None:
         raise parameter_error(
             "record_weights", "run", "False for a network problem (use callbacks)", record_weights
         )
@@ -315,8 +320,8 @@ def run(
         loss[:, rec], error[:, rec] = instance.metrics(state)
         for p, v in state.pulse_totals().items():
             pulses[p][:, rec] = v
-        if trajectory is not None:
-            trajectory[:, rec] = state.effective_weights()
+        if trajectory is not None and matrix is not None:
+            trajectory[:, rec] = matrix.effective_weights()
         rec += 1
 
     record(0)
@@ -332,8 +337,8 @@ def run(
             instance.advance(state, k)
             done = k + 1
             if average_from is not None and done > average_from:
-                if instance.single_matrix:
-                    w_now = state.effective_weights()
+                if matrix is not None:
+                    w_now = matrix.effective_weights()
                     avg_w = w_now if avg_w is None else avg_w + w_now
                 for name, arr in state.arrays().items():
                     avg_arrays[name] = arr if name not in avg_arrays else avg_arrays[name] + arr
@@ -373,8 +378,8 @@ def run(
         error=error[:, :n_kept],
         pulses={p: v[:, :n_kept] for p, v in pulses.items()},
         weights=(
-            state.effective_weights()
-            if instance.single_matrix
+            matrix.effective_weights()
+            if matrix is not None
             else np.empty((replicas, 0, 0), dtype=np.float64)
         ),
         arrays=state.arrays(),

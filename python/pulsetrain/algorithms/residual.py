@@ -27,7 +27,7 @@ from pulsetrain.algorithms.sgd import UPDATE_MODES
 from pulsetrain.config import register
 from pulsetrain.devices import ALD, Device
 from pulsetrain.periphery import IOParameters, perfect_io
-from pulsetrain.problems.least_squares import Instance
+from pulsetrain.problems.base import Instance
 from pulsetrain.tile import AnalogTile, Backend
 from pulsetrain.updates import ExpectedUpdate, Phase, StochasticPulseUpdate, UpdateMode
 

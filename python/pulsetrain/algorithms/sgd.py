@@ -12,7 +12,7 @@ from pulsetrain.algorithms.base import LR, Algorithm, AlgorithmState, FloatArray
 from pulsetrain.config import register
 from pulsetrain.devices import ALD, Device
 from pulsetrain.periphery import IOParameters, perfect_io
-from pulsetrain.problems.least_squares import Instance
+from pulsetrain.problems.base import Instance
 from pulsetrain.tile import Backend
 from pulsetrain.updates import (
     ExpectedUpdate,

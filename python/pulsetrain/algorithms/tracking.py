@@ -32,7 +32,7 @@ from pulsetrain.algorithms.sgd import UPDATE_MODES
 from pulsetrain.config import register
 from pulsetrain.devices import Device, SkewLinear
 from pulsetrain.periphery import IOParameters, perfect_io
-from pulsetrain.problems.least_squares import Instance
+from pulsetrain.problems.base import Instance
 from pulsetrain.rng import tile_key
 from pulsetrain.tile import Backend
 from pulsetrain.updates import ExpectedUpdate, Phase, StochasticPulseUpdate, UpdateMode

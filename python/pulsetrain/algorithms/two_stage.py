@@ -27,7 +27,7 @@ from pulsetrain.algorithms.sgd import UPDATE_MODES
 from pulsetrain.config import register
 from pulsetrain.devices import Device, SkewLinear
 from pulsetrain.periphery import IOParameters
-from pulsetrain.problems.least_squares import Instance
+from pulsetrain.problems.base import Instance
 from pulsetrain.tile import Backend
 from pulsetrain.updates import ExpectedUpdate, StochasticPulseUpdate, UpdateMode
 from pulsetrain.zero_shift import ZeroShiftMode, zero_shift
