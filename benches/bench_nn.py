@@ -51,7 +51,7 @@ from _common import require_release, write_section  # noqa: E402
 
 import pulsetrain as pt  # noqa: E402
 from pulsetrain.algorithms import AnalogSGD  # noqa: E402
-from pulsetrain.nn import Classifier, Digits, IDXDataset, write_idx  # noqa: E402
+from pulsetrain.problems import Classifier, Digits, IDXDataset, write_idx  # noqa: E402
 from pulsetrain.rng import as_seed_sequence  # noqa: E402
 from pulsetrain.tile import Backend  # noqa: E402
 

@@ -29,7 +29,7 @@ from pulsetrain.algorithms import (
     ResidualLearningV2,
     TikiTaka,
 )
-from pulsetrain.nn import Classifier, Digits
+from pulsetrain.problems import Classifier, Digits
 
 
 def algorithms(device: pt.Device) -> dict[str, pt.algorithms.Algorithm]:

@@ -46,7 +46,7 @@ from _common import out_dir, print_table, pyplot
 
 import pulsetrain as pt
 from pulsetrain import analysis as an
-from pulsetrain.calibration import zero_shift
+from pulsetrain.zero_shift import zero_shift
 
 SLOPE_UP, SLOPE_DOWN = 1.1, 0.9
 SIZES = {5e-3: 512, 1e-3: 512, 2e-4: 128, 4e-5: 64, 8e-6: 32, 1.6e-6: 16}

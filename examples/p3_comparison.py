@@ -52,8 +52,8 @@ from pulsetrain.algorithms import (
     ResidualLearning,
     TwoStage,
 )
-from pulsetrain.calibration import ZeroShiftMode
 from pulsetrain.problems import LeastSquares
+from pulsetrain.zero_shift import ZeroShiftMode
 
 REF_MEAN, REF_STD, DW_MIN = 0.2, 0.1, 1e-3
 LR, LR_TRANSFER, GAMMA, EMA = 0.1, 0.02, 0.4, 0.02

@@ -26,7 +26,7 @@ from _common import out_dir, print_table, pyplot
 
 import pulsetrain as pt
 from pulsetrain import analysis as an
-from pulsetrain.calibration import zero_shift
+from pulsetrain.zero_shift import zero_shift
 
 C, TAU, W0 = 0.3, 1.0, -0.5
 SP = C * TAU

@@ -684,7 +684,7 @@ def test_exports() -> None:
         pulsetrain.analysis.device,
         pulsetrain.analysis.penalty,
         pulsetrain.analysis.filters,
-        pulsetrain.analysis.calibration,
+        pulsetrain.analysis.zero_shift,
     )
     assert sorted(n for m in modules for n in m.__all__) == public
 
@@ -696,7 +696,7 @@ def test_exports() -> None:
         pulsetrain.analysis.device,
         pulsetrain.analysis.penalty,
         pulsetrain.analysis.filters,
-        pulsetrain.analysis.calibration,
+        pulsetrain.analysis.zero_shift,
     ],
     ids=lambda m: m.__name__,
 )

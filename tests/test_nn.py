@@ -12,16 +12,9 @@ import pytest
 import pulsetrain as pt
 import pulsetrain.config
 from pulsetrain.algorithms import RIDER, AnalogSGD, DigitalSGD, ResidualLearning
-from pulsetrain.nn import (
-    Activation,
-    Classifier,
-    Digits,
-    IDXDataset,
-    TeacherStudent,
-    read_idx,
-    write_idx,
-)
+from pulsetrain.layers import Activation
 from pulsetrain.periphery import IOParameters
+from pulsetrain.problems import Classifier, Digits, IDXDataset, TeacherStudent, read_idx, write_idx
 
 DEV = pt.Device(response=pt.ALD(tau=0.7), dw_min=1e-3)
 SMALL = Classifier(

@@ -16,8 +16,8 @@ import pytest
 
 import pulsetrain as pt
 from pulsetrain.algorithms import ERIDER, RIDER, ResidualLearning, TwoStage
-from pulsetrain.calibration import ZeroShiftMode, zero_shift
 from pulsetrain.problems import LeastSquares
+from pulsetrain.zero_shift import ZeroShiftMode, zero_shift
 
 pytestmark = pytest.mark.slow
 

@@ -14,8 +14,8 @@ import pytest
 import pulsetrain as pt
 import pulsetrain.config
 from pulsetrain.algorithms import ERIDER, RIDER, ERIDERBuffered, ResidualLearning, TwoStage
-from pulsetrain.calibration import ZeroShiftMode
 from pulsetrain.problems import LeastSquares, Quadratic
+from pulsetrain.zero_shift import ZeroShiftMode
 
 M = 1000
 SKEW = pt.Device(response=pt.SkewLinear(tau=1.0, c_lin=0.2), dw_min=1e-3)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from pulsetrain import _core, algorithms, analysis, nn, plots, problems
+from pulsetrain import _core, algorithms, analysis, layers, plots, problems
 from pulsetrain.algorithms import run
 from pulsetrain.devices import (
     ALD,
@@ -35,6 +35,7 @@ from pulsetrain.experiment import (
     run_experiment,
 )
 from pulsetrain.periphery import IOParameters
+from pulsetrain.problems import classifier as _classifier  # noqa: F401 - registers its kind
 from pulsetrain.results import TrainResult
 from pulsetrain.tile import AnalogTile, Backend, UpdateStats
 from pulsetrain.updates import (
@@ -88,8 +89,8 @@ __all__ = [
     "algorithms",
     "analysis",
     "default_experiment",
+    "layers",
     "load_experiment",
-    "nn",
     "plots",
     "presets",
     "problems",

@@ -7,11 +7,13 @@ pass ``W̄ᵀ δ`` go through the tiles' periphery (:class:`~pulsetrain.IOParame
 back-propagated error δ, the outer-product factors a tile consumes. :class:`DigitalLinear` is the
 same layer in float64 with plain SGD. Activations (:class:`ActivationLayer`), biases and
 :func:`softmax_cross_entropy` are plain NumPy float64. :class:`Sequential` chains layers; its
-:meth:`~Sequential.train_batch` is the training step of :class:`pulsetrain.nn.Classifier`, so a
-network built here and trained in a loop gives the numbers :func:`pulsetrain.run` gives.
+:meth:`~Sequential.train_batch` is the training step of :class:`pulsetrain.problems.Classifier`,
+so a network built here and trained in a loop gives the numbers :func:`pulsetrain.run` gives.
 
-Every array has the replica axis first: inputs are ``(R, B, in)`` and weights ``(R, out, in)``;
-with one replica, ``(B, in)`` inputs are accepted too and the outputs keep the input's rank.
+Every array has the replica axis first: inputs are ``(R, B, *in_shape)`` (``(R, B, in)`` for a
+linear layer, whose weights are ``(R, out, in)``; a layer declares its per-sample feature shapes
+:attr:`~Layer.in_shape` and :attr:`~Layer.out_shape`, so (C, H, W) features fit too); with one
+replica, inputs without the replica axis are accepted too and the outputs keep the input's rank.
 A forward pass with ``exact=True`` uses the weights read exactly, draws no random numbers and
 caches nothing, so evaluating a network never changes its training.
 
@@ -157,11 +159,16 @@ def _as_real_array(name: str, owner: str, value: object, *, copy: bool) -> Float
     return arr
 
 
-def _batch_shape(replicas: int | None, width: int | None) -> str:
+def _batch_shape(replicas: int | None, in_shape: tuple[int, ...] | None) -> str:
     r = "R" if replicas is None else str(replicas)
-    w = "n" if width is None else str(width)
+    w = "n" if in_shape is None else ", ".join(str(n) for n in in_shape)
     alt = f" or (B, {w})" if replicas in (None, 1) else ""
     return f"an array of shape ({r}, B, {w}){alt} with B ≥ 1"
+
+
+def _width(shape: tuple[int, ...] | None) -> int | None:
+    """Return the size of a 1-D feature shape, None for another or an unfixed one."""
+    return shape[0] if shape is not None and len(shape) == 1 else None
 
 
 def uniform_weights(generators: Iterable[np.random.Generator], out: int, inp: int) -> FloatArray:
@@ -277,16 +284,32 @@ class Layer(abc.ABC):
     """Base of the layers: forward, backward and update on NumPy arrays, replica axis first.
 
     A training forward pass caches what the backward pass and the update need; ``exact=True``
-    evaluates without caching or drawing random numbers. ``replicas``, ``in_features`` and
-    ``out_features`` are None where a layer does not fix them (activations).
+    evaluates without caching or drawing random numbers.
+
+    Batches are ``(R, B, *feature_shape)``: a layer declares the feature shape of one sample it
+    takes and gives, :attr:`in_shape` and :attr:`out_shape` (``(n,)`` for a linear layer,
+    ``(C, H, W)`` for a convolution). ``replicas``, ``in_shape`` and ``out_shape`` are None where
+    a layer does not fix them (activations, which take any feature shape).
     """
 
     replicas: int | None
-    in_features: int | None
-    out_features: int | None
+    in_shape: tuple[int, ...] | None
+    """Feature shape of one input sample (after the replica and batch axes); None: any."""
+    out_shape: tuple[int, ...] | None
+    """Feature shape of one output sample; None: the input's."""
+
+    @property
+    def in_features(self) -> int | None:
+        """The input width of a layer with 1-D features (``in_shape[0]``); else None."""
+        return _width(self.in_shape)
+
+    @property
+    def out_features(self) -> int | None:
+        """The output width of a layer with 1-D features (``out_shape[0]``); else None."""
+        return _width(self.out_shape)
 
     def __init__(self) -> None:
-        self._out_shape: tuple[int, ...] | None = None
+        self._last_shape: tuple[int, ...] | None = None
 
     # ------------------------------------------------------------------ public entry points
     def forward(self, x: npt.ArrayLike, *, exact: bool = False) -> FloatArray:
@@ -295,7 +318,8 @@ class Layer(abc.ABC):
         Parameters
         ----------
         x : array_like
-            Inputs, shape ``(R, B, in)``, or ``(B, in)`` when R = 1; finite, B ≥ 1.
+            Inputs, shape ``(R, B, *in_shape)``, or ``(B, *in_shape)`` when R = 1; finite,
+            B ≥ 1.
         exact : bool, optional
             False (default): a training pass through the periphery, cached for
             :meth:`backward`. True: exact arithmetic on the weights read exactly, with no random
@@ -304,7 +328,8 @@ class Layer(abc.ABC):
         Returns
         -------
         numpy.ndarray
-            Outputs, ``(R, B, out)``, or ``(B, out)`` for a 2-D input.
+            Outputs, ``(R, B, *out_shape)``, or ``(B, *out_shape)`` for an input without the
+            replica axis.
 
         Raises
         ------
@@ -355,9 +380,9 @@ class Layer(abc.ABC):
         """
         owner = f"{type(self).__name__}.backward"
         _check(Bool(), "input_grad", owner, input_grad)
-        if self._out_shape is None:
+        if self._last_shape is None:
             raise _no_forward(self)
-        shape = self._out_shape
+        shape = self._last_shape
         g = _as_real_array("grad", owner, grad, copy=True)
         squeeze = g.ndim == len(shape) - 1 and shape[0] == 1
         if squeeze:
@@ -399,10 +424,10 @@ class Layer(abc.ABC):
             )
         self._update(step)
 
-    # ------------------------------------------------------------------ the work (3-D arrays)
+    # ------------------------------------------------------------------ the work (R, B, *features)
     @abc.abstractmethod
     def _forward(self, x: FloatArray, *, exact: bool) -> FloatArray:
-        """Map (R, B, in) to (R, B, out); a training pass records ``_out_shape`` and caches."""
+        """Map (R, B, *in_shape) to (R, B, *out_shape); a training pass records ``_last_shape``."""
 
     @abc.abstractmethod
     def _backward(self, grad: FloatArray) -> FloatArray:
@@ -440,17 +465,20 @@ class Layer(abc.ABC):
         self, name: str, owner: str, value: object, *, copy: bool
     ) -> tuple[FloatArray, bool]:
         arr = _as_real_array(name, owner, value, copy=copy)
-        squeeze = arr.ndim == 2 and self.replicas in (None, 1)
+        # (R, B, *in_shape), or (B, *in_shape) with one replica; any feature shape of rank ≥ 1
+        # where the layer does not fix it (so a 2-D array is then one replica's batch).
+        rank = 1 if self.in_shape is None else len(self.in_shape)
+        squeeze = arr.ndim == 1 + rank and self.replicas in (None, 1)
         if squeeze:
             arr = arr[np.newaxis]
         if (
-            arr.ndim != 3
+            arr.ndim < 3
             or arr.shape[1] < 1
             or (self.replicas is not None and arr.shape[0] != self.replicas)
-            or (self.in_features is not None and arr.shape[2] != self.in_features)
+            or (self.in_shape is not None and arr.shape[2:] != self.in_shape)
         ):
             raise _shape_error(
-                name, owner, _batch_shape(self.replicas, self.in_features), f"shape {arr.shape}"
+                name, owner, _batch_shape(self.replicas, self.in_shape), f"shape {arr.shape}"
             )
         return arr, squeeze
 
@@ -488,8 +516,10 @@ class _Linear(Layer):
     ) -> None:
         super().__init__()
         owner = type(self).__name__
-        self.in_features = _check(_SIZE, "in_features", owner, in_features)
-        self.out_features = self._n_out = _check(_SIZE, "out_features", owner, out_features)
+        n_in: int = _check(_SIZE, "in_features", owner, in_features)
+        n_out: int = _check(_SIZE, "out_features", owner, out_features)
+        self.in_shape: tuple[int, ...] = (n_in,)
+        self.out_shape: tuple[int, ...] = (n_out,)
         self.replicas = _check(_REPLICAS, "replicas", owner, replicas)
         self.has_bias: bool = _check(Bool(), "bias", owner, bias)
         self.bias_lr: float = _check(_LR, "bias_lr", owner, bias_lr)
@@ -506,10 +536,10 @@ class _Linear(Layer):
             raise parameter_error("backend", owner, "'rust' or 'twin'", backend) from None
         root = as_seed_sequence(rng)
         self.seed_entropy: int | list[int] | None = root.entropy  # type: ignore[assignment]
-        shape = (self.replicas, self.out_features, self.in_features)
+        shape = (self.replicas, n_out, n_in)
         if weights is None:
             gens = (replica_generator(root, PURPOSE_INIT, offset + r) for r in range(shape[0]))
-            w0 = uniform_weights(gens, self.out_features, self.in_features)
+            w0 = uniform_weights(gens, n_out, n_in)
         else:
             w0 = _as_real_array("weights", owner, weights, copy=True)
             if w0.ndim == 2 and self.replicas == 1:
@@ -599,7 +629,7 @@ class _Linear(Layer):
             z = np.einsum("roi,rbi->rbo", self._state.effective_weights(), x)
         else:
             z = self._state.forward(x, self.forward_io)
-            self._x, self._d, self._out_shape = x, None, (*x.shape[:2], self._n_out)
+            self._x, self._d, self._last_shape = x, None, (*x.shape[:2], *self.out_shape)
         if self._b is not None:
             z = z + self._b[:, None, :]
         return np.asarray(z, dtype=np.float64)
@@ -839,8 +869,8 @@ class ActivationLayer(Layer):
     """
 
     replicas = None
-    in_features = None
-    out_features = None
+    in_shape = None
+    out_shape = None
 
     def __init__(self, activation: Activation | str) -> None:
         super().__init__()
@@ -861,7 +891,7 @@ class ActivationLayer(Layer):
     def _forward(self, x: FloatArray, *, exact: bool) -> FloatArray:
         a = self.activation(x)
         if not exact:
-            self._za, self._out_shape = (x, a), x.shape
+            self._za, self._last_shape = (x, a), x.shape
         return a
 
     def _backward(self, grad: FloatArray) -> FloatArray:
@@ -931,7 +961,7 @@ class Tanh(ActivationLayer):
 class Sequential(Layer):
     """Layers applied in order, trained with softmax cross-entropy (or any loss you form).
 
-    :meth:`train_batch` is one step of :class:`pulsetrain.nn.Classifier`: a training forward
+    :meth:`train_batch` is one step of :class:`pulsetrain.problems.Classifier`: a training forward
     pass, the mean softmax cross-entropy, the backward pass (skipping the first weighted layer's
     input gradient) and every layer's update, last layer first.
 
@@ -979,20 +1009,27 @@ class Sequential(Layer):
             raise parameter_error(
                 "layers", owner, "layers with the same number of replicas", sorted(reps)
             )
-        width: int | None = None
+        shape: tuple[int, ...] | None = None
         for k, layer in enumerate(layers):
-            if layer.in_features is not None and width is not None and layer.in_features != width:
+            if layer.in_shape is not None and shape is not None and layer.in_shape != shape:
+                if len(layer.in_shape) == 1 and len(shape) == 1:
+                    raise parameter_error(
+                        f"layers[{k}].in_features",
+                        owner,
+                        f"the previous layer's out_features ({shape[0]})",
+                        layer.in_shape[0],
+                    )
                 raise parameter_error(
-                    f"layers[{k}].in_features",
+                    f"layers[{k}].in_shape",
                     owner,
-                    f"the previous layer's out_features ({width})",
-                    layer.in_features,
+                    f"the previous layer's out_shape ({shape})",
+                    layer.in_shape,
                 )
-            width = layer.out_features if layer.out_features is not None else width
+            shape = layer.out_shape if layer.out_shape is not None else shape
         self.layers: tuple[Layer, ...] = tuple(layers)
         self.replicas = reps.pop()
-        self.in_features = next((lay.in_features for lay in layers if lay.in_features), None)
-        self.out_features = width
+        self.in_shape = next((lay.in_shape for lay in layers if lay.in_shape), None)
+        self.out_shape = shape
 
     def __len__(self) -> int:
         """Return the number of layers."""
@@ -1036,7 +1073,7 @@ class Sequential(Layer):
         for layer in self.layers:
             h = layer._forward(h, exact=exact)
         if not exact:
-            self._out_shape = h.shape
+            self._last_shape = h.shape
         return h
 
     def _backward(self, grad: FloatArray) -> FloatArray:

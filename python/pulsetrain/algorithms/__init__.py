@@ -6,10 +6,10 @@ mode, and runs R replicas at once.
 """
 
 from pulsetrain.algorithms.base import Algorithm, AlgorithmState, Callback, run
-from pulsetrain.algorithms.calibration import TwoStage
 from pulsetrain.algorithms.residual import ResidualLearning, ResidualLearningV2, TikiTaka
 from pulsetrain.algorithms.sgd import AnalogSGD, DigitalSGD
 from pulsetrain.algorithms.tracking import ERIDER, RIDER, ERIDERBuffered
+from pulsetrain.algorithms.two_stage import TwoStage
 
 __all__ = [
     "ERIDER",

@@ -4,7 +4,8 @@ An algorithm is a frozen config of its own hyper-parameters. ``start()`` builds 
 digital buffers for R replicas and returns an :class:`AlgorithmState`; :func:`run` drives every
 algorithm the same way: at each step it asks the state where the gradient is taken, asks the
 problem for that gradient as rank-one factors, and hands them to ``state.step``. Recording,
-progress and callbacks live here only.
+progress and callbacks live here only, with the helpers every algorithm shares (:func:`make_tile`,
+:func:`outer`, the learning-rate constraint :data:`LR`).
 """
 
 from __future__ import annotations
@@ -18,22 +19,59 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from pulsetrain._validation import parameter_error
+from pulsetrain._validation import Interval, parameter_error
 from pulsetrain.config import ConfigMixin, to_dict
+from pulsetrain.devices import Device
 from pulsetrain.periphery import IOParameters
-from pulsetrain.problems.least_squares import Instance, Problem
+from pulsetrain.problems.base import Instance, Problem
 from pulsetrain.results import TrainResult
 from pulsetrain.rng import as_seed_sequence
 from pulsetrain.tile import AnalogTile, Backend
-from pulsetrain.updates import Phase
+from pulsetrain.updates import Phase, UpdateMode
 
-__all__ = ["Algorithm", "AlgorithmState", "Callback", "run"]
+__all__ = ["LR", "Algorithm", "AlgorithmState", "Callback", "make_tile", "outer", "run"]
 
 FloatArray = npt.NDArray[np.float64]
-Callback = Callable[[int, "AlgorithmState"], bool | None]
-"""Called as ``callback(step, state)`` after each recorded step; returning True stops the run."""
+Callback = Callable[[int, Any], bool | None]
+"""Called as ``callback(step, state)`` after each recorded step; returning True stops the run.
+
+``state`` is the algorithm's :class:`AlgorithmState`, or a network's
+:class:`~pulsetrain.problems.ModelState`."""
 
 PHASES = tuple(p.value for p in Phase)
+
+LR = Interval(0.0, None, closed="left")
+"""Constraint of every learning rate: a float ≥ 0."""
+
+
+def outer(x: FloatArray, d: FloatArray) -> FloatArray:
+    """Return Σ_b d_b x_bᵀ per replica, (R, out, in)."""
+    return np.asarray(np.einsum("rbo,rbi->roi", d, x), dtype=np.float64)
+
+
+def make_tile(
+    instance: Instance,
+    device: Device,
+    update: UpdateMode,
+    root: np.random.SeedSequence,
+    index: int,
+    n_threads: int | None,
+    replica_offset: int,
+    backend: Backend = Backend.RUST,
+) -> AnalogTile:
+    """Build tile `index` of an algorithm for the instance's shape and replicas."""
+    return AnalogTile(
+        instance.out_size,
+        instance.in_size,
+        device,
+        replicas=instance.replicas,
+        update=update,
+        rng=root,
+        n_threads=n_threads,
+        replica_offset=replica_offset,
+        tile_index=index,
+        backend=backend,
+    )
 
 
 class AlgorithmState(abc.ABC):
@@ -258,7 +296,9 @@ def run(
     state = instance.start(
         algorithm, root, n_threads=n_threads, replica_offset=replica_offset, backend=backend
     )
-    if record_weights and not instance.single_matrix:
+    # The one weight matrix of a single-matrix problem (None for a network of layers).
+    matrix = state if instance.single_matrix and isinstance(state, AlgorithmState) else None
+    if record_weights and matrix is None:
         raise parameter_error(
             "record_weights", "run", "False for a network problem (use callbacks)", record_weights
         )
@@ -280,8 +320,8 @@ def run(
         loss[:, rec], error[:, rec] = instance.metrics(state)
         for p, v in state.pulse_totals().items():
             pulses[p][:, rec] = v
-        if trajectory is not None:
-            trajectory[:, rec] = state.effective_weights()
+        if trajectory is not None and matrix is not None:
+            trajectory[:, rec] = matrix.effective_weights()
         rec += 1
 
     record(0)
@@ -297,8 +337,8 @@ def run(
             instance.advance(state, k)
             done = k + 1
             if average_from is not None and done > average_from:
-                if instance.single_matrix:
-                    w_now = state.effective_weights()
+                if matrix is not None:
+                    w_now = matrix.effective_weights()
                     avg_w = w_now if avg_w is None else avg_w + w_now
                 for name, arr in state.arrays().items():
                     avg_arrays[name] = arr if name not in avg_arrays else avg_arrays[name] + arr
@@ -338,8 +378,8 @@ def run(
         error=error[:, :n_kept],
         pulses={p: v[:, :n_kept] for p, v in pulses.items()},
         weights=(
-            state.effective_weights()
-            if instance.single_matrix
+            matrix.effective_weights()
+            if matrix is not None
             else np.empty((replicas, 0, 0), dtype=np.float64)
         ),
         arrays=state.arrays(),

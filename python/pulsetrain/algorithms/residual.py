@@ -13,92 +13,36 @@ from typing import ClassVar, Self
 
 import numpy as np
 
-from pulsetrain._validation import NON_NEGATIVE as _NON_NEGATIVE
 from pulsetrain._validation import (
     InstanceOf,
-    Integral,
     Interval,
     check_fields,
     constrained,
     parameter_error,
 )
-from pulsetrain.algorithms.base import Algorithm, AlgorithmState, FloatArray
-from pulsetrain.algorithms.sgd import LR, UPDATE_MODES, make_tile
+from pulsetrain.algorithms._transfer import (
+    TRANSFER_UPDATE,
+    ResidualFields,
+    TransferBuffer,
+    TwoArrayState,
+    columns_per_transfer_field,
+    gamma_mix_field,
+    lr_field,
+    transfer_every_field,
+)
+from pulsetrain.algorithms.base import AlgorithmState, FloatArray
 from pulsetrain.config import register
 from pulsetrain.devices import ALD, Device
-from pulsetrain.periphery import IOParameters, perfect_io
-from pulsetrain.problems.least_squares import Instance
-from pulsetrain.tile import AnalogTile, Backend
-from pulsetrain.updates import ExpectedUpdate, Phase, StochasticPulseUpdate, UpdateMode
+from pulsetrain.problems.base import Instance
+from pulsetrain.tile import Backend
+from pulsetrain.updates import ExpectedUpdate, Phase, UpdateMode
 
 __all__ = ["ResidualLearning", "ResidualLearningV2", "TikiTaka"]
-
-_UNIT = Interval(0.0, 1.0, closed="right")
-_DEVICE = InstanceOf((Device,))
-_OPTIONAL_DEVICE = InstanceOf((Device, type(None)))
-
-
-def _residual_sp_error(p_tile: AnalogTile) -> FloatArray | None:
-    """RMS over elements of P's logical SP (RL assumes 0); None for an ideal device."""
-    sp = p_tile.symmetric_points
-    if np.isnan(sp).all():
-        return None
-    r = p_tile.replicas
-    return np.asarray(np.sqrt(np.mean(sp.reshape(r, -1) ** 2, axis=1)), dtype=np.float64)
-
-
-class _TwoArrayState(AlgorithmState):
-    """W (tile 0) and P (tile 1); gradient at W̄ = W + γP."""
-
-    def __init__(
-        self,
-        instance: Instance,
-        root: np.random.SeedSequence,
-        device: Device,
-        device_residual: Device | None,
-        update: UpdateMode,
-        gamma_mix: float,
-        n_threads: int | None,
-        offset: int,
-        backend: Backend,
-        transfer_update: UpdateMode | None = None,
-    ) -> None:
-        self.replicas = instance.replicas
-        self.n_in = instance.in_size
-        self.gamma = gamma_mix
-        dev_p = device if device_residual is None else device_residual
-        # W only ever receives transfers: it uses the transfer update mode when one is given.
-        w_mode = update if transfer_update is None else transfer_update
-        self.w = make_tile(instance, device, w_mode, root, 0, n_threads, offset, backend)
-        self.p = make_tile(instance, dev_p, update, root, 1, n_threads, offset, backend)
-        self.w.set_weights(instance.initial_weights())
-        self.tiles = {"W": self.w, "P": self.p}
-
-    def gradient_point(self) -> FloatArray:
-        if self.gamma == 0.0:
-            return self.w.weights
-        return self.w.weights + self.gamma * self.p.weights
-
-    def forward(self, x: FloatArray, io: IOParameters | None) -> FloatArray:
-        # W̄ x = W x + γ P x: both arrays are read through the periphery (shared ADC).
-        y = self.w.forward(x, io=io or perfect_io())
-        if self.gamma != 0.0:
-            y = y + self.gamma * self.p.forward(x, io=io or perfect_io())
-        return y
-
-    def backward(self, d: FloatArray, io: IOParameters | None) -> FloatArray:
-        y = self.w.backward(d, io=io or perfect_io())
-        if self.gamma != 0.0:
-            y = y + self.gamma * self.p.backward(d, io=io or perfect_io())
-        return y
-
-    def sp_error(self) -> FloatArray | None:
-        return _residual_sp_error(self.p)
 
 
 @register
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ResidualLearning(Algorithm):
+class ResidualLearning(ResidualFields):
     """Residual learning (P1 §4, Eq. 10–11; theory.md §3.4).
 
     Per step: g at W̄ = W + gamma_mix·P; P ← AU_P(P, −lr·g); every ``transfer_every`` steps,
@@ -116,34 +60,13 @@ class ResidualLearning(Algorithm):
     """
 
     kind: ClassVar[str] = "residual_learning"
-    device: Device = field(metadata=constrained(_DEVICE))
-    """Device of the main array W (and of P unless ``device_residual`` is given)."""
-    device_residual: Device | None = field(default=None, metadata=constrained(_OPTIONAL_DEVICE))
-    """Device of the residual array P; None uses ``device``."""
-    lr: float = field(default=0.05, metadata=constrained(LR))
-    """Learning rate of the gradient accumulation on P (≥ 0)."""
-    lr_transfer: float = field(default=0.01, metadata=constrained(LR))
-    """Multiplies the read of P written onto W (≥ 0)."""
-    gamma_mix: float = field(default=0.4, metadata=constrained(_NON_NEGATIVE))
+    gamma_mix: float = gamma_mix_field()
     """Weight of P in W̄ = W + gamma_mix·P (≥ 0; 0 is Tiki-Taka)."""
-    transfer_every: int = field(default=1, metadata=constrained(Integral(1, 1 << 30)))
+    transfer_every: int = transfer_every_field()
     """Gradient steps between transfer events (≥ 1)."""
-    columns_per_transfer: int = field(default=0, metadata=constrained(Integral(0, 1 << 24)))
+    columns_per_transfer: int = columns_per_transfer_field()
     """Columns read and written per event, cyclically; 0 transfers every column."""
-    read_noise_std: float = field(default=0.0, metadata=constrained(_NON_NEGATIVE))
-    """Gaussian noise of each read of P, in weight units (≥ 0)."""
-    transfer_io: IOParameters | None = field(
-        default=None, metadata=constrained(InstanceOf((IOParameters, type(None))))
-    )
-    """If given, reads of P go through this periphery (one-hot forward passes, e.g.
-    ``periphery.transfer_io()``) instead of exact values plus ``read_noise_std``."""
-    update: UpdateMode = field(
-        default_factory=StochasticPulseUpdate, metadata=constrained(InstanceOf(UPDATE_MODES))
-    )
-    """Update mode of both arrays (gradient updates and transfer writes)."""
-    transfer_update: UpdateMode | None = field(
-        default=None, metadata=constrained(InstanceOf((*UPDATE_MODES, type(None))))
-    )
+    transfer_update: UpdateMode | None = field(default=None, metadata=TRANSFER_UPDATE)
     """Update mode of the transfer writes onto W (aihwkit ``transfer_update``); None: ``update``."""
 
     def __post_init__(self) -> None:
@@ -172,7 +95,7 @@ class ResidualLearning(Algorithm):
         return _RLState(self, instance, root, n_threads, replica_offset, backend)
 
 
-class _RLState(_TwoArrayState):
+class _RLState(TwoArrayState):
     def __init__(
         self,
         cfg: ResidualLearning | TikiTaka,
@@ -222,7 +145,7 @@ class _RLState(_TwoArrayState):
 
 @register
 @dataclass(frozen=True, slots=True, kw_only=True)
-class TikiTaka(Algorithm):
+class TikiTaka(ResidualFields):
     """Tiki-Taka (P2's analysed form): residual learning with gamma_mix = 0 (theory.md §3.3).
 
     The gradient is taken at W, P accumulates −lr·g, and its columns are transferred onto W.
@@ -235,32 +158,11 @@ class TikiTaka(Algorithm):
     """
 
     kind: ClassVar[str] = "tiki_taka"
-    device: Device = field(metadata=constrained(_DEVICE))
-    """Device of W (and of P unless ``device_residual`` is given)."""
-    device_residual: Device | None = field(default=None, metadata=constrained(_OPTIONAL_DEVICE))
-    """Device of P; None uses ``device``."""
-    lr: float = field(default=0.05, metadata=constrained(LR))
-    """Learning rate of the gradient accumulation on P (≥ 0)."""
-    lr_transfer: float = field(default=0.01, metadata=constrained(LR))
-    """Multiplies the read of P written onto W (≥ 0)."""
-    transfer_every: int = field(default=1, metadata=constrained(Integral(1, 1 << 30)))
+    transfer_every: int = transfer_every_field()
     """Gradient steps between transfer events (≥ 1)."""
-    columns_per_transfer: int = field(default=0, metadata=constrained(Integral(0, 1 << 24)))
+    columns_per_transfer: int = columns_per_transfer_field()
     """Columns per event, cyclically; 0 transfers every column."""
-    read_noise_std: float = field(default=0.0, metadata=constrained(_NON_NEGATIVE))
-    """Gaussian noise of each read of P (≥ 0)."""
-    transfer_io: IOParameters | None = field(
-        default=None, metadata=constrained(InstanceOf((IOParameters, type(None))))
-    )
-    """If given, reads of P go through this periphery (one-hot forward passes, e.g.
-    ``periphery.transfer_io()``) instead of exact values plus ``read_noise_std``."""
-    update: UpdateMode = field(
-        default_factory=StochasticPulseUpdate, metadata=constrained(InstanceOf(UPDATE_MODES))
-    )
-    """Update mode of both arrays."""
-    transfer_update: UpdateMode | None = field(
-        default=None, metadata=constrained(InstanceOf((*UPDATE_MODES, type(None))))
-    )
+    transfer_update: UpdateMode | None = field(default=None, metadata=TRANSFER_UPDATE)
     """Update mode of the transfer writes onto W (aihwkit ``transfer_update``); None: ``update``."""
 
     def __post_init__(self) -> None:
@@ -291,7 +193,7 @@ class TikiTaka(Algorithm):
 
 @register
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ResidualLearningV2(Algorithm):
+class ResidualLearningV2(ResidualFields):
     """RLv2 (P1 §5, Eq. 14; theory.md §3.5): a decaying digital buffer H between P and W.
 
     Per step: g at W̄ = W + gamma_mix·P; P ← AU_P(P, −lr·g); P~ = read(P) with read noise;
@@ -307,15 +209,9 @@ class ResidualLearningV2(Algorithm):
     """
 
     kind: ClassVar[str] = "residual_learning_v2"
-    device: Device = field(metadata=constrained(_DEVICE))
-    """Device of W (and of P unless ``device_residual`` is given)."""
-    device_residual: Device | None = field(default=None, metadata=constrained(_OPTIONAL_DEVICE))
-    """Device of P; None uses ``device``."""
-    lr: float = field(default=0.05, metadata=constrained(LR))
-    """Learning rate of the gradient accumulation on P (≥ 0)."""
-    lr_transfer: float = field(default=0.1, metadata=constrained(LR))
+    lr_transfer: float = lr_field(0.1)
     """Multiplies the read of P added to H (≥ 0)."""
-    gamma_mix: float = field(default=0.4, metadata=constrained(_NON_NEGATIVE))
+    gamma_mix: float = gamma_mix_field()
     """Weight of P in W̄ (≥ 0)."""
     buffer_decay: float | None = field(
         default=None, metadata=constrained(InstanceOf((float, int, type(None))))
@@ -325,17 +221,6 @@ class ResidualLearningV2(Algorithm):
         default=1.0, metadata=constrained(Interval(0.0, None, closed="neither"))
     )
     """Firing threshold in units of W's dw_min (> 0)."""
-    read_noise_std: float = field(default=0.0, metadata=constrained(_NON_NEGATIVE))
-    """Gaussian noise of each read of P (≥ 0)."""
-    transfer_io: IOParameters | None = field(
-        default=None, metadata=constrained(InstanceOf((IOParameters, type(None))))
-    )
-    """If given, reads of P go through this periphery (one-hot forward passes, e.g.
-    ``periphery.transfer_io()``) instead of exact values plus ``read_noise_std``."""
-    update: UpdateMode = field(
-        default_factory=StochasticPulseUpdate, metadata=constrained(InstanceOf(UPDATE_MODES))
-    )
-    """Update mode of P's gradient updates (W receives single exact pulses)."""
 
     def __post_init__(self) -> None:
         """Validate every field."""
@@ -382,7 +267,7 @@ class ResidualLearningV2(Algorithm):
         return _RLv2State(self, instance, root, n_threads, replica_offset, backend)
 
 
-class _RLv2State(_TwoArrayState):
+class _RLv2State(TwoArrayState):
     def __init__(
         self,
         cfg: ResidualLearningV2,
@@ -404,21 +289,22 @@ class _RLv2State(_TwoArrayState):
             backend,
         )
         self.cfg = cfg
-        self.h = np.zeros((instance.replicas, instance.out_size, instance.in_size))
-        self.decay = cfg.effective_buffer_decay
-        self.quantum = cfg.threshold * cfg.device.dw_min
+        # H fires one pulse of sign(H) on W per crossing of threshold·dw_min(W), which it loses.
+        self.buffer = TransferBuffer(
+            (instance.replicas, instance.out_size, instance.in_size),
+            threshold=cfg.threshold * cfg.device.dw_min,
+            decay=cfg.effective_buffer_decay,
+        )
 
     def step(self, step: int, x: FloatArray, d: FloatArray) -> None:
         self.p.update(x, d, lr=self.cfg.lr)
         read = self.p.read(noise_std=self.cfg.read_noise_std, io=self.cfg.transfer_io)
-        self.h = (1.0 - self.decay) * self.h + self.cfg.lr_transfer * read
-        fire = np.where(np.abs(self.h) >= self.quantum, np.sign(self.h), 0.0)
+        fire = self.buffer.fire(self.cfg.lr_transfer * read)
         if fire.any():
             self.w.apply_pulses(fire.astype(np.int64), phase=Phase.TRANSFER)
-            self.h = self.h - fire * self.quantum
 
     def arrays(self) -> dict[str, FloatArray]:
-        return {"W": self.w.weights, "P": self.p.weights, "H": self.h.copy()}
+        return {"W": self.w.weights, "P": self.p.weights, "H": self.buffer.h.copy()}
 
     def effective_weights(self) -> FloatArray:
         return self.gradient_point()

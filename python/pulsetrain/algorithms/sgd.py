@@ -7,13 +7,13 @@ from typing import ClassVar, Self
 
 import numpy as np
 
-from pulsetrain._validation import InstanceOf, Interval, check_fields, constrained
-from pulsetrain.algorithms.base import Algorithm, AlgorithmState, FloatArray
+from pulsetrain._validation import InstanceOf, check_fields, constrained
+from pulsetrain.algorithms.base import LR, Algorithm, AlgorithmState, FloatArray, make_tile, outer
 from pulsetrain.config import register
 from pulsetrain.devices import ALD, Device
 from pulsetrain.periphery import IOParameters, perfect_io
-from pulsetrain.problems.least_squares import Instance
-from pulsetrain.tile import AnalogTile, Backend
+from pulsetrain.problems.base import Instance
+from pulsetrain.tile import Backend
 from pulsetrain.updates import (
     ExpectedUpdate,
     PulseCountUpdate,
@@ -23,13 +23,7 @@ from pulsetrain.updates import (
 
 __all__ = ["AnalogSGD", "DigitalSGD"]
 
-LR = Interval(0.0, None, closed="left")
 UPDATE_MODES = (ExpectedUpdate, PulseCountUpdate, StochasticPulseUpdate)
-
-
-def outer(x: FloatArray, d: FloatArray) -> FloatArray:
-    """Return Σ_b d_b x_bᵀ per replica, (R, out, in)."""
-    return np.asarray(np.einsum("rbo,rbi->roi", d, x), dtype=np.float64)
 
 
 @register
@@ -139,31 +133,6 @@ class AnalogSGD(Algorithm):
         backend: Backend,
     ) -> AlgorithmState:
         return _AnalogSGDState(self, instance, root, n_threads, replica_offset, backend)
-
-
-def make_tile(
-    instance: Instance,
-    device: Device,
-    update: UpdateMode,
-    root: np.random.SeedSequence,
-    index: int,
-    n_threads: int | None,
-    replica_offset: int,
-    backend: Backend = Backend.RUST,
-) -> AnalogTile:
-    """Build tile `index` of an algorithm for the instance's shape and replicas."""
-    return AnalogTile(
-        instance.out_size,
-        instance.in_size,
-        device,
-        replicas=instance.replicas,
-        update=update,
-        rng=root,
-        n_threads=n_threads,
-        replica_offset=replica_offset,
-        tile_index=index,
-        backend=backend,
-    )
 
 
 class _AnalogSGDState(AlgorithmState):

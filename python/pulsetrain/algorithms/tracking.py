@@ -24,18 +24,25 @@ import numpy as np
 import numpy.typing as npt
 
 from pulsetrain import _core
-from pulsetrain._validation import NON_NEGATIVE as _NON_NEGATIVE
-from pulsetrain._validation import Bool, InstanceOf, Integral, Interval, check_fields, constrained
-from pulsetrain.algorithms.base import Algorithm, AlgorithmState, FloatArray
-from pulsetrain.algorithms.residual import _DEVICE, _OPTIONAL_DEVICE, _TwoArrayState
-from pulsetrain.algorithms.sgd import LR, UPDATE_MODES
+from pulsetrain._validation import NON_NEGATIVE, Bool, Integral, Interval, check_fields, constrained
+from pulsetrain.algorithms._transfer import (
+    TRANSFER_UPDATE,
+    ResidualFields,
+    TransferBuffer,
+    TwoArrayState,
+    columns_per_transfer_field,
+    gamma_mix_field,
+    lr_field,
+    transfer_every_field,
+)
+from pulsetrain.algorithms.base import AlgorithmState, FloatArray
 from pulsetrain.config import register
 from pulsetrain.devices import Device, SkewLinear
 from pulsetrain.periphery import IOParameters, perfect_io
-from pulsetrain.problems.least_squares import Instance
+from pulsetrain.problems.base import Instance
 from pulsetrain.rng import tile_key
 from pulsetrain.tile import Backend
-from pulsetrain.updates import ExpectedUpdate, Phase, StochasticPulseUpdate, UpdateMode
+from pulsetrain.updates import ExpectedUpdate, Phase, UpdateMode
 
 __all__ = ["ERIDER", "RIDER", "ERIDERBuffered"]
 
@@ -46,7 +53,7 @@ _CHOPPER_KEY_INDEX = (1 << 20) + 1
 _CHOPPER_TAG = 8
 
 
-class _TrackingState(_TwoArrayState):
+class _TrackingState(TwoArrayState):
     def __init__(
         self,
         cfg: RIDER | ERIDER,
@@ -152,7 +159,7 @@ def _start(
 
 @register
 @dataclass(frozen=True, slots=True, kw_only=True)
-class RIDER(Algorithm):
+class RIDER(ResidualFields):
     """RIDER (P3 Alg. 2; theory.md §3.11): residual learning that tracks P's SP with an EMA.
 
     Per step: W̄ = W + gamma_mix(P − Q); P ← AU_P(P, −lr·g); Q ← (1 − ema_rate)Q +
@@ -166,32 +173,11 @@ class RIDER(Algorithm):
     """
 
     kind: ClassVar[str] = "rider"
-    device: Device = field(metadata=constrained(_DEVICE))
-    """Device of W (and of P unless ``device_residual`` is given)."""
-    device_residual: Device | None = field(default=None, metadata=constrained(_OPTIONAL_DEVICE))
-    """Device of P; None uses ``device``."""
-    lr: float = field(default=0.05, metadata=constrained(LR))
-    """Learning rate of the gradient accumulation on P (≥ 0)."""
-    lr_transfer: float = field(default=0.01, metadata=constrained(LR))
-    """Multiplies P − Q written onto W every step (≥ 0)."""
-    gamma_mix: float = field(default=0.4, metadata=constrained(_NON_NEGATIVE))
+    gamma_mix: float = gamma_mix_field()
     """Weight of P − Q in W̄ (≥ 0)."""
     ema_rate: float = field(default=0.01, metadata=constrained(_RATE))
     """EMA rate η of the SP tracker Q, in (0, 1]."""
-    read_noise_std: float = field(default=0.0, metadata=constrained(_NON_NEGATIVE))
-    """Gaussian noise of each read of P (≥ 0)."""
-    transfer_io: IOParameters | None = field(
-        default=None, metadata=constrained(InstanceOf((IOParameters, type(None))))
-    )
-    """If given, reads of P go through this periphery (one-hot forward passes, e.g.
-    ``periphery.transfer_io()``) instead of exact values plus ``read_noise_std``."""
-    update: UpdateMode = field(
-        default_factory=StochasticPulseUpdate, metadata=constrained(InstanceOf(UPDATE_MODES))
-    )
-    """Update mode of both arrays."""
-    transfer_update: UpdateMode | None = field(
-        default=None, metadata=constrained(InstanceOf((*UPDATE_MODES, type(None))))
-    )
+    transfer_update: UpdateMode | None = field(default=None, metadata=TRANSFER_UPDATE)
     """Update mode of the transfer writes onto W (aihwkit ``transfer_update``); None: ``update``."""
 
     def __post_init__(self) -> None:
@@ -222,7 +208,7 @@ class RIDER(Algorithm):
 
 @register
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ERIDER(Algorithm):
+class ERIDER(ResidualFields):
     """E-RIDER (P3 Alg. 3; theory.md §3.12, the raw equations): RIDER with a chopper.
 
     Per step k, with c the per-column chopper (flipped with probability ``chop_prob`` after
@@ -241,15 +227,7 @@ class ERIDER(Algorithm):
     """
 
     kind: ClassVar[str] = "erider"
-    device: Device = field(metadata=constrained(_DEVICE))
-    """Device of W (and of P unless ``device_residual`` is given)."""
-    device_residual: Device | None = field(default=None, metadata=constrained(_OPTIONAL_DEVICE))
-    """Device of P; None uses ``device``."""
-    lr: float = field(default=0.05, metadata=constrained(LR))
-    """Learning rate of the gradient accumulation on P (≥ 0)."""
-    lr_transfer: float = field(default=0.01, metadata=constrained(LR))
-    """Multiplies c⊙(P − Q~) written onto W every step (≥ 0)."""
-    gamma_mix: float = field(default=0.4, metadata=constrained(_NON_NEGATIVE))
+    gamma_mix: float = gamma_mix_field()
     """Weight of c⊙(P − Q~) in W̄ (≥ 0)."""
     ema_rate: float = field(default=0.01, metadata=constrained(_RATE))
     """EMA rate η of the SP tracker Q, in (0, 1]."""
@@ -257,20 +235,7 @@ class ERIDER(Algorithm):
     """Probability that a column's chopper flips after a step, in [0, 1]."""
     reprogram_on_flip: bool = field(default=True, metadata=constrained(Bool()))
     """Keep Q~ as an analog copy of Q reprogrammed at flips (else Q~ is Q itself)."""
-    read_noise_std: float = field(default=0.0, metadata=constrained(_NON_NEGATIVE))
-    """Gaussian noise of each read of P (≥ 0)."""
-    transfer_io: IOParameters | None = field(
-        default=None, metadata=constrained(InstanceOf((IOParameters, type(None))))
-    )
-    """If given, reads of P go through this periphery (one-hot forward passes, e.g.
-    ``periphery.transfer_io()``) instead of exact values plus ``read_noise_std``."""
-    update: UpdateMode = field(
-        default_factory=StochasticPulseUpdate, metadata=constrained(InstanceOf(UPDATE_MODES))
-    )
-    """Update mode of both arrays."""
-    transfer_update: UpdateMode | None = field(
-        default=None, metadata=constrained(InstanceOf((*UPDATE_MODES, type(None))))
-    )
+    transfer_update: UpdateMode | None = field(default=None, metadata=TRANSFER_UPDATE)
     """Update mode of the transfer writes onto W (aihwkit ``transfer_update``); None: ``update``."""
 
     def __post_init__(self) -> None:
@@ -303,7 +268,7 @@ class ERIDER(Algorithm):
         return _start(self, instance, root, n_threads, replica_offset, backend)
 
 
-class _BufferedState(_TwoArrayState):
+class _BufferedState(TwoArrayState):
     """E-RIDER with AGAD's chopped, thresholded transfer buffer (theory.md §3.7, §3.8, §3.12)."""
 
     def __init__(
@@ -330,7 +295,14 @@ class _BufferedState(_TwoArrayState):
         shape = (instance.replicas, instance.out_size, instance.in_size)
         self.m = np.zeros(shape)  # running mean of the reads (tracks P's SP)
         self.m_ref = np.zeros(shape)  # its snapshot at the last chopper flip (Q~)
-        self.h = np.zeros(shape)  # the dimensionless transfer buffer ω
+        # The dimensionless transfer buffer ω: fires where |ω| ≥ 1 (theory.md §3.8, step 3).
+        self.buffer = TransferBuffer(
+            shape,
+            threshold=1.0,
+            max_pulses=cfg.max_transfer_pulses,
+            momentum=cfg.momentum,
+            forget=cfg.forget_buffer,
+        )
         self.chop = np.ones((instance.replicas, 1, instance.in_size))
         self.flipped = np.zeros((instance.replicas, instance.in_size), dtype=bool)
         self.n_samp = max(math.ceil(1.0 / cfg.chop_prob), 2)
@@ -371,7 +343,7 @@ class _BufferedState(_TwoArrayState):
         n_in = self.chop.shape[2]
         cols = [(self.pointer + c) % n_in for c in range(self.n_cols)]
         v = self.p.read(cols, noise_std=cfg.read_noise_std, io=cfg.transfer_io)  # (R, out, c)
-        counts = np.zeros_like(self.h, dtype=np.int64)
+        counts = np.zeros_like(self.buffer.h, dtype=np.int64)
         write = self.sweeps > self.n_samp  # W is written only after n_samp sweeps (§3.8)
         for c, j in enumerate(cols):
             # 2: a flip since this column's last read moves the reference mean (B1: p_ref ← p).
@@ -380,18 +352,8 @@ class _BufferedState(_TwoArrayState):
             self.flipped[:, j] = False
             # 3: z = c_j (v − m_ref); ω = H + z·|lr_transfer|/bg; fire trunc(ω) where |ω| ≥ 1.
             z = self.chop[:, 0, j][:, None] * (v[:, :, c] - self.m_ref[:, :, j])
-            omega = self.h[:, :, j] + z * (abs(cfg.lr_transfer) / self.bg)
-            fire = np.abs(omega) >= 1.0
-            n = np.where(
-                fire,
-                np.clip(np.trunc(omega), -cfg.max_transfer_pulses, cfg.max_transfer_pulses),
-                0.0,
-            )
-            if cfg.forget_buffer:
-                omega = np.where(fire, cfg.momentum * omega, omega)
-            else:
-                omega = omega - (1.0 - cfg.momentum) * n
-            self.h[:, :, j] = omega
+            # Then ω ← momentum·ω where it fired, or ω − (1 − momentum)·n without forget_buffer.
+            n = self.buffer.fire(z * (abs(cfg.lr_transfer) / self.bg), np.s_[:, :, j])
             counts[:, :, j] = n.astype(np.int64)
             # 4: the leaky running mean of the reads.
             self.m[:, :, j] = (1.0 - self.sm) * self.m[:, :, j] + self.sm * v[:, :, c]
@@ -421,7 +383,7 @@ class _BufferedState(_TwoArrayState):
             "P": self.p.weights,
             "Q": self.m.copy(),
             "Q_copy": self.m_ref.copy(),
-            "H": self.h.copy(),
+            "H": self.buffer.h.copy(),
         }
 
     def effective_weights(self) -> FloatArray:
@@ -437,7 +399,7 @@ class _BufferedState(_TwoArrayState):
 
 @register
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ERIDERBuffered(Algorithm):
+class ERIDERBuffered(ResidualFields):
     """E-RIDER as P3 ran it: AGAD's chopped, thresholded buffer for the transfer (theory §3.12).
 
     P accumulates the chopped gradient −lr·c⊙g (per-column chopper c) at W̄ = W +
@@ -460,23 +422,19 @@ class ERIDERBuffered(Algorithm):
     """
 
     kind: ClassVar[str] = "erider_buffered"
-    device: Device = field(metadata=constrained(_DEVICE))
-    """Device of W (and of P unless ``device_residual`` is given)."""
-    device_residual: Device | None = field(default=None, metadata=constrained(_OPTIONAL_DEVICE))
-    """Device of P; None uses ``device``."""
-    lr: float = field(default=0.5, metadata=constrained(LR))
+    lr: float = lr_field(0.5)
     """Learning rate of the chopped gradient on P (aihwkit fast_lr; P3 LeNet: 0.5)."""
-    lr_transfer: float = field(default=0.05, metadata=constrained(LR))
+    lr_transfer: float = lr_field(0.05)
     """Scale of the reads added to the buffer (aihwkit transfer_lr, unscaled; P3: 0.05)."""
-    gamma_mix: float = field(default=0.1, metadata=constrained(_NON_NEGATIVE))
+    gamma_mix: float = gamma_mix_field(0.1)
     """Weight of c⊙(P − Q~) in W̄ (P3: 0.1)."""
     chop_prob: float = field(default=0.05, metadata=constrained(Interval(0.0, 1.0, closed="right")))
     """Chopper probability; sets the period n_samp = max(⌈1/chop_prob⌉, 2) (P3: 0.05)."""
     chop_random: bool = field(default=False, metadata=constrained(Bool()))
     """Also flip each column's chopper with probability chop_prob after each of its reads."""
-    transfer_every: int = field(default=1, metadata=constrained(Integral(1, 1 << 30)))
+    transfer_every: int = transfer_every_field()
     """Steps between transfer reads (≥ 1)."""
-    columns_per_transfer: int = field(default=1, metadata=constrained(Integral(0, 1 << 24)))
+    columns_per_transfer: int = columns_per_transfer_field(1)
     """Columns read per event, cyclically; 0 reads every column."""
     tail_weightening: float = field(
         default=5.0, metadata=constrained(Interval(0.0, None, closed="neither"))
@@ -486,7 +444,7 @@ class ERIDERBuffered(Algorithm):
         default=1.0, metadata=constrained(Interval(0.0, None, closed="neither"))
     )
     """Buffer unit in multiples of Δw_min(P)."""
-    auto_granularity: float = field(default=0.0, metadata=constrained(_NON_NEGATIVE))
+    auto_granularity: float = field(default=0.0, metadata=constrained(NON_NEGATIVE))
     """If > 0, bg is scaled by auto_granularity/(n_in·transfer_every) (P3: 1000)."""
     momentum: float = field(default=0.0, metadata=constrained(Interval(0.0, 1.0, closed="both")))
     """Fraction of the buffer kept where it fired (forget_buffer) or decrement factor."""
@@ -494,16 +452,6 @@ class ERIDERBuffered(Algorithm):
     """Reset a firing buffer to momentum·ω (else subtract (1 − momentum)·n)."""
     max_transfer_pulses: int = field(default=1, metadata=constrained(Integral(1, 1_000_000)))
     """Pulse cap per element per transfer (aihwkit transfer desired_bl, default 1)."""
-    read_noise_std: float = field(default=0.0, metadata=constrained(_NON_NEGATIVE))
-    """Gaussian noise of each read of P (≥ 0)."""
-    transfer_io: IOParameters | None = field(
-        default=None, metadata=constrained(InstanceOf((IOParameters, type(None))))
-    )
-    """If given, reads of P go through this periphery instead of read_noise_std."""
-    update: UpdateMode = field(
-        default_factory=StochasticPulseUpdate, metadata=constrained(InstanceOf(UPDATE_MODES))
-    )
-    """Update mode of P's gradient updates (W receives exact single pulses)."""
 
     def __post_init__(self) -> None:
         """Validate every field."""

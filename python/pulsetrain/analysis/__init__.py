@@ -11,7 +11,7 @@ family):
   exact scalar fixed point, the amplification factors, the error-bound forms and the lower-bound
   instance (§4.1-4.5).
 * :mod:`~pulsetrain.analysis.filters`: the SP-tracking EMA filter (§4.7).
-* :mod:`~pulsetrain.analysis.calibration`: zero-shift pulse complexity, exact linear-``G``
+* :mod:`~pulsetrain.analysis.zero_shift`: zero-shift pulse complexity, exact linear-``G``
   moments, P3 Cor. 3.9's pulse totals and the SP estimation error (§4.6, §6.18).
 
 Examples
@@ -24,23 +24,6 @@ Examples
 
 from __future__ import annotations
 
-from pulsetrain.analysis.calibration import (
-    SPError,
-    rider_total_pulses,
-    sp_estimation_error,
-    two_stage_total_pulses,
-    zs_average_iterate_bound,
-    zs_average_iterate_pulses,
-    zs_cyclic_floor,
-    zs_cyclic_pairs,
-    zs_last_iterate_bound,
-    zs_last_iterate_floor,
-    zs_last_iterate_pulses,
-    zs_linear_cyclic_fixed_point,
-    zs_linear_mean,
-    zs_linear_moments,
-    zs_linear_stationary_variance,
-)
 from pulsetrain.analysis.device import (
     DeviceLike,
     F,
@@ -80,6 +63,23 @@ from pulsetrain.analysis.penalty import (
     single_tile_bound_p4,
     tt_bound_p2,
     tt_p_max_p2,
+)
+from pulsetrain.analysis.zero_shift import (
+    SPError,
+    rider_total_pulses,
+    sp_estimation_error,
+    two_stage_total_pulses,
+    zs_average_iterate_bound,
+    zs_average_iterate_pulses,
+    zs_cyclic_floor,
+    zs_cyclic_pairs,
+    zs_last_iterate_bound,
+    zs_last_iterate_floor,
+    zs_last_iterate_pulses,
+    zs_linear_cyclic_fixed_point,
+    zs_linear_mean,
+    zs_linear_moments,
+    zs_linear_stationary_variance,
 )
 
 __all__ = [

@@ -1,241 +1,31 @@
-"""The papers' test problems: a noisy quadratic and synthetic least squares.
-
-A problem is a frozen config; :meth:`setup` draws one instance per replica (replica ``r`` from
-its own seed streams, so it does not depend on how many replicas run) and returns an
-:class:`Instance` that gives, at any weights W of shape (R, out, in), the stochastic gradient as
-rank-one factors ``(x, d)`` with ``∇f ≈ Σ_b d_b x_bᵀ``: exactly what an analog tile's outer-
-product update consumes (shared/DESIGN.md §4, step 1).
-"""
+"""Synthetic least squares (P1/P2): a random linear regression per replica."""
 
 from __future__ import annotations
 
-import abc
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Self
+from typing import ClassVar, Self
 
 import numpy as np
 import numpy.typing as npt
 
-from pulsetrain import _core
 from pulsetrain._validation import NON_NEGATIVE as _NON_NEGATIVE
-from pulsetrain._validation import POSITIVE as _POSITIVE
 from pulsetrain._validation import REAL as _REAL
 from pulsetrain._validation import Integral, check_fields, constrained
-from pulsetrain.config import ConfigMixin, register
-from pulsetrain.rng import replica_generator, tile_key
+from pulsetrain.config import register
+from pulsetrain.problems.base import (
+    _SIZE,
+    FloatArray,
+    Instance,
+    Problem,
+    _Noise,
+    _one_hot_factors,
+)
+from pulsetrain.rng import replica_generator
 
-__all__ = ["Instance", "LeastSquares", "Problem", "Quadratic"]
+__all__ = ["LeastSquares"]
 
-FloatArray = npt.NDArray[np.float64]
-
-#: Seed purposes of problem streams (spawn keys under the run's root).
+#: Seed purpose of the problem data streams (spawn keys under the run's root).
 PURPOSE_DATA = 1
-PURPOSE_NOISE_KEY = 2
-#: Tile index used to derive the Philox key of the gradient-noise streams.
-_NOISE_KEY_INDEX = 1 << 20
-
-_SIZE = Integral(1, 1 << 20)
-
-
-class Instance(abc.ABC):
-    """One drawn problem for R replicas (weights shaped (R, out, in))."""
-
-    replicas: int
-    out_size: int
-    in_size: int
-
-    @abc.abstractmethod
-    def initial_weights(self) -> FloatArray:
-        """Return the starting weights, (R, out, in)."""
-
-    @abc.abstractmethod
-    def optimum(self) -> FloatArray:
-        """Return the minimiser W*, (R, out, in)."""
-
-    @abc.abstractmethod
-    def gradient_factors(self, weights: FloatArray, step: int) -> tuple[FloatArray, FloatArray]:
-        """Return ``(x, d)``, (R, B, in) and (R, B, out), with ``Σ_b d_b x_bᵀ`` the gradient."""
-
-    @abc.abstractmethod
-    def loss(self, weights: FloatArray) -> FloatArray:
-        """Return the objective f(W) per replica, (R,)."""
-
-    def error(self, weights: FloatArray) -> FloatArray:
-        """Return ``‖W − W*‖²`` (squared Frobenius norm) per replica, (R,)."""
-        diff = weights - self.optimum()
-        return np.asarray(np.einsum("roi,roi->r", diff, diff), dtype=np.float64)
-
-    # Hooks of the run loop; a network problem overrides all three.
-    single_matrix: bool = True
-    """True when the model is one weight matrix (so trajectories and ``weights`` apply)."""
-
-    def start(
-        self,
-        algorithm: Any,
-        root: np.random.SeedSequence,
-        *,
-        n_threads: int | None,
-        replica_offset: int,
-        backend: Any,
-    ) -> Any:
-        """Build the algorithm's state for this instance (``algorithm.start``)."""
-        return algorithm.start(
-            self, root, n_threads=n_threads, replica_offset=replica_offset, backend=backend
-        )
-
-    def advance(self, state: Any, step: int) -> None:
-        """Run one training step: the gradient factors at the state's point, then its update."""
-        x, d = self.gradient_factors(state.gradient_point(), step)
-        state.step(step, x, d)
-
-    def metrics(self, state: Any) -> tuple[FloatArray, FloatArray]:
-        """Return (loss, error) per replica at the state's effective weights."""
-        w = state.effective_weights()
-        return self.loss(w), self.error(w)
-
-
-class Problem(ConfigMixin):
-    """Base of the problem configs."""
-
-    __slots__ = ()
-
-    def setup(
-        self, replicas: int, root: np.random.SeedSequence, *, replica_offset: int = 0
-    ) -> Instance:
-        """Draw the instance of every replica.
-
-        Parameters
-        ----------
-        replicas : int
-            Number of replicas R, at least 1.
-        root : numpy.random.SeedSequence
-            The run's root seed.
-        replica_offset : int, optional
-            Global index of replica 0.
-
-        Returns
-        -------
-        Instance
-            The drawn problem.
-        """
-        raise NotImplementedError
-
-
-class _Noise:
-    """Per-replica Gaussian gradient noise: replica r, step k from its own Philox stream."""
-
-    def __init__(self, root: np.random.SeedSequence, replicas: int, replica_offset: int) -> None:
-        self.key = list(tile_key(root, _NOISE_KEY_INDEX))
-        self.replicas = replicas
-        self.offset = replica_offset
-
-    def draw(self, step: int, shape: tuple[int, ...]) -> FloatArray:
-        n = int(np.prod(shape))
-        z = _core.replica_normals(self.key, step, self.offset, self.replicas, n, 7, None)
-        return np.asarray(z).reshape((self.replicas, *shape))
-
-
-def _one_hot_factors(grad: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """Factor a dense gradient (R, out, in) as Σ_j g[:, :, j] e_jᵀ: x = I, d = gᵀ."""
-    r, _, n_in = grad.shape
-    x = np.zeros((r, n_in, n_in))
-    x[:, np.arange(n_in), np.arange(n_in)] = 1.0
-    return x, np.ascontiguousarray(grad.transpose(0, 2, 1))
-
-
-@register
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Quadratic(Problem):
-    """f(W) = (L/2)‖W − target‖² with Gaussian gradient noise (shared/theory.md §5 toy).
-
-    The stochastic gradient is ``L(W − target) + noise_std·ξ`` element-wise.
-
-    Examples
-    --------
-    >>> Quadratic().to_dict()["target"]
-    0.5
-    """
-
-    kind: ClassVar[str] = "quadratic"
-    target: float = field(default=0.5, metadata=constrained(_REAL))
-    """The minimiser, every element of W*."""
-    noise_std: float = field(default=0.5, metadata=constrained(_NON_NEGATIVE))
-    """Gradient noise standard deviation σ per element (≥ 0; 0 gives exact gradients)."""
-    curvature: float = field(default=1.0, metadata=constrained(_POSITIVE))
-    """The curvature L (> 0)."""
-    out_size: int = field(default=1, metadata=constrained(_SIZE))
-    """Rows of W."""
-    in_size: int = field(default=1, metadata=constrained(_SIZE))
-    """Columns of W."""
-    w0: float = field(default=0.0, metadata=constrained(_REAL))
-    """Starting value of every weight."""
-
-    def __post_init__(self) -> None:
-        """Validate every field."""
-        check_fields(self)
-
-    @classmethod
-    def example(cls) -> Self:
-        """Return a valid instance for docs and tests.
-
-        Returns
-        -------
-        Quadratic
-            The theory toy: target 0.5, σ 0.5, 1×1.
-        """
-        return cls()
-
-    def setup(
-        self, replicas: int, root: np.random.SeedSequence, *, replica_offset: int = 0
-    ) -> Instance:
-        """Draw the instance (nothing random but the per-step noise).
-
-        Parameters
-        ----------
-        replicas : int
-            Number of replicas R, at least 1.
-        root : numpy.random.SeedSequence
-            The run's root seed.
-        replica_offset : int, optional
-            Global index of replica 0.
-
-        Returns
-        -------
-        Instance
-            The quadratic for R replicas.
-        """
-        return _QuadraticInstance(self, replicas, root, replica_offset)
-
-
-class _QuadraticInstance(Instance):
-    def __init__(
-        self, cfg: Quadratic, replicas: int, root: np.random.SeedSequence, offset: int
-    ) -> None:
-        self.cfg = cfg
-        self.replicas, self.out_size, self.in_size = replicas, cfg.out_size, cfg.in_size
-        self._shape = (replicas, cfg.out_size, cfg.in_size)
-        self._noise = _Noise(root, replicas, offset)
-
-    def initial_weights(self) -> FloatArray:
-        return np.full(self._shape, self.cfg.w0)
-
-    def optimum(self) -> FloatArray:
-        return np.full(self._shape, self.cfg.target)
-
-    def gradient(self, weights: FloatArray, step: int) -> FloatArray:
-        g = self.cfg.curvature * (weights - self.cfg.target)
-        if self.cfg.noise_std > 0.0:
-            g = g + self.cfg.noise_std * self._noise.draw(step, self._shape[1:])
-        return g
-
-    def gradient_factors(self, weights: FloatArray, step: int) -> tuple[FloatArray, FloatArray]:
-        return _one_hot_factors(self.gradient(weights, step))
-
-    def loss(self, weights: FloatArray) -> FloatArray:
-        diff = weights - self.cfg.target
-        return np.asarray(
-            0.5 * self.cfg.curvature * np.einsum("roi,roi->r", diff, diff), dtype=np.float64
-        )
 
 
 @register

@@ -13,31 +13,29 @@ from typing import ClassVar, Self
 
 import numpy as np
 
-from pulsetrain._validation import NON_NEGATIVE as _NON_NEGATIVE
-from pulsetrain._validation import (
-    InstanceOf,
-    Integral,
-    Options,
-    check_fields,
-    constrained,
+from pulsetrain._validation import Integral, Options, check_fields, constrained
+from pulsetrain.algorithms._transfer import (
+    TRANSFER_UPDATE,
+    ResidualFields,
+    columns_per_transfer_field,
+    gamma_mix_field,
+    transfer_every_field,
 )
-from pulsetrain.algorithms.base import Algorithm, AlgorithmState
-from pulsetrain.algorithms.residual import _DEVICE, _OPTIONAL_DEVICE, ResidualLearning, _RLState
-from pulsetrain.algorithms.sgd import LR, UPDATE_MODES
-from pulsetrain.calibration import ZeroShiftMode, zero_shift
+from pulsetrain.algorithms.base import AlgorithmState
+from pulsetrain.algorithms.residual import ResidualLearning, _RLState
 from pulsetrain.config import register
 from pulsetrain.devices import Device, SkewLinear
-from pulsetrain.periphery import IOParameters
-from pulsetrain.problems.least_squares import Instance
+from pulsetrain.problems.base import Instance
 from pulsetrain.tile import Backend
-from pulsetrain.updates import ExpectedUpdate, StochasticPulseUpdate, UpdateMode
+from pulsetrain.updates import ExpectedUpdate, UpdateMode
+from pulsetrain.zero_shift import ZeroShiftMode, zero_shift
 
 __all__ = ["TwoStage"]
 
 
 @register
 @dataclass(frozen=True, slots=True, kw_only=True)
-class TwoStage(Algorithm):
+class TwoStage(ResidualFields):
     """Zero-shift calibration of P, then residual learning (P3 Alg. 4; theory.md §3.10).
 
     Examples
@@ -48,10 +46,6 @@ class TwoStage(Algorithm):
     """
 
     kind: ClassVar[str] = "two_stage"
-    device: Device = field(metadata=constrained(_DEVICE))
-    """Device of W (and of P unless ``device_residual`` is given)."""
-    device_residual: Device | None = field(default=None, metadata=constrained(_OPTIONAL_DEVICE))
-    """Device of P; None uses ``device``."""
     zs_pulses: int = field(default=1000, metadata=constrained(Integral(1, 1_000_000_000)))
     """Zero-shift pulses per element of P (the calibration cost), ≥ 1."""
     zs_mode: ZeroShiftMode = field(
@@ -60,30 +54,13 @@ class TwoStage(Algorithm):
     """Signs of the calibration pulses: random or alternating."""
     zs_average_last: int = field(default=1, metadata=constrained(Integral(1, 1_000_000_000)))
     """Average the last M calibration states (≤ zs_pulses)."""
-    lr: float = field(default=0.05, metadata=constrained(LR))
-    """Learning rate of the gradient accumulation on P (≥ 0)."""
-    lr_transfer: float = field(default=0.01, metadata=constrained(LR))
-    """Multiplies the read of P written onto W (≥ 0)."""
-    gamma_mix: float = field(default=0.4, metadata=constrained(_NON_NEGATIVE))
+    gamma_mix: float = gamma_mix_field()
     """Weight of P in W̄ (≥ 0)."""
-    transfer_every: int = field(default=1, metadata=constrained(Integral(1, 1 << 30)))
+    transfer_every: int = transfer_every_field()
     """Gradient steps between transfer events (≥ 1)."""
-    columns_per_transfer: int = field(default=0, metadata=constrained(Integral(0, 1 << 24)))
+    columns_per_transfer: int = columns_per_transfer_field()
     """Columns per event, cyclically; 0 transfers every column."""
-    read_noise_std: float = field(default=0.0, metadata=constrained(_NON_NEGATIVE))
-    """Gaussian noise of each read of P (≥ 0)."""
-    transfer_io: IOParameters | None = field(
-        default=None, metadata=constrained(InstanceOf((IOParameters, type(None))))
-    )
-    """If given, reads of P go through this periphery (one-hot forward passes, e.g.
-    ``periphery.transfer_io()``) instead of exact values plus ``read_noise_std``."""
-    update: UpdateMode = field(
-        default_factory=StochasticPulseUpdate, metadata=constrained(InstanceOf(UPDATE_MODES))
-    )
-    """Update mode of both arrays."""
-    transfer_update: UpdateMode | None = field(
-        default=None, metadata=constrained(InstanceOf((*UPDATE_MODES, type(None))))
-    )
+    transfer_update: UpdateMode | None = field(default=None, metadata=TRANSFER_UPDATE)
     """Update mode of the transfer writes onto W (aihwkit ``transfer_update``); None: ``update``."""
 
     def __post_init__(self) -> None:

@@ -758,7 +758,7 @@ class SPError:
     frobenius_relative : numpy.ndarray
         ``‖Ŵ◇ - W◇‖_F/‖W◇‖_F`` (the "Frobenius version" of §6.18); inf/NaN where ``W◇ = 0``.
     rms : numpy.ndarray
-        ``√mean((Ŵ◇ - W◇)²)``, as :attr:`pulsetrain.calibration.ZeroShiftResult.rms_error`.
+        ``√mean((Ŵ◇ - W◇)²)``, as :attr:`pulsetrain.zero_shift.ZeroShiftResult.rms_error`.
     """
 
     mean_relative: FloatArray
@@ -771,7 +771,7 @@ def sp_estimation_error(estimate: npt.ArrayLike, true_sp: npt.ArrayLike) -> SPEr
     """Return the errors of an SP estimate against the true SP, per replica (§6.18).
 
     The leading axis indexes replicas and the rest of each replica's elements are pooled, as in
-    :class:`~pulsetrain.calibration.ZeroShiftResult` (shape (R, out, in)); pass ``x[None]`` to
+    :class:`~pulsetrain.zero_shift.ZeroShiftResult` (shape (R, out, in)); pass ``x[None]`` to
     treat one array as a single replica.
 
     Parameters

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 import pulsetrain as pt
-from pulsetrain.calibration import ZeroShiftMode, zero_shift
 from pulsetrain.rng import as_seed_sequence, tile_key
 from pulsetrain.twin import TwinTile
+from pulsetrain.zero_shift import ZeroShiftMode, zero_shift
 
 CELLS = (50, 100)  # 5000 independent cells (theory.md C22: ≥ 5000)
 

@@ -17,10 +17,10 @@ import pytest
 from numpy.testing import assert_allclose
 
 import pulsetrain as pt
-import pulsetrain.analysis.calibration
+import pulsetrain.analysis.zero_shift
 from pulsetrain import analysis as an
-from pulsetrain.calibration import zero_shift
 from pulsetrain.errors import ParameterError
+from pulsetrain.zero_shift import zero_shift
 
 # C22's device: skew linear, c = 0.3, tau = 1 (SP 0.3), start at w_0 = -0.5.
 C, TAU, W0, SP = 0.3, 1.0, -0.5, 0.3
@@ -295,7 +295,7 @@ def test_bad_arguments_raise_parameter_error(
 
 
 def test_exports_and_docstring_examples() -> None:
-    mod = pulsetrain.analysis.calibration
+    mod = pulsetrain.analysis.zero_shift
     for name in mod.__all__:
         assert getattr(an, name) is getattr(mod, name)
     result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)
