@@ -344,3 +344,29 @@ def test_callback_stops_the_run_and_result_round_trips(tmp_path: object) -> None
 def test_run_rejects_bad_arguments(kwargs: dict[str, object], name: str) -> None:
     with pytest.raises(pt.ParameterError, match=f"'{name}'"):
         pt.run(PROBLEM, DigitalSGD(), **kwargs)  # type: ignore[arg-type]
+
+
+TWIN_ONLY = [
+    *ALGOS,
+    pt.algorithms.ERIDER(device=SKEW, chop_prob=0.5, update=pt.PulseCountUpdate()),
+    pt.algorithms.ERIDERBuffered(device=SKEW, chop_random=True, chop_prob=0.5),
+]
+
+
+@pytest.mark.parametrize("algo", TWIN_ONLY, ids=lambda a: type(a).__name__)
+def test_twin_backend_runs_without_the_core(
+    algo: pt.algorithms.Algorithm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # backend="twin" is Rust-free end to end: tiles, gradient noise and chopper draws all go
+    # through the backend. Any call into the compiled kernels fails the run.
+    from pulsetrain import _core
+
+    def forbidden(*args: object, **kwargs: object) -> None:
+        pytest.fail("the twin backend called pulsetrain._core")
+
+    for name in ("Tile", "replica_normals", "replica_uniforms", "normals", "uniforms"):
+        monkeypatch.setattr(_core, name, forbidden)
+    kw = {"steps": 6, "rng": 3, "replicas": 2, "progress": False, "record_every": 3}
+    res = pt.run(PROBLEM, algo, backend="twin", **kw)  # type: ignore[arg-type]
+    assert np.isfinite(res.loss).all()
+    assert res.record_steps.tolist() == [0, 3, 6]

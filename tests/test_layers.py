@@ -20,7 +20,6 @@ from pulsetrain.algorithms import (
     TikiTaka,
 )
 from pulsetrain.layers import (
-    PURPOSE_INIT,
     Activation,
     ActivationLayer,
     AnalogLinear,
@@ -33,8 +32,9 @@ from pulsetrain.layers import (
     softmax_cross_entropy,
     uniform_weights,
 )
-from pulsetrain.problems import Classifier, TeacherStudent, classifier
+from pulsetrain.problems import Classifier, TeacherStudent
 from pulsetrain.rng import replica_generator
+from pulsetrain.streams import LAYER, PURPOSE_INIT, PURPOSE_ORDER
 
 DEV = pt.Device(response=pt.SoftBounds(), dw_min=1e-3)
 NOISY = pt.Device(response=pt.SoftBounds(), dw_min=1e-3, dw_min_dtod=0.3, dw_min_std=0.3)
@@ -337,8 +337,8 @@ def test_train_batch_is_the_public_loop_and_threads_do_not_matter() -> None:
 def test_sequential_reproduces_a_classifier_run_bit_for_bit(
     algo: Any, analog: tuple[bool, ...] | None
 ) -> None:
-    # Built only from public pieces: the run's seed tree (PURPOSE_INIT, classifier.PURPOSE_ORDER,
-    # classifier.LAYER), uniform_weights, AnalogLinear/DigitalLinear and Sequential.train_batch.
+    # Built only from public pieces: the run's seed tree (PURPOSE_INIT, PURPOSE_ORDER,
+    # LAYER), uniform_weights, AnalogLinear/DigitalLinear and Sequential.train_batch.
     data = TeacherStudent(n_train=120, n_test=40, in_size=8)
     prob = Classifier(dataset=data, hidden=(6,), batch_size=5, analog=analog)
     seed, r, steps, batch = 5, 2, 30, 5
@@ -355,7 +355,7 @@ def test_sequential_reproduces_a_classifier_run_bit_for_bit(
         gens = [replica_generator(root, PURPOSE_INIT, rep * 1024 + lay) for rep in range(r)]
         w0 = uniform_weights(gens, n_out, n_in)
         if flags[lay]:
-            tiles_seed = np.random.SeedSequence(seed, spawn_key=(classifier.LAYER, lay))
+            tiles_seed = np.random.SeedSequence(seed, spawn_key=(LAYER, lay))
             layer: AnalogLinear | DigitalLinear = AnalogLinear(
                 n_in, n_out, algo, replicas=r, rng=tiles_seed, weights=w0, n_threads=1
             )
@@ -366,7 +366,7 @@ def test_sequential_reproduces_a_classifier_run_bit_for_bit(
     net = Sequential(*layers)
     n = len(y_tr)
     order = np.stack(
-        [replica_generator(root, classifier.PURPOSE_ORDER, rep).permutation(n) for rep in range(r)]
+        [replica_generator(root, PURPOSE_ORDER, rep).permutation(n) for rep in range(r)]
     )
     for step in range(steps):
         idx = order[:, (step * batch + np.arange(batch)) % n]
@@ -418,13 +418,13 @@ def test_classifier_run_matches_a_hand_rolled_loop_on_algorithm_states(algo: Any
     for lay, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
         gens = [replica_generator(root, PURPOSE_INIT, rep * 1024 + lay) for rep in range(r)]
         shape = _Shape(uniform_weights(gens, n_out, n_in))
-        layer_root = np.random.SeedSequence(seed, spawn_key=(classifier.LAYER, lay))
+        layer_root = np.random.SeedSequence(seed, spawn_key=(LAYER, lay))
         states.append(algo.start(shape, layer_root, n_threads=1))
     biases = [np.zeros((r, n)) for n in sizes[1:]]
     io = pt.IOParameters()
     n = len(y_tr)
     order = np.stack(
-        [replica_generator(root, classifier.PURPOSE_ORDER, rep).permutation(n) for rep in range(r)]
+        [replica_generator(root, PURPOSE_ORDER, rep).permutation(n) for rep in range(r)]
     )
     for step in range(steps):
         idx = order[:, (step * batch + np.arange(batch)) % n]

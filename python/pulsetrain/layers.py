@@ -56,6 +56,7 @@ from pulsetrain.algorithms.sgd import DigitalSGD
 from pulsetrain.errors import NonFiniteError, ParameterError
 from pulsetrain.periphery import IOParameters
 from pulsetrain.rng import as_seed_sequence, replica_generator
+from pulsetrain.streams import PURPOSE_INIT
 from pulsetrain.tile import AnalogTile, Backend, _shape_error
 from pulsetrain.updates import Phase
 
@@ -78,8 +79,6 @@ IntArray = npt.NDArray[np.int64]
 CountArray = npt.NDArray[np.uint64]
 Seed = int | np.random.SeedSequence | np.random.Generator | None
 
-#: Spawn-key purpose of initial weights under a layer's (or a run's) root.
-PURPOSE_INIT = 11
 
 _SIZE = Integral(1, 1 << 24)
 _REPLICAS = Integral(1, 1 << 24)

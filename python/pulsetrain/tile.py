@@ -22,6 +22,7 @@ from pulsetrain.devices import Device
 from pulsetrain.errors import ShapeError
 from pulsetrain.periphery import IOParameters
 from pulsetrain.rng import as_seed_sequence, tile_key
+from pulsetrain.streams import TAG_PROBLEM
 from pulsetrain.updates import (
     ExpectedUpdate,
     Phase,
@@ -171,7 +172,7 @@ class Backend(enum.Enum):
         replica_offset: int,
         replicas: int,
         n: int,
-        tag: int = 7,
+        tag: int = TAG_PROBLEM,
         n_threads: int | None = None,
     ) -> FloatArray:
         """Draw standard normals of R replicas' streams ``(key, tick, offset + r, 0, tag)``.
@@ -192,7 +193,7 @@ class Backend(enum.Enum):
         n : int
             Values per replica, at least 0.
         tag : int, optional
-            Stream tag, in [0, 255]. Default 7.
+            Stream tag, in [0, 255]. Default :data:`~pulsetrain.streams.TAG_PROBLEM`.
         n_threads : int or None, optional
             Threads (Rust only); the values do not depend on it.
 
@@ -216,7 +217,7 @@ class Backend(enum.Enum):
         replica_offset: int,
         replicas: int,
         n: int,
-        tag: int = 7,
+        tag: int = TAG_PROBLEM,
         n_threads: int | None = None,
     ) -> FloatArray:
         """Draw uniforms in [0, 1) of R replicas' streams, laid out as :meth:`replica_normals`.
@@ -234,7 +235,7 @@ class Backend(enum.Enum):
         n : int
             Values per replica, at least 0.
         tag : int, optional
-            Stream tag, in [0, 255]. Default 7.
+            Stream tag, in [0, 255]. Default :data:`~pulsetrain.streams.TAG_PROBLEM`.
         n_threads : int or None, optional
             Threads (Rust only); the values do not depend on it.
 

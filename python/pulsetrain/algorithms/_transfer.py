@@ -21,12 +21,11 @@ import numpy as np
 
 from pulsetrain._validation import NON_NEGATIVE, InstanceOf, Integral, constrained
 from pulsetrain.algorithms.base import LR, Algorithm, AlgorithmState, FloatArray, make_tile
-from pulsetrain.algorithms.sgd import UPDATE_MODES
 from pulsetrain.devices import Device
 from pulsetrain.periphery import IOParameters, perfect_io
 from pulsetrain.problems.base import Instance
 from pulsetrain.tile import AnalogTile, Backend
-from pulsetrain.updates import StochasticPulseUpdate, UpdateMode
+from pulsetrain.updates import UPDATE_MODES, StochasticPulseUpdate, UpdateMode
 
 __all__ = [
     "TRANSFER_UPDATE",
@@ -65,7 +64,8 @@ def columns_per_transfer_field(default: int = 0) -> Any:
     return field(default=default, metadata=constrained(_COLUMNS))
 
 
-TRANSFER_UPDATE = constrained(InstanceOf((*UPDATE_MODES, type(None))))
+_UPDATE_CLASSES = tuple(UPDATE_MODES.values())
+TRANSFER_UPDATE = constrained(InstanceOf((*_UPDATE_CLASSES, type(None))))
 """Metadata of the ``transfer_update`` field: an update mode of the writes onto W, or None."""
 
 
@@ -93,7 +93,8 @@ class ResidualFields(Algorithm):
     """If given, reads of P go through this periphery (one-hot forward passes, e.g.
     ``periphery.transfer_io()``) instead of exact values plus ``read_noise_std``."""
     update: UpdateMode = field(
-        default_factory=StochasticPulseUpdate, metadata=constrained(InstanceOf(UPDATE_MODES))
+        default_factory=StochasticPulseUpdate,
+        metadata=constrained(InstanceOf(_UPDATE_CLASSES)),
     )
     """Update mode of P's gradient updates (and of the transfer writes onto W, unless the
     algorithm has a ``transfer_update`` or fires single pulses on W)."""

@@ -292,7 +292,7 @@ def run(
         raise parameter_error("backend", "run", "'rust' or 'twin'", backend) from None
     root = as_seed_sequence(rng)
     t_start = time.perf_counter()
-    instance = problem.setup(replicas, root, replica_offset=replica_offset)
+    instance = problem.setup(replicas, root, replica_offset=replica_offset, backend=backend)
     state = instance.start(
         algorithm, root, n_threads=n_threads, replica_offset=replica_offset, backend=backend
     )

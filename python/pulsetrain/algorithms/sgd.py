@@ -15,15 +15,15 @@ from pulsetrain.periphery import IOParameters, perfect_io
 from pulsetrain.problems.base import Instance
 from pulsetrain.tile import Backend
 from pulsetrain.updates import (
+    UPDATE_MODES,
     ExpectedUpdate,
-    PulseCountUpdate,
     StochasticPulseUpdate,
     UpdateMode,
 )
 
 __all__ = ["AnalogSGD", "DigitalSGD"]
 
-UPDATE_MODES = (ExpectedUpdate, PulseCountUpdate, StochasticPulseUpdate)
+_UPDATE_CLASSES = tuple(UPDATE_MODES.values())
 
 
 @register
@@ -105,7 +105,7 @@ class AnalogSGD(Algorithm):
     lr: float = field(default=0.1, metadata=constrained(LR))
     """Learning rate (≥ 0), multiplies −g on W."""
     update: UpdateMode = field(
-        default_factory=StochasticPulseUpdate, metadata=constrained(InstanceOf(UPDATE_MODES))
+        default_factory=StochasticPulseUpdate, metadata=constrained(InstanceOf(_UPDATE_CLASSES))
     )
     """How the increment becomes pulses."""
 

@@ -23,7 +23,6 @@ from typing import ClassVar, Self
 import numpy as np
 import numpy.typing as npt
 
-from pulsetrain import _core
 from pulsetrain._validation import NON_NEGATIVE, Bool, Integral, Interval, check_fields, constrained
 from pulsetrain.algorithms._transfer import (
     TRANSFER_UPDATE,
@@ -41,6 +40,7 @@ from pulsetrain.devices import Device, SkewLinear
 from pulsetrain.periphery import IOParameters, perfect_io
 from pulsetrain.problems.base import Instance
 from pulsetrain.rng import tile_key
+from pulsetrain.streams import CHOPPER_KEY_INDEX, TAG_CHOPPER
 from pulsetrain.tile import Backend
 from pulsetrain.updates import ExpectedUpdate, Phase, UpdateMode
 
@@ -48,9 +48,6 @@ __all__ = ["ERIDER", "RIDER", "ERIDERBuffered"]
 
 _RATE = Interval(0.0, 1.0, closed="right")
 _PROB = Interval(0.0, 1.0, closed="both")
-#: Tile index of the chopper streams' key, and their stream tag.
-_CHOPPER_KEY_INDEX = (1 << 20) + 1
-_CHOPPER_TAG = 8
 
 
 class _TrackingState(TwoArrayState):
@@ -85,8 +82,9 @@ class _TrackingState(TwoArrayState):
         self.eye = np.broadcast_to(
             np.eye(instance.in_size), (self.replicas,) + (instance.in_size,) * 2
         )
-        self.key = list(tile_key(root, _CHOPPER_KEY_INDEX))
+        self.key = list(tile_key(root, CHOPPER_KEY_INDEX))
         self.offset = offset
+        self.backend = backend
 
     def _q_used(self) -> FloatArray:
         return self.q_copy if self.separate_copy else self.q
@@ -120,8 +118,8 @@ class _TrackingState(TwoArrayState):
         self.q = (1.0 - cfg.ema_rate) * self.q + cfg.ema_rate * p_new
         self.w.update(self.eye, -inc.transpose(0, 2, 1), lr=cfg.lr_transfer, phase=Phase.TRANSFER)
         if self.chop_prob > 0.0:
-            u = _core.replica_uniforms(
-                self.key, step, self.offset, self.replicas, self.chop.shape[2], _CHOPPER_TAG, None
+            u = self.backend.replica_uniforms(
+                self.key, step, self.offset, self.replicas, self.chop.shape[2], TAG_CHOPPER
             ).reshape(self.chop.shape)
             flips = u < self.chop_prob
             self.chop = np.where(flips, -self.chop, self.chop)
@@ -318,8 +316,9 @@ class _BufferedState(TwoArrayState):
         self.n_cols = n_in if n == 0 else min(n, n_in)
         self.pointer = 0
         self.sweeps = 0
-        self.key = list(tile_key(root, _CHOPPER_KEY_INDEX))
+        self.key = list(tile_key(root, CHOPPER_KEY_INDEX))
         self.offset = offset
+        self.backend = backend
 
     def gradient_point(self) -> FloatArray:
         return self.w.weights + self.gamma * self.chop * (self.p.weights - self.m_ref)
@@ -361,8 +360,8 @@ class _BufferedState(TwoArrayState):
             self.w.apply_pulses(counts, phase=Phase.TRANSFER)
         # 5: choppers: random flips after each read, and all at the end of each n_samp period.
         if cfg.chop_random:
-            u = _core.replica_uniforms(
-                self.key, step, self.offset, self.replicas, len(cols), _CHOPPER_TAG, None
+            u = self.backend.replica_uniforms(
+                self.key, step, self.offset, self.replicas, len(cols), TAG_CHOPPER
             )
             flips = np.zeros((self.replicas, n_in), dtype=bool)
             flips[:, cols] = u < cfg.chop_prob

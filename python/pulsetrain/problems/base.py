@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from pulsetrain import _core
 from pulsetrain._validation import Integral
 from pulsetrain.config import ConfigMixin
 from pulsetrain.rng import tile_key
+from pulsetrain.streams import NOISE_KEY_INDEX, TAG_PROBLEM
+from pulsetrain.tile import Backend
 
 if TYPE_CHECKING:
     from pulsetrain.tile import AnalogTile
@@ -27,11 +28,6 @@ if TYPE_CHECKING:
 __all__ = ["Instance", "ModelState", "Problem"]
 
 FloatArray = npt.NDArray[np.float64]
-
-#: Seed purpose of the gradient-noise streams (spawn keys under the run's root).
-PURPOSE_NOISE_KEY = 2
-#: Tile index used to derive the Philox key of the gradient-noise streams.
-_NOISE_KEY_INDEX = 1 << 20
 
 _SIZE = Integral(1, 1 << 20)
 
@@ -123,7 +119,12 @@ class Problem(ConfigMixin):
     __slots__ = ()
 
     def setup(
-        self, replicas: int, root: np.random.SeedSequence, *, replica_offset: int = 0
+        self,
+        replicas: int,
+        root: np.random.SeedSequence,
+        *,
+        replica_offset: int = 0,
+        backend: Backend = Backend.RUST,
     ) -> Instance:
         """Draw the instance of every replica.
 
@@ -135,6 +136,9 @@ class Problem(ConfigMixin):
             The run's root seed.
         replica_offset : int, optional
             Global index of replica 0.
+        backend : Backend, optional
+            Where per-step random draws (gradient noise) are made; the twin gives the same
+            numbers. Default ``Backend.RUST``.
 
         Returns
         -------
@@ -147,15 +151,18 @@ class Problem(ConfigMixin):
 class _Noise:
     """Per-replica Gaussian gradient noise: replica r, step k from its own Philox stream."""
 
-    def __init__(self, root: np.random.SeedSequence, replicas: int, replica_offset: int) -> None:
-        self.key = list(tile_key(root, _NOISE_KEY_INDEX))
+    def __init__(
+        self, root: np.random.SeedSequence, replicas: int, replica_offset: int, backend: Backend
+    ) -> None:
+        self.key = list(tile_key(root, NOISE_KEY_INDEX))
         self.replicas = replicas
         self.offset = replica_offset
+        self.backend = backend
 
     def draw(self, step: int, shape: tuple[int, ...]) -> FloatArray:
         n = int(np.prod(shape))
-        z = _core.replica_normals(self.key, step, self.offset, self.replicas, n, 7, None)
-        return np.asarray(z).reshape((self.replicas, *shape))
+        z = self.backend.replica_normals(self.key, step, self.offset, self.replicas, n, TAG_PROBLEM)
+        return z.reshape((self.replicas, *shape))
 
 
 def _one_hot_factors(grad: FloatArray) -> tuple[FloatArray, FloatArray]:

@@ -49,7 +49,6 @@ from pulsetrain._validation import (
 from pulsetrain.algorithms.base import Algorithm
 from pulsetrain.config import register
 from pulsetrain.layers import (
-    PURPOSE_INIT,
     Activation,
     ActivationLayer,
     AnalogLinear,
@@ -62,16 +61,13 @@ from pulsetrain.periphery import IOParameters
 from pulsetrain.problems.base import Instance, ModelState, Problem
 from pulsetrain.problems.datasets import _DATASETS, Dataset, Digits, TeacherStudent
 from pulsetrain.rng import replica_generator
-from pulsetrain.tile import AnalogTile
+from pulsetrain.streams import LAYER, PURPOSE_INIT, PURPOSE_ORDER
+from pulsetrain.tile import AnalogTile, Backend
 
 __all__ = ["Classifier"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
-
-#: Spawn-key purposes under the run's root.
-PURPOSE_ORDER = 12
-LAYER = 0x1A7E
 
 
 def _layer_seed(root: np.random.SeedSequence, layer: int) -> np.random.SeedSequence:
@@ -153,7 +149,12 @@ class Classifier(Problem):
         return cls(dataset=TeacherStudent.example(), hidden=(8,), forward_io=None, backward_io=None)
 
     def setup(
-        self, replicas: int, root: np.random.SeedSequence, *, replica_offset: int = 0
+        self,
+        replicas: int,
+        root: np.random.SeedSequence,
+        *,
+        replica_offset: int = 0,
+        backend: Backend = Backend.RUST,
     ) -> Instance:
         """Load the data and draw every replica's initial weights and batch order.
 
@@ -165,6 +166,9 @@ class Classifier(Problem):
             The run's root seed.
         replica_offset : int, optional
             Global index of replica 0.
+        backend : Backend, optional
+            Where per-step random draws (gradient noise) are made; the twin gives the same
+            numbers. Default ``Backend.RUST``.
 
         Returns
         -------

@@ -26,6 +26,7 @@ from pulsetrain._validation import (
 )
 from pulsetrain.config import ConfigMixin, register
 from pulsetrain.rng import replica_generator
+from pulsetrain.streams import PURPOSE_TEACHER
 
 __all__ = [
     "Dataset",
@@ -39,9 +40,6 @@ __all__ = [
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 Split = tuple[FloatArray, IntArray, FloatArray, IntArray]
-
-#: Spawn-key purpose of the teacher network and its data under the run's root.
-PURPOSE_TEACHER = 13
 
 
 def _split(x: FloatArray, y: IntArray, test_fraction: float, seed: int) -> Split:

@@ -21,11 +21,10 @@ from pulsetrain.problems.base import (
     _one_hot_factors,
 )
 from pulsetrain.rng import replica_generator
+from pulsetrain.streams import PURPOSE_DATA
+from pulsetrain.tile import Backend
 
 __all__ = ["LeastSquares"]
-
-#: Seed purpose of the problem data streams (spawn keys under the run's root).
-PURPOSE_DATA = 1
 
 
 @register
@@ -75,7 +74,12 @@ class LeastSquares(Problem):
         return cls(in_size=8, n_samples=20, batch_size=5, noise_std=0.01)
 
     def setup(
-        self, replicas: int, root: np.random.SeedSequence, *, replica_offset: int = 0
+        self,
+        replicas: int,
+        root: np.random.SeedSequence,
+        *,
+        replica_offset: int = 0,
+        backend: Backend = Backend.RUST,
     ) -> Instance:
         """Draw A and W* of every replica.
 
@@ -87,18 +91,26 @@ class LeastSquares(Problem):
             The run's root seed.
         replica_offset : int, optional
             Global index of replica 0.
+        backend : Backend, optional
+            Where per-step random draws (gradient noise) are made; the twin gives the same
+            numbers. Default ``Backend.RUST``.
 
         Returns
         -------
         Instance
             The least-squares problem for R replicas.
         """
-        return _LeastSquaresInstance(self, replicas, root, replica_offset)
+        return _LeastSquaresInstance(self, replicas, root, replica_offset, backend)
 
 
 class _LeastSquaresInstance(Instance):
     def __init__(
-        self, cfg: LeastSquares, replicas: int, root: np.random.SeedSequence, offset: int
+        self,
+        cfg: LeastSquares,
+        replicas: int,
+        root: np.random.SeedSequence,
+        offset: int,
+        backend: Backend,
     ) -> None:
         self.cfg = cfg
         self.replicas, self.out_size, self.in_size = replicas, cfg.out_size, cfg.in_size
@@ -112,7 +124,7 @@ class _LeastSquaresInstance(Instance):
             self.w_star[r] = cfg.target_std * gen.standard_normal((d_out, d_in))
             self.order[r] = gen.permutation(n)
         self.b = np.einsum("rni,roi->rno", self.a, self.w_star)
-        self._noise = _Noise(root, replicas, offset)
+        self._noise = _Noise(root, replicas, offset, backend)
         self._batch = n if cfg.batch_size == 0 else min(cfg.batch_size, n)
         self._replica_index = np.arange(replicas)[:, None]
 

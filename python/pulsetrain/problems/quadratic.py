@@ -20,6 +20,7 @@ from pulsetrain.problems.base import (
     _Noise,
     _one_hot_factors,
 )
+from pulsetrain.tile import Backend
 
 __all__ = ["Quadratic"]
 
@@ -67,7 +68,12 @@ class Quadratic(Problem):
         return cls()
 
     def setup(
-        self, replicas: int, root: np.random.SeedSequence, *, replica_offset: int = 0
+        self,
+        replicas: int,
+        root: np.random.SeedSequence,
+        *,
+        replica_offset: int = 0,
+        backend: Backend = Backend.RUST,
     ) -> Instance:
         """Draw the instance (nothing random but the per-step noise).
 
@@ -79,23 +85,31 @@ class Quadratic(Problem):
             The run's root seed.
         replica_offset : int, optional
             Global index of replica 0.
+        backend : Backend, optional
+            Where per-step random draws (gradient noise) are made; the twin gives the same
+            numbers. Default ``Backend.RUST``.
 
         Returns
         -------
         Instance
             The quadratic for R replicas.
         """
-        return _QuadraticInstance(self, replicas, root, replica_offset)
+        return _QuadraticInstance(self, replicas, root, replica_offset, backend)
 
 
 class _QuadraticInstance(Instance):
     def __init__(
-        self, cfg: Quadratic, replicas: int, root: np.random.SeedSequence, offset: int
+        self,
+        cfg: Quadratic,
+        replicas: int,
+        root: np.random.SeedSequence,
+        offset: int,
+        backend: Backend,
     ) -> None:
         self.cfg = cfg
         self.replicas, self.out_size, self.in_size = replicas, cfg.out_size, cfg.in_size
         self._shape = (replicas, cfg.out_size, cfg.in_size)
-        self._noise = _Noise(root, replicas, offset)
+        self._noise = _Noise(root, replicas, offset, backend)
 
     def initial_weights(self) -> FloatArray:
         return np.full(self._shape, self.cfg.w0)

@@ -47,6 +47,7 @@ from pulsetrain.streams import (  # the one table of stream tags (re-exported fo
     TAG_CALIBRATION,
     TAG_CONSTRUCTION,
     TAG_FORWARD,
+    TAG_PROBLEM,
     TAG_READ,
     TAG_TRAIN_X,
     TAG_UPDATE,
@@ -628,7 +629,7 @@ class Stream:
 
 
 def replica_normals(
-    key: ArrayLike, tick: int, replica_offset: int, replicas: int, n: int, tag: int = 7
+    key: ArrayLike, tick: int, replica_offset: int, replicas: int, n: int, tag: int = TAG_PROBLEM
 ) -> F64:
     """Return standard normals of R replicas, as ``_core.replica_normals`` (rng.rs).
 
@@ -648,7 +649,7 @@ def replica_normals(
     n : int
         Values per replica, at least 0.
     tag : int, optional
-        Stream tag, in [0, 255]. Default 7.
+        Stream tag, in [0, 255]. Default :data:`~pulsetrain.streams.TAG_PROBLEM`.
 
     Returns
     -------
@@ -660,7 +661,7 @@ def replica_normals(
 
 
 def replica_uniforms(
-    key: ArrayLike, tick: int, replica_offset: int, replicas: int, n: int, tag: int = 7
+    key: ArrayLike, tick: int, replica_offset: int, replicas: int, n: int, tag: int = TAG_PROBLEM
 ) -> F64:
     """Return uniforms in [0, 1) of R replicas, laid out like :func:`replica_normals` (rng.rs).
 
@@ -677,7 +678,7 @@ def replica_uniforms(
     n : int
         Values per replica, at least 0.
     tag : int, optional
-        Stream tag, in [0, 255]. Default 7.
+        Stream tag, in [0, 255]. Default :data:`~pulsetrain.streams.TAG_PROBLEM`.
 
     Returns
     -------
