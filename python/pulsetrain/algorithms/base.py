@@ -14,12 +14,12 @@ import abc
 import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
 
-from pulsetrain._validation import Interval, parameter_error
+from pulsetrain._validation import Integral, Interval, NoneOr, parameter_error, validate_args
 from pulsetrain.config import ConfigMixin, to_dict
 from pulsetrain.devices import Device
 from pulsetrain.periphery import IOParameters
@@ -189,13 +189,20 @@ def _progress_bar(total: int, *, progress: bool | None) -> Any:
     return tqdm(total=total, file=sys.stderr, unit="step", leave=False, dynamic_ncols=True)
 
 
-def _check_int(name: str, value: object, low: int, high: int) -> int:
-    v = int(value) if isinstance(value, int | np.integer) and not isinstance(value, bool) else None
-    if v is None or not low <= v <= high:
-        raise parameter_error(name, "run", f"an int in the range [{low}, {high}]", value)
-    return v
+_STEPS = Integral(1, 1 << 40)
 
 
+def _int_in(name: str, value: object, low: int, high: int) -> int:
+    """Check an int argument whose range depends on other arguments (so not a decorator's)."""
+    return cast("int", Integral(low, high).validate(value, name=name, owner="run"))
+
+
+@validate_args(
+    steps=_STEPS,
+    replicas=Integral(1, 1 << 24),
+    n_threads=NoneOr(Integral(1, 1024)),
+    record_every=NoneOr(_STEPS),
+)
 def run(
     problem: Problem,
     algorithm: Algorithm,
@@ -275,15 +282,10 @@ def run(
         raise parameter_error("problem", "run", "a pulsetrain problem config", problem)
     if not isinstance(algorithm, Algorithm):
         raise parameter_error("algorithm", "run", "a pulsetrain algorithm config", algorithm)
-    steps = _check_int("steps", steps, 1, 1 << 40)
-    replicas = _check_int("replicas", replicas, 1, 1 << 24)
-    replica_offset = _check_int("replica_offset", replica_offset, 0, (1 << 32) - replicas)
-    if n_threads is not None:
-        _check_int("n_threads", n_threads, 1, 1024)
+    replica_offset = _int_in("replica_offset", replica_offset, 0, (1 << 32) - replicas)
     every = max(1, steps // 200) if record_every is None else record_every
-    every = _check_int("record_every", every, 1, 1 << 40)
     if average_from is not None:
-        average_from = _check_int("average_from", average_from, 0, steps - 1)
+        average_from = _int_in("average_from", average_from, 0, steps - 1)
     if progress is not None and not isinstance(progress, bool):
         raise parameter_error("progress", "run", "True, False or None", progress)
     try:
