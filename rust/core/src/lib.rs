@@ -15,6 +15,7 @@ pub mod par;
 pub mod periphery;
 pub mod pulse;
 pub mod rng;
+mod simd;
 pub mod spec;
 pub mod tile;
 pub mod update;

@@ -4,6 +4,7 @@
 
 use crate::family::{specialise, Family};
 use crate::rng::Stream;
+use crate::simd;
 use crate::spec::{C2cMode, DeviceSpec};
 use crate::variation::ElemMap;
 
@@ -36,6 +37,56 @@ pub(crate) struct LaneScratch {
     /// `alive[k]`: trains with more than k pulses (a prefix of `sorted`).
     alive: Vec<usize>,
     hist: Vec<usize>,
+    cols: Columns,
+}
+
+/// The sorted trains' elements as columns of values, the layout `simd::fire_rounds` fires in
+/// vectors (every vector is only ever grown, to reuse it).
+#[derive(Default)]
+struct Columns {
+    /// Weights, written back after the rounds.
+    w: Vec<f64>,
+    lo: Vec<f64>,
+    hi: Vec<f64>,
+    /// The element's step in the train's direction (up or dn).
+    step: Vec<f64>,
+    up: Vec<bool>,
+    /// Index of the train's first normal.
+    off: Vec<u32>,
+    /// Scratch: one round's normals.
+    xi: Vec<f64>,
+}
+
+impl Columns {
+    /// Loads the elements of `sorted` from the row.
+    fn load(&mut self, prow: &[f64], mrow: &[ElemMap], sorted: &[Lane]) {
+        let n = sorted.len();
+        for v in [
+            &mut self.w,
+            &mut self.lo,
+            &mut self.hi,
+            &mut self.step,
+            &mut self.xi,
+        ] {
+            v.resize(n, 0.0);
+        }
+        self.up.resize(n, false);
+        self.off.resize(n, 0);
+        let cols = self
+            .w
+            .iter_mut()
+            .zip(self.lo.iter_mut().zip(self.hi.iter_mut()))
+            .zip(self.step.iter_mut().zip(self.up.iter_mut()))
+            .zip(self.off.iter_mut());
+        for ((((w, (lo, hi)), (step, up)), off), lane) in cols.zip(sorted) {
+            let j = lane.j as usize;
+            if let (Some(&p), Some(m)) = (prow.get(j), mrow.get(j)) {
+                (*w, *lo, *hi) = (p, m.lo, m.hi);
+                *step = [m.dn, m.up][usize::from(lane.up)];
+            }
+            (*up, *off) = (lane.up, lane.off);
+        }
+    }
 }
 
 impl LaneScratch {
@@ -158,51 +209,75 @@ impl Pulser {
         let lanes = scratch.lanes.get(..scratch.count).unwrap_or(&[]);
         if lanes.iter().all(|l| l.left == 1) {
             // One pulse each (BL 1, sparse updates): one round, nothing to sort.
-            let (alive, normals) = ([lanes.len()], &scratch.normals);
-            specialise!(self.family, f => self.fire_sorted(f, prow, mrow, lanes, &alive, normals));
+            scratch.sorted.clear();
+            scratch.sorted.extend_from_slice(lanes);
+            scratch.alive.clear();
+            scratch.alive.push(scratch.sorted.len());
         } else {
             scratch.sort_by_length();
-            let LaneScratch {
-                sorted,
-                alive,
-                normals,
-                ..
-            } = scratch;
-            specialise!(self.family, f => self.fire_sorted(f, prow, mrow, sorted, alive, normals));
+        }
+        let LaneScratch {
+            sorted,
+            alive,
+            normals,
+            cols,
+            ..
+        } = scratch;
+        // The trains' elements as columns of values (in sorted order), fired round by round
+        // in vectors of elements (`simd::fire_rounds`), then written back.
+        cols.load(prow, mrow, sorted);
+        let Columns {
+            w,
+            lo,
+            hi,
+            step,
+            up,
+            off,
+            xi,
+        } = cols;
+        simd::fire_rounds(self, w, lo, hi, step, up, off, alive, normals, xi);
+        for (lane, &v) in sorted.iter().zip(w.iter()) {
+            if let Some(p) = prow.get_mut(lane.j as usize) {
+                *p = v;
+            }
         }
         scratch.count = 0;
         scratch.normals.clear();
     }
 
-    #[inline(always)]
-    fn fire_sorted(
-        &self,
-        f: Family,
-        prow: &mut [f64],
-        mrow: &[ElemMap],
-        sorted: &[Lane],
-        alive: &[usize],
-        normals: &[f64],
-    ) {
-        for (k, &n) in alive.iter().enumerate() {
-            for lane in sorted.get(..n).unwrap_or(&[]) {
-                let j = lane.j as usize;
-                let (Some(p), Some(m)) = (prow.get_mut(j), mrow.get(j)) else {
-                    continue;
-                };
-                let xi = normals.get(lane.off as usize + k).copied().unwrap_or(0.0);
-                *p = self.pulse(f, *p, m, lane.up, xi);
-            }
-        }
+    /// The response family.
+    pub(crate) fn family(&self) -> Family {
+        self.family
+    }
+
+    /// True when pulses have cycle noise (and so draw normals).
+    pub(crate) fn noisy(&self) -> bool {
+        self.sigma > 0.0
     }
 
     /// One pulse from `w` with cycle noise `xi` (unused without noise): step·q±(w), the noise
     /// multiplicative or additive, then the clip (shared/theory.md §1.1); the direction is
     /// picked without branches. Every pulse path of the kernel goes through here.
     #[inline(always)]
-    fn pulse(&self, f: Family, w: f64, m: &ElemMap, up: bool, xi: f64) -> f64 {
+    pub(crate) fn pulse(&self, f: Family, w: f64, m: &ElemMap, up: bool, xi: f64) -> f64 {
         let step = [m.dn, m.up][usize::from(up)];
-        let q = f.q_dir(w, m.lo, m.hi, up);
+        self.pulse_parts(f, w, m.lo, m.hi, step, up, xi)
+    }
+
+    /// [`Pulser::pulse`] with the element's bounds and its step in the pulse's direction
+    /// passed as values (the form the vectorised rounds of `simd::fire_rounds` load).
+    #[inline(always)]
+    pub(crate) fn pulse_parts(
+        &self,
+        f: Family,
+        w: f64,
+        lo: f64,
+        hi: f64,
+        step: f64,
+        up: bool,
+        xi: f64,
+    ) -> f64 {
+        let q = f.q_dir(w, lo, hi, up);
         let mag = if self.sigma > 0.0 {
             if self.mult {
                 step * (q * (1.0 + self.sigma * xi))
@@ -215,7 +290,7 @@ impl Pulser {
         // w − mag is w + (−mag) exactly (IEEE 754), so one add serves both signs; the sign goes
         // in by xor, as the direction is random and a branch would mispredict.
         let w = w + f64::from_bits(mag.to_bits() ^ (u64::from(!up) << 63));
-        clip(w, m.lo, m.hi)
+        clip(w, lo, hi)
     }
 
     /// Appends the cycle noise of `n` pulses (n normals, none without noise) to `normals`.
