@@ -30,7 +30,7 @@ macro_rules! dispatched {
         pub(crate) fn $name($($arg: $ty),*) $(-> $ret)? $body
 
         /// The same loop compiled for the baseline target only (no dispatch).
-        #[allow(dead_code)]
+        #[cfg(test)]
         pub(crate) fn $scalar($($arg: $ty),*) $(-> $ret)? $body
 
         #[cfg(test)]
