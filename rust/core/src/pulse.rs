@@ -4,6 +4,7 @@
 
 use crate::family::{specialise, Family};
 use crate::rng::Stream;
+use crate::simd;
 use crate::spec::{C2cMode, DeviceSpec};
 use crate::variation::ElemMap;
 
@@ -32,10 +33,70 @@ pub(crate) struct LaneScratch {
     pub(crate) lanes: Vec<Lane>,
     pub(crate) count: usize,
     pub(crate) normals: Vec<f64>,
-    sorted: Vec<Lane>,
-    /// `alive[k]`: trains with more than k pulses (a prefix of `sorted`).
+    /// `alive[k]`: trains with more than k pulses (a prefix of `cols`, sorted by length).
     alive: Vec<usize>,
     hist: Vec<usize>,
+    cols: Columns,
+}
+
+/// The trains' elements as columns of values by decreasing train length, the layout
+/// `simd::fire_rounds` fires in vectors (every vector is only ever grown, to reuse it).
+#[derive(Default)]
+struct Columns {
+    /// Column of the element in the row.
+    j: Vec<u32>,
+    /// Weights, written back after the rounds.
+    w: Vec<f64>,
+    lo: Vec<f64>,
+    hi: Vec<f64>,
+    /// The element's step in the train's direction (up or dn).
+    step: Vec<f64>,
+    up: Vec<bool>,
+    /// Index of the train's first normal.
+    off: Vec<u32>,
+    /// Scratch: one round's normals.
+    xi: Vec<f64>,
+}
+
+impl Columns {
+    /// Room for `n` trains.
+    fn resize(&mut self, n: usize) {
+        for v in [
+            &mut self.w,
+            &mut self.lo,
+            &mut self.hi,
+            &mut self.step,
+            &mut self.xi,
+        ] {
+            v.resize(n, 0.0);
+        }
+        self.j.resize(n, 0);
+        self.up.resize(n, false);
+        self.off.resize(n, 0);
+    }
+
+    /// Puts `lane`'s train and element (read from the row) at position `at`.
+    #[inline(always)]
+    fn set(&mut self, at: usize, lane: &Lane, prow: &[f64], mrow: &[ElemMap]) {
+        let j = lane.j as usize;
+        let (Some(&p), Some(m)) = (prow.get(j), mrow.get(j)) else {
+            return;
+        };
+        let slots = (
+            self.j.get_mut(at),
+            self.w.get_mut(at),
+            self.lo.get_mut(at),
+            self.hi.get_mut(at),
+            self.step.get_mut(at),
+            self.up.get_mut(at),
+            self.off.get_mut(at),
+        );
+        if let (Some(jj), Some(w), Some(lo), Some(hi), Some(step), Some(up), Some(off)) = slots {
+            (*jj, *w, *lo, *hi) = (lane.j, p, m.lo, m.hi);
+            *step = [m.dn, m.up][usize::from(lane.up)];
+            (*up, *off) = (lane.up, lane.off);
+        }
+    }
 }
 
 impl LaneScratch {
@@ -60,54 +121,72 @@ impl LaneScratch {
         self.count += 1;
     }
 
-    /// Fills `sorted` with the lanes by decreasing length (counting sort; any order of the
-    /// elements gives the same result, as each element's pulses stay in its own order) and
-    /// `alive`.
-    fn sort_by_length(&mut self) {
-        let lanes = self.lanes.get(..self.count).unwrap_or(&[]);
+    /// Loads the trains and their elements into `cols` by decreasing length (counting sort;
+    /// any order of the elements gives the same result, as each element's pulses stay in its
+    /// own order) and fills `alive`.
+    fn load_sorted(&mut self, prow: &[f64], mrow: &[ElemMap]) {
+        let LaneScratch {
+            lanes,
+            count,
+            alive,
+            hist,
+            cols,
+            ..
+        } = self;
+        let lanes = lanes.get(..*count).unwrap_or(&[]);
+        cols.resize(lanes.len());
+        alive.clear();
         let longest = lanes.iter().map(|l| l.left as usize).max().unwrap_or(0);
-        self.alive.clear();
-        self.sorted.clear();
-        if longest <= 4 * lanes.len() + 64 {
+        if lanes.iter().all(|l| l.left == 1) {
+            // One pulse each (BL 1, sparse updates): one round, nothing to sort.
+            for (at, lane) in lanes.iter().enumerate() {
+                cols.set(at, lane, prow, mrow);
+            }
+            alive.push(lanes.len());
+        } else if longest <= 4 * lanes.len() + 64 {
             // Four interleaved histograms (lane k counts in histogram k % 4): most lanes share
             // a length, and one counter would make every increment wait for the previous one.
-            self.hist.clear();
-            self.hist.resize(4 * (longest + 1), 0);
+            hist.clear();
+            hist.resize(4 * (longest + 1), 0);
             for (k, l) in lanes.iter().enumerate() {
-                if let Some(h) = self.hist.get_mut(4 * l.left as usize + k % 4) {
+                if let Some(h) = hist.get_mut(4 * l.left as usize + k % 4) {
                     *h += 1;
                 }
             }
-            // Start of each (length, histogram) block, longest first; the prefix counts.
+            // alive[k] = lanes longer than k, and the start of each (length, histogram) block,
+            // longest first.
+            alive.resize(longest, 0);
             let mut at = 0;
-            for quad in self.hist.chunks_exact_mut(4).rev() {
+            for (len, quad) in hist.chunks_exact_mut(4).enumerate().rev() {
                 for h in quad {
                     let c = *h;
                     *h = at;
                     at += c;
                 }
+                if let Some(a) = len.checked_sub(1).and_then(|k| alive.get_mut(k)) {
+                    *a = at;
+                }
             }
-            self.sorted.resize(lanes.len(), Lane::default());
             for (k, l) in lanes.iter().enumerate() {
-                if let Some(h) = self.hist.get_mut(4 * l.left as usize + k % 4) {
-                    if let Some(slot) = self.sorted.get_mut(*h) {
-                        *slot = *l;
-                    }
+                if let Some(h) = hist.get_mut(4 * l.left as usize + k % 4) {
+                    cols.set(*h, l, prow, mrow);
                     *h += 1;
                 }
             }
         } else {
-            self.sorted.extend_from_slice(lanes);
-            self.sorted
-                .sort_unstable_by_key(|l| std::cmp::Reverse(l.left));
-        }
-        // alive[k] = number of lanes with left > k: walk the sorted lengths from the end.
-        let mut n = self.sorted.len();
-        for k in 0..longest {
-            while n > 0 && self.sorted.get(n - 1).is_some_and(|l| l.left as usize <= k) {
-                n -= 1;
+            let mut sorted = lanes.to_vec();
+            sorted.sort_unstable_by_key(|l| std::cmp::Reverse(l.left));
+            for (at, lane) in sorted.iter().enumerate() {
+                cols.set(at, lane, prow, mrow);
             }
-            self.alive.push(n);
+            // alive[k] = number of lanes with left > k: walk the sorted lengths from the end.
+            let mut n = sorted.len();
+            for k in 0..longest {
+                while n > 0 && sorted.get(n - 1).is_some_and(|l| l.left as usize <= k) {
+                    n -= 1;
+                }
+                alive.push(n);
+            }
         }
     }
 }
@@ -148,61 +227,76 @@ impl Pulser {
     /// beforehand, in lane order, from the stream [`Pulser::fire`] would have drawn them from).
     /// Each element sees exactly the arithmetic of `fire`, so the result is bit for bit the
     /// same; the pulses of different elements are interleaved (round k fires pulse k of every
-    /// train longer than k) so that their dependency chains overlap. Empties the lanes and the
-    /// noise.
+    /// train longer than k, as one loop over the trains sorted by length, vectorised for the
+    /// CPU by `simd::fire_rounds`) so that their dependency chains overlap. The lanes' elements
+    /// must be distinct. Empties the lanes and the noise.
     pub(crate) fn fire_lanes(&self, prow: &mut [f64], mrow: &[ElemMap], scratch: &mut LaneScratch) {
         if scratch.count == 0 {
             scratch.normals.clear();
             return;
         }
-        let lanes = scratch.lanes.get(..scratch.count).unwrap_or(&[]);
-        if lanes.iter().all(|l| l.left == 1) {
-            // One pulse each (BL 1, sparse updates): one round, nothing to sort.
-            let (alive, normals) = ([lanes.len()], &scratch.normals);
-            specialise!(self.family, f => self.fire_sorted(f, prow, mrow, lanes, &alive, normals));
-        } else {
-            scratch.sort_by_length();
-            let LaneScratch {
-                sorted,
-                alive,
-                normals,
-                ..
-            } = scratch;
-            specialise!(self.family, f => self.fire_sorted(f, prow, mrow, sorted, alive, normals));
+        // The trains' elements as columns of values (sorted by length), fired round by round
+        // in vectors of elements (`simd::fire_rounds`), then written back.
+        scratch.load_sorted(prow, mrow);
+        let LaneScratch {
+            alive,
+            normals,
+            cols,
+            ..
+        } = scratch;
+        let Columns {
+            j,
+            w,
+            lo,
+            hi,
+            step,
+            up,
+            off,
+            xi,
+        } = cols;
+        simd::fire_rounds(self, w, lo, hi, step, up, off, alive, normals, xi);
+        for (&j, &v) in j.iter().zip(w.iter()) {
+            if let Some(p) = prow.get_mut(j as usize) {
+                *p = v;
+            }
         }
         scratch.count = 0;
         scratch.normals.clear();
     }
 
-    #[inline(always)]
-    fn fire_sorted(
-        &self,
-        f: Family,
-        prow: &mut [f64],
-        mrow: &[ElemMap],
-        sorted: &[Lane],
-        alive: &[usize],
-        normals: &[f64],
-    ) {
-        for (k, &n) in alive.iter().enumerate() {
-            for lane in sorted.get(..n).unwrap_or(&[]) {
-                let j = lane.j as usize;
-                let (Some(p), Some(m)) = (prow.get_mut(j), mrow.get(j)) else {
-                    continue;
-                };
-                let xi = normals.get(lane.off as usize + k).copied().unwrap_or(0.0);
-                *p = self.pulse(f, *p, m, lane.up, xi);
-            }
-        }
+    /// The response family.
+    pub(crate) fn family(&self) -> Family {
+        self.family
+    }
+
+    /// True when pulses have cycle noise (and so draw normals).
+    pub(crate) fn noisy(&self) -> bool {
+        self.sigma > 0.0
     }
 
     /// One pulse from `w` with cycle noise `xi` (unused without noise): step·q±(w), the noise
     /// multiplicative or additive, then the clip (shared/theory.md §1.1); the direction is
     /// picked without branches. Every pulse path of the kernel goes through here.
     #[inline(always)]
-    fn pulse(&self, f: Family, w: f64, m: &ElemMap, up: bool, xi: f64) -> f64 {
+    pub(crate) fn pulse(&self, f: Family, w: f64, m: &ElemMap, up: bool, xi: f64) -> f64 {
         let step = [m.dn, m.up][usize::from(up)];
-        let q = f.q_dir(w, m.lo, m.hi, up);
+        self.pulse_parts(f, w, m.lo, m.hi, step, up, xi)
+    }
+
+    /// [`Pulser::pulse`] with the element's bounds and its step in the pulse's direction
+    /// passed as values (the form the vectorised rounds of `simd::fire_rounds` load).
+    #[inline(always)]
+    pub(crate) fn pulse_parts(
+        &self,
+        f: Family,
+        w: f64,
+        lo: f64,
+        hi: f64,
+        step: f64,
+        up: bool,
+        xi: f64,
+    ) -> f64 {
+        let q = f.q_dir(w, lo, hi, up);
         let mag = if self.sigma > 0.0 {
             if self.mult {
                 step * (q * (1.0 + self.sigma * xi))
@@ -215,7 +309,7 @@ impl Pulser {
         // w − mag is w + (−mag) exactly (IEEE 754), so one add serves both signs; the sign goes
         // in by xor, as the direction is random and a branch would mispredict.
         let w = w + f64::from_bits(mag.to_bits() ^ (u64::from(!up) << 63));
-        clip(w, m.lo, m.hi)
+        clip(w, lo, hi)
     }
 
     /// Appends the cycle noise of `n` pulses (n normals, none without noise) to `normals`.
@@ -258,5 +352,75 @@ pub(crate) fn snap(p: f64) -> f64 {
         1.0
     } else {
         p
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::family::Family;
+
+    #[test]
+    fn fire_lanes_is_fire_one_train_at_a_time() {
+        let dev = DeviceSpec {
+            family: Family::SoftBounds {
+                alpha_up: 1.2,
+                alpha_down: 0.8,
+            },
+            lo: -1.0,
+            hi: 1.0,
+            dw_min: 0.05,
+            dw_min_std: 0.3,
+            c2c: C2cMode::Multiplicative,
+            dw_min_dtod: 0.0,
+            dw_min_dtod_log_normal: false,
+            up_down_dtod: 0.0,
+            w_max_dtod: 0.0,
+            w_min_dtod: 0.0,
+            reference_mean: 0.0,
+            reference_std: 0.0,
+            subtract_symmetry_point: false,
+        };
+        let pulser = Pulser::new(&dev);
+        let mut s = Stream::open([5, 6], 0, 0, 0, 0, 0);
+        let n = 300;
+        let mrow: Vec<ElemMap> = (0..n)
+            .map(|_| ElemMap {
+                lo: -0.6 - 0.4 * s.uniform(),
+                hi: 0.6 + 0.4 * s.uniform(),
+                up: 0.1 * s.uniform(),
+                dn: 0.1 * s.uniform(),
+            })
+            .collect();
+        let row: Vec<f64> = (0..n).map(|_| 2.0 * s.uniform() - 1.0).collect();
+        // All single pulses; short mixed trains; a few trains much longer than the rest.
+        let shapes: [&dyn Fn(usize) -> u64; 3] = [&|_| 1, &|j| (j * 7 % 5) as u64, &|j| {
+            if j % 97 == 3 {
+                5000
+            } else {
+                (j % 3) as u64
+            }
+        }];
+        for (t, shape) in shapes.iter().enumerate() {
+            let mut want = row.clone();
+            let mut got = row.clone();
+            let mut sa = Stream::open([1, 2], 3, 0, t as u64, 1, 0);
+            let mut sb = sa.clone();
+            let mut scratch = LaneScratch::default();
+            // Every other column, so that the lanes skip elements.
+            for j in (0..n).step_by(2) {
+                let (k, up) = (shape(j), j % 3 != 0);
+                pulser.fire(&mut want[j], &mrow[j], up, k, &mut sa);
+                if k > 0 {
+                    scratch.push(j, k, up);
+                    pulser.draw_noise(k, &mut sb, &mut scratch.normals);
+                }
+            }
+            pulser.fire_lanes(&mut got, &mrow, &mut scratch);
+            let wb: Vec<u64> = want.iter().map(|v| v.to_bits()).collect();
+            let gb: Vec<u64> = got.iter().map(|v| v.to_bits()).collect();
+            assert_eq!(gb, wb, "shape {t}");
+            assert_ne!(got, row);
+        }
     }
 }

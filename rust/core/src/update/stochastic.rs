@@ -5,6 +5,7 @@
 use crate::par::{map_indices, map_row_blocks, row, Par};
 use crate::pulse::{snap, Lane, LaneScratch, Pulser, LANE_BLOCK};
 use crate::rng::tag;
+use crate::simd;
 use crate::spec::{StochasticParams, MAX_DESIRED_BL};
 use crate::tile::{Phase, Streams, Tile, UpdateStats};
 
@@ -68,6 +69,7 @@ pub(super) fn update(
                     let mut fired = 0u64;
                     let mut dbits = [0u64; (MAX_DESIRED_BL as usize).div_ceil(64)];
                     let mut scratch = LaneScratch::default();
+                    let mut n_co: Vec<u32> = Vec::new();
                     for k in 0..nb {
                         let tr = &trains[r * nb + k];
                         if tr.bl == SKIPPED {
@@ -91,49 +93,41 @@ pub(super) fn update(
                         let d_pos = dv > 0.0;
                         // Coincidences per column, in blocks of LANE_BLOCK columns: a block's
                         // noise is drawn in column order (the order `fire` would draw it in),
-                        // then its trains are fired. Every active column writes a lane; only
-                        // those with a coincidence advance the count (no branch on it).
+                        // then its trains are fired.
                         for (block, bits) in tr
                             .active
                             .chunks(LANE_BLOCK)
                             .zip(tr.bits.chunks(LANE_BLOCK * words))
                         {
+                            // Coincidences with popcount over the packed trains, in vectors
+                            // where the CPU has them (`simd::count_coincidences`).
+                            let counts = &mut n_co;
+                            counts.clear();
+                            counts.resize(block.len(), 0);
+                            simd::count_coincidences(bits, dw, counts);
                             let lanes = &mut scratch.lanes;
                             if lanes.len() < block.len() {
                                 lanes.resize(block.len(), Lane::default());
                             }
+                            // Compact as we go: every column writes the next lane, and only
+                            // those with a coincidence advance (no branch on it).
                             let mut total = 0u64;
-                            for (((col, x_pos), xw), slot) in block
-                                .iter()
-                                .zip(bits.chunks_exact(words))
-                                .zip(lanes.iter_mut())
-                            {
-                                let n: u64 = xw
-                                    .iter()
-                                    .zip(dw.iter())
-                                    .map(|(a, c)| u64::from((a & c).count_ones()))
-                                    .sum();
+                            let mut live = 0usize;
+                            for ((col, x_pos), &n) in block.iter().zip(counts.iter()) {
                                 // Sign of the pulses: −sign(x_j d_i) (ΔW = −lr d xᵀ).
-                                *slot = Lane {
-                                    j: *col,
-                                    left: n as u32,
-                                    off: total as u32,
-                                    up: x_pos != &d_pos,
-                                };
+                                if let Some(slot) = lanes.get_mut(live) {
+                                    *slot = Lane {
+                                        j: *col,
+                                        left: n,
+                                        off: total as u32,
+                                        up: x_pos != &d_pos,
+                                    };
+                                }
                                 if let Some(c) = crow.get_mut(*col as usize) {
-                                    *c += n;
+                                    *c += u64::from(n);
                                 }
-                                total += n;
-                            }
-                            // Compact in a second pass (a store and an add per lane).
-                            let mut live = 0;
-                            for idx in 0..block.len() {
-                                if let Some(&l) = lanes.get(idx) {
-                                    if let Some(dst) = lanes.get_mut(live) {
-                                        *dst = l;
-                                    }
-                                    live += usize::from(l.left > 0);
-                                }
+                                total += u64::from(n);
+                                live += usize::from(n > 0);
                             }
                             scratch.count = live;
                             fired += total;

@@ -1,0 +1,311 @@
+//! Runtime CPU-feature dispatch of the hot loops (the `multiversion` crate): each kernel is
+//! compiled once per target below and the best one the CPU has is picked on first call.
+//!
+//! Every target computes the same values bit for bit: the loops are written in scalar Rust
+//! with IEEE operations only (add, sub, mul, div, compare, select, integer popcount), which
+//! the vector units compute exactly as the scalar ones; Rust never contracts `a * b + c` into
+//! an FMA (no `mul_add`, no fast-math), whatever the target enables. The tests at the end run
+//! each target's copy against the plain (baseline) copy on the same inputs and compare bits.
+
+use multiversion::multiversion;
+
+use crate::family::{specialise, Family};
+use crate::pulse::Pulser;
+
+/// Declares `$name` as `$body` compiled for every dispatch target (the best the CPU has is
+/// called), plus, with `$each`, the same body per single target (for the equality tests) and
+/// on the baseline alone.
+macro_rules! dispatched {
+    (
+        $(#[$meta:meta])*
+        fn $name:ident / $scalar:ident / [$avx512:ident, $avx2:ident, $popcnt:ident]
+            ($($arg:ident : $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block
+    ) => {
+        $(#[$meta])*
+        #[multiversion(targets(
+            "x86_64+avx512f+avx512vpopcntdq",
+            "x86_64+avx2+popcnt",
+            "x86_64+popcnt",
+        ))]
+        pub(crate) fn $name($($arg: $ty),*) $(-> $ret)? $body
+
+        /// The same loop compiled for the baseline target only (no dispatch).
+        #[cfg(test)]
+        pub(crate) fn $scalar($($arg: $ty),*) $(-> $ret)? $body
+
+        #[cfg(test)]
+        #[multiversion(targets("x86_64+avx512f+avx512vpopcntdq"))]
+        pub(crate) fn $avx512($($arg: $ty),*) $(-> $ret)? $body
+
+        #[cfg(test)]
+        #[multiversion(targets("x86_64+avx2+popcnt"))]
+        pub(crate) fn $avx2($($arg: $ty),*) $(-> $ret)? $body
+
+        #[cfg(test)]
+        #[multiversion(targets("x86_64+popcnt"))]
+        pub(crate) fn $popcnt($($arg: $ty),*) $(-> $ret)? $body
+    };
+}
+
+dispatched! {
+    /// Coincidences of one d train with the x trains of a block of columns
+    /// (shared/theory.md §2.3(c) step 5): `out[c]` = popcount of `x[c] & d` over the train's
+    /// `d.len()` words, `x` holding `d.len()` words per column. Never panics.
+    fn count_coincidences / count_coincidences_scalar /
+        [count_coincidences_avx512, count_coincidences_avx2, count_coincidences_popcnt]
+        (x: &[u64], d: &[u64], out: &mut [u32])
+    {
+        if let [d0] = d {
+            // One word per train (BL ≤ 64): a straight loop the compiler vectorises.
+            for (o, xw) in out.iter_mut().zip(x) {
+                *o = (xw & d0).count_ones();
+            }
+        } else if !d.is_empty() {
+            for (o, xw) in out.iter_mut().zip(x.chunks_exact(d.len())) {
+                *o = xw.iter().zip(d).map(|(a, b)| (a & b).count_ones()).sum();
+            }
+        }
+    }
+}
+
+dispatched! {
+    /// Fires the rounds of a sorted set of trains held as columns of values (shared/theory.md
+    /// §1.1; docs/KERNEL_SPEC.md §5): round `k` gives one pulse to each of the first
+    /// `alive[k]` trains, train `l` taking its cycle noise from `normals[off[l] + k]` and
+    /// moving `w[l]` by exactly [`Pulser::pulse`]'s arithmetic. `xi` is scratch of at least
+    /// `w.len()` values. Never panics.
+    fn fire_rounds / fire_rounds_scalar /
+        [fire_rounds_avx512, fire_rounds_avx2, fire_rounds_popcnt]
+        (
+            pulser: &Pulser,
+            w: &mut [f64],
+            lo: &[f64],
+            hi: &[f64],
+            step: &[f64],
+            up: &[bool],
+            off: &[u32],
+            alive: &[usize],
+            normals: &[f64],
+            xi: &mut [f64],
+        )
+    {
+        let noisy = pulser.noisy();
+        specialise!(pulser.family(), f => {
+            for (k, &n) in alive.iter().enumerate() {
+                let (Some(w), Some(lo), Some(hi), Some(step), Some(up), Some(off), Some(xi)) = (
+                    w.get_mut(..n),
+                    lo.get(..n),
+                    hi.get(..n),
+                    step.get(..n),
+                    up.get(..n),
+                    off.get(..n),
+                    xi.get_mut(..n),
+                ) else {
+                    continue;
+                };
+                if noisy {
+                    // The gather on its own, so that the arithmetic below is a plain loop.
+                    for (x, &o) in xi.iter_mut().zip(off) {
+                        *x = normals.get(o as usize + k).copied().unwrap_or(0.0);
+                    }
+                }
+                round(pulser, f, w, lo, hi, step, up, xi);
+            }
+        });
+    }
+}
+
+/// One pulse on each of `w`'s elements ([`Pulser::pulse_parts`]), in a loop without
+/// branches or indexing so that it vectorises.
+#[inline(always)]
+fn round(
+    pulser: &Pulser,
+    f: Family,
+    w: &mut [f64],
+    lo: &[f64],
+    hi: &[f64],
+    step: &[f64],
+    up: &[bool],
+    xi: &[f64],
+) {
+    let lanes = w.iter_mut().zip(lo).zip(hi).zip(step).zip(up).zip(xi);
+    for (((((w, &lo), &hi), &step), &up), &xi) in lanes {
+        *w = pulser.pulse_parts(f, *w, lo, hi, step, up, xi);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::Stream;
+    use crate::spec::{C2cMode, DeviceSpec};
+
+    fn words(s: &mut Stream, n: usize) -> Vec<u64> {
+        (0..n)
+            .map(|k| match k % 5 {
+                0 => 0,
+                1 => u64::MAX,
+                _ => s.next_u64(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_target_counts_the_same_coincidences() {
+        let mut s = Stream::open([3, 5], 1, 0, 0, 0, 0);
+        for n_words in 1..=4 {
+            // Odd widths and remainders of every vector length.
+            for cols in [0, 1, 3, 7, 8, 9, 15, 16, 17, 31, 33, 100, 1023] {
+                let x = words(&mut s, cols * n_words);
+                let d = words(&mut s, n_words);
+                let want: Vec<u32> = x
+                    .chunks_exact(n_words)
+                    .map(|c| c.iter().zip(&d).map(|(a, b)| (a & b).count_ones()).sum())
+                    .collect();
+                let mut got = [vec![0u32; cols], vec![0; cols], vec![0; cols]];
+                let mut got2 = [vec![0u32; cols], vec![0; cols]];
+                count_coincidences(&x, &d, &mut got[0]);
+                count_coincidences_scalar(&x, &d, &mut got[1]);
+                count_coincidences_avx512(&x, &d, &mut got[2]);
+                count_coincidences_avx2(&x, &d, &mut got2[0]);
+                count_coincidences_popcnt(&x, &d, &mut got2[1]);
+                for g in got.iter().chain(&got2) {
+                    assert_eq!(g, &want, "{n_words} words, {cols} columns");
+                }
+            }
+        }
+    }
+
+    type Fire = fn(
+        &Pulser,
+        &mut [f64],
+        &[f64],
+        &[f64],
+        &[f64],
+        &[bool],
+        &[u32],
+        &[usize],
+        &[f64],
+        &mut [f64],
+    );
+
+    fn device(family: Family, c2c: C2cMode, sigma: f64) -> DeviceSpec {
+        DeviceSpec {
+            family,
+            lo: -1.0,
+            hi: 1.0,
+            dw_min: 1e-3,
+            dw_min_std: sigma,
+            c2c,
+            dw_min_dtod: 0.3,
+            dw_min_dtod_log_normal: false,
+            up_down_dtod: 0.01,
+            w_max_dtod: 0.3,
+            w_min_dtod: 0.3,
+            reference_mean: 0.0,
+            reference_std: 0.0,
+            subtract_symmetry_point: false,
+        }
+    }
+
+    #[test]
+    fn every_target_fires_the_same_bits() {
+        let families = [
+            Family::Ideal,
+            Family::LinearStep { sp: 0.2 },
+            Family::SkewLinear { c: 0.3 },
+            Family::SoftBounds {
+                alpha_up: 1.1,
+                alpha_down: 0.9,
+            },
+            Family::Power {
+                gamma_up: 0.5,
+                gamma_down: 2.0,
+            },
+            Family::Exponential {
+                gamma_up: 3.0,
+                gamma_down: 1.5,
+            },
+            Family::PowerStep {
+                gamma_up: 0.7,
+                gamma_down: 1.3,
+            },
+            Family::ExpStep {
+                gamma_up: 2.0,
+                gamma_down: 4.0,
+            },
+        ];
+        let mut s = Stream::open([11, 13], 2, 0, 0, 0, 0);
+        for (fi, fam) in families.into_iter().enumerate() {
+            for (c2c, sigma) in [
+                (C2cMode::Multiplicative, 0.3),
+                (C2cMode::Additive, 0.3),
+                (C2cMode::Multiplicative, 0.0),
+            ] {
+                let pulser = Pulser::new(&device(fam, c2c, sigma));
+                for n in [1, 2, 7, 8, 9, 17, 64, 333] {
+                    // Large steps (up to 0.4) so that many pulses hit a bound, some from
+                    // exactly the bound; trains sorted by decreasing length.
+                    let lo: Vec<f64> = (0..n).map(|_| -0.5 - 0.5 * s.uniform()).collect();
+                    let hi: Vec<f64> = (0..n).map(|_| 0.5 + 0.5 * s.uniform()).collect();
+                    let w: Vec<f64> = (0..n)
+                        .map(|l| match l % 4 {
+                            0 => lo[l],
+                            1 => hi[l],
+                            _ => lo[l] + (hi[l] - lo[l]) * s.uniform(),
+                        })
+                        .collect();
+                    let step: Vec<f64> = (0..n).map(|_| 0.4 * s.uniform()).collect();
+                    let up: Vec<bool> = (0..n).map(|_| s.uniform() < 0.5).collect();
+                    let mut lens: Vec<u32> =
+                        (0..n).map(|_| 1 + (s.next_u64() % 9) as u32).collect();
+                    lens.sort_unstable_by(|a, b| b.cmp(a));
+                    let mut off = Vec::with_capacity(n);
+                    let mut total = 0;
+                    for &l in &lens {
+                        off.push(total);
+                        total += l;
+                    }
+                    let alive: Vec<usize> = (0..lens[0])
+                        .map(|k| lens.iter().filter(|&&l| l > k).count())
+                        .collect();
+                    let mut normals = vec![0.0; total as usize];
+                    s.fill_normals(&mut normals);
+                    // The reference: Pulser::pulse one element at a time.
+                    let mut want = w.clone();
+                    for l in 0..n {
+                        let m = crate::variation::ElemMap {
+                            lo: lo[l],
+                            hi: hi[l],
+                            up: step[l],
+                            dn: step[l],
+                        };
+                        for k in 0..lens[l] {
+                            let xi = normals[(off[l] + k) as usize];
+                            want[l] = pulser.pulse(fam, want[l], &m, up[l], xi);
+                        }
+                    }
+                    let fires: [(&str, Fire); 5] = [
+                        ("dispatched", fire_rounds),
+                        ("scalar", fire_rounds_scalar),
+                        ("avx512", fire_rounds_avx512),
+                        ("avx2", fire_rounds_avx2),
+                        ("popcnt", fire_rounds_popcnt),
+                    ];
+                    for (name, fire) in fires {
+                        let mut got = w.clone();
+                        let mut xi = vec![0.0; n];
+                        fire(
+                            &pulser, &mut got, &lo, &hi, &step, &up, &off, &alive, &normals,
+                            &mut xi,
+                        );
+                        let gb: Vec<u64> = got.iter().map(|v| v.to_bits()).collect();
+                        let wb: Vec<u64> = want.iter().map(|v| v.to_bits()).collect();
+                        assert_eq!(gb, wb, "{name}: family {fi}, {c2c:?}, n {n}");
+                        assert!(got.iter().all(|v| v.is_finite()));
+                    }
+                }
+            }
+        }
+    }
+}
