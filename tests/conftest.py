@@ -19,11 +19,13 @@ import pytest
 
 import pulsetrain  # noqa: F401 - importing the package registers every config class
 from pulsetrain._validation import Constraint, parameter_error
+from pulsetrain.algorithms import Algorithm
 from pulsetrain.config import registered_classes
 from pulsetrain.devices import RESPONSE_FAMILIES, ResponseFamily
 from pulsetrain.updates import UPDATE_MODES, UpdateMode
 
 __all__ = [
+    "algorithm_examples",
     "constrained_fields",
     "family_examples",
     "invalid_value",
@@ -40,6 +42,12 @@ def family_examples() -> list[ResponseFamily]:
 def response_examples() -> list[ResponseFamily]:
     """Return every registered family's ``examples()``: several shapes per family."""
     return [cast("ResponseFamily", i) for cls in RESPONSE_FAMILIES.values() for i in cls.examples()]
+
+
+def algorithm_examples() -> list[Algorithm]:
+    """Return one instance per registered algorithm config (its ``example()``), by kind."""
+    classes = [c for c in registered_classes() if issubclass(c, Algorithm)]
+    return [c.example() for c in sorted(classes, key=lambda c: c.kind)]
 
 
 def update_modes() -> list[UpdateMode]:

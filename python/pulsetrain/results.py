@@ -80,6 +80,11 @@ class TrainResult:
         True if Ctrl-C stopped the run; the result holds everything up to that step.
     provenance : dict
         Versions of pulsetrain, NumPy and Python, build profile and RNG scheme.
+    memory : dict of int
+        What the model held at the end (``pulsetrain.algorithms.base.memory_figures``):
+        ``analog_devices`` (simulated crossbar elements over every tile and replica),
+        ``digital_values`` and ``digital_bytes`` (float64 buffers, trackers, accumulators,
+        digital weights and biases). Empty for results saved before it existed.
     """
 
     config: dict[str, Any]
@@ -101,6 +106,7 @@ class TrainResult:
     wall_time: float = 0.0
     interrupted: bool = False
     provenance: dict[str, Any] = field(default_factory=_provenance)
+    memory: dict[str, int] = field(default_factory=dict)
 
     # ---------------------------------------------------------------------------- summaries
     @property
@@ -165,6 +171,7 @@ class TrainResult:
             "wall_time": self.wall_time,
             "interrupted": self.interrupted,
             "provenance": self.provenance,
+            "memory": self.memory,
             "pulse_phases": sorted(self.pulses),
             "array_names": sorted(self.arrays),
             "average_names": sorted(self.average_arrays),
@@ -249,6 +256,7 @@ class TrainResult:
             wall_time=float(meta["wall_time"]),
             interrupted=bool(meta["interrupted"]),
             provenance=meta["provenance"],
+            memory={str(k): int(v) for k, v in meta.get("memory", {}).items()},
         )
 
     def equals(self, other: TrainResult) -> bool:
@@ -292,4 +300,5 @@ class TrainResult:
             )
             and self.average_steps == other.average_steps
             and self.interrupted == other.interrupted
+            and self.memory == other.memory
         )

@@ -14,7 +14,7 @@ import abc
 import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, cast
+from typing import Any, ClassVar, Self, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -29,7 +29,16 @@ from pulsetrain.rng import as_seed_sequence
 from pulsetrain.tile import AnalogTile, Backend
 from pulsetrain.updates import Phase, UpdateMode
 
-__all__ = ["LR", "Algorithm", "AlgorithmState", "Callback", "make_tile", "outer", "run"]
+__all__ = [
+    "LR",
+    "Algorithm",
+    "AlgorithmState",
+    "Callback",
+    "make_tile",
+    "memory_figures",
+    "outer",
+    "run",
+]
 
 FloatArray = npt.NDArray[np.float64]
 Callback = Callable[[int, Any], bool | None]
@@ -120,11 +129,51 @@ class AlgorithmState(abc.ABC):
         """Return the per-replica RMS error of the symmetric point the algorithm relies on."""
         return None
 
+    def digital_state(self) -> dict[str, FloatArray]:
+        """Return the digital (float64) state by name: buffers, trackers, accumulators.
+
+        The default is every entry of :meth:`arrays` that is not a tile (H, Q, χ, running
+        means, or W itself for Digital SGD). A state whose :meth:`arrays` also lists derived
+        values overrides this.
+        """
+        return {k: v for k, v in self.arrays().items() if k not in self.tiles}
+
+
+def memory_figures(state: Any) -> dict[str, int]:
+    """Return what a model state holds: simulated devices and digital values, summed over replicas.
+
+    Parameters
+    ----------
+    state : AlgorithmState or ModelState
+        The live state (its ``tiles`` and ``digital_state()``).
+
+    Returns
+    -------
+    dict
+        ``analog_devices`` (one per simulated crossbar element, over every tile and replica),
+        ``digital_values`` and ``digital_bytes`` (float64 buffers, trackers, accumulators,
+        digital weights and biases).
+    """
+    devices = sum(int(np.prod(t.weights.shape)) for t in state.tiles.values())
+    digital = state.digital_state().values()
+    return {
+        "analog_devices": devices,
+        "digital_values": sum(int(np.asarray(v).size) for v in digital),
+        "digital_bytes": sum(int(np.asarray(v).nbytes) for v in digital),
+    }
+
 
 class Algorithm(ConfigMixin):
     """Base of the algorithm configs."""
 
     __slots__ = ()
+    kind: ClassVar[str]
+    """The registered name (``kind`` in configs)."""
+
+    @classmethod
+    def example(cls) -> Self:
+        """Return a valid instance for docs and tests (every registered algorithm has one)."""
+        raise NotImplementedError(f"{cls.__name__} defines no example()")
 
     def start(
         self,
@@ -393,4 +442,5 @@ def run(
         n_threads=n_threads,
         wall_time=time.perf_counter() - t_start,
         interrupted=interrupted,
+        memory=memory_figures(state),
     )

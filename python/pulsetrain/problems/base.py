@@ -54,6 +54,10 @@ class ModelState(Protocol):
         """Return the per-replica RMS error of the symmetric point the model relies on."""
         ...
 
+    def digital_state(self) -> dict[str, FloatArray]:
+        """Return the digital (float64) state by name (buffers, digital weights, biases)."""
+        ...
+
 
 class Instance(abc.ABC):
     """One drawn problem for R replicas (weights shaped (R, out, in))."""

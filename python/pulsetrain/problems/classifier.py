@@ -333,6 +333,15 @@ class _NetworkState:
     def pulse_totals(self) -> dict[str, FloatArray]:
         return self.net.pulse_totals()
 
+    def digital_state(self) -> dict[str, FloatArray]:
+        out: dict[str, FloatArray] = {}
+        for k, lay in enumerate(self.linear):
+            for name, arr in lay.state.digital_state().items():
+                out[f"layer{k}.{name}"] = arr
+            if (b := lay.bias) is not None:
+                out[f"layer{k}.bias"] = b
+        return out
+
     def sp_error(self) -> FloatArray | None:
         errs = [e for lay in self.linear if (e := lay.state.sp_error()) is not None]
         if not errs:
