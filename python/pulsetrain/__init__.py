@@ -25,7 +25,13 @@ from pulsetrain.devices import (
     SoftBounds,
     presets,
 )
-from pulsetrain.errors import NonFiniteError, ParameterError, PulsetrainError, ShapeError
+from pulsetrain.errors import (
+    NonFiniteError,
+    ParameterError,
+    PulsetrainError,
+    ResultFileError,
+    ShapeError,
+)
 from pulsetrain.experiment import (
     AlgorithmEntry,
     Experiment,
@@ -77,6 +83,7 @@ __all__ = [
     "PowerStep",
     "PulseCountUpdate",
     "PulsetrainError",
+    "ResultFileError",
     "Rounding",
     "ShapeError",
     "SkewLinear",

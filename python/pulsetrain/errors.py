@@ -22,6 +22,7 @@ __all__ = [
     "NonFiniteError",
     "ParameterError",
     "PulsetrainError",
+    "ResultFileError",
     "ShapeError",
 ]
 
@@ -216,6 +217,32 @@ class ShapeError(PulsetrainError, ValueError):
 
 class NonFiniteError(PulsetrainError, ValueError):
     """An array holds NaN or inf."""
+
+
+class ResultFileError(PulsetrainError, ValueError):
+    """A saved result is missing, damaged or not a pulsetrain result (``TrainResult.load``).
+
+    Parameters
+    ----------
+    path : str
+        The file at fault.
+    problem : str
+        What is wrong with it.
+
+    Attributes
+    ----------
+    path, problem : str
+        As given.
+    """
+
+    def __init__(self, path: str, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = path
+        self.problem = problem
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle by the constructor arguments."""
+        return (type(self), (self.path, self.problem))
 
 
 class MissingExtraError(PulsetrainError, ImportError):

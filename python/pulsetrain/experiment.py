@@ -669,7 +669,7 @@ def run_experiment(
             print(f"      {entry.label}: {time.perf_counter() - t0:.1f} s", file=stream, flush=True)
         results[entry.label] = res
         rows.append(summary_row(entry.label, res, experiment))
-        files.extend(res.save(out / "runs" / slug(entry.label)))
+        files.extend(res.save(out / "runs" / slug(entry.label), overwrite=True))
         if res.interrupted:
             interrupted = True
             notes.append(

@@ -18,6 +18,7 @@ import numpy.typing as npt
 
 from pulsetrain import _core
 from pulsetrain._validation import parameter_error
+from pulsetrain.errors import ResultFileError
 
 __all__ = ["TrainResult"]
 
@@ -35,6 +36,101 @@ def _provenance() -> dict[str, Any]:
         "build_profile": _core.build_profile,
         "rng_scheme": _core.rng_scheme,
     }
+
+
+def _result_paths(path: str | Path) -> tuple[Path, Path]:
+    """Return the JSON and NPZ paths of a result: only a .json/.npz suffix is dropped."""
+    base = Path(path)
+    name = base.name
+    for suffix in (".json", ".npz"):
+        if name.endswith(suffix) and len(name) > len(suffix):
+            name = name[: -len(suffix)]
+            break
+    return base.with_name(name + ".json"), base.with_name(name + ".npz")
+
+
+def _no_constant(token: str) -> Any:
+    """Refuse the non-standard JSON tokens NaN, Infinity and -Infinity."""
+    msg = f"non-standard JSON token {token}"
+    raise ValueError(msg)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+class _Meta:
+    """Typed access to the JSON half of a result; a wrong type is a ResultFileError."""
+
+    def __init__(self, path: str, meta: object) -> None:
+        if not isinstance(meta, dict):
+            raise ResultFileError(path, "the JSON document is not an object")
+        self.path = path
+        self.meta = meta
+
+    def get(self, key: str, kind: type) -> Any:
+        if key not in self.meta:
+            raise ResultFileError(self.path, f"the field {key!r} is missing")
+        value = self.meta[key]
+        ok = (
+            _is_int(value)
+            if kind is int
+            else (isinstance(value, int | float) and not isinstance(value, bool))
+            if kind is float
+            else isinstance(value, kind)
+        )
+        if not ok:
+            raise ResultFileError(
+                self.path, f"the field {key!r} is {type(value).__name__}, not {kind.__name__}"
+            )
+        return value
+
+    def names(self, key: str) -> list[str]:
+        value = self.get(key, list)
+        if not all(isinstance(v, str) for v in value) or len(set(value)) != len(value):
+            raise ResultFileError(self.path, f"the field {key!r} is not a list of distinct names")
+        return list(value)
+
+
+class _Arrays:
+    """Checked access to the NPZ half of a result (dtype, rank, replica axis)."""
+
+    def __init__(self, path: str, data: dict[str, Any], replicas: int) -> None:
+        self.path = path
+        self.data = data
+        self.replicas = replicas
+
+    def get(
+        self,
+        key: str,
+        dtype: type,
+        *,
+        shape: tuple[int, ...] | None = None,
+        ndim: int | None = None,
+        min_ndim: int = 0,
+        replica_axis: bool = True,
+    ) -> Any:
+        if key not in self.data:
+            raise ResultFileError(self.path, f"the array {key!r} is missing")
+        arr = self.data[key]
+        if arr.dtype != np.dtype(dtype):
+            raise ResultFileError(
+                self.path, f"the array {key!r} has dtype {arr.dtype}, not {np.dtype(dtype)}"
+            )
+        bad = (
+            (shape is not None and arr.shape != shape)
+            or (ndim is not None and arr.ndim != ndim)
+            or arr.ndim < min_ndim
+            or (replica_axis and (arr.ndim == 0 or arr.shape[0] != self.replicas))
+        )
+        if bad:
+            raise ResultFileError(self.path, f"the array {key!r} has the wrong shape {arr.shape}")
+        return arr
+
+    def optional(
+        self, key: str, *, shape: tuple[int, ...] | None = None, ndim: int | None = None
+    ) -> Any:
+        return None if key not in self.data else self.get(key, np.float64, shape=shape, ndim=ndim)
 
 
 @dataclass(frozen=True, eq=False)
@@ -144,23 +240,41 @@ class TrainResult:
         return out
 
     # ---------------------------------------------------------------------------- files
-    def save(self, path: str | Path) -> tuple[Path, Path]:
+    def save(self, path: str | Path, *, overwrite: bool = False) -> tuple[Path, Path]:
         """Write ``path.json`` and ``path.npz`` (parent folders are created).
+
+        Both files are written to temporary names first and then renamed, so an interrupted
+        save leaves no half-written result under the final names.
 
         Parameters
         ----------
         path : str or pathlib.Path
-            Path without suffix (a ``.json``/``.npz`` suffix is dropped).
+            Path without suffix. Only a trailing ``.json`` or ``.npz`` is dropped; every other
+            dot is kept (``"out/lr0.05"`` writes ``out/lr0.05.json`` and ``out/lr0.05.npz``).
+        overwrite : bool, optional
+            Replace an existing result at that path; by default an existing file is an error.
 
         Returns
         -------
         tuple of pathlib.Path
             The JSON and NPZ files written.
+
+        Raises
+        ------
+        ParameterError
+            If a result file already exists there and ``overwrite`` is False.
         """
-        base = Path(path)
-        if base.suffix in (".json", ".npz"):
-            base = base.with_suffix("")
-        base.parent.mkdir(parents=True, exist_ok=True)
+        json_path, npz_path = _result_paths(path)
+        if not overwrite:
+            for f in (json_path, npz_path):
+                if f.exists():
+                    raise parameter_error(
+                        "path",
+                        "TrainResult.save",
+                        "a path with no result files yet (or pass overwrite=True)",
+                        str(f),
+                    )
+        json_path.parent.mkdir(parents=True, exist_ok=True)
         meta = {
             "format": FORMAT_VERSION,
             "config": self.config,
@@ -176,7 +290,8 @@ class TrainResult:
             "array_names": sorted(self.arrays),
             "average_names": sorted(self.average_arrays),
             "average_steps": self.average_steps,
-            "summary": self.summary(),
+            # Strict JSON: a non-finite summary figure (a network has no weight error) is null.
+            "summary": {k: (v if np.isfinite(v) else None) for k, v in self.summary().items()},
         }
         arrays: dict[str, Any] = {
             "record_steps": self.record_steps,
@@ -193,20 +308,28 @@ class TrainResult:
         if self.average_weights is not None:
             arrays["average_weights"] = self.average_weights
         arrays.update({f"average.{k}": v for k, v in self.average_arrays.items()})
-        json_path = base.with_suffix(".json")
-        npz_path = base.with_suffix(".npz")
-        json_path.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
-        np.savez_compressed(npz_path, **arrays)
+        text = json.dumps(meta, indent=2, sort_keys=True, allow_nan=False) + "\n"
+        tmp_json = json_path.with_name(json_path.name + ".tmp")
+        tmp_npz = npz_path.with_name(npz_path.name + ".tmp")
+        try:
+            tmp_json.write_text(text)
+            with tmp_npz.open("wb") as fh:
+                np.savez_compressed(fh, **arrays)
+            tmp_npz.replace(npz_path)
+            tmp_json.replace(json_path)
+        finally:
+            for t in (tmp_json, tmp_npz):
+                t.unlink(missing_ok=True)
         return json_path, npz_path
 
     @classmethod
     def load(cls, path: str | Path) -> TrainResult:
-        """Read a result written by :meth:`save`.
+        """Read a result written by :meth:`save`, checking every field.
 
         Parameters
         ----------
         path : str or pathlib.Path
-            The same path given to :meth:`save` (with or without suffix).
+            The same path given to :meth:`save` (with or without a ``.json``/``.npz`` suffix).
 
         Returns
         -------
@@ -215,48 +338,80 @@ class TrainResult:
 
         Raises
         ------
-        ParameterError
-            If the files are missing or of an unknown format.
+        ResultFileError
+            If a file is missing, is not a pulsetrain result of this format, or is damaged
+            (every field's type and every array's shape and dtype are checked; pickled
+            objects are never loaded).
         """
-        base = Path(path)
-        if base.suffix in (".json", ".npz"):
-            base = base.with_suffix("")
-        json_path, npz_path = base.with_suffix(".json"), base.with_suffix(".npz")
-        if not json_path.exists() or not npz_path.exists():
-            raise parameter_error(
-                "path", "TrainResult.load", "a path with .json and .npz files", str(base)
+        json_path, npz_path = _result_paths(path)
+        for f in (json_path, npz_path):
+            if not f.is_file():
+                raise ResultFileError(str(f), "no such result file")
+        try:
+            meta = json.loads(json_path.read_text(encoding="utf-8"), parse_constant=_no_constant)
+        except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+            raise ResultFileError(str(json_path), f"not readable as strict JSON ({exc})") from None
+        m = _Meta(str(json_path), meta)
+        fmt = m.get("format", int)
+        if fmt != FORMAT_VERSION:
+            raise ResultFileError(str(json_path), f"format {fmt}, expected {FORMAT_VERSION}")
+        replicas = m.get("replicas", int)
+        if replicas < 1:
+            raise ResultFileError(str(json_path), f"replicas {replicas} < 1")
+        steps = m.get("steps", int)
+        if steps < 0:
+            raise ResultFileError(str(json_path), f"steps {steps} < 0")
+        phases = m.names("pulse_phases")
+        array_names = m.names("array_names")
+        average_names = m.names("average_names")
+        entropy = meta.get("seed_entropy")
+        if not (
+            _is_int(entropy)
+            or (isinstance(entropy, list) and entropy and all(_is_int(e) for e in entropy))
+        ):
+            raise ResultFileError(str(json_path), "seed_entropy is not an int or a list of ints")
+        n_threads = meta.get("n_threads")
+        if n_threads is not None and not _is_int(n_threads):
+            raise ResultFileError(str(json_path), "n_threads is not null or an int")
+        memory = meta.get("memory", {})
+        if not isinstance(memory, dict) or not all(_is_int(v) for v in memory.values()):
+            raise ResultFileError(str(json_path), "memory is not a mapping of ints")
+        try:
+            with npz_path.open("rb") as fh, np.load(fh, allow_pickle=False) as z:
+                data = {k: z[k] for k in z.files}
+        except Exception as exc:  # zipfile, zlib and numpy raise about ten types on damage
+            raise ResultFileError(str(npz_path), f"not a readable NPZ archive ({exc})") from None
+        a = _Arrays(str(npz_path), data, replicas)
+        record_steps = a.get("record_steps", np.int64, ndim=1, replica_axis=False)
+        n_rec = record_steps.shape[0]
+        if n_rec == 0 or record_steps[-1] != steps or (np.diff(record_steps) <= 0).any():
+            raise ResultFileError(
+                str(npz_path), f"record_steps is not increasing to steps = {steps}"
             )
-        meta = json.loads(json_path.read_text())
-        if meta.get("format") != FORMAT_VERSION:
-            raise parameter_error(
-                "path",
-                "TrainResult.load",
-                f"a result of format {FORMAT_VERSION}",
-                meta.get("format"),
-            )
-        with np.load(npz_path) as z:
-            data = {k: z[k] for k in z.files}
+        curve = (replicas, n_rec)
         return cls(
-            config=meta["config"],
-            steps=int(meta["steps"]),
-            replicas=int(meta["replicas"]),
-            seed_entropy=meta["seed_entropy"],
-            record_steps=data["record_steps"],
-            loss=data["loss"],
-            error=data["error"],
-            pulses={k: data[f"pulses.{k}"] for k in meta["pulse_phases"]},
-            weights=data["weights"],
-            arrays={k: data[f"arrays.{k}"] for k in meta["array_names"]},
-            sp_error=data.get("sp_error"),
-            trajectory=data.get("trajectory"),
-            average_weights=data.get("average_weights"),
-            average_arrays={k: data[f"average.{k}"] for k in meta["average_names"]},
-            average_steps=int(meta["average_steps"]),
-            n_threads=meta["n_threads"],
-            wall_time=float(meta["wall_time"]),
-            interrupted=bool(meta["interrupted"]),
-            provenance=meta["provenance"],
-            memory={str(k): int(v) for k, v in meta.get("memory", {}).items()},
+            config=m.get("config", dict),
+            steps=steps,
+            replicas=replicas,
+            seed_entropy=entropy,
+            record_steps=record_steps,
+            loss=a.get("loss", np.float64, shape=curve),
+            error=a.get("error", np.float64, shape=curve),
+            pulses={k: a.get(f"pulses.{k}", np.float64, shape=curve) for k in phases},
+            weights=a.get("weights", np.float64, ndim=3),
+            arrays={k: a.get(f"arrays.{k}", np.float64, min_ndim=2) for k in array_names},
+            sp_error=a.optional("sp_error", shape=(replicas,)),
+            trajectory=a.optional("trajectory", ndim=4),
+            average_weights=a.optional("average_weights", ndim=3),
+            average_arrays={
+                k: a.get(f"average.{k}", np.float64, min_ndim=2) for k in average_names
+            },
+            average_steps=m.get("average_steps", int),
+            n_threads=n_threads,
+            wall_time=float(m.get("wall_time", float)),
+            interrupted=m.get("interrupted", bool),
+            provenance=m.get("provenance", dict),
+            memory={str(k): int(v) for k, v in memory.items()},
         )
 
     def equals(self, other: TrainResult) -> bool:
@@ -276,7 +431,7 @@ class TrainResult:
         def same(a: Any, b: Any) -> bool:
             if a is None or b is None:
                 return a is b
-            return bool(np.array_equal(a, b))
+            return bool(np.array_equal(a, b, equal_nan=True))
 
         return (
             self.config == other.config
