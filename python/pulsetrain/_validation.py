@@ -21,8 +21,9 @@ from collections.abc import Callable, Collection, Mapping
 from typing import Any, Final, Literal, ParamSpec, TypeVar
 
 import numpy as np
+import numpy.typing as npt
 
-from pulsetrain.errors import ParameterError
+from pulsetrain.errors import ParameterError, ShapeError
 
 __all__ = [
     "NON_NEGATIVE",
@@ -220,7 +221,10 @@ class Interval(Constraint):
     def accepts(self, value: object) -> bool:
         if not self._type_ok(value):
             return False
-        x = float(value)  # type: ignore[arg-type]
+        try:
+            x = float(value)  # type: ignore[arg-type]
+        except OverflowError:  # an int beyond the float range (10**400)
+            return False
         if not math.isfinite(x):
             return False
         if self.low is not None:
@@ -606,3 +610,50 @@ def validate_args(
         return checked
 
     return decorate
+
+
+def real_array(
+    name: str, owner: str, value: object, *, copy: bool = False
+) -> npt.NDArray[np.float64]:
+    """Coerce an array argument to C-contiguous float64, or raise a ShapeError naming it.
+
+    Only arrays of booleans, integers and real floats are numbers here: strings, dates,
+    ``Decimal`` and other objects, complex values, ragged nested lists and masked arrays (whose
+    mask would be silently dropped) are refused.
+
+    Parameters
+    ----------
+    name, owner : str
+        The argument and the function or method it belongs to (for the message).
+    value : object
+        The argument.
+    copy : bool, optional
+        Return a private copy even when ``value`` already is a float64 C array.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64, C order (``value`` itself when it already is one and ``copy`` is False).
+
+    Raises
+    ------
+    ShapeError
+        Not a rectangular array of real numbers.
+    """
+    if isinstance(value, np.ma.MaskedArray):
+        raise shape_error(name, owner, "a plain array (fill a masked array first)", "masked array")
+    try:
+        raw = np.asarray(value)
+    except (TypeError, ValueError, OverflowError) as exc:
+        got = f"a ragged or non-numeric {type(value).__name__}"
+        raise shape_error(name, owner, "a rectangular array of real numbers", got) from exc
+    if raw.dtype.kind not in "biuf":
+        raise shape_error(name, owner, "an array of real numbers", f"dtype {raw.dtype}")
+    if copy:
+        return np.array(raw, dtype=np.float64, order="C", copy=True)
+    return np.ascontiguousarray(raw, dtype=np.float64)
+
+
+def shape_error(name: str, owner: str, allowed: str, got: str) -> ShapeError:
+    """Build a ShapeError in the house template (CONVENTIONS §1)."""
+    return ShapeError(f"The {name!r} parameter of {owner} must be {allowed}. Got {got} instead.")

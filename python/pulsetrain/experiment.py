@@ -438,8 +438,18 @@ def load_experiment(path: str | Path) -> Experiment:
         raise parameter_error(
             "CONFIG", "pulsetrain run", f"a readable file ({exc})", str(p)
         ) from None
-    data = loads_toml(text) if suffix == ".toml" else loads_json(text)
-    return experiment_from_dict(data)
+    try:
+        data = loads_toml(text) if suffix == ".toml" else loads_json(text)
+        return experiment_from_dict(data)
+    except ParameterError:
+        raise
+    except (ValueError, RecursionError, OverflowError) as exc:
+        # Integers over Python's 4,300-digit limit, nesting deeper than the parser's recursion
+        # limit, numbers beyond the float range: a bad config, not a crash.
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise parameter_error(
+            "CONFIG", "pulsetrain run", f"a {suffix[1:].upper()} file pulsetrain can read", reason
+        ) from None
 
 
 # --------------------------------------------------------------------------- running

@@ -17,7 +17,14 @@ import numpy as np
 import numpy.typing as npt
 
 from pulsetrain import _core
-from pulsetrain._validation import Integral, NoneOr, parameter_error, validate_args
+from pulsetrain._validation import (
+    Integral,
+    Interval,
+    NoneOr,
+    parameter_error,
+    real_array,
+    validate_args,
+)
 from pulsetrain.devices import Device
 from pulsetrain.errors import ShapeError
 from pulsetrain.periphery import IOParameters
@@ -278,6 +285,7 @@ def _shape_error(name: str, owner: str, allowed: str, got: str) -> ShapeError:
 
 
 _SIZE = Integral(1, 1 << 24)
+_NOISE = Interval(0.0, None)
 _THREADS = NoneOr(Integral(1, 1024))
 """Thread counts: ``None`` (every core) or 1 to 1024."""
 
@@ -288,18 +296,12 @@ def _check_threads(value: object, owner: str) -> int | None:
 
 
 def _as_float_array(name: str, owner: str, value: object) -> FloatArray:
-    """Coerces to a float64 C-contiguous array, or raises a ShapeError naming `name`.
+    """Coerce to a float64 C-contiguous array, or raise a ShapeError naming `name`.
 
     No copy when `value` already is one: the kernel copies what it reads before it releases
     the GIL, and nothing here writes to the result.
     """
-    if isinstance(value, np.ndarray | list | tuple) and np.iscomplexobj(value):
-        raise _shape_error(name, owner, "a real float array", "a complex array")
-    try:
-        arr = np.asarray(value, dtype=np.float64, order="C")
-    except (TypeError, ValueError) as exc:
-        raise _shape_error(name, owner, "an array of real numbers", type(value).__name__) from exc
-    return arr
+    return real_array(name, owner, value)
 
 
 class AnalogTile:
@@ -504,15 +506,15 @@ class AnalogTile:
         )
 
     # ----------------------------------------------------------------------------- updates
-    def _batch(self, name: str, value: object, width: int) -> FloatArray:
-        arr = _as_float_array(name, "AnalogTile.update", value)
+    def _batch(self, name: str, value: object, width: int, owner: str) -> FloatArray:
+        arr = _as_float_array(name, owner, value)
         if arr.ndim == 2 and self.replicas == 1:
             arr = arr[np.newaxis]
         if arr.ndim != 3 or arr.shape[0] != self.replicas or arr.shape[2] != width:
             alt = f" or (B, {width})" if self.replicas == 1 else ""
             raise _shape_error(
                 name,
-                "AnalogTile.update",
+                owner,
                 f"an array of shape ({self.replicas}, B, {width}){alt}",
                 f"shape {arr.shape}",
             )
@@ -553,10 +555,10 @@ class AnalogTile:
             Bad arrays or values; the tile is then unchanged.
         """
         ph = Phase.coerce(phase)
-        if isinstance(lr, bool) or not isinstance(lr, int | float | np.floating | np.integer):
+        if not _NOISE.accepts(lr):
             raise parameter_error("lr", "AnalogTile.update", "a float in the range [0, inf)", lr)
-        xa = self._batch("x", x, self.in_size)
-        da = self._batch("d", d, self.out_size)
+        xa = self._batch("x", x, self.in_size, "AnalogTile.update")
+        da = self._batch("d", d, self.out_size, "AnalogTile.update")
         if da.shape[1] != xa.shape[1]:
             raise _shape_error(
                 "d",
@@ -680,7 +682,7 @@ class AnalogTile:
             Bad input or IO parameters; the tile is then unchanged.
         """
         spec = self._io_spec(io)
-        xa = self._batch("x", x, self.in_size)
+        xa = self._batch("x", x, self.in_size, "AnalogTile.forward")
         threads = _check_threads(n_threads, "AnalogTile.forward") or self._n_threads
         return np.asarray(self._tile.forward(xa, spec, threads))
 
@@ -709,7 +711,7 @@ class AnalogTile:
             Bad input or IO parameters; the tile is then unchanged.
         """
         spec = self._io_spec(io)
-        da = self._batch("d", d, self.out_size)
+        da = self._batch("d", d, self.out_size, "AnalogTile.backward")
         threads = _check_threads(n_threads, "AnalogTile.backward") or self._n_threads
         return np.asarray(self._tile.backward(da, spec, threads))
 
@@ -762,8 +764,15 @@ class AnalogTile:
                 raise parameter_error(
                     "cols", "AnalogTile.read", "a sequence of column indices", cols
                 )
+            if arr.size and (arr.min() < 0 or arr.max() >= self.in_size):
+                raise parameter_error(
+                    "cols",
+                    "AnalogTile.read",
+                    f"column indices in the range [0, {self.in_size - 1}]",
+                    cols,
+                )
             idx = [int(c) for c in arr]
-        if isinstance(noise_std, bool) or not isinstance(noise_std, int | float | np.floating):
+        if not _NOISE.accepts(noise_std):
             raise parameter_error(
                 "noise_std", "AnalogTile.read", "a float in the range [0, inf)", noise_std
             )

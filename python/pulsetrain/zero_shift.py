@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import numpy.typing as npt
 
-from pulsetrain._validation import parameter_error
+from pulsetrain._validation import Integral, NoneOr, parameter_error
 from pulsetrain.tile import AnalogTile
 
 __all__ = ["ZeroShiftMode", "ZeroShiftResult", "zero_shift"]
+
+_N_PULSES = Integral(1, 1_000_000_000)
+_THREADS = NoneOr(Integral(1, 1024))
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -117,13 +121,19 @@ def zero_shift(
     """
     if not isinstance(tile, AnalogTile):
         raise parameter_error("tile", "zero_shift", "a pulsetrain.AnalogTile", tile)
+    # Checked here, not only in the core: ints beyond i64 must not surface as OverflowError.
     try:
         zs_mode = ZeroShiftMode(mode)
     except ValueError:
         raise parameter_error("mode", "zero_shift", "'stochastic' or 'cyclic'", mode) from None
-    for name, value in (("n_pulses", n_pulses), ("average_last", average_last)):
-        if isinstance(value, bool) or not isinstance(value, int | np.integer):
-            raise parameter_error(name, "zero_shift", "an int", value)
+    n_pulses = cast("int", _N_PULSES.validate(n_pulses, name="n_pulses", owner="zero_shift"))
+    average_last = cast(
+        "int",
+        Integral(1, n_pulses).validate(average_last, name="average_last", owner="zero_shift"),
+    )
+    n_threads = cast(
+        "int | None", _THREADS.validate(n_threads, name="n_threads", owner="zero_shift")
+    )
     before = tile.pulse_counts("calibration").reshape(tile.replicas, -1).sum(axis=1)
     estimate = np.asarray(
         tile._tile.zero_shift(

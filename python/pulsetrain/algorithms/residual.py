@@ -14,8 +14,8 @@ from typing import ClassVar, Self
 import numpy as np
 
 from pulsetrain._validation import (
-    InstanceOf,
     Interval,
+    NoneOr,
     check_fields,
     constrained,
     parameter_error,
@@ -214,7 +214,7 @@ class ResidualLearningV2(ResidualFields):
     gamma_mix: float = gamma_mix_field()
     """Weight of P in W̄ (≥ 0)."""
     buffer_decay: float | None = field(
-        default=None, metadata=constrained(InstanceOf((float, int, type(None))))
+        default=None, metadata=constrained(NoneOr(Interval(0.0, 1.0, closed="right")))
     )
     """b in H ← (1 − b)H + lr_transfer·P~, in (0, 1]; None uses lr_transfer (P1 Eq. 14)."""
     threshold: float = field(
@@ -225,14 +225,7 @@ class ResidualLearningV2(ResidualFields):
     def __post_init__(self) -> None:
         """Validate every field."""
         check_fields(self)
-        b = self.buffer_decay
-        if b is not None:
-            if isinstance(b, bool) or not 0.0 < float(b) <= 1.0:
-                raise parameter_error(
-                    "buffer_decay", "ResidualLearningV2", "None or a float in the range (0, 1]", b
-                )
-            object.__setattr__(self, "buffer_decay", float(b))
-        elif not 0.0 < self.lr_transfer <= 1.0:
+        if self.buffer_decay is None and not 0.0 < self.lr_transfer <= 1.0:
             raise parameter_error(
                 "lr_transfer",
                 "ResidualLearningV2",
