@@ -37,6 +37,7 @@ __all__ = [
     "ResidualFields",
     "TransferBuffer",
     "TwoArrayState",
+    "buffer_unit",
     "columns_per_transfer_field",
     "gamma_mix_field",
     "lr_field",
@@ -244,6 +245,19 @@ class TransferBuffer:
         else:
             self.h[index] = omega
         return np.asarray(n, dtype=np.float64)
+
+
+def buffer_unit(
+    buffer_granularity: float, auto_granularity: float, dw_a: float, n_in: int, every: int
+) -> float:
+    """Return bg, the unit of the dimensionless chopped buffer, in A's weight units.
+
+    ``buffer_granularity·dw_a·auto_granularity/(n_in·every)`` if ``auto_granularity`` > 0, else
+    ``buffer_granularity·dw_a`` (shared/theory.md §3.7 step 3; ``dw_a`` = Δw_min of A = P).
+    """
+    if auto_granularity > 0:
+        return buffer_granularity * dw_a * auto_granularity / (n_in * every)
+    return buffer_granularity * dw_a
 
 
 class ChoppedTransfer:

@@ -28,6 +28,7 @@ from pulsetrain.algorithms._transfer import (
     ResidualFields,
     TransferBuffer,
     TwoArrayState,
+    buffer_unit,
     columns_per_transfer_field,
     gamma_mix_field,
     residual_sp_error,
@@ -61,15 +62,6 @@ def _bool_field(*, default: bool) -> Any:
 def _n_period(chop_prob: float) -> int:
     """max(⌈1/chop_prob⌉, 2) sweeps (theory.md §3.7, §3.8)."""
     return max(math.ceil(1.0 / chop_prob), 2)
-
-
-def _granularity(
-    buffer_granularity: float, auto_granularity: float, dw_a: float, n_in: int, every: int
-) -> float:
-    """Bg of theory.md §3.7 step 3, in A's weight units."""
-    if auto_granularity > 0:
-        return buffer_granularity * dw_a * auto_granularity / (n_in * every)
-    return buffer_granularity * dw_a
 
 
 class _BufferedTransferState(TwoArrayState):
@@ -128,7 +120,7 @@ class _BufferedTransferState(TwoArrayState):
             )
             self.scale = cfg.lr_transfer
             return
-        self.bg = _granularity(
+        self.bg = buffer_unit(
             cfg.buffer_granularity, cfg.auto_granularity, dw_a, n_in, cfg.transfer_every
         )
         self.scale = abs(cfg.lr_transfer) / self.bg

@@ -29,6 +29,7 @@ from pulsetrain.algorithms._transfer import (
     ResidualFields,
     TransferBuffer,
     TwoArrayState,
+    buffer_unit,
     columns_per_transfer_field,
     gamma_mix_field,
     lr_field,
@@ -294,10 +295,8 @@ class _BufferedState(TwoArrayState):
         n_samp = max(math.ceil(1.0 / cfg.chop_prob), 2)
         dw_a = (cfg.device_residual or cfg.device).dw_min
         n_in = instance.in_size
-        bg = (
-            cfg.buffer_granularity * dw_a * cfg.auto_granularity / (n_in * cfg.transfer_every)
-            if cfg.auto_granularity > 0
-            else cfg.buffer_granularity * dw_a
+        bg = buffer_unit(
+            cfg.buffer_granularity, cfg.auto_granularity, dw_a, n_in, cfg.transfer_every
         )
         self.scale = abs(cfg.lr_transfer) / bg
         n = cfg.columns_per_transfer
