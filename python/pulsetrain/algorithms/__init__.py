@@ -6,6 +6,7 @@ mode, and runs R replicas at once.
 """
 
 from pulsetrain.algorithms.base import Algorithm, AlgorithmState, Callback, run
+from pulsetrain.algorithms.multi_tile import MultiTile
 from pulsetrain.algorithms.residual import ResidualLearning, ResidualLearningV2, TikiTaka
 from pulsetrain.algorithms.sgd import AnalogSGD, DigitalSGD
 from pulsetrain.algorithms.tracking import ERIDER, RIDER, ERIDERBuffered
@@ -20,6 +21,7 @@ __all__ = [
     "Callback",
     "DigitalSGD",
     "ERIDERBuffered",
+    "MultiTile",
     "ResidualLearning",
     "ResidualLearningV2",
     "TikiTaka",
