@@ -6,6 +6,7 @@ mode, and runs R replicas at once.
 """
 
 from pulsetrain.algorithms.base import Algorithm, AlgorithmState, Callback, run
+from pulsetrain.algorithms.mixed_precision import MixedPrecision
 from pulsetrain.algorithms.multi_tile import MultiTile
 from pulsetrain.algorithms.residual import ResidualLearning, ResidualLearningV2, TikiTaka
 from pulsetrain.algorithms.sgd import AnalogSGD, DigitalSGD
@@ -21,6 +22,7 @@ __all__ = [
     "Callback",
     "DigitalSGD",
     "ERIDERBuffered",
+    "MixedPrecision",
     "MultiTile",
     "ResidualLearning",
     "ResidualLearningV2",
