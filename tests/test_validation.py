@@ -471,7 +471,11 @@ def test_stream_names_are_distinct_and_pinned() -> None:
         "LAYER": 0x1A7E,
         "TILE": 0x7117E,
     }
-    assert dict(streams.KEY_INDICES) == {"NOISE": 1 << 20, "CHOPPER": (1 << 20) + 1}
+    assert dict(streams.KEY_INDICES) == {
+        "NOISE": 1 << 20,
+        "CHOPPER": (1 << 20) + 1,
+        "MIXED_PRECISION": (1 << 20) + 2,
+    }
     assert dict(streams.TAGS) == {
         "CONSTRUCTION": 0,
         "UPDATE": 1,

@@ -8,9 +8,10 @@ docs/KERNEL_SPEC.md §3). There are three namespaces, each with distinct values:
   generators (:func:`pulsetrain.rng.replica_generator`) and tile keys
   (:func:`pulsetrain.rng.tile_key`, purpose :data:`TILE`) are derived this way.
 * **Key indices** are tile indices reserved for Philox keys that belong to no tile:
-  ``tile_key(root, NOISE_KEY_INDEX)`` keys the problems' gradient-noise streams, and
-  ``tile_key(root, CHOPPER_KEY_INDEX)`` the E-RIDER chopper streams. They sit above every real
-  tile index (tiles count from 0 and stay below ``1 << 20``).
+  ``tile_key(root, NOISE_KEY_INDEX)`` keys the problems' gradient-noise streams,
+  ``tile_key(root, CHOPPER_KEY_INDEX)`` the E-RIDER chopper streams and
+  ``tile_key(root, MIXED_PRECISION_KEY_INDEX)`` the mixed-precision rounding and row draws. They
+  sit above every real tile index (tiles count from 0 and stay below ``1 << 20``).
 * **Stream tags** select a stream under one Philox key inside the Rust core (``rng.rs``,
   ``mod tag``), and in the NumPy twin that mirrors it; :data:`TAGS` lists them by their Rust
   names, for comparison with ``pulsetrain._core.TAGS``.
@@ -35,6 +36,7 @@ __all__ = [
     "CHOPPER_KEY_INDEX",
     "KEY_INDICES",
     "LAYER",
+    "MIXED_PRECISION_KEY_INDEX",
     "NOISE_KEY_INDEX",
     "PURPOSE_DATA",
     "PURPOSE_INIT",
@@ -92,9 +94,16 @@ NOISE_KEY_INDEX: Final = 1 << 20
 """Tile index whose key drives the problems' gradient-noise streams (tag :data:`TAG_PROBLEM`)."""
 CHOPPER_KEY_INDEX: Final = (1 << 20) + 1
 """Tile index whose key drives the E-RIDER chopper streams (tag :data:`TAG_CHOPPER`)."""
+MIXED_PRECISION_KEY_INDEX: Final = (1 << 20) + 2
+"""Tile index whose key drives MixedPrecision's stochastic rounding and random row starts
+(tag :data:`TAG_UPDATE`; tick 2k for step k's rounding, 2k + 1 for its row start)."""
 
 KEY_INDICES: Final[Mapping[str, int]] = MappingProxyType(
-    {"NOISE": NOISE_KEY_INDEX, "CHOPPER": CHOPPER_KEY_INDEX}
+    {
+        "NOISE": NOISE_KEY_INDEX,
+        "CHOPPER": CHOPPER_KEY_INDEX,
+        "MIXED_PRECISION": MIXED_PRECISION_KEY_INDEX,
+    }
 )
 """Every reserved key index, by name; the values are distinct and above every tile index."""
 

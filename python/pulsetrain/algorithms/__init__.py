@@ -7,6 +7,8 @@ mode, and runs R replicas at once.
 
 from pulsetrain.algorithms.base import Algorithm, AlgorithmState, Callback, run
 from pulsetrain.algorithms.buffered import AGAD, ChoppedTTv2, TTv2
+from pulsetrain.algorithms.mixed_precision import MixedPrecision
+from pulsetrain.algorithms.multi_tile import MultiTile
 from pulsetrain.algorithms.residual import ResidualLearning, ResidualLearningV2, TikiTaka
 from pulsetrain.algorithms.sgd import AnalogSGD, DigitalSGD
 from pulsetrain.algorithms.tracking import ERIDER, RIDER, ERIDERBuffered
@@ -23,6 +25,8 @@ __all__ = [
     "ChoppedTTv2",
     "DigitalSGD",
     "ERIDERBuffered",
+    "MixedPrecision",
+    "MultiTile",
     "ResidualLearning",
     "ResidualLearningV2",
     "TTv2",

@@ -354,6 +354,9 @@ def run(
             "record_weights", "run", "False for a network problem (use callbacks)", record_weights
         )
 
+    # A state that needs the objective after each step (MultiTile's warm start) has observe_loss.
+    observe = getattr(matrix, "observe_loss", None)
+
     record_at = sorted({0, *range(every, steps + 1, every), steps})
     n_rec = len(record_at)
     loss = np.full((replicas, n_rec), np.nan)
@@ -386,6 +389,8 @@ def run(
     try:
         for k in range(steps):
             instance.advance(state, k)
+            if observe is not None and matrix is not None:
+                observe(k, instance.loss(matrix.effective_weights()))
             done = k + 1
             if average_from is not None and done > average_from:
                 if matrix is not None:
