@@ -404,7 +404,9 @@ class ChoppedTransfer:
             if self.m is not None and self.mean_rate is not None:
                 # The leaky running mean of the reads.
                 self.m[:, :, j] = (1.0 - self.mean_rate) * self.m[:, :, j] + self.mean_rate * vj
-        if write and counts.any():
+        if write:
+            # Called even when nothing fires: each call advances W's stream tick, so skipping
+            # it when *no replica* fired would make one replica's noise depend on the others.
             w.apply_pulses(counts, phase=Phase.TRANSFER)
         # One uniform per read column (random column flips), then, after a full sweep, one per
         # row (row flips): a single draw of the chopper stream at tick ``step``.

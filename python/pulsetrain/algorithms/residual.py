@@ -293,8 +293,9 @@ class _RLv2State(TwoArrayState):
         self.p.update(x, d, lr=self.cfg.lr)
         read = self.p.read(noise_std=self.cfg.read_noise_std, io=self.cfg.transfer_io)
         fire = self.buffer.fire(self.cfg.lr_transfer * read)
-        if fire.any():
-            self.w.apply_pulses(fire.astype(np.int64), phase=Phase.TRANSFER)
+        # Called even when nothing fires: each call advances W's stream tick, so skipping it when
+        # no replica fired would make one replica's noise depend on the others.
+        self.w.apply_pulses(fire.astype(np.int64), phase=Phase.TRANSFER)
 
     def arrays(self) -> dict[str, FloatArray]:
         return {"W": self.w.weights, "P": self.p.weights, "H": self.buffer.h.copy()}
