@@ -387,23 +387,25 @@ class ChoppedTransfer:
         v = p.read(cols, noise_std=read_noise_std, io=io)  # (R, out, c)
         counts = np.zeros_like(self.buffer.h, dtype=np.int64)
         write = self.sweeps > self.hold_sweeps
-        for c, j in enumerate(cols):
-            vj = v[:, :, c]
-            if self.m is not None and self.m_ref is not None and self.mean_rate is not None:
-                # A flip since this column's last read moves the reference mean (B1: p_ref ← p).
-                fl = self.flipped[:, j][:, None]
-                self.m_ref[:, :, j] = np.where(fl, self.m[:, :, j], self.m_ref[:, :, j])
-                self.flipped[:, j] = False
-                z = self.chop[:, 0, j][:, None] * (vj - self.m_ref[:, :, j])
-            else:
-                z = self.chop[:, 0, j][:, None] * vj
-            if self.out_chop is not None:
-                z = z * self.out_chop[:, :, 0]
-            n = self.buffer.fire(z * scale, np.s_[:, :, j])
-            counts[:, :, j] = n.astype(np.int64)
-            if self.m is not None and self.mean_rate is not None:
-                # The leaky running mean of the reads.
-                self.m[:, :, j] = (1.0 - self.mean_rate) * self.m[:, :, j] + self.mean_rate * vj
+        # Every step below is element-wise within a column and the columns are distinct, so
+        # the read columns are handled at once (the same operations, in the same order, as one
+        # column at a time).
+        j = np.asarray(cols)
+        if self.m is not None and self.m_ref is not None and self.mean_rate is not None:
+            # A flip since a column's last read moves its reference mean (B1: p_ref ← p).
+            fl = self.flipped[:, j][:, None, :]
+            self.m_ref[:, :, j] = np.where(fl, self.m[:, :, j], self.m_ref[:, :, j])
+            self.flipped[:, j] = False
+            z = self.chop[:, :, j] * (v - self.m_ref[:, :, j])
+        else:
+            z = self.chop[:, :, j] * v
+        if self.out_chop is not None:
+            z = z * self.out_chop
+        s = scale if np.ndim(scale) == 0 else np.asarray(scale)[..., None]
+        counts[:, :, j] = self.buffer.fire(z * s, np.s_[:, :, j]).astype(np.int64)
+        if self.m is not None and self.mean_rate is not None:
+            # The leaky running mean of the reads.
+            self.m[:, :, j] = (1.0 - self.mean_rate) * self.m[:, :, j] + self.mean_rate * v
         if write:
             # Called even when nothing fires: each call advances W's stream tick, so skipping
             # it when *no replica* fired would make one replica's noise depend on the others.
