@@ -54,7 +54,7 @@ replicas, then write into the output folder:
   figure.png/pdf  curves with mean +- std bands, error vs pulses, pulses by phase
                   (when matplotlib is installed, extra 'plot')
 Without CONFIG the built-in experiment runs (least squares on a skew-linear device whose
-symmetric point is 0.3, eight algorithms, 8 seeds; about 10 s on two cores). Start your own
+symmetric point is 0.3, ten algorithms, 8 seeds; about 20 s on two cores). Start your own
 from 'pulsetrain run --print-config > my.toml'. The last line printed names the output folder.
 """
 

@@ -38,6 +38,7 @@ from pulsetrain._validation import (
     parameter_error,
 )
 from pulsetrain.algorithms import (
+    AGAD,
     ERIDER,
     RIDER,
     AnalogSGD,
@@ -45,6 +46,7 @@ from pulsetrain.algorithms import (
     ResidualLearning,
     ResidualLearningV2,
     TikiTaka,
+    TTv2,
     TwoStage,
 )
 from pulsetrain.algorithms import run as train
@@ -289,10 +291,13 @@ def default_experiment() -> Experiment:
     8 seeds as replicas. Compared: Digital SGD; Analog SGD (biased towards the SP, P1/P2);
     Tiki-Taka and residual learning, RLv2 (P's SP at 0.3 where they assume 0: biased, P1 C21);
     ZS + RL (6000 zero-shift pulses per element first, P3 Alg. 4); RIDER and E-RIDER (P3), both
-    with the same rates, E-RIDER adding a chopper (flip probability 0.02). RIDER and E-RIDER are
-    the raw equations with constant steps, where RIDER is expected to reach a spurious
-    equilibrium (shared/theory.md C23); the chopper is what lets E-RIDER's tracker find the SP.
-    About 10 s on two cores.
+    with the same rates, E-RIDER adding a chopper (flip probability 0.02); TT-v2 (B1, aihwkit
+    ``BufferedTransferCompound``: a thresholded digital buffer between P and W, biased here
+    because it reads P against a reference at 0, not at P's SP) and AGAD (B1, aihwkit
+    ``DynamicTransferCompound``: a chopped buffer against a running mean of P, which needs no
+    reference). RIDER and E-RIDER are the raw equations with constant steps, where RIDER is
+    expected to reach a spurious equilibrium (shared/theory.md C23); the chopper is what lets
+    E-RIDER's tracker find the SP. About 15 s on two cores.
 
     Returns
     -------
@@ -315,6 +320,8 @@ def default_experiment() -> Experiment:
         "gamma_mix": gamma_mix,
         "update": update,
     }
+    # TT-v2 and AGAD read every column of P into their buffer at each step, like the others.
+    every_column: dict[str, Any] = {"columns_per_transfer": 0}
     entries = (
         ("Digital SGD", DigitalSGD(lr=lr)),
         ("Analog SGD", AnalogSGD(device=device, lr=lr, update=update)),
@@ -327,6 +334,14 @@ def default_experiment() -> Experiment:
         ("ZS + RL", TwoStage(zs_pulses=6000, zs_average_last=2000, **residual)),
         ("RIDER", RIDER(ema_rate=ema_rate, **residual)),
         ("E-RIDER", ERIDER(ema_rate=ema_rate, chop_prob=0.02, **residual)),
+        (
+            "TT-v2",
+            TTv2(device=device, lr=lr, lr_transfer=lr_transfer, update=update, **every_column),
+        ),
+        (
+            "AGAD",
+            AGAD(device=device, lr=lr, lr_transfer=lr_transfer, update=update, **every_column),
+        ),
     )
     return Experiment(
         name="default",
