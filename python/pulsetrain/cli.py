@@ -41,6 +41,7 @@ exit codes:
   0  success
   1  failure while working (cannot write, interrupted, missing optional extra)
   2  usage error: a bad option, or a missing or invalid config file (found before any work)
+  130  aborted by a second Ctrl-C (the first one stops after the current step: exit 1)
 """
 
 _RUN_DESCRIPTION = """\

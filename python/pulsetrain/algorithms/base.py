@@ -11,7 +11,9 @@ progress and callbacks live here only, with the helpers every algorithm shares (
 from __future__ import annotations
 
 import abc
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Self, cast
@@ -238,6 +240,40 @@ def _progress_bar(total: int, *, progress: bool | None) -> Any:
     return tqdm(total=total, file=sys.stderr, unit="step", leave=False, dynamic_ncols=True)
 
 
+class _StepGuard:
+    """Make each training step atomic for Ctrl-C (in the main thread, under Python's handler).
+
+    The first SIGINT only sets :attr:`requested`; :func:`run` stops before the next step and
+    returns the completed steps, so a result never holds a half-applied step. A second SIGINT
+    raises KeyboardInterrupt at once (an abort: no result is returned). Where the handler cannot
+    be installed (another thread, or a handler of the caller's own), nothing changes.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._old: Any = None
+        if (
+            threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        ):
+            self._old = signal.signal(signal.SIGINT, self._handle)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print(
+            "pulsetrain.run: stopping after the current step (Ctrl-C again to abort).",
+            file=sys.stderr,
+        )
+
+    def restore(self) -> None:
+        """Put the previous SIGINT handler back."""
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+            self._old = None
+
+
 _STEPS = Integral(1, 1 << 40)
 
 
@@ -316,6 +352,10 @@ def run(
     ------
     ParameterError
         A bad argument.
+    KeyboardInterrupt
+        On a second Ctrl-C (an abort). The first Ctrl-C lets the current step finish and
+        returns the completed steps with ``interrupted=True``: a result never holds a
+        half-applied step.
 
     Examples
     --------
@@ -386,8 +426,16 @@ def run(
     shown = 0
     done = 0
     interrupted = False
+    guard = _StepGuard()
     try:
         for k in range(steps):
+            if guard.requested:
+                interrupted = True
+                print(
+                    f"pulsetrain.run: interrupted at step {done}; returning the result so far.",
+                    file=sys.stderr,
+                )
+                break
             instance.advance(state, k)
             if observe is not None and matrix is not None:
                 observe(k, instance.loss(matrix.effective_weights()))
@@ -410,15 +458,13 @@ def run(
                 record(done)
                 if any(cb(done, state) for cb in callbacks):
                     break
-    except KeyboardInterrupt:
-        interrupted = True
-        print(
-            f"pulsetrain.run: interrupted at step {done}; returning the result so far.",
-            file=sys.stderr,
-        )
     finally:
+        guard.restore()
         if bar is not None:
             bar.close()
+    if guard.requested and not interrupted:
+        # Ctrl-C during the last step: the run is complete, but the caller must still see it.
+        interrupted = True
     if record_at[rec - 1] != done:
         # Stopped between two records (callback or Ctrl-C): record the last completed step.
         record_at = [*record_at[:rec], done]
