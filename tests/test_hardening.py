@@ -151,3 +151,30 @@ def test_config_int_fields_reject_huge_values(tmp_path: Path) -> None:
     cfg = tmp_path / "c.json"
     cfg.write_text(json.dumps(data))
     assert main(["run", str(cfg), "--no-progress", "--out", str(tmp_path)]) == 2
+
+
+@pytest.mark.parametrize(
+    ("problem", "kw", "name"),
+    [
+        (pt.problems.Quadratic(), {"steps": 2**40, "record_every": 1}, "record_every"),
+        (
+            pt.problems.LeastSquares(in_size=1 << 16, out_size=1 << 16, n_samples=1 << 16),
+            {"steps": 10},
+            "replicas",
+        ),
+        (
+            pt.problems.LeastSquares(in_size=1 << 10, out_size=1 << 10, n_samples=8),
+            {"steps": 1 << 20, "record_every": 1, "record_weights": True},
+            "record_weights",
+        ),
+    ],
+    ids=["curves", "problem", "trajectory"],
+)
+def test_runs_that_cannot_fit_in_memory_are_refused_up_front(
+    problem: pt.problems.Problem, kw: dict[str, Any], name: str
+) -> None:
+    # Each needs far more than any machine this runs on has (≥ 4 TiB); nothing is allocated.
+    algo = AnalogSGD(device=DEV, update=pt.ExpectedUpdate())
+    with pytest.raises(pt.ParameterError, match="fits in memory") as info:
+        pt.run(problem, algo, progress=False, **kw)
+    assert info.value.name == name

@@ -11,6 +11,7 @@ progress and callbacks live here only, with the helpers every algorithm shares (
 from __future__ import annotations
 
 import abc
+import os
 import signal
 import sys
 import threading
@@ -274,6 +275,52 @@ class _StepGuard:
             self._old = None
 
 
+# Per simulated device: weights, reference, four per-element step and bound maps, SP, three pulse
+# counters and scratch, with headroom for algorithms of several tiles.
+_BYTES_PER_WEIGHT = 8 * 16 * 4
+
+
+def _machine_memory() -> int | None:
+    """Physical memory of the machine in bytes, or None where the OS does not tell."""
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _check_memory(
+    problem: Problem, replicas: int, steps: int, every: int, *, record_weights: bool
+) -> None:
+    """Refuse, before anything is allocated, a run that cannot fit in the machine's memory.
+
+    The estimate is a floor (the problem's data, the tiles' state, the recorded curves and the
+    trajectory); the argument named is the one whose share is largest.
+    """
+    total = _machine_memory()
+    if total is None:
+        return
+    n_rec = steps // every + 2
+    shape = problem.weight_shape()
+    weights = 0 if shape is None else shape[0] * shape[1]
+    shares = {
+        "replicas": problem.memory_bytes(replicas) + replicas * weights * _BYTES_PER_WEIGHT,
+        "record_every": 8 * replicas * n_rec * (2 + len(PHASES)),
+        "record_weights": 8 * replicas * n_rec * weights if record_weights else 0,
+    }
+    need = sum(shares.values())
+    if need <= total:
+        return
+    name = max(shares, key=lambda k: shares[k])
+    value: object = {"replicas": replicas, "record_every": every, "record_weights": True}[name]
+    raise parameter_error(
+        name,
+        "run",
+        f"a value for which the run fits in memory (it would need about {need / 2**30:.3g} GiB; "
+        f"this machine has {total / 2**30:.3g} GiB)",
+        value,
+    )
+
+
 _STEPS = Integral(1, 1 << 40)
 
 
@@ -381,6 +428,7 @@ def run(
         backend = Backend(backend)
     except ValueError:
         raise parameter_error("backend", "run", "'rust' or 'twin'", backend) from None
+    _check_memory(problem, replicas, steps, every, record_weights=record_weights)
     root = as_seed_sequence(rng)
     t_start = time.perf_counter()
     instance = problem.setup(replicas, root, replica_offset=replica_offset, backend=backend)

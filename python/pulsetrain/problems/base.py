@@ -122,6 +122,18 @@ class Problem(ConfigMixin):
 
     __slots__ = ()
 
+    def memory_bytes(self, replicas: int) -> int:
+        """Estimate the bytes the drawn problem holds for ``replicas`` replicas (0: unknown).
+
+        :func:`pulsetrain.run` adds the training state and the recorded curves and refuses, up
+        front, a run that cannot fit in the machine's memory.
+        """
+        return 0
+
+    def weight_shape(self) -> tuple[int, int] | None:
+        """Return ``(out, in)`` of the one weight matrix, or None for a network of layers."""
+        return None
+
     def setup(
         self,
         replicas: int,

@@ -73,6 +73,15 @@ class LeastSquares(Problem):
         """
         return cls(in_size=8, n_samples=20, batch_size=5, noise_std=0.01)
 
+    def memory_bytes(self, replicas: int) -> int:
+        """Bytes of A, b, W* and the sample order of every replica (float64)."""
+        n, d_in, d_out = self.n_samples, self.in_size, self.out_size
+        return 8 * replicas * (n * (d_in + d_out + 1) + d_out * d_in)
+
+    def weight_shape(self) -> tuple[int, int]:
+        """Return ``(out_size, in_size)``."""
+        return (self.out_size, self.in_size)
+
     def setup(
         self,
         replicas: int,

@@ -67,6 +67,14 @@ class Quadratic(Problem):
         """
         return cls()
 
+    def memory_bytes(self, replicas: int) -> int:
+        """Bytes of the optimum and the starting weights of every replica (float64)."""
+        return 16 * replicas * self.out_size * self.in_size
+
+    def weight_shape(self) -> tuple[int, int]:
+        """Return ``(out_size, in_size)``."""
+        return (self.out_size, self.in_size)
+
     def setup(
         self,
         replicas: int,
