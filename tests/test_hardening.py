@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import decimal
 import json
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -178,3 +179,36 @@ def test_runs_that_cannot_fit_in_memory_are_refused_up_front(
     with pytest.raises(pt.ParameterError, match="fits in memory") as info:
         pt.run(problem, algo, progress=False, **kw)
     assert info.value.name == name
+
+
+def test_a_tile_shared_between_threads_is_read_consistently() -> None:
+    # A kernel releases the GIL; another thread's reads wait for it and see whole calls only.
+    dev = pt.Device(response=pt.Ideal(w_min=-100.0, w_max=100.0), dw_min=1e-3)
+    tile = pt.AnalogTile(256, 256, dev, rng=0, n_threads=1)
+    counts = np.ones((256, 256), dtype=np.int64) * 50
+    done = threading.Event()
+    errors: list[BaseException] = []
+
+    def writer() -> None:
+        try:
+            for _ in range(40):
+                tile.apply_pulses(counts)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            done.set()
+
+    th = threading.Thread(target=writer)
+    th.start()
+    seen = set()
+    while not done.is_set():
+        w = tile.weights
+        repr(tile)
+        calls = w / (50 * 1e-3)
+        # Every element has seen the same whole number of calls.
+        assert np.allclose(calls, np.round(calls.flat[0]), atol=1e-6)
+        seen.add(round(float(calls.flat[0])))
+    th.join()
+    assert not errors
+    assert tile.pulse_counts().max() == 40 * 50
+    assert max(seen, default=0) <= 40

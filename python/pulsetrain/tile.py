@@ -9,9 +9,10 @@ exactly as it was. Each call is atomic: Ctrl-C is delivered between calls.
 from __future__ import annotations
 
 import enum
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -304,6 +305,36 @@ def _as_float_array(name: str, owner: str, value: object) -> FloatArray:
     return real_array(name, owner, value)
 
 
+class _Serialised:
+    """One tile's backend with every call and attribute read serialised by a lock.
+
+    A kernel runs without the GIL, so another Python thread may call the same tile meanwhile;
+    unserialised, it would find the tile borrowed (``RuntimeError: Already mutably borrowed``).
+    With the lock, a second caller waits for the running call and then sees its finished
+    result, so a tile shared between threads always shows a consistent state. Waiting on the
+    lock releases the GIL.
+    """
+
+    __slots__ = ("_inner", "_lock")
+
+    def __init__(self, inner: object) -> None:
+        self._inner = inner
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        with self._lock:
+            attr = getattr(self._inner, name)  # a getter reads the tile: under the lock too
+        if not callable(attr):
+            return attr
+        lock = self._lock
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with lock:
+                return attr(*args, **kwargs)
+
+        return call
+
+
 class AnalogTile:
     """R independent replicas of an ``out_size × in_size`` analog crossbar.
 
@@ -408,13 +439,14 @@ class AnalogTile:
             raise parameter_error("backend", "AnalogTile", "'rust' or 'twin'", backend) from None
         key = tile_key(root, tile_index)
         args = (device.to_spec(), mode.to_spec(), out_size, in_size, replicas, list(key))
-        self._tile: TileBackend
+        inner: TileBackend
         if self.backend is Backend.RUST:
-            self._tile = _core.Tile(*args, replica_offset)
+            inner = _core.Tile(*args, replica_offset)
         else:
             from pulsetrain.twin import TwinTile
 
-            self._tile = TwinTile(*args, replica_offset)
+            inner = TwinTile(*args, replica_offset)
+        self._tile: TileBackend = cast("TileBackend", _Serialised(inner))
 
     # ----------------------------------------------------------------------------- shape
     @property
