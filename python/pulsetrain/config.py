@@ -179,7 +179,7 @@ def _convert(value: object, hint: object, path: str, owner: str) -> object:
         if len(args) == len(value):
             return tuple(
                 _convert(v, a, f"{path}[{i}]", owner)
-                for i, (v, a) in enumerate(zip(args, value, strict=True))
+                for i, (v, a) in enumerate(zip(value, args, strict=True))
             )
         return tuple(_convert_untyped(v, path) for v in value)
     if isinstance(hint, type) and dataclasses.is_dataclass(hint) and isinstance(value, Mapping):
