@@ -6,7 +6,8 @@ pass ``W̄ᵀ δ`` go through the tiles' periphery (:class:`~pulsetrain.IOParame
 §2.5), and :meth:`~Layer.update` is the algorithm's step with the cached layer input x and
 back-propagated error δ, the outer-product factors a tile consumes. :class:`DigitalLinear` is the
 same layer in float64 with plain SGD. Activations (:class:`ActivationLayer`), biases and
-:func:`softmax_cross_entropy` are plain NumPy float64. :class:`Sequential` chains layers; its
+:func:`softmax_cross_entropy` are plain NumPy float64. Convolutions, pooling and flattening are
+in :mod:`pulsetrain.conv`. :class:`Sequential` chains layers; its
 :meth:`~Sequential.train_batch` is the training step of :class:`pulsetrain.problems.Classifier`,
 so a network built here and trained in a loop gives the numbers :func:`pulsetrain.run` gives.
 
@@ -1008,8 +1009,8 @@ class Sequential(Layer):
     ----------
     *layers : Layer
         At least one, distinct objects, at least one with weights; every weighted layer has the
-        same number of replicas, and each one's ``in_features`` is the previous one's
-        ``out_features``.
+        same number of replicas, and each one's ``in_shape`` (``in_features``) is the feature
+        shape the layers before it give (:meth:`Layer.output_shape`).
 
     Raises
     ------
