@@ -330,17 +330,21 @@ def test_tiny_conv_net_trains_in_sequential() -> None:
         assert err1[0] <= 0.1
 
 
-def test_evaluation_in_chunks_equals_one_pass() -> None:
+@pytest.mark.parametrize("replicas", [1, 3])
+def test_evaluation_in_chunks_equals_one_pass(replicas: int) -> None:
     rng = np.random.default_rng(7)
-    conv = DigitalConv2d(1, 2, 3, input_size=5, lr=0.1, rng=0)
-    net = Sequential(conv, ReLU(), Flatten(), DigitalLinear(18, 3, lr=0.1, rng=1))
-    x = rng.normal(size=(1, 600, 1, 5, 5))  # more than the 256 images of one chunk
-    y = rng.integers(0, 3, size=(1, 600))
+    kw: dict[str, object] = {"lr": 0.1, "replicas": replicas}
+    conv = DigitalConv2d(1, 2, 3, input_size=5, rng=0, **kw)  # type: ignore[arg-type]
+    net = Sequential(conv, ReLU(), Flatten(), DigitalLinear(18, 3, rng=1, **kw))  # type: ignore[arg-type]
+    n = 300  # R·n more than the 256 images of one chunk
+    x = rng.normal(size=(replicas, n, 1, 5, 5))
+    y = rng.integers(0, 3, size=(replicas, n))
     logits = net.forward(x, exact=True)  # one pass (forward does not chunk)
     p = np.exp(logits - logits.max(axis=-1, keepdims=True))
     p /= p.sum(axis=-1, keepdims=True)
-    want_loss = -np.log(p[0, np.arange(600), y[0]]).mean()
-    want_err = (logits.argmax(axis=-1) != y).mean()
+    picked = np.take_along_axis(p, y[..., None], axis=-1)[..., 0]
+    want_loss = -np.log(picked).mean(axis=-1)
+    want_err = (logits.argmax(axis=-1) != y).mean(axis=-1)
     loss, err = net.evaluate(x, y)
-    np.testing.assert_allclose(loss, [want_loss], rtol=1e-12)
-    assert err.tolist() == [want_err]
+    np.testing.assert_allclose(loss, want_loss, rtol=1e-12)
+    np.testing.assert_array_equal(err, want_err)

@@ -317,8 +317,8 @@ class Layer(abc.ABC):
     """Rank of the features a layer with no fixed :attr:`in_shape` takes (None: any, read as 1
     when telling a batch without the replica axis apart); (C, H, W) for pooling."""
     _eval_rows: int | None = None
-    """Samples per chunk of an exact evaluation (None: the whole batch at once); layers with
-    large intermediates (convolutions' patch matrices) bound the memory of an evaluation."""
+    """Samples (summed over replicas) per chunk of an exact evaluation (None: the whole batch at
+    once); layers with large intermediates (convolutions' patch matrices) bound its memory."""
 
     def __init__(self) -> None:
         self._last_shape: tuple[int, ...] | None = None
@@ -1229,10 +1229,10 @@ class Sequential(Layer):
     def _evaluate(self, x: FloatArray, labels: IntArray) -> tuple[FloatArray, FloatArray]:
         rows = [lay._eval_rows for lay in self.layers if lay._eval_rows is not None]
         n_b = x.shape[1]
-        if rows and n_b > min(rows):
+        if rows and n_b * x.shape[0] > min(rows):
             # Chunks of samples (each sample's logits depend on that sample alone), so the patch
             # matrices of a convolution stay small however large the evaluation set is.
-            step = min(rows)
+            step = max(1, min(rows) // x.shape[0])  # the bound counts images of all replicas
             logits = np.concatenate(
                 [self._forward(x[:, i : i + step], exact=True) for i in range(0, n_b, step)],
                 axis=1,
