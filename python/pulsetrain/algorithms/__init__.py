@@ -6,22 +6,26 @@ mode, and runs R replicas at once.
 """
 
 from pulsetrain.algorithms.base import Algorithm, AlgorithmState, Callback, run
+from pulsetrain.algorithms.buffered import AGAD, ChoppedTTv2, TTv2
 from pulsetrain.algorithms.residual import ResidualLearning, ResidualLearningV2, TikiTaka
 from pulsetrain.algorithms.sgd import AnalogSGD, DigitalSGD
 from pulsetrain.algorithms.tracking import ERIDER, RIDER, ERIDERBuffered
 from pulsetrain.algorithms.two_stage import TwoStage
 
 __all__ = [
+    "AGAD",
     "ERIDER",
     "RIDER",
     "Algorithm",
     "AlgorithmState",
     "AnalogSGD",
     "Callback",
+    "ChoppedTTv2",
     "DigitalSGD",
     "ERIDERBuffered",
     "ResidualLearning",
     "ResidualLearningV2",
+    "TTv2",
     "TikiTaka",
     "TwoStage",
     "run",

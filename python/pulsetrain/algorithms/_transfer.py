@@ -1,10 +1,11 @@
 """What the residual family shares: its config fields, its two-array state, its transfer buffer.
 
 Every residual-learning algorithm (Tiki-Taka, RL, RLv2, ZS + RL, RIDER, E-RIDER and its buffered
-form, and the coming TTv2 / c-TTv2 / AGAD) trains a gradient array P next to the main array W
-and transfers P into W (shared/theory.md §3.3–3.12). :class:`ResidualFields` declares, once, the
-config fields they all have; :class:`TwoArrayState` builds and reads W and P; a
-:class:`TransferBuffer` is the digital buffer H between a read of P and the pulses fired on W.
+form, TTv2, c-TTv2, AGAD) trains a gradient array P next to the main array W and transfers P into
+W (shared/theory.md §3.3–3.12). :class:`ResidualFields` declares, once, the config fields they all
+have; :class:`TwoArrayState` builds and reads W and P; a :class:`TransferBuffer` is the digital
+buffer H between a read of P and the pulses fired on W; :class:`ChoppedTransfer` is the one
+column-cyclic, chopped, thresholded transfer of TTv2, c-TTv2, AGAD and the buffered E-RIDER.
 
 The ``*_field`` helpers declare the fields only some of the configs have (``gamma_mix``,
 ``transfer_every``, ``columns_per_transfer``; :data:`TRANSFER_UPDATE` for ``transfer_update``)
@@ -14,24 +15,29 @@ once.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from pulsetrain._validation import NON_NEGATIVE, InstanceOf, Integral, constrained
 from pulsetrain.algorithms.base import LR, Algorithm, AlgorithmState, FloatArray, make_tile
 from pulsetrain.devices import Device
 from pulsetrain.periphery import IOParameters, perfect_io
 from pulsetrain.problems.base import Instance
+from pulsetrain.streams import TAG_CHOPPER
 from pulsetrain.tile import AnalogTile, Backend
-from pulsetrain.updates import UPDATE_MODES, StochasticPulseUpdate, UpdateMode
+from pulsetrain.updates import UPDATE_MODES, Phase, StochasticPulseUpdate, UpdateMode
 
 __all__ = [
     "TRANSFER_UPDATE",
+    "ChoppedTransfer",
     "ResidualFields",
     "TransferBuffer",
     "TwoArrayState",
+    "buffer_unit",
     "columns_per_transfer_field",
     "gamma_mix_field",
     "lr_field",
@@ -182,7 +188,10 @@ class TransferBuffer:
     forget : bool, optional
         Reset a firing element to ``momentum·H`` instead of subtracting what it fired.
     decay : float or None, optional
-        b in ``H ← (1 − b)H + increment``; None adds without decay.
+        b in ``H ← (1 − b)H + increment``; None adds without decay (1 restarts H from the
+        increment at every call: c-TTv2's ``no_buffer``).
+    cap : float or None, optional
+        Without ``forget``, clip |H| to ``cap`` after each firing (AGAD's ``buffer_cap``).
     """
 
     def __init__(
@@ -194,6 +203,7 @@ class TransferBuffer:
         momentum: float = 0.0,
         forget: bool = False,
         decay: float | None = None,
+        cap: float | None = None,
     ) -> None:
         self.h: FloatArray = np.zeros(shape)
         self.threshold = threshold
@@ -201,6 +211,7 @@ class TransferBuffer:
         self.momentum = momentum
         self.forget = forget
         self.decay = decay
+        self.cap = cap
 
     def fire(self, increment: FloatArray, index: Any = ...) -> FloatArray:
         """Add ``increment`` to ``H[index]`` and return the pulses fired there (float, signed).
@@ -227,8 +238,196 @@ class TransferBuffer:
         else:
             fired = (1.0 - self.momentum) * n
             omega = omega - (fired if self.threshold == 1.0 else fired * self.threshold)
+            if self.cap is not None:
+                omega = np.clip(omega, -self.cap, self.cap)
         if index is Ellipsis:
             self.h = omega
         else:
             self.h[index] = omega
         return np.asarray(n, dtype=np.float64)
+
+
+def buffer_unit(
+    buffer_granularity: float, auto_granularity: float, dw_a: float, n_in: int, every: int
+) -> float:
+    """Return bg, the unit of the dimensionless chopped buffer, in A's weight units.
+
+    ``buffer_granularity·dw_a·auto_granularity/(n_in·every)`` if ``auto_granularity`` > 0, else
+    ``buffer_granularity·dw_a`` (shared/theory.md §3.7 step 3; ``dw_a`` = Δw_min of A = P).
+    """
+    if auto_granularity > 0:
+        return buffer_granularity * dw_a * auto_granularity / (n_in * every)
+    return buffer_granularity * dw_a
+
+
+class ChoppedTransfer:
+    """Column-cyclic transfer of P into W through a thresholded buffer, with choppers.
+
+    The one machinery of TTv2, c-TTv2, AGAD and the buffered E-RIDER (shared/theory.md
+    §3.6–3.8, §3.12). Each :meth:`transfer` reads the next ``columns`` columns of P (cyclic
+    pointer) and, for each read column k:
+
+    1. with running means: if c_k flipped since its last read, ``m_ref[:,k] ← m[:,k]``;
+    2. ``z = c'⊙c_k·(v − m_ref[:,k])`` (``m_ref`` = 0 without running means; c' the optional
+       per-row chopper);
+    3. ``buffer.fire(z·scale)`` on column k (threshold, clamp, forget or subtract);
+    4. with running means: ``m[:,k] ← (1 − mean_rate)m[:,k] + mean_rate·v``.
+
+    The pulses fired go onto W (phase TRANSFER) once more than ``hold_sweeps`` full sweeps are
+    done (before that they are dropped). Then each read column's chopper flips with probability
+    ``flip_prob``; after a full sweep each row's chopper flips with probability
+    ``out_flip_prob``, and every column chopper flips if the sweep count is a multiple of
+    ``flip_period`` (> 0). The uniforms are one draw ``backend.replica_uniforms(key, step, …,
+    TAG_CHOPPER)`` per event: first one per read column (if ``flip_prob`` > 0), then one per
+    row (after a sweep, with a row chopper), so results do not depend on threads or backend.
+
+    Parameters
+    ----------
+    replicas, out_size, in_size : int
+        Shape of P and W.
+    columns : int
+        Columns per transfer, in [1, in_size].
+    buffer : TransferBuffer
+        The buffer H, shaped (R, out, in).
+    key : sequence of int
+        Philox key of the column choppers' stream.
+    offset : int
+        Global index of replica 0.
+    backend : Backend
+        Where the chopper uniforms are drawn (same numbers on both backends).
+    flip_prob : float, optional
+        Per-read flip probability of a column's chopper (random mode); 0 switches it off.
+    flip_period : int, optional
+        Flip every column chopper after each ``flip_period``-th full sweep; 0 never.
+    out_flip_prob : float, optional
+        Per-sweep flip probability of each row's chopper; 0: no row chopper.
+    mean_rate : float or None, optional
+        Rate of the running mean m of the reads (AGAD's sm); None: no running means.
+    hold_sweeps : int, optional
+        W is written only while more than this many sweeps are done; −1 always.
+    """
+
+    def __init__(
+        self,
+        *,
+        replicas: int,
+        out_size: int,
+        in_size: int,
+        columns: int,
+        buffer: TransferBuffer,
+        key: Sequence[int],
+        offset: int,
+        backend: Backend,
+        flip_prob: float = 0.0,
+        flip_period: int = 0,
+        out_flip_prob: float = 0.0,
+        mean_rate: float | None = None,
+        hold_sweeps: int = -1,
+    ) -> None:
+        self.replicas = replicas
+        self.n_in = in_size
+        self.n_cols = columns
+        self.buffer = buffer
+        self.key = list(key)
+        self.offset = offset
+        self.backend = backend
+        self.flip_prob = flip_prob
+        self.flip_period = flip_period
+        self.out_flip_prob = out_flip_prob
+        self.mean_rate = mean_rate
+        self.hold_sweeps = hold_sweeps
+        shape = (replicas, out_size, in_size)
+        self.chop: FloatArray = np.ones((replicas, 1, in_size))
+        """Column chopper signs c, (R, 1, in)."""
+        self.out_chop: FloatArray | None = (
+            np.ones((replicas, out_size, 1)) if out_flip_prob > 0.0 else None
+        )
+        """Row chopper signs c', (R, out, 1), or None without a row chopper."""
+        self.flipped = np.zeros((replicas, in_size), dtype=bool)
+        self.m: FloatArray | None = None if mean_rate is None else np.zeros(shape)
+        """Running mean of the reads (tracks P's SP), or None."""
+        self.m_ref: FloatArray | None = None if mean_rate is None else np.zeros(shape)
+        """The running mean's snapshot at the last flip of each column, or None."""
+        self.pointer = 0
+        self.sweeps = 0
+
+    def signs(self) -> FloatArray:
+        """Return the chopper product c'⊙c, (R, 1, in) or (R, out, in) with a row chopper."""
+        if self.out_chop is None:
+            return self.chop
+        return self.out_chop * self.chop
+
+    def transfer(
+        self,
+        step: int,
+        p: AnalogTile,
+        w: AnalogTile,
+        *,
+        scale: float | FloatArray,
+        read_noise_std: float,
+        io: IOParameters | None,
+    ) -> None:
+        """Run one transfer event after gradient step ``step`` (see the class docstring).
+
+        Parameters
+        ----------
+        step : int
+            The step index; ticks the chopper streams.
+        p, w : AnalogTile
+            The read array P and the written array W.
+        scale : float or numpy.ndarray
+            Multiplies z on its way into H (a float, or per replica with shape (R, 1)).
+        read_noise_std : float
+            Read noise of P, in weight units (when ``io`` is None).
+        io : IOParameters or None
+            The periphery of the reads, or None for exact reads plus noise.
+        """
+        n_in = self.n_in
+        cols = [(self.pointer + c) % n_in for c in range(self.n_cols)]
+        v = p.read(cols, noise_std=read_noise_std, io=io)  # (R, out, c)
+        counts = np.zeros_like(self.buffer.h, dtype=np.int64)
+        write = self.sweeps > self.hold_sweeps
+        for c, j in enumerate(cols):
+            vj = v[:, :, c]
+            if self.m is not None and self.m_ref is not None and self.mean_rate is not None:
+                # A flip since this column's last read moves the reference mean (B1: p_ref ← p).
+                fl = self.flipped[:, j][:, None]
+                self.m_ref[:, :, j] = np.where(fl, self.m[:, :, j], self.m_ref[:, :, j])
+                self.flipped[:, j] = False
+                z = self.chop[:, 0, j][:, None] * (vj - self.m_ref[:, :, j])
+            else:
+                z = self.chop[:, 0, j][:, None] * vj
+            if self.out_chop is not None:
+                z = z * self.out_chop[:, :, 0]
+            n = self.buffer.fire(z * scale, np.s_[:, :, j])
+            counts[:, :, j] = n.astype(np.int64)
+            if self.m is not None and self.mean_rate is not None:
+                # The leaky running mean of the reads.
+                self.m[:, :, j] = (1.0 - self.mean_rate) * self.m[:, :, j] + self.mean_rate * vj
+        if write and counts.any():
+            w.apply_pulses(counts, phase=Phase.TRANSFER)
+        # One uniform per read column (random column flips), then, after a full sweep, one per
+        # row (row flips): a single draw of the chopper stream at tick ``step``.
+        self.pointer = (self.pointer + self.n_cols) % n_in
+        sweep = self.pointer < self.n_cols or self.n_cols == n_in
+        n_col = len(cols) if self.flip_prob > 0.0 else 0
+        n_row = self.out_chop.shape[1] if sweep and self.out_chop is not None else 0
+        if n_col + n_row > 0:
+            u = self.backend.replica_uniforms(
+                self.key, step, self.offset, self.replicas, n_col + n_row, TAG_CHOPPER
+            )
+            if n_col > 0:
+                flips = np.zeros((self.replicas, n_in), dtype=bool)
+                flips[:, cols] = u[:, :n_col] < self.flip_prob
+                self._flip(flips)
+            if n_row > 0 and self.out_chop is not None:
+                rows = (u[:, n_col:] < self.out_flip_prob)[:, :, None]
+                self.out_chop = np.where(rows, -self.out_chop, self.out_chop)
+        if sweep:
+            self.sweeps += 1
+            if self.flip_period > 0 and self.sweeps % self.flip_period == 0:
+                self._flip(np.ones((self.replicas, n_in), dtype=bool))
+
+    def _flip(self, flips: npt.NDArray[np.bool_]) -> None:
+        self.chop = np.where(flips[:, None, :], -self.chop, self.chop)
+        self.flipped |= flips

@@ -21,14 +21,15 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Self
 
 import numpy as np
-import numpy.typing as npt
 
 from pulsetrain._validation import NON_NEGATIVE, Bool, Integral, Interval, check_fields, constrained
 from pulsetrain.algorithms._transfer import (
     TRANSFER_UPDATE,
+    ChoppedTransfer,
     ResidualFields,
     TransferBuffer,
     TwoArrayState,
+    buffer_unit,
     columns_per_transfer_field,
     gamma_mix_field,
     lr_field,
@@ -291,34 +292,51 @@ class _BufferedState(TwoArrayState):
         )
         self.cfg = cfg
         shape = (instance.replicas, instance.out_size, instance.in_size)
-        self.m = np.zeros(shape)  # running mean of the reads (tracks P's SP)
-        self.m_ref = np.zeros(shape)  # its snapshot at the last chopper flip (Q~)
-        # The dimensionless transfer buffer ω: fires where |ω| ≥ 1 (theory.md §3.8, step 3).
-        self.buffer = TransferBuffer(
-            shape,
-            threshold=1.0,
-            max_pulses=cfg.max_transfer_pulses,
-            momentum=cfg.momentum,
-            forget=cfg.forget_buffer,
-        )
-        self.chop = np.ones((instance.replicas, 1, instance.in_size))
-        self.flipped = np.zeros((instance.replicas, instance.in_size), dtype=bool)
-        self.n_samp = max(math.ceil(1.0 / cfg.chop_prob), 2)
-        self.sm = min(cfg.tail_weightening / self.n_samp, 1.0)
+        n_samp = max(math.ceil(1.0 / cfg.chop_prob), 2)
         dw_a = (cfg.device_residual or cfg.device).dw_min
         n_in = instance.in_size
-        self.bg = (
-            cfg.buffer_granularity * dw_a * cfg.auto_granularity / (n_in * cfg.transfer_every)
-            if cfg.auto_granularity > 0
-            else cfg.buffer_granularity * dw_a
+        bg = buffer_unit(
+            cfg.buffer_granularity, cfg.auto_granularity, dw_a, n_in, cfg.transfer_every
         )
+        self.scale = abs(cfg.lr_transfer) / bg
         n = cfg.columns_per_transfer
-        self.n_cols = n_in if n == 0 else min(n, n_in)
-        self.pointer = 0
-        self.sweeps = 0
-        self.key = list(tile_key(root, CHOPPER_KEY_INDEX))
-        self.offset = offset
-        self.backend = backend
+        # AGAD's chopped transfer (theory.md §3.8): running mean Q (tracks P's SP) and its
+        # snapshot Q~ at the last flip, a dimensionless buffer firing where |ω| ≥ 1, choppers
+        # flipped every n_samp sweeps (and randomly with chop_random), W held for n_samp sweeps.
+        self.transfer = ChoppedTransfer(
+            replicas=instance.replicas,
+            out_size=instance.out_size,
+            in_size=n_in,
+            columns=n_in if n == 0 else min(n, n_in),
+            buffer=TransferBuffer(
+                shape,
+                threshold=1.0,
+                max_pulses=cfg.max_transfer_pulses,
+                momentum=cfg.momentum,
+                forget=cfg.forget_buffer,
+            ),
+            key=tile_key(root, CHOPPER_KEY_INDEX),
+            offset=offset,
+            backend=backend,
+            flip_prob=cfg.chop_prob if cfg.chop_random else 0.0,
+            flip_period=n_samp,
+            mean_rate=min(cfg.tail_weightening / n_samp, 1.0),
+            hold_sweeps=n_samp,
+        )
+
+    @property
+    def chop(self) -> FloatArray:
+        return self.transfer.chop
+
+    @property
+    def m(self) -> FloatArray:
+        assert self.transfer.m is not None
+        return self.transfer.m
+
+    @property
+    def m_ref(self) -> FloatArray:
+        assert self.transfer.m_ref is not None
+        return self.transfer.m_ref
 
     def gradient_point(self) -> FloatArray:
         return self.w.weights + self.gamma * self.chop * (self.p.weights - self.m_ref)
@@ -339,42 +357,14 @@ class _BufferedState(TwoArrayState):
         self.p.update(x * self.chop, d, lr=cfg.lr)
         if (step + 1) % cfg.transfer_every != 0:
             return
-        n_in = self.chop.shape[2]
-        cols = [(self.pointer + c) % n_in for c in range(self.n_cols)]
-        v = self.p.read(cols, noise_std=cfg.read_noise_std, io=cfg.transfer_io)  # (R, out, c)
-        counts = np.zeros_like(self.buffer.h, dtype=np.int64)
-        write = self.sweeps > self.n_samp  # W is written only after n_samp sweeps (§3.8)
-        for c, j in enumerate(cols):
-            # 2: a flip since this column's last read moves the reference mean (B1: p_ref ← p).
-            fl = self.flipped[:, j][:, None]
-            self.m_ref[:, :, j] = np.where(fl, self.m[:, :, j], self.m_ref[:, :, j])
-            self.flipped[:, j] = False
-            # 3: z = c_j (v − m_ref); ω = H + z·|lr_transfer|/bg; fire trunc(ω) where |ω| ≥ 1.
-            z = self.chop[:, 0, j][:, None] * (v[:, :, c] - self.m_ref[:, :, j])
-            # Then ω ← momentum·ω where it fired, or ω − (1 − momentum)·n without forget_buffer.
-            n = self.buffer.fire(z * (abs(cfg.lr_transfer) / self.bg), np.s_[:, :, j])
-            counts[:, :, j] = n.astype(np.int64)
-            # 4: the leaky running mean of the reads.
-            self.m[:, :, j] = (1.0 - self.sm) * self.m[:, :, j] + self.sm * v[:, :, c]
-        if write and counts.any():
-            self.w.apply_pulses(counts, phase=Phase.TRANSFER)
-        # 5: choppers: random flips after each read, and all at the end of each n_samp period.
-        if cfg.chop_random:
-            u = self.backend.replica_uniforms(
-                self.key, step, self.offset, self.replicas, len(cols), TAG_CHOPPER
-            )
-            flips = np.zeros((self.replicas, n_in), dtype=bool)
-            flips[:, cols] = u < cfg.chop_prob
-            self._flip(flips)
-        self.pointer = (self.pointer + self.n_cols) % n_in
-        if self.pointer < self.n_cols or self.n_cols == n_in:
-            self.sweeps += 1
-            if self.sweeps % self.n_samp == 0:
-                self._flip(np.ones((self.replicas, n_in), dtype=bool))
-
-    def _flip(self, flips: npt.NDArray[np.bool_]) -> None:
-        self.chop = np.where(flips[:, None, :], -self.chop, self.chop)
-        self.flipped |= flips
+        self.transfer.transfer(
+            step,
+            self.p,
+            self.w,
+            scale=self.scale,
+            read_noise_std=cfg.read_noise_std,
+            io=cfg.transfer_io,
+        )
 
     def arrays(self) -> dict[str, FloatArray]:
         return {
@@ -382,7 +372,7 @@ class _BufferedState(TwoArrayState):
             "P": self.p.weights,
             "Q": self.m.copy(),
             "Q_copy": self.m_ref.copy(),
-            "H": self.buffer.h.copy(),
+            "H": self.transfer.buffer.h.copy(),
         }
 
     def effective_weights(self) -> FloatArray:
