@@ -23,7 +23,8 @@ Algorithms, same lr 0.1, lr_transfer 0.02, gamma_mix 0.4 everywhere:
   convention, not tuned here); E-RIDER with chop_prob 0.05 and the analog copy Q~ reprogrammed on
   each flip (not counted as pulses: Q~ is kept digitally here). theory.md §6.8: with constant
   steps the raw equations do not reach W*; the buffered variant P3 used (AGAD's transfer buffer)
-  is run too.
+  is run too. RIDER drifts away from its SP (docs/FINDINGS.md §1, even with steps ∝ 1/√K); P3's
+  pulse metric (pulses to a target loss) is examples/erider_vs_zs_pulses.py.
 * Analog SGD (one array, same device) and Digital SGD as anchors.
 
 Reported per method: final ‖W̄ − W*‖² (mean ± std over replicas; each replica has its own problem,
