@@ -361,3 +361,13 @@ def test_to_spec_has_its_typed_dict_shape(kind: str) -> None:
             if key != "kind":
                 allowed = typing.get_args(hint) or (hint,)
                 assert type(spec[key]) in allowed or spec[key] in allowed, (key, spec[key])
+
+
+def test_fixed_length_tuple_fields_convert_each_item_with_its_hint() -> None:
+    from pulsetrain.config import _convert
+
+    assert _convert([3, 0.5, "stochastic"], tuple[int, float, Rounding], "f", "o") == (
+        3,
+        0.5,
+        Rounding.STOCHASTIC,
+    )
