@@ -51,6 +51,7 @@ from pulsetrain._validation import (
     Integral,
     Interval,
     parameter_error,
+    real_array,
 )
 from pulsetrain.algorithms.base import Algorithm, AlgorithmState
 from pulsetrain.algorithms.sgd import DigitalSGD
@@ -146,14 +147,7 @@ def _non_finite(name: str, owner: str) -> NonFiniteError:
 
 def _as_real_array(name: str, owner: str, value: object, *, copy: bool) -> FloatArray:
     """Coerce to float64 (a private copy when ``copy``); ShapeError/NonFiniteError otherwise."""
-    if isinstance(value, np.ndarray | list | tuple) and np.iscomplexobj(value):
-        raise _shape_error(name, owner, "a real float array", "a complex array")
-    try:
-        arr = (
-            np.array(value, dtype=np.float64, copy=True) if copy else np.asarray(value, np.float64)
-        )
-    except (TypeError, ValueError) as exc:
-        raise _shape_error(name, owner, "an array of real numbers", type(value).__name__) from exc
+    arr = real_array(name, owner, value, copy=copy)
     if not np.isfinite(arr).all():
         raise _non_finite(name, owner)
     return arr
