@@ -212,3 +212,19 @@ def test_a_tile_shared_between_threads_is_read_consistently() -> None:
     assert not errors
     assert tile.pulse_counts().max() == 40 * 50
     assert max(seen, default=0) <= 40
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["demo", "--steps", "1"],
+        ["demo", "--steps", str(10**12)],
+        ["demo", "--replicas", str(10**12)],
+        ["demo", "--replicas", "1"],
+    ],
+)
+def test_demo_refuses_sizes_up_front(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert "'steps'" in err or "'replicas'" in err

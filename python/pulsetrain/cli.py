@@ -333,9 +333,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "demo":
             from pulsetrain.demo import main as demo_main
 
-            if args.steps < 2 or args.replicas < 2:
-                return _error("demo", "--steps and --replicas must be at least 2", EXIT_USAGE, err)
-            return demo_main(out, steps=args.steps, replicas=args.replicas)
+            try:
+                return demo_main(out, steps=args.steps, replicas=args.replicas)
+            except ParameterError as exc:
+                return _error("demo", str(exc), EXIT_USAGE, err)
     except KeyboardInterrupt:
         print("pulsetrain: interrupted", file=err)
         return 130

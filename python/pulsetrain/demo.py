@@ -14,6 +14,7 @@ from typing import TextIO
 
 import numpy as np
 
+from pulsetrain._validation import Integral, Interval, validate_args
 from pulsetrain.devices import ALD, Device
 from pulsetrain.rng import as_seed_sequence, replica_generator
 from pulsetrain.tile import AnalogTile, UpdateMode
@@ -24,8 +25,12 @@ __all__ = ["analog_sgd_toy", "main"]
 TARGET = 0.5
 SIGMA = 0.5
 ROOT = 0.353098  # theory.md §4.2, exact mean fixed point of Analog SGD on this toy
+# Bounds that keep the demo's loop and arrays finite (a step is a Python iteration).
+_STEPS = Integral(2, 10_000_000)
+_REPLICAS = Integral(2, 1 << 22)
 
 
+@validate_args(steps=_STEPS, replicas=_REPLICAS, lr=Interval(0.0, None, closed="neither"))
 def analog_sgd_toy(
     update: UpdateMode | None,
     *,
@@ -93,6 +98,7 @@ def analog_sgd_toy(
     return float(per_copy.mean()), se, pulses
 
 
+@validate_args(steps=_STEPS, replicas=_REPLICAS)
 def main(out: TextIO = sys.stdout, *, steps: int = 4000, replicas: int = 256) -> int:
     """Print the demonstration table.
 
@@ -109,6 +115,11 @@ def main(out: TextIO = sys.stdout, *, steps: int = 4000, replicas: int = 256) ->
     -------
     int
         The exit code, 0.
+
+    Raises
+    ------
+    ParameterError
+        ``steps`` or ``replicas`` out of range.
     """
     rows: list[tuple[str, UpdateMode | None]] = [
         ("digital SGD", None),
