@@ -6,22 +6,25 @@ reference simulator (benches/requirements-aihwkit.txt):
     python benches/bench_aihwkit_baselines.py
 
 For each pair (aihwkit ``BufferedTransferCompound`` / ``TTv2``, ``ChoppedTransferCompound`` /
-``ChoppedTTv2``, ``DynamicTransferCompound`` / ``AGAD``, ``MixedPrecisionCompound`` /
-``MixedPrecision``) both simulators train the same small least-squares problem: W* (4×8, entries
-U(−0.3, 0.3)), 32 fixed input rows x ~ U(−1, 1), targets b = W* x, loss ½‖W x − b‖², batch 1, one
-fixed sample sequence, W = 0 at the start, on a deterministic SoftBounds device (dw_min 0.02, no
-cycle-to-cycle noise, no device-to-device variation), so that only the pulse trains, the choppers
-and the transfer reads' noise are random. aihwkit runs S independent models (its C++ generators
-are not seeded by torch, so each model draws its own numbers); pulsetrain runs S replicas in one
-state. The effective weights (aihwkit ``get_weights``; pulsetrain ``effective_weights``) and the
-fast array A (aihwkit ``hidden_weights_0``; pulsetrain ``P``) are recorded at 20 points.
+``ChoppedTTv2`` with random and with regular choppers, ``DynamicTransferCompound`` / ``AGAD``,
+``MixedPrecisionCompound`` / ``MixedPrecision``) both simulators train the same small least-squares
+problem: W* (4×8, entries U(−0.3, 0.3)), 32 fixed input rows x ~ U(−1, 1), targets b = W* x, loss
+½‖W x − b‖², batch 1, one fixed sample sequence, W = 0 at the start, on a deterministic SoftBounds
+device (dw_min 0.02, no cycle-to-cycle noise, no device-to-device variation), so that only the
+pulse trains, the choppers and the transfer reads' noise are random. aihwkit runs S independent
+models (its C++ generators are not seeded by torch, so each model draws its own numbers);
+pulsetrain runs S replicas in one state. The effective weights (aihwkit ``get_weights``; pulsetrain
+``effective_weights``) and the fast array A (aihwkit ``hidden_weights_0``; pulsetrain ``P``) are
+recorded at 20 points.
 
-Criterion, fixed before looking at the numbers: per recorded point and element,
-z = (mean_aihwkit − mean_pulsetrain)/√(SE_aihwkit² + SE_pulsetrain²), the SEs from each side's
-seed spread (floored at 1e−6, aihwkit's float32 resolution of these weights). A pair agrees when
-at least 98% of the |z| of W are below 3 (under agreement ≈ 99.5% are, for Welch t with ≈ 30
-degrees of freedom), no |z| reaches 5 (per test P ≈ 2·10⁻⁵, so ≈ 1% for 640 tests) and the final
-losses differ by less than 3 combined standard errors.
+Criterion, fixed before looking at the numbers: per recorded point and element, z = (mean_aihwkit −
+mean_pulsetrain)/√(SE_aihwkit² + SE_pulsetrain²), the SEs from each side's seed spread (floored at
+1e−6, aihwkit's float32 resolution of these weights). A pair agrees when at least 98% of the |z| of
+W are below 3 (under agreement ≈ 99.6% are, for Welch t with ≈ 90 degrees of freedom), no |z|
+reaches 5 (per test P ≈ 3·10⁻⁶, so ≈ 0.2% for 640 tests) and the final losses differ by less than 3
+combined standard errors. (The criterion was written for 24 seeds; the first run, with 24, passed
+AGAD narrowly (final-loss z −2.7), a 64-seed rerun showed a clear difference, and the bench now
+uses 48 seeds for the power to see it.)
 
 aihwkit is optional: without it this bench prints a message and exits 0. It is never imported
 anywhere else in the project.
@@ -35,10 +38,11 @@ import os
 for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "RAYON_NUM_THREADS"):
     os.environ[_var] = "1"
 
+import contextlib  # noqa: E402
 import math  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
-from collections.abc import Callable  # noqa: E402
+from collections.abc import Callable, Iterator  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -75,7 +79,7 @@ TITLE = "aihwkit 1.1.0 compounds vs pulsetrain's TTv2, c-TTv2, AGAD, MixedPrecis
 COMMAND = "python benches/bench_aihwkit_baselines.py"
 OUT, IN = 4, 8
 N_ROWS = 32
-SEEDS = 24
+SEEDS = 48
 STEPS = 1500
 POINTS = 20
 DW_MIN = 0.02
@@ -170,7 +174,7 @@ def ai_ttv2() -> Any:
     )
 
 
-def ai_cttv2() -> Any:
+def ai_cttv2(*, chop_random: bool = True) -> Any:
     return ai_unit_cell(
         ChoppedTransferCompound(
             unit_cell_devices=[ai_device(), ai_device()],
@@ -182,7 +186,7 @@ def ai_cttv2() -> Any:
             transfer_lr=TRANSFER_LR,
             scale_transfer_lr=True,
             in_chop_prob=0.1,
-            in_chop_random=True,
+            in_chop_random=chop_random,
             out_chop_prob=0.0,
             buffer_granularity=1.0,
             auto_granularity=0.0,
@@ -256,7 +260,7 @@ def pt_ttv2() -> pt.algorithms.Algorithm:
     )
 
 
-def pt_cttv2() -> pt.algorithms.Algorithm:
+def pt_cttv2(*, chop_random: bool = True) -> pt.algorithms.Algorithm:
     return pt.algorithms.ChoppedTTv2(
         device=pt_device(),
         update=pt_update(),
@@ -266,7 +270,7 @@ def pt_cttv2() -> pt.algorithms.Algorithm:
         transfer_every=1,
         columns_per_transfer=1,
         chop_prob=0.1,
-        chop_random=True,
+        chop_random=chop_random,
         out_chop_prob=0.0,
         buffer_granularity=1.0,
         auto_granularity=0.0,
@@ -421,6 +425,21 @@ CASES = [
         ],
     ),
     Case(
+        "c-TTv2, regular chopper",
+        SGD_LR,
+        lambda: ai_cttv2(chop_random=False),
+        lambda: pt_cttv2(chop_random=False),
+        [
+            *TRANSFER_ROWS,
+            (
+                "chopper and buffer",
+                "as c-TTv2 but in_chop_random False (every column flips once per "
+                "max(⌈1/0.1⌉, 2) = 10 sweeps)",
+                "as c-TTv2 but chop_random False",
+            ),
+        ],
+    ),
+    Case(
         "AGAD",
         SGD_LR,
         ai_agad,
@@ -534,6 +553,92 @@ def run_pulsetrain(case: Case, prob: Problem) -> Trace:
     return Trace(w_rec, a_rec, prob.loss(w_rec[:, -1]), time.perf_counter() - t0)
 
 
+# --------------------------------------------------------------------------------- flip timing
+FLIP_STEPS = 40
+FLIP_PROB = 0.5  # regular choppers with n_samp = max(⌈1/0.5⌉, 2) = 2 sweeps per chopper phase
+
+
+def first_negative(a00: list[float]) -> int:
+    """The first step whose increment of A[0, 0] is negative (−1 if none)."""
+    inc = np.diff(np.concatenate([[0.0], a00]))
+    neg = np.flatnonzero(inc < -0.5 * DW_MIN)
+    return int(neg[0]) if len(neg) else -1
+
+
+def flip_timing() -> dict[str, tuple[int, int]]:
+    """When column 0's regular chopper first flips, seen in the sign of A[0, 0]'s updates.
+
+    Every step is x = e_0, d = −e_0, so A[0, 0] grows by ≈ 2.5 pulses per step until column 0's
+    chopper flips; the transfer rate is negligible (transfer_lr 1e−6). Returns, per compound,
+    the first step (0-based) whose increment is negative in (aihwkit, pulsetrain).
+    """
+    x = np.zeros(IN)
+    x[0] = 1.0
+    d = np.zeros(OUT)
+    d[0] = -1.0
+    tiny = 1e-6
+    pairs: dict[str, tuple[Any, pt.algorithms.Algorithm]] = {
+        "c-TTv2, regular chopper": (
+            ChoppedTransferCompound(
+                unit_cell_devices=[ai_device(), ai_device()],
+                fast_lr=FAST_LR,
+                transfer_lr=tiny,
+                in_chop_prob=FLIP_PROB,
+                in_chop_random=False,
+            ),
+            pt.algorithms.ChoppedTTv2(
+                device=pt_device(),
+                update=pt_update(),
+                lr=FAST_LR,
+                lr_transfer=tiny * SGD_LR,
+                chop_prob=FLIP_PROB,
+                chop_random=False,
+            ),
+        ),
+        "AGAD": (
+            DynamicTransferCompound(
+                unit_cell_devices=[ai_device(), ai_device()],
+                fast_lr=FAST_LR,
+                transfer_lr=tiny,
+                in_chop_prob=FLIP_PROB,
+            ),
+            pt.algorithms.AGAD(
+                device=pt_device(),
+                update=pt_update(),
+                lr=FAST_LR,
+                lr_transfer=tiny * SGD_LR,
+                chop_prob=FLIP_PROB,
+            ),
+        ),
+    }
+    out: dict[str, tuple[int, int]] = {}
+    xt = torch.tensor(x[None], dtype=torch.float32)
+    dt = torch.tensor(d[None], dtype=torch.float32)
+    for name, (compound, algo) in pairs.items():
+        model = AnalogLinear(IN, OUT, bias=False, rpu_config=ai_unit_cell(compound))
+        model.set_weights(torch.zeros(OUT, IN))
+        opt = AnalogSGD(model.parameters(), lr=SGD_LR)
+        opt.regroup_param_groups(model)
+        tile = next(model.analog_tiles())
+        ai: list[float] = []
+        for _ in range(FLIP_STEPS):
+            opt.zero_grad()
+            (model(xt) * dt).sum().backward()  # the output gradient is d
+            opt.step()
+            ai.append(
+                float(tile.get_hidden_parameters()["hidden_weights_0"].reshape(OUT, IN)[0, 0])
+            )
+        root = np.random.SeedSequence(1)
+        inst = pt.problems.LeastSquares(in_size=IN, out_size=OUT, n_samples=N_ROWS).setup(1, root)
+        state = algo.start(inst, root, n_threads=1)
+        ptv: list[float] = []
+        for k in range(FLIP_STEPS):
+            state.step(k, x[None, None], d[None, None])
+            ptv.append(float(state.arrays()["P"][0, 0, 0]))
+        out[name] = (first_negative(ai), first_negative(ptv))
+    return out
+
+
 # --------------------------------------------------------------------------------- compare
 @dataclass(frozen=True)
 class Compare:
@@ -562,6 +667,73 @@ def mean_se(v: np.ndarray) -> tuple[float, float]:
     return float(v.mean()), float(v.std(ddof=1) / math.sqrt(len(v)))
 
 
+def add_row(
+    name: str,
+    tr_ai: Trace,
+    tr_pt: Trace,
+    rows: list[tuple[str, str, str, str]],
+    notes: list[str],
+) -> str:
+    """Compare two traces, append a table row and a note, and return the verdict."""
+    cw = compare(tr_ai.w, tr_pt.w)
+    ca = compare(tr_ai.a, tr_pt.a) if tr_ai.a is not None and tr_pt.a is not None else None
+    la, lp = mean_se(tr_ai.loss), mean_se(tr_pt.loss)
+    zl = (la[0] - lp[0]) / max(math.hypot(la[1], lp[1]), 1e-12)
+    agree = cw.frac >= 0.98 and cw.max_z < 5.0 and abs(zl) < 3.0
+    verdict = "agree" if agree else "DIFFER"
+    a_txt = "–" if ca is None else f"max abs(z) {ca.max_z:.2f}, {100 * ca.frac:.1f}% < 3"
+    rows.append(
+        (
+            name,
+            f"aihwkit loss {la[0]:.4g} ± {la[1]:.2g} ({tr_ai.seconds:.1f} s)",
+            f"pulsetrain loss {lp[0]:.4g} ± {lp[1]:.2g} ({tr_pt.seconds:.1f} s)",
+            f"W: max abs(z) {cw.max_z:.2f}, {100 * cw.frac:.1f}% of abs(z) < 3; A: {a_txt}; "
+            f"final-loss z {zl:+.2f}; **{verdict}**",
+        )
+    )
+    notes.append(
+        f"- *{name}*: largest W |z| at {cw.where}"
+        + ("" if ca is None else f"; largest A |z| at {ca.where}")
+        + "."
+    )
+    print(" | ".join(rows[-1]), flush=True)
+    print(notes[-1], flush=True)
+    return verdict
+
+
+@contextlib.contextmanager
+def aihwkit_flip_timing() -> Iterator[None]:
+    """Make pulsetrain's regular choppers flip as aihwkit 1.1.0's do (a diagnostic only).
+
+    aihwkit flips each column right after its own read in the last sweep of a period; pulsetrain's
+    ``ChoppedTransfer`` flips all columns after that sweep ends. The patch switches the
+    end-of-sweep flip off and flips the read columns after their read when the sweep being read
+    is the period's last (sweeps % period == period − 1). Random flips are untouched.
+    """
+    from pulsetrain.algorithms._transfer import ChoppedTransfer
+
+    original = ChoppedTransfer.transfer
+
+    def transfer(self: ChoppedTransfer, step: int, p: Any, w: Any, **kw: Any) -> None:
+        period, sweep = self.flip_period, self.sweeps
+        cols = [(self.pointer + c) % self.n_in for c in range(self.n_cols)]
+        self.flip_period = 0
+        try:
+            original(self, step, p, w, **kw)
+        finally:
+            self.flip_period = period
+        if period > 0 and sweep % period == period - 1:
+            flips = np.zeros((self.replicas, self.n_in), dtype=bool)
+            flips[:, cols] = True
+            self._flip(flips)
+
+    ChoppedTransfer.transfer = transfer  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        ChoppedTransfer.transfer = original  # type: ignore[method-assign]
+
+
 def main() -> None:
     if not HAVE_AIHWKIT:
         print(
@@ -575,33 +747,46 @@ def main() -> None:
     rows: list[tuple[str, str, str, str]] = []
     notes: list[str] = []
     verdicts: list[str] = []
+    traces: dict[str, Trace] = {}
     for case in CASES:
         tr_pt = run_pulsetrain(case, prob)
         tr_ai = run_aihwkit(case, prob)
-        cw = compare(tr_ai.w, tr_pt.w)
-        ca = compare(tr_ai.a, tr_pt.a) if tr_ai.a is not None and tr_pt.a is not None else None
-        la, lp = mean_se(tr_ai.loss), mean_se(tr_pt.loss)
-        zl = (la[0] - lp[0]) / max(math.hypot(la[1], lp[1]), 1e-12)
-        agree = cw.frac >= 0.98 and cw.max_z < 5.0 and abs(zl) < 3.0
-        verdict = "agree" if agree else "DIFFER"
+        traces[case.name] = tr_ai
+        verdict = add_row(case.name, tr_ai, tr_pt, rows, notes)
         verdicts.append(f"{case.name}: {verdict}")
-        a_txt = "–" if ca is None else f"max |z| {ca.max_z:.2f}, {100 * ca.frac:.1f}% < 3"
-        rows.append(
-            (
-                case.name,
-                f"aihwkit loss {la[0]:.4g} ± {la[1]:.2g} ({tr_ai.seconds:.1f} s)",
-                f"pulsetrain loss {lp[0]:.4g} ± {lp[1]:.2g} ({tr_pt.seconds:.1f} s)",
-                f"W: max |z| {cw.max_z:.2f}, {100 * cw.frac:.1f}% < 3; A: {a_txt}; "
-                f"loss z {zl:+.2f}; **{verdict}**",
-            )
-        )
-        notes.append(
-            f"- *{case.name}*: largest W |z| at {cw.where}"
-            + ("" if ca is None else f"; largest A |z| at {ca.where}")
-            + "."
-        )
-        print(" | ".join(rows[-1]), flush=True)
-        print(notes[-1], flush=True)
+    # Diagnostic: pulsetrain with aihwkit's regular-chopper flip timing, against the same
+    # aihwkit runs (see flip_timing and the note below).
+    diag: dict[str, str] = {}
+    for case in CASES:
+        if case.name in ("AGAD", "c-TTv2, regular chopper"):
+            with aihwkit_flip_timing():
+                tr_pt = run_pulsetrain(case, prob)
+            name = f"{case.name}; pulsetrain with aihwkit's flip timing (diagnostic patch)"
+            diag[case.name] = add_row(name, traces[case.name], tr_pt, rows, notes)
+    timing = flip_timing()
+    print(f"flip timing (first step with a negative A[0, 0] increment): {timing}", flush=True)
+    timing_txt = "; ".join(
+        f"{k}: aihwkit step {a}, pulsetrain step {b}" for k, (a, b) in timing.items()
+    )
+    notes.append(
+        "- *Regular (non-random) choppers*, probed directly: with x = e_0, d = −e_0 every step, "
+        f"chop_prob {FLIP_PROB} (a chopper phase of 2 sweeps of the 8 columns) and a negligible "
+        "transfer rate, the first step whose update of A[0, 0] is negative (i.e. column 0's "
+        f"chopper has flipped) is: {timing_txt}. aihwkit 1.1.0 flips each column right after its "
+        "own read in the period's last sweep (`ChoppedTransferRPUDevice::readAndUpdate` / "
+        "`DynamicTransferRPUDevice::readAndUpdate`: `current_sample == n_samples` per read), so "
+        "every inter-read interval of a column lies in one chopper phase; pulsetrain's "
+        "`ChoppedTransfer` flips every column together after the sweep ends (`flip_period`), so "
+        "column j's updates after its read and before the sweep ends (7 − j samples here) still "
+        "use the old sign and are read, after the flip, with the new one. That is a real "
+        "semantic difference in the regular-chopper mode (AGAD's default, c-TTv2 with "
+        "chop_random False); random flips happen per read in both. Emulating aihwkit's timing "
+        "in pulsetrain (a per-read flip of the read columns when sweeps % period == period − 1, "
+        "in place of the end-of-sweep flip; `aihwkit_flip_timing` here, not part of pulsetrain) "
+        "gives the diagnostic rows above, against the same aihwkit runs: "
+        + "; ".join(f"{k}: {v}" for k, v in diag.items())
+        + "."
+    )
     matching = []
     for case in CASES:
         table = "| setting | aihwkit 1.1.0 | pulsetrain |\n|---|---|---|\n" + "".join(
@@ -620,10 +805,12 @@ def main() -> None:
         f"W and the fast array A (aihwkit `hidden_weights_0`, pulsetrain `P`). Criterion, "
         f"fixed beforehand: agree if ≥ 98% of W's |z| < 3, max |z| < 5 and the final-loss "
         f"|z| < 3. Verdicts: {'; '.join(verdicts)}. The transfer reads are aihwkit's default "
-        f"noisy `transfer_forward` on both sides.\n\n"
-        + "\n\n".join(matching)
-        + "\n\n"
-        + "\n".join(notes)
+        f"noisy `transfer_forward` on both sides. The table's last column (its header is shared "
+        f"with the timing sections) holds the comparison, not a ratio. The criterion was written "
+        f"for 24 seeds; a first run with 24 passed AGAD narrowly (final-loss z −2.7, 98.4% of "
+        f"abs(z) < 3), a 64-seed rerun of AGAD then failed it clearly, and the bench was switched "
+        f"to 48 seeds for that power (and given the regular-chopper c-TTv2 case and the "
+        f"diagnostic rows) before this run.\n\n" + "\n\n".join(matching) + "\n\n" + "\n".join(notes)
     )
     write_section(TITLE, COMMAND, rows, text)
     print(f"wrote section {TITLE!r} of benches/RESULTS.md", flush=True)
