@@ -274,10 +274,12 @@ class ChoppedTransfer:
     4. with running means: ``m[:,k] ← (1 − mean_rate)m[:,k] + mean_rate·v``.
 
     The pulses fired go onto W (phase TRANSFER) once more than ``hold_sweeps`` full sweeps are
-    done (before that they are dropped). Then each read column's chopper flips with probability
+    done (before that they are dropped). Then, with ``flip_period`` > 0, each read column's
+    chopper flips if this read is in the last sweep of a ``flip_period``-sweep period (right
+    after its own read, as aihwkit 1.1.0 does: checked against it in
+    benches/bench_aihwkit_baselines.py); each read column's chopper also flips with probability
     ``flip_prob``; after a full sweep each row's chopper flips with probability
-    ``out_flip_prob``, and every column chopper flips if the sweep count is a multiple of
-    ``flip_period`` (> 0). The uniforms are one draw ``backend.replica_uniforms(key, step, …,
+    ``out_flip_prob``. The uniforms are one draw ``backend.replica_uniforms(key, step, …,
     TAG_CHOPPER)`` per event: first one per read column (if ``flip_prob`` > 0), then one per
     row (after a sweep, with a row chopper), so results do not depend on threads or backend.
 
@@ -298,7 +300,8 @@ class ChoppedTransfer:
     flip_prob : float, optional
         Per-read flip probability of a column's chopper (random mode); 0 switches it off.
     flip_period : int, optional
-        Flip every column chopper after each ``flip_period``-th full sweep; 0 never.
+        Flip each column chopper right after its read in the last sweep of every
+        ``flip_period``-sweep period; 0 never.
     out_flip_prob : float, optional
         Per-sweep flip probability of each row's chopper; 0: no row chopper.
     mean_rate : float or None, optional
@@ -412,6 +415,17 @@ class ChoppedTransfer:
             w.apply_pulses(counts, phase=Phase.TRANSFER)
         # One uniform per read column (random column flips), then, after a full sweep, one per
         # row (row flips): a single draw of the chopper stream at tick ``step``.
+        if self.flip_period > 0:
+            # Regular flips, as aihwkit 1.1.0 does them: each column flips right after its own
+            # read in the last sweep of every flip_period-sweep period (so all the updates
+            # between two reads of a column share one sign). A column's sweep is counted from
+            # its place in the cyclic order (an event may straddle two sweeps).
+            in_sweep = self.sweeps + (self.pointer + np.arange(len(cols))) // n_in
+            last = in_sweep % self.flip_period == self.flip_period - 1
+            if last.any():
+                flips = np.zeros((self.replicas, n_in), dtype=bool)
+                flips[:, np.asarray(cols)[last]] = True
+                self._flip(flips)
         self.pointer = (self.pointer + self.n_cols) % n_in
         sweep = self.pointer < self.n_cols or self.n_cols == n_in
         n_col = len(cols) if self.flip_prob > 0.0 else 0
@@ -429,8 +443,6 @@ class ChoppedTransfer:
                 self.out_chop = np.where(rows, -self.out_chop, self.out_chop)
         if sweep:
             self.sweeps += 1
-            if self.flip_period > 0 and self.sweeps % self.flip_period == 0:
-                self._flip(np.ones((self.replicas, n_in), dtype=bool))
 
     def _flip(self, flips: npt.NDArray[np.bool_]) -> None:
         self.chop = np.where(flips[:, None, :], -self.chop, self.chop)
