@@ -1,12 +1,15 @@
 """P4's few-state trend on least squares: multi-tile (1 to 6 tiles) against TT-v1, TT-v2 and MP.
 
-    python examples/p4_few_states.py [--quick] [--replicas 6] [--steps 4000]
+    python examples/p4_few_states.py [--quick] [--replicas 6] [--steps 4000] [--long 16000]
+
+The default run takes ≈ 5 min on one core of a busy 2-core machine, ``--quick`` (4 replicas ×
+1000 steps, lr grid of 2) ≈ 1 min, ``--long 16000`` (the horizon table below) ≈ 6 min.
 
 Problem: least squares W ∈ R^{10×20}, A ~ N(0, 1) with 100 rows, W* ~ N(0, 0.3²), mini-batches
 of 10 rows, injected gradient noise of std 0.1 per element (P4's Cor. 1 needs σ > 0: without it
-every per-sample gradient vanishes at W*). W starts at 0, so ‖W_0 − W*‖² = 200·0.09 ≈ 18 is the
-"do nothing" level (dotted in the figure). Each replica is a seed: its own A, W*, noise and pulses;
-the same seed gives every method the same problems.
+every per-sample gradient vanishes at W*). W starts at 0, so ‖W*‖² (expected 200·0.09 = 18; 16.8
+for these seeds) is the "do nothing" level (dotted in the figure). Each replica is a seed: its own
+A, W*, noise and pulses; the same seed gives every method the same problems.
 
 Devices: P4's few-state family (``pt.presets.p4_few_state``; theory.md §2.2): soft bounds on
 [−1, 1] with Δw_min = 2/n_states, n_states ∈ {4, 10, 16} (Δw_min 0.5, 0.2, 0.125), the same device
@@ -35,7 +38,7 @@ replicas that are reported, so every row is equally optimistic). Reported per ro
 ‖W̄ − W*‖² and loss f(W̄), mean ± SE over replicas (SE = std/√R), and the pulses per weight
 (per element of W*, summed over all tiles) by phase; no method has a calibration phase.
 
-Measured (default run: 6 replicas × 4000 steps, ≈ 5 min wall on a shared core; seed 0). Final
+Measured (default run: 6 replicas × 4000 steps, seed 0; bit-identical on a rerun). Final
 ‖W̄ − W*‖², mean ± SE; the start ‖W*‖² is 16.8 (the problems are the same for every method):
 
   states  TT-v1        TT-v2        MP           multi-tile, P4 rates, 1..6 tiles
