@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import shutil
+import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -367,3 +370,51 @@ def test_dask_local_cluster_gives_the_local_pool_table(
     assert len(again.computed) == 16
     assert table_dict(sw.load(tmp_path / "dask")) == table_dict(sw.load(res.out_dir))
     assert time.perf_counter() - t0 < 60
+
+
+def test_example_sweep_configs_load() -> None:
+    paths = sorted((Path(__file__).parents[1] / "examples" / "configs").glob("sweep_*.toml"))
+    assert paths
+    for path in paths:
+        s = sw.load_sweep(path)
+        assert len(s.cells()) > 1
+    h1 = sw.load_sweep(paths[0].with_name("sweep_h1_lr.toml"))
+    assert len(h1.cells()) == 2 * 4 * 4  # algorithms × lr × seeds
+
+
+def test_ctrl_c_saves_no_partial_run_and_stops_the_workers(tmp_path: Path) -> None:
+    base = dataclasses.replace(BASE, algorithms=ENTRIES[:1], replicas=1, record_every=None)
+    s = sw.Sweep(name="c", base=base, grid={"steps": (20, 1 << 30)}, seeds=(1, 2))
+    path = tmp_path / "c.toml"
+    path.write_text(dumps_toml(s))
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": str(Path(pt.__file__).parents[1])}
+    cmd = [sys.executable, "-m", "pulsetrain", "sweep", str(path), "--out", str(out)]
+    proc = subprocess.Popen(
+        [*cmd, "--workers", "2", "--threads", "1", "--no-progress"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,  # Ctrl-C reaches the whole group, as from a terminal
+        # A shell without job control starts background jobs with SIGINT ignored: undo that.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while len(list((out / "runs").glob("*.json"))) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(1.0)  # both workers are inside their 2**30-step runs now
+        os.killpg(proc.pid, signal.SIGINT)
+        stdout, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 1
+    assert "4 runs: 2 computed, 0 already done, 0 failed" in stdout.decode()
+    assert "Interrupted" in stdout.decode()
+    rows = sw.load(out).to_pylist()
+    assert [(r["steps"], r["status"]) for r in rows] == [(20, "ok"), (20, "ok")]
+    assert not list((out / "runs").glob("*.error.txt"))
+    for cell in s.cells()[:2]:
+        assert not pt.TrainResult.load(out / "runs" / cell.name).interrupted

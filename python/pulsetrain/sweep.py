@@ -548,6 +548,16 @@ def _spawn_pool(workers: int) -> cf.ProcessPoolExecutor:
     return cf.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
 
 
+def _stop(pool: cf.ProcessPoolExecutor) -> None:
+    """Cancel the pending runs and end the pool's worker processes now."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in processes:
+        proc.terminate()
+    for proc in processes:
+        proc.join(timeout=10)
+
+
 def _cores() -> int:
     return os.cpu_count() or 1
 
@@ -646,8 +656,10 @@ def _run_local(
                     continue
                 record(cell, status, payload)
         except KeyboardInterrupt:
+            # The workers got the Ctrl-C too and return their runs interrupted (never saved);
+            # stop them before they take the runs already queued to them.
             result.interrupted = True
-            pool.shutdown(wait=False, cancel_futures=True)
+            _stop(pool)
             return
         pool.shutdown(wait=True)
         if not broken:
