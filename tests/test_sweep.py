@@ -358,14 +358,18 @@ def test_missing_dask_is_a_missing_extra_error(
         sw.run_sweep(small_sweep(), tmp_path, dask_local=1, progress=False)
 
 
-@pytest.mark.slow  # about 9 s: starting a LocalCluster of two processes
-def test_dask_local_cluster_gives_the_local_pool_table(
-    done: tuple[sw.Sweep, sw.SweepResult], tmp_path: Path
+@pytest.mark.slow  # about 10 s: starting a LocalCluster of two processes, and one restart
+def test_dask_local_cluster_gives_the_local_pool_table_despite_a_killed_worker(
+    done: tuple[sw.Sweep, sw.SweepResult], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pytest.importorskip("distributed")
     s, res = done
+    marker = tmp_path / "kill-once"
+    marker.touch()
+    monkeypatch.setenv(sw.TEST_KILL_ENV, str(marker))  # the nanny restarts the worker
     t0 = time.perf_counter()
     again = sw.run_sweep(s, tmp_path / "dask", dask_local=2, threads=1, progress=False)
+    assert not marker.exists()
     assert again.failed == {}
     assert len(again.computed) == 16
     assert table_dict(sw.load(tmp_path / "dask")) == table_dict(sw.load(res.out_dir))

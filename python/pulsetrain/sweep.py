@@ -362,7 +362,9 @@ class Sweep(ConfigMixin):
     )
     """Split each run's replicas into cells of at most this many (None: one cell per run)."""
     retries: int = field(default=2, metadata=constrained(Integral(0, 100)))
-    """Times a cell whose worker died is resubmitted (a fresh pool, or Dask ``retries``)."""
+    """Times a cell whose worker died is resubmitted on a fresh local pool (on Dask it is the
+    ``retries=`` of ``Client.map``; a dead worker's task is rescheduled by the scheduler itself,
+    up to its ``allowed-failures``)."""
 
     def __post_init__(self) -> None:
         """Validate every field, and that every grid point gives a valid experiment."""
