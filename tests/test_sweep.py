@@ -338,6 +338,7 @@ def test_bad_options_are_usage_errors(tmp_path: Path) -> None:
         sw.run_sweep(s, tmp_path, workers=cores + 1)
     with pytest.raises(ParameterError, match="'threads' parameter of run_sweep"):
         sw.run_sweep(s, tmp_path, workers=1, threads=cores + 1)
+    assert not (tmp_path / "runs").exists()  # a usage error is found before any work
     with pytest.raises(ParameterError, match="'scheduler' parameter of run_sweep"):
         sw.run_sweep(s, tmp_path, scheduler="tcp://x:1", dask_local=1)
     path = tmp_path / "s.toml"

@@ -248,7 +248,7 @@ class Cell:
     @property
     def config_hash(self) -> str:
         """First 16 hex digits of the SHA-256 of the canonical config JSON."""
-        text = json.dumps(self.config, sort_keys=True, separators=(",", ":"), allow_nan=False)
+        text = json.dumps(self.config, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     @property
@@ -744,10 +744,13 @@ def run_sweep(
         Local pool processes, 1 to the number of cores; None: as many as cores (at most one
         per cell). Ignored on Dask.
     threads : int or None, optional
-        Kernel threads per run; ``workers × threads`` must not exceed the cores. None: the cores
-        divided by the workers (at least 1). Results do not depend on it.
+        Kernel threads per run; ``workers × threads`` (``dask_local × threads``) must not exceed
+        the cores. None: the cores divided by the workers (at least 1); 1 on a ``scheduler``.
+        Results do not depend on it.
     scheduler : str or None, optional
         A Dask scheduler address (``tcp://host:8786``): run on that cluster (``dask`` extra).
+        The workers need pulsetrain installed; results come back to this process, which saves
+        them (no shared file system needed).
     dask_local : int or None, optional
         Start a Dask ``LocalCluster`` of this many worker processes and run on it.
     progress : bool or None, optional
@@ -788,33 +791,29 @@ def run_sweep(
     cells = sweep.cells()
     out = Path(out_dir)
     runs = out / "runs"
-    runs.mkdir(parents=True, exist_ok=True)
-    (out / "sweep.toml").write_text(dumps_toml(sweep), encoding="utf-8")
     result = SweepResult(out_dir=out, cells=cells)
     todo: list[Cell] = []
     seen: set[str] = set()
     for c in cells:
         if c.name in seen:
-            continue  # the same run twice (e.g. a grid value that an entry ignores)
+            continue  # the same run twice (two entries with equal algorithms)
         seen.add(c.name)
         if (runs / f"{c.name}.json").is_file() and (runs / f"{c.name}.npz").is_file():
             result.skipped.append(c.name)
         else:
             todo.append(c)
-    n_proc = dask_local if dask_local is not None else 1 if scheduler is not None else None
-    if n_proc is None:
-        n_proc = workers if workers is not None else max(1, min(cores, len(todo)))
-    top = max(1, cores // n_proc)
+    if scheduler is not None:  # the cluster's machines, not this one: only the kernel's bound
+        n_proc, top, why = 1, 1024, "the kernel's limit"
+    else:
+        n_proc = dask_local or workers or max(1, min(cores, len(todo)))
+        top, why = max(1, cores // n_proc), f"cores {cores} / workers {n_proc}"
     if threads is not None and not (
         isinstance(threads, int) and not isinstance(threads, bool) and 1 <= threads <= top
     ):
-        raise parameter_error(
-            "threads",
-            "run_sweep",
-            f"an int in [1, {top}] (cores {cores} / workers {n_proc})",
-            threads,
-        )
-    n_threads = threads if threads is not None else top
+        raise parameter_error("threads", "run_sweep", f"an int in [1, {top}] ({why})", threads)
+    runs.mkdir(parents=True, exist_ok=True)
+    (out / "sweep.toml").write_text(dumps_toml(sweep), encoding="utf-8")
+    n_threads = threads if threads is not None else 1 if scheduler is not None else top
     bar = None
     if todo and progress is not False:
         try:
