@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from pulsetrain import _core, algorithms, analysis, conv, layers, plots, problems
+from pulsetrain import _core, algorithms, analysis, conv, layers, plots, problems, sweep
 from pulsetrain.algorithms import run
 from pulsetrain.devices import (
     ALD,
@@ -105,4 +105,5 @@ __all__ = [
     "rng_scheme",
     "run",
     "run_experiment",
+    "sweep",
 ]

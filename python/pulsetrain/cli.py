@@ -1,6 +1,7 @@
 """The ``pulsetrain`` command (also ``python -m pulsetrain``).
 
-Subcommands: ``run`` (an experiment from a TOML/JSON config, or the built-in one), ``devices``
+Subcommands: ``run`` (an experiment from a TOML/JSON config, or the built-in one), ``sweep`` (a
+grid of experiments × seeds on a process pool or a Dask cluster, resumable), ``devices``
 (list the presets, or show one's response curves and symmetric point) and ``demo``. Results go
 to stdout, progress and errors to stderr.
 
@@ -42,6 +43,27 @@ exit codes:
   1  failure while working (cannot write, interrupted, missing optional extra)
   2  usage error: a bad option, or a missing or invalid config file (found before any work)
   130  aborted by a second Ctrl-C (the first one stops after the current step: exit 1)
+"""
+
+_SWEEP_EXIT_TEXT = """\
+exit codes:
+  0  every run finished
+  1  some runs failed (the count is printed; their errors are in runs/*.error.txt and the
+     table), the sweep was interrupted (rerun to resume), or an optional extra is missing
+  2  usage error: a bad option, or a missing or invalid sweep file (found before any work)
+"""
+
+_SWEEP_DESCRIPTION = """\
+Run a sweep: a base experiment (as for 'pulsetrain run'), a grid of dotted keys to value lists
+(mode "cross" or "zip"; keys steps, record_every, replicas, problem.FIELD..., algorithm.FIELD...)
+and seeds. Each algorithm x grid point x seed (x replica range) is one run, on a local process
+pool by default or on Dask with --scheduler/--dask-local. Into the output folder go:
+  sweep.toml            the sweep as run
+  runs/HASH-rA-B.*      each finished run's TrainResult, named by a hash of its config and its
+                        replica range; a rerun skips them (resume after a crash or Ctrl-C)
+  runs/*.error.txt      the error of each failed run (it is retried on a rerun)
+  table.parquet         one row per run: dotted config columns, final metrics, pulses by
+                        phase, provenance, curves as lists (pulsetrain.sweep.load(DIR))
 """
 
 _RUN_DESCRIPTION = """\
@@ -112,6 +134,36 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--no-progress", action="store_true", help="no progress lines or bars on stderr"
     )
+
+    sweep = sub.add_parser(
+        "sweep",
+        help="run a grid of experiments x seeds on a process pool or Dask; one Parquet table",
+        description=_SWEEP_DESCRIPTION,
+        epilog=_SWEEP_EXIT_TEXT,
+        formatter_class=fmt,
+    )
+    sweep.add_argument("file", metavar="FILE", help="sweep config, .toml or .json")
+    sweep.add_argument(
+        "--out", metavar="DIR", help="output folder (default: pulsetrain-out/NAME; reruns resume)"
+    )
+    sweep.add_argument(
+        "--workers", type=_positive_int, metavar="N", help="local pool processes (default: cores)"
+    )
+    sweep.add_argument(
+        "--threads",
+        type=_positive_int,
+        metavar="N",
+        help="kernel threads per run (workers x threads <= cores; default: cores / workers)",
+    )
+    where = sweep.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", metavar="ADDRESS", help="run on this Dask scheduler")
+    where.add_argument(
+        "--dask-local",
+        type=_positive_int,
+        metavar="N",
+        help="run on a Dask LocalCluster of N worker processes",
+    )
+    sweep.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
     devices = sub.add_parser(
         "devices",
@@ -212,6 +264,49 @@ def _cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if result.interrupted:
         return EXIT_FAILURE
     return EXIT_OK
+
+
+def _cmd_sweep(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from pulsetrain.errors import MissingExtraError
+    from pulsetrain.sweep import load_sweep, run_sweep
+
+    try:
+        sweep = load_sweep(args.file)
+        out_dir = Path(args.out) if args.out is not None else DEFAULT_OUT_ROOT / slug(sweep.name)
+        result = run_sweep(
+            sweep,
+            out_dir,
+            workers=args.workers,
+            threads=args.threads,
+            scheduler=args.scheduler,
+            dask_local=args.dask_local,
+            progress=False if args.no_progress else None,
+            log=err,
+        )
+    except ParameterError as exc:
+        return _error("sweep", str(exc), EXIT_USAGE, err)
+    except MissingExtraError as exc:
+        return _error("sweep", str(exc), EXIT_FAILURE, err)
+    except OSError as exc:
+        return _error("sweep", f"cannot write the results: {exc}", EXIT_FAILURE, err)
+    n_runs = len({c.name for c in result.cells})
+    print(
+        f"{n_runs} runs: {len(result.computed)} computed, {len(result.skipped)} already done, "
+        f"{len(result.failed)} failed",
+        file=out,
+    )
+    for name, text in result.failed.items():
+        last = text.strip().splitlines()[-1] if text.strip() else "?"
+        print(f"  failed {name}: {last}", file=out)
+    if result.table_path is not None:
+        print(f"Table in {result.table_path}", file=out)
+    else:
+        print("table.parquet not written: pyarrow is not installed (extra 'sweep')", file=out)
+    print(f"Results in {out_dir}", file=out)
+    if result.interrupted:
+        print("Interrupted: rerun the same command to finish the sweep.", file=out)
+        return EXIT_FAILURE
+    return EXIT_FAILURE if result.failed else EXIT_OK
 
 
 def _readout_sp(device: Device) -> float:
@@ -326,6 +421,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "run":
             return _cmd_run(args, out, err)
+        if args.command == "sweep":
+            return _cmd_sweep(args, out, err)
         if args.command == "devices":
             if args.action == "show":
                 return _cmd_devices_show(args, out, err)
