@@ -115,6 +115,51 @@ dispatched! {
     }
 }
 
+/// Philox blocks computed together by [`philox_lanes`]: one per vector lane.
+pub(crate) const PHILOX_LANES: usize = 8;
+
+dispatched! {
+    /// [`PHILOX_LANES`] Philox4x32-10 blocks of consecutive counters (docs/KERNEL_SPEC.md §3):
+    /// lane `j` encrypts `[lo(b), hi(b), row_rep[0], row_rep[1]]` with `b = first + j` (mod
+    /// 2⁶⁴) under `key`, and its four words go to `out[4j..4j + 4]`. Each lane is exactly
+    /// [`crate::rng::philox4x32_10`]: 32×32→64-bit products, xor and wrapping adds are exact
+    /// integer operations, so every target gives the same bits. Never panics.
+    fn philox_lanes / philox_lanes_scalar /
+        [philox_lanes_avx512, philox_lanes_avx2, philox_lanes_popcnt]
+        (first: u64, row_rep: [u32; 2], key: [u32; 2], out: &mut [u32; 4 * PHILOX_LANES])
+    {
+        let mut c0 = [0u32; PHILOX_LANES];
+        let mut c1 = [0u32; PHILOX_LANES];
+        let mut c2 = [row_rep[0]; PHILOX_LANES];
+        let mut c3 = [row_rep[1]; PHILOX_LANES];
+        for (j, (a, b)) in c0.iter_mut().zip(&mut c1).enumerate() {
+            let block = first.wrapping_add(j as u64);
+            (*a, *b) = (block as u32, (block >> 32) as u32);
+        }
+        let (mut k0, mut k1) = (key[0], key[1]);
+        for round in 0..10 {
+            if round > 0 {
+                k0 = k0.wrapping_add(crate::rng::PHILOX_W32_0);
+                k1 = k1.wrapping_add(crate::rng::PHILOX_W32_1);
+            }
+            let lanes = c0.iter_mut().zip(&mut c1).zip(&mut c2).zip(&mut c3);
+            for (((a, b), c), d) in lanes {
+                let p0 = u64::from(crate::rng::PHILOX_M32_0) * u64::from(*a);
+                let p1 = u64::from(crate::rng::PHILOX_M32_1) * u64::from(*c);
+                (*a, *b, *c, *d) = (
+                    ((p1 >> 32) as u32) ^ *b ^ k0,
+                    p1 as u32,
+                    ((p0 >> 32) as u32) ^ *d ^ k1,
+                    p0 as u32,
+                );
+            }
+        }
+        for (o, (((a, b), c), d)) in out.chunks_exact_mut(4).zip(c0.iter().zip(&c1).zip(&c2).zip(&c3)) {
+            o.copy_from_slice(&[*a, *b, *c, *d]);
+        }
+    }
+}
+
 /// One pulse on each of `w`'s elements ([`Pulser::pulse_parts`]), in a loop without
 /// branches or indexing so that it vectorises.
 #[inline(always)]
@@ -305,6 +350,48 @@ mod tests {
                         assert!(got.iter().all(|v| v.is_finite()));
                     }
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn every_target_computes_the_same_philox_blocks() {
+        // Counters across the 2^32 carry of the block word and at the 2^64 wrap.
+        for (first, row_rep, key) in [
+            (0u64, [0u32, 0u32], [0u32, 0u32]),
+            (0xFFFF_FFFC, [7, 9], [0xDEAD_BEEF, 0x1234_5678]),
+            (u64::MAX - 3, [u32::MAX, u32::MAX], [u32::MAX, u32::MAX]),
+            (
+                0x0123_4567_89AB_CDEF,
+                [0x243f_6a88, 0x85a3_08d3],
+                [0xa409_3822, 0x299f_31d0],
+            ),
+        ] {
+            let mut want = [0u32; 4 * PHILOX_LANES];
+            philox_lanes_scalar(first, row_rep, key, &mut want);
+            for (j, block) in want.chunks_exact(4).enumerate() {
+                let b = first.wrapping_add(j as u64);
+                let one = crate::rng::philox4x32_10(
+                    [b as u32, (b >> 32) as u32, row_rep[0], row_rep[1]],
+                    key,
+                );
+                assert_eq!(block, one, "lane {j}");
+            }
+            let mut got = [0u32; 4 * PHILOX_LANES];
+            philox_lanes(first, row_rep, key, &mut got);
+            assert_eq!(got, want, "dispatched");
+            for (name, f) in [
+                (
+                    "avx512",
+                    philox_lanes_avx512
+                        as fn(u64, [u32; 2], [u32; 2], &mut [u32; 4 * PHILOX_LANES]),
+                ),
+                ("avx2", philox_lanes_avx2),
+                ("popcnt", philox_lanes_popcnt),
+            ] {
+                got = [0; 4 * PHILOX_LANES];
+                f(first, row_rep, key, &mut got);
+                assert_eq!(got, want, "{name}");
             }
         }
     }
