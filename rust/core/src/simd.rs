@@ -115,47 +115,49 @@ dispatched! {
     }
 }
 
-/// Philox blocks computed together by [`philox_lanes`]: one per vector lane.
-pub(crate) const PHILOX_LANES: usize = 8;
+/// Philox blocks computed together by [`philox_lanes`]: sixteen, so that two vectors of
+/// eight 64-bit lanes are in flight and the multiplier latency is hidden.
+pub(crate) const PHILOX_LANES: usize = 16;
 
 dispatched! {
     /// [`PHILOX_LANES`] Philox4x32-10 blocks of consecutive counters (docs/KERNEL_SPEC.md §3):
     /// lane `j` encrypts `[lo(b), hi(b), row_rep[0], row_rep[1]]` with `b = first + j` (mod
     /// 2⁶⁴) under `key`, and its four words go to `out[4j..4j + 4]`. Each lane is exactly
-    /// [`crate::rng::philox4x32_10`]: 32×32→64-bit products, xor and wrapping adds are exact
-    /// integer operations, so every target gives the same bits. Never panics.
+    /// [`crate::rng::philox4x32_10`]: the 32-bit words live in 64-bit lanes (so the 32×32→64
+    /// products are one vector multiply each), and products, shifts, masks, xor and wrapping
+    /// adds are exact integer operations, so every target gives the same bits. Never panics.
     fn philox_lanes / philox_lanes_scalar /
         [philox_lanes_avx512, philox_lanes_avx2, philox_lanes_popcnt]
         (first: u64, row_rep: [u32; 2], key: [u32; 2], out: &mut [u32; 4 * PHILOX_LANES])
     {
-        let mut c0 = [0u32; PHILOX_LANES];
-        let mut c1 = [0u32; PHILOX_LANES];
-        let mut c2 = [row_rep[0]; PHILOX_LANES];
-        let mut c3 = [row_rep[1]; PHILOX_LANES];
+        const LO: u64 = 0xFFFF_FFFF;
+        let m0 = u64::from(crate::rng::PHILOX_M32_0);
+        let m1 = u64::from(crate::rng::PHILOX_M32_1);
+        let mut c0 = [0u64; PHILOX_LANES];
+        let mut c1 = [0u64; PHILOX_LANES];
+        let mut c2 = [u64::from(row_rep[0]); PHILOX_LANES];
+        let mut c3 = [u64::from(row_rep[1]); PHILOX_LANES];
         for (j, (a, b)) in c0.iter_mut().zip(&mut c1).enumerate() {
             let block = first.wrapping_add(j as u64);
-            (*a, *b) = (block as u32, (block >> 32) as u32);
+            (*a, *b) = (block & LO, block >> 32);
         }
-        let (mut k0, mut k1) = (key[0], key[1]);
+        let (mut k0, mut k1) = (u64::from(key[0]), u64::from(key[1]));
         for round in 0..10 {
             if round > 0 {
-                k0 = k0.wrapping_add(crate::rng::PHILOX_W32_0);
-                k1 = k1.wrapping_add(crate::rng::PHILOX_W32_1);
+                k0 = (k0 + u64::from(crate::rng::PHILOX_W32_0)) & LO;
+                k1 = (k1 + u64::from(crate::rng::PHILOX_W32_1)) & LO;
             }
             let lanes = c0.iter_mut().zip(&mut c1).zip(&mut c2).zip(&mut c3);
             for (((a, b), c), d) in lanes {
-                let p0 = u64::from(crate::rng::PHILOX_M32_0) * u64::from(*a);
-                let p1 = u64::from(crate::rng::PHILOX_M32_1) * u64::from(*c);
-                (*a, *b, *c, *d) = (
-                    ((p1 >> 32) as u32) ^ *b ^ k0,
-                    p1 as u32,
-                    ((p0 >> 32) as u32) ^ *d ^ k1,
-                    p0 as u32,
-                );
+                // The masks tell the compiler that both factors fit in 32 bits.
+                let p0 = (*a & LO) * m0;
+                let p1 = (*c & LO) * m1;
+                (*a, *b, *c, *d) = ((p1 >> 32) ^ *b ^ k0, p1 & LO, (p0 >> 32) ^ *d ^ k1, p0 & LO);
             }
         }
-        for (o, (((a, b), c), d)) in out.chunks_exact_mut(4).zip(c0.iter().zip(&c1).zip(&c2).zip(&c3)) {
-            o.copy_from_slice(&[*a, *b, *c, *d]);
+        let words = c0.iter().zip(&c1).zip(&c2).zip(&c3);
+        for (o, (((a, b), c), d)) in out.chunks_exact_mut(4).zip(words) {
+            o.copy_from_slice(&[*a as u32, *b as u32, *c as u32, *d as u32]);
         }
     }
 }
