@@ -48,7 +48,7 @@ pub const TAGS: &[(&str, u64)] = &[
 ];
 
 use crate::par::{for_each_row, Par};
-use crate::simd::philox_lanes;
+use crate::simd::{philox_lanes, ziggurat_run};
 
 /// Philox blocks per vectorised refill (one per vector lane).
 pub const PHILOX_LANES: usize = crate::simd::PHILOX_LANES;
@@ -224,7 +224,7 @@ impl Stream {
     }
 
     /// Fills `out` with the next `out.len()` normals: the values [`Stream::normal`] would
-    /// return one call at a time, with the buffer position kept in a register.
+    /// return one call at a time, the fast path run over the buffered words in vectors.
     pub fn fill_normals(&mut self, out: &mut [f64]) {
         let z = ziggurat();
         let mut done = 0;
@@ -232,27 +232,19 @@ impl Stream {
             if self.pos >= self.len {
                 self.refill(out.len() - done);
             }
-            // The buffered words through the fast path in one tight loop; a word that fails
-            // it leaves the loop for the wedge/tail test (which draws on from the stream).
+            // The buffered words through the fast path, vectorised (`simd::ziggurat_run`); a
+            // word that fails it goes to the wedge/tail test (which draws on from the stream).
             let words = self.buf.get(self.pos..self.len).unwrap_or(&[]);
             let dst = out.get_mut(done..).unwrap_or(&mut []);
-            let mut used = 0;
-            let mut slow = None;
-            for (o, &r) in dst.iter_mut().zip(words) {
-                used += 1;
+            let m = words.len().min(dst.len());
+            let accepted = ziggurat_run(words, &z.k, &z.w, dst);
+            if accepted < m {
+                let r = words.get(accepted).copied().unwrap_or(0);
                 let idx = (r & 0xff) as usize;
-                let rabs = r >> 9;
-                let x = f64::from(rabs) * z.w[idx];
+                let x = f64::from(r >> 9) * z.w[idx];
                 let sign = u64::from((r >> 8) & 1) << 63;
-                if rabs >= z.k[idx] {
-                    slow = Some((idx, x, sign));
-                    break;
-                }
-                *o = f64::from_bits(x.to_bits() ^ sign);
-            }
-            self.pos += used;
-            if let Some((idx, x, sign)) = slow {
-                done += used - 1;
+                self.pos += accepted + 1;
+                done += accepted;
                 if let Some(v) = self.normal_slow(z, idx, x) {
                     if let Some(o) = out.get_mut(done) {
                         *o = f64::from_bits(v.to_bits() ^ sign);
@@ -260,7 +252,8 @@ impl Stream {
                     done += 1;
                 }
             } else {
-                done += used;
+                self.pos += m;
+                done += m;
             }
         }
     }
