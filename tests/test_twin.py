@@ -1,6 +1,7 @@
 """Tests of the NumPy twin ``pulsetrain.twin`` and of ``pulsetrain._core`` against it.
 
-Part (a) needs only NumPy: the vectorised Philox against ``np.random.Philox``, the stream
+Part (a) needs only NumPy: the vectorised Philox4x32 against known answers and a by-hand
+scalar replay of the stream layout, the stream
 helpers, and closed-form checks of shared/theory.md §5 (C9, C10, C12-C14) on the twin.
 Part (b) compares the compiled kernel with the twin element by element; it is skipped, with a
 reason naming the missing build, only if ``pulsetrain._core`` does not exist.
@@ -280,77 +281,120 @@ def run_scenario(
 COUNTER_CASES = [
     [0, 0, 0, 0],
     [0, 5, (3 << 32) | 17, 1 | (4 << 8)],
-    [2**64 - 3, 0, 0, 0],  # word 0 carries into word 1 inside the stream
-    [2**64 - 2, 2**64 - 1, 9, 9],  # carries across two words
-    [2**64 - 1, 2**64 - 1, 2**64 - 1, 7],  # carries into word 3
-    [2**64 - 1, 2**64 - 1, 2**64 - 1, 2**64 - 1],  # wraps to zero
+    [2**32 - 3, 0, 0, 0],  # the block word carries into counter word 1 inside the stream
+    [2**64 - 3, 2**64 - 1, 9, 9],  # the 64-bit block number wraps to zero
+    [2**64 - 1, 2**64 - 1, 2**64 - 1, 7],
+    [2**64 - 1, 2**64 - 1, 2**64 - 1, 2**64 - 1],
 ]
+
+_M32 = 0xFFFFFFFF
+
+
+def _py_philox4x32_10(ctr: list[int], key: list[int]) -> list[int]:
+    """Philox4x32-10 on Python ints, written from Salmon et al. (2011), one block at a time."""
+    c = list(ctr)
+    k0, k1 = key
+    for r in range(10):
+        if r:
+            k0 = (k0 + 0x9E3779B9) & _M32
+            k1 = (k1 + 0xBB67AE85) & _M32
+        p0 = 0xD2511F53 * c[0]
+        p1 = 0xCD9E8D57 * c[2]
+        c = [(p1 >> 32) ^ c[1] ^ k0, p1 & _M32, (p0 >> 32) ^ c[3] ^ k1, p0 & _M32]
+    return c
+
+
+def _py_words(key: list[int], address: list[int], n: int) -> list[int]:
+    """The first n 32-bit words of the stream at ``address`` (KERNEL_SPEC §3), by hand."""
+    k0, k1 = key
+    tick, tag_word = address[1], address[3]
+    h = _py_philox4x32_10([k1 & _M32, k1 >> 32, tick & _M32, tick >> 32], [k0 & _M32, k0 >> 32])
+    stream_key = _py_philox4x32_10([tag_word & _M32, tag_word >> 32, h[2], h[3]], h[:2])[:2]
+    row, replica = address[2] & _M32, address[2] >> 32
+    words: list[int] = []
+    block = address[0]
+    while len(words) < n:
+        words += _py_philox4x32_10([block & _M32, block >> 32, row, replica], stream_key)
+        block = (block + 1) % 2**64
+    return words[:n]
+
+
+def test_philox4x32_known_answers() -> None:
+    """Random123's published known-answer vectors (tests/kat_vectors, philox4x32 10)."""
+    counters = [
+        [0, 0, 0, 0],
+        [_M32] * 4,
+        [0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344],
+    ]
+    keys = [[0, 0], [_M32, _M32], [0xA4093822, 0x299F31D0]]
+    want = [
+        [0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8],
+        [0x408F276D, 0x41C83B0E, 0xA20BC7C6, 0x6D5451FD],
+        [0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1],
+    ]
+    assert ref.philox4x32_10(counters, keys).tolist() == want
+    for c, k, w in zip(counters, keys, want, strict=True):
+        assert _py_philox4x32_10(c, k) == w
 
 
 @pytest.mark.parametrize("counter", COUNTER_CASES)
 @pytest.mark.parametrize("n", [1, 4, 7, 13])
-def test_philox_raw_matches_numpy(counter: list[int], n: int) -> None:
-    """philox_raw replays np.random.Philox(key, counter).random_raw, including carries."""
-    key = np.array([0xDEADBEEF, 2**64 - 5], dtype=np.uint64)
-    ctr = np.array(counter, dtype=np.uint64)
-    expected = np.random.Philox(key=key, counter=ctr).random_raw(n)
-    assert_array_equal(ref.philox_raw(key, ctr, n)[0], expected)
+def test_philox_raw_is_the_stream_layout(counter: list[int], n: int) -> None:
+    """philox_raw replays the spec's key hash and block counters, including carries."""
+    key = [0xDEADBEEF, 2**64 - 5]
+    got = ref.philox_raw(np.array(key, dtype=np.uint64), np.array(counter, dtype=np.uint64), n)
+    assert got.dtype == np.uint32
+    assert got[0].tolist() == _py_words(key, counter, n)
 
 
 def test_philox_vectorised_over_many_streams() -> None:
-    """One call draws many streams; each row equals its own np.random.Philox stream."""
+    """One call draws many streams; each row equals its own stream computed by hand."""
     rng = np.random.default_rng(11)
     key = rng.integers(0, 2**64, 2, dtype=np.uint64, endpoint=False)
     counters = rng.integers(0, 2**64, (50, 4), dtype=np.uint64, endpoint=False)
     words = ref.philox_raw(key, counters, 9)
     for row, counter in zip(words, counters, strict=True):
-        assert_array_equal(row, np.random.Philox(key=key, counter=counter).random_raw(9))
-
-
-def test_philox_block_encrypts_incremented_counter() -> None:
-    """philox4x64_10(c + 1) is the first block of the stream opened at counter c (NumPy)."""
-    key = np.array([3, 4], dtype=np.uint64)
-    block = ref.philox4x64_10(np.array([[1, 2, 3, 4]], dtype=np.uint64), key)
-    assert_array_equal(block[0], np.random.Philox(key=key, counter=[0, 2, 3, 4]).random_raw(4))
+        assert row.tolist() == _py_words([int(k) for k in key], [int(c) for c in counter], 9)
 
 
 @pytest.mark.parametrize("counter", COUNTER_CASES[:3])
-def test_uniforms_match_generator_random(counter: list[int]) -> None:
-    """Uniforms are (w >> 11) * 2**-53, i.e. Generator(Philox).random()."""
-    key = np.array([12345, 67890], dtype=np.uint64)
-    gen = np.random.Generator(np.random.Philox(key=key, counter=np.array(counter, np.uint64)))
-    assert_array_equal(ref.uniforms(key, counter, 11)[0], gen.random(11))
+def test_uniforms_are_words_times_two_to_minus_32(counter: list[int]) -> None:
+    """Uniforms are word * 2**-32 of the 32-bit words, in order."""
+    key = [12345, 67890]
+    want = [w * 2.0**-32 for w in _py_words(key, counter, 11)]
+    assert ref.uniforms(np.array(key, dtype=np.uint64), counter, 11)[0].tolist() == want
 
 
 def test_normals_are_the_ziggurat_on_the_stream() -> None:
     """normals() and StreamBank.normal follow ziggurat_normal on the stream's words in order."""
-    key = np.array([99, 100], dtype=np.uint64)
+    key = [99, 100]
     counter = [0, 1, 2, 3]
-    bg = np.random.Philox(key=key, counter=np.array(counter, dtype=np.uint64))
+    words = iter(_py_words(key, counter, 2000 * 3))
 
     def word() -> int:
-        return int(bg.random_raw())
+        return next(words)
 
     def uniform() -> float:
-        return (int(bg.random_raw()) >> 11) * 2.0**-53
+        return next(words) * 2.0**-32
 
     expected = [ref.ziggurat_normal(word, uniform) for _ in range(2000)]
-    assert_array_equal(ref.normals(key, counter, 2000)[0], expected)
+    assert_array_equal(ref.normals(np.array(key, dtype=np.uint64), counter, 2000)[0], expected)
 
 
 def test_stream_is_sequential_view_of_the_words() -> None:
-    """Stream.next_u64/uniform/normal consume the NumPy stream word by word, in order."""
-    key = np.array([5, 6], dtype=np.uint64)
+    """Stream.next_u32/next_u64/uniform/normal consume the stream word by word, in order."""
+    key = [5, 6]
     counter = [0, 7, 8, 9]
-    words = np.random.Philox(key=key, counter=counter).random_raw(12)
-    stream = ref.Stream(key, counter)
-    assert stream.next_u64() == int(words[0])
-    assert stream.uniform() == float(words[1] >> np.uint64(11)) * 2.0**-53
-    rest = iter(int(w) for w in words[2:])
-    z = ref.ziggurat_normal(lambda: next(rest), lambda: (next(rest) >> 11) * 2.0**-53)
-    used = 12 - 2 - len(list(rest))  # words the ziggurat took (1 in ~99% of draws)
+    words = _py_words(key, counter, 14)
+    stream = ref.Stream(np.array(key, dtype=np.uint64), counter)
+    assert stream.next_u32() == words[0]
+    assert stream.next_u64() == words[1] | (words[2] << 32)
+    assert stream.uniform() == words[3] * 2.0**-32
+    rest = iter(words[4:])
+    z = ref.ziggurat_normal(lambda: next(rest), lambda: next(rest) * 2.0**-32)
+    used = 10 - len(list(rest))  # words the ziggurat took (1 in ~99% of draws)
     assert stream.normal() == z
-    assert stream.next_u64() == int(words[2 + used])
+    assert stream.next_u32() == words[4 + used]
 
 
 def test_stream_bank_positions_are_independent() -> None:
@@ -359,13 +403,31 @@ def test_stream_bank_positions_are_independent() -> None:
     counters = ref.stream_counters(3, [0, 0, 1], [0, 1, 0], ref.TAG_UPDATE)
     bank = ref.StreamBank(key, counters)
     raw = ref.philox_raw(key, counters, 10)
-    first = bank.next_u64(np.array([0, 2]))
-    second = bank.next_u64(np.array([2]))
-    third = bank.next_u64(np.array([1, 2]))
+    first = bank.next_u32(np.array([0, 2]))
+    second = bank.next_u32(np.array([2]))
+    third = bank.next_u32(np.array([1, 2]))
     assert_array_equal(first, [raw[0, 0], raw[2, 0]])
     assert_array_equal(second, [raw[2, 1]])
     assert_array_equal(third, [raw[1, 0], raw[2, 2]])
     assert bank.position.tolist() == [1, 1, 3]
+    pair = bank.next_u64(np.array([0]))
+    assert int(pair[0]) == int(raw[0, 1]) | (int(raw[0, 2]) << 32)
+
+
+def test_stream_keys_separate_ticks_tags_and_samples() -> None:
+    """Streams of different (tick, tag, sample) get different keys; rows share theirs."""
+    key = np.array([3, 4], dtype=np.uint64)
+    counters = np.concatenate(
+        [
+            ref.stream_counters(1, [0], [0, 1], ref.TAG_UPDATE),
+            ref.stream_counters(2, [0], [0], ref.TAG_UPDATE),
+            ref.stream_counters(1, [0], [0], ref.TAG_TRAIN_X),
+            ref.stream_counters(1, [0], [0], ref.TAG_UPDATE, sample=1),
+        ]
+    )
+    keys = [tuple(k) for k in ref.stream_keys(key, counters).tolist()]
+    assert keys[0] == keys[1]
+    assert len(set(keys[1:])) == 4
 
 
 def test_stream_counter_layout() -> None:

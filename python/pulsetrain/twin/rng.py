@@ -1,18 +1,19 @@
-"""Philox streams, the ziggurat and the stream layout: mirrors ``rust/core/src/rng.rs``.
+"""Philox4x32-10 streams, the ziggurat and the stream layout: mirrors ``rust/core/src/rng.rs``.
 
-Random streams
---------------
-All randomness is Philox4x64-10, identical to :class:`numpy.random.Philox`. A *stream* is the
-sequence of 64-bit words that ``np.random.Philox(key=key, counter=c).random_raw()`` returns, with
-the 256-bit counter (four little-endian 64-bit words)::
+Random streams (``rng_scheme`` 3; KERNEL_SPEC §3)
+-------------------------------------------------
+All randomness is Philox4x32-10 (Random123: four 32-bit counter words, two 32-bit key words, ten
+rounds). A *stream* is addressed by four 64-bit words ::
 
-    c = [0, tick, (replica << 32) | row, tag | (sample << 8)]
+    a = [first_block, tick, (replica << 32) | row, tag | (sample << 8)]
 
-NumPy adds one to the counter (word 0 first, carrying into the higher words) *before* it encrypts
-a block, so the first block of a stream encrypts ``c + 1`` and block ``b`` encrypts ``c + b + 1``;
-the four output words of a block are used in order. ``key`` is the tile's 128-bit key,
-``replica`` the *global* replica index (``replica_offset`` + local index) and ``tick`` the tile's
-call counter (0 for construction, then the tick of each ``update``/``apply_delta`` call).
+(``first_block`` is 0 for every kernel stream). Its Philox key is the hash :func:`stream_keys`
+of the tile's 128-bit key, the tick and the tag word: with ``lo``/``hi`` the 32-bit halves,
+``h = philox4x32_10([lo k1, hi k1, lo tick, hi tick], [lo k0, hi k0])`` and the key is the first
+two words of ``philox4x32_10([lo a3, hi a3, h2, h3], [h0, h1])``. Block ``b`` of the stream
+encrypts the counter ``[lo(a0 + b), hi(a0 + b), row, replica]`` and its four 32-bit words are
+used in order. ``replica`` is the *global* replica index (``replica_offset`` + local index) and
+``tick`` the tile's call counter (0 for construction, then the tick of each call).
 
 ==============  ====  ==================  ======================================================
 tag             code  row               what is drawn, in order
@@ -27,10 +28,12 @@ TRAIN_X         2     column ``j``        stochastic pulses, sample ``b``: the x
 ==============  ====  ==================  ======================================================
 
 (Tags READ=3, FORWARD=4, BACKWARD=5 and CALIBRATION=6 serve reads, the periphery and
-zero-shifting.) A uniform is ``(word >> 11) * 2**-53``. A normal (``rng_scheme`` 2) is the
-256-layer ziggurat of :func:`ziggurat_normal`: one word, whose bits 0–7 pick the layer, bit 8
-the sign and bits 11–63 the magnitude, is accepted about 99% of the time; otherwise the wedge or
-tail test draws uniforms from the same stream and may start over with a new word.
+zero-shifting.) A uniform is ``word * 2**-32`` of the next 32-bit word (exact in float64). A
+normal is the 256-layer ziggurat of :func:`ziggurat_normal` on one 32-bit word, whose bits 0–7
+pick the layer, bit 8 the sign and bits 9–31 the 23-bit magnitude; it is accepted about 99% of
+the time, otherwise the exact wedge or tail test draws uniforms from the same stream and may
+start over with a new word. A 64-bit raw draw (zero-shift directions) is two words, the first
+the low half.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ import math
 from typing import Any, Final
 
 import numpy as np
+import numpy.typing as npt
 from numpy.typing import ArrayLike
 
 from pulsetrain.errors import ShapeError
@@ -67,129 +71,143 @@ __all__ = [
     "Stream",
     "StreamBank",
     "normals",
-    "philox4x64_10",
+    "philox4x32_10",
     "philox_raw",
     "replica_normals",
     "replica_uniforms",
     "stream_counters",
+    "stream_keys",
     "tile_key",
     "uniforms",
     "ziggurat_normal",
 ]
 
-RNG_SCHEME: Final = 2
+RNG_SCHEME: Final = 3
 """The stream layout implemented here (``_core.rng_scheme``)."""
 
 
-# Philox4x64 constants (Salmon et al. 2011; numpy/random/src/philox/philox.h).
-_PHILOX_M0: Final = 0xD2E7470EE14C6C93
-_PHILOX_M1: Final = 0xCA5A826395121157
-_PHILOX_W0: Final = 0x9E3779B97F4A7C15
-_PHILOX_W1: Final = 0xBB67AE8584CAA73B
+# Philox4x32 constants (Salmon et al. 2011; Random123 philox.h).
+_PHILOX_M0: Final = np.uint64(0xD2511F53)
+_PHILOX_M1: Final = np.uint64(0xCD9E8D57)
+_PHILOX_W0: Final = np.uint64(0x9E3779B9)
+_PHILOX_W1: Final = np.uint64(0xBB67AE85)
 _MASK32: Final = np.uint64(0xFFFFFFFF)
-_MASK64: Final = (1 << 64) - 1
 _SHIFT32: Final = np.uint64(32)
-_UNIFORM_SCALE: Final = 2.0**-53
+_UNIFORM_SCALE: Final = 2.0**-32
 
 
 # --------------------------------------------------------------------------------------------
-# Philox4x64-10
+# Philox4x32-10
 # --------------------------------------------------------------------------------------------
 
 
-def _mulhilo(a: U64, multiplier: int) -> tuple[U64, U64]:
-    """Return the high and low 64-bit words of ``a * multiplier`` (a 128-bit product).
+def philox4x32_10(counters: ArrayLike, key: ArrayLike) -> U64:
+    """Encrypt counters with Philox4x32-10, vectorised over rows.
 
-    The product is assembled from 32-bit limbs so that every partial product and sum fits in
-    uint64 (``cross`` is at most ``2**64 - 1``).
-    """
-    a_lo = a & _MASK32
-    a_hi = a >> _SHIFT32
-    m_lo = np.uint64(multiplier & 0xFFFFFFFF)
-    m_hi = np.uint64(multiplier >> 32)
-    lo_lo = a_lo * m_lo
-    hi_lo = a_hi * m_lo
-    lo_hi = a_lo * m_hi
-    hi_hi = a_hi * m_hi
-    cross = (lo_lo >> _SHIFT32) + (hi_lo & _MASK32) + lo_hi
-    high = (hi_lo >> _SHIFT32) + (cross >> _SHIFT32) + hi_hi
-    low = (cross << _SHIFT32) | (lo_lo & _MASK32)
-    return high, low
-
-
-def philox4x64_10(counters: ArrayLike, key: ArrayLike) -> U64:
-    """Encrypt counters with Philox4x64-10, vectorised over rows.
+    Every product ``M * c`` of two 32-bit words is below ``2**64``, so uint64 arithmetic gives
+    its high and low halves exactly (the ``mulhi`` of Random123).
 
     Parameters
     ----------
-    counters : array_like of uint64, shape (N, 4)
-        One 256-bit counter per row, word 0 first. This is the counter that is encrypted; NumPy's
-        bit generator encrypts its stored counter *after* incrementing it.
-    key : array_like of uint64, shape (2,)
-        The 128-bit key.
+    counters : array_like of int, shape (N, 4)
+        One 128-bit counter per row as four 32-bit words, word 0 first.
+    key : array_like of int, shape (2,) or (N, 2)
+        The 64-bit key as two 32-bit words, one for all rows or one per row.
 
     Returns
     -------
     numpy.ndarray of uint64, shape (N, 4)
-        The four output words of each block, in NumPy's ``random_raw`` order.
+        The four 32-bit output words of each block (held in uint64).
 
     Raises
     ------
     ShapeError
-        If ``counters`` is not (N, 4) or ``key`` is not (2,).
+        If ``counters`` is not (N, 4) or ``key`` is not (2,) or (N, 2).
 
     Examples
     --------
-    >>> import numpy as np
-    >>> key = np.array([1, 2], dtype=np.uint64)
-    >>> block = philox4x64_10(np.array([[1, 0, 0, 0]], dtype=np.uint64), key)
-    >>> bg = np.random.Philox(key=key, counter=[0, 0, 0, 0])
-    >>> bool((block[0] == bg.random_raw(4)).all())
-    True
+    >>> out = philox4x32_10([[0, 0, 0, 0]], [0, 0])  # Random123 known-answer vector
+    >>> [hex(int(w)) for w in out[0]]
+    ['0x6627e8d5', '0xe169c58d', '0xbc57ac4c', '0x9b00dbd8']
     """
-    ctr = np.asarray(counters, dtype=np.uint64)
-    k = np.asarray(key, dtype=np.uint64)
+    ctr = np.asarray(counters, dtype=np.uint32).astype(np.uint64)
+    k = np.asarray(key, dtype=np.uint32).astype(np.uint64)
     if ctr.ndim != 2 or ctr.shape[1] != 4:
         raise ShapeError(_message("counters", "an array of shape (N, 4)", ctr.shape, "philox"))
-    if k.shape != (2,):
-        raise ShapeError(_message("key", "an array of shape (2,)", k.shape, "philox"))
-    c0, c1, c2, c3 = (ctr[:, w].copy() for w in range(4))
-    k0, k1 = int(k[0]), int(k[1])
+    if k.shape != (2,) and k.shape != (ctr.shape[0], 2):
+        raise ShapeError(_message("key", "an array of shape (2,) or (N, 2)", k.shape, "philox"))
+    c0, c1, c2, c3 = (ctr[:, w] for w in range(4))
+    k0, k1 = k[..., 0], k[..., 1]
     for round_index in range(10):
         if round_index > 0:
-            k0 = (k0 + _PHILOX_W0) & _MASK64
-            k1 = (k1 + _PHILOX_W1) & _MASK64
-        hi0, lo0 = _mulhilo(c0, _PHILOX_M0)
-        hi1, lo1 = _mulhilo(c2, _PHILOX_M1)
+            k0 = (k0 + _PHILOX_W0) & _MASK32
+            k1 = (k1 + _PHILOX_W1) & _MASK32
+        p0 = c0 * _PHILOX_M0
+        p1 = c2 * _PHILOX_M1
         c0, c1, c2, c3 = (
-            hi1 ^ c1 ^ np.uint64(k0),
-            lo1,
-            hi0 ^ c3 ^ np.uint64(k1),
-            lo0,
+            (p1 >> _SHIFT32) ^ c1 ^ k0,
+            p1 & _MASK32,
+            (p0 >> _SHIFT32) ^ c3 ^ k1,
+            p0 & _MASK32,
         )
     return np.stack([c0, c1, c2, c3], axis=1)
 
 
-def _counters_plus(base: U64, increments: U64) -> U64:
-    """Return ``base[n] + increments[m]`` as 256-bit sums, shape (N, M, 4), carrying upwards."""
-    n, m = base.shape[0], increments.shape[0]
-    out = np.empty((n, m, 4), dtype=np.uint64)
-    word = base[:, None, 0] + increments[None, :]
-    carry = word < increments[None, :]
-    out[:, :, 0] = word
-    for w in range(1, 4):
-        word = base[:, None, w] + carry.astype(np.uint64)
-        out[:, :, w] = word
-        carry = carry & (word == 0)
-    return out
+def _halves(words: U64) -> tuple[U64, U64]:
+    return words & _MASK32, words >> _SHIFT32
 
 
-def _block_words(key: U64, counters: U64, first_block: int, n_blocks: int) -> U64:
-    """Return words ``4*first_block ..`` of each stream: shape (N, 4*n_blocks)."""
+def stream_keys(key: ArrayLike, counters: ArrayLike) -> U64:
+    """Return the Philox4x32 key of each stream (spec §3): a hash of key, tick and tag word.
+
+    Parameters
+    ----------
+    key : array_like of uint64, shape (2,)
+        The tile's 128-bit key ``[k0, k1]``.
+    counters : array_like of uint64, shape (N, 4) or (4,)
+        The stream addresses (:func:`stream_counters`); words 1 (tick) and 3 (tag word) count.
+
+    Returns
+    -------
+    numpy.ndarray of uint64, shape (N, 2)
+        Two 32-bit key words per stream: the first two words of
+        ``philox4x32_10([lo a3, hi a3, h2, h3], [h0, h1])`` with
+        ``h = philox4x32_10([lo k1, hi k1, lo a1, hi a1], [lo k0, hi k0])``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> stream_keys(np.array([1, 2], dtype=np.uint64), [0, 3, 5, 1]).shape
+    (1, 2)
+    """
+    k = _as_key(key)
+    addr = _as_counters(counters)
+    k0_lo, k0_hi = _halves(k[0:1])
+    k1_lo, k1_hi = _halves(k[1:2])
+    tick_lo, tick_hi = _halves(addr[:, 1])
+    n = addr.shape[0]
+    first = np.stack(
+        [np.broadcast_to(k1_lo, (n,)), np.broadcast_to(k1_hi, (n,)), tick_lo, tick_hi], axis=1
+    )
+    h = philox4x32_10(first, np.concatenate([k0_lo, k0_hi]))
+    tag_lo, tag_hi = _halves(addr[:, 3])
+    second = np.stack([tag_lo, tag_hi, h[:, 2], h[:, 3]], axis=1)
+    return philox4x32_10(second, h[:, :2])[:, :2]
+
+
+def _block_words(keys: U64, counters: U64, first_block: int, n_blocks: int) -> U64:
+    """Return words ``4*first_block ..`` of each stream: shape (N, 4*n_blocks), in uint64."""
     n = counters.shape[0]
-    increments = np.arange(first_block + 1, first_block + n_blocks + 1, dtype=np.uint64)
-    blocks = _counters_plus(counters, increments).reshape(n * n_blocks, 4)
-    return philox4x64_10(blocks, key).reshape(n, 4 * n_blocks)
+    offsets = np.arange(first_block, first_block + n_blocks, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        blocks = counters[:, None, 0] + offsets[None, :]  # mod 2**64
+    ctr = np.empty((n, n_blocks, 4), dtype=np.uint64)
+    ctr[:, :, 0], ctr[:, :, 1] = _halves(blocks)
+    row, replica = _halves(counters[:, 2])
+    ctr[:, :, 2] = row[:, None]
+    ctr[:, :, 3] = replica[:, None]
+    per_block = np.repeat(keys, n_blocks, axis=0)
+    return philox4x32_10(ctr.reshape(n * n_blocks, 4), per_block).reshape(n, 4 * n_blocks)
 
 
 def _as_counters(counters: ArrayLike) -> U64:
@@ -210,40 +228,41 @@ def _as_key(key: ArrayLike) -> U64:
     return k
 
 
-def philox_raw(key: ArrayLike, counters: ArrayLike, n: int) -> U64:
-    """Return the first ``n`` raw words of many streams at once.
+def philox_raw(key: ArrayLike, counters: ArrayLike, n: int) -> npt.NDArray[np.uint32]:
+    """Return the first ``n`` raw 32-bit words of many streams at once.
 
     Parameters
     ----------
     key : array_like of uint64, shape (2,)
-        The 128-bit key.
+        The tile's 128-bit key.
     counters : array_like of uint64, shape (N, 4) or (4,)
-        The stream counters as passed to ``np.random.Philox(counter=...)``.
+        The stream addresses (:func:`stream_counters`).
     n : int
         Number of words per stream, at least 0.
 
     Returns
     -------
-    numpy.ndarray of uint64, shape (N, n)
-        Row ``k`` equals ``np.random.Philox(key=key, counter=counters[k]).random_raw(n)``.
+    numpy.ndarray of uint32, shape (N, n)
+        Row ``k`` holds the words of stream ``k`` in order (``_core.philox_raw``).
 
     Examples
     --------
     >>> import numpy as np
     >>> key = np.array([7, 9], dtype=np.uint64)
     >>> words = philox_raw(key, [0, 3, 5, 1], 6)
-    >>> bool((words[0] == np.random.Philox(key=key, counter=[0, 3, 5, 1]).random_raw(6)).all())
-    True
+    >>> words.shape, words.dtype.name
+    ((1, 6), 'uint32')
     """
     ctr = _as_counters(counters)
     k = _as_key(key)
     n_blocks = -(-n // 4)
-    return _block_words(k, ctr, 0, n_blocks)[:, :n]
+    words = _block_words(stream_keys(k, ctr), ctr, 0, n_blocks)[:, :n]
+    return words.astype(np.uint32)
 
 
-def _to_uniform(words: U64) -> F64:
-    # (w >> 11) < 2**53 is exact in float64 and the power-of-two scale is exact too.
-    return (words >> np.uint64(11)).astype(np.float64) * _UNIFORM_SCALE
+def _to_uniform(words: ArrayLike) -> F64:
+    # A 32-bit word times 2**-32 is exact in float64.
+    return np.asarray(words).astype(np.float64) * _UNIFORM_SCALE
 
 
 ZIGGURAT_R: Final = 3.6541528853610088
@@ -253,7 +272,7 @@ ZIGGURAT_V: Final = 4.92867323399e-3
 
 def _build_ziggurat() -> tuple[list[int], list[float], list[float]]:
     """Build the 256-layer tables exactly as the kernel does (libm exp/log, same order)."""
-    m = 9007199254740992.0  # 2**53
+    m = 8388608.0  # 2**23
     k = [0] * 256
     w = [0.0] * 256
     f = [0.0] * 256
@@ -280,15 +299,15 @@ _ZK_ARRAY: Final = np.array(_ZK, dtype=np.uint64)
 _ZW_ARRAY: Final = np.array(_ZW, dtype=np.float64)
 
 
-def ziggurat_normal(next_u64: Any, uniform: Any) -> float:
+def ziggurat_normal(next_word: Any, uniform: Any) -> float:
     """Draw one standard normal with the kernel's ziggurat from a sequential stream.
 
     Parameters
     ----------
-    next_u64 : callable
-        Returns the stream's next 64-bit word as an int.
+    next_word : callable
+        Returns the stream's next 32-bit word as an int.
     uniform : callable
-        Returns the stream's next uniform ``(word >> 11) * 2**-53``.
+        Returns the stream's next uniform ``word * 2**-32``.
 
     Returns
     -------
@@ -299,14 +318,14 @@ def ziggurat_normal(next_u64: Any, uniform: Any) -> float:
     --------
     >>> import numpy as np
     >>> s = Stream(np.array([1, 2], dtype=np.uint64), [0, 0, 0, 0])
-    >>> isinstance(ziggurat_normal(s.next_u64, s.uniform), float)
+    >>> isinstance(ziggurat_normal(s.next_u32, s.uniform), float)
     True
     """
     while True:
-        r = int(next_u64())
+        r = int(next_word())
         idx = r & 0xFF
         neg = (r >> 8) & 1 == 1
-        rabs = r >> 11
+        rabs = r >> 9
         x = float(rabs) * _ZW[idx]
         if rabs < _ZK[idx]:
             return -x if neg else x
@@ -336,14 +355,14 @@ def uniforms(key: ArrayLike, counters: ArrayLike, n: int) -> F64:
     Returns
     -------
     numpy.ndarray of float64, shape (N, n)
-        Row ``k`` equals ``Generator(Philox(key=key, counter=counters[k])).random(n)``.
+        Row ``k`` holds ``word * 2**-32`` of the first ``n`` words of stream ``k``.
 
     Examples
     --------
     >>> import numpy as np
     >>> key = np.array([7, 9], dtype=np.uint64)
-    >>> g = np.random.Generator(np.random.Philox(key=key, counter=[0, 1, 2, 3]))
-    >>> bool((uniforms(key, [0, 1, 2, 3], 5)[0] == g.random(5)).all())
+    >>> words = philox_raw(key, [0, 1, 2, 3], 5)
+    >>> bool((uniforms(key, [0, 1, 2, 3], 5) == words * 2.0**-32).all())
     True
     """
     return _to_uniform(philox_raw(key, counters, n))
@@ -472,6 +491,7 @@ class StreamBank:
     def __init__(self, key: ArrayLike, counters: ArrayLike) -> None:
         self.key: U64 = _as_key(key)
         self.counters: U64 = _as_counters(counters)
+        self._keys: U64 = stream_keys(self.key, self.counters)
         self.position: I64 = np.zeros(self.counters.shape[0], dtype=np.int64)
         self._words: U64 = np.empty((self.counters.shape[0], 0), dtype=np.uint64)
 
@@ -486,7 +506,7 @@ class StreamBank:
             return
         have_blocks = have // 4
         want_blocks = max(-(-n_words // 4), 2 * have_blocks, 4)
-        new = _block_words(self.key, self.counters, have_blocks, want_blocks - have_blocks)
+        new = _block_words(self._keys, self.counters, have_blocks, want_blocks - have_blocks)
         self._words = np.concatenate([self._words, new], axis=1)
 
     def first_uniforms(self, n: int) -> F64:
@@ -515,8 +535,28 @@ class StreamBank:
         """
         self.position += np.asarray(counts, dtype=np.int64)
 
+    def next_u32(self, streams: Index) -> U64:
+        """Return the next raw 32-bit word of each listed stream and advance them.
+
+        Parameters
+        ----------
+        streams : numpy.ndarray of intp
+            Distinct stream indices.
+
+        Returns
+        -------
+        numpy.ndarray of uint64
+            One word (below ``2**32``) per listed stream.
+        """
+        pos = self.position[streams]
+        if pos.size:
+            self._reserve(int(pos.max()) + 1)
+        words = self._words[streams, pos]
+        self.position[streams] = pos + 1
+        return words
+
     def next_u64(self, streams: Index) -> U64:
-        """Return the next raw word of each listed stream and advance them.
+        """Return two words of each listed stream as one 64-bit word, the first as low half.
 
         Parameters
         ----------
@@ -528,15 +568,11 @@ class StreamBank:
         numpy.ndarray of uint64
             One word per listed stream.
         """
-        pos = self.position[streams]
-        if pos.size:
-            self._reserve(int(pos.max()) + 1)
-        words = self._words[streams, pos]
-        self.position[streams] = pos + 1
-        return words
+        low = self.next_u32(streams)
+        return low | (self.next_u32(streams) << _SHIFT32)
 
     def uniform(self, streams: Index) -> F64:
-        """Return the next uniform, ``(next_u64 >> 11) * 2**-53``, of each listed stream.
+        """Return the next uniform, ``next_u32 * 2**-32``, of each listed stream.
 
         Parameters
         ----------
@@ -548,7 +584,7 @@ class StreamBank:
         numpy.ndarray of float64
             One uniform in [0, 1) per listed stream.
         """
-        return _to_uniform(self.next_u64(streams))
+        return _to_uniform(self.next_u32(streams))
 
     def normal(self, streams: Index) -> F64:
         """Return the next ziggurat normal of each listed stream.
@@ -566,10 +602,10 @@ class StreamBank:
         numpy.ndarray of float64
             One standard normal per listed stream.
         """
-        r = self.next_u64(streams)
+        r = self.next_u32(streams)
         idx = (r & np.uint64(0xFF)).astype(np.intp)
         neg = ((r >> np.uint64(8)) & np.uint64(1)) == 1
-        rabs = r >> np.uint64(11)
+        rabs = r >> np.uint64(9)
         x = rabs.astype(np.float64) * _ZW_ARRAY[idx]
         out = np.where(neg, -x, x)
         slow = np.flatnonzero(rabs >= _ZK_ARRAY[idx])
@@ -584,27 +620,27 @@ class StreamBank:
 
         def next_word() -> int:
             w = next(words, None)
-            return int(self.next_u64(one)[0]) if w is None else w
+            return int(self.next_u32(one)[0]) if w is None else w
 
         return ziggurat_normal(next_word, lambda: float(self.uniform(one)[0]))
 
 
 class Stream:
-    """One stream read sequentially (spec §3): ``next_u64``, ``uniform``, ``normal``.
+    """One stream read sequentially (spec §3): ``next_u32``, ``next_u64``, ``uniform``, ``normal``.
 
     Parameters
     ----------
     key : array_like of uint64, shape (2,)
-        The 128-bit key.
+        The tile's 128-bit key.
     counter : array_like of uint64, shape (4,)
-        The stream counter, as for ``np.random.Philox(counter=...)``.
+        The stream address (:func:`stream_counters`).
 
     Examples
     --------
     >>> import numpy as np
     >>> key = np.array([5, 6], dtype=np.uint64)
     >>> s = Stream(key, [0, 1, 2, 3])
-    >>> s.next_u64() == int(np.random.Philox(key=key, counter=[0, 1, 2, 3]).random_raw())
+    >>> s.next_u32() == int(philox_raw(key, [0, 1, 2, 3], 1)[0, 0])
     True
     """
 
@@ -615,12 +651,16 @@ class Stream:
         self._bank = StreamBank(key, ctr)
         self._only: Index = np.zeros(1, dtype=np.intp)
 
+    def next_u32(self) -> int:
+        """Return the next raw 32-bit word."""
+        return int(self._bank.next_u32(self._only)[0])
+
     def next_u64(self) -> int:
-        """Return the next raw 64-bit word (NumPy ``random_raw`` order)."""
+        """Return the next two words as one 64-bit word, the first as the low half."""
         return int(self._bank.next_u64(self._only)[0])
 
     def uniform(self) -> float:
-        """Return the next uniform ``(next_u64 >> 11) * 2**-53`` in [0, 1)."""
+        """Return the next uniform ``next_u32 * 2**-32`` in [0, 1)."""
         return float(self._bank.uniform(self._only)[0])
 
     def normal(self) -> float:

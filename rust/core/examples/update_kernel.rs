@@ -5,11 +5,11 @@
 //!     [THREADS=n] cargo run --release -p pulsetrain-core --example update_kernel \
 //!         [stochastic|count|expected|apply_count|apply_expected|rng] [mult|add]
 //!
-//! `rng` times the random-number floor: Philox4x64-10 words computed four blocks at a time
-//! (nothing else), and `Stream::fill_normals`.
+//! `rng` times the random-number floor: Philox4x32-10 words computed `PHILOX_LANES` blocks at a
+//! time by the vectorised generator (nothing else), and `Stream::fill_normals`.
 
 use ndarray::Array3;
-use pulsetrain_core::rng::{philox4x64_10_many, Stream};
+use pulsetrain_core::rng::{philox4x32_10_lanes, Stream, BULK_WORDS, PHILOX_LANES};
 use pulsetrain_core::{
     C2cMode, DeviceSpec, ExpectedParams, Family, Par, Phase, PulseCountParams, Rounding,
     StochasticParams, Tile, UpdateMode,
@@ -34,22 +34,15 @@ fn input(shape: (usize, usize, usize), seed: u64, normal: bool) -> Array3<f64> {
     })
 }
 
-/// ns per Philox word (four interleaved blocks, nothing else) and per `fill_normals` normal.
+/// ns per 32-bit Philox word (vectorised refills, nothing else) and per `fill_normals` normal.
 fn rng_floor() {
     let n: u64 = 1 << 24;
     let t = Instant::now();
-    let mut acc = 0u64;
-    for i in (0..n / 4).step_by(4) {
-        let o = philox4x64_10_many(
-            [
-                [i, 1, 0, 0],
-                [i + 1, 1, 0, 0],
-                [i + 2, 1, 0, 0],
-                [i + 3, 1, 0, 0],
-            ],
-            [7, 9],
-        );
-        acc ^= o.iter().flatten().fold(0, |a, v| a ^ v);
+    let mut acc = 0u32;
+    let mut buf = [0u32; BULK_WORDS];
+    for b in (0..n / 4).step_by(PHILOX_LANES) {
+        philox4x32_10_lanes(b, [1, 0], [7, 9], &mut buf);
+        acc ^= buf.iter().fold(0, |a, v| a ^ v);
     }
     let word = t.elapsed().as_secs_f64() * 1e9 / n as f64;
     let mut s = Stream::open([7, 9], 0, 0, 0, 1, 0);
@@ -61,7 +54,9 @@ fn rng_floor() {
         sum += out.iter().sum::<f64>();
     }
     let normal = t.elapsed().as_secs_f64() * 1e9 / n as f64;
-    println!("rng: {word:.2} ns per Philox word, {normal:.2} ns per normal ({acc:x}, {sum:.3})");
+    println!(
+        "rng: {word:.2} ns per 32-bit Philox word, {normal:.2} ns per normal ({acc:x}, {sum:.3})"
+    );
 }
 
 fn main() {

@@ -1,15 +1,18 @@
-//! Philox4x64-10, bit for bit equal to `numpy.random.Philox`, and the stream layout.
+//! Philox4x32-10 (Random123), the stream layout and the draws (docs/KERNEL_SPEC.md §3).
 //!
-//! A stream is addressed by `(key, tick, replica, row, tag_word)` and opened at counter
-//! `[0, tick, replica << 32 | row, tag_word]`; like NumPy, the counter is incremented before each
-//! block, so `np.random.Philox(key=key, counter=[0, tick, (r << 32) | row, tag_word])` replays it
-//! (shared/DESIGN.md §5.3). `tag_word = tag | sample << 8`.
+//! A stream is addressed by `(key, tick, replica, row, tag, sample)`, written as the 4×64-bit
+//! address `[0, tick, replica << 32 | row, tag | sample << 8]` (word 0 is the first block).
+//! Its Philox key is a hash of the tile key, the tick and the tag word (two Philox4x32-10
+//! blocks, [`stream_key`]); block b encrypts the counter `[lo(b), hi(b), row, replica]`.
+//! The NumPy twin (`pulsetrain.twin.rng`) replays every word.
 
 /// Version of the random streams; bumped whenever any drawn value changes.
 /// 1: Box–Muller normals. 2: ziggurat normals (one 64-bit word per normal ~99% of the time).
-pub const RNG_SCHEME: u32 = 2;
+/// 3: Philox4x32-10 with per-(tick, tag, sample) stream keys, 32-bit uniforms and a 32-bit
+/// ziggurat (one 32-bit word per normal ~99% of the time).
+pub const RNG_SCHEME: u32 = 3;
 
-/// Stream tags (low byte of the counter's last word).
+/// Stream tags (low byte of the address's tag word).
 pub mod tag {
     /// Device-to-device maps, drawn once at construction.
     pub const CONSTRUCTION: u64 = 0;
@@ -45,92 +48,102 @@ pub const TAGS: &[(&str, u64)] = &[
 ];
 
 use crate::par::{for_each_row, Par};
+use crate::simd::{philox_lanes, ziggurat_run};
 
-const PHILOX_M0: u64 = 0xD2E7_470E_E14C_6C93;
-const PHILOX_M1: u64 = 0xCA5A_8263_9512_1157;
-const PHILOX_W0: u64 = 0x9E37_79B9_7F4A_7C15;
-const PHILOX_W1: u64 = 0xBB67_AE85_84CA_A73B;
+/// Philox blocks per vectorised refill (one per vector lane).
+pub const PHILOX_LANES: usize = crate::simd::PHILOX_LANES;
 
+/// Philox4x32 multipliers and Weyl key increments (Random123 `philox.h`).
+pub const PHILOX_M32_0: u32 = 0xD251_1F53;
+/// Second multiplier.
+pub const PHILOX_M32_1: u32 = 0xCD9E_8D57;
+/// Key increment of word 0 (golden ratio).
+pub const PHILOX_W32_0: u32 = 0x9E37_79B9;
+/// Key increment of word 1 (sqrt(3) − 1).
+pub const PHILOX_W32_1: u32 = 0xBB67_AE85;
+
+/// One Philox4x32-10 block (Random123's `philox4x32(ctr, key)` with 10 rounds). Never panics.
 #[inline]
-fn mulhilo(a: u64, b: u64) -> (u64, u64) {
-    let p = u128::from(a) * u128::from(b);
-    ((p >> 64) as u64, p as u64)
-}
-
-/// One Philox4x64-10 block: ten rounds of the counter under the key. Never panics.
-#[inline]
-pub fn philox4x64_10(ctr: [u64; 4], key: [u64; 2]) -> [u64; 4] {
+pub fn philox4x32_10(ctr: [u32; 4], key: [u32; 2]) -> [u32; 4] {
     let mut c = ctr;
-    let mut k = key;
+    let (mut k0, mut k1) = (key[0], key[1]);
     for round in 0..10 {
         if round > 0 {
-            k[0] = k[0].wrapping_add(PHILOX_W0);
-            k[1] = k[1].wrapping_add(PHILOX_W1);
+            k0 = k0.wrapping_add(PHILOX_W32_0);
+            k1 = k1.wrapping_add(PHILOX_W32_1);
         }
-        let (hi0, lo0) = mulhilo(PHILOX_M0, c[0]);
-        let (hi1, lo1) = mulhilo(PHILOX_M1, c[2]);
-        c = [hi1 ^ c[1] ^ k[0], lo1, hi0 ^ c[3] ^ k[1], lo0];
+        let p0 = u64::from(PHILOX_M32_0) * u64::from(c[0]);
+        let p1 = u64::from(PHILOX_M32_1) * u64::from(c[2]);
+        c = [
+            ((p1 >> 32) as u32) ^ c[1] ^ k0,
+            p1 as u32,
+            ((p0 >> 32) as u32) ^ c[3] ^ k1,
+            p0 as u32,
+        ];
     }
     c
 }
 
-/// Philox blocks computed together by the bulk refills of a [`Stream`]: independent counters are
-/// interleaved so that their multiplies overlap.
-pub const BULK_BLOCKS: usize = 4;
-
-/// [`BULK_BLOCKS`] Philox4x64-10 blocks at once, each equal to [`philox4x64_10`] of its counter.
-#[inline]
-pub fn philox4x64_10_many(ctrs: [[u64; 4]; BULK_BLOCKS], key: [u64; 2]) -> [[u64; 4]; BULK_BLOCKS] {
-    let mut c = ctrs;
-    let mut k = key;
-    for round in 0..10 {
-        if round > 0 {
-            k[0] = k[0].wrapping_add(PHILOX_W0);
-            k[1] = k[1].wrapping_add(PHILOX_W1);
-        }
-        for cc in &mut c {
-            let (hi0, lo0) = mulhilo(PHILOX_M0, cc[0]);
-            let (hi1, lo1) = mulhilo(PHILOX_M1, cc[2]);
-            *cc = [hi1 ^ cc[1] ^ k[0], lo1, hi0 ^ cc[3] ^ k[1], lo0];
-        }
-    }
-    c
+/// [`PHILOX_LANES`] consecutive blocks `first, first + 1, …` of the counter layout
+/// `[lo(b), hi(b), row_rep[0], row_rep[1]]`, vectorised (runtime CPU dispatch; the same bits
+/// on every target). `out[4j..4j + 4]` is block `first + j`.
+pub fn philox4x32_10_lanes(
+    first: u64,
+    row_rep: [u32; 2],
+    key: [u32; 2],
+    out: &mut [u32; 4 * PHILOX_LANES],
+) {
+    philox_lanes(first, row_rep, key, out);
 }
 
-/// NumPy's counter increment (with carry over the four words).
+/// Words per bulk refill: [`PHILOX_LANES`] blocks of four.
+pub const BULK_WORDS: usize = 4 * PHILOX_LANES;
+
 #[inline]
-fn bump(ctr: &mut [u64; 4]) {
-    for w in ctr {
-        *w = w.wrapping_add(1);
-        if *w != 0 {
-            break;
-        }
-    }
+fn split(v: u64) -> [u32; 2] {
+    [v as u32, (v >> 32) as u32]
 }
 
-/// A sequential Philox stream, the Rust twin of `Generator(Philox(key=…, counter=…))`.
+/// The Philox4x32 key of the streams of one `(tick, tag word)` under a tile key `[k0, k1]`:
+/// `h = philox4x32_10([lo k1, hi k1, lo tick, hi tick], [lo k0, hi k0])`, then the first two
+/// words of `philox4x32_10([lo tagword, hi tagword, h2, h3], [h0, h1])`.
+pub fn stream_key(key: [u64; 2], tick: u64, tag_word: u64) -> [u32; 2] {
+    let [a, b] = split(key[1]);
+    let [t0, t1] = split(tick);
+    let h = philox4x32_10([a, b, t0, t1], split(key[0]));
+    let [g0, g1] = split(tag_word);
+    let o = philox4x32_10([g0, g1, h[2], h[3]], [h[0], h[1]]);
+    [o[0], o[1]]
+}
+
+/// A sequential stream of 32-bit Philox words (docs/KERNEL_SPEC.md §3).
 ///
-/// The drawn sequence depends only on the key and the opening counter; the bulk fills
-/// ([`Stream::fill_normals`], [`Stream::bernoulli_bits`]) compute several blocks per refill
-/// when they know that many words are wanted, which changes nothing but the speed.
+/// The drawn sequence depends only on the key and the address; the bulk fills
+/// ([`Stream::fill_normals`], [`Stream::bernoulli_bits`]) compute [`PHILOX_LANES`] blocks per
+/// refill when they know that many words are wanted, which changes nothing but the speed.
 #[derive(Clone, Debug)]
 pub struct Stream {
-    key: [u64; 2],
-    ctr: [u64; 4],
-    buf: [u64; 4 * BULK_BLOCKS],
+    key: [u32; 2],
+    row_rep: [u32; 2],
+    block: u64,
+    buf: [u32; BULK_WORDS],
     pos: usize,
     len: usize,
+    /// Refills so far, saturating: a stream that has needed two refills is a long one.
+    refills: u8,
 }
 
 impl Stream {
-    /// Opens the stream at a raw counter (the value NumPy's `counter=` receives).
-    pub fn with_counter(key: [u64; 2], counter: [u64; 4]) -> Self {
+    /// Opens the stream at a raw address `[first block, tick, replica << 32 | row, tag word]`.
+    pub fn with_counter(key: [u64; 2], address: [u64; 4]) -> Self {
         Stream {
-            key,
-            ctr: counter,
-            buf: [0; 4 * BULK_BLOCKS],
+            key: stream_key(key, address[1], address[3]),
+            row_rep: split(address[2]),
+            block: address[0],
+            buf: [0; BULK_WORDS],
             pos: 0,
             len: 0,
+            refills: 0,
         }
     }
 
@@ -139,9 +152,9 @@ impl Stream {
         Self::with_counter(key, [0, tick, (replica << 32) | row, tag | (sample << 8)])
     }
 
-    /// Next raw 64-bit word, in `random_raw` order.
+    /// Next raw 32-bit word.
     #[inline(always)]
-    pub fn next_u64(&mut self) -> u64 {
+    pub fn next_u32(&mut self) -> u32 {
         if self.pos >= self.len {
             self.refill(1);
         }
@@ -150,56 +163,57 @@ impl Stream {
         v
     }
 
-    /// Computes the next block(s): NumPy increments the counter (with carry) before each block.
-    /// [`BULK_BLOCKS`] blocks at once (their multiplies interleaved) when at least `wanted`
-    /// words will be drawn, else one, so a short draw never computes blocks it will not use.
+    /// Two words as one: the first is the low half.
+    #[inline]
+    pub fn next_u64(&mut self) -> u64 {
+        let lo = self.next_u32();
+        u64::from(lo) | (u64::from(self.next_u32()) << 32)
+    }
+
+    /// Computes the next block(s): [`PHILOX_LANES`] blocks at once (vectorised) when more than
+    /// eight words will be drawn or the stream has already been refilled twice (a long stream
+    /// drawn a few words at a time), else one, so a short stream computes little it will not
+    /// use. The words are the same either way.
     #[inline(never)]
     fn refill(&mut self, wanted: usize) {
-        if wanted > 4 * (BULK_BLOCKS - 1) {
-            let mut ctrs = [[0u64; 4]; BULK_BLOCKS];
-            for c in &mut ctrs {
-                bump(&mut self.ctr);
-                *c = self.ctr;
-            }
-            let out = philox4x64_10_many(ctrs, self.key);
-            for (dst, src) in self.buf.chunks_exact_mut(4).zip(out) {
-                dst.copy_from_slice(&src);
-            }
-            self.len = 4 * BULK_BLOCKS;
+        self.refills = self.refills.saturating_add(1);
+        if wanted > 8 || self.refills > 2 {
+            philox_lanes(self.block, self.row_rep, self.key, &mut self.buf);
+            self.block = self.block.wrapping_add(PHILOX_LANES as u64);
+            self.len = BULK_WORDS;
         } else {
-            bump(&mut self.ctr);
-            let out = philox4x64_10(self.ctr, self.key);
+            let [b0, b1] = split(self.block);
+            let out = philox4x32_10([b0, b1, self.row_rep[0], self.row_rep[1]], self.key);
             if let Some(dst) = self.buf.get_mut(..4) {
                 dst.copy_from_slice(&out);
             }
+            self.block = self.block.wrapping_add(1);
             self.len = 4;
         }
         self.pos = 0;
     }
 
-    /// A uniform double in [0, 1): `(x >> 11) * 2^-53`, as NumPy's `random()`.
+    /// A uniform double in [0, 1): `x · 2⁻³²` of the next 32-bit word x (exact).
     #[inline]
     pub fn uniform(&mut self) -> f64 {
-        // < 2^53: the signed conversion is exact and one instruction.
-        ((self.next_u64() >> 11) as i64) as f64 * (1.0 / 9_007_199_254_740_992.0)
+        f64::from(self.next_u32()) * UNIFORM_SCALE
     }
 
-    /// A standard normal by the 256-layer ziggurat (Marsaglia & Tsang 2000) on 64-bit words:
-    /// bits 0–7 pick the layer, bit 8 the sign, bits 11–63 the 53-bit magnitude. About 99% of
-    /// the draws take one word and one compare; the rest use the wedge or tail tests with
-    /// uniforms from the same stream. Frozen by golden vectors; `pulsetrain.reference` mirrors it.
+    /// A standard normal by the 256-layer ziggurat (Marsaglia & Tsang 2000) on one 32-bit
+    /// word: bits 0–7 pick the layer, bit 8 the sign, bits 9–31 the 23-bit magnitude. About
+    /// 99% of the draws take one word and one compare; the rest use the exact wedge or tail
+    /// tests with uniforms from the same stream. Frozen by golden vectors; the twin mirrors it.
     #[inline(always)]
     pub fn normal(&mut self) -> f64 {
         let z = ziggurat();
         loop {
-            let r = self.next_u64();
+            let r = self.next_u32();
             let idx = (r & 0xff) as usize;
             // Bit 8 as the sign bit: negation by xor, without a (50% mispredicted) branch.
-            let sign = ((r >> 8) & 1) << 63;
-            let rabs = r >> 11;
+            let sign = u64::from((r >> 8) & 1) << 63;
+            let rabs = r >> 9;
             let (k, w) = (z.k[idx], z.w[idx]);
-            // rabs < 2^53: the signed conversion is exact and one instruction.
-            let x = (rabs as i64) as f64 * w;
+            let x = f64::from(rabs) * w;
             if rabs < k {
                 return f64::from_bits(x.to_bits() ^ sign);
             }
@@ -210,7 +224,7 @@ impl Stream {
     }
 
     /// Fills `out` with the next `out.len()` normals: the values [`Stream::normal`] would
-    /// return one call at a time, with the buffer position kept in a register.
+    /// return one call at a time, the fast path run over the buffered words in vectors.
     pub fn fill_normals(&mut self, out: &mut [f64]) {
         let z = ziggurat();
         let mut done = 0;
@@ -218,26 +232,19 @@ impl Stream {
             if self.pos >= self.len {
                 self.refill(out.len() - done);
             }
-            // The buffered words through the fast path in one tight loop; a word that fails
-            // it leaves the loop for the wedge/tail test (which draws on from the stream).
+            // The buffered words through the fast path, vectorised (`simd::ziggurat_run`); a
+            // word that fails it goes to the wedge/tail test (which draws on from the stream).
             let words = self.buf.get(self.pos..self.len).unwrap_or(&[]);
             let dst = out.get_mut(done..).unwrap_or(&mut []);
-            let mut used = 0;
-            let mut slow = None;
-            for (o, &r) in dst.iter_mut().zip(words) {
-                used += 1;
+            let m = words.len().min(dst.len());
+            let accepted = ziggurat_run(words, &z.k, &z.w, dst);
+            if accepted < m {
+                let r = words.get(accepted).copied().unwrap_or(0);
                 let idx = (r & 0xff) as usize;
-                let rabs = r >> 11;
-                let x = (rabs as i64) as f64 * z.w[idx];
-                if rabs >= z.k[idx] {
-                    slow = Some((idx, x, ((r >> 8) & 1) << 63));
-                    break;
-                }
-                *o = f64::from_bits(x.to_bits() ^ (((r >> 8) & 1) << 63));
-            }
-            self.pos += used;
-            if let Some((idx, x, sign)) = slow {
-                done += used - 1;
+                let x = f64::from(r >> 9) * z.w[idx];
+                let sign = u64::from((r >> 8) & 1) << 63;
+                self.pos += accepted + 1;
+                done += accepted;
                 if let Some(v) = self.normal_slow(z, idx, x) {
                     if let Some(o) = out.get_mut(done) {
                         *o = f64::from_bits(v.to_bits() ^ sign);
@@ -245,7 +252,8 @@ impl Stream {
                     done += 1;
                 }
             } else {
-                done += used;
+                self.pos += m;
+                done += m;
             }
         }
     }
@@ -253,23 +261,25 @@ impl Stream {
     /// A Bernoulli(p) train of `n` slots as bits (slot t is bit t % 64 of word t / 64, set when
     /// the t-th [`Stream::uniform`] is below `p`), OR-ed into `words`; true if any bit was set.
     pub fn bernoulli_bits(&mut self, p: f64, n: usize, words: &mut [u64]) -> bool {
-        let (mut pos, mut len) = (self.pos, self.len);
+        let threshold = bernoulli_threshold(p);
         let mut any = 0u64;
-        for t in 0..n {
-            if pos >= len {
+        let mut t = 0;
+        while t < n {
+            if self.pos >= self.len {
                 self.refill(n - t);
-                (pos, len) = (0, self.len);
             }
-            let r = self.buf.get(pos).copied().unwrap_or(0);
-            pos += 1;
-            let u = ((r >> 11) as i64) as f64 * (1.0 / 9_007_199_254_740_992.0);
-            let bit = u64::from(u < p);
-            if let Some(w) = words.get_mut(t / 64) {
-                *w |= bit << (t % 64);
+            let avail = (self.len - self.pos).min(n - t);
+            let src = self.buf.get(self.pos..self.pos + avail).unwrap_or(&[]);
+            for &r in src {
+                let bit = u64::from(u64::from(r) < threshold);
+                if let Some(w) = words.get_mut(t / 64) {
+                    *w |= bit << (t % 64);
+                }
+                any |= bit;
+                t += 1;
             }
-            any |= bit;
+            self.pos += avail;
         }
-        self.pos = pos;
         any != 0
     }
 
@@ -296,6 +306,17 @@ impl Stream {
     }
 }
 
+/// The integer form of the test `x·2⁻³² < p` for a 32-bit word x: `x < bernoulli_threshold(p)`.
+/// x·2⁻³² < p ⇔ x < p·2³² (scaling by a power of two is exact) ⇔ x < ⌈p·2³²⌉ for an integer
+/// x; the saturating cast keeps NaN and p ≤ 0 at 0 (no bit) and p ≥ 1 at ≥ 2³² (every bit).
+#[inline]
+fn bernoulli_threshold(p: f64) -> u64 {
+    (p * 4_294_967_296.0).ceil() as u64
+}
+
+/// 2⁻³²: a 32-bit word to a uniform in [0, 1).
+const UNIFORM_SCALE: f64 = 1.0 / 4_294_967_296.0;
+
 /// The ziggurat's right-most layer edge r and the common layer area v (256 layers).
 pub const ZIGGURAT_R: f64 = 3.654_152_885_361_009;
 /// 1 / r.
@@ -303,12 +324,12 @@ pub const ZIGGURAT_INV_R: f64 = 1.0 / ZIGGURAT_R;
 /// The area of each layer (Marsaglia & Tsang 2000, 256 layers).
 pub const ZIGGURAT_V: f64 = 4.928_673_233_99e-3;
 
-/// Ziggurat tables: acceptance thresholds `k` (53-bit), widths `w` and densities `f` per layer.
+/// Ziggurat tables: acceptance thresholds `k` (23-bit), widths `w` and densities `f` per layer.
 #[derive(Debug)]
 pub struct Ziggurat {
     /// Magnitudes below `k[i]` are accepted at once in layer i.
-    pub k: [u64; 256],
-    /// Scale from the 53-bit magnitude to x in layer i.
+    pub k: [u32; 256],
+    /// Scale from the 23-bit magnitude to x in layer i.
     pub w: [f64; 256],
     /// exp(−x_i²/2) at the layer edges.
     pub f: [f64; 256],
@@ -317,14 +338,14 @@ pub struct Ziggurat {
 /// Builds the tables with libm `exp`, `ln` and `sqrt` in a fixed order (the NumPy twin
 /// rebuilds them with Python's `math` the same way, bit for bit).
 fn build_ziggurat() -> Ziggurat {
-    let m = 9_007_199_254_740_992.0; // 2^53
-    let mut k = [0u64; 256];
+    let m = 8_388_608.0; // 2^23
+    let mut k = [0u32; 256];
     let mut w = [0.0f64; 256];
     let mut f = [0.0f64; 256];
     let mut dn = ZIGGURAT_R;
     let mut tn = dn;
     let q = ZIGGURAT_V / (-0.5 * dn * dn).exp();
-    k[0] = ((dn / q) * m) as u64;
+    k[0] = ((dn / q) * m) as u32;
     k[1] = 0;
     w[0] = q / m;
     w[255] = dn / m;
@@ -332,7 +353,7 @@ fn build_ziggurat() -> Ziggurat {
     f[255] = (-0.5 * dn * dn).exp();
     for i in (1..=254).rev() {
         dn = (-2.0 * (ZIGGURAT_V / dn + (-0.5 * dn * dn).exp()).ln()).sqrt();
-        k[i + 1] = ((dn / tn) * m) as u64;
+        k[i + 1] = ((dn / tn) * m) as u32;
         tn = dn;
         f[i] = (-0.5 * dn * dn).exp();
         w[i] = dn / m;
@@ -388,18 +409,64 @@ mod tests {
     }
 
     #[test]
-    fn counter_carries_like_numpy() {
-        let mut s = Stream::with_counter([1, 2], [u64::MAX, 0, 0, 0]);
-        let a = s.next_u64();
-        assert_eq!(a, philox4x64_10([0, 1, 0, 0], [1, 2])[0]);
+    fn philox4x32_10_known_answers() {
+        // Random123 1.14 tests/kat_vectors, the three "philox4x32 10" lines
+        // (counter, key, expected output).
+        let kat: [([u32; 4], [u32; 2], [u32; 4]); 3] = [
+            (
+                [0; 4],
+                [0; 2],
+                [0x6627_e8d5, 0xe169_c58d, 0xbc57_ac4c, 0x9b00_dbd8],
+            ),
+            (
+                [u32::MAX; 4],
+                [u32::MAX; 2],
+                [0x408f_276d, 0x41c8_3b0e, 0xa20b_c7c6, 0x6d54_51fd],
+            ),
+            (
+                [0x243f_6a88, 0x85a3_08d3, 0x1319_8a2e, 0x0370_7344],
+                [0xa409_3822, 0x299f_31d0],
+                [0xd16c_fe09, 0x94fd_cceb, 0x5001_e420, 0x2412_6ea1],
+            ),
+        ];
+        for (ctr, key, want) in kat {
+            assert_eq!(philox4x32_10(ctr, key), want);
+        }
+    }
+
+    #[test]
+    fn stream_words_are_the_layout() {
+        // Block b of the stream at address [b0, tick, rep << 32 | row, tagword] encrypts
+        // [lo(b0 + b), hi(b0 + b), row, rep] under stream_key, across the 2^32 carry; drawn
+        // one word at a time, the first blocks come from scalar refills, the rest from
+        // vectorised ones.
+        let key = [0x0123_4567_89ab_cdef, 0xfedc_ba98_7654_3210];
+        let addr = [0xFFFF_FFFE, 5, (3 << 32) | 0x11, 1 | (4 << 8)];
+        let sk = stream_key(key, 5, 1 | (4 << 8));
+        let mut s = Stream::with_counter(key, addr);
+        for b in 0..20u64 {
+            let c = addr[0] + b;
+            let want = philox4x32_10([c as u32, (c >> 32) as u32, 17, 3], sk);
+            for w in want {
+                assert_eq!(s.next_u32(), w);
+            }
+        }
+        assert_eq!(
+            Stream::open(key, 5, 3, 17, 1, 4).next_u32(),
+            Stream::with_counter(key, [0, 5, (3 << 32) | 0x11, 1 | (4 << 8)]).next_u32()
+        );
+        // Different ticks, tags or samples give different keys.
+        assert_ne!(sk, stream_key(key, 6, 1 | (4 << 8)));
+        assert_ne!(sk, stream_key(key, 5, 2 | (4 << 8)));
+        assert_ne!(sk, stream_key(key, 5, 1 | (5 << 8)));
     }
 
     #[test]
     fn bulk_refills_draw_the_same_sequence() {
         // Across a carry, with normals (variable words per draw) and uniforms mixed.
-        let ctr = [u64::MAX - 5, 7, 0, 3];
-        let mut a = Stream::with_counter([9, 4], ctr);
-        let mut b = Stream::with_counter([9, 4], ctr);
+        let addr = [u64::MAX - 5, 7, 0, 3];
+        let mut a = Stream::with_counter([9, 4], addr);
+        let mut b = Stream::with_counter([9, 4], addr);
         for _ in 0..3 {
             assert_eq!(a.next_u64(), b.next_u64());
         }
@@ -431,6 +498,45 @@ mod tests {
                 assert_eq!(a.uniform().to_bits(), b.uniform().to_bits());
             } else {
                 assert_eq!(a.normal().to_bits(), b.normal().to_bits());
+            }
+        }
+    }
+
+    #[test]
+    fn bernoulli_threshold_is_the_uniform_compare() {
+        // p at and next to representable uniforms: u < p exactly as uniform() < p.
+        let ps = [
+            -0.5,
+            0.0,
+            1e-300,
+            2.0f64.powi(-32),
+            1.5 * 2.0f64.powi(-32),
+            0.3,
+            0.5,
+            0.5 + 2.0f64.powi(-40),
+            1.0 - 2.0f64.powi(-32),
+            1.0 - 2.0f64.powi(-53),
+            1.0,
+            3.0,
+            f64::INFINITY,
+            f64::NAN,
+        ];
+        for p in ps {
+            // The integer test at the words next to the boundary p·2³².
+            let edge = (p * 4_294_967_296.0).clamp(0.0, 4_294_967_295.0) as i64;
+            for x in (edge - 2..=edge + 2).filter_map(|v| u32::try_from(v).ok()) {
+                assert_eq!(
+                    u64::from(x) < bernoulli_threshold(p),
+                    f64::from(x) * UNIFORM_SCALE < p,
+                    "p {p} x {x}"
+                );
+            }
+            let mut a = Stream::open([1, 2], 3, 0, 0, 1, 0);
+            let mut e = a.clone();
+            let mut bits = [0u64; 1];
+            a.bernoulli_bits(p, 50, &mut bits);
+            for t in 0..50 {
+                assert_eq!((bits[0] >> t) & 1 == 1, e.uniform() < p, "p {p} slot {t}");
             }
         }
     }

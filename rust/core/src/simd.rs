@@ -115,6 +115,88 @@ dispatched! {
     }
 }
 
+/// Philox blocks computed together by [`philox_lanes`]: sixteen, so that two vectors of
+/// eight 64-bit lanes are in flight and the multiplier latency is hidden.
+pub(crate) const PHILOX_LANES: usize = 16;
+
+dispatched! {
+    /// [`PHILOX_LANES`] Philox4x32-10 blocks of consecutive counters (docs/KERNEL_SPEC.md §3):
+    /// lane `j` encrypts `[lo(b), hi(b), row_rep[0], row_rep[1]]` with `b = first + j` (mod
+    /// 2⁶⁴) under `key`, and its four words go to `out[4j..4j + 4]`. Each lane is exactly
+    /// [`crate::rng::philox4x32_10`]: the 32-bit words live in 64-bit lanes (so the 32×32→64
+    /// products are one vector multiply each), and products, shifts, masks, xor and wrapping
+    /// adds are exact integer operations, so every target gives the same bits. Never panics.
+    fn philox_lanes / philox_lanes_scalar /
+        [philox_lanes_avx512, philox_lanes_avx2, philox_lanes_popcnt]
+        (first: u64, row_rep: [u32; 2], key: [u32; 2], out: &mut [u32; 4 * PHILOX_LANES])
+    {
+        const LO: u64 = 0xFFFF_FFFF;
+        let m0 = u64::from(crate::rng::PHILOX_M32_0);
+        let m1 = u64::from(crate::rng::PHILOX_M32_1);
+        let mut c0 = [0u64; PHILOX_LANES];
+        let mut c1 = [0u64; PHILOX_LANES];
+        let mut c2 = [u64::from(row_rep[0]); PHILOX_LANES];
+        let mut c3 = [u64::from(row_rep[1]); PHILOX_LANES];
+        for (j, (a, b)) in c0.iter_mut().zip(&mut c1).enumerate() {
+            let block = first.wrapping_add(j as u64);
+            (*a, *b) = (block & LO, block >> 32);
+        }
+        let (mut k0, mut k1) = (u64::from(key[0]), u64::from(key[1]));
+        for round in 0..10 {
+            if round > 0 {
+                k0 = (k0 + u64::from(crate::rng::PHILOX_W32_0)) & LO;
+                k1 = (k1 + u64::from(crate::rng::PHILOX_W32_1)) & LO;
+            }
+            let lanes = c0.iter_mut().zip(&mut c1).zip(&mut c2).zip(&mut c3);
+            for (((a, b), c), d) in lanes {
+                // The masks tell the compiler that both factors fit in 32 bits.
+                let p0 = (*a & LO) * m0;
+                let p1 = (*c & LO) * m1;
+                (*a, *b, *c, *d) = ((p1 >> 32) ^ *b ^ k0, p1 & LO, (p0 >> 32) ^ *d ^ k1, p0 & LO);
+            }
+        }
+        let words = c0.iter().zip(&c1).zip(&c2).zip(&c3);
+        for (o, (((a, b), c), d)) in out.chunks_exact_mut(4).zip(words) {
+            o.copy_from_slice(&[*a as u32, *b as u32, *c as u32, *d as u32]);
+        }
+    }
+}
+
+dispatched! {
+    /// The fast path of the ziggurat ([`crate::rng::Stream::normal`]) over a run of 32-bit
+    /// words, eight at a time: `out[j]` gets `±(words[j] >> 9)·w[layer]` for every word
+    /// examined, and the result is the index of the first word whose magnitude is not below
+    /// `k[layer]` (it needs the wedge or tail test), or `min(words.len(), out.len())` if
+    /// there is none. Values written at and after that index are to be overwritten by the
+    /// caller. One IEEE multiply and an xor per value: the same bits on every target. Never
+    /// panics.
+    fn ziggurat_run / ziggurat_run_scalar /
+        [ziggurat_run_avx512, ziggurat_run_avx2, ziggurat_run_popcnt]
+        (words: &[u32], k: &[u32; 256], w: &[f64; 256], out: &mut [f64]) -> usize
+    {
+        let n = words.len().min(out.len());
+        let (Some(words), Some(out)) = (words.get(..n), out.get_mut(..n)) else {
+            return 0;
+        };
+        let mut start = 0;
+        for (wc, oc) in words.chunks(8).zip(out.chunks_mut(8)) {
+            let mut rejected = 0u32;
+            for (j, (o, &r)) in oc.iter_mut().zip(wc).enumerate() {
+                let layer = (r & 0xff) as usize;
+                let m = r >> 9;
+                let x = f64::from(m) * w[layer];
+                *o = f64::from_bits(x.to_bits() ^ (u64::from((r >> 8) & 1) << 63));
+                rejected |= u32::from(m >= k[layer]) << j;
+            }
+            if rejected != 0 {
+                return start + rejected.trailing_zeros() as usize;
+            }
+            start += wc.len();
+        }
+        n
+    }
+}
+
 /// One pulse on each of `w`'s elements ([`Pulser::pulse_parts`]), in a loop without
 /// branches or indexing so that it vectorises.
 #[inline(always)]
@@ -304,6 +386,94 @@ mod tests {
                         assert_eq!(gb, wb, "{name}: family {fi}, {c2c:?}, n {n}");
                         assert!(got.iter().all(|v| v.is_finite()));
                     }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_target_computes_the_same_philox_blocks() {
+        // Counters across the 2^32 carry of the block word and at the 2^64 wrap.
+        for (first, row_rep, key) in [
+            (0u64, [0u32, 0u32], [0u32, 0u32]),
+            (0xFFFF_FFFC, [7, 9], [0xDEAD_BEEF, 0x1234_5678]),
+            (u64::MAX - 3, [u32::MAX, u32::MAX], [u32::MAX, u32::MAX]),
+            (
+                0x0123_4567_89AB_CDEF,
+                [0x243f_6a88, 0x85a3_08d3],
+                [0xa409_3822, 0x299f_31d0],
+            ),
+        ] {
+            let mut want = [0u32; 4 * PHILOX_LANES];
+            philox_lanes_scalar(first, row_rep, key, &mut want);
+            for (j, block) in want.chunks_exact(4).enumerate() {
+                let b = first.wrapping_add(j as u64);
+                let one = crate::rng::philox4x32_10(
+                    [b as u32, (b >> 32) as u32, row_rep[0], row_rep[1]],
+                    key,
+                );
+                assert_eq!(block, one, "lane {j}");
+            }
+            let mut got = [0u32; 4 * PHILOX_LANES];
+            philox_lanes(first, row_rep, key, &mut got);
+            assert_eq!(got, want, "dispatched");
+            for (name, f) in [
+                (
+                    "avx512",
+                    philox_lanes_avx512
+                        as fn(u64, [u32; 2], [u32; 2], &mut [u32; 4 * PHILOX_LANES]),
+                ),
+                ("avx2", philox_lanes_avx2),
+                ("popcnt", philox_lanes_popcnt),
+            ] {
+                got = [0; 4 * PHILOX_LANES];
+                f(first, row_rep, key, &mut got);
+                assert_eq!(got, want, "{name}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_target_runs_the_same_ziggurat() {
+        type Run = fn(&[u32], &[u32; 256], &[f64; 256], &mut [f64]) -> usize;
+        let z = crate::rng::ziggurat();
+        let mut s = Stream::open([21, 22], 4, 0, 0, 0, 0);
+        for n in [0usize, 1, 7, 8, 9, 15, 16, 17, 64, 100, 257] {
+            for _ in 0..20 {
+                // Words that pass and words that fail (layer 0 and the wedges) mixed in.
+                let words: Vec<u32> = (0..n)
+                    .map(|j| match j % 23 {
+                        5 => 0xFFFF_FF00,
+                        11 => (s.next_u32() & !0xff) | 7,
+                        _ => s.next_u32(),
+                    })
+                    .collect();
+                let mut want = vec![0.0; n];
+                let a = ziggurat_run_scalar(&words, &z.k, &z.w, &mut want);
+                // The reference: word by word.
+                let first = words
+                    .iter()
+                    .position(|&r| (r >> 9) >= z.k[(r & 0xff) as usize]);
+                assert_eq!(a, first.unwrap_or(n));
+                for (j, &r) in words.iter().take(a).enumerate() {
+                    let x = f64::from(r >> 9) * z.w[(r & 0xff) as usize];
+                    let v = if (r >> 8) & 1 == 1 { -x } else { x };
+                    assert_eq!(want[j].to_bits(), v.to_bits());
+                }
+                for (name, f) in [
+                    ("dispatched", ziggurat_run as Run),
+                    ("avx512", ziggurat_run_avx512),
+                    ("avx2", ziggurat_run_avx2),
+                    ("popcnt", ziggurat_run_popcnt),
+                ] {
+                    let mut got = vec![0.0; n];
+                    assert_eq!(f(&words, &z.k, &z.w, &mut got), a, "{name}");
+                    let same = got
+                        .iter()
+                        .zip(&want)
+                        .take(a)
+                        .all(|(g, w)| g.to_bits() == w.to_bits());
+                    assert!(same, "{name}");
                 }
             }
         }

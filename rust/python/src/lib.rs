@@ -36,22 +36,22 @@ fn open(
     Ok((Stream::with_counter(key, counter), n))
 }
 
-/// Raw 64-bit words of the Philox stream at `counter` (== `Philox(key, counter).random_raw(n)`).
+/// Raw 32-bit Philox4x32-10 words of the stream at address `counter` (KERNEL_SPEC §3).
 #[pyfunction]
 fn philox_raw<'py>(
     py: Python<'py>,
     key: &Bound<'py, PyAny>,
     counter: Vec<u64>,
     n: i64,
-) -> PyResult<Bound<'py, PyArray1<u64>>> {
+) -> PyResult<Bound<'py, PyArray1<u32>>> {
     let (mut s, n) = open(key, counter, n, "philox_raw")?;
     Ok((0..n)
-        .map(|_| s.next_u64())
+        .map(|_| s.next_u32())
         .collect::<Vec<_>>()
         .into_pyarray(py))
 }
 
-/// Uniform doubles of the stream (== `Generator(Philox(key, counter)).random(n)`).
+/// Uniform doubles `x·2⁻³²` of the stream's 32-bit words.
 #[pyfunction]
 fn uniforms<'py>(
     py: Python<'py>,
@@ -66,7 +66,7 @@ fn uniforms<'py>(
         .into_pyarray(py))
 }
 
-/// Standard normals of the stream (Box–Muller, cosine branch, two uniforms each).
+/// Standard normals of the stream (the 32-bit ziggurat of KERNEL_SPEC §3).
 #[pyfunction]
 fn normals<'py>(
     py: Python<'py>,
