@@ -3,7 +3,11 @@
 Run from the project root, in a venv that has both pulsetrain (release build) and the optional
 reference simulator (benches/requirements-aihwkit.txt):
 
-    python benches/bench_aihwkit_baselines.py
+    python benches/bench_aihwkit_baselines.py [--only baselines | --only c24]
+
+``--only c24`` runs just the C24 case (theory.md §5, §3.13): P4's 1×1 least-squares toy on
+aihwkit's ``TransferCompound`` with N + 1 devices against ``MultiTile.from_aihwkit``, 1..4 tiles,
+4 and 16 states; it writes its own RESULTS.md section. The rest is the compound baselines:
 
 For each pair (aihwkit ``BufferedTransferCompound`` / ``TTv2``, ``ChoppedTransferCompound`` /
 ``ChoppedTTv2`` with random and with regular choppers, ``DynamicTransferCompound`` / ``AGAD``,
