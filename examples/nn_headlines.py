@@ -12,7 +12,7 @@ standard errors.
 
 Reduced scale (every deviation from the papers; docs/REPRODUCTIONS.md has the runs):
 
-* data: 4000 MNIST training images instead of 60 000, a few epochs instead of 40–100, no lr
+* data: 4000 MNIST training images instead of 60 000, 6 epochs (2400 steps) instead of 40–100, no lr
   schedule; 3 replicas instead of 3–5 trials;
 * columns per transfer: the papers' transfers read 1 column per mini-batch; with 15× fewer
   steps per epoch we read ``columns`` = 15 columns per event, so every tile is swept as often
@@ -42,7 +42,6 @@ from _common import out_dir, print_table, pyplot
 import pulsetrain as pt
 from pulsetrain.algorithms import (
     AGAD,
-    TTv2,
     AnalogSGD,
     DigitalSGD,
     ERIDERBuffered,
@@ -50,9 +49,10 @@ from pulsetrain.algorithms import (
     MultiTile,
     ResidualLearning,
     TikiTaka,
+    TTv2,
 )
 from pulsetrain.devices import presets
-from pulsetrain.problems import FCN, MNIST, Classifier
+from pulsetrain.problems import FCN, MNIST, Classifier, Digits
 
 STEPS_PER_EPOCH = 400  # 4000 training images, batch 10
 FIGURES = out_dir().parent / "figures"
@@ -81,9 +81,11 @@ class Headline:
     """Pairs (worse, better) of entry labels."""
 
 
-def problem() -> Classifier:
-    """The FCN on the MNIST sample, batch 10, aihwkit's default periphery."""
-    return Classifier(dataset=MNIST(), model=FCN(), batch_size=10)
+def problem(dataset: MNIST | Digits | None = None, eval_samples: int = 1000) -> Classifier:
+    """The FCN on ``dataset`` (default the MNIST sample), batch 10, aihwkit's default periphery."""
+    return Classifier(
+        dataset=dataset or MNIST(), model=FCN(), batch_size=10, eval_samples=eval_samples
+    )
 
 
 # --- H4: P2 Fig. 5 / Table 2, ALD, Δw_min 1e−3, α 0.05 (global lr), β 0.01 (fast lr) --------
@@ -91,9 +93,8 @@ def problem() -> Classifier:
 
 def h4(columns: int = 15) -> Headline:
     """Analog SGD vs Tiki-Taka across τ on the FCN (P2 Table 2)."""
-    paper = {
+    paper = {  # τ 0.78 (ASGD 97.71±0.63, TT 97.62±0.05) is left out to save compute
         0.70: ("11.35±0.00", "97.64±0.17"),
-        0.78: ("97.71±0.63", "97.62±0.05"),
         0.80: ("97.78±0.36", "97.50±0.11"),
     }
     entries = [Entry("Digital SGD", DigitalSGD(lr=0.05), "98.15±0.04")]
@@ -116,12 +117,12 @@ def h4(columns: int = 15) -> Headline:
 def h6(columns: int = 15) -> Headline:
     """Analog SGD fails and residual learning holds on power / exponential devices (P1 Table 8).
 
-    Reduced grid: γr ∈ {0.5, 2} at τ = 0.7 (P1: γr ∈ {0.5, 1, 2} × τ ∈ {0.6, 0.7, 0.8}).
+    Reduced grid: power γr ∈ {0.5, 2} and exponential γr 2 at τ = 0.7 (P1: γr ∈ {0.5, 1, 2} ×
+    τ ∈ {0.6, 0.7, 0.8}; RL's printed range covers the whole grid).
     """
     paper = {
         ("power", 0.5): ("97.40±0.15", "96.82–97.39"),
         ("power", 2.0): ("<15", "96.82–97.39"),
-        ("exponential", 0.5): ("<15", "97.06–97.72"),
         ("exponential", 2.0): ("<15", "97.06–97.72"),
     }
     entries = [Entry("Digital SGD", DigitalSGD(lr=0.05), "98.17±0.05")]
@@ -190,6 +191,8 @@ def h8(columns: int = 15) -> Headline:
 def h9(columns: int = 15, n_states: int = 10) -> Headline:
     """TT-v1 < TT-v2 < multi-tile ≤ MP on a few-state device (P4 Table 1, MNIST row, 10 states).
 
+    Multi-tile with 4 tiles only (P4 also has 3 tiles, 95.07±0.35, and 6 tiles, 98.53±0.09).
+
     P4 runs LeNet-5 with perfect IO; here the FCN (default periphery of :func:`problem` is
     replaced by perfect IO in :func:`run_headline` for this headline).
     """
@@ -221,11 +224,10 @@ def h9(columns: int = 15, n_states: int = 10) -> Headline:
             TTv2(device=dev, lr=lr, lr_transfer=0.1 * lr, columns_per_transfer=columns),
             "95.43±0.17",
         ),
-        Entry("3 tiles", multi(3), "95.07±0.35"),
         Entry("4 tiles", multi(4), "97.10±0.17"),
         Entry("MP", MixedPrecision(device=dev, lr=lr), "99.13±0.02"),
     ]
-    orderings = [("TT-v1", "TT-v2"), ("TT-v2", "4 tiles"), ("4 tiles", "MP"), ("3 tiles", "4 tiles")]
+    orderings = [("TT-v1", "TT-v2"), ("TT-v2", "4 tiles"), ("4 tiles", "MP")]
     return Headline(
         "h9", f"H9 (P4 Table 1, MNIST row): {n_states}-state soft bounds, FCN", entries, orderings
     )
@@ -242,6 +244,8 @@ def run_headline(
     seed: int = 2024,
     record_every: int | None = None,
     n_threads: int = 1,
+    eval_samples: int = 1000,
+    dataset: MNIST | Digits | None = None,
 ) -> dict[str, Any]:
     """Train every entry and return the summary (accuracies, orderings, curves).
 
@@ -255,6 +259,10 @@ def run_headline(
         Recording period in steps (default: ``steps``).
     n_threads : int
         Threads per run.
+    eval_samples : int
+        Training samples behind the recorded loss (the test error uses the whole test set).
+    dataset : MNIST or Digits, optional
+        The data (default the MNIST sample; the tests use the small Digits set).
 
     Returns
     -------
@@ -263,7 +271,7 @@ def run_headline(
         ``orderings``: per claimed ordering the difference of means, its SE and a verdict;
         ``curves``: per entry the record steps and mean accuracy.
     """
-    prob = problem()
+    prob = problem(dataset, eval_samples)
     if headline.name == "h9":
         prob = dataclasses.replace(prob, forward_io=None, backward_io=None)
     rows: dict[str, dict[str, Any]] = {}
@@ -389,7 +397,7 @@ def figure(summary: dict[str, Any]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("headline", choices=[*HEADLINES, "all"])
-    parser.add_argument("--epochs", type=float, default=3.0)
+    parser.add_argument("--epochs", type=float, default=6.0)
     parser.add_argument("--replicas", type=int, default=3)
     parser.add_argument("--columns", type=int, default=15, help="columns per transfer event")
     parser.add_argument("--seed", type=int, default=2024)
@@ -397,7 +405,7 @@ def main() -> None:
     args = parser.parse_args()
     steps = 30 if args.quick else round(args.epochs * STEPS_PER_EPOCH)
     replicas = 2 if args.quick else args.replicas
-    record_every = steps if args.quick else STEPS_PER_EPOCH // 2
+    record_every = steps if args.quick else 3 * STEPS_PER_EPOCH // 2
     names = list(HEADLINES) if args.headline == "all" else [args.headline]
     for name in names:
         summary = run_headline(
