@@ -91,20 +91,24 @@ def problem(dataset: MNIST | Digits | None = None, eval_samples: int = 1000) -> 
 # --- H4: P2 Fig. 5 / Table 2, ALD, Δw_min 1e−3, α 0.05 (global lr), β 0.01 (fast lr) --------
 
 
-def h4(columns: int = 15) -> Headline:
-    """Analog SGD vs Tiki-Taka across τ on the FCN (P2 Table 2)."""
+def h4(columns: int = 15, lr_scale: float = 1.0) -> Headline:
+    """Analog SGD vs Tiki-Taka across τ on the FCN (P2 Table 2).
+
+    ``lr_scale`` multiplies every rate (α and β alike), to compress the training time.
+    """
+    a, b = 0.05 * lr_scale, 0.01 * lr_scale
     paper = {  # τ 0.78 (ASGD 97.71±0.63, TT 97.62±0.05) is left out to save compute
         0.70: ("11.35±0.00", "97.64±0.17"),
         0.80: ("97.78±0.36", "97.50±0.11"),
     }
-    entries = [Entry("Digital SGD", DigitalSGD(lr=0.05), "98.15±0.04")]
+    entries = [Entry("Digital SGD", DigitalSGD(lr=a), "98.15±0.04")]
     orderings = []
     for tau, (p_sgd, p_tt) in paper.items():
         dev = pt.Device(response=pt.ALD(tau=tau), dw_min=1e-3)
         sgd, tt = f"τ {tau:.2f} / Analog SGD", f"τ {tau:.2f} / TT"
-        entries.append(Entry(sgd, AnalogSGD(device=dev, lr=0.05), p_sgd))
+        entries.append(Entry(sgd, AnalogSGD(device=dev, lr=a), p_sgd))
         # theory.md §6.2: fast lr β = 0.01 onto P, transfer_lr 1 × global lr α = 0.05.
-        algo = TikiTaka(device=dev, lr=0.01, lr_transfer=0.05, columns_per_transfer=columns)
+        algo = TikiTaka(device=dev, lr=b, lr_transfer=a, columns_per_transfer=columns)
         entries.append(Entry(tt, algo, p_tt))
         if tau == 0.70:
             orderings.append((sgd, tt))
@@ -114,26 +118,27 @@ def h4(columns: int = 15) -> Headline:
 # --- H6: P1 Table 8, power / exponential responses, FCN --------------------------------------
 
 
-def h6(columns: int = 15) -> Headline:
+def h6(columns: int = 15, lr_scale: float = 1.0) -> Headline:
     """Analog SGD fails and residual learning holds on power / exponential devices (P1 Table 8).
 
     Reduced grid: power γr ∈ {0.5, 2} and exponential γr 2 at τ = 0.7 (P1: γr ∈ {0.5, 1, 2} ×
-    τ ∈ {0.6, 0.7, 0.8}; RL's printed range covers the whole grid).
+    τ ∈ {0.6, 0.7, 0.8}; RL's printed range covers the whole grid). ``lr_scale`` as in :func:`h4`.
     """
+    a, b = 0.05 * lr_scale, 0.01 * lr_scale
     paper = {
         ("power", 0.5): ("97.40±0.15", "96.82–97.39"),
         ("power", 2.0): ("<15", "96.82–97.39"),
         ("exponential", 2.0): ("<15", "97.06–97.72"),
     }
-    entries = [Entry("Digital SGD", DigitalSGD(lr=0.05), "98.17±0.05")]
+    entries = [Entry("Digital SGD", DigitalSGD(lr=a), "98.17±0.05")]
     orderings = []
     for (family, g), (p_sgd, p_rl) in paper.items():
         cls = pt.Power if family == "power" else pt.Exponential
         dev = pt.Device(response=cls(tau=0.7, gamma_res=g), dw_min=1e-3)
         sgd, rl = f"{family} γr {g} / Analog SGD", f"{family} γr {g} / RL"
-        entries.append(Entry(sgd, AnalogSGD(device=dev, lr=0.05), p_sgd))
+        entries.append(Entry(sgd, AnalogSGD(device=dev, lr=a), p_sgd))
         algo = ResidualLearning(
-            device=dev, lr=0.01, lr_transfer=0.05, gamma_mix=0.4, columns_per_transfer=columns
+            device=dev, lr=b, lr_transfer=a, gamma_mix=0.4, columns_per_transfer=columns
         )
         entries.append(Entry(rl, algo, p_rl))
         orderings.append((sgd, rl))
@@ -401,6 +406,10 @@ def main() -> None:
     parser.add_argument("--replicas", type=int, default=3)
     parser.add_argument("--columns", type=int, default=15, help="columns per transfer event")
     parser.add_argument("--seed", type=int, default=2024)
+    parser.add_argument(
+        "--lr-scale", type=float, default=1.0, help="h4/h6: multiply every rate (α and β)"
+    )
+    parser.add_argument("--tag", default="", help="suffix of the figure and summary names")
     parser.add_argument("--quick", action="store_true", help="30 steps, 2 seeds: a smoke run")
     args = parser.parse_args()
     steps = 30 if args.quick else round(args.epochs * STEPS_PER_EPOCH)
@@ -409,15 +418,20 @@ def main() -> None:
     names = list(HEADLINES) if args.headline == "all" else [args.headline]
     for name in names:
         summary = run_headline(
-            HEADLINES[name](columns=args.columns),
+            HEADLINES[name](
+                columns=args.columns,
+                **({"lr_scale": args.lr_scale} if name in ("h4", "h6") else {}),
+            ),
             steps=steps,
             replicas=replicas,
             seed=args.seed,
             record_every=record_every,
         )
         report(summary)
+        tag = ("_quick" if args.quick else "") + args.tag
+        summary["name"] += tag
+        summary["lr_scale"] = args.lr_scale
         print(f"figure: {figure(summary)}")
-        tag = "_quick" if args.quick else ""
         path = out_dir() / f"nn_{name}{tag}.json"
         path.write_text(json.dumps(summary, indent=1))
         print(f"summary: {path}")
