@@ -385,7 +385,7 @@ def figure(summary: dict[str, Any]) -> str:
     ax.invert_yaxis()
     ax.set_xlim(0, 100)
     ax.set_xlabel("test accuracy (%)")
-    ax.legend(loc="lower left", fontsize=8)
+    ax.legend(loc="best", fontsize=8, framealpha=0.9)
     ax.set_title(summary["title"], fontsize=9)
     for k, c in summary["curves"].items():
         ax2.plot(np.array(c["steps"]) / STEPS_PER_EPOCH, c["acc"], marker=".", label=k)
