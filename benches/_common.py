@@ -93,3 +93,28 @@ def write_section(
     else:
         text = text.rstrip("\n") + "\n\n" + section
     RESULTS.write_text(text)
+
+
+def package_origin() -> str:
+    """Where the pulsetrain under test was imported from, and pip's record if it is that copy.
+
+    The imported module decides (PYTHONPATH can shadow an installed copy), so the directory is
+    always given; pip's direct_url.json is added only when it describes the imported copy.
+    """
+    import json
+    from importlib.metadata import PackageNotFoundError, distribution
+    from pathlib import Path
+
+    import pulsetrain
+
+    where = Path(pulsetrain.__file__).resolve().parent
+    try:
+        dist = distribution("pulsetrain")
+    except PackageNotFoundError:
+        return f"{where} (not installed: a source tree on the path)"
+    installed = Path(str(dist.locate_file("pulsetrain"))).resolve()
+    if installed != where:
+        return f"{where} (a source tree on the path, shadowing the installed copy)"
+    raw = dist.read_text("direct_url.json")
+    url = str(json.loads(raw).get("url", "an unrecorded source")) if raw else "an index"
+    return f"{where} (installed from {url})"

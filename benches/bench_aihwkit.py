@@ -41,7 +41,7 @@ from dataclasses import dataclass  # noqa: E402
 from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
-from _common import require_release, write_section  # noqa: E402
+from _common import package_origin, require_release, write_section  # noqa: E402
 
 import pulsetrain as pt  # noqa: E402
 
@@ -658,20 +658,6 @@ MATCHING = (
 )
 
 
-def installed_from() -> str:
-    """Where the installed pulsetrain was built from (pip's direct_url.json), if recorded."""
-    import json
-    from importlib.metadata import PackageNotFoundError, distribution
-
-    try:
-        raw = distribution("pulsetrain").read_text("direct_url.json")
-    except PackageNotFoundError:
-        return "an uninstalled source tree"
-    if not raw:
-        return "an index or an unrecorded source"
-    return str(json.loads(raw).get("url", "an unrecorded source"))
-
-
 # --------------------------------------------------------------------------------- main
 def ratio(res: dict[str, tuple[float, float]]) -> str:
     if "aihwkit" not in res:
@@ -748,7 +734,7 @@ def main() -> None:
     if not HAVE_AIHWKIT:
         return
     text = (
-        f"pulsetrain under test: the release build installed from {installed_from()}; the "
+        f"pulsetrain under test: the release build at {package_origin()}; the "
         f"commit above is the checkout's HEAD when this section was written (other sessions "
         f"commit to it while benchmarks run). "
         f"Reference: {AIHWKIT_VERSION} (CPU, float32; its wheel has no float64 tiles), "
