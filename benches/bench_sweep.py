@@ -1,0 +1,327 @@
+"""Seed sweeps of least squares: R replicas in one run against aihwkit seed by seed (issue 15.4).
+
+Run from the project root, in a venv that has pulsetrain (release build) and the optional
+reference simulator (benches/requirements-aihwkit.txt):
+
+    python benches/bench_sweep.py
+
+The workload is a sweep over seeds of one small least-squares problem, the papers' setting:
+W of 5×20, 100 rows of A ~ N(0, 1), W* ~ N(0, 0.45²), batch 10 (cyclic), STEPS steps from W = 0.
+Both simulators use a SoftBounds device on [−1, 1] with aihwkit's default cycle-to-cycle and
+device-to-device noise, the stochastic pulse update with BL 31 and update management, and exact
+(perfect) forward and backward passes. Two algorithms: Analog SGD, and residual learning
+(pulsetrain ``ResidualLearning``; aihwkit ``TransferCompound`` with a perfect transfer read,
+one column every step), as in benches/bench_aihwkit.py.
+
+- pulsetrain: one ``pulsetrain.run(..., replicas=R)`` call (R = 256), one thread; also the same
+  seeds run one at a time (``replicas=1``) to show what the replica axis buys.
+- aihwkit: ``AnalogLinear(20, 5, bias=False)`` + ``AnalogSGD``, a fresh model per seed, a plain
+  PyTorch loop over the same batches, one thread; AI_SEEDS seeds per timed round (the time per
+  replica-step does not depend on the seed count).
+
+The figure of merit is wall time per replica-step (one training step of one seed). The three
+timed calls alternate round by round (warm-up, then REPEATS rounds; medians), so they see the
+same machine load. As a sanity check that both run the same training, the mean final loss over
+seeds is printed for both (they agree only in distribution: different random streams).
+
+aihwkit is optional: without it the bench times pulsetrain alone and leaves RESULTS.md untouched.
+"""
+
+from __future__ import annotations
+
+import os
+
+# One thread everywhere, set before NumPy or torch is imported.
+for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "RAYON_NUM_THREADS"):
+    os.environ[_var] = "1"
+
+import statistics  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from typing import Any  # noqa: E402
+
+import numpy as np  # noqa: E402
+from _common import package_origin, require_release, write_section  # noqa: E402
+
+import pulsetrain as pt  # noqa: E402
+from pulsetrain.algorithms import AnalogSGD, ResidualLearning  # noqa: E402
+from pulsetrain.problems import LeastSquares  # noqa: E402
+
+try:
+    import torch
+
+    torch.set_num_threads(1)
+    import aihwkit
+    from aihwkit.nn import AnalogLinear
+    from aihwkit.optim import AnalogSGD as AiAnalogSGD
+    from aihwkit.simulator.configs import (
+        IOParameters,
+        SingleRPUConfig,
+        SoftBoundsDevice,
+        TransferCompound,
+        UnitCellRPUConfig,
+        UpdateParameters,
+    )
+    from aihwkit.simulator.parameters.enums import PulseType
+
+    HAVE_AIHWKIT = True
+    AIHWKIT_VERSION = f"aihwkit {aihwkit.__version__}, torch {torch.__version__}"
+except ImportError as exc:  # pragma: no cover - depends on the optional install
+    HAVE_AIHWKIT = False
+    AIHWKIT_VERSION = f"not importable ({exc})"
+
+TITLE = "Seed sweeps of least squares: R replicas vs aihwkit seed by seed (issue 15.4)"
+COMMAND = "python benches/bench_sweep.py"
+OUT, IN, ROWS, BATCH = 5, 20, 100, 10
+STEPS = 200
+R = 256  # replicas in one pulsetrain run
+PT_SEEDS_ONE_BY_ONE = 8  # pulsetrain replicas=1 runs per timed round
+AI_SEEDS = 8  # aihwkit seeds per timed round
+REPEATS = 5
+LR = 0.1
+LR_TRANSFER = 0.1
+GAMMA = 0.4
+DESIRED_BL = 31
+DW_MIN, DW_MIN_STD, DW_MIN_DTOD, UP_DOWN_DTOD, W_DTOD = 1e-3, 0.3, 0.3, 0.01, 0.3
+
+PROBLEM = LeastSquares(in_size=IN, out_size=OUT, n_samples=ROWS, batch_size=BATCH)
+PT_DEVICE = pt.Device(
+    response=pt.SoftBounds(w_max=1.0, w_min=-1.0),
+    dw_min=DW_MIN,
+    dw_min_std=DW_MIN_STD,
+    c2c_mode=pt.C2CMode.MULTIPLICATIVE,
+    dw_min_dtod=DW_MIN_DTOD,
+    up_down_dtod=UP_DOWN_DTOD,
+    w_max_dtod=W_DTOD,
+    w_min_dtod=W_DTOD,
+)
+PT_UPDATE = pt.StochasticPulseUpdate(
+    desired_bl=DESIRED_BL, update_management=True, update_bl_management=False, fixed_bl=True
+)
+PT_ALGOS: dict[str, Any] = {
+    "Analog SGD": AnalogSGD(device=PT_DEVICE, lr=LR, update=PT_UPDATE),
+    "residual learning": ResidualLearning(
+        device=PT_DEVICE,
+        lr=LR,
+        lr_transfer=LR_TRANSFER,
+        gamma_mix=GAMMA,
+        transfer_every=1,
+        columns_per_transfer=1,
+        read_noise_std=0.0,
+        update=PT_UPDATE,
+    ),
+}
+
+
+def load() -> str:
+    return f"{os.getloadavg()[0]:.2f}"
+
+
+def interleaved(fns: dict[str, Callable[[], float]]) -> dict[str, float]:
+    """Median seconds per replica-step of each function; each returns the replica-steps it ran."""
+    for fn in fns.values():
+        fn()
+    per: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(REPEATS):
+        for k, fn in fns.items():
+            t0 = time.perf_counter()
+            n = fn()
+            per[k].append((time.perf_counter() - t0) / n)
+    return {k: statistics.median(v) for k, v in per.items()}
+
+
+# --------------------------------------------------------------------------------- pulsetrain
+final_losses: dict[str, list[float]] = {}
+
+
+def pt_sweep(name: str) -> Callable[[], float]:
+    def run() -> float:
+        res = pt.run(
+            PROBLEM, PT_ALGOS[name], steps=STEPS, rng=0, replicas=R, n_threads=1,
+            record_every=STEPS, progress=False,
+        )  # fmt: skip
+        final_losses[f"pulsetrain {name}"] = [float(v) for v in res.loss[:, -1]]
+        return R * STEPS
+
+    return run
+
+
+def pt_one_by_one(name: str) -> Callable[[], float]:
+    def run() -> float:
+        for s in range(PT_SEEDS_ONE_BY_ONE):
+            pt.run(
+                PROBLEM, PT_ALGOS[name], steps=STEPS, rng=0, replicas=1, replica_offset=s,
+                n_threads=1, record_every=STEPS, progress=False,
+            )  # fmt: skip
+        return PT_SEEDS_ONE_BY_ONE * STEPS
+
+    return run
+
+
+# --------------------------------------------------------------------------------- aihwkit
+def ai_update() -> Any:
+    return UpdateParameters(
+        desired_bl=DESIRED_BL,
+        fixed_bl=True,
+        pulse_type=PulseType.STOCHASTIC_COMPRESSED,
+        update_management=True,
+        update_bl_management=False,
+        um_grad_scale=1.0,
+        res=0,
+        sto_round=False,
+    )
+
+
+def ai_device() -> Any:
+    return SoftBoundsDevice(
+        dw_min=DW_MIN,
+        dw_min_std=DW_MIN_STD,
+        mult_noise=True,
+        dw_min_dtod=DW_MIN_DTOD,
+        dw_min_dtod_log_normal=False,
+        up_down=0.0,
+        up_down_dtod=UP_DOWN_DTOD,
+        w_max=1.0,
+        w_min=-1.0,
+        w_max_dtod=W_DTOD,
+        w_min_dtod=W_DTOD,
+        write_noise_std=0.0,
+        enforce_consistency=True,
+    )
+
+
+def ai_config(name: str) -> Any:
+    if name == "Analog SGD":
+        cfg = SingleRPUConfig(device=ai_device(), update=ai_update())
+    else:
+        tf = IOParameters()
+        tf.is_perfect = True
+        device = TransferCompound(
+            unit_cell_devices=[ai_device(), ai_device()],
+            gamma=GAMMA,
+            transfer_every=1.0,
+            units_in_mbatch=True,
+            n_reads_per_transfer=1,
+            transfer_columns=True,
+            with_reset_prob=0.0,
+            random_selection=False,
+            fast_lr=LR,
+            transfer_lr=LR_TRANSFER,
+            scale_transfer_lr=False,
+            transfer_forward=tf,
+            transfer_update=ai_update(),
+        )
+        cfg = UnitCellRPUConfig(device=device, update=ai_update())
+    cfg.forward.is_perfect = True
+    cfg.backward.is_perfect = True
+    return cfg
+
+
+def ai_problems(n: int) -> list[tuple[Any, Any]]:
+    """Per seed: A and b = A W*ᵀ as float32 tensors (the law of LeastSquares)."""
+    out = []
+    for s in range(n):
+        gen = np.random.default_rng(1000 + s)
+        a = gen.standard_normal((ROWS, IN))
+        w_star = 0.45 * gen.standard_normal((OUT, IN))
+        b = a @ w_star.T
+        out.append((torch.tensor(a, dtype=torch.float32), torch.tensor(b, dtype=torch.float32)))
+    return out
+
+
+def ai_sweep(name: str) -> Callable[[], float]:
+    data = ai_problems(AI_SEEDS)
+
+    def run() -> float:
+        losses = []
+        for s, (a, b) in enumerate(data):
+            torch.manual_seed(s)
+            model = AnalogLinear(IN, OUT, bias=False, rpu_config=ai_config(name))
+            model.set_weights(torch.zeros(OUT, IN))
+            model.train()
+            opt = AiAnalogSGD(model.parameters(), lr=LR)
+            opt.regroup_param_groups(model)
+            order = torch.randperm(ROWS)
+            for k in range(STEPS):
+                j = (k * BATCH) % ROWS
+                idx = order[j : j + BATCH]
+                xb = a[idx].requires_grad_(requires_grad=True)
+                opt.zero_grad()
+                y = model(xb)
+                loss = 0.5 * ((y - b[idx]) ** 2).sum() / BATCH
+                loss.backward()
+                opt.step()
+            with torch.no_grad():
+                y = model(a)
+                losses.append(float(0.5 * ((y - b) ** 2).sum() / ROWS))
+        final_losses[f"aihwkit {name}"] = losses
+        return AI_SEEDS * STEPS
+
+    return run
+
+
+def us(t: float) -> str:
+    return f"{t * 1e6:.2f} µs"
+
+
+def main() -> None:
+    require_release()
+    rows: list[tuple[str, str, str, str]] = []
+    notes: list[str] = []
+    for name in PT_ALGOS:
+        fns: dict[str, Callable[[], float]] = {
+            "pulsetrain R": pt_sweep(name),
+            "pulsetrain 1": pt_one_by_one(name),
+        }
+        if HAVE_AIHWKIT:
+            fns["aihwkit"] = ai_sweep(name)
+        load0 = load()
+        res = interleaved(fns)
+        load1 = load()
+        work = f"least squares 5×20, batch 10, {STEPS} steps; {name}; time per replica-step"
+        print(name, {k: us(v) for k, v in res.items()}, f"load {load0} → {load1}")
+        if HAVE_AIHWKIT:
+            base = f"aihwkit {us(res['aihwkit'])} (seed by seed)"
+            rows.append(
+                (work, base, f"pulsetrain {us(res['pulsetrain R'])} (R = {R} in one run)",
+                 f"{res['aihwkit'] / res['pulsetrain R']:.1f}×")
+            )  # fmt: skip
+            rows.append(
+                (work, base, f"pulsetrain {us(res['pulsetrain 1'])} (seed by seed, R = 1)",
+                 f"{res['aihwkit'] / res['pulsetrain 1']:.1f}×")
+            )  # fmt: skip
+        lp = final_losses[f"pulsetrain {name}"]
+        text = (
+            f"- *{name}*: final loss (mean ± sd over seeds) pulsetrain "
+            f"{np.mean(lp):.4g} ± {np.std(lp):.2g} (R = {R})"
+        )
+        if HAVE_AIHWKIT:
+            la = final_losses[f"aihwkit {name}"]
+            text += f", aihwkit {np.mean(la):.4g} ± {np.std(la):.2g} ({AI_SEEDS} seeds)"
+        if HAVE_AIHWKIT:
+            text += f" (per seed: {', '.join(f'{v:.3g}' for v in la)})"
+        notes.append(text + f"; 1-min load {load0} → {load1}.")
+        print(notes[-1])
+    if not HAVE_AIHWKIT:
+        print(f"aihwkit {AIHWKIT_VERSION}: RESULTS.md left untouched")
+        return
+    text = (
+        f"pulsetrain under test: the release build at {package_origin()}. Reference: "
+        f"{AIHWKIT_VERSION} (CPU, float32), same process. One thread each. Per algorithm the three "
+        "timed calls alternate round by round (one warm-up round, then "
+        f"{REPEATS}; medians of the time per replica-step). pulsetrain's R-replica row is one "
+        f"`pulsetrain.run(LeastSquares(in_size=20, out_size=5, n_samples=100, batch_size=10), "
+        f"algorithm, steps={STEPS}, replicas={R}, n_threads=1)` call including setup and two "
+        "records; aihwkit builds a fresh `AnalogLinear` per seed and runs a plain loop (setup "
+        "included, loss evaluated once at the end). Same device (SoftBounds ±1, dw_min 1e−3, "
+        "aihwkit's default c2c 0.3 multiplicative and dtod spreads), stochastic pulses BL 31 fixed "
+        f"with update management, perfect forward/backward, lr {LR}"
+        f" (residual learning: γ {GAMMA}, transfer lr {LR_TRANSFER}, one column per step, perfect "
+        "transfer read). The issue's target is ≥ 50× per replica-step.\n\n" + "\n".join(notes)
+    )
+    write_section(TITLE, COMMAND, rows, text)
+    print(f"wrote section {TITLE!r} of benches/RESULTS.md")
+
+
+if __name__ == "__main__":
+    main()
