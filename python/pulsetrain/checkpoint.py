@@ -296,7 +296,7 @@ def load_model_state_dict(state: Any, saved: Mapping[str, Any], owner: str) -> N
     tile_keys = {
         f"tiles.{name}.{k}": (name, k)
         for name, tile in walker.tiles.items()
-        for k in tile.state_dict()
+        for k in tile._state_keys()  # the keys of its state_dict(), without copying arrays
     }
     want = set(tile_keys) | set(walker.entries)
     missing, extra = sorted(want - set(saved)), sorted(set(saved) - want)

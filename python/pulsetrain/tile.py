@@ -177,6 +177,10 @@ class TileBackend(Protocol):
         """Restore the pulse counters of a phase."""
         ...
 
+    def reference(self) -> FloatArray:
+        """Return the reference array (without computing the other maps)."""
+        ...
+
 
 class Backend(enum.Enum):
     """Which implementation holds a tile's state and runs its kernels."""
@@ -949,7 +953,7 @@ class AnalogTile:
             "device": _spec_json(self.device.to_spec()),
             "update": _spec_json(self.update_mode.to_spec()),
             "physical_weights": self.physical_weights,
-            "reference": self.reference,
+            "reference": np.asarray(self._tile.reference()),
         }
         for p in Phase:
             state[f"pulse_counts.{p.value}"] = self.pulse_counts(p)

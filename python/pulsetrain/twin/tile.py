@@ -777,3 +777,13 @@ class TwinTile:
         if counts.shape != self._shape:
             raise ShapeError(_message("counts", f"an array of shape {self._shape}", counts.shape))
         self._counts[ph] = counts.copy()
+
+    def reference(self) -> F64:
+        """Return a copy of the reference of every element.
+
+        Returns
+        -------
+        numpy.ndarray of float64, shape (R, out, in)
+            A copy.
+        """
+        return self._ref.copy()

@@ -454,4 +454,9 @@ impl Tile {
             .set_pulse_counts(ph, arr.as_array())
             .map_err(to_py)
     }
+
+    /// The reference of every element, (R, out, in): a copy, without the maps' bisections.
+    fn reference<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray3<f64>> {
+        self.inner.reference().into_pyarray(py)
+    }
 }
