@@ -22,7 +22,10 @@ from conftest import algorithm_examples
 from pulsetrain.algorithms import ERIDER, RIDER, AnalogSGD, MultiTile, TTv2
 from pulsetrain.algorithms.base import Algorithm, AlgorithmState
 from pulsetrain.checkpoint import RunCheckpoint, RunFile
+from pulsetrain.cli import main as cli_main
+from pulsetrain.config import dumps_toml
 from pulsetrain.errors import NonFiniteError, ParameterError, ResultFileError, ShapeError
+from pulsetrain.experiment import Experiment, slug
 from pulsetrain.problems import Classifier, LeastSquares
 from pulsetrain.problems.base import Instance
 from pulsetrain.results import TrainResult
@@ -490,3 +493,41 @@ def test_ctrl_c_writes_the_checkpoint_and_the_run_resumes(tmp_path: Path) -> Non
     assert part.interrupted
     assert RunCheckpoint.load(path).done == part.steps
     _results_equal(ref, pt.run(LS, algorithm, **kw, checkpoint=path))
+
+
+def test_cli_run_checkpoint_resumes_each_algorithm(tmp_path: Path) -> None:
+    """``pulsetrain run CONFIG --checkpoint DIR`` resumes a run stopped half-way (its checkpoint
+    made here with the experiment's exact arguments) and writes the uninterrupted results."""
+    exp = Experiment.example()
+    config = tmp_path / "exp.toml"
+    config.write_text(dumps_toml(exp), encoding="utf-8")
+    kw: dict[str, Any] = {
+        "steps": exp.steps,
+        "replicas": exp.replicas,
+        "rng": exp.seed,
+        "n_threads": exp.n_threads,
+        "record_every": exp.record_every,
+        "progress": False,
+    }
+    entry = exp.algorithms[1]
+    ref = pt.run(exp.problem, entry.algorithm, **kw)
+    ckdir = tmp_path / "ck"
+    stopped = pt.run(
+        exp.problem,
+        entry.algorithm,
+        **kw,
+        checkpoint=ckdir / f"{slug(entry.label)}.ckpt",
+        callbacks=[lambda k, s: k >= exp.steps // 2],
+    )
+    assert stopped.steps == exp.steps // 2
+    out = tmp_path / "out"
+    argv = ["run", str(config), "--out", str(out), "--checkpoint", str(ckdir), "--no-progress"]
+    assert cli_main(argv) == 0
+    got = TrainResult.load(out / "runs" / slug(entry.label))
+    for name in ("record_steps", "loss", "error", "weights"):
+        np.testing.assert_array_equal(getattr(got, name), getattr(ref, name), err_msg=name)
+    for p, v in ref.pulses.items():
+        np.testing.assert_array_equal(got.pulses[p], v, err_msg=p)
+    assert sorted(p.name for p in ckdir.iterdir()) == sorted(
+        f"{slug(e.label)}.ckpt" for e in exp.algorithms
+    )
