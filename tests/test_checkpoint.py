@@ -371,15 +371,18 @@ def test_resumed_run_is_bit_identical(
 
 
 def test_stopped_run_resumes_and_checkpoint_is_written_atomically(tmp_path: Path) -> None:
-    """A callback's stop writes the checkpoint; resuming with ``rng=None`` takes its seed."""
+    """A callback's stop writes the checkpoint; resuming with ``rng=None`` takes its seed, and
+    with another thread count gives the same numbers (replica offset 2 here)."""
     algorithm = _noisy(RIDER.example())
     kw: dict[str, Any] = {"steps": 20, "replicas": 2, "record_every": 4, "progress": False}
-    ref = pt.run(LS, algorithm, rng=5, **kw)
+    kw["replica_offset"] = 2
+    ref = pt.run(LS, algorithm, rng=5, n_threads=2, **kw)
     path = tmp_path / "sub" / "stop.ckpt"
-    part = pt.run(LS, algorithm, rng=5, **kw, checkpoint=path, callbacks=[lambda k, s: k >= 8])
+    stop = [lambda k, s: k >= 8]
+    part = pt.run(LS, algorithm, rng=5, n_threads=2, **kw, checkpoint=path, callbacks=stop)
     assert part.steps == 8
     assert sorted(p.name for p in path.parent.iterdir()) == ["stop.ckpt"]  # no temporary left
-    _results_equal(ref, pt.run(LS, algorithm, rng=None, **kw, checkpoint=path))
+    _results_equal(ref, pt.run(LS, algorithm, rng=None, n_threads=1, **kw, checkpoint=path))
 
 
 def _checkpointed(tmp_path: Path) -> tuple[Path, dict[str, Any]]:
