@@ -30,8 +30,10 @@ uninterrupted one would.
 from __future__ import annotations
 
 import enum
+import functools
 import json
 import os
+import types
 import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -90,11 +92,21 @@ def _plain(value: object) -> bool:
     return False
 
 
+_REBUILT = (
+    ConfigMixin,
+    enum.Enum,
+    np.random.SeedSequence,
+    type,
+    types.FunctionType,
+    types.MethodType,
+    types.BuiltinFunctionType,
+    functools.partial,
+)
+
+
 def _skipped(value: object) -> bool:
-    """Tell whether `value` is rebuilt by ``start()`` (configs, enums, methods, seeds)."""
-    return isinstance(value, ConfigMixin | enum.Enum | np.random.SeedSequence | type) or (
-        callable(value) and not isinstance(value, AnalogTile)
-    )
+    """Tell whether `value` is rebuilt by ``start()`` (configs, enums, functions, seeds)."""
+    return isinstance(value, _REBUILT)
 
 
 def _fields(obj: object) -> Iterator[tuple[str, Any]]:
@@ -154,9 +166,17 @@ class _Walker:
                 raise TypeError(msg)
         elif _skipped(value) or id(value) in self.seen:
             return
-        elif isinstance(value, list | tuple):
+        elif isinstance(value, list):
             self.seen.add(id(value))
             for i, v in enumerate(value):
+                self._value(value, i, "item", v, f"{key}.{i}")
+        elif isinstance(value, tuple):
+            # A tuple's items cannot be reassigned: only objects in it, restored in place.
+            self.seen.add(id(value))
+            for i, v in enumerate(value):
+                if not (_skipped(v) or hasattr(v, "__dict__") or isinstance(v, AnalogTile)):
+                    msg = f"{key}.{i}: cannot restore a {type(v).__name__} held in a tuple"
+                    raise TypeError(msg)
                 self._value(value, i, "item", v, f"{key}.{i}")
         elif isinstance(value, dict):
             self.seen.add(id(value))

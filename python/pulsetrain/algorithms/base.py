@@ -157,9 +157,7 @@ class AlgorithmState(abc.ABC):
         dict
             NumPy arrays (copies), and ints, floats, bools, strings, None and lists of them.
         """
-        from pulsetrain.checkpoint import model_state_dict
-
-        return model_state_dict(self)
+        return _checkpoints.model_state_dict(self)
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore a :meth:`state_dict` into a state started from the same config and seed.
@@ -181,9 +179,8 @@ class AlgorithmState(abc.ABC):
         ShapeError
             An array of another dtype or shape.
         """
-        from pulsetrain.checkpoint import load_model_state_dict
-
-        load_model_state_dict(self, state, f"{type(self).__name__}.load_state_dict")
+        owner = f"{type(self).__name__}.load_state_dict"
+        _checkpoints.load_model_state_dict(self, state, owner)
 
 
 def memory_figures(state: Any) -> dict[str, int]:
