@@ -12,8 +12,10 @@ use crate::error::CoreError;
 use crate::par::{map_row_blocks, row, Par};
 use crate::rng::{tag, Stream};
 use crate::spec::{UpdateMode, MAX_MAX_BL};
+use crate::tile::{map_rows_with, try_collect, Interrupt, CHUNK_WORK};
 use crate::tile::{Phase, Streams, Tile, UpdateStats};
 use crate::variation::ElemMap;
+use pulse_count::TrainCursor;
 
 /// Rows per block of the expected and pulse-count batch updates ([`map_row_blocks`]).
 const OUTER_ROWS: usize = 8;
@@ -128,11 +130,31 @@ impl Tile {
         phase: Phase,
         par: Par<'_>,
     ) -> Result<UpdateStats, CoreError> {
+        self.apply_pulses_interruptible(counts, phase, par, &mut || false)
+    }
+
+    /// [`Tile::apply_pulses`] in chunks of about [`CHUNK_WORK`] pulses, asking `stop` between
+    /// chunks. A chunk ends on every row after a whole element (its pulses all fired, its
+    /// counter raised by them), so a stopped call leaves each row's elements fired up to some
+    /// column and untouched after it: exactly what the same call with the later counts zeroed
+    /// would have done. Uninterrupted, the result is bit-identical to one pass.
+    ///
+    /// # Errors
+    /// As [`Tile::apply_pulses`], and [`CoreError::Interrupted`] when `stop` returns true (the
+    /// tile then holds the pulses fired so far, counted). Never panics.
+    pub fn apply_pulses_interruptible(
+        &mut self,
+        counts: ArrayView3<'_, i64>,
+        phase: Phase,
+        par: Par<'_>,
+        stop: Interrupt<'_>,
+    ) -> Result<UpdateStats, CoreError> {
         const OWNER: &str = "Tile.apply_pulses";
         let (r, o, i) = self.shape();
         Self::check_shape("counts", OWNER, counts.shape(), [r, o, i])?;
-        let limit = i64::from(MAX_MAX_BL);
-        if let Some(bad) = counts.iter().find(|c| c.abs() > limit) {
+        let limit = u64::from(MAX_MAX_BL);
+        // unsigned_abs: i64::MIN has no positive i64 (abs() would wrap to itself, < limit).
+        if let Some(bad) = counts.iter().find(|c| c.unsigned_abs() > limit) {
             return Err(CoreError::param(
                 "counts",
                 OWNER,
@@ -143,23 +165,86 @@ impl Tile {
         let counts = counts.as_standard_layout();
         let cs = counts.as_slice().unwrap_or(&[]);
         let pulser = crate::pulse::Pulser::new(&self.device);
+        let rows = r * o;
+        let mut cursors = try_collect(rows, "counts", OWNER, |_| TrainCursor {
+            s: Stream::open([0, 0], 0, 0, 0, 0, 0),
+            j: 0,
+        })?;
         let st = self.next_tick();
-        let work = self.state.len();
-        let (state, counters, maps) = self.rows_mut(phase);
-        let per_row = par.run(work, |parallel| {
-            map_row_blocks(
-                parallel,
-                i,
-                1,
-                state,
-                counters,
-                maps,
-                |g, prow, crow, mrow| {
-                    let mut s = st.row_stream(g, tag::UPDATE);
-                    pulse_count::fire_counts(&pulser, prow, crow, mrow, row(cs, g, i), &mut s)
-                },
-            )
-        });
+        for (g, c) in cursors.iter_mut().enumerate() {
+            c.s = st.row_stream(g, tag::UPDATE);
+        }
+        let mut per_row = vec![0u64; rows];
+        // Work left per row: a pulse, or a visit for an element without pulses.
+        let mut left: Vec<u64> = cs
+            .chunks(i.max(1))
+            .map(|c| c.iter().map(|n| n.unsigned_abs().max(1)).sum())
+            .collect();
+        // Each chunk advances a window of rows by `budget` each: at least 32 trains of the
+        // longest length per row, so that the trains still overlap (`Pulser::fire_lanes`); the
+        // window holds rows until about 4·CHUNK_WORK work, so that short rows go in parallel
+        // and long ones keep a chunk near 0.1 s.
+        let longest = cs.iter().map(|n| n.unsigned_abs()).max().unwrap_or(0);
+        let budget = longest.saturating_mul(32).max(4096);
+        let target = CHUNK_WORK.saturating_mul(4);
+        let mut first = 0;
+        while first < rows {
+            let mut last = first;
+            let mut work = 0u64;
+            while last < rows && (last == first || work < target) {
+                work = work.saturating_add(left.get(last).copied().unwrap_or(0).min(budget));
+                last += 1;
+            }
+            let (state, counters, maps) = self.rows_mut(phase);
+            let span = first * i..last * i;
+            let (Some(state), Some(counters), Some(maps), Some(curs)) = (
+                state.get_mut(span.clone()),
+                counters.get_mut(span.clone()),
+                maps.get(span),
+                cursors.get_mut(first..last),
+            ) else {
+                unreachable!("rows first..last are in range by construction")
+            };
+            let chunk = par.run(usize::try_from(work).unwrap_or(usize::MAX), |parallel| {
+                map_rows_with(
+                    parallel,
+                    i,
+                    first,
+                    state,
+                    counters,
+                    maps,
+                    curs,
+                    |g, prow, crow, mrow, cur| {
+                        if cur.j >= i {
+                            return (0, 0, true);
+                        }
+                        pulse_count::fire_counts(
+                            &pulser,
+                            prow,
+                            crow,
+                            mrow,
+                            row(cs, g, i),
+                            cur,
+                            budget,
+                        )
+                    },
+                )
+            });
+            for (g, (fired, done_work, _)) in (first..last).zip(chunk) {
+                if let (Some(tot), Some(l)) = (per_row.get_mut(g), left.get_mut(g)) {
+                    *tot = tot.saturating_add(fired);
+                    *l = l.saturating_sub(done_work);
+                }
+            }
+            while cursors.get(first).is_some_and(|c| c.j >= i) {
+                first += 1;
+            }
+            if first < rows && stop() {
+                return Err(CoreError::Interrupted {
+                    owner: OWNER.to_owned(),
+                });
+            }
+        }
         Ok(self.per_replica(&per_row))
     }
 
