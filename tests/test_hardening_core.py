@@ -193,10 +193,14 @@ dev = pt.Device(response=pt.ALD(tau=1.0), dw_min_std=0.3, dw_min_dtod=0.2)
 t = pt.AnalogTile(16, 64, dev, rng=3, n_threads=2)
 rng = np.random.default_rng(0)
 counts = rng.choice([-1, 1], size=(16, 64)) * 1_000_000
+PC = pt.PulseCountUpdate(max_bl=1_000_000)
 print("ready", flush=True)
 try:
     if kind == "zero_shift":
         t._tile.zero_shift(10**9, False, 1, 2)  # 1e12 pulses: hours
+    elif kind == "apply_delta":
+        t = pt.AnalogTile(16, 64, dev, rng=3, n_threads=2, update=PC)
+        t.apply_delta(counts * 1.0)  # 1e6 pulses per element (max_bl): 1e9 noisy pulses
     else:
         t.apply_pulses(counts)  # 1e9 noisy pulses: tens of seconds
 except KeyboardInterrupt:
@@ -223,12 +227,21 @@ if kind == "apply_pulses":
     fresh = pt.AnalogTile(16, 64, dev, rng=3, n_threads=2)
     fresh.apply_pulses(np.where(applied, counts, 0))
     out["replay_equal"] = bool(np.array_equal(fresh.physical_weights, p))
+if kind == "apply_delta":
+    # Whole rows only: the finished windows' rows got the whole increment, the rest nothing.
+    done = (got.reshape(16, 64) > 0).all(axis=1)
+    fresh = pt.AnalogTile(16, 64, dev, rng=3, n_threads=2, update=PC)
+    fresh.apply_delta(np.where(done[:, None], counts * 1.0, 0.0))
+    out["replay_equal"] = bool(np.array_equal(fresh.physical_weights, p))
 print(json.dumps(out), flush=True)
 """
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGINT delivery needs POSIX signals")
-@pytest.mark.parametrize("kind", ["zero_shift", "apply_pulses"])
+@pytest.mark.parametrize(
+    "kind",
+    ["zero_shift", "apply_pulses", pytest.param("apply_delta", marks=pytest.mark.slow)],
+)
 def test_ctrl_c_stops_a_long_kernel_promptly_and_consistently(kind: str) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-c", INTERRUPT_SCRIPT, kind],
@@ -262,9 +275,14 @@ def test_ctrl_c_stops_a_long_kernel_promptly_and_consistently(kind: str) -> None
             assert (rest[1:] == 0).all()
         else:
             assert (rest == 0).all()  # apply_pulses stops between elements only
-    if kind == "apply_pulses":
+    if kind != "zero_shift":
         assert (counts == 0).any()
         assert res["replay_equal"]
+    if kind == "apply_delta":
+        # Rows are whole: all pulses or none, the finished rows a prefix.
+        whole = (counts == full).all(axis=1)
+        assert (whole | (counts == 0).all(axis=1)).all()
+        assert (np.diff(whole.astype(int)) <= 0).all()
 
 
 # -- item 5: chunked kernels give the one-pass results ----------------------------------------
@@ -294,6 +312,46 @@ def test_chunked_kernels_match_the_twin_across_chunks() -> None:
             )
         )
     for a, b in zip(*results, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.slow  # the twin's pulse loop: about 10 s
+def test_windowed_updates_match_the_twin() -> None:
+    # 2 x 64 x 256 elements. An outer product of a batch of 600 is 1.97e7 element-samples and
+    # a pulse-count delta of about 600 pulses per element 1.97e7 pulses: each above one window
+    # of 4 * 2**22, so the Rust kernels run in two windows of rows; the twin in one pass.
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(2, 600, 256))
+    d = rng.normal(size=(2, 600, 64))
+    delta = rng.uniform(0.55, 0.65, size=(2, 64, 256)) * rng.choice([-1.0, 1.0], (2, 64, 256))
+    out = []
+    for backend in ("rust", "twin"):
+        te = pt.AnalogTile(
+            64, 256, ALD, replicas=2, rng=6, backend=backend, update=pt.ExpectedUpdate(noise=True)
+        )
+        se = te.update(x, d, lr=1e-4)
+        tp = pt.AnalogTile(
+            64,
+            256,
+            ALD,
+            replicas=2,
+            rng=7,
+            backend=backend,
+            update=pt.PulseCountUpdate(max_bl=1000),
+        )
+        sp = tp.apply_delta(delta)
+        out.append(
+            (
+                te.physical_weights,
+                te.pulse_counts(),
+                se.pulses,
+                tp.physical_weights,
+                tp.pulse_counts(),
+                sp.pulses,
+            )
+        )
+    assert out[0][4].sum() > 4 * 2**22
+    for a, b in zip(*out, strict=True):
         np.testing.assert_array_equal(a, b)
 
 

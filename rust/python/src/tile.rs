@@ -244,10 +244,9 @@ impl Tile {
             return Err(param_err("lr", O, "a float in the range [0, inf)", lr));
         }
         let inner = &mut self.inner;
-        let stats = run_detached(py, n_threads, move |par| {
-            inner.update(x.view(), d.view(), lr, ph, par)
-        })?
-        .map_err(to_py)?;
+        let stats = run_interruptible(py, n_threads, move |par, stop| {
+            inner.update_interruptible(x.view(), d.view(), lr, ph, par, stop)
+        })?;
         Ok(pulsetrain_core::tile::stats_array(&stats).into_pyarray(py))
     }
 
@@ -265,10 +264,9 @@ impl Tile {
         let shape = self.full_shape();
         let delta = copy3(delta, "delta", O, shape)?;
         let inner = &mut self.inner;
-        let stats = run_detached(py, n_threads, move |par| {
-            inner.apply_delta(delta.view(), ph, par)
-        })?
-        .map_err(to_py)?;
+        let stats = run_interruptible(py, n_threads, move |par, stop| {
+            inner.apply_delta_interruptible(delta.view(), ph, par, stop)
+        })?;
         Ok(pulsetrain_core::tile::stats_array(&stats).into_pyarray(py))
     }
 
