@@ -12,7 +12,9 @@ __all__ = [
     "UPDATE_KINDS",
     "Tile",
     "__version__",
+    "alloc_budget",
     "build_profile",
+    "chunk_work",
     "default_threads",
     "normals",
     "parallel_min_work",
@@ -28,6 +30,10 @@ rng_scheme: int
 build_profile: str
 default_threads: int
 parallel_min_work: int
+alloc_budget: int
+"""Bytes of new buffers one call may allocate at most: half the physical memory (else 8 GiB)."""
+chunk_work: int
+"""Pulses a long kernel runs between two Ctrl-C checks (zero_shift, apply_pulses)."""
 FAMILY_NAMES: tuple[str, ...]
 """The spec-dict ``family`` strings the core accepts (docs/KERNEL_SPEC.md §1)."""
 UPDATE_KINDS: tuple[str, ...]

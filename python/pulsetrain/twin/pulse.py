@@ -16,11 +16,21 @@ from pulsetrain.twin.rng import StreamBank
 if TYPE_CHECKING:
     from pulsetrain.twin.tile import TwinTile
 
-__all__ = ["ceil_count", "clip", "fire", "pulse", "snap", "to_counts"]
+__all__ = [
+    "ceil_count",
+    "clip",
+    "fire",
+    "pulse",
+    "replica_totals",
+    "saturating_add",
+    "snap",
+    "to_counts",
+]
 
 _CEIL_SHRINK: Final = 1.0 - 2.0**-40
 _PROB_ONE: Final = 1.0 - 4.0 * 2.0**-52
 _U64_MAX_FLOAT: Final = 2.0**64
+_U64_MAX: Final = 2**64 - 1
 
 
 def clip(w: F64, lo: F64, hi: F64) -> F64:
@@ -44,6 +54,31 @@ def to_counts(n: F64) -> U64:
     small = n < _U64_MAX_FLOAT
     out[small] = n[small].astype(np.uint64)
     return out
+
+
+def saturating_add(a: U64, b: U64) -> U64:
+    """Return ``a + b`` element-wise, saturating at 2**64 - 1 like Rust's ``saturating_add``.
+
+    Pulse counters never wrap in either backend: a sum that overflows (it then wraps below
+    ``a``) is ``2**64 - 1``.
+    """
+    a = np.asarray(a, dtype=np.uint64)
+    total = a + np.asarray(b, dtype=np.uint64)  # wraps modulo 2**64
+    return np.where(total < a, np.uint64(_U64_MAX), total).astype(np.uint64)
+
+
+def replica_totals(counts: U64, replicas: int) -> U64:
+    """Return the pulses per replica of per-element counts, saturating at 2**64 - 1.
+
+    The kernels sum each row and then the rows of a replica with ``saturating_add``; for
+    non-negative terms that is the exact total clipped to 2**64 - 1.
+    """
+    per = counts.reshape(replicas, -1)
+    n = per.shape[1]
+    if n == 0 or int(per.max(initial=0)) <= _U64_MAX // n:
+        return np.asarray(per.sum(axis=1), dtype=np.uint64)  # cannot overflow
+    exact = [min(int(v), _U64_MAX) for v in per.astype(object).sum(axis=1)]
+    return np.asarray(exact, dtype=np.uint64)
 
 
 def fire(

@@ -22,10 +22,9 @@ from numpy.typing import ArrayLike
 from pulsetrain.errors import NonFiniteError, ParameterError, ShapeError
 from pulsetrain.twin import update as _update
 from pulsetrain.twin._common import F64, U64
-from pulsetrain.twin._common import libm_exp as _exp
 from pulsetrain.twin._common import message as _message
 from pulsetrain.twin.family import DeviceSpec, UpdateSpec, _check_int
-from pulsetrain.twin.pulse import fire
+from pulsetrain.twin.pulse import fire, replica_totals, saturating_add
 from pulsetrain.twin.rng import (
     TAG_BACKWARD,
     TAG_CALIBRATION,
@@ -43,6 +42,59 @@ __all__ = ["PHASES", "TwinTile"]
 
 PHASES: Final = (0, 1, 2)
 """Pulse-counter phases: UPDATE=0, TRANSFER=1, CALIBRATION=2."""
+
+
+def _exp1(v: float) -> float:
+    try:
+        return math.exp(v)
+    except OverflowError:  # libm returns inf here, as Rust's f64::exp does
+        return math.inf
+
+
+_EXP_OR_INF = np.frompyfunc(_exp1, 1, 1)
+
+
+def _exp_or_inf(x: F64) -> F64:
+    """Return ``exp(x)`` through libm element-wise, inf where it overflows (as in Rust)."""
+    with np.errstate(over="ignore"):
+        return np.asarray(_EXP_OR_INF(x), dtype=np.float64).reshape(np.shape(x))
+
+
+def _check_maps(dev: DeviceSpec, up: F64, dn: F64, hi: F64, lo: F64, ref: F64) -> None:
+    """Refuse maps that overflowed, naming the spread, as the kernel's ``check_maps`` does.
+
+    The kernel checks element by element in flat order (step, then upper bound, lower bound,
+    reference), so the first bad element decides which spread is named.
+    """
+    checks = [
+        (~(np.isfinite(up) & np.isfinite(dn)), "step"),
+        (~np.isfinite(hi), "bounds"),
+        (~np.isfinite(lo), "bounds"),
+        (~np.isfinite(ref), "reference"),
+    ]
+    bad = np.zeros(up.shape, dtype=bool)
+    for mask, _ in checks:
+        bad |= mask
+    if not bad.any():
+        return
+    k = int(np.flatnonzero(bad.ravel())[0])
+    step_spread = (
+        ("dw_min_dtod", dev.dw_min_dtod)
+        if dev.dw_min_dtod_log_normal or dev.dw_min_dtod > 0.0
+        else ("up_down_dtod", dev.up_down_dtod)
+    )
+    names = [
+        step_spread,
+        ("w_max_dtod", dev.w_max_dtod),
+        ("w_min_dtod", dev.w_min_dtod),
+        ("reference_std", dev.reference_std),
+    ]
+    for (mask, what), (name, value) in zip(checks, names, strict=True):
+        if mask.ravel()[k]:
+            allowed = (
+                f"small enough that every element's {what} is finite (the drawn maps overflowed)"
+            )
+            raise ParameterError(_message(name, allowed, value, owner="Device"))
 
 
 class TwinTile:
@@ -138,23 +190,29 @@ class TwinTile:
         xi = normals(self.key, self._row_streams(TAG_CONSTRUCTION, 0, 0), 5 * n)
         xi = xi.reshape(r, o, n, 5)
         xi_g, xi_r, xi_max, xi_min, xi_ref = (np.ascontiguousarray(xi[..., k]) for k in range(5))
-        if dev.dw_min_dtod_log_normal:
-            g = _exp(dev.dw_min_dtod * xi_g)
-        else:
-            g = 1.0 + dev.dw_min_dtod * xi_g
-        rr = dev.up_down_dtod * xi_r
-        self._up: F64 = np.abs(dev.dw_min * (g + rr))
-        self._dn: F64 = np.abs(dev.dw_min * (g - rr))
-        s = dev.shape_origin
-        self._hi: F64 = s + (dev.hi - s) * np.maximum(np.abs(1.0 + dev.w_max_dtod * xi_max), 1e-3)
-        self._lo: F64 = s + (dev.lo - s) * np.maximum(np.abs(1.0 + dev.w_min_dtod * xi_min), 1e-3)
-        if dev.family == "ideal":
-            self._sp: F64 = np.full(self._shape, np.nan)
-        else:
-            self._sp = self._bisect_symmetric_point()
-        ref = dev.reference_mean + dev.reference_std * xi_ref
-        if dev.subtract_symmetry_point:
-            ref = ref + self._sp
+        with np.errstate(all="ignore"):  # overflowed maps are refused just below
+            if dev.dw_min_dtod_log_normal:
+                g = _exp_or_inf(dev.dw_min_dtod * xi_g)
+            else:
+                g = 1.0 + dev.dw_min_dtod * xi_g
+            rr = dev.up_down_dtod * xi_r
+            self._up: F64 = np.abs(dev.dw_min * (g + rr))
+            self._dn: F64 = np.abs(dev.dw_min * (g - rr))
+            s = dev.shape_origin
+            self._hi: F64 = s + (dev.hi - s) * np.maximum(
+                np.abs(1.0 + dev.w_max_dtod * xi_max), 1e-3
+            )
+            self._lo: F64 = s + (dev.lo - s) * np.maximum(
+                np.abs(1.0 + dev.w_min_dtod * xi_min), 1e-3
+            )
+            if dev.family == "ideal":
+                self._sp: F64 = np.full(self._shape, np.nan)
+            else:
+                self._sp = self._bisect_symmetric_point()
+            ref = dev.reference_mean + dev.reference_std * xi_ref
+            if dev.subtract_symmetry_point:
+                ref = ref + self._sp
+        _check_maps(dev, self._up, self._dn, self._hi, self._lo, ref)
         self._ref: F64 = ref
         self._p: F64 = np.minimum(np.maximum(ref, self._lo), self._hi)
 
@@ -439,7 +497,7 @@ class TwinTile:
         if n.shape != self._shape:
             raise ShapeError(_message("counts", f"an array of shape {self._shape}", n.shape))
         n = n.astype(np.int64)
-        if np.abs(n).max(initial=0) > 1_000_000:
+        if np.abs(n.astype(np.float64)).max(initial=0) > 1_000_000:  # no int64 abs wrap
             raise ParameterError(_message("counts", "ints in [-1000000, 1000000]", n.max()))
         return self._commit(ph, *_update.pulse_trains(self, n, self._tick))
 
@@ -732,9 +790,9 @@ class TwinTile:
     def _commit(self, phase: int, p: F64, counts: U64) -> U64:
         """Store the new state and counters, advance the tick, return pulses per replica."""
         self._p = p
-        self._counts[phase] = self._counts[phase] + counts
+        self._counts[phase] = saturating_add(self._counts[phase], counts)
         self._tick += 1
-        return np.asarray(counts.reshape(self.replicas, -1).sum(axis=1), dtype=np.uint64)
+        return replica_totals(counts, self.replicas)
 
     # -- checkpoint setters (mirror Tile.set_tick / Tile.set_pulse_counts) ------------------------
 

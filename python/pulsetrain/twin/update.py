@@ -132,7 +132,8 @@ def expected(tile: TwinTile, delta: F64, tick: int) -> tuple[F64, U64]:
         xi = normals(tile.key, tile._row_streams(TAG_UPDATE, 0, tick), tile.in_size)
         new = new + np.sqrt(np.abs(delta) * dev.dw_min) * xi.reshape(tile._shape)
     new = clip(new, tile._lo, tile._hi)
-    counts = to_counts(ceil_count(np.abs(delta) / dev.dw_min))
+    with np.errstate(over="ignore"):  # an overflowing ratio is inf: u64::MAX pulses, as in Rust
+        counts = to_counts(ceil_count(np.abs(delta) / dev.dw_min))
     return new, counts
 
 
@@ -143,7 +144,8 @@ def pulse_count(tile: TwinTile, delta: F64, tick: int) -> tuple[F64, U64]:
     r, o, n_in = tile._shape
     n_rows = r * o
     p = tile._p.copy().ravel()
-    ratio = (np.abs(delta) / dev.dw_min).reshape(n_rows, n_in)
+    with np.errstate(over="ignore"):  # inf ratios are capped at max_bl below, as in Rust
+        ratio = (np.abs(delta) / dev.dw_min).reshape(n_rows, n_in)
     up = (delta > 0.0).reshape(n_rows, n_in)
     max_bl = float(upd.max_bl)
     stochastic = upd.rounding == "stochastic"

@@ -3,7 +3,8 @@
 
 use std::fmt;
 
-/// Every way a core call can refuse its input. A call that returns an error changed nothing.
+/// Every way a core call can refuse its input. A call that returns an error changed nothing,
+/// except [`CoreError::Interrupted`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum CoreError {
     /// A scalar or configuration value is outside its allowed set.
@@ -33,6 +34,13 @@ pub enum CoreError {
         /// Parameter name.
         name: String,
         /// Owner.
+        owner: String,
+    },
+    /// A long kernel stopped between two chunks because its caller asked (Ctrl-C). Unlike
+    /// the other variants the tile *has* changed: it holds the whole pulses fired before the
+    /// stop, with counters equal to them (every chunk boundary is a valid state).
+    Interrupted {
+        /// The interrupted call.
         owner: String,
     },
 }
@@ -115,6 +123,11 @@ impl fmt::Display for CoreError {
                 f,
                 "The '{name}' parameter of {owner} must be finite (no NaN or inf). \
                  Got a value with NaN or inf instead."
+            ),
+            CoreError::Interrupted { owner } => write!(
+                f,
+                "{owner} was interrupted; the tile keeps the whole pulses applied before the \
+                 interrupt, with counters equal to them."
             ),
         }
     }

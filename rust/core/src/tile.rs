@@ -7,10 +7,13 @@
 //! scheduling, and per-row pulse totals are combined serially in row order. Every call that
 //! draws random numbers takes its streams from `Tile::next_tick`, which advances the tick.
 
+use std::sync::OnceLock;
+
 use ndarray::{Array1, Array3, ArrayView3};
+use rayon::prelude::*;
 
 use crate::error::CoreError;
-use crate::par::{for_each_row, Par};
+use crate::par::{for_each_row, Par, ROWS_PER_TASK};
 use crate::pulse::clip;
 use crate::rng::{tag, Stream};
 use crate::spec::{DeviceSpec, UpdateMode};
@@ -21,6 +24,71 @@ pub const MAX_DIM: usize = 1 << 24;
 
 /// Largest replica count accepted.
 pub const MAX_REPLICAS: usize = 1 << 24;
+
+/// Pulses (or element updates) a long kernel works through between two interrupt checks, about
+/// 2^22: tens of milliseconds of work, so Ctrl-C lands well within a second while the checks
+/// (re-taking the GIL once per chunk) cost nothing measurable. A constant, so chunk boundaries
+/// never depend on the thread count; a call that fits one chunk never checks.
+pub const CHUNK_WORK: u64 = 1 << 22;
+
+/// Asked by a long kernel between two chunks (never after the last): `true` stops the kernel
+/// there with [`CoreError::Interrupted`]. The bindings re-take the GIL and run the Python
+/// signal handlers in it.
+pub type Interrupt<'a> = &'a mut dyn FnMut() -> bool;
+
+/// Bytes of new buffers one call may allocate, together, at most: half the machine's physical
+/// memory (`MemTotal` in `/proc/meminfo`), or 8 GiB where that cannot be read. A call above it
+/// is refused before any work with [`CoreError::InvalidParameter`] naming the argument that
+/// sizes it (an allocation failure would abort the process; Linux overcommit would instead let
+/// the OOM killer end it later).
+pub fn alloc_budget() -> usize {
+    static BUDGET: OnceLock<usize> = OnceLock::new();
+    *BUDGET.get_or_init(|| {
+        let total_kib = std::fs::read_to_string("/proc/meminfo")
+            .ok()
+            .and_then(|text| {
+                text.lines()
+                    .find_map(|l| l.strip_prefix("MemTotal:"))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            });
+        match total_kib {
+            Some(kib) if kib > 0 => usize::try_from(kib.saturating_mul(512)).unwrap_or(usize::MAX),
+            _ => 1usize << 33,
+        }
+    })
+}
+
+/// Refuses a call whose buffers take `bytes` (None: the size overflowed) above
+/// [`alloc_budget`], naming the argument `name` of `owner` that sizes them and its `value`.
+///
+/// # Errors
+/// [`CoreError::InvalidParameter`]. Never panics.
+pub fn check_alloc(
+    name: &str,
+    owner: &str,
+    value: impl std::fmt::Debug,
+    bytes: Option<usize>,
+) -> Result<(), CoreError> {
+    let budget = alloc_budget();
+    match bytes {
+        Some(b) if b <= budget => Ok(()),
+        _ => Err(CoreError::param(
+            name,
+            owner,
+            format!(
+                "small enough that the call's buffers fit the memory budget ({} bytes \
+                 needed, at most {budget} allowed: half the physical memory)",
+                bytes.map_or_else(|| "more than 2**64".to_owned(), |b| b.to_string())
+            ),
+            value,
+        )),
+    }
+}
+
+/// `a·b·…·8`: the bytes of a buffer of f64 with these dimensions (None on overflow).
+pub fn f64_bytes(dims: &[usize]) -> Option<usize> {
+    dims.iter().try_fold(8usize, |acc, &d| acc.checked_mul(d))
+}
 
 /// A pulse-accounting phase.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -187,6 +255,7 @@ impl Tile {
                 }
             });
         });
+        check_maps(&device, &drawn)?;
         let mut maps = filled(n, zero_map)?;
         let mut reference = filled(n, 0.0)?;
         let mut state = filled(n, 0.0)?;
@@ -424,11 +493,12 @@ impl Tile {
         )
     }
 
+    /// Pulses per replica from pulses per row, saturating at `u64::MAX` like the counters.
     pub(crate) fn per_replica(&self, per_row: &[u64]) -> UpdateStats {
         UpdateStats {
             pulses: per_row
                 .chunks(self.out_size)
-                .map(|c| c.iter().sum())
+                .map(|c| c.iter().fold(0u64, |a, &v| a.saturating_add(v)))
                 .collect(),
         }
     }
@@ -460,6 +530,100 @@ impl Tile {
         }
         Ok(())
     }
+}
+
+/// Refuses a device whose drawn maps overflowed (an extreme device-to-device spread makes a
+/// bound, a step or the reference infinite or NaN, and then every pulse NaN), naming the
+/// spread responsible. The twin makes the same check (`twin.update.check_maps`).
+fn check_maps(d: &DeviceSpec, drawn: &[(ElemMap, f64)]) -> Result<(), CoreError> {
+    let bad = |name: &str, what: &str, v: f64| {
+        CoreError::param(
+            name,
+            "Device",
+            format!(
+                "small enough that every element's {what} is finite (the drawn maps overflowed)"
+            ),
+            v,
+        )
+    };
+    for (m, rf) in drawn {
+        if !(m.up.is_finite() && m.dn.is_finite()) {
+            return Err(if d.dw_min_dtod_log_normal || d.dw_min_dtod > 0.0 {
+                bad("dw_min_dtod", "step", d.dw_min_dtod)
+            } else {
+                bad("up_down_dtod", "step", d.up_down_dtod)
+            });
+        }
+        if !m.hi.is_finite() {
+            return Err(bad("w_max_dtod", "bounds", d.w_max_dtod));
+        }
+        if !m.lo.is_finite() {
+            return Err(bad("w_min_dtod", "bounds", d.w_min_dtod));
+        }
+        if !rf.is_finite() {
+            return Err(bad("reference_std", "reference", d.reference_std));
+        }
+    }
+    Ok(())
+}
+
+/// Maps `f(g, state_row, counter_row, map_row, cursor)` over the rows of width `i`, each with
+/// its own resumable cursor (the long kernels' state between chunks), on the current rayon
+/// pool when `parallel` (at least [`ROWS_PER_TASK`] rows per task) or serially; results come
+/// back in row order either way. The slices start at global row `first` (`g` is global).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn map_rows_with<C, T, F>(
+    parallel: bool,
+    i: usize,
+    first: usize,
+    state: &mut [f64],
+    counters: &mut [u64],
+    maps: &[ElemMap],
+    cursors: &mut [C],
+    f: F,
+) -> Vec<T>
+where
+    C: Send,
+    T: Send,
+    F: Fn(usize, &mut [f64], &mut [u64], &[ElemMap], &mut C) -> T + Sync + Send,
+{
+    let n = i.max(1);
+    if parallel {
+        state
+            .par_chunks_mut(n)
+            .zip(counters.par_chunks_mut(n))
+            .zip(maps.par_chunks(n))
+            .zip(cursors.par_iter_mut())
+            .enumerate()
+            .with_min_len(ROWS_PER_TASK)
+            .map(|(g, (((p, c), m), cur))| f(first + g, p, c, m, cur))
+            .collect()
+    } else {
+        state
+            .chunks_mut(n)
+            .zip(counters.chunks_mut(n))
+            .zip(maps.chunks(n))
+            .zip(cursors.iter_mut())
+            .enumerate()
+            .map(|(g, (((p, c), m), cur))| f(first + g, p, c, m, cur))
+            .collect()
+    }
+}
+
+/// A vector built by `f(k)` for `k` in `0..n`, allocated fallibly: an error naming `name` of
+/// `owner` if the memory cannot be had, never an abort.
+pub(crate) fn try_collect<T>(
+    n: usize,
+    name: &str,
+    owner: &str,
+    f: impl FnMut(usize) -> T,
+) -> Result<Vec<T>, CoreError> {
+    let mut out = Vec::new();
+    out.try_reserve_exact(n).map_err(|_| {
+        CoreError::param(name, owner, "small enough that the call fits in memory", n)
+    })?;
+    out.extend((0..n).map(f));
+    Ok(out)
 }
 
 /// A vector of `n` copies of `v`, or an error if the memory cannot be had.

@@ -10,7 +10,7 @@ use numpy::{
 use pulsetrain_core::error::fmt_shape;
 use pyo3::prelude::*;
 
-use crate::errors::ShapeError;
+use crate::errors::{ParameterError, ShapeError};
 
 /// Copies a float64 array of rank 3 whose shape matches `want` (`None` = any size there).
 pub(crate) fn copy3(
@@ -92,5 +92,20 @@ fn copy3_of<T: Element + Clone>(
             "The '{name}' parameter of {owner} must not be mutably borrowed elsewhere while it is read."
         ))
     })?;
-    Ok(ro.as_array().to_owned())
+    // A fallible copy: an array Python holds may still be too large to copy twice.
+    let view = ro.as_array();
+    let mut data = Vec::new();
+    data.try_reserve_exact(view.len()).map_err(|_| {
+        ParameterError::new_err(format!(
+            "The '{name}' parameter of {owner} must be small enough to copy. Got an array of shape {} instead.",
+            fmt_shape(&shape)
+        ))
+    })?;
+    data.extend(view.iter().cloned());
+    Array3::from_shape_vec(view.raw_dim(), data).map_err(|_| {
+        ShapeError::new_err(format!(
+            "The '{name}' parameter of {owner} must be an array of shape {}.",
+            fmt_shape(&shape)
+        ))
+    })
 }

@@ -3,12 +3,13 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use pulsetrain_core::Par;
+use pulsetrain_core::tile::Interrupt;
+use pulsetrain_core::{CoreError, Par};
 use pyo3::marker::Ungil;
 use pyo3::prelude::*;
 use rayon::{ThreadPool, ThreadPoolBuilder};
 
-use crate::errors::param_err;
+use crate::errors::{param_err, to_py};
 
 /// Most threads a caller may ask for.
 pub(crate) const MAX_THREADS: usize = 1024;
@@ -89,4 +90,34 @@ where
 {
     let pool = pool_for(thread_count(n_threads)?)?;
     Ok(py.detach(|| f(Par::on(&pool))))
+}
+
+/// Runs a long kernel `f` as [`run_detached`] does, handing it an [`Interrupt`] that the core
+/// asks between chunks: it re-takes the GIL and runs the Python signal handlers
+/// (`check_signals`). A handler that raises (Ctrl-C's default `KeyboardInterrupt`) stops the
+/// kernel at that chunk boundary and its exception is returned; a handler that only records
+/// the signal (as `pulsetrain.run`'s first Ctrl-C does) lets the kernel go on. Core errors are
+/// converted with [`to_py`].
+pub(crate) fn run_interruptible<T, F>(py: Python<'_>, n_threads: Option<i64>, f: F) -> PyResult<T>
+where
+    F: for<'p, 's> FnOnce(Par<'p>, Interrupt<'s>) -> Result<T, CoreError> + Ungil + Send,
+    T: Ungil + Send,
+{
+    let pool = pool_for(thread_count(n_threads)?)?;
+    let mut raised: Option<PyErr> = None;
+    #[allow(clippy::redundant_closure_for_method_calls)] // the method is not general over 'py
+    let out = py.detach(|| {
+        let mut stop = || match Python::attach(|py| py.check_signals()) {
+            Ok(()) => false,
+            Err(e) => {
+                raised = Some(e);
+                true
+            }
+        };
+        f(Par::on(&pool), &mut stop)
+    });
+    out.map_err(|e| match (e, raised) {
+        (CoreError::Interrupted { .. }, Some(err)) => err,
+        (e, _) => to_py(e),
+    })
 }

@@ -13,6 +13,9 @@ pub(crate) fn to_py(e: CoreError) -> PyErr {
         CoreError::InvalidParameter { .. } => ParameterError::new_err(e.to_string()),
         CoreError::Shape { .. } => ShapeError::new_err(e.to_string()),
         CoreError::NonFinite { .. } => NonFiniteError::new_err(e.to_string()),
+        CoreError::Interrupted { .. } => {
+            pyo3::exceptions::PyKeyboardInterrupt::new_err(e.to_string())
+        }
     }
 }
 

@@ -9,6 +9,7 @@ mod tile;
 
 use numpy::{IntoPyArray, PyArray1, PyArray2};
 use pulsetrain_core::rng::Stream;
+use pulsetrain_core::tile::{check_alloc, f64_bytes};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
@@ -33,6 +34,7 @@ fn open(
         .ok()
         .filter(|&v| v <= 1 << 28)
         .ok_or_else(|| param_err("n", owner, "an int in the range [0, 268435456]", n))?;
+    check_alloc("n", owner, n, f64_bytes(&[n])).map_err(errors::to_py)?;
     Ok((Stream::with_counter(key, counter), n))
 }
 
@@ -115,6 +117,17 @@ fn replica_draws<'py>(
     if tag > 255 {
         return Err(param_err("tag", owner, "an int in the range [0, 255]", tag));
     }
+    // Replica indices are 32 bits in the stream address (as for a Tile).
+    let max_offset = (1u64 << 32) - r as u64;
+    if replica_offset > max_offset {
+        return Err(param_err(
+            "replica_offset",
+            owner,
+            &format!("an int in the range [0, {max_offset}]"),
+            replica_offset,
+        ));
+    }
+    check_alloc("n", owner, n, f64_bytes(&[r, n])).map_err(errors::to_py)?;
     let v = detach::run_detached(py, n_threads, move |par| {
         pulsetrain_core::rng::replica_draws(key, tick, replica_offset, r, n, tag, draw, par)
     })?;
@@ -192,6 +205,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     )?;
     m.add("default_threads", detach::default_threads())?;
     m.add("parallel_min_work", pulsetrain_core::par::PARALLEL_MIN_WORK)?;
+    m.add("alloc_budget", pulsetrain_core::tile::alloc_budget())?;
+    m.add("chunk_work", pulsetrain_core::tile::CHUNK_WORK)?;
     m.add(
         "FAMILY_NAMES",
         PyTuple::new(py, pulsetrain_core::FAMILY_NAMES.iter().copied())?,

@@ -1,12 +1,13 @@
 //! `#[pyclass] Tile`: extract and validate, copy, `run_detached`, wrap.
 
 use numpy::{IntoPyArray, PyArray1, PyArray3};
+use pulsetrain_core::tile::{check_alloc, f64_bytes};
 use pulsetrain_core::{Phase, Tile as CoreTile};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use crate::arrays::{copy3, copy3_i64};
-use crate::detach::run_detached;
+use crate::detach::{run_detached, run_interruptible};
 use crate::errors::{param_err, to_py};
 use crate::spec;
 
@@ -29,6 +30,19 @@ pub(crate) fn parse_key(key: &Bound<'_, PyAny>, owner: &str) -> PyResult<[u64; 2
             v,
         )),
     }
+}
+
+/// Bytes of a batch of `b` analog passes on R replicas, `len_x` → `len_y`: the output
+/// (R, B, len_y), one task's scratch (two input copies and one output of the batch, its
+/// scales) and its B streams (`periphery.rs`, `Tile::passes`). None on overflow.
+fn pass_bytes(r: usize, b: usize, len_x: usize, len_y: usize) -> Option<usize> {
+    let per_sample = len_x
+        .checked_mul(2)?
+        .checked_add(len_y)?
+        .checked_add(1)?
+        .checked_mul(8)?
+        .checked_add(std::mem::size_of::<pulsetrain_core::Stream>())?;
+    f64_bytes(&[r, b, len_y])?.checked_add(per_sample.checked_mul(b)?)
 }
 
 fn phase(p: i64) -> PyResult<Phase> {
@@ -99,6 +113,9 @@ impl Tile {
         };
         let a = copy3(arr, name, owner, [Some(r), None, Some(width)])?;
         let io = spec::io(io)?;
+        let b = a.shape().get(1).copied().unwrap_or(0);
+        let len_y = if transpose { i } else { o };
+        check_alloc(name, owner, b, pass_bytes(r, b, width, len_y)).map_err(to_py)?;
         let inner = &mut self.inner;
         let y = run_detached(py, n_threads, move |par| {
             if transpose {
@@ -227,10 +244,9 @@ impl Tile {
             return Err(param_err("lr", O, "a float in the range [0, inf)", lr));
         }
         let inner = &mut self.inner;
-        let stats = run_detached(py, n_threads, move |par| {
-            inner.update(x.view(), d.view(), lr, ph, par)
-        })?
-        .map_err(to_py)?;
+        let stats = run_interruptible(py, n_threads, move |par, stop| {
+            inner.update_interruptible(x.view(), d.view(), lr, ph, par, stop)
+        })?;
         Ok(pulsetrain_core::tile::stats_array(&stats).into_pyarray(py))
     }
 
@@ -248,10 +264,9 @@ impl Tile {
         let shape = self.full_shape();
         let delta = copy3(delta, "delta", O, shape)?;
         let inner = &mut self.inner;
-        let stats = run_detached(py, n_threads, move |par| {
-            inner.apply_delta(delta.view(), ph, par)
-        })?
-        .map_err(to_py)?;
+        let stats = run_interruptible(py, n_threads, move |par, stop| {
+            inner.apply_delta_interruptible(delta.view(), ph, par, stop)
+        })?;
         Ok(pulsetrain_core::tile::stats_array(&stats).into_pyarray(py))
     }
 
@@ -269,10 +284,9 @@ impl Tile {
         let shape = self.full_shape();
         let counts = copy3_i64(counts, "counts", O, shape)?;
         let inner = &mut self.inner;
-        let stats = run_detached(py, n_threads, move |par| {
-            inner.apply_pulses(counts.view(), ph, par)
-        })?
-        .map_err(to_py)?;
+        let stats = run_interruptible(py, n_threads, move |par, stop| {
+            inner.apply_pulses_interruptible(counts.view(), ph, par, stop)
+        })?;
         Ok(pulsetrain_core::tile::stats_array(&stats).into_pyarray(py))
     }
 
@@ -286,6 +300,14 @@ impl Tile {
         n_threads: Option<i64>,
     ) -> PyResult<Bound<'py, PyArray3<f64>>> {
         let idx = self.columns(cols)?;
+        let (r, o) = (self.inner.replicas(), self.inner.out_size());
+        check_alloc(
+            "cols",
+            "Tile.read",
+            idx.len(),
+            f64_bytes(&[r, o, idx.len()]),
+        )
+        .map_err(to_py)?;
         let inner = &mut self.inner;
         let out = run_detached(py, n_threads, move |par| {
             inner.read_columns(&idx, noise_std, par)
@@ -322,10 +344,9 @@ impl Tile {
             )
         })?;
         let inner = &mut self.inner;
-        let out = run_detached(py, n_threads, move |par| {
-            inner.zero_shift(n, cyclic, m, par)
-        })?
-        .map_err(to_py)?;
+        let out = run_interruptible(py, n_threads, move |par, stop| {
+            inner.zero_shift_interruptible(n, cyclic, m, par, stop)
+        })?;
         Ok(out.into_pyarray(py))
     }
 
@@ -371,6 +392,18 @@ impl Tile {
     ) -> PyResult<Bound<'py, PyArray3<f64>>> {
         let idx = self.columns(cols)?;
         let io = spec::io(io)?;
+        let (r, o, i) = (
+            self.inner.replicas(),
+            self.inner.out_size(),
+            self.inner.in_size(),
+        );
+        // One-hot inputs (R, nc, in), the pass's output (R, nc, out) and its scratch, the
+        // transposed result (R, out, nc).
+        let nc = idx.len();
+        let bytes = pass_bytes(r, nc, i, o)
+            .zip(f64_bytes(&[r, nc, i]))
+            .and_then(|(a, b)| a.checked_add(b));
+        check_alloc("cols", "Tile.read", nc, bytes).map_err(to_py)?;
         let inner = &mut self.inner;
         let out = run_detached(py, n_threads, move |par| {
             inner.read_columns_io(&idx, &io, par)

@@ -48,8 +48,9 @@ fn expected_row(
         }
         *p = clip(w, m.lo, m.hi);
         let n = ceil_count(ratio);
-        *c += n;
-        fired += n;
+        // Saturating, as every counter (an overflowing ratio rounds to u64::MAX pulses).
+        *c = c.saturating_add(n);
+        fired = fired.saturating_add(n);
     }
     fired
 }
