@@ -3,6 +3,7 @@
 Run from the project root with a release build installed:
 
     python benches/bench_update.py
+    python benches/bench_update.py --aggregated   # per-pulse vs aggregated sampler only
 
 Each ratio is measured in this one run (median of 7 after a warm-up). The twin is timed on the
 same inputs and the same seed; it replays the same random streams, and the bench checks that both
@@ -11,7 +12,10 @@ end with the same pulse counts before it reports anything.
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import statistics
+import sys
 
 import numpy as np
 from _common import median_time, require_release, write_section
@@ -99,11 +103,89 @@ def main() -> None:
         "batch); every ratio compares medians taken in the same run. Before timing, kernel and "
         "twin are run on the same seed and inputs and must fire identical pulse counts. "
         "State per element: physical weight 8 B, device map (bounds, up/down steps) 32 B, "
-        "reference 8 B, pulse counters for three phases 24 B: 72 B."
+        "reference 8 B, pulse counters for three phases 24 B: 72 B. The pulse modes run with "
+        "their default aggregate=True (additive noise: trains sampled in one draw where exact)."
     )
     write_section(
         "Update modes: Rust vs NumPy twin, threads (issue 3)",
         "python benches/bench_update.py",
+        rows,
+        notes,
+    )
+
+
+def aggregated_main(rounds: int = 5) -> None:
+    """Per-pulse vs aggregated sampler, 512×512 stochastic update (issue 15), alternated."""
+    require_release()
+    load_before = os.getloadavg()
+    x, d = inputs(100)
+    rows: list[tuple[str, str, str, str]] = []
+    bases: list[tuple[str, pt.StochasticPulseUpdate | pt.PulseCountUpdate]] = [
+        (
+            "stochastic pulses (BL 31, UM), c2c additive + dtod, 512×512, batch 100, per sample",
+            pt.StochasticPulseUpdate(desired_bl=31, update_bl_management=False),
+        ),
+        (
+            "pulse count (max_bl 31, stochastic rounding), the same device, per sample",
+            pt.PulseCountUpdate(max_bl=31, rounding=pt.Rounding.STOCHASTIC),
+        ),
+    ]
+    for name, base in bases:
+        modes = {agg: dataclasses.replace(base, aggregate=agg) for agg in (False, True)}
+        tiles = {
+            agg: pt.AnalogTile(OUT, IN, DEVICE, update=m, rng=7, n_threads=1)
+            for agg, m in modes.items()
+        }
+        times: dict[bool, list[float]] = {False: [], True: []}
+        for _ in range(rounds):
+            for agg in (False, True):
+                tile = tiles[agg]
+                t = median_time(lambda tile=tile: tile.update(x, d, lr=LR), repeats=3) / 100
+                times[agg].append(t)
+        per, agg_t = statistics.median(times[False]), statistics.median(times[True])
+        counts = tiles[True].pulse_counts()
+        if isinstance(base, pt.StochasticPulseUpdate):
+            # The sampler changes the states, not the coincidence counts.
+            assert np.array_equal(tiles[False].pulse_counts(), counts)
+        rows.append(
+            (
+                name,
+                f"per-pulse {per * 1e3:.2f} ms",
+                f"aggregated {agg_t * 1e3:.2f} ms",
+                f"{per / agg_t:.2f}×",
+            )
+        )
+        rows.append(
+            (
+                "  each alternated round (ms per sample)",
+                " / ".join(f"{t * 1e3:.2f}" for t in times[False]),
+                " / ".join(f"{t * 1e3:.2f}" for t in times[True]),
+                "-",
+            )
+        )
+    load_after = os.getloadavg()
+    for row in rows:
+        print(row, flush=True)
+    notes = (
+        f"Rust, 1 thread; device and inputs of the section above (SoftBounds, dw_min 1e−3, "
+        f"additive c2c 0.3, dtod 0.3); StochasticPulseUpdate(desired_bl=31, "
+        f"update_bl_management=False) and PulseCountUpdate(max_bl=31, rounding=stochastic), "
+        f"each with aggregate False vs True, the two tiles timed in "
+        f"alternation, {rounds} rounds of median-of-3 batches; ratio of the medians over rounds. "
+        f"Load average (1, 5, 15 min) {load_before[0]:.1f}, {load_before[1]:.1f}, "
+        f"{load_before[2]:.1f} before and {load_after[0]:.1f}, {load_after[1]:.1f}, "
+        f"{load_after[2]:.1f} after, on 2 shared cores. Why the stochastic gain is small: with "
+        f"UM at BL 31 a sample gives 62% of the elements a train, 35% of those a single pulse "
+        f"(never aggregated: it is its own exact law) and the rest 3.9 pulses on average, so "
+        f"aggregation replaces ~4 pulses and normals by one normal plus the moments (a masked "
+        f"vector recursion, `pulse.rs::block_moments`) and the compaction of the block's "
+        f"trains; perf (1 thread) puts the firing + ziggurat + Philox share at 73% per-pulse "
+        f"and 24% aggregated, the moments at 20% and the compaction of the trains at 37%. "
+        f"The pulse-count mode (long trains, up to 31) gains more."
+    )
+    write_section(
+        "Aggregated n-pulse sampler vs per-pulse firing (issue 15)",
+        "python benches/bench_update.py --aggregated",
         rows,
         notes,
     )
@@ -195,4 +277,7 @@ def tile_key(seed: int) -> tuple[int, int]:
 
 
 if __name__ == "__main__":
-    main()
+    if "--aggregated" in sys.argv[1:]:
+        aggregated_main()
+    else:
+        main()

@@ -120,6 +120,7 @@ def test_to_dict_shapes() -> None:
         "kind": "pulse_count",
         "max_bl": 8,
         "rounding": "ceil",
+        "aggregate": True,
     }
     data = Device(response=ALD(tau=1.0), c2c_mode=C2CMode.MULTIPLICATIVE).to_dict()
     assert data["response"] == {"kind": "ald", "tau": 1.0, "sp": 0.0}
@@ -147,6 +148,7 @@ def test_update_specs_match_kernel_spec() -> None:
         "kind": "pulse_count",
         "max_bl": 8,
         "rounding": "stochastic",
+        "aggregate": True,
     }
     assert StochasticPulseUpdate().to_spec() == {
         "kind": "stochastic_pulse",
@@ -155,6 +157,7 @@ def test_update_specs_match_kernel_spec() -> None:
         "update_bl_management": True,
         "fixed_bl": True,
         "um_grad_scale": 1.0,
+        "aggregate": True,
     }
     for mode in UPDATES:
         assert mode.to_spec() == mode.to_dict()

@@ -137,7 +137,7 @@ def to_dict(obj: object) -> dict[str, Any]:
     --------
     >>> from pulsetrain.updates import PulseCountUpdate
     >>> to_dict(PulseCountUpdate(max_bl=8))
-    {'kind': 'pulse_count', 'max_bl': 8, 'rounding': 'ceil'}
+    {'kind': 'pulse_count', 'max_bl': 8, 'rounding': 'ceil', 'aggregate': True}
     """
     cls = type(obj)
     kind = getattr(cls, "kind", None)
@@ -240,7 +240,7 @@ def from_dict(data: Mapping[str, Any], *, path: str = "") -> Any:
     --------
     >>> from pulsetrain.updates import PulseCountUpdate
     >>> from_dict({"kind": "pulse_count", "max_bl": 8, "rounding": "stochastic"})
-    PulseCountUpdate(max_bl=8, rounding=<Rounding.STOCHASTIC: 'stochastic'>)
+    PulseCountUpdate(max_bl=8, rounding=<Rounding.STOCHASTIC: 'stochastic'>, aggregate=True)
     """
     if not isinstance(data, Mapping):
         raise parameter_error(path or "data", "from_dict", "a dict with a 'kind' key", data)

@@ -15,12 +15,12 @@ from typing import Any, Final, Literal
 import numpy as np
 
 from pulsetrain.errors import ParameterError
-from pulsetrain.twin._common import F64
+from pulsetrain.twin._common import F64, Bools
 from pulsetrain.twin._common import libm_exp as _exp
 from pulsetrain.twin._common import libm_pow as _pow
 from pulsetrain.twin._common import message as _message
 
-__all__ = ["FAMILIES", "DeviceSpec", "UpdateKind", "UpdateSpec"]
+__all__ = ["AFFINE_FAMILIES", "FAMILIES", "DeviceSpec", "UpdateKind", "UpdateSpec"]
 
 FAMILIES: Final = (
     "ideal",
@@ -33,6 +33,9 @@ FAMILIES: Final = (
     "exp_step",
 )
 """Response families of the device spec dict (spec §1-2)."""
+
+AFFINE_FAMILIES: Final = ("ideal", "linear_step", "skew_linear", "soft_bounds")
+"""Families whose ``q±(w)`` is affine in ``w``: the aggregated sampler's (spec §5)."""
 
 
 _FLOAT_KEYS: Final = (
@@ -92,13 +95,19 @@ def _check_int(spec: Mapping[str, object], name: str, lo: int, hi: int | None) -
     return number
 
 
-def _check_keys(spec: Mapping[str, object], required: Sequence[str], owner: str) -> None:
+def _check_keys(
+    spec: Mapping[str, object],
+    required: Sequence[str],
+    owner: str,
+    optional: Sequence[str] = (),
+) -> None:
     for name in required:
         if name not in spec:
             raise ParameterError(_message(name, "present", "<missing>", owner))
+    allowed = sorted((*required, *optional))
     for name in spec:
-        if name not in required and name != "kind":
-            raise ParameterError(_message(name, f"one of {sorted(required)}", name, owner))
+        if name not in allowed and name != "kind":
+            raise ParameterError(_message(name, f"one of {allowed}", name, owner))
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +211,42 @@ class DeviceSpec:
         """The point ``s`` the d2d bound spread scales around: ``sp`` for linear_step, else 0."""
         return self.sp if self.family == "linear_step" else 0.0
 
+    @property
+    def affine(self) -> bool:
+        """True when ``q±`` is affine in ``w`` (ideal, linear_step, skew_linear, soft_bounds)."""
+        return self.family in AFFINE_FAMILIES
+
+    def affine_map(self, lo: F64, hi: F64, step: F64, up: Bools) -> tuple[F64, F64, Bools]:
+        """Return the noise-free pulse map ``w -> w*r + c`` of an affine family (pulse.rs).
+
+        Parameters
+        ----------
+        lo, hi : numpy.ndarray of float64
+            Element bounds.
+        step : numpy.ndarray of float64
+            Each element's step in its pulse's direction.
+        up : numpy.ndarray of bool
+            Pulse directions.
+
+        Returns
+        -------
+        tuple of numpy.ndarray
+            ``(r, c, ok)``: ``r = 1 - β`` and ``c = β·b`` (b the bound in the pulse's direction;
+            ideal: ``r = 1``, ``c = ±step``), ``ok`` where ``0 <= β < 1`` (KERNEL_SPEC §5).
+        """
+        b = np.where(up, hi, lo)
+        if self.family == "ideal":
+            return np.ones_like(step), np.where(up, step, -step), np.ones(step.shape, dtype=bool)
+        with np.errstate(all="ignore"):
+            if self.family == "linear_step":
+                beta = step / np.abs(b - self.sp)
+            elif self.family == "skew_linear":
+                beta = (step * np.where(up, 1.0 + self.c, 1.0 - self.c)) / np.abs(b)
+            else:  # soft_bounds
+                beta = (step * np.where(up, self.alpha_up, self.alpha_down)) / np.abs(b)
+            ok = (beta >= 0.0) & (beta < 1.0)
+            return 1.0 - beta, beta * b, ok
+
     def q_plus(self, w: F64, lo: F64, hi: F64) -> F64:
         """Return the up response ``q+(w)`` of elements with bounds ``lo``, ``hi`` (spec §2).
 
@@ -283,6 +328,7 @@ class UpdateSpec:
     update_bl_management: bool = True
     fixed_bl: bool = True
     um_grad_scale: float = 1.0
+    aggregate: bool = True
 
     @classmethod
     def from_dict(cls, update: Mapping[str, object]) -> UpdateSpec:
@@ -315,15 +361,21 @@ class UpdateSpec:
             _check_keys(update, ("kind", "noise"), "the update dict")
             return cls(kind="expected", noise=_check_bool(update, "noise"))
         if kind == "pulse_count":
-            _check_keys(update, ("kind", "max_bl", "rounding"), "the update dict")
+            _check_keys(update, ("kind", "max_bl", "rounding"), "the update dict", ("aggregate",))
             rounding = update["rounding"]
+            aggregate = "aggregate" not in update or _check_bool(update, "aggregate")
             if rounding == "ceil":
-                return cls(kind="pulse_count", max_bl=_check_int(update, "max_bl", 1, None))
+                return cls(
+                    kind="pulse_count",
+                    max_bl=_check_int(update, "max_bl", 1, None),
+                    aggregate=aggregate,
+                )
             if rounding == "stochastic":
                 return cls(
                     kind="pulse_count",
                     max_bl=_check_int(update, "max_bl", 1, None),
                     rounding="stochastic",
+                    aggregate=aggregate,
                 )
             raise ParameterError(_message("rounding", "one of ['ceil', 'stochastic']", rounding))
         if kind == "stochastic_pulse":
@@ -335,7 +387,7 @@ class UpdateSpec:
                 "fixed_bl",
                 "um_grad_scale",
             )
-            _check_keys(update, names, "the update dict")
+            _check_keys(update, names, "the update dict", ("aggregate",))
             scale = _check_float(update, "um_grad_scale")
             if not scale > 0.0:
                 raise ParameterError(_message("um_grad_scale", "a float in (0, inf)", scale))
@@ -346,6 +398,7 @@ class UpdateSpec:
                 update_bl_management=_check_bool(update, "update_bl_management"),
                 fixed_bl=_check_bool(update, "fixed_bl"),
                 um_grad_scale=scale,
+                aggregate="aggregate" not in update or _check_bool(update, "aggregate"),
             )
         allowed = "one of ['expected', 'pulse_count', 'stochastic_pulse']"
         raise ParameterError(_message("kind", allowed, kind))

@@ -17,9 +17,13 @@ if TYPE_CHECKING:
     from pulsetrain.twin.tile import TwinTile
 
 __all__ = [
+    "AGGREGATE_KAPPA",
+    "aggregate_moments",
+    "aggregates",
     "ceil_count",
     "clip",
     "fire",
+    "fire_aggregated",
     "pulse",
     "replica_totals",
     "saturating_add",
@@ -31,6 +35,9 @@ _CEIL_SHRINK: Final = 1.0 - 2.0**-40
 _PROB_ONE: Final = 1.0 - 4.0 * 2.0**-52
 _U64_MAX_FLOAT: Final = 2.0**64
 _U64_MAX: Final = 2**64 - 1
+
+AGGREGATE_KAPPA: Final = 10.0
+"""Standard deviations the aggregated result keeps from both bounds (pulse.rs, spec §5)."""
 
 
 def clip(w: F64, lo: F64, hi: F64) -> F64:
@@ -121,3 +128,76 @@ def pulse(tile: TwinTile, p: F64, e: Index, up: Bools, xi: F64 | None) -> None:
         mag = step * (q + dev.dw_min_std * xi)
     w = np.where(up, w + mag, w - mag)
     p[e] = clip(w, lo, hi)
+
+
+def aggregates(tile: TwinTile) -> bool:
+    """Return True when the tile's update mode samples trains in one draw (``Pulser`` in pulse.rs).
+
+    The mode's ``aggregate`` switch is on and it is exact for the device: an affine family and
+    additive cycle noise with ``dw_min_std > 0`` (KERNEL_SPEC §5).
+    """
+    dev = tile.device
+    return (
+        tile.update_spec.aggregate
+        and dev.dw_min_std > 0.0
+        and not dev.c2c_multiplicative
+        and dev.affine
+    )
+
+
+def aggregate_moments(
+    tile: TwinTile, w: F64, e: Index, up: Bools, n: I64
+) -> tuple[F64, F64, Bools]:
+    """Return the mean, sd and the "aggregate" mask of trains of ``n`` pulses from ``w``.
+
+    Mirrors ``Pulser::aggregate_moments``: with the affine map ``w -> w*r + c``,
+    ``m <- m*r + c`` and ``v <- v*r*r + 1`` n times from ``(w, 0)``, ``sd = (step*σ)*sqrt(v)``;
+    a train aggregates when ``n >= 2``, ``0 <= β < 1`` and ``min(w, m) - κ·sd >= lo`` and
+    ``max(w, m) + κ·sd <= hi`` with κ = :data:`AGGREGATE_KAPPA` (flat elements ``e``).
+    """
+    dev = tile.device
+    lo = tile._lo.ravel()[e]
+    hi = tile._hi.ravel()[e]
+    step = np.where(up, tile._up.ravel()[e], tile._dn.ravel()[e])
+    r, c, ok = dev.affine_map(lo, hi, step, up)
+    r2 = r * r
+    mean = w.copy()
+    v = np.zeros_like(w)
+    with np.errstate(all="ignore"):
+        for k in range(int(n.max(initial=0))):
+            sel = n > k
+            mean[sel] = mean[sel] * r[sel] + c[sel]
+            v[sel] = v[sel] * r2[sel] + 1.0
+        sd = (step * dev.dw_min_std) * np.sqrt(v)
+        low = mean < w
+        near = np.where(low, mean, w)
+        far = np.where(low, w, mean)
+        band = AGGREGATE_KAPPA * sd
+        ok = ok & (n >= 2) & (near - band >= lo) & (far + band <= hi)
+    return mean, sd, ok
+
+
+def fire_aggregated(
+    tile: TwinTile,
+    p: F64,
+    elements: Index,
+    n: I64,
+    up: Bools,
+    bank: StreamBank | None,
+    streams: Index,
+) -> None:
+    """:func:`fire` with the aggregated sampler where it applies (spec §5).
+
+    A train that aggregates (:func:`aggregate_moments`) draws one normal ξ from its stream and
+    ends at ``clip(mean + sd*ξ, lo, hi)``; the others are fired pulse by pulse. Each listed
+    element must have its own stream, as for :func:`fire` with noise.
+    """
+    if bank is None or not aggregates(tile):
+        fire(tile, p, elements, n, up, bank, streams)
+        return
+    mean, sd, ok = aggregate_moments(tile, p[elements], elements, up, n)
+    if ok.any():
+        e = elements[ok]
+        xi = bank.normal(streams[ok])
+        p[e] = clip(mean[ok] + sd[ok] * xi, tile._lo.ravel()[e], tile._hi.ravel()[e])
+    fire(tile, p, elements, np.where(ok, 0, n), up, bank, streams)

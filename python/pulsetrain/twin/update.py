@@ -16,7 +16,7 @@ import numpy as np
 
 from pulsetrain.twin._common import F64, I64, U64
 from pulsetrain.twin.family import UpdateKind, UpdateSpec
-from pulsetrain.twin.pulse import ceil_count, clip, fire, snap, to_counts
+from pulsetrain.twin.pulse import ceil_count, clip, fire, fire_aggregated, snap, to_counts
 from pulsetrain.twin.rng import (
     TAG_TRAIN_X,
     TAG_UPDATE,
@@ -168,7 +168,8 @@ def pulse_count(tile: TwinTile, delta: F64, tick: int) -> tuple[F64, U64]:
             u = bank.uniform(rows) if stochastic else None
             n_col = count(ratio[:, j], u)
             n_all[:, j] = n_col
-            fire(tile, p, rows * n_in + j, n_col.astype(np.int64), up[:, j], bank, rows)
+            n_int = n_col.astype(np.int64)
+            fire_aggregated(tile, p, rows * n_in + j, n_int, up[:, j], bank, rows)
     else:
         u_all = bank.first_uniforms(n_in) if stochastic else None
         n_all = count(ratio, u_all)
@@ -223,7 +224,7 @@ def stochastic(tile: TwinTile, x: F64, d: F64, lr: float, tick: int) -> tuple[F6
         counts += n_flat
         if dev.dw_min_std > 0.0:
             for j in range(n_in):
-                fire(tile, p, rows * n_in + j, n_flat[:, j], up[:, j], bank, rows)
+                fire_aggregated(tile, p, rows * n_in + j, n_flat[:, j], up[:, j], bank, rows)
         else:
             elements = np.arange(n_rows * n_in, dtype=np.intp)
             fire(tile, p, elements, n_flat.ravel(), up.ravel(), None, rows)

@@ -71,6 +71,8 @@ fn main() {
     } else {
         C2cMode::Multiplicative
     };
+    // A third argument `agg` turns on the aggregated sampler (where exact: additive noise).
+    let aggregate = args.get(3).is_some_and(|a| a == "agg");
     let dev = DeviceSpec {
         family: Family::SoftBounds {
             alpha_up: 1.0,
@@ -94,10 +96,12 @@ fn main() {
         "apply_count" => UpdateMode::PulseCount(PulseCountParams {
             max_bl: 1,
             rounding: Rounding::Ceil,
+            aggregate,
         }),
         "count" => UpdateMode::PulseCount(PulseCountParams {
             max_bl: 31,
             rounding: Rounding::Stochastic,
+            aggregate,
         }),
         "apply_expected" | "expected" => UpdateMode::Expected(ExpectedParams { noise: false }),
         _ => UpdateMode::StochasticPulse(StochasticParams {
@@ -106,6 +110,7 @@ fn main() {
             update_bl_management: false,
             fixed_bl: true,
             um_grad_scale: 1.0,
+            aggregate,
         }),
     };
     let (o, i, b) = (512, 512, 100);

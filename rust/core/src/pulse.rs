@@ -25,6 +25,24 @@ pub(crate) struct Lane {
     pub(crate) up: bool,
 }
 
+/// Number of standard deviations the aggregated n-pulse result keeps from both bounds
+/// ([`Pulser::aggregate_moments`], docs/KERNEL_SPEC.md §5): the chance that the per-pulse
+/// train would have clipped is then at most 2·n·Φ̄(10) < 2·1024·7.7e−24 < 2e−20, far below one
+/// double rounding (2⁻⁵³ ≈ 1.1e−16).
+pub(crate) const AGGREGATE_KAPPA: f64 = 10.0;
+
+/// One element's train sampled in one draw ([`Pulser::aggregate_moments`]): the result is
+/// `clip(mean + sd·normals[off], lo, hi)`.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Aggregated {
+    /// Column.
+    pub(crate) j: u32,
+    /// Index of the train's one normal.
+    pub(crate) off: u32,
+    pub(crate) mean: f64,
+    pub(crate) sd: f64,
+}
+
 /// Reusable buffers of [`Pulser::fire_lanes`]: the trains of one row's call, their cycle noise,
 /// and the trains sorted by length.
 #[derive(Default)]
@@ -33,6 +51,12 @@ pub(crate) struct LaneScratch {
     pub(crate) lanes: Vec<Lane>,
     pub(crate) count: usize,
     pub(crate) normals: Vec<f64>,
+    /// Trains sampled in one draw, `aggregated[..n_aggregated]`, applied by
+    /// [`Pulser::fire_lanes`] before the lanes (the vector is only ever grown).
+    pub(crate) aggregated: Vec<Aggregated>,
+    pub(crate) n_aggregated: usize,
+    /// A block's trains while their moments are computed ([`Pulser::aggregate_block`]).
+    pub(crate) block: AggBlock,
     /// `alive[k]`: trains with more than k pulses (a prefix of `cols`, sorted by length).
     alive: Vec<usize>,
     hist: Vec<usize>,
@@ -197,15 +221,70 @@ pub(crate) struct Pulser {
     family: Family,
     sigma: f64,
     mult: bool,
+    /// Trains of two or more pulses may be sampled in one draw ([`Pulser::aggregate_moments`]).
+    aggregate: bool,
 }
 
 impl Pulser {
+    /// The per-pulse kernel (no aggregation).
     pub(crate) fn new(d: &DeviceSpec) -> Self {
         Pulser {
             family: d.family,
             sigma: d.dw_min_std,
             mult: d.c2c == C2cMode::Multiplicative,
+            aggregate: false,
         }
+    }
+
+    /// The kernel of an update mode with the `aggregate` switch: aggregation is on when asked
+    /// and exact for the device (an affine family, additive noise with σ > 0; KERNEL_SPEC §5).
+    pub(crate) fn with_aggregate(d: &DeviceSpec, aggregate: bool) -> Self {
+        let mut p = Pulser::new(d);
+        p.aggregate =
+            aggregate && d.dw_min_std > 0.0 && d.c2c == C2cMode::Additive && is_affine(d.family);
+        p
+    }
+
+    /// True when trains may be sampled in one draw ([`Pulser::aggregate_moments`]).
+    pub(crate) fn aggregates(&self) -> bool {
+        self.aggregate
+    }
+
+    /// Mean and standard deviation of the state after `n` pulses of direction `up` from `w`,
+    /// when the train may be sampled in one draw: aggregation on, `n >= 2`, the family's pulse
+    /// map affine with `0 <= β < 1`, and the mean path widened by [`AGGREGATE_KAPPA`] standard
+    /// deviations inside `[lo, hi]` (the guard band); else `None` and the train is fired pulse
+    /// by pulse. With the map `w ↦ w·r + c` (noise aside, [`affine_map`]) and r2 = r·r:
+    /// `m ← m·r + c`, `v ← v·r2 + 1` n times from (w, 0) (so m = w rⁿ + c Σ_{k<n} rᵏ and
+    /// v = Σ_{k<n} r²ᵏ), `sd = (step·σ)·sqrt(v)` (docs/KERNEL_SPEC.md §5).
+    #[inline]
+    pub(crate) fn aggregate_moments(
+        &self,
+        w: f64,
+        m: &ElemMap,
+        up: bool,
+        n: u64,
+    ) -> Option<(f64, f64)> {
+        if !self.aggregate || n < 2 {
+            return None;
+        }
+        let step = [m.dn, m.up][usize::from(up)];
+        let (r, c) = affine_map(self.family, m.lo, m.hi, step, up)?;
+        let r2 = r * r;
+        let (mut mean, mut v) = (w, 0.0);
+        for _ in 0..n {
+            mean = mean * r + c;
+            v = v * r2 + 1.0;
+        }
+        let sd = (step * self.sigma) * v.sqrt();
+        // A NaN anywhere falls back to the per-pulse path.
+        inside_band(w, mean, sd, m.lo, m.hi).then_some((mean, sd))
+    }
+
+    /// [`Pulser::aggregate_moments`] of every train in `b` (results in `b.mean`, `b.sd`,
+    /// `b.ok`), vectorised; bit for bit the same values.
+    pub(crate) fn aggregate_block(&self, b: &mut AggBlock) {
+        block_moments(self.family, self.sigma, self.aggregate, b);
     }
 
     /// `n` pulses of one sign on one element, each with q at the current state, cycle noise
@@ -231,6 +310,15 @@ impl Pulser {
     /// CPU by `simd::fire_rounds`) so that their dependency chains overlap. The lanes' elements
     /// must be distinct. Empties the lanes and the noise.
     pub(crate) fn fire_lanes(&self, prow: &mut [f64], mrow: &[ElemMap], scratch: &mut LaneScratch) {
+        // Trains sampled in one draw first (their elements are not among the lanes').
+        let n_agg = std::mem::take(&mut scratch.n_aggregated);
+        for a in scratch.aggregated.get(..n_agg).unwrap_or(&[]) {
+            let j = a.j as usize;
+            let xi = scratch.normals.get(a.off as usize).copied().unwrap_or(0.0);
+            if let (Some(p), Some(m)) = (prow.get_mut(j), mrow.get(j)) {
+                *p = clip(a.mean + a.sd * xi, m.lo, m.hi);
+            }
+        }
         if scratch.count == 0 {
             scratch.normals.clear();
             return;
@@ -325,6 +413,241 @@ impl Pulser {
     }
 }
 
+/// True for the families whose q±(w) is affine in w (KERNEL_SPEC §2): ideal, linear_step,
+/// skew_linear, soft_bounds.
+pub(crate) fn is_affine(f: Family) -> bool {
+    matches!(
+        f,
+        Family::Ideal
+            | Family::LinearStep { .. }
+            | Family::SkewLinear { .. }
+            | Family::SoftBounds { .. }
+    )
+}
+
+/// The pulse map of an affine family, `w ↦ w·r + c` without noise, for an element with bounds
+/// `lo < hi` and step `step` in direction `up`, when it contracts (`β = 1 − r` in `[0, 1)`):
+/// with b the bound in the pulse's direction, β = step/|b − sp| (linear_step),
+/// (step·(1 ± c))/|b| (skew_linear), (step·α±)/|b| (soft_bounds) and c = β·b, whose fixed point
+/// is b; ideal has r = 1 and c = ±step. `None` for the other families (KERNEL_SPEC §5).
+#[inline]
+pub(crate) fn affine_map(f: Family, lo: f64, hi: f64, step: f64, up: bool) -> Option<(f64, f64)> {
+    let (r, c, valid) = affine_parts(f, lo, hi, step, up);
+    valid.then_some((r, c))
+}
+
+/// [`affine_map`] without branches on the values (for vector loops): `(r, c, valid)`.
+#[inline(always)]
+fn affine_parts(f: Family, lo: f64, hi: f64, step: f64, up: bool) -> (f64, f64, bool) {
+    let b = [lo, hi][usize::from(up)];
+    let beta = match f {
+        Family::Ideal => return (1.0, [-step, step][usize::from(up)], true),
+        Family::LinearStep { sp } => step / (b - sp).abs(),
+        Family::SkewLinear { c } => (step * [1.0 - c, 1.0 + c][usize::from(up)]) / b.abs(),
+        Family::SoftBounds {
+            alpha_up,
+            alpha_down,
+        } => (step * [alpha_down, alpha_up][usize::from(up)]) / b.abs(),
+        // Not affine in w (a new family is per-pulse until it says otherwise).
+        _ => return (1.0, 0.0, false),
+    };
+    (1.0 - beta, beta * b, (0.0..1.0).contains(&beta))
+}
+
+/// The guard band of [`Pulser::aggregate_moments`]: true when `min(w, mean) − κ·sd >= lo` and
+/// `max(w, mean) + κ·sd <= hi` (false if anything is NaN).
+#[inline(always)]
+fn inside_band(w: f64, mean: f64, sd: f64, lo: f64, hi: f64) -> bool {
+    let low = mean < w;
+    let (near, far) = ([w, mean][usize::from(low)], [mean, w][usize::from(low)]);
+    let band = AGGREGATE_KAPPA * sd;
+    near - band >= lo && far + band <= hi
+}
+
+/// One block's trains as columns of values for [`Pulser::aggregate_block`] (the vectors are
+/// only ever grown, to reuse them).
+#[derive(Default)]
+pub(crate) struct AggBlock {
+    pub(crate) j: Vec<u32>,
+    pub(crate) n: Vec<u32>,
+    pub(crate) up: Vec<bool>,
+    w: Vec<f64>,
+    lo: Vec<f64>,
+    hi: Vec<f64>,
+    step: Vec<f64>,
+    r: Vec<f64>,
+    r2: Vec<f64>,
+    c: Vec<f64>,
+    v: Vec<f64>,
+    /// Results: the train's mean and sd, and whether it aggregates.
+    pub(crate) mean: Vec<f64>,
+    pub(crate) sd: Vec<f64>,
+    pub(crate) ok: Vec<bool>,
+    /// Trains held: the first `len` entries of every vector.
+    len: usize,
+}
+
+impl AggBlock {
+    /// Room for `n` trains (only ever grown); the block then holds `len` of them.
+    pub(crate) fn reserve(&mut self, n: usize) {
+        if self.j.len() < n {
+            self.j.resize(n, 0);
+            self.n.resize(n, 0);
+            self.up.resize(n, false);
+            for v in [
+                &mut self.w,
+                &mut self.lo,
+                &mut self.hi,
+                &mut self.step,
+                &mut self.r,
+                &mut self.r2,
+                &mut self.c,
+                &mut self.v,
+                &mut self.mean,
+                &mut self.sd,
+            ] {
+                v.resize(n, 0.0);
+            }
+            self.ok.resize(n, false);
+        }
+    }
+
+    /// Writes the train of `n` pulses of direction `up` on column `j` (state `w`, map `m`) at
+    /// position `at` (< the size given to [`AggBlock::reserve`]).
+    #[inline(always)]
+    pub(crate) fn set(&mut self, at: usize, j: u32, n: u32, up: bool, w: f64, m: &ElemMap) {
+        let slots = (
+            self.j.get_mut(at),
+            self.n.get_mut(at),
+            self.up.get_mut(at),
+            self.w.get_mut(at),
+            self.lo.get_mut(at),
+            self.hi.get_mut(at),
+            self.step.get_mut(at),
+        );
+        if let (Some(jj), Some(nn), Some(u), Some(ww), Some(lo), Some(hi), Some(st)) = slots {
+            (*jj, *nn, *u, *ww, *lo, *hi) = (j, n, up, w, m.lo, m.hi);
+            *st = if up { m.up } else { m.dn };
+        }
+    }
+
+    /// The block holds the first `len` trains written.
+    pub(crate) fn set_len(&mut self, len: usize) {
+        self.len = len.min(self.j.len());
+    }
+}
+
+/// [`Pulser::aggregate_moments`] of every train of `b` at once, the same arithmetic element by
+/// element (so the same bits), in loops without branches on the values that the compiler
+/// vectorises for the CPU (runtime dispatch; IEEE add, sub, mul, div, sqrt, compare and select
+/// only, no FMA, so every target gives the same bits). The recursion runs in chunks of 16
+/// trains up to the chunk's longest train, shorter trains masked.
+#[multiversion::multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
+fn block_moments(f: Family, sigma: f64, on: bool, b: &mut AggBlock) {
+    block_moments_body(f, sigma, on, b);
+}
+
+/// The body of [`block_moments`], inlined into each target's copy (and called alone, on the
+/// baseline target, by the tests).
+#[inline(always)]
+fn block_moments_body(f: Family, sigma: f64, on: bool, b: &mut AggBlock) {
+    const CHUNK: usize = 16;
+    let len = b.len;
+    let AggBlock {
+        n,
+        up,
+        w,
+        lo,
+        hi,
+        step,
+        r,
+        r2,
+        c,
+        v,
+        mean,
+        sd,
+        ok,
+        ..
+    } = b;
+    let (Some(n), Some(up), Some(w), Some(lo), Some(hi), Some(step)) = (
+        n.get(..len),
+        up.get(..len),
+        w.get(..len),
+        lo.get(..len),
+        hi.get(..len),
+        step.get(..len),
+    ) else {
+        return;
+    };
+    let (Some(r), Some(r2), Some(c), Some(v), Some(mean), Some(sd), Some(ok)) = (
+        r.get_mut(..len),
+        r2.get_mut(..len),
+        c.get_mut(..len),
+        v.get_mut(..len),
+        mean.get_mut(..len),
+        sd.get_mut(..len),
+        ok.get_mut(..len),
+    ) else {
+        return;
+    };
+    specialise!(f, f => {
+        let maps = lo.iter().zip(hi).zip(step).zip(up).zip(n);
+        let outs = r.iter_mut().zip(r2.iter_mut()).zip(c.iter_mut()).zip(ok.iter_mut());
+        for (((((&lo, &hi), &step), &up), &n), (((r, r2), c), ok)) in maps.zip(outs) {
+            let (rr, cc, valid) = affine_parts(f, lo, hi, step, up);
+            (*r, *r2, *c, *ok) = (rr, rr * rr, cc, on && valid && n >= 2);
+        }
+    });
+    // The recursion on fixed-size chunks (padded with empty trains), so that the round loop
+    // is a straight vector loop with the live trains selected.
+    let chunks = mean
+        .chunks_mut(CHUNK)
+        .zip(v.chunks_mut(CHUNK))
+        .zip(w.chunks(CHUNK))
+        .zip(r.chunks(CHUNK))
+        .zip(r2.chunks(CHUNK))
+        .zip(c.chunks(CHUNK))
+        .zip(n.chunks(CHUNK));
+    for ((((((mo, vo), ws), rs), r2s), cs), ns) in chunks {
+        let k = ns.len();
+        let mut m = [0.0; CHUNK];
+        let mut vv = [0.0; CHUNK];
+        let (mut ra, mut r2a, mut ca, mut na) =
+            ([1.0; CHUNK], [1.0; CHUNK], [0.0; CHUNK], [0u32; CHUNK]);
+        if let (Some(a), Some(b2), Some(c2), Some(d), Some(e)) = (
+            m.get_mut(..k),
+            ra.get_mut(..k),
+            r2a.get_mut(..k),
+            ca.get_mut(..k),
+            na.get_mut(..k),
+        ) {
+            a.copy_from_slice(ws);
+            b2.copy_from_slice(rs);
+            c2.copy_from_slice(r2s);
+            d.copy_from_slice(cs);
+            e.copy_from_slice(ns);
+        }
+        let longest = na.iter().copied().max().unwrap_or(0);
+        for round in 0..longest {
+            for t in 0..CHUNK {
+                let live = na[t] > round;
+                let (m1, v1) = (m[t] * ra[t] + ca[t], vv[t] * r2a[t] + 1.0);
+                m[t] = if live { m1 } else { m[t] };
+                vv[t] = if live { v1 } else { vv[t] };
+            }
+        }
+        mo.copy_from_slice(m.get(..k).unwrap_or(&[]));
+        vo.copy_from_slice(vv.get(..k).unwrap_or(&[]));
+    }
+    for ((sd, &v), &step) in sd.iter_mut().zip(v.iter()).zip(step) {
+        *sd = (step * sigma) * v.sqrt();
+    }
+    let vals = w.iter().zip(mean.iter()).zip(sd.iter()).zip(lo).zip(hi);
+    for (((((&w, &mean), &sd), &lo), &hi), ok) in vals.zip(ok.iter_mut()) {
+        *ok = *ok && inside_band(w, mean, sd, lo, hi);
+    }
+}
+
 /// Equivalent CEIL pulse count of a desired increment: a ratio within 2⁻⁴⁰ (relative) above
 /// an integer counts as that integer, so 0.05/1e−3 = 50.000000000000007 gives 50.
 #[inline]
@@ -359,6 +682,93 @@ pub(crate) fn snap(p: f64) -> f64 {
 mod tests {
     use super::*;
     use crate::family::Family;
+
+    #[test]
+    fn block_moments_are_the_scalar_moments_bit_for_bit() {
+        let mut s = Stream::open([7, 8], 0, 0, 0, 0, 0);
+        let families = [
+            Family::Ideal,
+            Family::LinearStep { sp: 0.1 },
+            Family::SkewLinear { c: -0.3 },
+            Family::SoftBounds {
+                alpha_up: 1.2,
+                alpha_down: 0.8,
+            },
+            Family::Power {
+                gamma_up: 2.0,
+                gamma_down: 2.0,
+            },
+        ];
+        for family in families {
+            let dev = DeviceSpec {
+                family,
+                lo: -1.0,
+                hi: 1.0,
+                dw_min: 0.02,
+                dw_min_std: 0.3,
+                c2c: C2cMode::Additive,
+                dw_min_dtod: 0.0,
+                dw_min_dtod_log_normal: false,
+                up_down_dtod: 0.0,
+                w_max_dtod: 0.0,
+                w_min_dtod: 0.0,
+                reference_mean: 0.0,
+                reference_std: 0.0,
+                subtract_symmetry_point: false,
+            };
+            let pulser = Pulser::with_aggregate(&dev, true);
+            assert_eq!(pulser.aggregates(), is_affine(family));
+            // Lengths around the chunk size, states all over the bounds (some in the guard
+            // band), a few steps too large to contract (β >= 1) and a NaN state.
+            for len in [0usize, 1, 5, 16, 17, 40, 333] {
+                let mut b = AggBlock::default();
+                b.reserve(len);
+                let mut want = Vec::new();
+                for t in 0..len {
+                    let m = ElemMap {
+                        lo: -0.7 - 0.3 * s.uniform(),
+                        hi: 0.7 + 0.3 * s.uniform(),
+                        up: if t % 37 == 5 { 1.5 } else { 0.05 * s.uniform() },
+                        dn: 0.05 * s.uniform(),
+                    };
+                    let w = if t % 53 == 7 {
+                        f64::NAN
+                    } else {
+                        2.0 * s.uniform() - 1.0
+                    };
+                    let n = (s.uniform() * 40.0) as u32;
+                    let up = s.uniform() < 0.5;
+                    b.set(t, t as u32, n, up, w, &m);
+                    want.push(pulser.aggregate_moments(w, &m, up, u64::from(n)));
+                }
+                b.set_len(len);
+                pulser.aggregate_block(&mut b);
+                let mut base = AggBlock::default();
+                std::mem::swap(&mut base, &mut b);
+                let mut plain = AggBlock::default();
+                plain.reserve(len);
+                for t in 0..len {
+                    plain.j[t] = base.j[t];
+                    plain.n[t] = base.n[t];
+                    plain.up[t] = base.up[t];
+                    plain.w[t] = base.w[t];
+                    plain.lo[t] = base.lo[t];
+                    plain.hi[t] = base.hi[t];
+                    plain.step[t] = base.step[t];
+                }
+                plain.set_len(len);
+                // The same loop on the baseline target (no dispatch).
+                block_moments_body(family, 0.3, true, &mut plain);
+                for (t, want) in want.iter().enumerate() {
+                    let got = base.ok[t].then_some((base.mean[t], base.sd[t]));
+                    let bits = |v: Option<(f64, f64)>| v.map(|(a, b)| (a.to_bits(), b.to_bits()));
+                    assert_eq!(bits(got), bits(*want), "{family:?}, train {t}");
+                    let flat = plain.ok[t].then_some((plain.mean[t], plain.sd[t]));
+                    assert_eq!(bits(flat), bits(*want), "{family:?}, baseline, train {t}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn fire_lanes_is_fire_one_train_at_a_time() {

@@ -70,6 +70,8 @@ pub struct PulseCountParams {
     pub max_bl: u32,
     /// Rounding rule.
     pub rounding: Rounding,
+    /// Sample each element's train in one draw where that is exact (docs/KERNEL_SPEC.md §5).
+    pub aggregate: bool,
 }
 
 /// Parameters of the stochastic pulse-coincidence update.
@@ -87,6 +89,8 @@ pub struct StochasticParams {
     pub fixed_bl: bool,
     /// Scale of max|d| in the management.
     pub um_grad_scale: f64,
+    /// Sample each element's train in one draw where that is exact (docs/KERNEL_SPEC.md §5).
+    pub aggregate: bool,
 }
 
 /// The three update modes of shared/theory.md §2.3.
@@ -241,6 +245,7 @@ mod tests {
             UpdateMode::PulseCount(PulseCountParams {
                 max_bl: 1,
                 rounding: Rounding::Ceil,
+                aggregate: true,
             }),
             UpdateMode::StochasticPulse(StochasticParams {
                 desired_bl: 1,
@@ -248,6 +253,7 @@ mod tests {
                 update_bl_management: false,
                 fixed_bl: false,
                 um_grad_scale: 1.0,
+                aggregate: true,
             }),
         ];
         let kinds: Vec<&str> = modes.iter().map(UpdateMode::kind).collect();

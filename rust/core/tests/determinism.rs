@@ -35,10 +35,12 @@ fn modes() -> Vec<UpdateMode> {
         UpdateMode::PulseCount(PulseCountParams {
             max_bl: 20,
             rounding: Rounding::Stochastic,
+            aggregate: true,
         }),
         UpdateMode::PulseCount(PulseCountParams {
             max_bl: 20,
             rounding: Rounding::Ceil,
+            aggregate: false,
         }),
         UpdateMode::StochasticPulse(StochasticParams {
             desired_bl: 31,
@@ -46,6 +48,7 @@ fn modes() -> Vec<UpdateMode> {
             update_bl_management: true,
             fixed_bl: true,
             um_grad_scale: 1.0,
+            aggregate: true,
         }),
         UpdateMode::StochasticPulse(StochasticParams {
             desired_bl: 100,
@@ -53,6 +56,7 @@ fn modes() -> Vec<UpdateMode> {
             update_bl_management: false,
             fixed_bl: true,
             um_grad_scale: 1.0,
+            aggregate: false,
         }),
     ]
 }

@@ -29,6 +29,15 @@ fn get<'py, T: FromPyObjectOwned<'py>>(
     })
 }
 
+/// An optional bool key: `default` when absent (docs/KERNEL_SPEC.md §8), else a bool.
+fn optional_bool(d: &Bound<'_, PyDict>, key: &str, owner: &str, default: bool) -> PyResult<bool> {
+    if d.contains(key)? {
+        get::<bool>(d, key, owner, "a bool")
+    } else {
+        Ok(default)
+    }
+}
+
 fn float(d: &Bound<'_, PyDict>, key: &str) -> PyResult<f64> {
     get::<f64>(d, key, "Device spec", "a float")
 }
@@ -107,7 +116,11 @@ pub(crate) fn update(d: &Bound<'_, PyDict>) -> PyResult<UpdateMode> {
                     max_bl,
                 )
             })?;
-            UpdateMode::PulseCount(PulseCountParams { max_bl, rounding })
+            UpdateMode::PulseCount(PulseCountParams {
+                max_bl,
+                rounding,
+                aggregate: optional_bool(d, "aggregate", "PulseCountUpdate", true)?,
+            })
         }
         "stochastic_pulse" => {
             const O: &str = "StochasticPulseUpdate";
@@ -120,6 +133,7 @@ pub(crate) fn update(d: &Bound<'_, PyDict>) -> PyResult<UpdateMode> {
                 update_bl_management: get(d, "update_bl_management", O, "a bool")?,
                 fixed_bl: get(d, "fixed_bl", O, "a bool")?,
                 um_grad_scale: get(d, "um_grad_scale", O, "a float")?,
+                aggregate: optional_bool(d, "aggregate", O, true)?,
             })
         }
         other => {

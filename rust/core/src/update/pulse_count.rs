@@ -6,7 +6,7 @@
 //! early rather than hold more (which changes no value: each element's pulses and noise stay
 //! in their order, see `Pulser::fire_lanes`).
 
-use crate::pulse::{ceil_count, LaneScratch, Pulser, LANE_BLOCK};
+use crate::pulse::{ceil_count, clip, LaneScratch, Pulser, LANE_BLOCK};
 use crate::rng::Stream;
 use crate::spec::{DeviceSpec, PulseCountParams, Rounding};
 use crate::variation::ElemMap;
@@ -50,10 +50,14 @@ pub(super) fn row(
     drow: &[f64],
     s: &mut Stream,
 ) -> u64 {
-    let PulseCountParams { max_bl, rounding } = p;
+    let PulseCountParams {
+        max_bl,
+        rounding,
+        aggregate,
+    } = p;
     let dw_min = dev.dw_min;
     let mut fired = 0u64;
-    let pulser = Pulser::new(dev);
+    let pulser = Pulser::with_aggregate(dev, aggregate);
     // Counts and their noise first, in the stream's order (each element's rounding
     // uniform, then its pulses' normals), then all trains fired together.
     let mut scratch = LaneScratch::default();
@@ -68,7 +72,14 @@ pub(super) fn row(
             }
         };
         let n = n.min(u64::from(max_bl));
-        if n == 1 {
+        let agg = match (prow.get(j), mrow.get(j)) {
+            (Some(&w), Some(m)) => pulser.aggregate_moments(w, m, dl > 0.0, n),
+            _ => None,
+        };
+        if let (Some((mean, sd)), Some(p), Some(m)) = (agg, prow.get_mut(j), mrow.get(j)) {
+            // The whole train in one draw (KERNEL_SPEC §5): its one normal is next in the stream.
+            *p = clip(mean + sd * s.normal(), m.lo, m.hi);
+        } else if n == 1 {
             // No chain to overlap: fire at once (its noise is next in the stream).
             if let (Some(p), Some(m)) = (prow.get_mut(j), mrow.get(j)) {
                 pulser.fire(p, m, dl > 0.0, 1, s);

@@ -3,11 +3,12 @@
 //! row its d train and the coincidences' pulses (`UPDATE` stream, sample word `b`).
 
 use crate::par::{map_indices, map_row_blocks, row, Par};
-use crate::pulse::{snap, Lane, LaneScratch, Pulser, LANE_BLOCK};
-use crate::rng::tag;
+use crate::pulse::{snap, Aggregated, Lane, LaneScratch, Pulser, LANE_BLOCK};
+use crate::rng::{tag, Stream};
 use crate::simd;
 use crate::spec::{StochasticParams, MAX_DESIRED_BL};
 use crate::tile::{Phase, Streams, Tile, UpdateStats};
+use crate::variation::ElemMap;
 
 /// Upper bound on the x-train words kept for one chunk of samples (the chunk size never
 /// changes results, because every sample has its own streams).
@@ -41,7 +42,7 @@ pub(super) fn update(
 ) -> UpdateStats {
     let (rr, o, i) = tile.shape();
     let dw_min = tile.device.dw_min;
-    let pulser = Pulser::new(&tile.device);
+    let pulser = Pulser::with_aggregate(&tile.device, p.aggregate);
     let words = (p.desired_bl as usize).div_ceil(64);
     let chunk = (TRAIN_WORDS_PER_CHUNK / (rr * i * words).max(1)).clamp(1, 64);
     let mut totals = vec![0u64; rr * o];
@@ -105,6 +106,21 @@ pub(super) fn update(
                             counts.clear();
                             counts.resize(block.len(), 0);
                             simd::count_coincidences(bits, dw, counts);
+                            if pulser.aggregates() {
+                                fired += aggregated_block(
+                                    &pulser,
+                                    block,
+                                    counts,
+                                    d_pos,
+                                    prow,
+                                    crow,
+                                    mrow,
+                                    &mut scratch,
+                                    &mut s,
+                                );
+                                pulser.fire_lanes(prow, mrow, &mut scratch);
+                                continue;
+                            }
                             let lanes = &mut scratch.lanes;
                             if lanes.len() < block.len() {
                                 lanes.resize(block.len(), Lane::default());
@@ -146,6 +162,85 @@ pub(super) fn update(
     tile.per_replica(&totals)
 }
 
+/// One block's trains with the aggregated sampler on (KERNEL_SPEC §5, §6): in column order,
+/// a train of n >= 2 pulses whose moments pass the guard band takes one normal and is
+/// recorded in `scratch.aggregated`, every other train takes its n normals as a lane; the
+/// normals are then drawn from `s` in that order. Adds the pulses to the counters and returns
+/// them; the caller fires the scratch.
+#[allow(clippy::too_many_arguments)]
+fn aggregated_block(
+    pulser: &Pulser,
+    block: &[(u32, bool)],
+    counts: &[u32],
+    d_pos: bool,
+    prow: &[f64],
+    crow: &mut [u64],
+    mrow: &[ElemMap],
+    scratch: &mut LaneScratch,
+    s: &mut Stream,
+) -> u64 {
+    let mut pulses = 0u64;
+    let ab = &mut scratch.block;
+    ab.reserve(block.len());
+    // Compact as we go (no branch on n): every column writes the next slot, and only those
+    // with pulses advance.
+    let mut live = 0usize;
+    for (&(col, x_pos), &n) in block.iter().zip(counts) {
+        let j = col as usize;
+        let (Some(c), Some(&w), Some(m)) = (crow.get_mut(j), prow.get(j), mrow.get(j)) else {
+            continue;
+        };
+        *c += u64::from(n);
+        pulses += u64::from(n);
+        ab.set(live, col, n, x_pos != d_pos, w, m);
+        live += usize::from(n > 0);
+    }
+    ab.set_len(live);
+    // Moments and guard of every train at once, then each train takes its normals in
+    // column order: one if it aggregates, else n (again compacting without branches).
+    pulser.aggregate_block(ab);
+    if scratch.lanes.len() < live {
+        scratch.lanes.resize(live, Lane::default());
+    }
+    if scratch.aggregated.len() < live {
+        scratch.aggregated.resize(live, Aggregated::default());
+    }
+    let (mut n_lanes, mut n_agg, mut need) = (0usize, 0usize, 0u32);
+    let trains =
+        ab.j.iter()
+            .zip(&ab.n)
+            .zip(&ab.up)
+            .zip(&ab.ok)
+            .zip(&ab.mean)
+            .zip(&ab.sd);
+    for (((((&j, &n), &up), &ok), &mean), &sd) in trains.take(live) {
+        if let Some(a) = scratch.aggregated.get_mut(n_agg) {
+            *a = Aggregated {
+                j,
+                off: need,
+                mean,
+                sd,
+            };
+        }
+        if let Some(l) = scratch.lanes.get_mut(n_lanes) {
+            *l = Lane {
+                j,
+                left: n,
+                off: need,
+                up,
+            };
+        }
+        n_agg += usize::from(ok);
+        n_lanes += usize::from(!ok);
+        need += if ok { 1 } else { n };
+    }
+    scratch.n_aggregated = n_agg;
+    scratch.count = n_lanes;
+    let need = u64::from(need);
+    pulser.draw_noise(need, s, &mut scratch.normals);
+    pulses
+}
+
 /// BL, A, B and the x trains of one sample (shared/theory.md §2.3(c) steps 1–4).
 fn sample_trains(
     x: &[f64],
@@ -163,6 +258,7 @@ fn sample_trains(
         update_bl_management,
         fixed_bl,
         um_grad_scale,
+        ..
     } = *p;
     let skipped = SampleTrains {
         bl: SKIPPED,
