@@ -3,11 +3,13 @@
 //! `IOParameters`). Each sample of each replica draws from its own stream
 //! `(tick, replica, row = sample, tag)`, so passes are deterministic for any thread count.
 
+use multiversion::multiversion;
 use ndarray::{Array3, ArrayView3};
 
 use crate::error::CoreError;
 use crate::par::{for_each_row, row, Par};
 use crate::rng::{tag, Stream};
+use crate::simd::dispatched;
 use crate::tile::Tile;
 
 /// How inputs are scaled before the DAC.
@@ -245,10 +247,24 @@ pub fn mvm_one(p: &[f64], r: &[f64], cols: usize, transpose: bool, u: &[f64], y:
     }
 }
 
+/// Rows of W one forward task owns; their sums are interleaved in registers.
+const FWD_ROWS: usize = 4;
+/// Columns of W formed (p − r) at a time into a stack block by the forward kernel.
+const FWD_COLS: usize = 64;
+/// Output columns one backward task owns when vectorised across columns: one block of sums per
+/// sample.
+const BWD_COLS: usize = 16;
+/// From this batch size on the backward kernel vectorises across samples instead.
+const BWD_WIDE: usize = 16;
+
 /// The same products for B samples at once, `ut` holding the inputs transposed (len_x × B) and
 /// `yt` receiving the outputs transposed (len_y × B). Each output still sums in index order
-/// from 0.0, so the result equals B calls of [`mvm_one`] bit for bit; W is read once per batch
-/// instead of once per sample. Parallel over output rows (forward) or column blocks (backward).
+/// from 0.0, so the result equals B calls of [`mvm_one`] bit for bit, on every dispatch target
+/// and for any thread count; W is read once per block of samples instead of once per sample.
+/// Register-blocked kernels with runtime SIMD dispatch ([`forward_rows`], [`backward_cols`]):
+/// forward vectorises across samples (blocks of 4 rows × up to 16 samples of sums), backward
+/// across output columns (blocks of 16 columns × up to 4 samples). Parallel over blocks of
+/// output rows (forward) or columns (backward); each output is computed by one task.
 pub fn mvm_batch(
     p: &[f64],
     r: &[f64],
@@ -260,163 +276,364 @@ pub fn mvm_batch(
     yt: &mut [f64],
     parallel: bool,
 ) {
+    let kernels = Kernels {
+        forward_rows,
+        backward_cols,
+        backward_samples,
+    };
+    mvm_batch_with(&kernels, p, r, rows, cols, transpose, b, ut, yt, parallel);
+}
+
+/// A block of forward rows: `(p, r, cols, ut, b, yblk)`.
+type ForwardFn = fn(&[f64], &[f64], usize, &[f64], usize, &mut [f64]);
+/// A block of backward columns: `(p, r, rows, cols, j0, ut, b, yblk)`.
+type BackwardFn = fn(&[f64], &[f64], usize, usize, usize, &[f64], usize, &mut [f64]);
+
+/// The block kernels [`mvm_batch`] runs: the dispatched ones, or (tests) one target's copies.
+#[derive(Clone, Copy)]
+struct Kernels {
+    forward_rows: ForwardFn,
+    backward_cols: BackwardFn,
+    backward_samples: BackwardFn,
+}
+
+/// [`mvm_batch`] with the given block kernels.
+fn mvm_batch_with(
+    kernels: &Kernels,
+    p: &[f64],
+    r: &[f64],
+    rows: usize,
+    cols: usize,
+    transpose: bool,
+    b: usize,
+    ut: &[f64],
+    yt: &mut [f64],
+    parallel: bool,
+) {
     use rayon::prelude::*;
+    let Kernels {
+        forward_rows,
+        backward_cols,
+        backward_samples,
+    } = *kernels;
     if b == 0 {
         return;
     }
     if transpose {
-        // yt[j][·] = Σ_i w_ij ut[i][·], i ascending; tasks own blocks of 32 columns.
-        const BLOCK: usize = 32;
+        // yt[j][·] = Σ_i w_ij ut[i][·], i ascending; tasks own blocks of BWD_COLS columns.
+        // Few samples: vectorised across columns (blocks of BWD_COLS); many: across samples,
+        // as the forward kernel (blocks of FWD_ROWS columns). Same sums in the same order.
+        let wide = b >= BWD_WIDE;
+        let width = if wide { FWD_ROWS } else { BWD_COLS };
         let f = |(blk, ychunk): (usize, &mut [f64])| {
-            ychunk.fill(0.0);
-            let j0 = blk * BLOCK;
-            let nj = ychunk.len() / b;
-            // Rows in groups of four (their block of W formed once), samples in pairs: the
-            // group's terms go into each partial sum in row order, the u values and the sum
-            // in registers.
-            let mut wblk = [[0.0f64; BLOCK]; 4];
-            let mut i0 = 0;
-            while i0 < rows {
-                let nr = (rows - i0).min(4);
-                for (k, wk) in wblk.iter_mut().enumerate().take(nr) {
-                    let base = (i0 + k) * cols + j0;
-                    let prow = p.get(base..base + nj).unwrap_or(&[]);
-                    let rrow = r.get(base..base + nj).unwrap_or(&[]);
-                    for ((w, pij), rij) in wk.iter_mut().zip(prow).zip(rrow) {
-                        *w = pij - rij;
-                    }
-                }
-                let mut s0 = 0;
-                while s0 < b {
-                    let pair = b - s0 >= 2;
-                    match (nr, pair) {
-                        (4, true) => group_into_cols::<4, 2>(&wblk, ut, b, i0, s0, nj, ychunk),
-                        (4, false) => group_into_cols::<4, 1>(&wblk, ut, b, i0, s0, nj, ychunk),
-                        (_, true) => rows_one_by_one::<2>(&wblk, nr, ut, b, i0, s0, nj, ychunk),
-                        (_, false) => rows_one_by_one::<1>(&wblk, nr, ut, b, i0, s0, nj, ychunk),
-                    }
-                    s0 += if pair { 2 } else { 1 };
-                }
-                i0 += nr;
+            if wide {
+                backward_samples(p, r, rows, cols, blk * width, ut, b, ychunk);
+            } else {
+                backward_cols(p, r, rows, cols, blk * width, ut, b, ychunk);
             }
         };
         if parallel {
-            yt.par_chunks_mut(BLOCK * b).enumerate().for_each(f);
+            yt.par_chunks_mut(width * b).enumerate().for_each(f);
         } else {
-            yt.chunks_mut(BLOCK * b).enumerate().for_each(f);
+            yt.chunks_mut(width * b).enumerate().for_each(f);
         }
     } else {
-        // yt[i][·] = Σ_j w_ij ut[j][·], j ascending; tasks own output rows.
-        let f = |(i, yi): (usize, &mut [f64])| {
-            let base = i * cols;
-            let (prow, rrow) = (
-                p.get(base..base + cols).unwrap_or(&[]),
-                r.get(base..base + cols).unwrap_or(&[]),
+        // yt[i][·] = Σ_j w_ij ut[j][·], j ascending; tasks own blocks of FWD_ROWS rows.
+        let f = |(blk, ychunk): (usize, &mut [f64])| {
+            let base = blk * FWD_ROWS * cols;
+            let n = ychunk.len() / b * cols;
+            let (pb, rb) = (
+                p.get(base..base + n).unwrap_or(&[]),
+                r.get(base..base + n).unwrap_or(&[]),
             );
-            // Samples in chunks of 8, 4, 2, 1 whose sums stay in registers over the j loop.
-            let mut s0 = 0;
-            while s0 < b {
-                let left = b - s0;
-                s0 += if left >= 8 {
-                    row_chunk::<8>(prow, rrow, ut, b, s0, yi)
-                } else if left >= 4 {
-                    row_chunk::<4>(prow, rrow, ut, b, s0, yi)
-                } else if left >= 2 {
-                    row_chunk::<2>(prow, rrow, ut, b, s0, yi)
-                } else {
-                    row_chunk::<1>(prow, rrow, ut, b, s0, yi)
-                };
-            }
+            forward_rows(pb, rb, cols, ut, b, ychunk);
         };
         if parallel {
-            yt.par_chunks_mut(b).enumerate().with_min_len(8).for_each(f);
+            yt.par_chunks_mut(FWD_ROWS * b)
+                .enumerate()
+                .with_min_len(2)
+                .for_each(f);
         } else {
-            yt.chunks_mut(b).enumerate().for_each(f);
+            yt.chunks_mut(FWD_ROWS * b).enumerate().for_each(f);
         }
     }
 }
 
-/// Samples `s0..s0 + C` of one forward output row: y_s = Σ_j (p_j − r_j)·u_js, j ascending from
-/// 0.0 (the order of [`mvm_one`]), the C sums held in registers. Returns C.
-#[inline(always)]
-fn row_chunk<const C: usize>(
-    prow: &[f64],
-    rrow: &[f64],
-    ut: &[f64],
-    b: usize,
-    s0: usize,
-    yi: &mut [f64],
-) -> usize {
-    let mut acc = [0.0f64; C];
-    for ((pij, rij), uj) in prow.iter().zip(rrow).zip(ut.chunks_exact(b)) {
-        let w = pij - rij;
-        let mut u = [0.0f64; C];
-        if let Some(src) = uj.get(s0..s0 + C) {
-            u.copy_from_slice(src);
-        }
-        for (a, v) in acc.iter_mut().zip(u) {
-            *a += w * v;
+dispatched! {
+    /// Forward outputs of a block of at most [`FWD_ROWS`] rows for every sample:
+    /// `yblk[k·b + s] = Σ_j (p[k·cols + j] − r[k·cols + j])·ut[j·b + s]`, j ascending from 0.0
+    /// (the order of [`mvm_one`]), with `p`, `r` the block's rows (nr·cols values) and
+    /// `yblk` nr·b values. Separate IEEE multiplies and adds (never an FMA), so every target
+    /// gives the same bits. Never panics.
+    fn forward_rows / forward_rows_scalar /
+        [forward_rows_avx512, forward_rows_avx2, forward_rows_popcnt]
+        (p: &[f64], r: &[f64], cols: usize, ut: &[f64], b: usize, yblk: &mut [f64])
+    {
+        match yblk.len().checked_div(b).unwrap_or(0) {
+            4 => forward_block::<4>(p, r, cols, ut, b, yblk),
+            3 => forward_block::<3>(p, r, cols, ut, b, yblk),
+            2 => forward_block::<2>(p, r, cols, ut, b, yblk),
+            1 => forward_block::<1>(p, r, cols, ut, b, yblk),
+            _ => {}
         }
     }
-    if let Some(dst) = yi.get_mut(s0..s0 + C) {
-        dst.copy_from_slice(&acc);
+}
+
+dispatched! {
+    /// Backward outputs of the columns `j0..j0 + nj` (nj = `yblk.len() / b` ≤ [`BWD_COLS`]) for
+    /// every sample: `yblk[dj·b + s] = Σ_i (p[i·cols + j0 + dj] − r[…])·ut[i·b + s]`, i
+    /// ascending from 0.0 (the order of [`mvm_one`]). Separate IEEE multiplies and adds (never
+    /// an FMA), so every target gives the same bits. Never panics.
+    fn backward_cols / backward_cols_scalar /
+        [backward_cols_avx512, backward_cols_avx2, backward_cols_popcnt]
+        (
+            p: &[f64],
+            r: &[f64],
+            rows: usize,
+            cols: usize,
+            j0: usize,
+            ut: &[f64],
+            b: usize,
+            yblk: &mut [f64],
+        )
+    {
+        let nj = yblk.len().checked_div(b).unwrap_or(0);
+        let mut s0 = 0;
+        while s0 < b {
+            let left = b - s0;
+            s0 += match (nj == BWD_COLS, left) {
+                (true, 4..) => backward_tile::<4, true>(p, r, rows, cols, j0, nj, ut, b, s0, yblk),
+                (true, 2..) => backward_tile::<2, true>(p, r, rows, cols, j0, nj, ut, b, s0, yblk),
+                (true, _) => backward_tile::<1, true>(p, r, rows, cols, j0, nj, ut, b, s0, yblk),
+                (false, 4..) => {
+                    backward_tile::<4, false>(p, r, rows, cols, j0, nj, ut, b, s0, yblk)
+                }
+                (false, 2..) => {
+                    backward_tile::<2, false>(p, r, rows, cols, j0, nj, ut, b, s0, yblk)
+                }
+                (false, _) => backward_tile::<1, false>(p, r, rows, cols, j0, nj, ut, b, s0, yblk),
+            };
+        }
+    }
+}
+
+dispatched! {
+    /// Backward outputs of the columns `j0..j0 + nc` (nc = `yblk.len() / b` ≤ [`FWD_ROWS`]) for
+    /// every sample, vectorised across samples (for large batches): `yblk[k·b + s] =
+    /// Σ_i (p[i·cols + j0 + k] − r[…])·ut[i·b + s]`, i ascending from 0.0 (the order of
+    /// [`mvm_one`]); the forward kernel's tiles on blocks of Wᵀ. Separate IEEE multiplies and
+    /// adds (never an FMA), so every target gives the same bits. Never panics.
+    fn backward_samples / backward_samples_scalar /
+        [backward_samples_avx512, backward_samples_avx2, backward_samples_popcnt]
+        (
+            p: &[f64],
+            r: &[f64],
+            rows: usize,
+            cols: usize,
+            j0: usize,
+            ut: &[f64],
+            b: usize,
+            yblk: &mut [f64],
+        )
+    {
+        match yblk.len().checked_div(b).unwrap_or(0) {
+            4 => backward_block::<4>(p, r, rows, cols, j0, ut, b, yblk),
+            3 => backward_block::<3>(p, r, rows, cols, j0, ut, b, yblk),
+            2 => backward_block::<2>(p, r, rows, cols, j0, ut, b, yblk),
+            1 => backward_block::<1>(p, r, rows, cols, j0, ut, b, yblk),
+            _ => {}
+        }
+    }
+}
+
+/// Columns `j0..j0 + R` of a backward pass, vectorised across samples: Wᵀ is formed
+/// `FWD_COLS` rows at a time into a stack block and each block's terms are added to every
+/// sample's sums (kept in `yblk` between blocks, from 0.0) by [`forward_tile`], so every output
+/// still adds its terms i ascending.
+#[inline(always)]
+fn backward_block<const R: usize>(
+    p: &[f64],
+    r: &[f64],
+    rows: usize,
+    cols: usize,
+    j0: usize,
+    ut: &[f64],
+    b: usize,
+    yblk: &mut [f64],
+) {
+    yblk.fill(0.0);
+    let mut wblk = [[0.0f64; FWD_COLS]; R];
+    let mut i0 = 0;
+    while i0 < rows {
+        let ni = (rows - i0).min(FWD_COLS);
+        for di in 0..ni {
+            let at = (i0 + di) * cols + j0;
+            let (Some(pk), Some(rk)) = (p.get(at..at + R), r.get(at..at + R)) else {
+                continue;
+            };
+            for ((wk, a), c) in wblk.iter_mut().zip(pk).zip(rk) {
+                wk[di % FWD_COLS] = a - c;
+            }
+        }
+        let us = ut.get(i0 * b..(i0 + ni) * b).unwrap_or(&[]);
+        let mut s0 = 0;
+        while s0 < b {
+            s0 += match b - s0 {
+                16.. => forward_tile::<R, 16>(&wblk, ni, us, b, s0, yblk),
+                8.. => forward_tile::<R, 8>(&wblk, ni, us, b, s0, yblk),
+                4.. => forward_tile::<R, 4>(&wblk, ni, us, b, s0, yblk),
+                2.. => forward_tile::<R, 2>(&wblk, ni, us, b, s0, yblk),
+                _ => forward_tile::<R, 1>(&wblk, ni, us, b, s0, yblk),
+            };
+        }
+        i0 += ni;
+    }
+}
+
+/// A forward block of `R` rows: W is formed `FWD_COLS` columns at a time into a stack block,
+/// and each block's terms are added to every sample's sums (kept in `yblk` between blocks,
+/// from 0.0), so every output still adds its terms j ascending.
+#[inline(always)]
+fn forward_block<const R: usize>(
+    p: &[f64],
+    r: &[f64],
+    cols: usize,
+    ut: &[f64],
+    b: usize,
+    yblk: &mut [f64],
+) {
+    yblk.fill(0.0);
+    let mut wblk = [[0.0f64; FWD_COLS]; R];
+    let mut j0 = 0;
+    while j0 < cols {
+        let nj = (cols - j0).min(FWD_COLS);
+        for (k, wk) in wblk.iter_mut().enumerate() {
+            let at = k * cols + j0;
+            let (Some(pk), Some(rk)) = (p.get(at..at + nj), r.get(at..at + nj)) else {
+                continue;
+            };
+            for ((x, a), c) in wk.iter_mut().zip(pk).zip(rk) {
+                *x = a - c;
+            }
+        }
+        let us = ut.get(j0 * b..(j0 + nj) * b).unwrap_or(&[]);
+        let mut s0 = 0;
+        while s0 < b {
+            s0 += match b - s0 {
+                16.. => forward_tile::<R, 16>(&wblk, nj, us, b, s0, yblk),
+                8.. => forward_tile::<R, 8>(&wblk, nj, us, b, s0, yblk),
+                4.. => forward_tile::<R, 4>(&wblk, nj, us, b, s0, yblk),
+                2.. => forward_tile::<R, 2>(&wblk, nj, us, b, s0, yblk),
+                _ => forward_tile::<R, 1>(&wblk, nj, us, b, s0, yblk),
+            };
+        }
+        j0 += nj;
+    }
+}
+
+/// Adds the terms of one column block (`wblk[k][dj]`, dj < nj; `us` its nj rows of inputs)
+/// to the sums of rows `0..R` and samples `s0..s0 + C`: the R·C sums are loaded from `yblk`,
+/// held in registers over the block's columns in order, and stored back. Returns C.
+#[inline(always)]
+fn forward_tile<const R: usize, const C: usize>(
+    wblk: &[[f64; FWD_COLS]; R],
+    nj: usize,
+    us: &[f64],
+    b: usize,
+    s0: usize,
+    yblk: &mut [f64],
+) -> usize {
+    let mut acc = [[0.0f64; C]; R];
+    for (k, ak) in acc.iter_mut().enumerate() {
+        let at = k * b + s0;
+        if let Some(src) = yblk.get(at..at + C) {
+            ak.copy_from_slice(src);
+        }
+    }
+    for (dj, uj) in us.chunks_exact(b).enumerate().take(nj.min(FWD_COLS)) {
+        let Some(u) = uj
+            .get(s0..s0 + C)
+            .and_then(|u| <&[f64; C]>::try_from(u).ok())
+        else {
+            continue;
+        };
+        for (ak, wk) in acc.iter_mut().zip(wblk) {
+            let w = wk[dj % FWD_COLS];
+            for (a, &v) in ak.iter_mut().zip(u) {
+                *a += w * v;
+            }
+        }
+    }
+    for (k, ak) in acc.iter().enumerate() {
+        let at = k * b + s0;
+        if let Some(dst) = yblk.get_mut(at..at + C) {
+            dst.copy_from_slice(ak);
+        }
     }
     C
 }
 
-/// The last rows of a backward pass (fewer than four), one at a time, in order.
+/// Samples `s0..s0 + S` of a backward block of `nj` columns (`FULL`: nj = [`BWD_COLS`]): the
+/// S·BWD_COLS sums stay in registers over the whole i loop, each adding its terms i ascending
+/// from 0.0. Lanes past nj (a partial block) compute zeros that are never stored. Returns S.
 #[inline(always)]
-fn rows_one_by_one<const C: usize>(
-    wblk: &[[f64; 32]],
-    nr: usize,
+fn backward_tile<const S: usize, const FULL: bool>(
+    p: &[f64],
+    r: &[f64],
+    rows: usize,
+    cols: usize,
+    j0: usize,
+    nj: usize,
     ut: &[f64],
     b: usize,
-    i0: usize,
     s0: usize,
-    nj: usize,
     yblk: &mut [f64],
-) {
-    for k in 0..nr {
-        let w = wblk.get(k..=k).unwrap_or(&[]);
-        group_into_cols::<1, C>(w, ut, b, i0 + k, s0, nj, yblk);
-    }
-}
-
-/// Adds the terms of rows `i0..i0 + R` (weights `wblk[k][dj]` of the block's columns) for
-/// samples `s0..s0 + C` to the block's partial sums (`yblk`, transposed: a column's b sums in
-/// a row), rows in order, so every output still adds its terms i ascending from 0.0 (the order
-/// of [`mvm_one`]).
-#[inline(always)]
-fn group_into_cols<const R: usize, const C: usize>(
-    wblk: &[[f64; 32]],
-    ut: &[f64],
-    b: usize,
-    i0: usize,
-    s0: usize,
-    nj: usize,
-    yblk: &mut [f64],
-) {
-    let mut u = [[0.0f64; C]; R];
-    for (k, uk) in u.iter_mut().enumerate() {
-        let at = (i0 + k) * b + s0;
-        if let Some(src) = ut.get(at..at + C) {
-            uk.copy_from_slice(src);
-        }
-    }
-    for (dj, yj) in yblk.chunks_exact_mut(b).enumerate().take(nj) {
-        let Some(ys) = yj.get_mut(s0..s0 + C) else {
-            continue;
-        };
-        let mut acc = [0.0f64; C];
-        acc.copy_from_slice(ys);
-        for (wk, uk) in wblk.iter().zip(&u) {
-            let w = wk.get(dj).copied().unwrap_or(0.0);
-            for (a, uv) in acc.iter_mut().zip(uk) {
-                *a += w * uv;
+) -> usize {
+    let mut acc = [[0.0f64; BWD_COLS]; S];
+    let mut w = [0.0f64; BWD_COLS];
+    for i in 0..rows {
+        let at = i * cols + j0;
+        if FULL {
+            let (Some(pk), Some(rk)) = (
+                p.get(at..at + BWD_COLS)
+                    .and_then(|v| <&[f64; BWD_COLS]>::try_from(v).ok()),
+                r.get(at..at + BWD_COLS)
+                    .and_then(|v| <&[f64; BWD_COLS]>::try_from(v).ok()),
+            ) else {
+                continue;
+            };
+            for ((x, a), c) in w.iter_mut().zip(pk).zip(rk) {
+                *x = a - c;
+            }
+        } else {
+            let (Some(pk), Some(rk)) = (p.get(at..at + nj), r.get(at..at + nj)) else {
+                continue;
+            };
+            for ((x, a), c) in w.iter_mut().zip(pk).zip(rk) {
+                *x = a - c;
             }
         }
-        ys.copy_from_slice(&acc);
+        let au = i * b + s0;
+        let Some(u) = ut
+            .get(au..au + S)
+            .and_then(|u| <&[f64; S]>::try_from(u).ok())
+        else {
+            continue;
+        };
+        for (acs, &us) in acc.iter_mut().zip(u) {
+            for (a, &wj) in acs.iter_mut().zip(&w) {
+                *a += wj * us;
+            }
+        }
     }
+    for (ds, acs) in acc.iter().enumerate() {
+        for (dj, &v) in acs.iter().enumerate().take(nj) {
+            if let Some(dst) = yblk.get_mut(dj * b + s0 + ds) {
+                *dst = v;
+            }
+        }
+    }
+    S
 }
 
 /// Passes and reads of a tile through the periphery; each advances the tick.
@@ -690,5 +907,191 @@ impl Tile {
         }
         Ok(Array3::from_shape_vec((r, o, nc), out)
             .unwrap_or_else(|_| unreachable!("R*out*ncols values by construction")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Values in (−0.5, 0.5) with full 53-bit mantissas (so that fused and separate
+    /// multiply-adds round differently somewhere).
+    fn values(n: usize, seed: u64) -> Vec<f64> {
+        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..n)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                (s >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+            })
+            .collect()
+    }
+
+    /// B calls of [`mvm_one`] (the scalar reference), in and out transposed as in mvm_batch;
+    /// with `fused`, the same sums with `mul_add` instead (what an FMA would give).
+    fn reference(
+        p: &[f64],
+        r: &[f64],
+        rows: usize,
+        cols: usize,
+        transpose: bool,
+        b: usize,
+        ut: &[f64],
+        fused: bool,
+    ) -> Vec<f64> {
+        let (len_x, len_y) = if transpose {
+            (rows, cols)
+        } else {
+            (cols, rows)
+        };
+        let mut yt = vec![0.0; len_y * b];
+        for s in 0..b {
+            let u: Vec<f64> = (0..len_x).map(|k| ut[k * b + s]).collect();
+            let mut y = vec![0.0; len_y];
+            if fused {
+                for (k, yk) in y.iter_mut().enumerate() {
+                    let mut acc = 0.0f64;
+                    for (m, um) in u.iter().enumerate() {
+                        let at = if transpose {
+                            m * cols + k
+                        } else {
+                            k * cols + m
+                        };
+                        acc = (p[at] - r[at]).mul_add(*um, acc);
+                    }
+                    *yk = acc;
+                }
+            } else {
+                mvm_one(p, r, cols, transpose, &u, &mut y);
+            }
+            for (k, v) in y.iter().enumerate() {
+                yt[k * b + s] = *v;
+            }
+        }
+        yt
+    }
+
+    fn target_kernels() -> Vec<(&'static str, Kernels)> {
+        vec![
+            (
+                "scalar",
+                Kernels {
+                    forward_rows: forward_rows_scalar,
+                    backward_cols: backward_cols_scalar,
+                    backward_samples: backward_samples_scalar,
+                },
+            ),
+            (
+                "avx512",
+                Kernels {
+                    forward_rows: forward_rows_avx512,
+                    backward_cols: backward_cols_avx512,
+                    backward_samples: backward_samples_avx512,
+                },
+            ),
+            (
+                "avx2",
+                Kernels {
+                    forward_rows: forward_rows_avx2,
+                    backward_cols: backward_cols_avx2,
+                    backward_samples: backward_samples_avx2,
+                },
+            ),
+            (
+                "popcnt",
+                Kernels {
+                    forward_rows: forward_rows_popcnt,
+                    backward_cols: backward_cols_popcnt,
+                    backward_samples: backward_samples_popcnt,
+                },
+            ),
+        ]
+    }
+
+    fn bits(v: &[f64]) -> Vec<u64> {
+        v.iter().map(|x| x.to_bits()).collect()
+    }
+
+    #[test]
+    fn every_target_and_thread_count_gives_mvm_ones_bits() {
+        // Shapes hit every block remainder: rows/cols not multiples of 4, 16 or 64, batches
+        // below and above the wide-backward switch and every sample-chunk size.
+        let shapes = [
+            (1, 1, 1),
+            (3, 5, 1),
+            (4, 64, 2),
+            (7, 70, 3),
+            (5, 129, 10),
+            (16, 25, 16),
+            (33, 17, 31),
+            (9, 130, 47),
+            (20, 3, 100),
+        ];
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .expect("a rayon pool");
+        let mut fma_differs = 0;
+        for (n, &(rows, cols, b)) in shapes.iter().enumerate() {
+            let p = values(rows * cols, 3 * n as u64 + 1);
+            let r = values(rows * cols, 3 * n as u64 + 2);
+            for transpose in [false, true] {
+                let len_x = if transpose { rows } else { cols };
+                let ut = values(len_x * b, 3 * n as u64 + 3);
+                let want = reference(&p, &r, rows, cols, transpose, b, &ut, false);
+                let fused = reference(&p, &r, rows, cols, transpose, b, &ut, true);
+                fma_differs += usize::from(bits(&fused) != bits(&want));
+                let case = format!("{rows}x{cols} b {b} transpose {transpose}");
+                let mut got = vec![f64::NAN; want.len()];
+                mvm_batch(&p, &r, rows, cols, transpose, b, &ut, &mut got, false);
+                assert_eq!(bits(&got), bits(&want), "dispatched, serial, {case}");
+                got.fill(f64::NAN);
+                pool.install(|| mvm_batch(&p, &r, rows, cols, transpose, b, &ut, &mut got, true));
+                assert_eq!(bits(&got), bits(&want), "dispatched, 3 threads, {case}");
+                for (name, k) in target_kernels() {
+                    got.fill(f64::NAN);
+                    mvm_batch_with(&k, &p, &r, rows, cols, transpose, b, &ut, &mut got, false);
+                    assert_eq!(bits(&got), bits(&want), "{name}, {case}");
+                }
+            }
+        }
+        // The inputs would expose an FMA contraction: fused sums differ from separate ones in
+        // most cases (so equality above also says that no target fused).
+        assert!(fma_differs >= shapes.len(), "{fma_differs}");
+    }
+
+    #[test]
+    fn no_fused_multiply_add_on_any_target() {
+        // w·u = (1 + 2⁻²⁷)(1 − 2⁻²⁷) = 1 − 2⁻⁵⁴ rounds to 1.0 (a tie, to even), so
+        // −1 + w·u = 0.0 exactly with separate operations, −2⁻⁵⁴ with an FMA.
+        let e = 2f64.powi(-27);
+        for (b, rows) in [(1, 1), (10, 5), (40, 9)] {
+            // Forward: each row is [−1, 1 + 2⁻²⁷], every input [1, 1 − 2⁻²⁷].
+            let p: Vec<f64> = (0..rows).flat_map(|_| [-1.0, 1.0 + e]).collect();
+            let r = vec![0.0; 2 * rows];
+            let ut: Vec<f64> = [1.0, 1.0 - e].iter().flat_map(|&v| vec![v; b]).collect();
+            // Backward: column j of the (2 × rows) array is [−1, 1 + 2⁻²⁷].
+            let pt: Vec<f64> = [-1.0, 1.0 + e]
+                .iter()
+                .flat_map(|&v| vec![v; rows])
+                .collect();
+            let fused = reference(&p, &r, rows, 2, false, b, &ut, true);
+            assert_eq!(fused[0], -(2f64.powi(-54)));
+            for (name, k) in target_kernels() {
+                let mut got = vec![f64::NAN; rows * b];
+                mvm_batch_with(&k, &p, &r, rows, 2, false, b, &ut, &mut got, false);
+                assert!(
+                    got.iter().all(|v| v.to_bits() == 0),
+                    "{name} forward: {got:?}"
+                );
+                got.fill(f64::NAN);
+                mvm_batch_with(&k, &pt, &r, 2, rows, true, b, &ut, &mut got, false);
+                assert!(
+                    got.iter().all(|v| v.to_bits() == 0),
+                    "{name} backward: {got:?}"
+                );
+            }
+        }
     }
 }
