@@ -154,9 +154,25 @@ fn quantise(v: f64, step: f64, stochastic: bool, s: &mut Stream) -> f64 {
         let fl = q.floor();
         fl + if s.uniform() < q - fl { 1.0 } else { 0.0 }
     } else {
-        q.round_ties_even()
+        round_half_even(q)
     };
     k * step
+}
+
+/// `q.round_ties_even()` (IEEE roundToIntegralTiesToEven) without the libm call the baseline
+/// target makes for it: for |q| < 2⁵² the sum |q| + 2⁵² lies where doubles are the integers,
+/// so the round-to-nearest-even addition rounds |q| exactly as rint does and the subtraction
+/// is exact; the sign is put back (−0.3 → −0.0, as rint). Larger |q| (and NaN) are returned
+/// unchanged, being integers already.
+#[inline(always)]
+fn round_half_even(q: f64) -> f64 {
+    const TWO52: f64 = 4_503_599_627_370_496.0;
+    let a = q.abs();
+    if a < TWO52 {
+        ((a + TWO52) - TWO52).copysign(q)
+    } else {
+        q
+    }
 }
 
 /// The input stage of one analog pass (shared/theory.md §2.5 steps 2–3): scale by
@@ -247,6 +263,8 @@ pub fn mvm_one(p: &[f64], r: &[f64], cols: usize, transpose: bool, u: &[f64], y:
     }
 }
 
+/// Samples one pass call takes through the periphery at a time (see `Tile::passes`).
+const PASS_CHUNK: usize = 256;
 /// Rows of W one forward task owns; their sums are interleaved in registers.
 const FWD_ROWS: usize = 4;
 /// Columns of W formed (p − r) at a time into a stack block by the forward kernel.
@@ -695,7 +713,10 @@ impl Tile {
 
     /// Runs one analog pass per sample: `x` is (R, B, n_x) row-major with n_x = in (forward)
     /// or out (backward); returns (R, B, n_y). Sample b of replica r draws from the stream
-    /// `(tick, r, row = b, tag, sample = sub)`.
+    /// `(tick, r, row = b, tag, sample = sub)`. Samples go through in chunks of
+    /// [`PASS_CHUNK`] (their streams, inputs and outputs in buffers allocated once per call);
+    /// each sample's draws and sums are those of a pass of its own, so the chunking changes
+    /// nothing but the memory and the speed.
     fn passes(
         &mut self,
         x: &[f64],
@@ -716,82 +737,81 @@ impl Tile {
         }
         let (state, reference) = (&self.state, &self.reference);
         par.run(r * b * o * i, |par| {
-            let mut ut = vec![0.0; len_x * b];
-            let mut yt = vec![0.0; len_y * b];
-            let mut u = vec![0.0; b * len_x];
+            let chunk = b.min(PASS_CHUNK);
+            let mut ut = vec![0.0; len_x * chunk];
+            let mut yt = vec![0.0; len_y * chunk];
+            let mut ub = vec![0.0; len_x];
+            let mut streams: Vec<Stream> = Vec::with_capacity(chunk);
+            let mut scales = vec![1.0; chunk];
             for rep in 0..r {
                 let pr = row(state, rep, o * i);
                 let rr = row(reference, rep, o * i);
-                // Steps 1–3 for every sample (its own stream), then one product for the batch.
-                let mut streams: Vec<Stream> =
-                    (0..b).map(|bb| st.open(rep, bb as u64, tag, sub)).collect();
-                let mut scales = vec![1.0; b];
-                for (bb, ((ub, s), sc)) in u
-                    .chunks_mut(len_x)
-                    .zip(streams.iter_mut())
-                    .zip(scales.iter_mut())
-                    .enumerate()
-                {
-                    let xs = row(x, rep * b + bb, len_x);
-                    if io.is_perfect {
-                        ub.copy_from_slice(xs);
-                        continue;
-                    }
-                    *sc = nm_scale(io, xs);
-                    if *sc == 0.0 {
-                        ub.fill(0.0);
-                    } else {
-                        input_stage(io, xs, *sc, 1.0, ub, s);
-                    }
-                }
-                for (bb, ub) in u.chunks(len_x).enumerate() {
-                    for (j, v) in ub.iter().enumerate() {
-                        if let Some(dst) = ut.get_mut(j * b + bb) {
-                            *dst = *v;
-                        }
-                    }
-                }
-                mvm_batch(pr, rr, o, i, transpose, b, &ut, &mut yt, par);
                 let Some(orep) = out.get_mut(rep * b * len_y..(rep + 1) * b * len_y) else {
                     continue;
                 };
-                for (bb, y) in orep.chunks_mut(len_y).enumerate() {
-                    for (k, v) in y.iter_mut().enumerate() {
-                        *v = yt.get(k * b + bb).copied().unwrap_or(0.0);
-                    }
-                }
-                // Steps 5–7 per sample; the rare bound-management repeats run one sample at a time.
-                for (bb, ((y, s), &sc)) in orep
-                    .chunks_mut(len_y)
-                    .zip(streams.iter_mut())
-                    .zip(&scales)
-                    .enumerate()
-                {
-                    if io.is_perfect {
-                        for v in y.iter_mut() {
-                            *v *= io.out_scale;
+                for (c, ochunk) in orep.chunks_mut(chunk * len_y).enumerate() {
+                    let c0 = c * chunk;
+                    let nb = ochunk.len() / len_y;
+                    // Steps 1–3 for every sample (its own stream), written transposed into ut.
+                    streams.clear();
+                    streams.extend((c0..c0 + nb).map(|bb| st.open(rep, bb as u64, tag, sub)));
+                    for (k, (s, sc)) in streams.iter_mut().zip(scales.iter_mut()).enumerate() {
+                        let xs = row(x, rep * b + c0 + k, len_x);
+                        if io.is_perfect {
+                            *sc = 1.0;
+                            ub.copy_from_slice(xs);
+                        } else {
+                            *sc = nm_scale(io, xs);
+                            if *sc == 0.0 {
+                                ub.fill(0.0);
+                            } else {
+                                input_stage(io, xs, *sc, 1.0, &mut ub, s);
+                            }
                         }
-                        continue;
+                        for (dst, v) in ut.iter_mut().skip(k).step_by(nb).zip(&ub) {
+                            *dst = *v;
+                        }
                     }
-                    if sc == 0.0 {
-                        y.fill(0.0);
-                        continue;
+                    // One product for the chunk (step 4).
+                    let yt = yt.get_mut(..len_y * nb).unwrap_or(&mut []);
+                    let ut = ut.get(..len_x * nb).unwrap_or(&[]);
+                    mvm_batch(pr, rr, o, i, transpose, nb, ut, yt, par);
+                    for (k, y) in ochunk.chunks_mut(len_y).enumerate() {
+                        for (v, src) in y.iter_mut().zip(yt.iter().skip(k).step_by(nb)) {
+                            *v = *src;
+                        }
                     }
-                    let xs = row(x, rep * b + bb, len_x);
-                    let mut factor = 1.0;
-                    let mut saturated = output_stage(io, y, s);
-                    let Some(ub) = u.get_mut(bb * len_x..(bb + 1) * len_x) else {
-                        continue;
-                    };
-                    while repeat_pass(io, bm_allowed, saturated, factor) {
-                        factor *= 2.0;
-                        input_stage(io, xs, sc, factor, ub, s);
-                        mvm_one(pr, rr, i, transpose, ub, y);
-                        saturated = output_stage(io, y, s);
-                    }
-                    let k = sc * factor * io.out_scale;
-                    for v in y.iter_mut() {
-                        *v *= k;
+                    // Steps 5–7 per sample; the rare bound-management repeats run one sample
+                    // at a time.
+                    for (k, ((y, s), &sc)) in ochunk
+                        .chunks_mut(len_y)
+                        .zip(streams.iter_mut())
+                        .zip(&scales)
+                        .enumerate()
+                    {
+                        if io.is_perfect {
+                            for v in y.iter_mut() {
+                                *v *= io.out_scale;
+                            }
+                            continue;
+                        }
+                        if sc == 0.0 {
+                            y.fill(0.0);
+                            continue;
+                        }
+                        let xs = row(x, rep * b + c0 + k, len_x);
+                        let mut factor = 1.0;
+                        let mut saturated = output_stage(io, y, s);
+                        while repeat_pass(io, bm_allowed, saturated, factor) {
+                            factor *= 2.0;
+                            input_stage(io, xs, sc, factor, &mut ub, s);
+                            mvm_one(pr, rr, i, transpose, &ub, y);
+                            saturated = output_stage(io, y, s);
+                        }
+                        let k = sc * factor * io.out_scale;
+                        for v in y.iter_mut() {
+                            *v *= k;
+                        }
                     }
                 }
             }
@@ -1059,6 +1079,37 @@ mod tests {
         // The inputs would expose an FMA contraction: fused sums differ from separate ones in
         // most cases (so equality above also says that no target fused).
         assert!(fma_differs >= shapes.len(), "{fma_differs}");
+    }
+
+    #[test]
+    fn round_half_even_is_rint() {
+        let mut cases = vec![
+            0.0,
+            -0.0,
+            0.5,
+            1.5,
+            2.5,
+            -0.5,
+            -2.5,
+            -0.3,
+            0.5 - f64::EPSILON / 4.0,
+            4_503_599_627_370_495.5,
+            4_503_599_627_370_497.0,
+            9.0e15 + 1.0,
+            1e300,
+            -1e300,
+            f64::MIN_POSITIVE,
+        ];
+        cases.extend(values(100_000, 9).iter().map(|v| v * 1000.0));
+        cases.extend((-400..400).map(|k| f64::from(k) * 0.5));
+        for q in cases {
+            assert_eq!(
+                round_half_even(q).to_bits(),
+                q.round_ties_even().to_bits(),
+                "{q}"
+            );
+        }
+        assert!(round_half_even(f64::NAN).is_nan());
     }
 
     #[test]
