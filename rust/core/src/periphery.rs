@@ -208,6 +208,135 @@ pub fn output_stage(io: &IoSpec, y: &mut [f64], s: &mut Stream) -> bool {
     saturated
 }
 
+/// [`input_stage`] with its draws in bulk: the same values and the same draws in the same
+/// order. Without stochastic DAC rounding the quantise-and-clip loop draws nothing and runs in
+/// vectors ([`quantise_clip`]); the input noise comes from [`Stream::fill_normals`] (the
+/// normals [`Stream::normal`] would give one by one) into `noise`, then is added in a loop.
+fn input_stage_bulk(
+    io: &IoSpec,
+    x: &[f64],
+    scale: f64,
+    factor: f64,
+    u: &mut [f64],
+    s: &mut Stream,
+    noise: &mut Vec<f64>,
+) {
+    let step_in = io.step_in();
+    if io.inp_sto_round && step_in > 0.0 {
+        input_stage(io, x, scale, factor, u, s);
+        return;
+    }
+    quantise_clip(x, scale * factor, step_in, io.inp_bound, u);
+    if io.inp_noise > 0.0 {
+        noise.resize(u.len(), 0.0);
+        let nz = noise.get_mut(..u.len()).unwrap_or(&mut []);
+        s.fill_normals(nz);
+        add_scaled(u, io.inp_noise, nz);
+    }
+}
+
+/// [`output_stage`] with its draws in bulk (see [`input_stage_bulk`]): without stochastic ADC
+/// rounding the only draws are the output noise, one normal per output in order, drawn by
+/// [`Stream::fill_normals`]; the rest runs in vectors ([`noise_quantise_clip`]). Same values,
+/// same draws, same saturation flag.
+fn output_stage_bulk(io: &IoSpec, y: &mut [f64], s: &mut Stream, noise: &mut Vec<f64>) -> bool {
+    let step_out = io.step_out();
+    if io.out_sto_round && step_out > 0.0 {
+        return output_stage(io, y, s);
+    }
+    let nz: &[f64] = if io.out_noise > 0.0 {
+        noise.resize(y.len(), 0.0);
+        let nz = noise.get_mut(..y.len()).unwrap_or(&mut []);
+        s.fill_normals(nz);
+        nz
+    } else {
+        &[]
+    };
+    noise_quantise_clip(
+        y,
+        nz,
+        io.out_noise,
+        step_out,
+        io.out_bound,
+        io.bm_test_negative_bound,
+    )
+}
+
+dispatched! {
+    /// `u_j = clamp(q(x_j / div), ±bound)` with q the deterministic DAC rounding of
+    /// [`quantise`] (round-half-even to `step`; none when `step` is 0), element by element: the
+    /// operations of [`input_stage`]'s first loop. Never panics.
+    fn quantise_clip / quantise_clip_scalar /
+        [quantise_clip_avx512, quantise_clip_avx2, quantise_clip_popcnt]
+        (x: &[f64], div: f64, step: f64, bound: f64, u: &mut [f64])
+    {
+        if step > 0.0 {
+            for (uj, &xj) in u.iter_mut().zip(x) {
+                let v = round_half_even((xj / div) / step) * step;
+                *uj = v.clamp(-bound, bound);
+            }
+        } else {
+            for (uj, &xj) in u.iter_mut().zip(x) {
+                *uj = (xj / div).clamp(-bound, bound);
+            }
+        }
+    }
+}
+
+dispatched! {
+    /// `u_j += scale · noise_j`, element by element. Never panics.
+    fn add_scaled / add_scaled_scalar / [add_scaled_avx512, add_scaled_avx2, add_scaled_popcnt]
+        (u: &mut [f64], scale: f64, noise: &[f64])
+    {
+        for (uj, &n) in u.iter_mut().zip(noise) {
+            *uj += scale * n;
+        }
+    }
+}
+
+dispatched! {
+    /// The deterministic part of [`output_stage`] on every output: add `out_noise·noise_i`
+    /// (when `noise` is not empty), round half-even to `step` (when > 0), note saturation
+    /// (above `bound`, or below −`bound` with `negative`), clip to ±`bound`; in the
+    /// operations and order of output_stage. Returns whether an output saturated. Never panics.
+    fn noise_quantise_clip / noise_quantise_clip_scalar /
+        [noise_quantise_clip_avx512, noise_quantise_clip_avx2, noise_quantise_clip_popcnt]
+        (
+            y: &mut [f64],
+            noise: &[f64],
+            out_noise: f64,
+            step: f64,
+            bound: f64,
+            negative: bool,
+        ) -> bool
+    {
+        let finish = |v: f64| {
+            let v = if step > 0.0 {
+                round_half_even(v / step) * step
+            } else {
+                v
+            };
+            let sat = v > bound || (negative && v < -bound);
+            (v.clamp(-bound, bound), sat)
+        };
+        let mut saturated = false;
+        if noise.is_empty() {
+            for yi in y.iter_mut() {
+                let (v, sat) = finish(*yi);
+                *yi = v;
+                saturated |= sat;
+            }
+        } else {
+            for (yi, &n) in y.iter_mut().zip(noise) {
+                let (v, sat) = finish(*yi + out_noise * n);
+                *yi = v;
+                saturated |= sat;
+            }
+        }
+        saturated
+    }
+}
+
 /// The noise-management scale of one input (step 1): 1, or max|x| capped at `nm_thres`.
 pub fn nm_scale(io: &IoSpec, x: &[f64]) -> f64 {
     match io.noise_management {
@@ -741,6 +870,7 @@ impl Tile {
             let mut ut = vec![0.0; len_x * chunk];
             let mut yt = vec![0.0; len_y * chunk];
             let mut ub = vec![0.0; len_x];
+            let mut noise: Vec<f64> = Vec::new();
             let mut streams: Vec<Stream> = Vec::with_capacity(chunk);
             let mut scales = vec![1.0; chunk];
             for rep in 0..r {
@@ -765,7 +895,7 @@ impl Tile {
                             if *sc == 0.0 {
                                 ub.fill(0.0);
                             } else {
-                                input_stage(io, xs, *sc, 1.0, &mut ub, s);
+                                input_stage_bulk(io, xs, *sc, 1.0, &mut ub, s, &mut noise);
                             }
                         }
                         for (dst, v) in ut.iter_mut().skip(k).step_by(nb).zip(&ub) {
@@ -801,7 +931,7 @@ impl Tile {
                         }
                         let xs = row(x, rep * b + c0 + k, len_x);
                         let mut factor = 1.0;
-                        let mut saturated = output_stage(io, y, s);
+                        let mut saturated = output_stage_bulk(io, y, s, &mut noise);
                         while repeat_pass(io, bm_allowed, saturated, factor) {
                             factor *= 2.0;
                             input_stage(io, xs, sc, factor, &mut ub, s);
@@ -1079,6 +1209,107 @@ mod tests {
         // The inputs would expose an FMA contraction: fused sums differ from separate ones in
         // most cases (so equality above also says that no target fused).
         assert!(fma_differs >= shapes.len(), "{fma_differs}");
+    }
+
+    type Q = fn(&[f64], f64, f64, f64, &mut [f64]);
+    type N = fn(&mut [f64], &[f64], f64, f64, f64, bool) -> bool;
+    type A = fn(&mut [f64], f64, &[f64]);
+
+    fn io(sto: bool, inp_noise: f64, out_noise: f64, res: f64) -> IoSpec {
+        IoSpec {
+            is_perfect: false,
+            inp_bound: 1.0,
+            inp_res: res,
+            inp_sto_round: sto,
+            inp_noise,
+            out_bound: 0.7,
+            out_res: res,
+            out_sto_round: sto,
+            out_noise,
+            out_scale: 1.0,
+            noise_management: NoiseManagement::AbsMax,
+            nm_thres: 0.0,
+            bound_management: BoundManagement::Iterative,
+            bm_test_negative_bound: true,
+            max_bm_factor: 1000.0,
+            max_bm_res: 0.25,
+        }
+    }
+
+    #[test]
+    fn bulk_stages_draw_and_compute_as_the_one_by_one_stages() {
+        let x: Vec<f64> = values(300, 21).iter().map(|v| 3.0 * v).collect();
+        let ios = [
+            io(false, 0.0, 0.0, 0.0),
+            io(false, 0.0, 0.06, 1.0 / 510.0),
+            io(false, 0.03, 0.06, 1.0 / 126.0),
+            io(true, 0.03, 0.06, 1.0 / 126.0),
+            io(false, 0.03, 0.06, 0.0),
+        ];
+        let mut noise = Vec::new();
+        for (n, spec) in ios.iter().enumerate() {
+            for len in [0, 1, 7, 16, 45, 300] {
+                let xs = &x[..len];
+                let open = || Stream::open([n as u64, 5], 3, 1, len as u64, tag::FORWARD, 0);
+                let (mut s1, mut s2) = (open(), open());
+                let (mut u1, mut u2) = (vec![0.0; len], vec![f64::NAN; len]);
+                input_stage(spec, xs, 0.8, 2.0, &mut u1, &mut s1);
+                input_stage_bulk(spec, xs, 0.8, 2.0, &mut u2, &mut s2, &mut noise);
+                assert_eq!(bits(&u1), bits(&u2), "input, io {n}, len {len}");
+                let mut y1: Vec<f64> = xs.iter().map(|v| v * 0.4).collect();
+                let mut y2 = y1.clone();
+                let sat1 = output_stage(spec, &mut y1, &mut s1);
+                let sat2 = output_stage_bulk(spec, &mut y2, &mut s2, &mut noise);
+                assert_eq!(bits(&y1), bits(&y2), "output, io {n}, len {len}");
+                assert_eq!(sat1, sat2, "saturation, io {n}, len {len}");
+                // Both streams are at the same place afterwards.
+                assert_eq!(s1.next_u32(), s2.next_u32(), "draws, io {n}, len {len}");
+            }
+        }
+        // Every compiled target of the vector loops gives the scalar copy's bits.
+        let nz = values(300, 22);
+        let mut want = vec![0.0; 300];
+        quantise_clip_scalar(&x, 0.7, 1.0 / 63.0, 1.0, &mut want);
+        let mut yw: Vec<f64> = x.clone();
+        let satw = noise_quantise_clip_scalar(&mut yw, &nz, 0.06, 24.0 / 510.0, 0.7, true);
+        let mut aw = x.clone();
+        add_scaled_scalar(&mut aw, 0.03, &nz);
+        let targets: [(&str, Q, N, A); 4] = [
+            ("dispatched", quantise_clip, noise_quantise_clip, add_scaled),
+            (
+                "avx512",
+                quantise_clip_avx512,
+                noise_quantise_clip_avx512,
+                add_scaled_avx512,
+            ),
+            (
+                "avx2",
+                quantise_clip_avx2,
+                noise_quantise_clip_avx2,
+                add_scaled_avx2,
+            ),
+            (
+                "popcnt",
+                quantise_clip_popcnt,
+                noise_quantise_clip_popcnt,
+                add_scaled_popcnt,
+            ),
+        ];
+        for (name, q, nq, add) in targets {
+            let mut got = vec![f64::NAN; 300];
+            q(&x, 0.7, 1.0 / 63.0, 1.0, &mut got);
+            assert_eq!(bits(&got), bits(&want), "{name} quantise_clip");
+            let mut y = x.clone();
+            assert_eq!(
+                nq(&mut y, &nz, 0.06, 24.0 / 510.0, 0.7, true),
+                satw,
+                "{name}"
+            );
+            assert_eq!(bits(&y), bits(&yw), "{name} noise_quantise_clip");
+            let mut a = x.clone();
+            add(&mut a, 0.03, &nz);
+            assert_eq!(bits(&a), bits(&aw), "{name} add_scaled");
+        }
     }
 
     #[test]
