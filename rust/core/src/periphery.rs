@@ -3,11 +3,13 @@
 //! `IOParameters`). Each sample of each replica draws from its own stream
 //! `(tick, replica, row = sample, tag)`, so passes are deterministic for any thread count.
 
+use multiversion::multiversion;
 use ndarray::{Array3, ArrayView3};
 
 use crate::error::CoreError;
 use crate::par::{for_each_row, row, Par};
 use crate::rng::{tag, Stream};
+use crate::simd::dispatched;
 use crate::tile::Tile;
 
 /// How inputs are scaled before the DAC.
@@ -152,9 +154,25 @@ fn quantise(v: f64, step: f64, stochastic: bool, s: &mut Stream) -> f64 {
         let fl = q.floor();
         fl + if s.uniform() < q - fl { 1.0 } else { 0.0 }
     } else {
-        q.round_ties_even()
+        round_half_even(q)
     };
     k * step
+}
+
+/// `q.round_ties_even()` (IEEE roundToIntegralTiesToEven) without the libm call the baseline
+/// target makes for it: for |q| < 2⁵² the sum |q| + 2⁵² lies where doubles are the integers,
+/// so the round-to-nearest-even addition rounds |q| exactly as rint does and the subtraction
+/// is exact; the sign is put back (−0.3 → −0.0, as rint). Larger |q| (and NaN) are returned
+/// unchanged, being integers already.
+#[inline(always)]
+fn round_half_even(q: f64) -> f64 {
+    const TWO52: f64 = 4_503_599_627_370_496.0;
+    let a = q.abs();
+    if a < TWO52 {
+        ((a + TWO52) - TWO52).copysign(q)
+    } else {
+        q
+    }
 }
 
 /// The input stage of one analog pass (shared/theory.md §2.5 steps 2–3): scale by
@@ -188,6 +206,135 @@ pub fn output_stage(io: &IoSpec, y: &mut [f64], s: &mut Stream) -> bool {
         *yi = v.clamp(-io.out_bound, io.out_bound);
     }
     saturated
+}
+
+/// [`input_stage`] with its draws in bulk: the same values and the same draws in the same
+/// order. Without stochastic DAC rounding the quantise-and-clip loop draws nothing and runs in
+/// vectors ([`quantise_clip`]); the input noise comes from [`Stream::fill_normals`] (the
+/// normals [`Stream::normal`] would give one by one) into `noise`, then is added in a loop.
+fn input_stage_bulk(
+    io: &IoSpec,
+    x: &[f64],
+    scale: f64,
+    factor: f64,
+    u: &mut [f64],
+    s: &mut Stream,
+    noise: &mut Vec<f64>,
+) {
+    let step_in = io.step_in();
+    if io.inp_sto_round && step_in > 0.0 {
+        input_stage(io, x, scale, factor, u, s);
+        return;
+    }
+    quantise_clip(x, scale * factor, step_in, io.inp_bound, u);
+    if io.inp_noise > 0.0 {
+        noise.resize(u.len(), 0.0);
+        let nz = noise.get_mut(..u.len()).unwrap_or(&mut []);
+        s.fill_normals(nz);
+        add_scaled(u, io.inp_noise, nz);
+    }
+}
+
+/// [`output_stage`] with its draws in bulk (see [`input_stage_bulk`]): without stochastic ADC
+/// rounding the only draws are the output noise, one normal per output in order, drawn by
+/// [`Stream::fill_normals`]; the rest runs in vectors ([`noise_quantise_clip`]). Same values,
+/// same draws, same saturation flag.
+fn output_stage_bulk(io: &IoSpec, y: &mut [f64], s: &mut Stream, noise: &mut Vec<f64>) -> bool {
+    let step_out = io.step_out();
+    if io.out_sto_round && step_out > 0.0 {
+        return output_stage(io, y, s);
+    }
+    let nz: &[f64] = if io.out_noise > 0.0 {
+        noise.resize(y.len(), 0.0);
+        let nz = noise.get_mut(..y.len()).unwrap_or(&mut []);
+        s.fill_normals(nz);
+        nz
+    } else {
+        &[]
+    };
+    noise_quantise_clip(
+        y,
+        nz,
+        io.out_noise,
+        step_out,
+        io.out_bound,
+        io.bm_test_negative_bound,
+    )
+}
+
+dispatched! {
+    /// `u_j = clamp(q(x_j / div), ±bound)` with q the deterministic DAC rounding of
+    /// [`quantise`] (round-half-even to `step`; none when `step` is 0), element by element: the
+    /// operations of [`input_stage`]'s first loop. Never panics.
+    fn quantise_clip / quantise_clip_scalar /
+        [quantise_clip_avx512, quantise_clip_avx2, quantise_clip_popcnt]
+        (x: &[f64], div: f64, step: f64, bound: f64, u: &mut [f64])
+    {
+        if step > 0.0 {
+            for (uj, &xj) in u.iter_mut().zip(x) {
+                let v = round_half_even((xj / div) / step) * step;
+                *uj = v.clamp(-bound, bound);
+            }
+        } else {
+            for (uj, &xj) in u.iter_mut().zip(x) {
+                *uj = (xj / div).clamp(-bound, bound);
+            }
+        }
+    }
+}
+
+dispatched! {
+    /// `u_j += scale · noise_j`, element by element. Never panics.
+    fn add_scaled / add_scaled_scalar / [add_scaled_avx512, add_scaled_avx2, add_scaled_popcnt]
+        (u: &mut [f64], scale: f64, noise: &[f64])
+    {
+        for (uj, &n) in u.iter_mut().zip(noise) {
+            *uj += scale * n;
+        }
+    }
+}
+
+dispatched! {
+    /// The deterministic part of [`output_stage`] on every output: add `out_noise·noise_i`
+    /// (when `noise` is not empty), round half-even to `step` (when > 0), note saturation
+    /// (above `bound`, or below −`bound` with `negative`), clip to ±`bound`; in the
+    /// operations and order of output_stage. Returns whether an output saturated. Never panics.
+    fn noise_quantise_clip / noise_quantise_clip_scalar /
+        [noise_quantise_clip_avx512, noise_quantise_clip_avx2, noise_quantise_clip_popcnt]
+        (
+            y: &mut [f64],
+            noise: &[f64],
+            out_noise: f64,
+            step: f64,
+            bound: f64,
+            negative: bool,
+        ) -> bool
+    {
+        let finish = |v: f64| {
+            let v = if step > 0.0 {
+                round_half_even(v / step) * step
+            } else {
+                v
+            };
+            let sat = v > bound || (negative && v < -bound);
+            (v.clamp(-bound, bound), sat)
+        };
+        let mut saturated = false;
+        if noise.is_empty() {
+            for yi in y.iter_mut() {
+                let (v, sat) = finish(*yi);
+                *yi = v;
+                saturated |= sat;
+            }
+        } else {
+            for (yi, &n) in y.iter_mut().zip(noise) {
+                let (v, sat) = finish(*yi + out_noise * n);
+                *yi = v;
+                saturated |= sat;
+            }
+        }
+        saturated
+    }
 }
 
 /// The noise-management scale of one input (step 1): 1, or max|x| capped at `nm_thres`.
@@ -245,10 +392,26 @@ pub fn mvm_one(p: &[f64], r: &[f64], cols: usize, transpose: bool, u: &[f64], y:
     }
 }
 
+/// Samples one pass call takes through the periphery at a time (see `Tile::passes`).
+const PASS_CHUNK: usize = 256;
+/// Rows of W one forward task owns; their sums are interleaved in registers.
+const FWD_ROWS: usize = 4;
+/// Columns of W formed (p − r) at a time into a stack block by the forward kernel.
+const FWD_COLS: usize = 64;
+/// Output columns one backward task owns when vectorised across columns: one block of sums per
+/// sample.
+const BWD_COLS: usize = 16;
+/// From this batch size on the backward kernel vectorises across samples instead.
+const BWD_WIDE: usize = 16;
+
 /// The same products for B samples at once, `ut` holding the inputs transposed (len_x × B) and
 /// `yt` receiving the outputs transposed (len_y × B). Each output still sums in index order
-/// from 0.0, so the result equals B calls of [`mvm_one`] bit for bit; W is read once per batch
-/// instead of once per sample. Parallel over output rows (forward) or column blocks (backward).
+/// from 0.0, so the result equals B calls of [`mvm_one`] bit for bit, on every dispatch target
+/// and for any thread count; W is read once per block of samples instead of once per sample.
+/// Register-blocked kernels with runtime SIMD dispatch ([`forward_rows`], [`backward_cols`]):
+/// forward vectorises across samples (blocks of 4 rows × up to 16 samples of sums), backward
+/// across output columns (blocks of 16 columns × up to 4 samples). Parallel over blocks of
+/// output rows (forward) or columns (backward); each output is computed by one task.
 pub fn mvm_batch(
     p: &[f64],
     r: &[f64],
@@ -260,163 +423,364 @@ pub fn mvm_batch(
     yt: &mut [f64],
     parallel: bool,
 ) {
+    let kernels = Kernels {
+        forward_rows,
+        backward_cols,
+        backward_samples,
+    };
+    mvm_batch_with(&kernels, p, r, rows, cols, transpose, b, ut, yt, parallel);
+}
+
+/// A block of forward rows: `(p, r, cols, ut, b, yblk)`.
+type ForwardFn = fn(&[f64], &[f64], usize, &[f64], usize, &mut [f64]);
+/// A block of backward columns: `(p, r, rows, cols, j0, ut, b, yblk)`.
+type BackwardFn = fn(&[f64], &[f64], usize, usize, usize, &[f64], usize, &mut [f64]);
+
+/// The block kernels [`mvm_batch`] runs: the dispatched ones, or (tests) one target's copies.
+#[derive(Clone, Copy)]
+struct Kernels {
+    forward_rows: ForwardFn,
+    backward_cols: BackwardFn,
+    backward_samples: BackwardFn,
+}
+
+/// [`mvm_batch`] with the given block kernels.
+fn mvm_batch_with(
+    kernels: &Kernels,
+    p: &[f64],
+    r: &[f64],
+    rows: usize,
+    cols: usize,
+    transpose: bool,
+    b: usize,
+    ut: &[f64],
+    yt: &mut [f64],
+    parallel: bool,
+) {
     use rayon::prelude::*;
+    let Kernels {
+        forward_rows,
+        backward_cols,
+        backward_samples,
+    } = *kernels;
     if b == 0 {
         return;
     }
     if transpose {
-        // yt[j][·] = Σ_i w_ij ut[i][·], i ascending; tasks own blocks of 32 columns.
-        const BLOCK: usize = 32;
+        // yt[j][·] = Σ_i w_ij ut[i][·], i ascending; tasks own blocks of BWD_COLS columns.
+        // Few samples: vectorised across columns (blocks of BWD_COLS); many: across samples,
+        // as the forward kernel (blocks of FWD_ROWS columns). Same sums in the same order.
+        let wide = b >= BWD_WIDE;
+        let width = if wide { FWD_ROWS } else { BWD_COLS };
         let f = |(blk, ychunk): (usize, &mut [f64])| {
-            ychunk.fill(0.0);
-            let j0 = blk * BLOCK;
-            let nj = ychunk.len() / b;
-            // Rows in groups of four (their block of W formed once), samples in pairs: the
-            // group's terms go into each partial sum in row order, the u values and the sum
-            // in registers.
-            let mut wblk = [[0.0f64; BLOCK]; 4];
-            let mut i0 = 0;
-            while i0 < rows {
-                let nr = (rows - i0).min(4);
-                for (k, wk) in wblk.iter_mut().enumerate().take(nr) {
-                    let base = (i0 + k) * cols + j0;
-                    let prow = p.get(base..base + nj).unwrap_or(&[]);
-                    let rrow = r.get(base..base + nj).unwrap_or(&[]);
-                    for ((w, pij), rij) in wk.iter_mut().zip(prow).zip(rrow) {
-                        *w = pij - rij;
-                    }
-                }
-                let mut s0 = 0;
-                while s0 < b {
-                    let pair = b - s0 >= 2;
-                    match (nr, pair) {
-                        (4, true) => group_into_cols::<4, 2>(&wblk, ut, b, i0, s0, nj, ychunk),
-                        (4, false) => group_into_cols::<4, 1>(&wblk, ut, b, i0, s0, nj, ychunk),
-                        (_, true) => rows_one_by_one::<2>(&wblk, nr, ut, b, i0, s0, nj, ychunk),
-                        (_, false) => rows_one_by_one::<1>(&wblk, nr, ut, b, i0, s0, nj, ychunk),
-                    }
-                    s0 += if pair { 2 } else { 1 };
-                }
-                i0 += nr;
+            if wide {
+                backward_samples(p, r, rows, cols, blk * width, ut, b, ychunk);
+            } else {
+                backward_cols(p, r, rows, cols, blk * width, ut, b, ychunk);
             }
         };
         if parallel {
-            yt.par_chunks_mut(BLOCK * b).enumerate().for_each(f);
+            yt.par_chunks_mut(width * b).enumerate().for_each(f);
         } else {
-            yt.chunks_mut(BLOCK * b).enumerate().for_each(f);
+            yt.chunks_mut(width * b).enumerate().for_each(f);
         }
     } else {
-        // yt[i][·] = Σ_j w_ij ut[j][·], j ascending; tasks own output rows.
-        let f = |(i, yi): (usize, &mut [f64])| {
-            let base = i * cols;
-            let (prow, rrow) = (
-                p.get(base..base + cols).unwrap_or(&[]),
-                r.get(base..base + cols).unwrap_or(&[]),
+        // yt[i][·] = Σ_j w_ij ut[j][·], j ascending; tasks own blocks of FWD_ROWS rows.
+        let f = |(blk, ychunk): (usize, &mut [f64])| {
+            let base = blk * FWD_ROWS * cols;
+            let n = ychunk.len() / b * cols;
+            let (pb, rb) = (
+                p.get(base..base + n).unwrap_or(&[]),
+                r.get(base..base + n).unwrap_or(&[]),
             );
-            // Samples in chunks of 8, 4, 2, 1 whose sums stay in registers over the j loop.
-            let mut s0 = 0;
-            while s0 < b {
-                let left = b - s0;
-                s0 += if left >= 8 {
-                    row_chunk::<8>(prow, rrow, ut, b, s0, yi)
-                } else if left >= 4 {
-                    row_chunk::<4>(prow, rrow, ut, b, s0, yi)
-                } else if left >= 2 {
-                    row_chunk::<2>(prow, rrow, ut, b, s0, yi)
-                } else {
-                    row_chunk::<1>(prow, rrow, ut, b, s0, yi)
-                };
-            }
+            forward_rows(pb, rb, cols, ut, b, ychunk);
         };
         if parallel {
-            yt.par_chunks_mut(b).enumerate().with_min_len(8).for_each(f);
+            yt.par_chunks_mut(FWD_ROWS * b)
+                .enumerate()
+                .with_min_len(2)
+                .for_each(f);
         } else {
-            yt.chunks_mut(b).enumerate().for_each(f);
+            yt.chunks_mut(FWD_ROWS * b).enumerate().for_each(f);
         }
     }
 }
 
-/// Samples `s0..s0 + C` of one forward output row: y_s = Σ_j (p_j − r_j)·u_js, j ascending from
-/// 0.0 (the order of [`mvm_one`]), the C sums held in registers. Returns C.
-#[inline(always)]
-fn row_chunk<const C: usize>(
-    prow: &[f64],
-    rrow: &[f64],
-    ut: &[f64],
-    b: usize,
-    s0: usize,
-    yi: &mut [f64],
-) -> usize {
-    let mut acc = [0.0f64; C];
-    for ((pij, rij), uj) in prow.iter().zip(rrow).zip(ut.chunks_exact(b)) {
-        let w = pij - rij;
-        let mut u = [0.0f64; C];
-        if let Some(src) = uj.get(s0..s0 + C) {
-            u.copy_from_slice(src);
-        }
-        for (a, v) in acc.iter_mut().zip(u) {
-            *a += w * v;
+dispatched! {
+    /// Forward outputs of a block of at most [`FWD_ROWS`] rows for every sample:
+    /// `yblk[k·b + s] = Σ_j (p[k·cols + j] − r[k·cols + j])·ut[j·b + s]`, j ascending from 0.0
+    /// (the order of [`mvm_one`]), with `p`, `r` the block's rows (nr·cols values) and
+    /// `yblk` nr·b values. Separate IEEE multiplies and adds (never an FMA), so every target
+    /// gives the same bits. Never panics.
+    fn forward_rows / forward_rows_scalar /
+        [forward_rows_avx512, forward_rows_avx2, forward_rows_popcnt]
+        (p: &[f64], r: &[f64], cols: usize, ut: &[f64], b: usize, yblk: &mut [f64])
+    {
+        match yblk.len().checked_div(b).unwrap_or(0) {
+            4 => forward_block::<4>(p, r, cols, ut, b, yblk),
+            3 => forward_block::<3>(p, r, cols, ut, b, yblk),
+            2 => forward_block::<2>(p, r, cols, ut, b, yblk),
+            1 => forward_block::<1>(p, r, cols, ut, b, yblk),
+            _ => {}
         }
     }
-    if let Some(dst) = yi.get_mut(s0..s0 + C) {
-        dst.copy_from_slice(&acc);
+}
+
+dispatched! {
+    /// Backward outputs of the columns `j0..j0 + nj` (nj = `yblk.len() / b` ≤ [`BWD_COLS`]) for
+    /// every sample: `yblk[dj·b + s] = Σ_i (p[i·cols + j0 + dj] − r[…])·ut[i·b + s]`, i
+    /// ascending from 0.0 (the order of [`mvm_one`]). Separate IEEE multiplies and adds (never
+    /// an FMA), so every target gives the same bits. Never panics.
+    fn backward_cols / backward_cols_scalar /
+        [backward_cols_avx512, backward_cols_avx2, backward_cols_popcnt]
+        (
+            p: &[f64],
+            r: &[f64],
+            rows: usize,
+            cols: usize,
+            j0: usize,
+            ut: &[f64],
+            b: usize,
+            yblk: &mut [f64],
+        )
+    {
+        let nj = yblk.len().checked_div(b).unwrap_or(0);
+        let mut s0 = 0;
+        while s0 < b {
+            let left = b - s0;
+            s0 += match (nj == BWD_COLS, left) {
+                (true, 4..) => backward_tile::<4, true>(p, r, rows, cols, j0, nj, ut, b, s0, yblk),
+                (true, 2..) => backward_tile::<2, true>(p, r, rows, cols, j0, nj, ut, b, s0, yblk),
+                (true, _) => backward_tile::<1, true>(p, r, rows, cols, j0, nj, ut, b, s0, yblk),
+                (false, 4..) => {
+                    backward_tile::<4, false>(p, r, rows, cols, j0, nj, ut, b, s0, yblk)
+                }
+                (false, 2..) => {
+                    backward_tile::<2, false>(p, r, rows, cols, j0, nj, ut, b, s0, yblk)
+                }
+                (false, _) => backward_tile::<1, false>(p, r, rows, cols, j0, nj, ut, b, s0, yblk),
+            };
+        }
+    }
+}
+
+dispatched! {
+    /// Backward outputs of the columns `j0..j0 + nc` (nc = `yblk.len() / b` ≤ [`FWD_ROWS`]) for
+    /// every sample, vectorised across samples (for large batches): `yblk[k·b + s] =
+    /// Σ_i (p[i·cols + j0 + k] − r[…])·ut[i·b + s]`, i ascending from 0.0 (the order of
+    /// [`mvm_one`]); the forward kernel's tiles on blocks of Wᵀ. Separate IEEE multiplies and
+    /// adds (never an FMA), so every target gives the same bits. Never panics.
+    fn backward_samples / backward_samples_scalar /
+        [backward_samples_avx512, backward_samples_avx2, backward_samples_popcnt]
+        (
+            p: &[f64],
+            r: &[f64],
+            rows: usize,
+            cols: usize,
+            j0: usize,
+            ut: &[f64],
+            b: usize,
+            yblk: &mut [f64],
+        )
+    {
+        match yblk.len().checked_div(b).unwrap_or(0) {
+            4 => backward_block::<4>(p, r, rows, cols, j0, ut, b, yblk),
+            3 => backward_block::<3>(p, r, rows, cols, j0, ut, b, yblk),
+            2 => backward_block::<2>(p, r, rows, cols, j0, ut, b, yblk),
+            1 => backward_block::<1>(p, r, rows, cols, j0, ut, b, yblk),
+            _ => {}
+        }
+    }
+}
+
+/// Columns `j0..j0 + R` of a backward pass, vectorised across samples: Wᵀ is formed
+/// `FWD_COLS` rows at a time into a stack block and each block's terms are added to every
+/// sample's sums (kept in `yblk` between blocks, from 0.0) by [`forward_tile`], so every output
+/// still adds its terms i ascending.
+#[inline(always)]
+fn backward_block<const R: usize>(
+    p: &[f64],
+    r: &[f64],
+    rows: usize,
+    cols: usize,
+    j0: usize,
+    ut: &[f64],
+    b: usize,
+    yblk: &mut [f64],
+) {
+    yblk.fill(0.0);
+    let mut wblk = [[0.0f64; FWD_COLS]; R];
+    let mut i0 = 0;
+    while i0 < rows {
+        let ni = (rows - i0).min(FWD_COLS);
+        for di in 0..ni {
+            let at = (i0 + di) * cols + j0;
+            let (Some(pk), Some(rk)) = (p.get(at..at + R), r.get(at..at + R)) else {
+                continue;
+            };
+            for ((wk, a), c) in wblk.iter_mut().zip(pk).zip(rk) {
+                wk[di % FWD_COLS] = a - c;
+            }
+        }
+        let us = ut.get(i0 * b..(i0 + ni) * b).unwrap_or(&[]);
+        let mut s0 = 0;
+        while s0 < b {
+            s0 += match b - s0 {
+                16.. => forward_tile::<R, 16>(&wblk, ni, us, b, s0, yblk),
+                8.. => forward_tile::<R, 8>(&wblk, ni, us, b, s0, yblk),
+                4.. => forward_tile::<R, 4>(&wblk, ni, us, b, s0, yblk),
+                2.. => forward_tile::<R, 2>(&wblk, ni, us, b, s0, yblk),
+                _ => forward_tile::<R, 1>(&wblk, ni, us, b, s0, yblk),
+            };
+        }
+        i0 += ni;
+    }
+}
+
+/// A forward block of `R` rows: W is formed `FWD_COLS` columns at a time into a stack block,
+/// and each block's terms are added to every sample's sums (kept in `yblk` between blocks,
+/// from 0.0), so every output still adds its terms j ascending.
+#[inline(always)]
+fn forward_block<const R: usize>(
+    p: &[f64],
+    r: &[f64],
+    cols: usize,
+    ut: &[f64],
+    b: usize,
+    yblk: &mut [f64],
+) {
+    yblk.fill(0.0);
+    let mut wblk = [[0.0f64; FWD_COLS]; R];
+    let mut j0 = 0;
+    while j0 < cols {
+        let nj = (cols - j0).min(FWD_COLS);
+        for (k, wk) in wblk.iter_mut().enumerate() {
+            let at = k * cols + j0;
+            let (Some(pk), Some(rk)) = (p.get(at..at + nj), r.get(at..at + nj)) else {
+                continue;
+            };
+            for ((x, a), c) in wk.iter_mut().zip(pk).zip(rk) {
+                *x = a - c;
+            }
+        }
+        let us = ut.get(j0 * b..(j0 + nj) * b).unwrap_or(&[]);
+        let mut s0 = 0;
+        while s0 < b {
+            s0 += match b - s0 {
+                16.. => forward_tile::<R, 16>(&wblk, nj, us, b, s0, yblk),
+                8.. => forward_tile::<R, 8>(&wblk, nj, us, b, s0, yblk),
+                4.. => forward_tile::<R, 4>(&wblk, nj, us, b, s0, yblk),
+                2.. => forward_tile::<R, 2>(&wblk, nj, us, b, s0, yblk),
+                _ => forward_tile::<R, 1>(&wblk, nj, us, b, s0, yblk),
+            };
+        }
+        j0 += nj;
+    }
+}
+
+/// Adds the terms of one column block (`wblk[k][dj]`, dj < nj; `us` its nj rows of inputs)
+/// to the sums of rows `0..R` and samples `s0..s0 + C`: the R·C sums are loaded from `yblk`,
+/// held in registers over the block's columns in order, and stored back. Returns C.
+#[inline(always)]
+fn forward_tile<const R: usize, const C: usize>(
+    wblk: &[[f64; FWD_COLS]; R],
+    nj: usize,
+    us: &[f64],
+    b: usize,
+    s0: usize,
+    yblk: &mut [f64],
+) -> usize {
+    let mut acc = [[0.0f64; C]; R];
+    for (k, ak) in acc.iter_mut().enumerate() {
+        let at = k * b + s0;
+        if let Some(src) = yblk.get(at..at + C) {
+            ak.copy_from_slice(src);
+        }
+    }
+    for (dj, uj) in us.chunks_exact(b).enumerate().take(nj.min(FWD_COLS)) {
+        let Some(u) = uj
+            .get(s0..s0 + C)
+            .and_then(|u| <&[f64; C]>::try_from(u).ok())
+        else {
+            continue;
+        };
+        for (ak, wk) in acc.iter_mut().zip(wblk) {
+            let w = wk[dj % FWD_COLS];
+            for (a, &v) in ak.iter_mut().zip(u) {
+                *a += w * v;
+            }
+        }
+    }
+    for (k, ak) in acc.iter().enumerate() {
+        let at = k * b + s0;
+        if let Some(dst) = yblk.get_mut(at..at + C) {
+            dst.copy_from_slice(ak);
+        }
     }
     C
 }
 
-/// The last rows of a backward pass (fewer than four), one at a time, in order.
+/// Samples `s0..s0 + S` of a backward block of `nj` columns (`FULL`: nj = [`BWD_COLS`]): the
+/// S·BWD_COLS sums stay in registers over the whole i loop, each adding its terms i ascending
+/// from 0.0. Lanes past nj (a partial block) compute zeros that are never stored. Returns S.
 #[inline(always)]
-fn rows_one_by_one<const C: usize>(
-    wblk: &[[f64; 32]],
-    nr: usize,
+fn backward_tile<const S: usize, const FULL: bool>(
+    p: &[f64],
+    r: &[f64],
+    rows: usize,
+    cols: usize,
+    j0: usize,
+    nj: usize,
     ut: &[f64],
     b: usize,
-    i0: usize,
     s0: usize,
-    nj: usize,
     yblk: &mut [f64],
-) {
-    for k in 0..nr {
-        let w = wblk.get(k..=k).unwrap_or(&[]);
-        group_into_cols::<1, C>(w, ut, b, i0 + k, s0, nj, yblk);
-    }
-}
-
-/// Adds the terms of rows `i0..i0 + R` (weights `wblk[k][dj]` of the block's columns) for
-/// samples `s0..s0 + C` to the block's partial sums (`yblk`, transposed: a column's b sums in
-/// a row), rows in order, so every output still adds its terms i ascending from 0.0 (the order
-/// of [`mvm_one`]).
-#[inline(always)]
-fn group_into_cols<const R: usize, const C: usize>(
-    wblk: &[[f64; 32]],
-    ut: &[f64],
-    b: usize,
-    i0: usize,
-    s0: usize,
-    nj: usize,
-    yblk: &mut [f64],
-) {
-    let mut u = [[0.0f64; C]; R];
-    for (k, uk) in u.iter_mut().enumerate() {
-        let at = (i0 + k) * b + s0;
-        if let Some(src) = ut.get(at..at + C) {
-            uk.copy_from_slice(src);
-        }
-    }
-    for (dj, yj) in yblk.chunks_exact_mut(b).enumerate().take(nj) {
-        let Some(ys) = yj.get_mut(s0..s0 + C) else {
-            continue;
-        };
-        let mut acc = [0.0f64; C];
-        acc.copy_from_slice(ys);
-        for (wk, uk) in wblk.iter().zip(&u) {
-            let w = wk.get(dj).copied().unwrap_or(0.0);
-            for (a, uv) in acc.iter_mut().zip(uk) {
-                *a += w * uv;
+) -> usize {
+    let mut acc = [[0.0f64; BWD_COLS]; S];
+    let mut w = [0.0f64; BWD_COLS];
+    for i in 0..rows {
+        let at = i * cols + j0;
+        if FULL {
+            let (Some(pk), Some(rk)) = (
+                p.get(at..at + BWD_COLS)
+                    .and_then(|v| <&[f64; BWD_COLS]>::try_from(v).ok()),
+                r.get(at..at + BWD_COLS)
+                    .and_then(|v| <&[f64; BWD_COLS]>::try_from(v).ok()),
+            ) else {
+                continue;
+            };
+            for ((x, a), c) in w.iter_mut().zip(pk).zip(rk) {
+                *x = a - c;
+            }
+        } else {
+            let (Some(pk), Some(rk)) = (p.get(at..at + nj), r.get(at..at + nj)) else {
+                continue;
+            };
+            for ((x, a), c) in w.iter_mut().zip(pk).zip(rk) {
+                *x = a - c;
             }
         }
-        ys.copy_from_slice(&acc);
+        let au = i * b + s0;
+        let Some(u) = ut
+            .get(au..au + S)
+            .and_then(|u| <&[f64; S]>::try_from(u).ok())
+        else {
+            continue;
+        };
+        for (acs, &us) in acc.iter_mut().zip(u) {
+            for (a, &wj) in acs.iter_mut().zip(&w) {
+                *a += wj * us;
+            }
+        }
     }
+    for (ds, acs) in acc.iter().enumerate() {
+        for (dj, &v) in acs.iter().enumerate().take(nj) {
+            if let Some(dst) = yblk.get_mut(dj * b + s0 + ds) {
+                *dst = v;
+            }
+        }
+    }
+    S
 }
 
 /// Passes and reads of a tile through the periphery; each advances the tick.
@@ -478,7 +842,10 @@ impl Tile {
 
     /// Runs one analog pass per sample: `x` is (R, B, n_x) row-major with n_x = in (forward)
     /// or out (backward); returns (R, B, n_y). Sample b of replica r draws from the stream
-    /// `(tick, r, row = b, tag, sample = sub)`.
+    /// `(tick, r, row = b, tag, sample = sub)`. Samples go through in chunks of
+    /// [`PASS_CHUNK`] (their streams, inputs and outputs in buffers allocated once per call);
+    /// each sample's draws and sums are those of a pass of its own, so the chunking changes
+    /// nothing but the memory and the speed.
     fn passes(
         &mut self,
         x: &[f64],
@@ -499,82 +866,82 @@ impl Tile {
         }
         let (state, reference) = (&self.state, &self.reference);
         par.run(r * b * o * i, |par| {
-            let mut ut = vec![0.0; len_x * b];
-            let mut yt = vec![0.0; len_y * b];
-            let mut u = vec![0.0; b * len_x];
+            let chunk = b.min(PASS_CHUNK);
+            let mut ut = vec![0.0; len_x * chunk];
+            let mut yt = vec![0.0; len_y * chunk];
+            let mut ub = vec![0.0; len_x];
+            let mut noise: Vec<f64> = Vec::new();
+            let mut streams: Vec<Stream> = Vec::with_capacity(chunk);
+            let mut scales = vec![1.0; chunk];
             for rep in 0..r {
                 let pr = row(state, rep, o * i);
                 let rr = row(reference, rep, o * i);
-                // Steps 1–3 for every sample (its own stream), then one product for the batch.
-                let mut streams: Vec<Stream> =
-                    (0..b).map(|bb| st.open(rep, bb as u64, tag, sub)).collect();
-                let mut scales = vec![1.0; b];
-                for (bb, ((ub, s), sc)) in u
-                    .chunks_mut(len_x)
-                    .zip(streams.iter_mut())
-                    .zip(scales.iter_mut())
-                    .enumerate()
-                {
-                    let xs = row(x, rep * b + bb, len_x);
-                    if io.is_perfect {
-                        ub.copy_from_slice(xs);
-                        continue;
-                    }
-                    *sc = nm_scale(io, xs);
-                    if *sc == 0.0 {
-                        ub.fill(0.0);
-                    } else {
-                        input_stage(io, xs, *sc, 1.0, ub, s);
-                    }
-                }
-                for (bb, ub) in u.chunks(len_x).enumerate() {
-                    for (j, v) in ub.iter().enumerate() {
-                        if let Some(dst) = ut.get_mut(j * b + bb) {
-                            *dst = *v;
-                        }
-                    }
-                }
-                mvm_batch(pr, rr, o, i, transpose, b, &ut, &mut yt, par);
                 let Some(orep) = out.get_mut(rep * b * len_y..(rep + 1) * b * len_y) else {
                     continue;
                 };
-                for (bb, y) in orep.chunks_mut(len_y).enumerate() {
-                    for (k, v) in y.iter_mut().enumerate() {
-                        *v = yt.get(k * b + bb).copied().unwrap_or(0.0);
-                    }
-                }
-                // Steps 5–7 per sample; the rare bound-management repeats run one sample at a time.
-                for (bb, ((y, s), &sc)) in orep
-                    .chunks_mut(len_y)
-                    .zip(streams.iter_mut())
-                    .zip(&scales)
-                    .enumerate()
-                {
-                    if io.is_perfect {
-                        for v in y.iter_mut() {
-                            *v *= io.out_scale;
+                for (c, ochunk) in orep.chunks_mut(chunk * len_y).enumerate() {
+                    let c0 = c * chunk;
+                    let nb = ochunk.len() / len_y;
+                    // Steps 1–3 for every sample (its own stream), written transposed into ut.
+                    streams.clear();
+                    streams.extend((c0..c0 + nb).map(|bb| st.open(rep, bb as u64, tag, sub)));
+                    for (k, (s, sc)) in streams.iter_mut().zip(scales.iter_mut()).enumerate() {
+                        let xs = row(x, rep * b + c0 + k, len_x);
+                        if io.is_perfect {
+                            *sc = 1.0;
+                            ub.copy_from_slice(xs);
+                        } else {
+                            *sc = nm_scale(io, xs);
+                            if *sc == 0.0 {
+                                ub.fill(0.0);
+                            } else {
+                                input_stage_bulk(io, xs, *sc, 1.0, &mut ub, s, &mut noise);
+                            }
                         }
-                        continue;
+                        for (dst, v) in ut.iter_mut().skip(k).step_by(nb).zip(&ub) {
+                            *dst = *v;
+                        }
                     }
-                    if sc == 0.0 {
-                        y.fill(0.0);
-                        continue;
+                    // One product for the chunk (step 4).
+                    let yt = yt.get_mut(..len_y * nb).unwrap_or(&mut []);
+                    let ut = ut.get(..len_x * nb).unwrap_or(&[]);
+                    mvm_batch(pr, rr, o, i, transpose, nb, ut, yt, par);
+                    for (k, y) in ochunk.chunks_mut(len_y).enumerate() {
+                        for (v, src) in y.iter_mut().zip(yt.iter().skip(k).step_by(nb)) {
+                            *v = *src;
+                        }
                     }
-                    let xs = row(x, rep * b + bb, len_x);
-                    let mut factor = 1.0;
-                    let mut saturated = output_stage(io, y, s);
-                    let Some(ub) = u.get_mut(bb * len_x..(bb + 1) * len_x) else {
-                        continue;
-                    };
-                    while repeat_pass(io, bm_allowed, saturated, factor) {
-                        factor *= 2.0;
-                        input_stage(io, xs, sc, factor, ub, s);
-                        mvm_one(pr, rr, i, transpose, ub, y);
-                        saturated = output_stage(io, y, s);
-                    }
-                    let k = sc * factor * io.out_scale;
-                    for v in y.iter_mut() {
-                        *v *= k;
+                    // Steps 5–7 per sample; the rare bound-management repeats run one sample
+                    // at a time.
+                    for (k, ((y, s), &sc)) in ochunk
+                        .chunks_mut(len_y)
+                        .zip(streams.iter_mut())
+                        .zip(&scales)
+                        .enumerate()
+                    {
+                        if io.is_perfect {
+                            for v in y.iter_mut() {
+                                *v *= io.out_scale;
+                            }
+                            continue;
+                        }
+                        if sc == 0.0 {
+                            y.fill(0.0);
+                            continue;
+                        }
+                        let xs = row(x, rep * b + c0 + k, len_x);
+                        let mut factor = 1.0;
+                        let mut saturated = output_stage_bulk(io, y, s, &mut noise);
+                        while repeat_pass(io, bm_allowed, saturated, factor) {
+                            factor *= 2.0;
+                            input_stage(io, xs, sc, factor, &mut ub, s);
+                            mvm_one(pr, rr, i, transpose, &ub, y);
+                            saturated = output_stage(io, y, s);
+                        }
+                        let k = sc * factor * io.out_scale;
+                        for v in y.iter_mut() {
+                            *v *= k;
+                        }
                     }
                 }
             }
@@ -690,5 +1057,323 @@ impl Tile {
         }
         Ok(Array3::from_shape_vec((r, o, nc), out)
             .unwrap_or_else(|_| unreachable!("R*out*ncols values by construction")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Values in (−0.5, 0.5) with full 53-bit mantissas (so that fused and separate
+    /// multiply-adds round differently somewhere).
+    fn values(n: usize, seed: u64) -> Vec<f64> {
+        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..n)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                (s >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+            })
+            .collect()
+    }
+
+    /// B calls of [`mvm_one`] (the scalar reference), in and out transposed as in mvm_batch;
+    /// with `fused`, the same sums with `mul_add` instead (what an FMA would give).
+    fn reference(
+        p: &[f64],
+        r: &[f64],
+        rows: usize,
+        cols: usize,
+        transpose: bool,
+        b: usize,
+        ut: &[f64],
+        fused: bool,
+    ) -> Vec<f64> {
+        let (len_x, len_y) = if transpose {
+            (rows, cols)
+        } else {
+            (cols, rows)
+        };
+        let mut yt = vec![0.0; len_y * b];
+        for s in 0..b {
+            let u: Vec<f64> = (0..len_x).map(|k| ut[k * b + s]).collect();
+            let mut y = vec![0.0; len_y];
+            if fused {
+                for (k, yk) in y.iter_mut().enumerate() {
+                    let mut acc = 0.0f64;
+                    for (m, um) in u.iter().enumerate() {
+                        let at = if transpose {
+                            m * cols + k
+                        } else {
+                            k * cols + m
+                        };
+                        acc = (p[at] - r[at]).mul_add(*um, acc);
+                    }
+                    *yk = acc;
+                }
+            } else {
+                mvm_one(p, r, cols, transpose, &u, &mut y);
+            }
+            for (k, v) in y.iter().enumerate() {
+                yt[k * b + s] = *v;
+            }
+        }
+        yt
+    }
+
+    fn target_kernels() -> Vec<(&'static str, Kernels)> {
+        vec![
+            (
+                "scalar",
+                Kernels {
+                    forward_rows: forward_rows_scalar,
+                    backward_cols: backward_cols_scalar,
+                    backward_samples: backward_samples_scalar,
+                },
+            ),
+            (
+                "avx512",
+                Kernels {
+                    forward_rows: forward_rows_avx512,
+                    backward_cols: backward_cols_avx512,
+                    backward_samples: backward_samples_avx512,
+                },
+            ),
+            (
+                "avx2",
+                Kernels {
+                    forward_rows: forward_rows_avx2,
+                    backward_cols: backward_cols_avx2,
+                    backward_samples: backward_samples_avx2,
+                },
+            ),
+            (
+                "popcnt",
+                Kernels {
+                    forward_rows: forward_rows_popcnt,
+                    backward_cols: backward_cols_popcnt,
+                    backward_samples: backward_samples_popcnt,
+                },
+            ),
+        ]
+    }
+
+    fn bits(v: &[f64]) -> Vec<u64> {
+        v.iter().map(|x| x.to_bits()).collect()
+    }
+
+    #[test]
+    fn every_target_and_thread_count_gives_mvm_ones_bits() {
+        // Shapes hit every block remainder: rows/cols not multiples of 4, 16 or 64, batches
+        // below and above the wide-backward switch and every sample-chunk size.
+        let shapes = [
+            (1, 1, 1),
+            (3, 5, 1),
+            (4, 64, 2),
+            (7, 70, 3),
+            (5, 129, 10),
+            (16, 25, 16),
+            (33, 17, 31),
+            (9, 130, 47),
+            (20, 3, 100),
+        ];
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .expect("a rayon pool");
+        let mut fma_differs = 0;
+        for (n, &(rows, cols, b)) in shapes.iter().enumerate() {
+            let p = values(rows * cols, 3 * n as u64 + 1);
+            let r = values(rows * cols, 3 * n as u64 + 2);
+            for transpose in [false, true] {
+                let len_x = if transpose { rows } else { cols };
+                let ut = values(len_x * b, 3 * n as u64 + 3);
+                let want = reference(&p, &r, rows, cols, transpose, b, &ut, false);
+                let fused = reference(&p, &r, rows, cols, transpose, b, &ut, true);
+                fma_differs += usize::from(bits(&fused) != bits(&want));
+                let case = format!("{rows}x{cols} b {b} transpose {transpose}");
+                let mut got = vec![f64::NAN; want.len()];
+                mvm_batch(&p, &r, rows, cols, transpose, b, &ut, &mut got, false);
+                assert_eq!(bits(&got), bits(&want), "dispatched, serial, {case}");
+                got.fill(f64::NAN);
+                pool.install(|| mvm_batch(&p, &r, rows, cols, transpose, b, &ut, &mut got, true));
+                assert_eq!(bits(&got), bits(&want), "dispatched, 3 threads, {case}");
+                for (name, k) in target_kernels() {
+                    got.fill(f64::NAN);
+                    mvm_batch_with(&k, &p, &r, rows, cols, transpose, b, &ut, &mut got, false);
+                    assert_eq!(bits(&got), bits(&want), "{name}, {case}");
+                }
+            }
+        }
+        // The inputs would expose an FMA contraction: fused sums differ from separate ones in
+        // most cases (so equality above also says that no target fused).
+        assert!(fma_differs >= shapes.len(), "{fma_differs}");
+    }
+
+    type Q = fn(&[f64], f64, f64, f64, &mut [f64]);
+    type N = fn(&mut [f64], &[f64], f64, f64, f64, bool) -> bool;
+    type A = fn(&mut [f64], f64, &[f64]);
+
+    fn io(sto: bool, inp_noise: f64, out_noise: f64, res: f64) -> IoSpec {
+        IoSpec {
+            is_perfect: false,
+            inp_bound: 1.0,
+            inp_res: res,
+            inp_sto_round: sto,
+            inp_noise,
+            out_bound: 0.7,
+            out_res: res,
+            out_sto_round: sto,
+            out_noise,
+            out_scale: 1.0,
+            noise_management: NoiseManagement::AbsMax,
+            nm_thres: 0.0,
+            bound_management: BoundManagement::Iterative,
+            bm_test_negative_bound: true,
+            max_bm_factor: 1000.0,
+            max_bm_res: 0.25,
+        }
+    }
+
+    #[test]
+    fn bulk_stages_draw_and_compute_as_the_one_by_one_stages() {
+        let x: Vec<f64> = values(300, 21).iter().map(|v| 3.0 * v).collect();
+        let ios = [
+            io(false, 0.0, 0.0, 0.0),
+            io(false, 0.0, 0.06, 1.0 / 510.0),
+            io(false, 0.03, 0.06, 1.0 / 126.0),
+            io(true, 0.03, 0.06, 1.0 / 126.0),
+            io(false, 0.03, 0.06, 0.0),
+        ];
+        let mut noise = Vec::new();
+        for (n, spec) in ios.iter().enumerate() {
+            for len in [0, 1, 7, 16, 45, 300] {
+                let xs = &x[..len];
+                let open = || Stream::open([n as u64, 5], 3, 1, len as u64, tag::FORWARD, 0);
+                let (mut s1, mut s2) = (open(), open());
+                let (mut u1, mut u2) = (vec![0.0; len], vec![f64::NAN; len]);
+                input_stage(spec, xs, 0.8, 2.0, &mut u1, &mut s1);
+                input_stage_bulk(spec, xs, 0.8, 2.0, &mut u2, &mut s2, &mut noise);
+                assert_eq!(bits(&u1), bits(&u2), "input, io {n}, len {len}");
+                let mut y1: Vec<f64> = xs.iter().map(|v| v * 0.4).collect();
+                let mut y2 = y1.clone();
+                let sat1 = output_stage(spec, &mut y1, &mut s1);
+                let sat2 = output_stage_bulk(spec, &mut y2, &mut s2, &mut noise);
+                assert_eq!(bits(&y1), bits(&y2), "output, io {n}, len {len}");
+                assert_eq!(sat1, sat2, "saturation, io {n}, len {len}");
+                // Both streams are at the same place afterwards.
+                assert_eq!(s1.next_u32(), s2.next_u32(), "draws, io {n}, len {len}");
+            }
+        }
+        // Every compiled target of the vector loops gives the scalar copy's bits.
+        let nz = values(300, 22);
+        let mut want = vec![0.0; 300];
+        quantise_clip_scalar(&x, 0.7, 1.0 / 63.0, 1.0, &mut want);
+        let mut yw: Vec<f64> = x.clone();
+        let satw = noise_quantise_clip_scalar(&mut yw, &nz, 0.06, 24.0 / 510.0, 0.7, true);
+        let mut aw = x.clone();
+        add_scaled_scalar(&mut aw, 0.03, &nz);
+        let targets: [(&str, Q, N, A); 4] = [
+            ("dispatched", quantise_clip, noise_quantise_clip, add_scaled),
+            (
+                "avx512",
+                quantise_clip_avx512,
+                noise_quantise_clip_avx512,
+                add_scaled_avx512,
+            ),
+            (
+                "avx2",
+                quantise_clip_avx2,
+                noise_quantise_clip_avx2,
+                add_scaled_avx2,
+            ),
+            (
+                "popcnt",
+                quantise_clip_popcnt,
+                noise_quantise_clip_popcnt,
+                add_scaled_popcnt,
+            ),
+        ];
+        for (name, q, nq, add) in targets {
+            let mut got = vec![f64::NAN; 300];
+            q(&x, 0.7, 1.0 / 63.0, 1.0, &mut got);
+            assert_eq!(bits(&got), bits(&want), "{name} quantise_clip");
+            let mut y = x.clone();
+            assert_eq!(
+                nq(&mut y, &nz, 0.06, 24.0 / 510.0, 0.7, true),
+                satw,
+                "{name}"
+            );
+            assert_eq!(bits(&y), bits(&yw), "{name} noise_quantise_clip");
+            let mut a = x.clone();
+            add(&mut a, 0.03, &nz);
+            assert_eq!(bits(&a), bits(&aw), "{name} add_scaled");
+        }
+    }
+
+    #[test]
+    fn round_half_even_is_rint() {
+        let mut cases = vec![
+            0.0,
+            -0.0,
+            0.5,
+            1.5,
+            2.5,
+            -0.5,
+            -2.5,
+            -0.3,
+            0.5 - f64::EPSILON / 4.0,
+            4_503_599_627_370_495.5,
+            4_503_599_627_370_497.0,
+            9.0e15 + 1.0,
+            1e300,
+            -1e300,
+            f64::MIN_POSITIVE,
+        ];
+        cases.extend(values(100_000, 9).iter().map(|v| v * 1000.0));
+        cases.extend((-400..400).map(|k| f64::from(k) * 0.5));
+        for q in cases {
+            assert_eq!(
+                round_half_even(q).to_bits(),
+                q.round_ties_even().to_bits(),
+                "{q}"
+            );
+        }
+        assert!(round_half_even(f64::NAN).is_nan());
+    }
+
+    #[test]
+    fn no_fused_multiply_add_on_any_target() {
+        // w·u = (1 + 2⁻²⁷)(1 − 2⁻²⁷) = 1 − 2⁻⁵⁴ rounds to 1.0 (a tie, to even), so
+        // −1 + w·u = 0.0 exactly with separate operations, −2⁻⁵⁴ with an FMA.
+        let e = 2f64.powi(-27);
+        for (b, rows) in [(1, 1), (10, 5), (40, 9)] {
+            // Forward: each row is [−1, 1 + 2⁻²⁷], every input [1, 1 − 2⁻²⁷].
+            let p: Vec<f64> = (0..rows).flat_map(|_| [-1.0, 1.0 + e]).collect();
+            let r = vec![0.0; 2 * rows];
+            let ut: Vec<f64> = [1.0, 1.0 - e].iter().flat_map(|&v| vec![v; b]).collect();
+            // Backward: column j of the (2 × rows) array is [−1, 1 + 2⁻²⁷].
+            let pt: Vec<f64> = [-1.0, 1.0 + e]
+                .iter()
+                .flat_map(|&v| vec![v; rows])
+                .collect();
+            let fused = reference(&p, &r, rows, 2, false, b, &ut, true);
+            assert_eq!(fused[0], -(2f64.powi(-54)));
+            for (name, k) in target_kernels() {
+                let mut got = vec![f64::NAN; rows * b];
+                mvm_batch_with(&k, &p, &r, rows, 2, false, b, &ut, &mut got, false);
+                assert!(
+                    got.iter().all(|v| v.to_bits() == 0),
+                    "{name} forward: {got:?}"
+                );
+                got.fill(f64::NAN);
+                mvm_batch_with(&k, &pt, &r, 2, rows, true, b, &ut, &mut got, false);
+                assert!(
+                    got.iter().all(|v| v.to_bits() == 0),
+                    "{name} backward: {got:?}"
+                );
+            }
+        }
     }
 }

@@ -47,6 +47,9 @@ macro_rules! dispatched {
     };
 }
 
+// The periphery's MVM kernels (periphery.rs) are declared with the same macro.
+pub(crate) use dispatched;
+
 dispatched! {
     /// Coincidences of one d train with the x trains of a block of columns
     /// (shared/theory.md §2.3(c) step 5): `out[c]` = popcount of `x[c] & d` over the train's
