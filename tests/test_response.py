@@ -23,6 +23,7 @@ from pulsetrain.devices import (
     ExpStep,
     Ideal,
     LinearStep,
+    Piecewise,
     Power,
     PowerStep,
     ResponseFamily,
@@ -269,6 +270,13 @@ def _kernel_spec_q(spec: dict[str, Any], w: float) -> tuple[float, float]:
         )
     if fam == "power_step":
         return max((hi - w) / d, 0) ** gu, max((w - lo) / d, 0) ** gd
+    if fam == "piecewise":
+        n = len(spec["piecewise_up"]) - 1
+        s = max((w - lo) / d * n, 0.0)
+        k = min(math.floor(s), n - 1)
+        t = min(s - k, 1.0)
+        up, down = spec["piecewise_up"], spec["piecewise_down"]
+        return (1 - t) * up[k] + t * up[k + 1], (1 - t) * down[k] + t * down[k + 1]
     assert fam == "exp_step"
     return 1 - math.exp(-gu * (hi - w) / d), 1 - math.exp(-gd * (w - lo) / d)
 
@@ -356,9 +364,12 @@ def test_device_delegates_and_spec(family: ResponseFamily) -> None:
     sp_dev, sp_fam = dev.symmetric_point(), family.symmetric_point()
     assert sp_dev == sp_fam or (math.isnan(sp_dev) and math.isnan(sp_fam))
     spec = dev.to_spec()
-    assert set(spec) == SPEC_KEYS
+    nodes = {"piecewise_up", "piecewise_down"} if isinstance(family, Piecewise) else set()
+    assert set(spec) == SPEC_KEYS | nodes
     for key, value in spec.items():
-        if key == "family":
+        if key in nodes:
+            assert all(type(v) is float for v in value)
+        elif key == "family":
             assert isinstance(value, str)
         elif key in BOOL_KEYS:
             assert type(value) is bool

@@ -11,6 +11,7 @@ dict that the Rust core compiles (KERNEL_SPEC §1). Published devices are in
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final, Self
 
@@ -41,6 +42,7 @@ from pulsetrain.devices.families import (
     ExpStep,
     Ideal,
     LinearStep,
+    Piecewise,
     Power,
     PowerStep,
     SkewLinear,
@@ -57,6 +59,7 @@ __all__ = [
     "Exponential",
     "Ideal",
     "LinearStep",
+    "Piecewise",
     "Power",
     "PowerStep",
     "ResponseFamily",
@@ -68,7 +71,16 @@ __all__ = [
 ]
 
 ResponseFamily = (
-    Ideal | ALD | SkewLinear | LinearStep | SoftBounds | Power | Exponential | PowerStep | ExpStep
+    Ideal
+    | ALD
+    | SkewLinear
+    | LinearStep
+    | SoftBounds
+    | Power
+    | Exponential
+    | PowerStep
+    | ExpStep
+    | Piecewise
 )
 """Any of the response families."""
 
@@ -141,6 +153,17 @@ class Device(ConfigMixin):
                 "subtract_symmetry_point",
                 type(self).__name__,
                 "False for an Ideal response (every point is symmetric)",
+                self.subtract_symmetry_point,
+            )
+        if (
+            self.subtract_symmetry_point
+            and isinstance(self.response, Piecewise)
+            and math.isnan(self.response.symmetric_point())
+        ):
+            raise parameter_error(
+                "subtract_symmetry_point",
+                type(self).__name__,
+                "False for a Piecewise response whose G never rises through 0 (no SP)",
                 self.subtract_symmetry_point,
             )
 

@@ -1,4 +1,4 @@
-"""The nine response families, each owning its ``q_±``, SP and closed-form slope (theory §2.1).
+"""The ten response families, each owning its ``q_±``, SP and closed-form slope (theory §2.1).
 
 Each class names its spec ``family`` (:attr:`spec_family`; ALD and LinearStep share
 ``linear_step``), evaluates ``q_±`` of its spec dicts exactly as KERNEL_SPEC §2 writes them
@@ -18,6 +18,7 @@ import numpy as np
 from pulsetrain._validation import POSITIVE as _POSITIVE
 from pulsetrain._validation import (
     REAL,
+    Constraint,
     Interval,
     check_fields,
     constrained,
@@ -32,6 +33,7 @@ __all__ = [
     "Exponential",
     "Ideal",
     "LinearStep",
+    "Piecewise",
     "Power",
     "PowerStep",
     "SkewLinear",
@@ -792,3 +794,220 @@ class ExpStep(_Response):
         """
         up, down = self.gamma_up, self.gamma_down
         return (up * self.tau_max + down * self.tau_min) / (up + down)
+
+
+PIECEWISE_MAX_NODES: Final = 4096
+"""Largest number of nodes of a :class:`Piecewise` table (aihwkit's GPU kernels allow < 64)."""
+
+
+class _NodeVector(Constraint):
+    """A sequence of 2 to :data:`PIECEWISE_MAX_NODES` finite floats ``≥ 0``, at least one ``> 0``.
+
+    The canonical form is a tuple of Python floats (hashable, and it round-trips through JSON
+    and TOML as a list).
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "_NodeVector()"
+
+    @staticmethod
+    def _coerce(value: object) -> tuple[float, ...] | None:
+        if isinstance(value, str | bytes | Mapping) or not isinstance(
+            value, list | tuple | np.ndarray
+        ):
+            return None
+        items = list(np.asarray(value).ravel()) if isinstance(value, np.ndarray) else list(value)
+        if np.ndim(value) != 1 or not 2 <= len(items) <= PIECEWISE_MAX_NODES:
+            return None
+        if not all(REAL.accepts(v) for v in items):
+            return None
+        out = tuple(float(v) for v in items)
+        if min(out) < 0.0 or max(out) <= 0.0:
+            return None
+        return out
+
+    def accepts(self, value: object) -> bool:
+        return self._coerce(value) is not None
+
+    def normalise(self, value: object) -> object:
+        return self._coerce(value)
+
+    def describe(self) -> str:
+        return (
+            f"a sequence of 2 to {PIECEWISE_MAX_NODES} finite floats in the range [0, inf), "
+            "at least one positive"
+        )
+
+    def invalid(self) -> object:
+        return (1.0,)
+
+
+def _piecewise_nodes(spec: Mapping[str, Any], key: str) -> FloatArray:
+    return np.asarray(spec[key], dtype=np.float64)
+
+
+def _piecewise_q(v: FloatArray, x: Any, lo: Any, hi: Any) -> Any:
+    """Interpolate node values ``v`` at ``x`` on ``[lo, hi]`` in KERNEL_SPEC §2's order.
+
+    ``fmax``/``fmin`` mirror Rust's ``f64::max``/``min`` (a NaN operand yields the other one).
+    """
+    n = v.size - 1
+    s = np.fmax((x - lo) / (hi - lo) * float(n), 0.0)
+    k = np.fmin(np.floor(s), float(n - 1))
+    t = np.fmin(s - k, 1.0)
+    i = np.asarray(k).astype(np.intp)
+    return (1.0 - t) * v[i] + t * v[i + 1]
+
+
+@register_family
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Piecewise(_Response):
+    """Lookup-table response: ``q_±`` interpolated linearly on equally spaced nodes (issue 20).
+
+    ``piecewise_up[k]`` and ``piecewise_down[k]`` are ``q_+`` and ``q_-`` at the node
+    ``w_k = w_min + k (w_max - w_min)/n``, ``k = 0..n``; between nodes ``q_±`` is the linear
+    interpolation, outside ``[w_min, w_max]`` the end value. This is aihwkit 1.1.0's
+    ``PiecewiseStepDevice`` (``rpu_piecewisestep_device.cpp::update_once``: the values scale
+    ``dw_min`` and the grid spans each element's own bounds), evaluated in float64 with
+    ``floor`` instead of aihwkit's single-precision ``floorf`` (KERNEL_SPEC §2).
+
+    The symmetric point is the exact root of the piecewise-linear ``G`` (:meth:`symmetric_point`).
+
+    Examples
+    --------
+    >>> p = Piecewise(w_min=-1.0, w_max=1.0, piecewise_up=(1.5, 1.0, 0.5),
+    ...               piecewise_down=(0.5, 1.0, 1.5))
+    >>> float(p.q_plus(0.5)), p.symmetric_point()
+    (0.75, 0.0)
+    """
+
+    kind: ClassVar[str] = "piecewise"
+    w_min: float = field(default=-1.0, metadata=constrained(REAL))
+    """Lower bound of the state (first node), in weight units; must be below ``w_max``."""
+    w_max: float = field(default=1.0, metadata=constrained(REAL))
+    """Upper bound of the state (last node), in weight units."""
+    piecewise_up: tuple[float, ...] = field(metadata=constrained(_NodeVector()))
+    """``q_+`` at the n + 1 equally spaced nodes, dimensionless (≥ 0, at least one > 0)."""
+    piecewise_down: tuple[float, ...] = field(metadata=constrained(_NodeVector()))
+    """``q_-`` at the same nodes, dimensionless (≥ 0, at least one > 0); same length."""
+
+    spec_family: ClassVar[str] = "piecewise"
+
+    @staticmethod
+    def spec_q_up(spec: Mapping[str, Any], x: FloatArray, lo: Any, hi: Any) -> Any:
+        """Return ``q_+`` of a ``piecewise`` spec dict (KERNEL_SPEC §2)."""
+        return _piecewise_q(_piecewise_nodes(spec, "piecewise_up"), x, lo, hi)
+
+    @staticmethod
+    def spec_q_down(spec: Mapping[str, Any], x: FloatArray, lo: Any, hi: Any) -> Any:
+        """Return ``q_-`` of a ``piecewise`` spec dict (KERNEL_SPEC §2)."""
+        return _piecewise_q(_piecewise_nodes(spec, "piecewise_down"), x, lo, hi)
+
+    def __post_init__(self) -> None:
+        """Validate every field; raise ParameterError naming the first bad one."""
+        check_fields(self)
+        if not self.w_max > self.w_min:
+            raise parameter_error(
+                "w_max", type(self).__name__, f"greater than w_min={self.w_min!r}", self.w_max
+            )
+        n = len(self.piecewise_up)
+        if len(self.piecewise_down) != n:
+            raise parameter_error(
+                "piecewise_down",
+                type(self).__name__,
+                f"of the same length as piecewise_up ({n})",
+                self.piecewise_down,
+            )
+        self._check_spec_bounds()
+
+    @classmethod
+    def example(cls) -> Self:
+        """Return a valid instance for docs and tests.
+
+        Returns
+        -------
+        Piecewise
+            Five nodes on ``[-1, 1.5]``, non-linear, with one root of ``G`` inside a segment.
+        """
+        return cls(
+            w_min=-1.0,
+            w_max=1.5,
+            piecewise_up=(1.6, 1.3, 0.9, 0.6, 0.1),
+            piecewise_down=(0.2, 0.7, 1.0, 1.2, 1.5),
+        )
+
+    @classmethod
+    def examples(cls) -> tuple[Self, ...]:
+        """Return :meth:`example` and further shapes of this family, for the tests."""
+        return (
+            cls.example(),
+            cls(w_min=-0.5, w_max=0.5, piecewise_up=(2.0, 0.0), piecewise_down=(0.0, 2.0)),
+            cls(
+                w_min=-0.4,
+                w_max=2.0,
+                piecewise_up=(1.2, 1.0, 0.7, 0.3),
+                piecewise_down=(0.2, 0.6, 0.9, 1.0),
+            ),
+        )
+
+    def to_spec(self) -> dict[str, Any]:
+        """Return the response part of the spec dict (KERNEL_SPEC §1), with the node lists."""
+        spec = _family_spec("piecewise", self.w_min, self.w_max)
+        spec["piecewise_up"] = list(self.piecewise_up)
+        spec["piecewise_down"] = list(self.piecewise_down)
+        return spec
+
+    def _crossings(self) -> tuple[list[int], int]:
+        """Segments where ``h = q_- - q_+`` goes from ``≤ 0`` to ``> 0``, and the falling count."""
+        h = [d - u for u, d in zip(self.piecewise_up, self.piecewise_down, strict=True)]
+        rising = [k for k in range(len(h) - 1) if h[k] <= 0.0 < h[k + 1]]
+        falling = sum(1 for k in range(len(h) - 1) if h[k] > 0.0 >= h[k + 1])
+        return rising, falling
+
+    def symmetric_point(self) -> float:
+        """Return the root of the piecewise-linear ``G``, exactly on its segment.
+
+        With ``h_k = piecewise_down[k] - piecewise_up[k]`` (``2G`` at node k): if ``h`` changes
+        sign once, from ``≤ 0`` to ``> 0`` on the segment ``[w_k, w_{k+1}]``, the SP is
+        ``w_min + (k + h_k/(h_k - h_{k+1}))·(w_max - w_min)/n``, where the interpolated ``G``
+        is 0. If ``G`` never rises through 0 (``h`` keeps one sign, or only falls through 0)
+        there is no stable symmetric point and the result is NaN. If it changes sign several
+        times the result is the root the core's bisection picks (KERNEL_SPEC §4), so that
+        ``subtract_symmetry_point`` and the analysis use the same point.
+
+        Returns
+        -------
+        float
+            The SP, in weight units, or NaN.
+        """
+        rising, falling = self._crossings()
+        if not rising:
+            return math.nan
+        if len(rising) > 1 or falling:
+            return _Response.symmetric_point(self)
+        k = rising[0]
+        up, down = self.piecewise_up, self.piecewise_down
+        hk, hk1 = down[k] - up[k], down[k + 1] - up[k + 1]
+        n = len(up) - 1
+        return self.w_min + (k + hk / (hk - hk1)) * (self.w_max - self.w_min) / n
+
+    def slope_at_sp(self) -> float | None:
+        """Return ``R'(w◇) = G'(w◇)/F(w◇)`` from the segment that holds the SP.
+
+        Returns
+        -------
+        float or None
+            ``(h_{k+1} - h_k)/(2 Δw)/q_+(w◇)`` with ``Δw = (w_max - w_min)/n``, in 1/weight
+            units, when ``G`` rises through 0 once; None otherwise (the analysis then
+            differentiates numerically).
+        """
+        rising, falling = self._crossings()
+        if len(rising) != 1 or falling:
+            return None
+        k = rising[0]
+        up, down = self.piecewise_up, self.piecewise_down
+        dh = (down[k + 1] - up[k + 1]) - (down[k] - up[k])
+        step = (self.w_max - self.w_min) / (len(up) - 1)
+        return 0.5 * dh / step / float(self.q_plus(self.symmetric_point()))

@@ -31,6 +31,7 @@ FAMILIES: Final = (
     "exponential",
     "power_step",
     "exp_step",
+    "piecewise",
 )
 """Response families of the device spec dict (spec §1-2)."""
 
@@ -57,6 +58,9 @@ _FLOAT_KEYS: Final = (
     "reference_std",
 )
 _BOOL_KEYS: Final = ("c2c_multiplicative", "dw_min_dtod_log_normal", "subtract_symmetry_point")
+_NODE_KEYS: Final = ("piecewise_up", "piecewise_down")
+"""The node lists of the ``piecewise`` family (present for it only)."""
+PIECEWISE_MAX_NODES: Final = 4096
 _NONNEGATIVE_KEYS: Final = (
     "dw_min_std",
     "dw_min_dtod",
@@ -93,6 +97,43 @@ def _check_int(spec: Mapping[str, object], name: str, lo: int, hi: int | None) -
     if number < lo or (hi is not None and number > hi):
         raise ParameterError(_message(name, allowed, value))
     return number
+
+
+def _check_nodes(spec: Mapping[str, object], name: str) -> F64:
+    value = spec[name]
+    allowed = (
+        f"a list of 2 to {PIECEWISE_MAX_NODES} finite floats in the range [0, inf), "
+        "at least one positive"
+    )
+    try:
+        arr = np.array(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ParameterError(_message(name, allowed, value)) from None
+    ok = (
+        isinstance(value, list | tuple | np.ndarray)
+        and arr.ndim == 1
+        and 2 <= arr.size <= PIECEWISE_MAX_NODES
+        and bool(np.all(np.isfinite(arr)))
+        and bool(np.all(arr >= 0.0))
+        and bool(np.any(arr > 0.0))
+    )
+    if not ok:
+        raise ParameterError(_message(name, allowed, value))
+    return arr
+
+
+def _piecewise(v: F64, w: F64, lo: F64, hi: F64) -> F64:
+    """Node values ``v`` interpolated at ``w`` on ``[lo, hi]`` (spec §2, ``piecewise``).
+
+    ``fmax``/``fmin`` are Rust's ``f64::max``/``min`` (a NaN operand gives the other one).
+    """
+    n = v.size - 1
+    s = np.fmax((w - lo) / (hi - lo) * float(n), 0.0)
+    k = np.fmin(np.floor(s), float(n - 1))
+    t = np.fmin(s - k, 1.0)
+    i = k.astype(np.intp)
+    out: F64 = (1.0 - t) * v[i] + t * v[i + 1]
+    return out
 
 
 def _check_keys(
@@ -138,6 +179,8 @@ class DeviceSpec:
     reference_mean: float
     reference_std: float
     subtract_symmetry_point: bool
+    piecewise_up: F64 | None = None
+    piecewise_down: F64 | None = None
 
     @classmethod
     def from_dict(cls, spec: Mapping[str, object]) -> DeviceSpec:
@@ -170,12 +213,20 @@ class DeviceSpec:
         ... ).family
         'ideal'
         """
-        _check_keys(spec, ("family", *_FLOAT_KEYS, *_BOOL_KEYS), "the device spec")
-        family = spec["family"]
+        family = spec.get("family")
+        nodes = _NODE_KEYS if family == "piecewise" else ()
+        _check_keys(spec, ("family", *_FLOAT_KEYS, *_BOOL_KEYS, *nodes), "the device spec")
         if family not in FAMILIES:
             raise ParameterError(_message("family", f"one of {list(FAMILIES)}", family))
         fields: dict[str, Any] = {name: _check_float(spec, name) for name in _FLOAT_KEYS}
         fields.update({name: _check_bool(spec, name) for name in _BOOL_KEYS})
+        if nodes:
+            up = _check_nodes(spec, "piecewise_up")
+            down = _check_nodes(spec, "piecewise_down")
+            if down.size != up.size:
+                allowed = f"of the same length as piecewise_up ({up.size})"
+                raise ParameterError(_message("piecewise_down", allowed, down.size))
+            fields.update(piecewise_up=up, piecewise_down=down)
         dev = cls(family=str(family), **fields)
         dev._check_ranges()
         return dev
@@ -275,6 +326,9 @@ class DeviceSpec:
             return (_exp(self.gamma_up * (1.0 - w / hi)) - 1.0) / (math.exp(self.gamma_up) - 1.0)
         if fam == "power_step":
             return _pow(np.maximum((hi - w) / (hi - lo), 0.0), self.gamma_up)
+        if fam == "piecewise":
+            assert self.piecewise_up is not None
+            return _piecewise(self.piecewise_up, w, lo, hi)
         # exp_step
         return 1.0 - _exp(-self.gamma_up * (hi - w) / (hi - lo))
 
@@ -308,6 +362,9 @@ class DeviceSpec:
             )
         if fam == "power_step":
             return _pow(np.maximum((w - lo) / (hi - lo), 0.0), self.gamma_down)
+        if fam == "piecewise":
+            assert self.piecewise_down is not None
+            return _piecewise(self.piecewise_down, w, lo, hi)
         # exp_step
         return 1.0 - _exp(-self.gamma_down * (w - lo) / (hi - lo))
 
