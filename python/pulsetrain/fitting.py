@@ -70,6 +70,7 @@ bounds), so they tie; :func:`fit_all` breaks ties by the smaller number of param
 from __future__ import annotations
 
 import csv
+import dataclasses
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -578,6 +579,10 @@ class FitResult:
         Goodness of fit (module docstring).
     response : object
         The fitted response family instance.
+    at_limit : tuple of str
+        Shared parameters that ended on the limit of their search range (e.g. an exponent at
+        its floor, or a bound on the extreme state seen): the data do not pin them down, and
+        their standard errors mean little.
     """
 
     family: str
@@ -596,6 +601,7 @@ class FitResult:
     rmse: float
     chi2_red: float
     response: Any
+    at_limit: tuple[str, ...] = ()
 
     def device(self) -> Device:
         """Return the fitted device, usable in :class:`pulsetrain.AnalogTile` and ``run`` configs.
@@ -1257,6 +1263,17 @@ def fit(
             # Feasible weighted least squares: weights from the unweighted-noise pass.
             sol = _solve(model, data, layout, first.x, (lb, ub), mode, first.x)
             res = _summarise(model, data, layout, sol, mode)
+            # Shared parameters stuck on their box limit: their SEs mean little.
+            n_sh = len(model.shape) + (
+                0 if spread or not model.fit_bounds else (1 if model.symmetric else 2)
+            )
+            tol = 1e-6 * np.maximum(np.abs(sol.x[:n_sh]), 1e-9)
+            stuck = (np.abs(sol.x[:n_sh] - lb[:n_sh]) < tol) | (
+                np.abs(sol.x[:n_sh] - ub[:n_sh]) < tol
+            )
+            if stuck.any():
+                names = tuple(n for n, k in zip(layout.names[:n_sh], stuck, strict=True) if k)
+                res = dataclasses.replace(res, at_limit=names)
             if best is None or res.aic < best.aic:
                 best = res
     assert best is not None
@@ -1472,6 +1489,8 @@ def format_table(results: Sequence[FitResult], *, max_params: int = 6) -> str:
         pars = ", ".join(f"{k}={v:.4g}±{e:.2g}" for k, v, e in shown)
         if more > 0:
             pars += f", … (+{more})"
+        if r.at_limit:
+            pars += f" [at search limit: {', '.join(r.at_limit)}]"
         noise = f"{r.dw_min_std:.3g} {r.c2c_mode.value[:4]}"
         lines.append(
             f"{r.family:<12} {r.aic:>12.6g} {r.aic - best:>9.3g} {r.r2:>7.4f} {r.rmse:>10.3g} "
