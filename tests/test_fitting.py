@@ -143,6 +143,22 @@ def test_bad_arguments() -> None:
         fit([1, 2], "ald")  # type: ignore[arg-type]
     with pytest.raises(ParameterError, match="'n_nodes'"):
         fit(tr, "piecewise", n_nodes=1)
+    with pytest.raises(ParameterError, match="'families'"):
+        fit_all(tr, ["ald", "cubic"])
+    with pytest.raises(ParameterError, match="'c2c_mode'"):
+        fit_all(tr, ["ald"], c2c_mode="sometimes")
+
+
+def test_family_that_cannot_take_the_state_range() -> None:
+    # SoftBounds needs w_min < 0 < w_max: unmapped conductances all above 0 are refused by
+    # name, and fit_all ranks the families that can describe them.
+    tr = simulate_traces(_device(pt.ALD(tau=1.0)), n_devices=2, n_pulses=60, n_cycles=1)
+    shifted = Traces(tr.names, tuple(w + 3.0 for w in tr.states), tr.directions)
+    with pytest.raises(ParameterError, match=r"'family'.*g_min/g_max"):
+        fit(shifted, "soft_bounds", c2c_mode="additive", bound_spread=False)
+    ranked = fit_all(shifted, ["soft_bounds", "ald"], c2c_mode="additive", bound_spread=False)
+    assert [r.family for r in ranked] == ["ald"]
+    assert ranked[0].params["sp"] == pytest.approx(3.0, abs=0.1)
 
 
 # ------------------------------------------------------------------------------------ recovery

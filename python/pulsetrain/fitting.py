@@ -1133,8 +1133,14 @@ def _summarise(
     fields = {k: v for k, v in pop.items() if k != "dw_min"}
     try:
         response = _RESPONSE_CLASSES[model.kind](**fields)
-    except ValueError:
-        response = None
+    except ValueError as exc:  # e.g. SoftBounds needs w_min < 0 < w_max
+        raise parameter_error(
+            "family",
+            "fit",
+            f"a family that can describe these traces ({model.kind} gave {exc}; conductances "
+            "can be mapped to [-1, 1] with g_min/g_max)",
+            model.kind,
+        ) from None
 
     # Goodness of fit on the step magnitudes.
     y = np.where(data.up, data.dw, -data.dw)
@@ -1305,6 +1311,11 @@ def fit_all(
         Best first. A family whose fit fails (e.g. bounds it cannot represent) is left out.
     """
     names = FAMILIES if families is None else tuple(families)
+    traces = _check_traces(traces, "fit_all")
+    _modes(c2c_mode, "fit_all")
+    for name in names:
+        if name not in FAMILIES:
+            raise parameter_error("families", "fit_all", f"names from {FAMILIES}", name)
     out = []
     for name in names:
         try:
@@ -1313,6 +1324,10 @@ def fit_all(
             # A family that cannot represent the traces (e.g. bounds it cannot take).
             continue
         out.append(res)
+    if not out:
+        raise parameter_error(
+            "traces", "fit_all", "traces that at least one family can describe", names
+        )
     # AIC differences below 1e-6 relative count as ties.
     return sorted(out, key=lambda r: (round(r.aic, 6), r.n_params))
 
