@@ -29,6 +29,10 @@ def test_every_preset_is_a_device_that_cites_its_source(name: str) -> None:
     assert from_dict(to_dict(device)) == device
 
 
+_H3 = 98 / 152 - 98 / 129  # q− − q+ at node 3 of the Gong 2018 table (down, up pulse counts)
+_H4 = 98 / 102 - 98 / 151
+
+
 @pytest.mark.parametrize(
     ("name", "sp", "n_states"),
     [
@@ -41,6 +45,10 @@ def test_every_preset_is_a_device_that_cites_its_source(name: str) -> None:
         ("softbounds_b1", 0.0, 40.0),
         ("rram_hfo2", 0.0, 2 / 0.4622),
         ("p4_few_state", 0.0, 4.0),
+        ("rram_om_piecewise", 0.0, 2 / 0.0949),  # the 2-node table (2, 0)/(0, 2): SP 0
+        ("rram_hfo2_piecewise", 0.0, 2 / 0.4622),
+        # G's first rising crossing, segment 3 of 9 (the bisection's root): h = 98/cd − 98/cu.
+        ("rram_gong2018_piecewise", -1 + (3 + _H3 / (_H3 - _H4)) * 2 / 9, 980.0),
     ],
 )
 def test_preset_symmetric_points_and_states(name: str, sp: float, n_states: float) -> None:

@@ -18,8 +18,10 @@ Examples
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Final
 
 from pulsetrain._validation import parameter_error
 from pulsetrain.devices import (
@@ -28,6 +30,7 @@ from pulsetrain.devices import (
     Device,
     Exponential,
     ExpStep,
+    Piecewise,
     Power,
     PowerStep,
     SkewLinear,
@@ -44,7 +47,10 @@ __all__ = [
     "p4_few_state",
     "power",
     "power_step",
+    "rram_gong2018_piecewise",
     "rram_hfo2",
+    "rram_hfo2_piecewise",
+    "rram_om_piecewise",
     "skew_linear",
     "softbounds_b1",
 ]
@@ -248,6 +254,115 @@ def p4_few_state(n_states: int = 4) -> Device:
     return Device(response=SoftBounds(w_max=1.0, w_min=-1.0), dw_min=2.0 / n_states)
 
 
+def _soft_bounds_table() -> Piecewise:
+    """Soft bounds on [−1, 1] as a 2-node table: q₊ = 1 − w, q₋ = 1 + w at nominal bounds."""
+    return Piecewise(w_min=-1.0, w_max=1.0, piecewise_up=(2.0, 0.0), piecewise_down=(0.0, 2.0))
+
+
+def rram_om_piecewise() -> Device:
+    """RRAM "optimized material": aihwkit's ``ReRamArrayOMPresetDevice`` as a piecewise table.
+
+    Source: aihwkit 1.1.0 ``simulator/presets/devices.py``, a fit to the "Optimized Material"
+    ReRAM array of Gong & Rasch et al., IEDM 2022 (doi:10.1109/IEDM45625.2022.10019569),
+    Fig. 2-3. aihwkit models it as a ``SoftBoundsReferenceDevice``: it has **no** piecewise
+    vectors (nor has any aihwkit 1.1.0 preset), so the table here is the soft-bounds law itself
+    on two nodes, ``piecewise_up = (2, 0)``, ``piecewise_down = (0, 2)`` on ``[−1, 1]``, which
+    equals ``q₊ = 1 − w``, ``q₋ = 1 + w`` at the nominal bounds (symmetric point 0).
+
+    Values (aihwkit): dw_min 0.0949, log-normal dw_min_dtod 0.7829, up_down_dtod 0.01,
+    w_max_dtod 0.3499, w_min_dtod 0.5695, additive cycle-to-cycle noise dw_min_std 0.4158,
+    symmetric point subtracted through a reference with reference_std 0.05.
+
+    Differences: with bound spread the node grid stretches to each element's own bounds, so
+    ``q₊(lo_e) = 2`` stays fixed, while soft bounds give ``q₊ = 1 − w/hi_e`` (the slope follows
+    ``hi_e`` alone); use :func:`rram_hfo2`-style ``SoftBounds`` for aihwkit's exact law. Write
+    noise (1.4113), resets and corrupt devices (probability 0 in the preset) are not modelled.
+
+    Returns
+    -------
+    Device
+        A 2-node :class:`~pulsetrain.devices.Piecewise` device with the aihwkit spreads.
+    """
+    return Device(
+        response=_soft_bounds_table(),
+        dw_min=0.0949,
+        dw_min_std=0.4158,
+        c2c_mode=C2CMode.ADDITIVE,
+        dw_min_dtod=0.7829,
+        dw_min_dtod_log_normal=True,
+        up_down_dtod=0.01,
+        w_max_dtod=0.3499,
+        w_min_dtod=0.5695,
+        reference_mean=0.0,
+        reference_std=0.05,
+        subtract_symmetry_point=True,
+    )
+
+
+def rram_hfo2_piecewise() -> Device:
+    """RRAM HfO₂: aihwkit's ``ReRamArrayHfO2PresetDevice`` as a piecewise table.
+
+    Source: aihwkit 1.1.0 ``simulator/presets/devices.py``, the "Baseline HfO2" array of Gong &
+    Rasch et al., IEDM 2022 (Fig. 2-3); the same values as :func:`rram_hfo2` (dw_min 0.4622,
+    log-normal dw_min_dtod 0.7125, up_down_dtod 0.01, w_max_dtod 0.4295, w_min_dtod 0.5990,
+    additive dw_min_std 0.2174, reference_std 0.05 with the symmetric point subtracted), with the
+    soft-bounds law written as the 2-node table of :func:`rram_om_piecewise` (aihwkit has no
+    piecewise vectors for it). The differences of that docstring apply: under bound spread the
+    grid stretches with the element's bounds; write noise (0.5841) is not modelled.
+
+    Returns
+    -------
+    Device
+        A 2-node :class:`~pulsetrain.devices.Piecewise` device with the aihwkit spreads.
+    """
+    return dataclasses.replace(rram_hfo2(), response=_soft_bounds_table())
+
+
+_GONG_BIN = 98
+"""Pulses the up trace spends in the middle (6th) of 10 equal conductance bins (see below)."""
+_GONG_UP_COUNTS: Final = (10, 47, 146, 129, 151, 98, 123, 132, 128, 34)
+_GONG_DOWN_COUNTS: Final = (97, 214, 227, 152, 102, 103, 44, 30, 22, 5)
+
+
+def rram_gong2018_piecewise() -> Device:
+    """Measured ReRAM pulse response as a 10-node table: aihwkit's example 21 data (Gong 2018).
+
+    Source: aihwkit 1.1.0 ``examples/csv/gong_et_al.csv`` (1000 up and 1000 down pulses of one
+    ReRAM device, Gong et al., Nat. Commun. 9:2102, 2018, Fig. 1; the paper aihwkit's
+    ``ReRamESPresetDevice`` fits) and ``examples/21_fit_device_data.py`` (the fit to aihwkit's
+    ``PiecewiseStepDevice``): the conductance range common to both traces, [−1.2778, 1.3556],
+    is mapped onto [−1, 1] and cut into 10 equal bins; the mean step in bin k is the bin width
+    (0.2) over the number of pulses the trace spends in it (up: 10, 47, 146, 129, 151, 98, 123,
+    132, 128, 34; down: 97, 214, 227, 152, 102, 103, 44, 30, 22, 5), and the 10 values are put
+    on 10 equally spaced nodes over [−1, 1], as aihwkit's example does.
+
+    Here ``dw_min = 0.2/98 = 1/490`` (the up step of the middle bin, the larger of aihwkit's
+    two centre values) and the node values are the steps over ``dw_min``: ``98/count``. So q±
+    times dw_min is the measured step; aihwkit writes the same steps as nodes over each
+    direction's centre value plus ``up_down = 0.2/98 − 0.2/103`` (an absolute offset in its
+    example). G changes sign three times (a noisy measurement), so :meth:`symmetric_point` is the
+    bisection root (KERNEL_SPEC §2).
+
+    Not matched: the example's ``write_noise_std`` (a read-like noise estimate; the trace-to-
+    trace scatter is ≈ 60 dw_min per pulse, mostly read noise, not modelled); no cycle-to-cycle
+    noise or device-to-device spread (one device was measured).
+
+    Returns
+    -------
+    Device
+        A 10-node :class:`~pulsetrain.devices.Piecewise` device, ``dw_min = 1/490``.
+    """
+    return Device(
+        response=Piecewise(
+            w_min=-1.0,
+            w_max=1.0,
+            piecewise_up=tuple(_GONG_BIN / c for c in _GONG_UP_COUNTS),
+            piecewise_down=tuple(_GONG_BIN / c for c in _GONG_DOWN_COUNTS),
+        ),
+        dw_min=0.2 / _GONG_BIN,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Preset:
     """A named preset: the function that builds it and a one-line source."""
@@ -272,6 +387,21 @@ PRESETS: dict[str, Preset] = {
         Preset("softbounds_b1", softbounds_b1, "B1 Eq. 4-8 (40 states, every sigma 0.3)"),
         Preset("rram_hfo2", rram_hfo2, "aihwkit ReRamArrayHfO2 (P3 Tables 1-2); no write noise"),
         Preset("p4_few_state", p4_few_state, "P4 Tables 1-2 (4 states; n_states=10, 16 too)"),
+        Preset(
+            "rram_om_piecewise",
+            rram_om_piecewise,
+            "aihwkit ReRamArrayOM (Gong & Rasch IEDM 2022) as a 2-node table; no write noise",
+        ),
+        Preset(
+            "rram_hfo2_piecewise",
+            rram_hfo2_piecewise,
+            "aihwkit ReRamArrayHfO2 (Gong & Rasch IEDM 2022) as a 2-node table; no write noise",
+        ),
+        Preset(
+            "rram_gong2018_piecewise",
+            rram_gong2018_piecewise,
+            "aihwkit example 21 data (Gong et al. Nat. Commun. 2018), 10 measured nodes",
+        ),
     )
 }
 """The presets by name, in the order ``pulsetrain devices`` lists them."""

@@ -3,6 +3,8 @@
 //! consistently: the enum, its spec-dict names and parameters ([`Family::from_parts`]), their
 //! validation, and `specialise!`, which compiles a kernel once per family.
 
+use std::sync::Mutex;
+
 use crate::error::CoreError;
 
 /// The spec-dict `family` strings the core accepts, in [`Family`] variant order.
@@ -15,7 +17,83 @@ pub const FAMILY_NAMES: &[&str] = &[
     "exponential",
     "power_step",
     "exp_step",
+    "piecewise",
 ];
+
+/// Largest number of nodes of a piecewise table (per direction).
+pub const PIECEWISE_MAX_NODES: usize = 4096;
+
+/// The node values of a piecewise (lookup-table) response: `up[k]`, `down[k]` are q+ and q− at
+/// node k of n + 1 equally spaced nodes over an element's own `[lo, hi]` (aihwkit's
+/// `PiecewiseStepDevice`). Built only by [`Family::piecewise`], which checks it.
+#[derive(Debug, PartialEq)]
+pub struct PiecewiseTable {
+    /// q+ at the nodes.
+    pub up: Box<[f64]>,
+    /// q− at the nodes (same length).
+    pub down: Box<[f64]>,
+}
+
+impl PiecewiseTable {
+    /// Linear interpolation of `v` at `w` on `[lo, hi]` (KERNEL_SPEC §2, `piecewise`); the end
+    /// values outside. Never panics: `s >= 0` (`max` also maps NaN to 0) and `k <= n - 1`.
+    #[inline(always)]
+    fn interpolate(v: &[f64], w: f64, lo: f64, hi: f64) -> f64 {
+        let nf = (v.len() - 1) as f64;
+        let s = ((w - lo) / (hi - lo) * nf).max(0.0);
+        let k = s.floor().min(nf - 1.0);
+        let t = (s - k).min(1.0);
+        let i = k as usize;
+        (1.0 - t) * v[i] + t * v[i + 1]
+    }
+}
+
+/// Every distinct table built in this process, so that [`Family`] stays `Copy` (it holds a
+/// `&'static` to its table). A table is kept for the life of the process: memory grows with
+/// the number of *distinct* tables compiled, not with the number of tiles.
+static TABLES: Mutex<Vec<&'static PiecewiseTable>> = Mutex::new(Vec::new());
+
+fn intern(up: &[f64], down: &[f64]) -> &'static PiecewiseTable {
+    let mut tables = TABLES
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let same = |t: &&&'static PiecewiseTable| {
+        t.up.len() == up.len()
+            && t.up.iter().zip(up).all(|(a, b)| a.to_bits() == b.to_bits())
+            && t.down
+                .iter()
+                .zip(down)
+                .all(|(a, b)| a.to_bits() == b.to_bits())
+    };
+    if let Some(t) = tables.iter().find(same) {
+        return t;
+    }
+    let t: &'static PiecewiseTable = Box::leak(Box::new(PiecewiseTable {
+        up: up.into(),
+        down: down.into(),
+    }));
+    tables.push(t);
+    t
+}
+
+fn check_nodes(name: &str, owner: &str, v: &[f64]) -> Result<(), CoreError> {
+    let ok = (2..=PIECEWISE_MAX_NODES).contains(&v.len())
+        && v.iter().all(|x| x.is_finite() && *x >= 0.0)
+        && v.iter().any(|x| *x > 0.0);
+    if ok {
+        Ok(())
+    } else {
+        Err(CoreError::param(
+            name,
+            owner,
+            format!(
+                "a list of 2 to {PIECEWISE_MAX_NODES} finite floats in the range [0, inf), \
+                 at least one positive"
+            ),
+            v,
+        ))
+    }
+}
 
 /// A response family with its shape parameters (the bounds live on each element).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -66,6 +144,12 @@ pub enum Family {
         gamma_up: f64,
         /// γ−.
         gamma_down: f64,
+    },
+    /// q± interpolated linearly on equally spaced nodes over `[lo, hi]` (aihwkit
+    /// `PiecewiseStepDevice`; KERNEL_SPEC §2).
+    Piecewise {
+        /// The node values (interned, see [`Family::piecewise`]).
+        table: &'static PiecewiseTable,
     },
 }
 
@@ -136,6 +220,10 @@ macro_rules! specialise {
                 };
                 $body
             }
+            Family::Piecewise { table } => {
+                let $f = Family::Piecewise { table };
+                $body
+            }
         }
     };
 }
@@ -163,10 +251,34 @@ impl Family {
     /// # Errors
     /// Whatever `param` returns, or [`CoreError::InvalidParameter`] (converted into `E`) for an
     /// unknown name. Never panics.
-    pub fn from_parts<E, P>(name: &str, mut param: P) -> Result<Family, E>
+    pub fn from_parts<E, P>(name: &str, param: P) -> Result<Family, E>
     where
         E: From<CoreError>,
         P: FnMut(&str) -> Result<f64, E>,
+    {
+        Family::from_parts_with_nodes(name, param, |key| {
+            Err(
+                CoreError::param(key, "Device spec", "present (a list of floats)", "missing")
+                    .into(),
+            )
+        })
+    }
+
+    /// [`Family::from_parts`] that also reads the node lists of `piecewise` from `nodes`
+    /// (`piecewise_up`, then `piecewise_down`), checked by [`Family::piecewise`].
+    ///
+    /// # Errors
+    /// Whatever `param` or `nodes` returns, or [`CoreError::InvalidParameter`] (converted into
+    /// `E`) for an unknown name or bad nodes. Never panics.
+    pub fn from_parts_with_nodes<E, P, N>(
+        name: &str,
+        mut param: P,
+        mut nodes: N,
+    ) -> Result<Family, E>
+    where
+        E: From<CoreError>,
+        P: FnMut(&str) -> Result<f64, E>,
+        N: FnMut(&str) -> Result<Vec<f64>, E>,
     {
         let (gamma_up, gamma_down) = (param("gamma_up")?, param("gamma_down")?);
         Ok(match name {
@@ -193,6 +305,11 @@ impl Family {
                 gamma_up,
                 gamma_down,
             },
+            "piecewise" => {
+                let up = nodes("piecewise_up")?;
+                let down = nodes("piecewise_down")?;
+                Family::piecewise(&up, &down)?
+            }
             other => {
                 let names: Vec<String> = FAMILY_NAMES.iter().map(|n| format!("'{n}'")).collect();
                 return Err(CoreError::param(
@@ -203,6 +320,29 @@ impl Family {
                 )
                 .into());
             }
+        })
+    }
+
+    /// The piecewise family with node values `up` (q+) and `down` (q−), interned so that equal
+    /// tables share one allocation for the life of the process.
+    ///
+    /// # Errors
+    /// [`CoreError::InvalidParameter`] naming `piecewise_up` or `piecewise_down` unless each
+    /// has 2 to [`PIECEWISE_MAX_NODES`] finite values `>= 0`, one of them `> 0`, and both have
+    /// the same length. Never panics.
+    pub fn piecewise(up: &[f64], down: &[f64]) -> Result<Family, CoreError> {
+        check_nodes("piecewise_up", "Device", up)?;
+        check_nodes("piecewise_down", "Device", down)?;
+        if down.len() != up.len() {
+            return Err(CoreError::param(
+                "piecewise_down",
+                "Device",
+                format!("of the same length as piecewise_up ({})", up.len()),
+                down.len(),
+            ));
+        }
+        Ok(Family::Piecewise {
+            table: intern(up, down),
         })
     }
 
@@ -217,6 +357,7 @@ impl Family {
             Family::Exponential { .. } => "exponential",
             Family::PowerStep { .. } => "power_step",
             Family::ExpStep { .. } => "exp_step",
+            Family::Piecewise { .. } => "piecewise",
         }
     }
 
@@ -284,6 +425,10 @@ impl Family {
                 positive("gamma_up", o, gamma_up)?;
                 positive("gamma_down", o, gamma_down)?;
             }
+            Family::Piecewise { table } => {
+                check_nodes("piecewise_up", o, &table.up)?;
+                check_nodes("piecewise_down", o, &table.down)?;
+            }
         }
         Ok(())
     }
@@ -299,7 +444,9 @@ impl Family {
             | Family::Power { .. }
             | Family::Exponential { .. }
             | Family::PowerStep { .. }
-            | Family::ExpStep { .. } => 0.0,
+            | Family::ExpStep { .. }
+            // The node grid spans each element's own bounds; they spread about 0, as aihwkit's.
+            | Family::Piecewise { .. } => 0.0,
         }
     }
 
@@ -322,6 +469,7 @@ impl Family {
             }
             Family::PowerStep { gamma_up, .. } => ((hi - w) / (hi - lo)).max(0.0).powf(gamma_up),
             Family::ExpStep { gamma_up, .. } => 1.0 - (-gamma_up * (hi - w) / (hi - lo)).exp(),
+            Family::Piecewise { table } => PiecewiseTable::interpolate(&table.up, w, lo, hi),
         }
     }
 
@@ -341,6 +489,7 @@ impl Family {
                 ((w - lo) / (hi - lo)).max(0.0).powf(gamma_down)
             }
             Family::ExpStep { gamma_down, .. } => 1.0 - (-gamma_down * (w - lo) / (hi - lo)).exp(),
+            Family::Piecewise { table } => PiecewiseTable::interpolate(&table.down, w, lo, hi),
         }
     }
 
@@ -412,6 +561,10 @@ impl Family {
                 );
                 1.0 - (-g * num / (hi - lo)).exp()
             }
+            Family::Piecewise { table } => {
+                let v: &[f64] = [&table.down, &table.up][usize::from(up)];
+                PiecewiseTable::interpolate(v, w, lo, hi)
+            }
         }
     }
 
@@ -446,9 +599,15 @@ mod tests {
     #[test]
     fn every_name_parses_and_every_variant_has_a_name() {
         for name in FAMILY_NAMES {
-            let f = Family::from_parts::<CoreError, _>(name, |_| Ok(0.5)).unwrap();
+            let f = Family::from_parts_with_nodes::<CoreError, _, _>(
+                name,
+                |_| Ok(0.5),
+                |_| Ok(vec![0.5, 1.0]),
+            )
+            .unwrap();
             assert_eq!(f.name(), *name);
         }
+        assert!(Family::from_parts::<CoreError, _>("piecewise", |_| Ok(0.5)).is_err());
         assert!(Family::from_parts::<CoreError, _>("nope", |_| Ok(0.5)).is_err());
     }
 
@@ -507,10 +666,11 @@ mod tests {
                 gamma_up: 2.0,
                 gamma_down: 4.0,
             },
+            Family::piecewise(&[1.6, 1.3, 0.9, 0.6, 0.1], &[0.2, 0.7, 1.0, 1.2, 1.5]).unwrap(),
         ];
         let (lo, hi) = (-0.83, 1.17);
         for f in fams {
-            for k in 0..=200 {
+            for k in -20..=220 {
                 let w = lo + (hi - lo) * f64::from(k) / 200.0;
                 assert_eq!(
                     f.q_dir(w, lo, hi, true).to_bits(),
@@ -522,5 +682,63 @@ mod tests {
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod piecewise_tests {
+    use super::*;
+
+    #[test]
+    fn nodes_between_and_outside() {
+        let f = Family::piecewise(&[1.5, 1.0, 0.5], &[0.5, 1.0, 2.0]).unwrap();
+        // Nodes at −1, 0, 1.
+        assert_eq!(f.q_plus(-1.0, -1.0, 1.0), 1.5);
+        assert_eq!(f.q_plus(0.0, -1.0, 1.0), 1.0);
+        assert_eq!(f.q_plus(1.0, -1.0, 1.0), 0.5);
+        assert_eq!(f.q_minus(0.5, -1.0, 1.0), 1.5);
+        assert_eq!(f.q_plus(-0.5, -1.0, 1.0), 1.25);
+        // Constant beyond the ends, and NaN maps to the first node (Rust's max).
+        assert_eq!(f.q_plus(-7.0, -1.0, 1.0), 1.5);
+        assert_eq!(f.q_minus(9.0, -1.0, 1.0), 2.0);
+        assert_eq!(f.q_plus(f64::INFINITY, -1.0, 1.0), 0.5);
+        assert_eq!(f.q_plus(f64::NAN, -1.0, 1.0), 1.5);
+        // The grid stretches with the element's bounds: node 1 of [−2, 4] is at 1.
+        assert_eq!(f.q_plus(1.0, -2.0, 4.0), 1.0);
+        // SP of h = (−1, 0, 1.5): 0 (bisection to an ulp).
+        assert!(f.symmetric_point(-1.0, 1.0, 1.0, 1.0).abs() < 1e-15);
+    }
+
+    #[test]
+    fn validation_names_the_field_and_tables_are_shared() {
+        let bad = [
+            (vec![1.0], vec![1.0, 1.0], "piecewise_up"),
+            (vec![1.0, f64::NAN], vec![1.0, 1.0], "piecewise_up"),
+            (vec![1.0, 1.0], vec![0.0, 0.0], "piecewise_down"),
+            (vec![1.0, 1.0], vec![-1.0, 1.0], "piecewise_down"),
+            (vec![1.0, 1.0], vec![1.0, 1.0, 1.0], "piecewise_down"),
+            (
+                vec![1.0; PIECEWISE_MAX_NODES + 1],
+                vec![1.0; 2],
+                "piecewise_up",
+            ),
+        ];
+        for (up, down, name) in bad {
+            match Family::piecewise(&up, &down) {
+                Err(CoreError::InvalidParameter { name: n, .. }) => assert_eq!(n, name),
+                other => panic!("{other:?}"),
+            }
+        }
+        let (a, b) = (
+            Family::piecewise(&[0.25, 1.0], &[1.0, 0.5]).unwrap(),
+            Family::piecewise(&[0.25, 1.0], &[1.0, 0.5]).unwrap(),
+        );
+        match (a, b) {
+            (Family::Piecewise { table: ta }, Family::Piecewise { table: tb }) => {
+                assert!(std::ptr::eq(ta, tb));
+            }
+            _ => unreachable!(),
+        }
+        assert!(a.validate(-1.0, 1.0, "Device").is_ok());
     }
 }

@@ -38,7 +38,7 @@ fn boolean(d: &Bound<'_, PyDict>, key: &str) -> PyResult<bool> {
 }
 
 /// A binding error while compiling a spec (a local type, so that it can come from a
-/// `CoreError`: [`Family::from_parts`] reports an unknown family name that way).
+/// `CoreError`: [`Family::from_parts_with_nodes`] reports an unknown family name that way).
 struct SpecError(PyErr);
 
 impl From<CoreError> for SpecError {
@@ -50,8 +50,12 @@ impl From<CoreError> for SpecError {
 /// Compiles a device spec dict; validates every value.
 pub(crate) fn device(d: &Bound<'_, PyDict>) -> PyResult<DeviceSpec> {
     let fam: String = get(d, "family", "Device spec", "a family name")?;
-    let family = Family::from_parts(&fam, |key| float(d, key).map_err(SpecError))
-        .map_err(|e: SpecError| e.0)?;
+    let family = Family::from_parts_with_nodes(
+        &fam,
+        |key| float(d, key).map_err(SpecError),
+        |key| get::<Vec<f64>>(d, key, "Device spec", "a list of floats").map_err(SpecError),
+    )
+    .map_err(|e: SpecError| e.0)?;
     let spec = DeviceSpec {
         family,
         lo: float(d, "lo")?,
