@@ -2,7 +2,8 @@
 
 Subcommands: ``run`` (an experiment from a TOML/JSON config, or the built-in one), ``sweep`` (a
 grid of experiments × seeds on a process pool or a Dask cluster, resumable), ``devices``
-(list the presets, or show one's response curves and symmetric point) and ``demo``. Results go
+(list the presets, or show one's response curves and symmetric point), ``fit`` (fit device
+models to measured pulse traces) and ``demo``. Results go
 to stdout, progress and errors to stderr.
 
 Exit codes: 0 success; 1 failure while working (a file cannot be written, a run was
@@ -79,6 +80,17 @@ replicas, then write into the output folder:
 Without CONFIG the built-in experiment runs (least squares on a skew-linear device whose
 symmetric point is 0.3, ten algorithms, 8 seeds; about 20 s on two cores). Start your own
 from 'pulsetrain run --print-config > my.toml'. The last line printed names the output folder.
+"""
+
+
+_FIT_DESCRIPTION = """\
+Fit device models to measured pulse traces (pulsetrain.fitting; needs the 'fit' extra, scipy).
+TRACES is a CSV with the columns device,pulse,direction,w: one row per pulse per device, w the
+state after the pulse (pulse 0, direction 0: the state before the first pulse), direction +1
+(up) or -1 (down). With --g-min/--g-max the w column holds conductances, mapped to [-1, 1].
+Prints a table (family, AIC, R2, RMSE, reduced chi2, cycle noise, parameters +- standard
+error), then the best family's device config (written to --out if given; paste it under an
+algorithm's 'device' key in a 'pulsetrain run' config), and draws --figure (extra 'plot').
 """
 
 
@@ -198,6 +210,34 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("name", metavar="NAME", help="preset name (see 'pulsetrain devices list')")
     show.add_argument(
         "--out", metavar="FILE", help="figure file, .png/.pdf/.svg (default: device-NAME.png)"
+    )
+
+    fit = sub.add_parser(
+        "fit",
+        help="fit device models to measured up/down pulse traces; write a device config",
+        description=_FIT_DESCRIPTION,
+        epilog=_EXIT_TEXT,
+        formatter_class=fmt,
+    )
+    fit.add_argument("traces", metavar="TRACES", help="trace CSV: device,pulse,direction,w")
+    fit.add_argument(
+        "--family",
+        default="all",
+        metavar="NAME",
+        help="a family (ideal, ald, skew_linear, linear_step, soft_bounds, power, exponential, "
+        "power_step, exp_step, piecewise) or 'all' to rank every one by AIC (default)",
+    )
+    fit.add_argument("--out", metavar="FILE", help="write the best fit's device, .toml or .json")
+    fit.add_argument("--figure", metavar="FILE", help="data vs model figure, .png/.pdf/.svg")
+    fit.add_argument("--g-min", type=float, metavar="G", help="conductance mapped to w = -1")
+    fit.add_argument("--g-max", type=float, metavar="G", help="conductance mapped to w = +1")
+    fit.add_argument(
+        "--c2c-mode",
+        choices=("additive", "multiplicative"),
+        help="cycle-to-cycle noise model (default: chosen by likelihood)",
+    )
+    fit.add_argument(
+        "--nodes", type=_positive_int, default=9, metavar="N", help="piecewise nodes (default 9)"
     )
 
     demo = sub.add_parser(
@@ -406,6 +446,67 @@ def _cmd_devices_show(args: argparse.Namespace, out: TextIO, err: TextIO) -> int
     return EXIT_OK
 
 
+def _cmd_fit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from pulsetrain.errors import MissingExtraError
+    from pulsetrain.fitting import FAMILIES, fit, fit_all, format_table, load_traces, plot_fit
+
+    owner = "pulsetrain fit"
+    if args.family != "all" and args.family not in FAMILIES:
+        allowed = "'all' or one of " + ", ".join(repr(k) for k in FAMILIES)
+        return _error("fit", str(parameter_error("--family", owner, allowed, args.family)), 2, err)
+    if args.out is not None and Path(args.out).suffix.lower() not in (".toml", ".json"):
+        msg = str(parameter_error("--out", owner, "a .toml or .json file", args.out))
+        return _error("fit", msg, EXIT_USAGE, err)
+    if args.figure is not None and Path(args.figure).suffix.lower() not in (".png", ".pdf", ".svg"):
+        msg = str(parameter_error("--figure", owner, "a .png, .pdf or .svg file", args.figure))
+        return _error("fit", msg, EXIT_USAGE, err)
+    try:
+        traces = load_traces(args.traces, g_min=args.g_min, g_max=args.g_max)
+    except PulsetrainError as exc:
+        return _error("fit", str(exc), EXIT_USAGE, err)
+    print(
+        f"pulsetrain fit: {traces.n_devices} devices, {traces.n_pulses} steps, "
+        f"family {args.family}",
+        file=err,
+        flush=True,
+    )
+    try:
+        if args.family == "all":
+            results = fit_all(traces, c2c_mode=args.c2c_mode, n_nodes=args.nodes)
+        else:
+            results = [fit(traces, args.family, c2c_mode=args.c2c_mode, n_nodes=args.nodes)]
+    except MissingExtraError as exc:
+        return _error("fit", str(exc), EXIT_FAILURE, err)
+    except PulsetrainError as exc:
+        return _error("fit", str(exc), EXIT_FAILURE, err)
+    best = results[0]
+    print(format_table(results), file=out)
+    print("", file=out)
+    print(f"# best: {best.family} ({best.c2c_mode.value} cycle noise)", file=out)
+    out.write(dumps_toml(best.device()))
+    code = EXIT_OK
+    if args.out is not None:
+        try:
+            path = best.save(args.out)
+        except OSError as exc:
+            return _error("fit", f"cannot write the device: {exc}", EXIT_FAILURE, err)
+        print(f"Device config in {path}", file=out)
+    if args.figure is not None:
+        try:
+            fig = plot_fit(traces, results)
+        except MissingExtraError as exc:
+            return _error("fit", str(exc), EXIT_FAILURE, err)
+        path = Path(args.figure)
+        try:
+            if path.parent != Path():
+                path.parent.mkdir(parents=True, exist_ok=True)
+            fig.savefig(path, dpi=150)
+        except OSError as exc:
+            return _error("fit", f"cannot write the figure: {exc}", EXIT_FAILURE, err)
+        print(f"Figure in {path}", file=out)
+    return code
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line.
 
@@ -435,6 +536,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.action == "show":
                 return _cmd_devices_show(args, out, err)
             return _cmd_devices_list(out)
+        if args.command == "fit":
+            return _cmd_fit(args, out, err)
         if args.command == "demo":
             from pulsetrain.demo import main as demo_main
 
