@@ -134,6 +134,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--no-progress", action="store_true", help="no progress lines or bars on stderr"
     )
+    run.add_argument(
+        "--checkpoint",
+        metavar="DIR",
+        help="keep a checkpoint per algorithm in DIR (every steps/20 steps, on Ctrl-C, at the "
+        "end); rerunning with the same DIR resumes where the runs stopped",
+    )
 
     sweep = sub.add_parser(
         "sweep",
@@ -248,7 +254,9 @@ def _cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             flush=True,
         )
     try:
-        result = run_experiment(exp, out_dir, progress=progress, log=err)
+        result = run_experiment(
+            exp, out_dir, progress=progress, log=err, checkpoint=args.checkpoint
+        )
     except OSError as exc:
         return _error("run", f"cannot write the results: {exc}", EXIT_FAILURE, err)
     except PulsetrainError as exc:

@@ -622,6 +622,7 @@ def run_experiment(
     progress: bool | None = None,
     log: TextIO | None = None,
     figure: bool = True,
+    checkpoint: str | Path | None = None,
 ) -> ExperimentResult:
     """Run every algorithm of ``experiment`` and write the table, results, config and figure.
 
@@ -639,6 +640,10 @@ def run_experiment(
     figure : bool, optional
         Draw ``figure.png`` and ``figure.pdf`` (needs the ``plot`` extra; if matplotlib is
         missing the figure is skipped with a note).
+    checkpoint : str, pathlib.Path or None, optional
+        A folder for one checkpoint per algorithm, ``<slug(label)>.ckpt``, written every
+        ``max(1, steps // 20)`` steps, on Ctrl-C and at the end; rerunning with the same folder
+        resumes each run where it stopped (see :func:`pulsetrain.run`).
 
     Returns
     -------
@@ -680,6 +685,7 @@ def run_experiment(
         if progress is not False:
             print(f"[{i}/{n}] {entry.label}", file=stream, flush=True)
         t0 = time.perf_counter()
+        ckpt = None if checkpoint is None else Path(checkpoint) / f"{slug(entry.label)}.ckpt"
         res = train(
             experiment.problem,
             entry.algorithm,
@@ -689,6 +695,8 @@ def run_experiment(
             n_threads=experiment.n_threads,
             record_every=experiment.record_every,
             progress=progress,
+            checkpoint=ckpt,
+            checkpoint_every=None if ckpt is None else max(1, experiment.steps // 20),
         )
         if progress is not False:
             print(f"      {entry.label}: {time.perf_counter() - t0:.1f} s", file=stream, flush=True)

@@ -9,8 +9,9 @@ exactly as it was. Each call is atomic: Ctrl-C is delivered between calls.
 from __future__ import annotations
 
 import enum
+import json
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
@@ -27,7 +28,7 @@ from pulsetrain._validation import (
     validate_args,
 )
 from pulsetrain.devices import Device
-from pulsetrain.errors import ShapeError
+from pulsetrain.errors import NonFiniteError, ShapeError
 from pulsetrain.periphery import IOParameters
 from pulsetrain.rng import as_seed_sequence, tile_key
 from pulsetrain.streams import TAG_PROBLEM
@@ -161,6 +162,23 @@ class TileBackend(Protocol):
 
     def maps(self) -> dict[str, FloatArray]:
         """Return the device-to-device maps."""
+        ...
+
+    @property
+    def key(self) -> Any:
+        """The tile's 128-bit Philox key (two uint64 words)."""
+        ...
+
+    def set_tick(self, tick: int, /) -> None:
+        """Set the stream tick."""
+        ...
+
+    def set_pulse_counts(self, phase: int, counts: CountArray, /) -> None:
+        """Restore the pulse counters of a phase."""
+        ...
+
+    def reference(self) -> FloatArray:
+        """Return the reference array (without computing the other maps)."""
         ...
 
 
@@ -888,3 +906,212 @@ class AnalogTile:
             f"AnalogTile(out_size={self.out_size}, in_size={self.in_size}, "
             f"replicas={self.replicas}, device={self.device!r}, update={self.update_mode!r})"
         )
+
+    # ----------------------------------------------------------------------------- state
+    @property
+    def key(self) -> tuple[int, int]:
+        """The tile's 128-bit Philox key, two uint64 words (maps and streams derive from it)."""
+        k = self._tile.key
+        return (int(k[0]), int(k[1]))
+
+    def state_dict(self) -> dict[str, Any]:
+        """Return the tile's complete state, to restore it with :meth:`load_state_dict`.
+
+        The device-to-device maps are not stored: they are drawn from the key at construction,
+        so a tile built with the same seed, tile index, replica offset, device and sizes has
+        them already; the key and the specs are stored to check that on loading.
+
+        Returns
+        -------
+        dict
+            NumPy arrays and plain ints and strings only: ``format`` (``"pulsetrain.tile/1"``),
+            ``replicas``, ``out_size``, ``in_size``, ``replica_offset``, ``tick`` (stream
+            position), ``key`` (uint64, shape (2,)), ``device`` and ``update`` (JSON of their
+            specs), ``physical_weights`` and ``reference`` (float64, (R, out, in)) and
+            ``pulse_counts.update``, ``pulse_counts.transfer``, ``pulse_counts.calibration``
+            (uint64, (R, out, in)). Arrays are copies.
+
+        Examples
+        --------
+        >>> import numpy as np, pulsetrain as pt
+        >>> dev = pt.Device(response=pt.ALD(tau=1.0), dw_min=1e-3)
+        >>> a = pt.AnalogTile(2, 3, dev, rng=0)
+        >>> _ = a.update(np.ones((1, 3)), np.ones((1, 2)), lr=0.01)
+        >>> b = pt.AnalogTile(2, 3, dev, rng=0)
+        >>> b.load_state_dict(a.state_dict())
+        >>> bool(np.array_equal(a.weights, b.weights)), b.tick
+        (True, 1)
+        """
+        state: dict[str, Any] = {
+            "format": _STATE_FORMAT,
+            "replicas": self.replicas,
+            "out_size": self.out_size,
+            "in_size": self.in_size,
+            "replica_offset": self.replica_offset,
+            "tick": self.tick,
+            "key": np.asarray(self.key, dtype=np.uint64),
+            "device": _spec_json(self.device.to_spec()),
+            "update": _spec_json(self.update_mode.to_spec()),
+            "physical_weights": self.physical_weights,
+            "reference": np.asarray(self._tile.reference()),
+        }
+        for p in Phase:
+            state[f"pulse_counts.{p.value}"] = self.pulse_counts(p)
+        return state
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore a state written by :meth:`state_dict` of a tile like this one.
+
+        Everything is checked before anything changes, so a call that raises leaves the tile as
+        it was. The physical weights are programmed as by :meth:`set_physical_weights`.
+
+        Parameters
+        ----------
+        state : Mapping
+            As returned by :meth:`state_dict` (0-d arrays are accepted for the ints; pulse
+            counters may be any non-negative integer dtype, the key int64 holding its bits).
+
+        Raises
+        ------
+        ParameterError
+            A missing or unknown key, or a state of another tile: a different key (seed or tile
+            index), replica offset, device or update mode, or a bad tick.
+        ShapeError
+            Sizes or array shapes that differ from this tile's, or arrays of the wrong dtype.
+        NonFiniteError
+            NaN or inf in the weights or the reference.
+        """
+        owner = "AnalogTile.load_state_dict"
+        if not isinstance(state, Mapping):
+            raise parameter_error("state", owner, "a mapping from AnalogTile.state_dict()", state)
+        want = set(self._state_keys())
+        missing = sorted(want - set(state))
+        extra = sorted(set(state) - want)
+        if missing or extra:
+            raise parameter_error(
+                "state",
+                owner,
+                f"a mapping with exactly the keys of AnalogTile.state_dict() "
+                f"(missing: {missing}, unknown: {extra})",
+                sorted(state),
+            )
+        if state["format"] != _STATE_FORMAT:
+            raise parameter_error("format", owner, repr(_STATE_FORMAT), state["format"])
+        for name, have in (
+            ("replicas", self.replicas),
+            ("out_size", self.out_size),
+            ("in_size", self.in_size),
+        ):
+            got = _state_int(state, name, owner)
+            if got != have:
+                raise _shape_error(name, owner, f"{have} (this tile's)", str(got))
+        offset = _state_int(state, "replica_offset", owner)
+        if offset != self.replica_offset:
+            raise parameter_error(
+                "replica_offset", owner, f"{self.replica_offset} (this tile's)", offset
+            )
+        tick = _state_int(state, "tick", owner)
+        if not 0 <= tick < 1 << 63:
+            raise parameter_error("tick", owner, "an int in the range [0, 2**63)", tick)
+        key = np.asarray(state["key"])
+        if key.dtype.kind == "i":
+            key = key.astype(np.uint64)  # int64 (e.g. from torch) holds the words' bits
+        if key.shape != (2,) or key.dtype.kind != "u" or tuple(map(int, key)) != self.key:
+            raise parameter_error(
+                "key",
+                owner,
+                f"this tile's key {list(self.key)} (the same seed and tile index)",
+                key.tolist(),
+            )
+        for name, spec in (
+            ("device", self.device.to_spec()),
+            ("update", self.update_mode.to_spec()),
+        ):
+            if state[name] != _spec_json(spec):
+                raise parameter_error(
+                    name, owner, f"this tile's {name} {_spec_json(spec)}", state[name]
+                )
+        floats = {
+            name: self._full(name, owner, _float64(state[name], name, owner))
+            for name in ("physical_weights", "reference")
+        }
+        for name, arr in floats.items():
+            if not np.isfinite(arr).all():
+                raise _non_finite(name, owner)
+        counts = {p: _counts(state[f"pulse_counts.{p.value}"], p, self.shape, owner) for p in Phase}
+        old = self.state_dict()
+        try:
+            self._tile.set_physical_weights(floats["physical_weights"])
+            self._tile.set_reference(floats["reference"])
+            for p, c in counts.items():
+                self._tile.set_pulse_counts(p.index, c)
+            self._tile.set_tick(tick)
+        except BaseException:
+            self._restore(old)
+            raise
+
+    def _state_keys(self) -> tuple[str, ...]:
+        """Return the keys of :meth:`state_dict`, in order."""
+        return (
+            "format",
+            "replicas",
+            "out_size",
+            "in_size",
+            "replica_offset",
+            "tick",
+            "key",
+            "device",
+            "update",
+            "physical_weights",
+            "reference",
+            *(f"pulse_counts.{p.value}" for p in Phase),
+        )
+
+    def _restore(self, old: dict[str, Any]) -> None:
+        """Put back a state of this very tile (no checks: it came from :meth:`state_dict`)."""
+        self._tile.set_physical_weights(old["physical_weights"])
+        self._tile.set_reference(old["reference"])
+        for p in Phase:
+            self._tile.set_pulse_counts(p.index, old[f"pulse_counts.{p.value}"])
+        self._tile.set_tick(old["tick"])
+
+
+_STATE_FORMAT = "pulsetrain.tile/1"
+
+
+def _spec_json(spec: Mapping[str, Any]) -> str:
+    """Return a canonical JSON text of a device or update spec (floats by repr: exact)."""
+    return json.dumps(spec, sort_keys=True, separators=(",", ":"))
+
+
+def _state_int(state: Mapping[str, Any], name: str, owner: str) -> int:
+    """Return an int entry of a state dict: a Python or NumPy int, or a 0-d integer array."""
+    value = state[name]
+    arr = np.asarray(value)
+    if isinstance(value, bool) or arr.shape != () or arr.dtype.kind not in "iu":
+        raise parameter_error(name, owner, "an int", value)
+    return int(arr)
+
+
+def _non_finite(name: str, owner: str) -> NonFiniteError:
+    msg = f"The {name!r} parameter of {owner} must be finite. Got an array with NaN or inf instead."
+    return NonFiniteError(msg)
+
+
+def _float64(value: object, name: str, owner: str) -> FloatArray:
+    arr = np.asarray(value)
+    if arr.dtype != np.float64:
+        raise _shape_error(name, owner, "an array of dtype float64", f"dtype {arr.dtype}")
+    return arr
+
+
+def _counts(value: object, phase: Phase, shape: tuple[int, int, int], owner: str) -> CountArray:
+    name = f"pulse_counts.{phase.value}"
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "iu":
+        raise _shape_error(name, owner, "an array of integers", f"dtype {arr.dtype}")
+    if arr.shape != shape:
+        raise _shape_error(name, owner, f"an array of shape {shape}", f"shape {arr.shape}")
+    if arr.dtype.kind == "i" and arr.size and arr.min() < 0:
+        raise parameter_error(name, owner, "counts of at least 0", int(arr.min()))
+    return np.ascontiguousarray(arr, dtype=np.uint64)

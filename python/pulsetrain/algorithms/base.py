@@ -16,12 +16,13 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, Self, cast
 
 import numpy as np
 import numpy.typing as npt
 
+from pulsetrain import checkpoint as _checkpoints
 from pulsetrain._validation import Integral, Interval, NoneOr, parameter_error, validate_args
 from pulsetrain.config import ConfigMixin, to_dict
 from pulsetrain.devices import Device
@@ -140,6 +141,46 @@ class AlgorithmState(abc.ABC):
         values overrides this.
         """
         return {k: v for k, v in self.arrays().items() if k not in self.tiles}
+
+    def state_dict(self) -> dict[str, Any]:
+        """Return the complete live state, to continue exactly after :meth:`load_state_dict`.
+
+        One generic walk (:func:`pulsetrain.checkpoint.model_state_dict`): every tile's
+        :meth:`AnalogTile.state_dict <pulsetrain.tile.AnalogTile.state_dict>` (weights,
+        reference, tick, pulse counters) under ``tiles.<name>.``, and under ``attr.`` every
+        other attribute, through helper objects: digital buffers and trackers, chopper signs,
+        pointers and step counters, loss histories. Configs are not saved (``start()`` rebuilds
+        them); random draws other than the tiles' are functions of the seed and the step.
+
+        Returns
+        -------
+        dict
+            NumPy arrays (copies), and ints, floats, bools, strings, None and lists of them.
+        """
+        return _checkpoints.model_state_dict(self)
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore a :meth:`state_dict` into a state started from the same config and seed.
+
+        Build the state as the saved one was built (``algorithm.start(instance, root, ...)``,
+        same seed, replicas and replica offset), then load: the run continues bit for bit as if
+        never interrupted. Everything is checked first; a call that raises changes nothing.
+
+        Parameters
+        ----------
+        state : Mapping
+            As returned by :meth:`state_dict`.
+
+        Raises
+        ------
+        ParameterError
+            Missing or unknown keys, a value of another kind, or a tile of another seed,
+            device or update mode.
+        ShapeError
+            An array of another dtype or shape.
+        """
+        owner = f"{type(self).__name__}.load_state_dict"
+        _checkpoints.load_model_state_dict(self, state, owner)
 
 
 def memory_figures(state: Any) -> dict[str, int]:
@@ -334,6 +375,7 @@ def _int_in(name: str, value: object, low: int, high: int) -> int:
     replicas=Integral(1, 1 << 24),
     n_threads=NoneOr(Integral(1, 1024)),
     record_every=NoneOr(_STEPS),
+    checkpoint_every=NoneOr(_STEPS),
 )
 def run(
     problem: Problem,
@@ -350,6 +392,8 @@ def run(
     callbacks: Sequence[Callback] = (),
     replica_offset: int = 0,
     backend: Backend | str = Backend.RUST,
+    checkpoint: str | os.PathLike[str] | None = None,
+    checkpoint_every: int | None = None,
 ) -> TrainResult:
     """Train `problem` with `algorithm` on R replicas at once.
 
@@ -389,6 +433,18 @@ def run(
     backend : Backend or str, optional
         ``"rust"`` (default) or ``"twin"``: every tile on the NumPy twin, which gives the
         same numbers slowly (a check of the whole run).
+    checkpoint : str, os.PathLike or None, optional
+        A checkpoint file (one ``.npz`` archive, no pickle). If it exists, the run resumes from
+        it, after checking that it is a checkpoint of this same run (problem, algorithm, seed,
+        replicas, replica offset, backend, steps, ``record_every``, ``average_from``,
+        ``record_weights``, rng_scheme and pulsetrain version; with ``rng=None`` the
+        checkpoint's seed is used). The run writes it atomically every ``checkpoint_every``
+        steps, when it stops early (Ctrl-C or a callback) and at the end. A resumed run
+        returns exactly the result of the uninterrupted one (curves, weights, pulse counts,
+        averages, trajectory), except ``wall_time``.
+    checkpoint_every : int or None, optional
+        Write the checkpoint every this many steps (at least 1); needs ``checkpoint``. None
+        writes it only on an early stop and at the end.
 
     Returns
     -------
@@ -398,7 +454,9 @@ def run(
     Raises
     ------
     ParameterError
-        A bad argument.
+        A bad argument, or a checkpoint of another run (the message names what differs).
+    ResultFileError
+        A damaged checkpoint file.
     KeyboardInterrupt
         On a second Ctrl-C (an abort). The first Ctrl-C lets the current step finish and
         returns the completed steps with ``interrupted=True``: a result never holds a
@@ -428,8 +486,13 @@ def run(
         backend = Backend(backend)
     except ValueError:
         raise parameter_error("backend", "run", "'rust' or 'twin'", backend) from None
+    if checkpoint_every is not None and checkpoint is None:
+        raise parameter_error(
+            "checkpoint_every", "run", "None when no checkpoint path is given", checkpoint_every
+        )
     _check_memory(problem, replicas, steps, every, record_weights=record_weights)
-    root = as_seed_sequence(rng)
+    ckpt = None if checkpoint is None else _checkpoints.open_run(checkpoint, rng)
+    root = as_seed_sequence(rng) if ckpt is None else ckpt.root
     t_start = time.perf_counter()
     instance = problem.setup(replicas, root, replica_offset=replica_offset, backend=backend)
     state = instance.start(
@@ -466,17 +529,44 @@ def run(
             trajectory[:, rec] = matrix.effective_weights()
         rec += 1
 
-    record(0)
     avg_w: FloatArray | None = None
     avg_arrays: dict[str, FloatArray] = {}
     n_avg = 0
+    done = 0
+    curves: dict[str, npt.NDArray[np.float64]] = {"loss": loss, "error": error}
+    curves.update({f"pulses.{p}": v for p, v in pulses.items()})
+    if trajectory is not None:
+        curves["trajectory"] = trajectory
+    if ckpt is not None:
+        ckpt.checks = _checkpoints.run_checks(
+            problem,
+            algorithm,
+            root,
+            replicas=replicas,
+            replica_offset=replica_offset,
+            backend=backend.value,
+            steps=steps,
+            record_every=every,
+            average_from=average_from,
+            record_weights=record_weights,
+        )
+    if ckpt is not None and ckpt.saved is not None:
+        done, rec, n_avg, avg_w, avg_arrays = ckpt.resume(state, curves)
+    else:
+        record(0)
+    first = done
     bar = None
     shown = 0
-    done = 0
     interrupted = False
+
+    def save() -> None:
+        if ckpt is not None:
+            averages = dict(avg_arrays)
+            ckpt.save(state, done, rec, curves, avg_w, averages, n_avg, t_start)
+
     guard = _StepGuard()
     try:
-        for k in range(steps):
+        for k in range(first, steps):
             if guard.requested:
                 interrupted = True
                 print(
@@ -506,6 +596,10 @@ def run(
                 record(done)
                 if any(cb(done, state) for cb in callbacks):
                     break
+            if checkpoint_every is not None and done % checkpoint_every == 0 and done < steps:
+                save()
+        if done > first or (ckpt is not None and ckpt.saved is None):
+            save()  # the end, an interruption or a callback's stop: before the last record below
     finally:
         guard.restore()
         if bar is not None:
@@ -539,7 +633,7 @@ def run(
         average_arrays={k: v / n_avg for k, v in avg_arrays.items()},
         average_steps=n_avg,
         n_threads=n_threads,
-        wall_time=time.perf_counter() - t_start,
+        wall_time=time.perf_counter() - t_start + (0.0 if ckpt is None else ckpt.elapsed),
         interrupted=interrupted,
         memory=memory_figures(state),
     )

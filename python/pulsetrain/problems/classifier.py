@@ -37,7 +37,7 @@ True
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self
 
@@ -547,6 +547,22 @@ class _NetworkState:
             if (b := lay.bias) is not None:
                 out[f"layer{k}.bias"] = b
         return out
+
+    def state_dict(self) -> dict[str, Any]:
+        """Return the network's complete state (every layer's algorithm state and bias).
+
+        See :func:`pulsetrain.checkpoint.model_state_dict`; :meth:`load_state_dict` restores it
+        into a network built from the same config and seed.
+        """
+        from pulsetrain.checkpoint import model_state_dict
+
+        return model_state_dict(self)
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore a :meth:`state_dict` (checked first; a call that raises changes nothing)."""
+        from pulsetrain.checkpoint import load_model_state_dict
+
+        load_model_state_dict(self, state, "Classifier network.load_state_dict")
 
     def sp_error(self) -> FloatArray | None:
         errs = [e for lay in self.linear if (e := lay.state.sp_error()) is not None]

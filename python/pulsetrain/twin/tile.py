@@ -735,3 +735,55 @@ class TwinTile:
         self._counts[phase] = self._counts[phase] + counts
         self._tick += 1
         return np.asarray(counts.reshape(self.replicas, -1).sum(axis=1), dtype=np.uint64)
+
+    # -- checkpoint setters (mirror Tile.set_tick / Tile.set_pulse_counts) ------------------------
+
+    def set_tick(self, tick: int) -> None:
+        """Set the stream tick (restoring a checkpoint): the next call draws from ``tick``.
+
+        Parameters
+        ----------
+        tick : int
+            In [0, 2**63).
+
+        Raises
+        ------
+        ParameterError
+            If ``tick`` is not an int in range.
+        """
+        _check_int({"tick": tick}, "tick", 0, 2**63 - 1)
+        self._tick = int(tick)
+
+    def set_pulse_counts(self, phase: int, counts: ArrayLike) -> None:
+        """Restore the pulse counters of one phase.
+
+        Parameters
+        ----------
+        phase : int
+            0 (UPDATE), 1 (TRANSFER) or 2 (CALIBRATION).
+        counts : numpy.ndarray of uint64, shape (R, out, in)
+            The counters.
+
+        Raises
+        ------
+        ParameterError
+            If ``phase`` is not a phase.
+        ShapeError
+            If ``counts`` is not a uint64 array of the tile's shape.
+        """
+        ph = self._check_phase(phase)
+        if not isinstance(counts, np.ndarray) or counts.dtype != np.uint64:
+            raise ShapeError(_message("counts", "a numpy.ndarray of uint64", type(counts)))
+        if counts.shape != self._shape:
+            raise ShapeError(_message("counts", f"an array of shape {self._shape}", counts.shape))
+        self._counts[ph] = counts.copy()
+
+    def reference(self) -> F64:
+        """Return a copy of the reference of every element.
+
+        Returns
+        -------
+        numpy.ndarray of float64, shape (R, out, in)
+            A copy.
+        """
+        return self._ref.copy()

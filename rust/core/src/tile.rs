@@ -432,6 +432,34 @@ impl Tile {
                 .collect(),
         }
     }
+
+    /// The tile's 128-bit Philox key (the maps and every stream derive from it).
+    pub fn key(&self) -> [u64; 2] {
+        self.key
+    }
+
+    /// Sets the stream tick, e.g. when restoring a checkpoint: the next call that draws
+    /// random numbers uses the streams of `tick`.
+    pub fn set_tick(&mut self, tick: u64) {
+        self.tick = tick;
+    }
+
+    /// Restores the pulse counters of one phase, (R, out, in), e.g. from a checkpoint.
+    ///
+    /// # Errors
+    /// [`CoreError::Shape`]; the tile is then unchanged. Never panics.
+    pub fn set_pulse_counts(
+        &mut self,
+        phase: Phase,
+        counts: ArrayView3<'_, u64>,
+    ) -> Result<(), CoreError> {
+        let (r, o, i) = self.shape();
+        Self::check_shape("counts", "Tile.set_pulse_counts", counts.shape(), [r, o, i])?;
+        for (dst, v) in self.counters[phase as usize].iter_mut().zip(counts.iter()) {
+            *dst = *v;
+        }
+        Ok(())
+    }
 }
 
 /// A vector of `n` copies of `v`, or an error if the memory cannot be had.

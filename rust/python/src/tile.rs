@@ -418,4 +418,45 @@ impl Tile {
         out.set_item("symmetric_point", sp.into_pyarray(py))?;
         Ok(out)
     }
+
+    /// The 128-bit Philox key as two ints (the maps and every stream derive from it).
+    #[getter]
+    fn key(&self) -> (u64, u64) {
+        let [a, b] = self.inner.key();
+        (a, b)
+    }
+
+    /// Sets the stream tick (restoring a checkpoint): the next call draws from `tick`.
+    fn set_tick(&mut self, tick: i64) -> PyResult<()> {
+        let t = u64::try_from(tick).map_err(|_| {
+            param_err(
+                "tick",
+                "Tile.set_tick",
+                "an int in the range [0, 2**63)",
+                tick,
+            )
+        })?;
+        self.inner.set_tick(t);
+        Ok(())
+    }
+
+    /// Restores the pulse counters of one phase from a uint64 array of shape (R, out, in).
+    fn set_pulse_counts(&mut self, phase: i64, counts: &Bound<'_, PyAny>) -> PyResult<()> {
+        const O: &str = "Tile.set_pulse_counts";
+        let ph = self::phase(phase)?;
+        let arr: numpy::PyReadonlyArray3<'_, u64> = counts.extract().map_err(|_| {
+            crate::errors::ShapeError::new_err(format!(
+                "The 'counts' parameter of {O} must be a numpy.ndarray of uint64 and rank 3. Got {} instead.",
+                counts.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+            ))
+        })?;
+        self.inner
+            .set_pulse_counts(ph, arr.as_array())
+            .map_err(to_py)
+    }
+
+    /// The reference of every element, (R, out, in): a copy, without the maps' bisections.
+    fn reference<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray3<f64>> {
+        self.inner.reference().into_pyarray(py)
+    }
 }
