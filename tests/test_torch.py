@@ -3,6 +3,7 @@ optimizer and learning-rate schedules, model conversion, errors and a small CNN 
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -20,7 +21,7 @@ from torch import nn
 import pulsetrain as pt
 from conftest import algorithm_examples
 from pulsetrain import conv, layers
-from pulsetrain.algorithms import Algorithm, DigitalSGD, TTv2
+from pulsetrain.algorithms import Algorithm, ChoppedTTv2, DigitalSGD, TTv2
 from pulsetrain.algorithms import AnalogSGD as AnalogSGDAlgorithm
 from pulsetrain.errors import NonFiniteError, ParameterError, ShapeError
 from pulsetrain.torch import (
@@ -348,6 +349,86 @@ def test_digital_layers_take_plain_sgd_steps() -> None:
     expected = w0 - lin.weight.grad * 0.3
     opt.step()
     assert _same(lin.weight.detach(), expected)
+
+
+# ------------------------------------------------------------------ checkpoints
+def _train(model: nn.Module, opt: AnalogSGD, sched: Any, steps: range) -> Any:
+    """Train on batches drawn from the step number (so a resumed run sees the same data)."""
+    out = None
+    for k in steps:
+        gen = np.random.default_rng(k)
+        x = torch.tensor(gen.uniform(size=(4, 1, 8, 8)), requires_grad=True)
+        opt.zero_grad()
+        out = model(x)
+        torch.autograd.backward(F.cross_entropy(out, torch.tensor(gen.integers(0, 10, size=4))))
+        opt.step()
+        sched.step()
+    return out
+
+
+def _checkpoint_run(algo: Algorithm, model: Any, k: int, m: int) -> None:
+    """Train k + m steps at once, and k steps, save, load into a fresh model, m steps more."""
+
+    def setup() -> tuple[nn.Module, AnalogSGD, Any]:
+        net = model()
+        opt = AnalogSGD(net.parameters(), lr=algo.lr)  # type: ignore[attr-defined]
+        return net, opt, torch.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.7)
+
+    full, opt, sched = setup()
+    want = _train(full, opt, sched, range(k + m))
+    part, opt, sched = setup()
+    _train(part, opt, sched, range(k))
+    buf = io.BytesIO()
+    saved = {"model": part.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict()}
+    torch.save(saved, buf)
+    buf.seek(0)
+    loaded = torch.load(buf, weights_only=True)  # tensors, numbers, strings, lists only
+    fresh, opt, sched = setup()
+    fresh.load_state_dict(loaded["model"])
+    opt.load_state_dict(loaded["opt"])
+    sched.load_state_dict(loaded["sched"])
+    got = _train(fresh, opt, sched, range(k, k + m))
+    assert _same(got, want)
+    pairs = zip(full.modules(), fresh.modules(), strict=True)
+    analog = [(a, b) for a, b in pairs if isinstance(a, AnalogLinear | AnalogConv2d)]
+    assert analog
+    for a, b in analog:
+        assert isinstance(b, AnalogLinear | AnalogConv2d)
+        assert a.analog_steps == b.analog_steps == k + m
+        for name, arr in a.arrays().items():
+            assert _same(b.arrays()[name], arr), name
+        for p, v in a.pulse_totals().items():
+            assert _same(b.pulse_totals()[p], v)
+        assert _same(a.bias, b.bias)
+
+
+@pytest.mark.parametrize("algo", algorithm_examples(), ids=lambda a: a.kind)
+def test_a_checkpoint_resumes_a_linear_layer_bit_for_bit(algo: Algorithm) -> None:
+    def model() -> nn.Module:
+        return nn.Sequential(
+            nn.Flatten(), AnalogLinear(64, 10, algorithm=algo, rng=11), nn.Tanh()
+        ).double()
+
+    _checkpoint_run(algo, model, 3, 3)
+
+
+def test_a_checkpoint_resumes_a_cnn_bit_for_bit() -> None:
+    algo = ChoppedTTv2.example()
+    seeds = np.random.SeedSequence(9).spawn(3)
+    _checkpoint_run(algo, lambda: _torch_cnn(algo, seeds), 2, 3)
+
+
+def test_a_checkpoint_of_another_seed_or_algorithm_is_refused() -> None:
+    saved = AnalogLinear(3, 2, algorithm=PULSED, rng=0).state_dict()
+    other = AnalogLinear(3, 2, algorithm=PULSED, rng=1)
+    before = other.weight.clone()
+    with pytest.raises(ParameterError, match="key"):
+        other.load_state_dict(saved)
+    assert _same(other.weight, before)  # nothing changed
+    with pytest.raises(ParameterError):
+        AnalogLinear(3, 2, algorithm=TTv2.example(), rng=0).load_state_dict(saved)
+    with pytest.raises(ParameterError, match="'state'"):
+        other.set_extra_state({"format": "x"})
 
 
 # ------------------------------------------------------------------ conversion

@@ -40,6 +40,15 @@ _IO = InstanceOf((IOParameters, type(None)))
 _THREADS = NoneOr(Integral(1, 1024))
 _DEFAULT_IO = IOParameters()
 
+_EXTRA_FORMAT = "pulsetrain.torch/1"
+"""The ``format`` of an analog layer's extra state in a torch ``state_dict``."""
+_AS_SIGNED: dict[np.dtype[Any], np.dtype[Any]] = {
+    np.dtype(np.uint64): np.dtype(np.int64),
+    np.dtype(np.uint32): np.dtype(np.int32),
+    np.dtype(np.uint16): np.dtype(np.int16),
+}
+"""Unsigned dtypes torch lacks (before 2.3), saved as the signed dtype of the same width."""
+
 _LAYER_ATTR = "_pulsetrain_layer"
 """Attribute of an analog context parameter: a weak reference to its layer."""
 
@@ -204,6 +213,85 @@ class AnalogModule(nn.Module):
             ``{"update": (1,), "transfer": (1,), "calibration": (1,)}``.
         """
         return self._state.pulse_totals()
+
+    # ------------------------------------------------------------------ checkpoints
+    def get_extra_state(self) -> dict[str, Any]:
+        """Return the analog state for ``state_dict()``: everything a bit-exact resume needs.
+
+        The algorithm state's :meth:`~pulsetrain.algorithms.AlgorithmState.state_dict` (every
+        tile's weights, reference, tick and pulse counters, the digital buffers, chopper
+        signs, pointers and counters), its arrays as CPU tensors (unsigned integer arrays, which
+        torch lacks, reinterpreted bit for bit as signed ones, their dtype recorded), and the
+        layer's step counter :attr:`analog_steps`. Only tensors, numbers, strings, None, lists
+        and dicts: ``torch.load(..., weights_only=True)`` reads it. The (x, δ) stored for a
+        pending step are not saved: save between ``optimizer.step()`` and the next backward
+        pass.
+
+        Returns
+        -------
+        dict
+            ``{"format", "analog_steps", "tensors", "dtypes", "values"}``.
+        """
+        tensors: dict[str, torch.Tensor] = {}
+        dtypes: dict[str, str] = {}
+        values: dict[str, Any] = {}
+        for key, value in self._state.state_dict().items():
+            if not isinstance(value, np.ndarray):
+                values[key] = value
+                continue
+            arr = np.ascontiguousarray(value)
+            if arr.dtype in _AS_SIGNED:
+                dtypes[key] = arr.dtype.str
+                arr = arr.view(_AS_SIGNED[arr.dtype])
+            tensors[key] = torch.from_numpy(arr)
+        return {
+            "format": _EXTRA_FORMAT,
+            "analog_steps": self.analog_steps,
+            "tensors": tensors,
+            "dtypes": dtypes,
+            "values": values,
+        }
+
+    def set_extra_state(self, state: Any) -> None:
+        """Restore :meth:`get_extra_state` into a layer built with the same config and seed.
+
+        Build the model as the saved one was built (same algorithm, sizes and ``rng``, or
+        :func:`~pulsetrain.torch.convert_to_analog` with the same root seed), then
+        ``model.load_state_dict(...)``: training continues bit for bit as if never stopped.
+
+        Parameters
+        ----------
+        state : dict
+            As returned by :meth:`get_extra_state`.
+
+        Raises
+        ------
+        ParameterError
+            Not a pulsetrain analog state, or one of another algorithm, seed, device or shape
+            (nothing is changed then).
+        ShapeError
+            An array of another dtype or shape.
+        """
+        owner = f"{type(self).__name__}.set_extra_state"
+        keys = {"format", "analog_steps", "tensors", "dtypes", "values"}
+        if not isinstance(state, dict) or set(state) != keys or state["format"] != _EXTRA_FORMAT:
+            raise parameter_error(
+                "state", owner, f"the analog state of a {type(self).__name__}", type(state)
+            )
+        steps = state["analog_steps"]
+        if not isinstance(steps, int) or isinstance(steps, bool) or steps < 0:
+            raise parameter_error("state['analog_steps']", owner, "an int ≥ 0", steps)
+        saved: dict[str, Any] = dict(state["values"])
+        for key, tensor in state["tensors"].items():
+            if not isinstance(tensor, torch.Tensor):
+                raise parameter_error(f"state['tensors'][{key!r}]", owner, "a tensor", tensor)
+            arr = tensor.detach().cpu().numpy()
+            if key in state["dtypes"]:
+                arr = arr.view(np.dtype(state["dtypes"][key]))
+            saved[key] = arr.copy()
+        self._state.load_state_dict(saved)
+        self.analog_steps = steps
+        self._pending = []
 
     def _weight_array(self) -> FloatArray:
         return np.asarray(self._state.effective_weights()[0], dtype=np.float64)
