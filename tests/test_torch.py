@@ -3,6 +3,7 @@ optimizer and learning-rate schedules, model conversion, errors and a small CNN 
 
 from __future__ import annotations
 
+import copy
 import io
 import subprocess
 import sys
@@ -429,6 +430,36 @@ def test_a_checkpoint_of_another_seed_or_algorithm_is_refused() -> None:
         AnalogLinear(3, 2, algorithm=TTv2.example(), rng=0).load_state_dict(saved)
     with pytest.raises(ParameterError, match="'state'"):
         other.set_extra_state({"format": "x"})
+
+
+def test_a_deep_copy_and_the_twin_backend_train_as_the_original() -> None:
+    algo = ChoppedTTv2.example()
+    seeds = np.random.SeedSequence(4).spawn(3)
+    net = _torch_cnn(algo, seeds)
+    opt = AnalogSGD(net.parameters(), lr=algo.lr)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.9)
+    _train(net, opt, sched, range(2))
+    twin = copy.deepcopy(net)
+    assert twin[0]._state is not net[0]._state
+    opt2 = AnalogSGD(twin.parameters(), lr=algo.lr)
+    opt2.load_state_dict(opt.state_dict())
+    sched2 = torch.optim.lr_scheduler.StepLR(opt2, step_size=1, gamma=0.9)
+    sched2.load_state_dict(sched.state_dict())
+    assert _same(_train(twin, opt2, sched2, range(2, 4)), _train(net, opt, sched, range(2, 4)))
+    for a, b in zip(net.state_dict().items(), twin.state_dict().items(), strict=True):
+        assert a[0] == b[0]
+    # The NumPy twin backend gives the Rust core's numbers through the torch layer too.
+    rust = AnalogLinear(5, 3, algorithm=algo, rng=2).double()
+    numpy_twin = AnalogLinear(5, 3, algorithm=algo, rng=2, backend="twin").double()
+    for layer in (rust, numpy_twin):
+        opt3 = AnalogSGD(layer.parameters(), lr=algo.lr)
+        for k in range(3):
+            x = torch.tensor(np.random.default_rng(k).normal(size=(4, 5)), requires_grad=True)
+            layer(x).square().sum().backward()
+            opt3.step()
+            opt3.zero_grad()
+    for name, arr in rust.arrays().items():
+        assert _same(numpy_twin.arrays()[name], arr)
 
 
 # ------------------------------------------------------------------ conversion

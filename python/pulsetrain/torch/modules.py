@@ -12,6 +12,7 @@ inputs x and errors δ (aihwkit's ``AnalogContext`` scheme). The bias is an ordi
 
 from __future__ import annotations
 
+import copy
 import weakref
 from typing import Any
 
@@ -166,6 +167,7 @@ class AnalogModule(nn.Module):
         if weights is None:
             weights = uniform_weights([replica_generator(root, PURPOSE_INIT, 0)], out, fan_in)
         self.algorithm: Algorithm = algorithm
+        self._start = (root, n_threads, backend)  # to rebuild the state in a deep copy
         self._state: AlgorithmState = algorithm.start(
             _LayerShape(weights.reshape(1, out, fan_in)),  # type: ignore[arg-type]
             root,
@@ -292,6 +294,34 @@ class AnalogModule(nn.Module):
         self._state.load_state_dict(saved)
         self.analog_steps = steps
         self._pending = []
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> AnalogModule:
+        """Return an independent copy that continues exactly as this layer would.
+
+        The tiles live in the compiled core and are not copied as Python objects: the copy
+        starts the algorithm again from the same seed and loads this layer's state into it
+        (:meth:`get_extra_state`), so both train on bit for bit alike from here. The stored
+        (x, δ) of a pending step are not copied.
+        """
+        cls = type(self)
+        new = cls.__new__(cls)
+        memo[id(self)] = new
+        for key, value in self.__dict__.items():
+            if key not in ("_state", "_pending"):
+                new.__dict__[key] = copy.deepcopy(value, memo)
+        root, n_threads, backend = self._start
+        shape = self._state.effective_weights().shape
+        new._state = self.algorithm.start(
+            _LayerShape(np.zeros(shape)),  # type: ignore[arg-type]
+            root,
+            n_threads=n_threads,
+            replica_offset=0,
+            backend=backend,
+        )
+        new._state.load_state_dict(self._state.state_dict())
+        new._pending = []
+        setattr(new.analog_ctx, _LAYER_ATTR, weakref.ref(new))
+        return new
 
     def _weight_array(self) -> FloatArray:
         return np.asarray(self._state.effective_weights()[0], dtype=np.float64)
