@@ -53,7 +53,9 @@ class AnalogSGD(torch.optim.Optimizer):
 
     Notes
     -----
-    ``zero_grad()`` also drops the (x, δ) the analog layers stored. A layer whose context
+    ``zero_grad()`` also drops the (x, δ) the analog layers stored (``model.zero_grad()``
+    does not: every backward pass since the layer's last step or the optimizer's
+    ``zero_grad()`` goes into its next step). A layer whose context
     parameter has no gradient (``grad is None``: no backward pass since ``zero_grad``, or the
     context frozen with ``requires_grad_(False)``) is not stepped. There is no momentum or
     weight decay: the algorithms define their own dynamics.
