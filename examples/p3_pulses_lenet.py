@@ -187,7 +187,7 @@ def report(summary: dict[str, Any], targets: list[float]) -> None:
     print_table(header, table)
 
 
-def figure(summary: dict[str, Any]) -> str:
+def figure(summary: dict[str, Any], tag: str = "") -> str:
     """Mean test accuracy against mean cumulative pulses per weight, per method."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.0, 4.2), constrained_layout=True)
@@ -196,10 +196,13 @@ def figure(summary: dict[str, Any]) -> str:
     ax.set_xscale("symlog", linthresh=1.0)
     ax.set_xlabel("cumulative pulses per weight (all phases, all tiles), mean over seeds")
     ax.set_ylabel("test accuracy (%), mean over seeds")
-    ax.set_title("P3's pulse metric on LeNet-5 / MNIST sample, RRAM with offsets", fontsize=9)
+    mu, sd = summary.get("ref", (0.4, 1.0))
+    ax.set_title(
+        f"P3's pulse metric on LeNet-5 / MNIST sample, RRAM, μ_r {mu} σ_r {sd}", fontsize=9
+    )
     ax.legend(fontsize=7)
     FIGURES.mkdir(parents=True, exist_ok=True)
-    path = FIGURES / "p3_pulses_lenet.png"
+    path = FIGURES / f"p3_pulses_lenet{tag}.png"
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return str(path)
@@ -214,6 +217,7 @@ def main() -> None:
     parser.add_argument("--record-every", type=int, default=50)
     parser.add_argument("--ref", type=float, nargs=2, default=[0.4, 1.0], help="μ_r σ_r")
     parser.add_argument("--eval-samples", type=int, default=200)
+    parser.add_argument("--tag", default="", help="suffix of the figure and summary names")
     args = parser.parse_args()
     steps = round(args.epochs * STEPS_PER_EPOCH)
     prob = dataclasses.replace(
@@ -234,8 +238,8 @@ def main() -> None:
         f"({steps / STEPS_PER_EPOCH:g} epochs), {args.replicas} seeds, {summary['weights']} weights"
     )
     report(summary, args.targets)
-    print(f"figure: {figure(summary)}")
-    path = out_dir() / "p3_pulses_lenet.json"
+    print(f"figure: {figure(summary, args.tag)}")
+    path = out_dir() / f"p3_pulses_lenet{args.tag}.json"
     path.write_text(json.dumps(summary, indent=1))
     print(f"summary: {path}")
 
