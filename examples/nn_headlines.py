@@ -285,6 +285,14 @@ def h9(columns: int = 15, n_states: int = 10, model: str = "fcn") -> Headline:
 HEADLINES: dict[str, Callable[..., Headline]] = {"h4": h4, "h6": h6, "h8": h8, "h9": h9}
 
 
+def select(headline: Headline, only: list[str]) -> Headline:
+    """Keep the entries whose label contains one of ``only``, and the orderings among them."""
+    entries = [e for e in headline.entries if any(k in e.label for k in only)]
+    kept = {e.label for e in entries}
+    orderings = [(a, b) for a, b in headline.orderings if a in kept and b in kept]
+    return dataclasses.replace(headline, entries=entries, orderings=orderings)
+
+
 def run_headline(
     headline: Headline,
     *,
@@ -472,6 +480,9 @@ def main() -> None:
     )
     parser.add_argument("--record-every", type=int, default=0, help="steps (0: 1.5 epochs)")
     parser.add_argument("--eval-samples", type=int, default=1000, help="training rows in the loss")
+    parser.add_argument(
+        "--only", nargs="+", default=None, help="run only the entries whose label contains one"
+    )
     parser.add_argument("--quick", action="store_true", help="30 steps, 2 seeds: a smoke run")
     args = parser.parse_args()
     steps = 30 if args.quick else round(args.epochs * STEPS_PER_EPOCH)
@@ -479,12 +490,15 @@ def main() -> None:
     record_every = steps if args.quick else (args.record_every or 3 * STEPS_PER_EPOCH // 2)
     names = list(HEADLINES) if args.headline == "all" else [args.headline]
     for name in names:
+        headline = HEADLINES[name](
+            columns=args.columns,
+            model=args.model,
+            **({"lr_scale": args.lr_scale} if name in ("h4", "h6") else {}),
+        )
+        if args.only:
+            headline = select(headline, args.only)
         summary = run_headline(
-            HEADLINES[name](
-                columns=args.columns,
-                model=args.model,
-                **({"lr_scale": args.lr_scale} if name in ("h4", "h6") else {}),
-            ),
+            headline,
             steps=steps,
             replicas=replicas,
             seed=args.seed,

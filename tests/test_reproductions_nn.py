@@ -162,3 +162,11 @@ def test_p3_pulse_metric_on_lenet(p3: ModuleType) -> None:
     for row in out["rows"].values():
         assert len(row["curve_acc"]) == len(row["curve_pulses"]) == 3
         assert row["targets"]["20.0"]["reached"] in (0, 1, 2)
+
+
+def test_select_keeps_the_named_entries_and_their_orderings(nn: ModuleType) -> None:
+    full = nn.h4(model="lenet5")
+    one = nn.select(full, ["τ 0.60"])
+    assert [e.label for e in one.entries] == ["τ 0.60 / Analog SGD", "τ 0.60 / TT"]
+    assert one.orderings == [("τ 0.60 / Analog SGD", "τ 0.60 / TT")]
+    assert nn.select(full, ["Digital"]).orderings == []
