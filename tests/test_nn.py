@@ -326,3 +326,39 @@ def test_shipped_lenet5_config_runs_on_the_mnist_sample(tmp_path: Path) -> None:
     for res in out.results.values():
         assert np.isfinite(res.loss).all()
         assert res.error.shape == (1, 2)
+
+
+def test_classifier_bias_lr_sets_the_analog_layers_bias_rate() -> None:
+    algo = ResidualLearning(device=DEV, lr=0.1, lr_transfer=0.1, columns_per_transfer=1)
+
+    def biases(bias_lr: float | None, steps: int) -> list[np.ndarray]:
+        prob = dataclasses.replace(SMALL, bias_lr=bias_lr)
+        root = np.random.SeedSequence(5)
+        inst = prob.setup(2, root)
+        state = inst.start(algo, root, n_threads=1, replica_offset=0, backend=pt.Backend.RUST)
+        for step in range(steps):
+            inst.advance(state, step)
+        dig = state.digital_state()
+        return [dig["layer0.bias"], dig["layer1.bias"]]
+
+    # One step from zero biases: the bias gradient does not depend on the rate, so the step is
+    # exactly proportional to bias_lr (0.02 / 0.1 = 0.2), and bias_lr = 0 leaves the biases at 0.
+    ref, low, frozen = biases(None, 1), biases(0.02, 1), biases(0.0, 1)
+    for r, lo, z in zip(ref, low, frozen, strict=True):
+        assert np.abs(r).max() > 0
+        np.testing.assert_allclose(lo, 0.2 * r, rtol=1e-12, atol=0)
+        np.testing.assert_array_equal(z, 0.0)
+    # None is the algorithm's lr: the same run, bit for bit.
+    kw: dict[str, Any] = {"steps": 4, "replicas": 2, "rng": 1, "progress": False}
+    a = pt.run(SMALL, algo, **kw)
+    b = pt.run(dataclasses.replace(SMALL, bias_lr=0.1), algo, **kw)
+    c = pt.run(dataclasses.replace(SMALL, bias_lr=0.01), algo, **kw)
+    np.testing.assert_array_equal(a.loss, b.loss)
+    for name, arr in a.arrays.items():
+        np.testing.assert_array_equal(arr, b.arrays[name], err_msg=name)
+    assert not np.array_equal(a.loss[:, -1], c.loss[:, -1])
+    with pytest.raises(pt.ParameterError, match=r"'bias_lr' parameter of Classifier.*\[0, inf\)"):
+        Classifier(bias_lr=-0.1)
+    cfg = Classifier(model=LeNet5(), bias_lr=0.005)
+    assert pt.config.from_dict(pt.config.loads_toml(pt.config.dumps_toml(cfg))) == cfg
+    assert pt.config.from_dict(cfg.to_dict()).bias_lr == 0.005

@@ -13,11 +13,13 @@ import importlib
 import math
 import sys
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 
+import numpy as np
 import pytest
 
-from pulsetrain.problems import Digits
+from pulsetrain.problems import Digits, TeacherStudent
+from pulsetrain.problems.classifier import LeNet5
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -63,3 +65,108 @@ def test_headline_core_runs_and_reports(nn: ModuleType, name: str) -> None:
     for c in out["curves"].values():
         assert c["steps"] == [0, 3]
         assert len(c["acc"]) == 2
+
+
+# LeNet-5 on 16×16 images of a small teacher-student set (256 features, 3 classes): the
+# smallest input LeNet-5 accepts, so the LeNet variants run in a second without MNIST.
+def _tiny_lenet() -> tuple[TeacherStudent, LeNet5]:
+    return TeacherStudent(n_train=40, n_test=20, in_size=256, n_classes=3), LeNet5(
+        image_shape=(1, 16, 16)
+    )
+
+
+@pytest.mark.parametrize("name", ["h4", "h8", "h9"])
+def test_lenet_headlines_take_the_lenet_numbers_and_run(nn: ModuleType, name: str) -> None:
+    fcn, lenet = nn.HEADLINES[name](columns=15), nn.HEADLINES[name](columns=15, model="lenet5")
+    assert "LeNet-5" in lenet.title
+    labels = [e.label for e in lenet.entries]
+    for worse, better in lenet.orderings:
+        assert worse in labels
+        assert better in labels
+    # Every entry carries its global SGD lr for the biases (the --bias-lr global rule).
+    assert all(e.bias_lr is not None and e.bias_lr > 0 for e in lenet.entries)
+    if name == "h4":  # the CNN column: τ 0.6 and 0.8, the ordering claimed at both
+        assert [e.paper for e in lenet.entries][:3] == ["99.16±0.08", "88.99±0.89", "98.84±0.07"]
+        assert len(lenet.orderings) == 2
+    if name == "h8":  # P3 Table 2 (LeNet-5) replaces Table 1 (FCN)
+        assert lenet.entries[0].paper == "75.19±1.0"
+        assert fcn.entries[0].paper == "90.26±0.4"
+        assert [e.bias_lr for e in lenet.entries[:3]] == [0.005, 0.05, 0.05]
+    if name == "h9":  # P4's table is LeNet-5's: the same numbers
+        assert [e.paper for e in lenet.entries] == [e.paper for e in fcn.entries]
+    pair = lenet.orderings[0]
+    small = dataclasses.replace(
+        lenet, entries=[e for e in lenet.entries if e.label in pair], orderings=[pair]
+    )
+    data, model = _tiny_lenet()
+    out = nn.run_headline(
+        small, steps=2, replicas=2, record_every=2, eval_samples=10, dataset=data, model=model
+    )
+    assert out["model"] == "lenet5"
+    assert out["bias_lr"] == "global"
+    assert list(out["rows"]) == [lab for lab in labels if lab in pair]
+    for row in out["rows"].values():
+        assert len(row["acc"]) == 2
+        assert all(0.0 <= a <= 100.0 for a in row["acc"])
+
+
+@pytest.fixture(scope="module")
+def p3() -> ModuleType:
+    sys.path.insert(0, str(EXAMPLES))
+    try:
+        return importlib.import_module("p3_pulses_lenet")
+    finally:
+        sys.path.remove(str(EXAMPLES))
+
+
+def test_p3_pulse_metric_on_lenet(p3: ModuleType) -> None:
+    algos = p3.algorithms()
+    assert list(algos) == [
+        "E-RIDER (buffered)",
+        "ZS 0 + RL",
+        "ZS 10 + RL",
+        "ZS 100 + RL",
+        "ZS 1000 + RL",
+    ]
+    assert algos["ZS 100 + RL"].zs_pulses == 100
+    # The metric, by hand: accuracies 10, 40, 80 % at three records, cumulative pulses 0, 6, 12
+    # (two phases) over 2 weights → 0, 3, 6 per weight; replica 1 never reaches 50 %.
+    fake = SimpleNamespace(
+        error=np.array([[0.9, 0.6, 0.2], [0.9, 0.7, 0.6]]),
+        pulses={"update": np.array([[0, 4, 8], [0, 4, 8]]), "transfer": np.array([[0, 2, 4]] * 2)},
+    )
+    np.testing.assert_array_equal(p3.pulses_to_target(fake, 40.0, 2), [3.0, 6.0])
+    np.testing.assert_array_equal(p3.pulses_to_target(fake, 50.0, 2), [6.0, np.nan])
+    assert p3.summarise(np.array([3.0, 6.0])) == (2, 4.5, pytest.approx(1.5, rel=1e-12))
+    assert p3.summarise(np.array([np.nan, np.nan]))[0] == 0
+    data, model = _tiny_lenet()
+    prob = dataclasses.replace(
+        p3.problem(dataset=data, eval_samples=10, model=model), bias_lr=p3.GLOBAL_LR
+    )
+    assert p3.n_weights(prob) == 25 * 16 + 400 * 32 + 32 * 128 + 128 * 3
+    keep = ("E-RIDER (buffered)", "ZS 10 + RL")
+    out = p3.run_all(
+        {k: algos[k] for k in keep},
+        prob,
+        steps=2,
+        replicas=2,
+        seed=0,
+        record_every=1,
+        targets=[20.0],
+    )
+    assert list(out["rows"]) == list(keep)
+    assert out["record_steps"] == [0, 1, 2]
+    zs = out["rows"]["ZS 10 + RL"]
+    assert zs["phases"]["calibration"] == 10.0  # N pulses on P, one per weight
+    assert out["rows"]["E-RIDER (buffered)"]["phases"].get("calibration", 0.0) == 0.0
+    for row in out["rows"].values():
+        assert len(row["curve_acc"]) == len(row["curve_pulses"]) == 3
+        assert row["targets"]["20.0"]["reached"] in (0, 1, 2)
+
+
+def test_select_keeps_the_named_entries_and_their_orderings(nn: ModuleType) -> None:
+    full = nn.h4(model="lenet5")
+    one = nn.select(full, ["τ 0.60"])
+    assert [e.label for e in one.entries] == ["τ 0.60 / Analog SGD", "τ 0.60 / TT"]
+    assert one.orderings == [("τ 0.60 / Analog SGD", "τ 0.60 / TT")]
+    assert nn.select(full, ["Digital"]).orderings == []

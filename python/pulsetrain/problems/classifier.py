@@ -48,6 +48,8 @@ from pulsetrain._validation import (
     Bool,
     InstanceOf,
     Integral,
+    Interval,
+    NoneOr,
     Options,
     check_fields,
     constrained,
@@ -257,8 +259,8 @@ class Classifier(Problem):
     sizes ``(inputs, *hidden, classes)`` and ``activation`` between layers. ``analog[l]`` says
     whether weighted layer l runs on tiles under the training algorithm (default: every layer) or
     is a digital float64 layer trained with plain SGD at the algorithm's ``lr``. Biases are
-    digital. Each replica has its own initial weights (uniform ±1/√fan_in) and its own mini-batch
-    order.
+    digital; an analog layer's bias learns at ``bias_lr`` (default: the algorithm's ``lr``). Each
+    replica has its own initial weights (uniform ±1/√fan_in) and its own mini-batch order.
 
     Examples
     --------
@@ -297,6 +299,16 @@ class Classifier(Problem):
         default=None, metadata=constrained(InstanceOf((*_MODELS, type(None))))
     )
     """The network (:class:`FCN`, :class:`LeNet5`); None: the MLP of ``hidden``/``activation``."""
+    bias_lr: float | None = field(
+        default=None, metadata=constrained(NoneOr(Interval(0.0, None, closed="left")))
+    )
+    """SGD rate of the analog layers' digital biases (≥ 0); None = the algorithm's ``lr``.
+
+    The algorithm's ``lr`` is the rate of its gradient array: for TT/RL the fast rate β onto P,
+    for TT-v2, AGAD and E-RIDER the fast rate onto A (P3: 0.5), so None trains the biases at that
+    fast rate. aihwkit trains the biases at the global SGD rate; set ``bias_lr`` to match it.
+    Digital layers (``analog[l]`` False) train weights and bias at the algorithm's ``lr``.
+    """
 
     def __post_init__(self) -> None:
         """Validate every field and the layer description."""
@@ -443,7 +455,7 @@ class _NetworkInstance(Instance):
         lr = float(getattr(algorithm, "lr", 0.1))
         analog_kw: dict[str, Any] = {
             "bias": cfg.bias,
-            "bias_lr": lr,
+            "bias_lr": lr if cfg.bias_lr is None else cfg.bias_lr,
             "forward_io": cfg.forward_io,
             "backward_io": cfg.backward_io,
             "replicas": self.replicas,
