@@ -189,9 +189,10 @@ def test_bad_io_and_inputs() -> None:
 @pytest.mark.parametrize(("out_size", "in_size", "batch"), [(48, 40, 40), (47, 41, 39)])
 def test_batched_parallel_passes_match_the_twin(out_size: int, in_size: int, batch: int) -> None:
     # 2·40·48·40 multiply-adds: above the serial threshold, so the batched product runs on the
-    # pool (rows forward, 32-column blocks backward, one partial block); still bit-equal to the
-    # twin's sample-by-sample passes, noise and bound management included. Batch 39 and odd
-    # sizes reach every register chunk of the product (8, 4, 2, 1 samples; a lone column).
+    # pool (blocks of 4 rows × up to 16 samples forward; backward by 16-column blocks, or by
+    # the forward blocks on Wᵀ from 16 samples on); still bit-equal to the twin's
+    # sample-by-sample passes, noise and bound management included. Batch 39 and odd sizes
+    # leave a remainder in every block dimension.
     assert 2 * batch * out_size * in_size >= _core.parallel_min_work
     dev = pt.Device(response=pt.SoftBounds(), dw_min=0.01, dw_min_dtod=0.2, reference_std=0.1)
     gen = np.random.default_rng(9)
