@@ -72,8 +72,8 @@ def test_curves_have_a_line_and_band_per_run(mpl: Any, results: dict[str, pt.Tra
     assert ax.get_xlabel() == "step"
     analog = ax.get_lines()[1]
     res = results["Analog SGD"]
-    np.testing.assert_array_equal(analog.get_xdata(), res.record_steps)
-    y = np.asarray(analog.get_ydata(), dtype=np.float64)
+    np.testing.assert_array_equal(analog.get_xdata(orig=False), res.record_steps)
+    y = np.asarray(analog.get_ydata(orig=False), dtype=np.float64)
     np.testing.assert_array_equal(y, res.error.mean(axis=0))
     assert ax.get_lines()[0].get_linestyle() == "--"  # digital reference is dashed
     loss = plots.plot_curves(results, metric="loss", log=False, band=False)
@@ -101,7 +101,7 @@ def test_error_vs_pulses_draws_digital_as_a_reference(
     zs = ax.get_lines()[2]
     res = results["ZS + RL"]
     total = np.sum([v for v in res.pulses.values()], axis=0).mean(axis=0)
-    x = np.asarray(zs.get_xdata(), dtype=np.float64)
+    x = np.asarray(zs.get_xdata(orig=False), dtype=np.float64)
     np.testing.assert_array_equal(x, total[total > 0])
     assert x[0] >= 20 * 6  # starts after the 20 calibration pulses per element
 
@@ -128,10 +128,12 @@ def test_response_curves_mark_the_sp(mpl: Any, name: str) -> None:
     assert labels[:4] == ["q+", "q-", "F", "G"]
     assert f"SP = {sp:.4g}" in labels
     q_plus = ax.get_lines()[0]
-    w = np.asarray(q_plus.get_xdata(), dtype=np.float64)
+    w = np.asarray(q_plus.get_xdata(orig=False), dtype=np.float64)
     assert (w[0], w[-1]) == device.bounds()
-    np.testing.assert_allclose(np.asarray(q_plus.get_ydata(), dtype=np.float64), device.q_plus(w))
-    g = np.asarray(ax.get_lines()[3].get_ydata(), dtype=np.float64)
+    np.testing.assert_allclose(
+        np.asarray(q_plus.get_ydata(orig=False), dtype=np.float64), device.q_plus(w)
+    )
+    g = np.asarray(ax.get_lines()[3].get_ydata(orig=False), dtype=np.float64)
     np.testing.assert_allclose(np.interp(sp, w, g), 0.0, atol=1e-2)  # G crosses 0 at the SP
 
 
@@ -160,3 +162,97 @@ def test_plots_reject_bad_input(mpl: Any, results: dict[str, pt.TrainResult]) ->
         plots.plot_response("ald")  # type: ignore[arg-type]
     with pytest.raises(ParameterError, match=r"^The 'n_points' parameter of plot_response"):
         plots.plot_response(DEVICE, n_points=1)
+
+
+def _series(ax: Any) -> dict[str, Any]:
+    """The errorbar series of an axes by label (plot_sweep draws one per group)."""
+    from matplotlib.container import ErrorbarContainer
+
+    return {str(c.get_label()): c for c in ax.containers if isinstance(c, ErrorbarContainer)}
+
+
+# --------------------------------------------------------------------------- plot_sweep
+def _sweep_table() -> dict[str, list[Any]]:
+    """Hand-made sweep rows: two labels × lr 0.01/0.1, two seeds (cells), one failed cell."""
+    return {
+        "label": ["A", "A", "A", "A", "B", "B", "B"],
+        "algorithm.lr": [0.01, 0.01, 0.1, 0.1, 0.01, 0.1, 0.1],
+        "status": ["ok", "ok", "ok", "ok", "ok", "ok", "failed"],
+        "replicas": [2, 1, 2, 1, 1, 1, 1],
+        # final values per replica: A@0.01 → 1, 3, 5; A@0.1 → 2, 2, 8; B@0.01 → 4; B@0.1 → 6
+        "error_curve": [
+            [[9, 1], [9, 3]],
+            [[9, 5]],
+            [[9, 2], [9, 2]],
+            [[9, 8]],
+            [[9, 4]],
+            [[9, 6]],
+            [],
+        ],
+        "loss_curve": [
+            [[1, 1], [1, 1]],
+            [[1, 1]],
+            [[1, 1], [1, 1]],
+            [[1, 1]],
+            [[1, 1]],
+            [[1, 1]],
+            [],
+        ],
+        "pulses_total": [10.0, 40.0, 20.0, 20.0, 5.0, 7.0, None],
+    }
+
+
+def test_plot_sweep_pools_every_replica_of_every_seed(mpl: Any) -> None:
+    ax = plots.plot_sweep(_sweep_table(), x="algorithm.lr")
+    lines = {k: c.lines[0] for k, c in _series(ax).items()}
+    assert sorted(lines) == ["A", "B"]
+    np.testing.assert_array_equal(lines["A"].get_xdata(orig=False), [0.01, 0.1])
+    np.testing.assert_allclose(lines["A"].get_ydata(orig=False), [3.0, 4.0])
+    np.testing.assert_allclose(
+        lines["B"].get_ydata(orig=False), [4.0, 6.0]
+    )  # the failed cell left out
+    # The bars: sample std / √n over the pooled replicas, by hand: A@0.01 → 2/√3, A@0.1 → √12/√3.
+    bars = _series(ax)["A"]
+    segments = bars.lines[2][0].get_segments()
+    half = [abs(seg[1][1] - seg[0][1]) / 2 for seg in segments]
+    np.testing.assert_allclose(half, [2 / np.sqrt(3), np.sqrt(12) / np.sqrt(3)])
+    assert ax.get_xscale() == "linear"  # 0.01 → 0.1 spans less than 20×
+    assert ax.get_yscale() == "log"
+
+
+def test_plot_sweep_other_columns_are_replica_weighted_means(mpl: Any) -> None:
+    ax = plots.plot_sweep(_sweep_table(), x="algorithm.lr", y="pulses_total", logy=False)
+    ys = {k: c.lines[0].get_ydata(orig=False) for k, c in _series(ax).items()}
+    np.testing.assert_allclose(ys["A"], [(2 * 10 + 40) / 3, 20.0])
+    np.testing.assert_allclose(ys["B"], [5.0, 7.0])
+
+
+def test_plot_sweep_categories_and_one_line(mpl: Any) -> None:
+    table = _sweep_table()
+    table["algorithm.lr"] = ["low", "low", "high", "high", "low", "high", "high"]
+    ax = plots.plot_sweep(table, x="algorithm.lr", hue=None)
+    ((label, line),) = [(k, c.lines[0]) for k, c in _series(ax).items()]
+    assert label == "error"
+    np.testing.assert_array_equal(line.get_xdata(orig=False), [0.0, 1.0])  # "high", "low" sorted
+    np.testing.assert_allclose(
+        line.get_ydata(orig=False), [(2 + 2 + 8 + 6) / 4, (1 + 3 + 5 + 4) / 4]
+    )
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["high", "low"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [
+        ({"x": "nope"}, "x"),
+        ({"x": "algorithm.lr", "hue": "nope"}, "hue"),
+        ({"x": "algorithm.lr", "y": "nope"}, "y"),
+        ({"x": "algorithm.lr", "y": "label"}, "y"),
+    ],
+)
+def test_plot_sweep_bad_arguments_name_the_parameter(
+    mpl: Any, kwargs: dict[str, Any], name: str
+) -> None:
+    with pytest.raises(ParameterError, match=name):
+        plots.plot_sweep(_sweep_table(), **kwargs)
+    with pytest.raises(ParameterError, match="table"):
+        plots.plot_sweep({"a": [1, 2], "b": [1]}, x="a")

@@ -423,3 +423,37 @@ def test_ctrl_c_saves_no_partial_run_and_stops_the_workers(tmp_path: Path) -> No
     assert not list((out / "runs").glob("*.error.txt"))
     for cell in s.cells()[:2]:
         assert not pt.TrainResult.load(out / "runs" / cell.name).interrupted
+
+
+def test_a_sweep_table_plots_final_errors_by_swept_value(
+    done: tuple[sw.Sweep, sw.SweepResult],
+) -> None:
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    from pulsetrain.plots import plot_sweep
+
+    _, res = done
+    table = sw.load(res.out_dir)
+    ax = plot_sweep(table, x="algorithm.lr")
+    lines = {k: c.lines[0] for k, c in _series(ax).items()}
+    assert sorted(lines) == ["Analog SGD", "Digital SGD"]
+    rows = table.to_pylist()
+    for label, line in lines.items():
+        np.testing.assert_array_equal(line.get_xdata(orig=False), [0.05, 0.1])
+        # Each point pools the final error of all 3 replicas of both seeds (2 cells per seed).
+        for lr, y in zip((0.05, 0.1), line.get_ydata(orig=False), strict=True):
+            finals = [
+                curve[-1]
+                for r in rows
+                if r["label"] == label and r["algorithm.lr"] == lr
+                for curve in r["error_curve"]
+            ]
+            assert len(finals) == 6
+            assert y == pytest.approx(np.mean(finals), rel=1e-12)
+
+
+def _series(ax: Any) -> dict[str, Any]:
+    """The errorbar series of an axes by label (plot_sweep draws one per group)."""
+    from matplotlib.container import ErrorbarContainer
+
+    return {str(c.get_label()): c for c in ax.containers if isinstance(c, ErrorbarContainer)}

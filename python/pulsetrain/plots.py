@@ -9,6 +9,8 @@ backend needed); pass ``ax=`` to draw into your own axes instead.
 * :func:`plot_error_vs_pulses`: mean error against mean cumulative pulses (all phases);
 * :func:`plot_pulses`: pulses per replica by phase (update / transfer / calibration), stacked;
 * :func:`plot_response`: a device's q₊, q₋, F, G over its range with the symmetric point;
+* :func:`plot_sweep`: a metric of a sweep table (``pulsetrain.sweep.load``) against a swept
+  value, one line per group, mean ± standard error over every replica of every seed;
 * :func:`plot_experiment` and :func:`plot_device`: the figures ``pulsetrain run`` and
   ``pulsetrain devices show`` save.
 """
@@ -38,6 +40,7 @@ __all__ = [
     "plot_experiment",
     "plot_pulses",
     "plot_response",
+    "plot_sweep",
 ]
 
 PHASE_COLOURS = {"update": "#4c72b0", "transfer": "#dd8452", "calibration": "#55a868"}
@@ -377,3 +380,155 @@ def plot_device(device: Device, *, title: str | None = None) -> Figure:
         title = f"{type(device.response).__name__}, Δw_min = {device.dw_min:g}"
     fig.suptitle(title, fontsize=10)
     return fig
+
+
+def _sweep_columns(table: object) -> dict[str, list[Any]]:
+    """Return the columns of a sweep table (pyarrow Table, pandas DataFrame or dict of lists)."""
+    data: object
+    if hasattr(table, "to_pydict"):
+        data = table.to_pydict()
+    elif hasattr(table, "to_dict") and hasattr(table, "columns"):
+        data = table.to_dict(orient="list")
+    else:
+        data = table
+    if not isinstance(data, Mapping) or not all(isinstance(k, str) for k in data):
+        raise parameter_error(
+            "table",
+            "plot_sweep",
+            "a sweep table (pulsetrain.sweep.load) or a dict of columns",
+            table,
+        )
+    cols = {k: list(v) for k, v in data.items()}
+    lengths = {len(v) for v in cols.values()}
+    if len(lengths) > 1:
+        raise parameter_error("table", "plot_sweep", "columns of equal length", sorted(lengths))
+    return cols
+
+
+def _sort_key(value: object) -> tuple[int, float, str]:
+    if isinstance(value, bool) or value is None:
+        return (1, 0.0, str(value))
+    if isinstance(value, int | float):
+        return (0, float(value), "")
+    return (1, 0.0, str(value))
+
+
+def plot_sweep(
+    table: object,
+    *,
+    x: str,
+    y: str = "error",
+    hue: str | None = "label",
+    ax: Axes | None = None,
+    logx: bool | None = None,
+    logy: bool = True,
+) -> Axes:
+    """Draw a metric of a sweep against one swept value, one line per group.
+
+    Rows whose ``status`` is not ``"ok"`` are left out. For ``y`` = ``"error"`` or ``"loss"`` the
+    points are the final value of every replica of every cell at that (group, x), seeds and
+    replica ranges pooled: the line is their mean, the bars ± one standard error (sample std /
+    √n). Any other numeric column (e.g. ``pulses_total``, ``sp_error_mean``) is averaged over the
+    cells weighted by their replicas, without bars.
+
+    Parameters
+    ----------
+    table : pyarrow.Table, pandas.DataFrame or dict of lists
+        A sweep table, e.g. ``pulsetrain.sweep.load(DIR)``.
+    x : str
+        The column on the x axis, e.g. ``"algorithm.lr"``. Numbers are placed by value, anything
+        else by category in sorted order.
+    y : str, optional
+        ``"error"`` (default: ‖W̄ − W*‖² at the last step), ``"loss"``, or a numeric column.
+    hue : str or None, optional
+        The column that separates the lines (default ``"label"``, the algorithm entry); None
+        draws one line.
+    ax : matplotlib Axes or None, optional
+        Where to draw; None makes a new figure.
+    logx : bool or None, optional
+        Log x axis; None chooses it for positive numbers spanning a factor of 20 or more.
+    logy : bool, optional
+        Log y axis (default).
+
+    Returns
+    -------
+    matplotlib Axes
+        The axes, one labelled line per group.
+
+    Raises
+    ------
+    MissingExtraError
+        If matplotlib is not installed.
+    ParameterError
+        For a bad table, a column it lacks or a non-numeric ``y``.
+    """
+    cols = _sweep_columns(table)
+    for name, value in (("x", x), ("hue", hue)):
+        if value is not None and value not in cols:
+            raise parameter_error(
+                name, "plot_sweep", f"a column of the table {sorted(cols)}", value
+            )
+    curve = {"error": "error_curve", "loss": "loss_curve"}.get(y)
+    if curve is None and y not in cols:
+        raise parameter_error(
+            "y", "plot_sweep", f"'error', 'loss' or a numeric column {sorted(cols)}", y
+        )
+    needed = [curve] if curve else [y, "replicas"]
+    for name in needed:
+        if name not in cols:
+            raise parameter_error(
+                "table", "plot_sweep", f"a sweep table with a {name!r} column", sorted(cols)
+            )
+    n_rows = len(cols[x])
+    ok = [s == "ok" for s in cols.get("status", ["ok"] * n_rows)]
+    points: dict[object, dict[object, list[tuple[float, float]]]] = {}
+    for i in range(n_rows):
+        if not ok[i]:
+            continue
+        group = cols[hue][i] if hue is not None else y
+        at = points.setdefault(group, {}).setdefault(cols[x][i], [])
+        if curve is not None:
+            per_replica = cols[curve][i]
+            at.extend((float(r[-1]), 1.0) for r in per_replica if r)
+        else:
+            value = cols[y][i]
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise parameter_error("y", "plot_sweep", "a numeric column", f"{y} = {value!r}")
+            at.append((float(value), float(cols["replicas"][i])))
+    if not points:
+        raise parameter_error("table", "plot_sweep", "at least one row with status 'ok'", n_rows)
+    xs_all = sorted({v for g in points.values() for v in g}, key=_sort_key)
+    numeric = all(_sort_key(v)[0] == 0 for v in xs_all)
+    position = {v: float(cast("float", v)) if numeric else float(k) for k, v in enumerate(xs_all)}
+    ax = _new_axes(ax)
+    colours = _colours([str(g) for g in points])
+    for group in sorted(points, key=_sort_key):
+        by_x = points[group]
+        xv = sorted(by_x, key=_sort_key)
+        pos = np.array([position[v] for v in xv])
+        mean, err = [], []
+        for v in xv:
+            vals = np.array([p[0] for p in by_x[v]])
+            weights = np.array([p[1] for p in by_x[v]])
+            mean.append(float(np.average(vals, weights=weights)))
+            if curve is not None and vals.size > 1:
+                err.append(float(vals.std(ddof=1) / math.sqrt(vals.size)))
+            else:
+                err.append(0.0)
+        ax.errorbar(
+            pos, mean, yerr=err if curve is not None else None, label=str(group),
+            color=colours[str(group)], marker="o", ms=4, lw=1.6, capsize=3,
+        )  # fmt: skip
+    if logx is None:
+        lo, hi = (min(position.values()), max(position.values()))
+        logx = numeric and lo > 0 and hi / lo >= 20.0
+    if logx:
+        ax.set_xscale("log")
+    if not numeric:
+        ax.set_xticks([position[v] for v in xs_all], [str(v) for v in xs_all])
+    if logy:
+        ax.set_yscale("log")
+    ax.set_xlabel(x)
+    ax.set_ylabel({"error": "final ‖W̄ − W*‖²", "loss": "final loss f(W̄)"}.get(y, y))
+    ax.grid(visible=True, which="major", alpha=0.3)
+    return ax
