@@ -29,47 +29,24 @@ aihwkit is optional: without it the bench times pulsetrain alone and leaves RESU
 
 from __future__ import annotations
 
-import os
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
 
-# One thread everywhere, set before NumPy or torch is imported.
-for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "RAYON_NUM_THREADS"):
-    os.environ[_var] = "1"
+# bench_aihwkit sets one thread everywhere before NumPy or torch is imported, and holds the
+# device and pulse settings (and the optional aihwkit import) that this bench shares with it.
+import bench_aihwkit as ref
+import numpy as np
+from _common import package_origin, require_release, write_section
 
-import statistics  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Callable  # noqa: E402
-from typing import Any  # noqa: E402
+import pulsetrain as pt
+from pulsetrain.algorithms import AnalogSGD, ResidualLearning
+from pulsetrain.problems import LeastSquares
 
-import numpy as np  # noqa: E402
-from _common import package_origin, require_release, write_section  # noqa: E402
-
-import pulsetrain as pt  # noqa: E402
-from pulsetrain.algorithms import AnalogSGD, ResidualLearning  # noqa: E402
-from pulsetrain.problems import LeastSquares  # noqa: E402
-
-try:
-    import torch
-
-    torch.set_num_threads(1)
-    import aihwkit
-    from aihwkit.nn import AnalogLinear
-    from aihwkit.optim import AnalogSGD as AiAnalogSGD
-    from aihwkit.simulator.configs import (
-        IOParameters,
-        SingleRPUConfig,
-        SoftBoundsDevice,
-        TransferCompound,
-        UnitCellRPUConfig,
-        UpdateParameters,
-    )
-    from aihwkit.simulator.parameters.enums import PulseType
-
-    HAVE_AIHWKIT = True
-    AIHWKIT_VERSION = f"aihwkit {aihwkit.__version__}, torch {torch.__version__}"
-except ImportError as exc:  # pragma: no cover - depends on the optional install
-    HAVE_AIHWKIT = False
-    AIHWKIT_VERSION = f"not importable ({exc})"
-
+HAVE_AIHWKIT = ref.HAVE_AIHWKIT
+AIHWKIT_VERSION = ref.AIHWKIT_VERSION
+VARIANT = ref.VARIANTS[0]  # BL 31 fixed, UM on, c2c multiplicative (aihwkit's default noise)
 TITLE = "Seed sweeps of least squares: R replicas vs aihwkit seed by seed (issue 15.4)"
 COMMAND = "python benches/bench_sweep.py"
 OUT, IN, ROWS, BATCH = 5, 20, 100, 10
@@ -81,23 +58,10 @@ REPEATS = 5
 LR = 0.1
 LR_TRANSFER = 0.1
 GAMMA = 0.4
-DESIRED_BL = 31
-DW_MIN, DW_MIN_STD, DW_MIN_DTOD, UP_DOWN_DTOD, W_DTOD = 1e-3, 0.3, 0.3, 0.01, 0.3
 
 PROBLEM = LeastSquares(in_size=IN, out_size=OUT, n_samples=ROWS, batch_size=BATCH)
-PT_DEVICE = pt.Device(
-    response=pt.SoftBounds(w_max=1.0, w_min=-1.0),
-    dw_min=DW_MIN,
-    dw_min_std=DW_MIN_STD,
-    c2c_mode=pt.C2CMode.MULTIPLICATIVE,
-    dw_min_dtod=DW_MIN_DTOD,
-    up_down_dtod=UP_DOWN_DTOD,
-    w_max_dtod=W_DTOD,
-    w_min_dtod=W_DTOD,
-)
-PT_UPDATE = pt.StochasticPulseUpdate(
-    desired_bl=DESIRED_BL, update_management=True, update_bl_management=False, fixed_bl=True
-)
+PT_DEVICE = ref.pt_device(VARIANT)
+PT_UPDATE = ref.pt_mode(VARIANT)
 PT_ALGOS: dict[str, Any] = {
     "Analog SGD": AnalogSGD(device=PT_DEVICE, lr=LR, update=PT_UPDATE),
     "residual learning": ResidualLearning(
@@ -111,10 +75,6 @@ PT_ALGOS: dict[str, Any] = {
         update=PT_UPDATE,
     ),
 }
-
-
-def load() -> str:
-    return f"{os.getloadavg()[0]:.2f}"
 
 
 def interleaved(fns: dict[str, Callable[[], float]]) -> dict[str, float]:
@@ -159,45 +119,14 @@ def pt_one_by_one(name: str) -> Callable[[], float]:
 
 
 # --------------------------------------------------------------------------------- aihwkit
-def ai_update() -> Any:
-    return UpdateParameters(
-        desired_bl=DESIRED_BL,
-        fixed_bl=True,
-        pulse_type=PulseType.STOCHASTIC_COMPRESSED,
-        update_management=True,
-        update_bl_management=False,
-        um_grad_scale=1.0,
-        res=0,
-        sto_round=False,
-    )
-
-
-def ai_device() -> Any:
-    return SoftBoundsDevice(
-        dw_min=DW_MIN,
-        dw_min_std=DW_MIN_STD,
-        mult_noise=True,
-        dw_min_dtod=DW_MIN_DTOD,
-        dw_min_dtod_log_normal=False,
-        up_down=0.0,
-        up_down_dtod=UP_DOWN_DTOD,
-        w_max=1.0,
-        w_min=-1.0,
-        w_max_dtod=W_DTOD,
-        w_min_dtod=W_DTOD,
-        write_noise_std=0.0,
-        enforce_consistency=True,
-    )
-
-
 def ai_config(name: str) -> Any:
     if name == "Analog SGD":
-        cfg = SingleRPUConfig(device=ai_device(), update=ai_update())
+        cfg = ref.SingleRPUConfig(device=ref.ai_device(VARIANT), update=ref.ai_update(VARIANT))
     else:
-        tf = IOParameters()
+        tf = ref.IOParameters()
         tf.is_perfect = True
-        device = TransferCompound(
-            unit_cell_devices=[ai_device(), ai_device()],
+        device = ref.TransferCompound(
+            unit_cell_devices=[ref.ai_device(VARIANT), ref.ai_device(VARIANT)],
             gamma=GAMMA,
             transfer_every=1.0,
             units_in_mbatch=True,
@@ -209,9 +138,9 @@ def ai_config(name: str) -> Any:
             transfer_lr=LR_TRANSFER,
             scale_transfer_lr=False,
             transfer_forward=tf,
-            transfer_update=ai_update(),
+            transfer_update=ref.ai_update(VARIANT),
         )
-        cfg = UnitCellRPUConfig(device=device, update=ai_update())
+        cfg = ref.UnitCellRPUConfig(device=device, update=ref.ai_update(VARIANT))
     cfg.forward.is_perfect = True
     cfg.backward.is_perfect = True
     return cfg
@@ -225,7 +154,12 @@ def ai_problems(n: int) -> list[tuple[Any, Any]]:
         a = gen.standard_normal((ROWS, IN))
         w_star = 0.45 * gen.standard_normal((OUT, IN))
         b = a @ w_star.T
-        out.append((torch.tensor(a, dtype=torch.float32), torch.tensor(b, dtype=torch.float32)))
+        out.append(
+            (
+                ref.torch.tensor(a, dtype=ref.torch.float32),
+                ref.torch.tensor(b, dtype=ref.torch.float32),
+            )
+        )
     return out
 
 
@@ -235,13 +169,13 @@ def ai_sweep(name: str) -> Callable[[], float]:
     def run() -> float:
         losses = []
         for s, (a, b) in enumerate(data):
-            torch.manual_seed(s)
-            model = AnalogLinear(IN, OUT, bias=False, rpu_config=ai_config(name))
-            model.set_weights(torch.zeros(OUT, IN))
+            ref.torch.manual_seed(s)
+            model = ref.AnalogLinear(IN, OUT, bias=False, rpu_config=ai_config(name))
+            model.set_weights(ref.torch.zeros(OUT, IN))
             model.train()
-            opt = AiAnalogSGD(model.parameters(), lr=LR)
+            opt = ref.AnalogSGD(model.parameters(), lr=LR)
             opt.regroup_param_groups(model)
-            order = torch.randperm(ROWS)
+            order = ref.torch.randperm(ROWS)
             for k in range(STEPS):
                 j = (k * BATCH) % ROWS
                 idx = order[j : j + BATCH]
@@ -251,7 +185,7 @@ def ai_sweep(name: str) -> Callable[[], float]:
                 loss = 0.5 * ((y - b[idx]) ** 2).sum() / BATCH
                 loss.backward()
                 opt.step()
-            with torch.no_grad():
+            with ref.torch.no_grad():
                 y = model(a)
                 losses.append(float(0.5 * ((y - b) ** 2).sum() / ROWS))
         final_losses[f"aihwkit {name}"] = losses
@@ -275,9 +209,9 @@ def main() -> None:
         }
         if HAVE_AIHWKIT:
             fns["aihwkit"] = ai_sweep(name)
-        load0 = load()
+        load0 = ref.load()
         res = interleaved(fns)
-        load1 = load()
+        load1 = ref.load()
         work = f"least squares 5×20, batch 10, {STEPS} steps; {name}; time per replica-step"
         print(name, {k: us(v) for k, v in res.items()}, f"load {load0} → {load1}")
         if HAVE_AIHWKIT:

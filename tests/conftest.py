@@ -126,3 +126,10 @@ def invalid_value(cls: type, name: str) -> Any:
     0.0
     """
     return _field_constraint(cls, name).invalid()
+
+
+def errorbar_series(ax: Any) -> dict[str, Any]:
+    """Return the errorbar series of a matplotlib axes by label (plots.plot_sweep's lines)."""
+    from matplotlib.container import ErrorbarContainer
+
+    return {str(c.get_label()): c for c in ax.containers if isinstance(c, ErrorbarContainer)}

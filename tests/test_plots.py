@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import pulsetrain as pt
+from conftest import errorbar_series
 from pulsetrain import plots
 from pulsetrain.algorithms import AnalogSGD, DigitalSGD, TwoStage
 from pulsetrain.errors import MissingExtraError, ParameterError, PulsetrainError
@@ -164,13 +165,6 @@ def test_plots_reject_bad_input(mpl: Any, results: dict[str, pt.TrainResult]) ->
         plots.plot_response(DEVICE, n_points=1)
 
 
-def _series(ax: Any) -> dict[str, Any]:
-    """The errorbar series of an axes by label (plot_sweep draws one per group)."""
-    from matplotlib.container import ErrorbarContainer
-
-    return {str(c.get_label()): c for c in ax.containers if isinstance(c, ErrorbarContainer)}
-
-
 # --------------------------------------------------------------------------- plot_sweep
 def _sweep_table() -> dict[str, list[Any]]:
     """Hand-made sweep rows: two labels × lr 0.01/0.1, two seeds (cells), one failed cell."""
@@ -204,7 +198,7 @@ def _sweep_table() -> dict[str, list[Any]]:
 
 def test_plot_sweep_pools_every_replica_of_every_seed(mpl: Any) -> None:
     ax = plots.plot_sweep(_sweep_table(), x="algorithm.lr")
-    lines = {k: c.lines[0] for k, c in _series(ax).items()}
+    lines = {k: c.lines[0] for k, c in errorbar_series(ax).items()}
     assert sorted(lines) == ["A", "B"]
     np.testing.assert_array_equal(lines["A"].get_xdata(orig=False), [0.01, 0.1])
     np.testing.assert_allclose(lines["A"].get_ydata(orig=False), [3.0, 4.0])
@@ -212,7 +206,7 @@ def test_plot_sweep_pools_every_replica_of_every_seed(mpl: Any) -> None:
         lines["B"].get_ydata(orig=False), [4.0, 6.0]
     )  # the failed cell left out
     # The bars: sample std / √n over the pooled replicas, by hand: A@0.01 → 2/√3, A@0.1 → √12/√3.
-    bars = _series(ax)["A"]
+    bars = errorbar_series(ax)["A"]
     segments = bars.lines[2][0].get_segments()
     half = [abs(seg[1][1] - seg[0][1]) / 2 for seg in segments]
     np.testing.assert_allclose(half, [2 / np.sqrt(3), np.sqrt(12) / np.sqrt(3)])
@@ -222,7 +216,7 @@ def test_plot_sweep_pools_every_replica_of_every_seed(mpl: Any) -> None:
 
 def test_plot_sweep_other_columns_are_replica_weighted_means(mpl: Any) -> None:
     ax = plots.plot_sweep(_sweep_table(), x="algorithm.lr", y="pulses_total", logy=False)
-    ys = {k: c.lines[0].get_ydata(orig=False) for k, c in _series(ax).items()}
+    ys = {k: c.lines[0].get_ydata(orig=False) for k, c in errorbar_series(ax).items()}
     np.testing.assert_allclose(ys["A"], [(2 * 10 + 40) / 3, 20.0])
     np.testing.assert_allclose(ys["B"], [5.0, 7.0])
 
@@ -231,7 +225,7 @@ def test_plot_sweep_categories_and_one_line(mpl: Any) -> None:
     table = _sweep_table()
     table["algorithm.lr"] = ["low", "low", "high", "high", "low", "high", "high"]
     ax = plots.plot_sweep(table, x="algorithm.lr", hue=None)
-    ((label, line),) = [(k, c.lines[0]) for k, c in _series(ax).items()]
+    ((label, line),) = [(k, c.lines[0]) for k, c in errorbar_series(ax).items()]
     assert label == "error"
     np.testing.assert_array_equal(line.get_xdata(orig=False), [0.0, 1.0])  # "high", "low" sorted
     np.testing.assert_allclose(

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import pulsetrain as pt
+from conftest import errorbar_series
 from pulsetrain import sweep as sw
 from pulsetrain.algorithms import AnalogSGD, DigitalSGD
 from pulsetrain.cli import main
@@ -435,7 +436,7 @@ def test_a_sweep_table_plots_final_errors_by_swept_value(
     _, res = done
     table = sw.load(res.out_dir)
     ax = plot_sweep(table, x="algorithm.lr")
-    lines = {k: c.lines[0] for k, c in _series(ax).items()}
+    lines = {k: c.lines[0] for k, c in errorbar_series(ax).items()}
     assert sorted(lines) == ["Analog SGD", "Digital SGD"]
     rows = table.to_pylist()
     for label, line in lines.items():
@@ -450,10 +451,3 @@ def test_a_sweep_table_plots_final_errors_by_swept_value(
             ]
             assert len(finals) == 6
             assert y == pytest.approx(np.mean(finals), rel=1e-12)
-
-
-def _series(ax: Any) -> dict[str, Any]:
-    """The errorbar series of an axes by label (plot_sweep draws one per group)."""
-    from matplotlib.container import ErrorbarContainer
-
-    return {str(c.get_label()): c for c in ax.containers if isinstance(c, ErrorbarContainer)}
