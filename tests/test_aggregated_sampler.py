@@ -23,10 +23,15 @@ from typing import Any
 import numpy as np
 import pytest
 from numpy.typing import NDArray
-from scipy import stats
 
 from pulsetrain import _core
 from pulsetrain.twin import TwinTile
+
+
+def _stats() -> Any:
+    """scipy.stats for the KS tests; the test is skipped, naming the extra, without scipy."""
+    return pytest.importorskip("scipy.stats", reason="needs the 'fit' extra (scipy) for KS tests")
+
 
 F64 = NDArray[np.float64]
 
@@ -116,6 +121,7 @@ def _check_law(sample: F64, mean: float, sd: float, what: str) -> None:
 
 @pytest.mark.parametrize(("w0", "sign"), [(-0.6, 1), (0.6, -1)])
 def test_aggregated_matches_per_pulse_for_n_1_to_31(w0: float, sign: int) -> None:
+    stats = _stats()
     # Far from the bound approached: every n in 1..31 aggregates (n = 1 is a single pulse).
     spec = _spec()
     for n in range(1, 32):
@@ -133,6 +139,7 @@ def test_aggregated_matches_per_pulse_for_n_1_to_31(w0: float, sign: int) -> Non
 
 
 def test_the_checks_see_a_wrong_variance() -> None:
+    stats = _stats()
     # Power: the naive variance n·(step·σ)² (no contraction) is rejected at n = 31.
     w0, n = -0.6, 31
     _, mean, _ = _soft_bounds_moments(w0, n)
@@ -143,6 +150,7 @@ def test_the_checks_see_a_wrong_variance() -> None:
 
 
 def test_near_the_bound_falls_back_to_per_pulse() -> None:
+    stats = _stats()
     # From 0.7 upwards the short trains aggregate and the long ones reach the guard band; from
     # 0.97 only single pulses run and the clip at hi binds. Fallback trains are the per-pulse
     # ones bit for bit (same key); aggregated ones match them in distribution.
@@ -176,6 +184,7 @@ def test_near_the_bound_falls_back_to_per_pulse() -> None:
 )
 @pytest.mark.parametrize("sign", [1, -1])
 def test_other_affine_families(family: str, over: dict[str, Any], sign: int) -> None:
+    stats = _stats()
     spec = _spec(family, **over)
     up = sign > 0
     w0 = -0.3 if up else 0.3

@@ -35,6 +35,7 @@ def nn() -> ModuleType:
 
 @pytest.mark.parametrize("name", ["h4", "h6", "h8", "h9"])
 def test_headline_core_runs_and_reports(nn: ModuleType, name: str) -> None:
+    pytest.importorskip("sklearn", reason="needs the 'data' extra (scikit-learn): Digits")
     full = nn.HEADLINES[name](columns=15)
     labels = [e.label for e in full.entries]
     assert len(set(labels)) == len(labels)
