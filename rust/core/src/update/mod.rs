@@ -79,7 +79,10 @@ impl Tile {
     /// modes (windows of rows of about 4·[`CHUNK_WORK`] estimated work; a call that fits one
     /// window never asks). A stopped call has applied the batch's whole increment to the rows
     /// of the finished windows and nothing to the others, counters equal to the pulses fired.
-    /// The stochastic pulse mode runs in one pass. Uninterrupted, bit-identical to one pass.
+    /// The stochastic pulse mode asks between chunks of samples (at most 64 samples and about
+    /// one window of element visits each): a stopped call has applied the first samples of the
+    /// batch to every row of every replica and nothing of the others, counters equal to the
+    /// pulses fired. Uninterrupted, bit-identical to one pass.
     ///
     /// # Errors
     /// As [`Tile::update`], and [`CoreError::Interrupted`] when `stop` returns true. Never
@@ -320,7 +323,7 @@ impl Tile {
             }
             UpdateMode::StochasticPulse(p) => match req {
                 Request::Outer { xs, ds, b, lr } => {
-                    Ok(stochastic::update(self, p, xs, ds, b, lr, phase, par))
+                    stochastic::update(self, p, xs, ds, b, lr, phase, par, (owner, stop))
                 }
                 Request::Delta { .. } => Err(no_delta_in_stochastic(owner)),
             },

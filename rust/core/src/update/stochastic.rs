@@ -2,12 +2,13 @@
 //! per sample, the x trains of every column ([`sample_trains`], `TRAIN_X` streams), then per
 //! row its d train and the coincidences' pulses (`UPDATE` stream, sample word `b`).
 
+use crate::error::CoreError;
 use crate::par::{map_indices, map_row_blocks, row, Par};
 use crate::pulse::{snap, Aggregated, Lane, LaneScratch, Pulser, LANE_BLOCK};
 use crate::rng::{tag, Stream};
 use crate::simd;
 use crate::spec::{StochasticParams, MAX_DESIRED_BL};
-use crate::tile::{Phase, Streams, Tile, UpdateStats};
+use crate::tile::{Interrupt, Phase, Streams, Tile, UpdateStats};
 use crate::variation::ElemMap;
 
 /// Upper bound on the x-train words kept for one chunk of samples (the chunk size never
@@ -39,21 +40,31 @@ pub(super) fn update(
     lr: f64,
     phase: Phase,
     par: Par<'_>,
-) -> UpdateStats {
+    (owner, stop): (&str, Interrupt<'_>),
+) -> Result<UpdateStats, CoreError> {
     let (rr, o, i) = tile.shape();
     let dw_min = tile.device.dw_min;
     let pulser = Pulser::with_aggregate(&tile.device, p.aggregate);
     let words = (p.desired_bl as usize).div_ceil(64);
-    let chunk = (TRAIN_WORDS_PER_CHUNK / (rr * i * words).max(1)).clamp(1, 64);
+    // Samples go in chunks, bounded by the x-train words kept and by about one update window
+    // of element visits (`super::window_work`), so that a stop is seen within a fraction of a
+    // second; every sample has its own streams, so the chunk size never changes results.
+    let elems = tile.state.len().max(1);
+    let by_work = usize::try_from(super::window_work()).unwrap_or(usize::MAX) / elems;
+    let chunk = (TRAIN_WORDS_PER_CHUNK / (rr * i * words).max(1))
+        .min(by_work)
+        .clamp(1, 64);
     let mut totals = vec![0u64; rr * o];
     let st = tile.next_tick();
     let work = tile.state.len() * b;
+    // `stop` is asked between chunks only when the call is longer than one window.
+    let ask = u64::try_from(work).unwrap_or(u64::MAX) > super::window_work();
     let (state, counters, maps) = tile.rows_mut(phase);
-    par.run(work, |par| {
-        let mut start = 0;
-        while start < b {
-            let end = (start + chunk).min(b);
-            let nb = end - start;
+    let mut start = 0;
+    while start < b {
+        let end = (start + chunk).min(b);
+        let nb = end - start;
+        let per_row = par.run(work, |par| {
             // Pass 1: per (replica, sample) constants and x trains, in parallel.
             let one = |t: usize| {
                 let (r, bb) = (t / nb, start + t % nb);
@@ -62,104 +73,108 @@ pub(super) fn update(
                 sample_trains(x, d, lr, dw_min, &p, st, r, bb as u64)
             };
             let trains: Vec<SampleTrains> = map_indices(par, rr * nb, one);
-            // Pass 2: rows, each with its own d trains and pulses.
             let trains = &trains;
-            let per_row =
-                map_row_blocks(par, i, 1, state, counters, maps, |g, prow, crow, mrow| {
-                    let (r, rw) = (g / o, g % o);
-                    let mut fired = 0u64;
-                    let mut dbits = [0u64; (MAX_DESIRED_BL as usize).div_ceil(64)];
-                    let mut scratch = LaneScratch::default();
-                    let mut n_co: Vec<u32> = Vec::new();
-                    for k in 0..nb {
-                        let tr = &trains[r * nb + k];
-                        if tr.bl == SKIPPED {
-                            continue;
-                        }
-                        let bb = start + k;
-                        let dv = ds.get((r * b + bb) * o + rw).copied().unwrap_or(0.0);
-                        let pd = snap(tr.a * dv.abs());
-                        if pd <= 0.0 {
-                            continue;
-                        }
-                        let mut s = st.open(r, rw as u64, tag::UPDATE, bb as u64);
-                        let words = tr.words;
-                        let Some(dw) = dbits.get_mut(..words) else {
-                            continue;
-                        };
-                        dw.fill(0);
-                        if !s.bernoulli_bits(pd, tr.bl, dw) {
-                            continue;
-                        }
-                        let d_pos = dv > 0.0;
-                        // Coincidences per column, in blocks of LANE_BLOCK columns: a block's
-                        // noise is drawn in column order (the order `fire` would draw it in),
-                        // then its trains are fired.
-                        for (block, bits) in tr
-                            .active
-                            .chunks(LANE_BLOCK)
-                            .zip(tr.bits.chunks(LANE_BLOCK * words))
-                        {
-                            // Coincidences with popcount over the packed trains, in vectors
-                            // where the CPU has them (`simd::count_coincidences`).
-                            let counts = &mut n_co;
-                            counts.clear();
-                            counts.resize(block.len(), 0);
-                            simd::count_coincidences(bits, dw, counts);
-                            if pulser.aggregates() {
-                                fired += aggregated_block(
-                                    &pulser,
-                                    block,
-                                    counts,
-                                    d_pos,
-                                    prow,
-                                    crow,
-                                    mrow,
-                                    &mut scratch,
-                                    &mut s,
-                                );
-                                pulser.fire_lanes(prow, mrow, &mut scratch);
-                                continue;
-                            }
-                            let lanes = &mut scratch.lanes;
-                            if lanes.len() < block.len() {
-                                lanes.resize(block.len(), Lane::default());
-                            }
-                            // Compact as we go: every column writes the next lane, and only
-                            // those with a coincidence advance (no branch on it).
-                            let mut total = 0u64;
-                            let mut live = 0usize;
-                            for ((col, x_pos), &n) in block.iter().zip(counts.iter()) {
-                                // Sign of the pulses: −sign(x_j d_i) (ΔW = −lr d xᵀ).
-                                if let Some(slot) = lanes.get_mut(live) {
-                                    *slot = Lane {
-                                        j: *col,
-                                        left: n,
-                                        off: total as u32,
-                                        up: x_pos != &d_pos,
-                                    };
-                                }
-                                if let Some(c) = crow.get_mut(*col as usize) {
-                                    *c += u64::from(n);
-                                }
-                                total += u64::from(n);
-                                live += usize::from(n > 0);
-                            }
-                            scratch.count = live;
-                            fired += total;
-                            pulser.draw_noise(total, &mut s, &mut scratch.normals);
-                            pulser.fire_lanes(prow, mrow, &mut scratch);
-                        }
+            // Pass 2 (the closure's value): the pulses per row.
+            map_row_blocks(par, i, 1, state, counters, maps, |g, prow, crow, mrow| {
+                let (r, rw) = (g / o, g % o);
+                let mut fired = 0u64;
+                let mut dbits = [0u64; (MAX_DESIRED_BL as usize).div_ceil(64)];
+                let mut scratch = LaneScratch::default();
+                let mut n_co: Vec<u32> = Vec::new();
+                for k in 0..nb {
+                    let tr = &trains[r * nb + k];
+                    if tr.bl == SKIPPED {
+                        continue;
                     }
-                    fired
-                });
-            for (t, v) in totals.iter_mut().zip(per_row) {
-                *t += v;
-            }
-            start = end;
+                    let bb = start + k;
+                    let dv = ds.get((r * b + bb) * o + rw).copied().unwrap_or(0.0);
+                    let pd = snap(tr.a * dv.abs());
+                    if pd <= 0.0 {
+                        continue;
+                    }
+                    let mut s = st.open(r, rw as u64, tag::UPDATE, bb as u64);
+                    let words = tr.words;
+                    let Some(dw) = dbits.get_mut(..words) else {
+                        continue;
+                    };
+                    dw.fill(0);
+                    if !s.bernoulli_bits(pd, tr.bl, dw) {
+                        continue;
+                    }
+                    let d_pos = dv > 0.0;
+                    // Coincidences per column, in blocks of LANE_BLOCK columns: a block's
+                    // noise is drawn in column order (the order `fire` would draw it in),
+                    // then its trains are fired.
+                    for (block, bits) in tr
+                        .active
+                        .chunks(LANE_BLOCK)
+                        .zip(tr.bits.chunks(LANE_BLOCK * words))
+                    {
+                        // Coincidences with popcount over the packed trains, in vectors
+                        // where the CPU has them (`simd::count_coincidences`).
+                        let counts = &mut n_co;
+                        counts.clear();
+                        counts.resize(block.len(), 0);
+                        simd::count_coincidences(bits, dw, counts);
+                        if pulser.aggregates() {
+                            fired += aggregated_block(
+                                &pulser,
+                                block,
+                                counts,
+                                d_pos,
+                                prow,
+                                crow,
+                                mrow,
+                                &mut scratch,
+                                &mut s,
+                            );
+                            pulser.fire_lanes(prow, mrow, &mut scratch);
+                            continue;
+                        }
+                        let lanes = &mut scratch.lanes;
+                        if lanes.len() < block.len() {
+                            lanes.resize(block.len(), Lane::default());
+                        }
+                        // Compact as we go: every column writes the next lane, and only
+                        // those with a coincidence advance (no branch on it).
+                        let mut total = 0u64;
+                        let mut live = 0usize;
+                        for ((col, x_pos), &n) in block.iter().zip(counts.iter()) {
+                            // Sign of the pulses: −sign(x_j d_i) (ΔW = −lr d xᵀ).
+                            if let Some(slot) = lanes.get_mut(live) {
+                                *slot = Lane {
+                                    j: *col,
+                                    left: n,
+                                    off: total as u32,
+                                    up: x_pos != &d_pos,
+                                };
+                            }
+                            if let Some(c) = crow.get_mut(*col as usize) {
+                                *c += u64::from(n);
+                            }
+                            total += u64::from(n);
+                            live += usize::from(n > 0);
+                        }
+                        scratch.count = live;
+                        fired += total;
+                        pulser.draw_noise(total, &mut s, &mut scratch.normals);
+                        pulser.fire_lanes(prow, mrow, &mut scratch);
+                    }
+                }
+                fired
+            })
+        });
+        for (t, v) in totals.iter_mut().zip(per_row) {
+            *t = t.saturating_add(v);
         }
-    });
-    tile.per_replica(&totals)
+        start = end;
+        if ask && start < b && stop() {
+            return Err(CoreError::Interrupted {
+                owner: owner.to_owned(),
+            });
+        }
+    }
+    Ok(tile.per_replica(&totals))
 }
 
 /// One block's trains with the aggregated sampler on (KERNEL_SPEC §5, §6): in column order,
