@@ -77,9 +77,9 @@ impl Tile {
             sum: 0.0,
             avg: Vec::new(),
         })?;
-        let st = self.next_tick();
+        let ks = self.next_tick().keyed(tag::CALIBRATION, 0);
         for (g, c) in cursors.iter_mut().enumerate() {
-            c.s = st.row_stream(g, tag::CALIBRATION);
+            c.s = ks.row_stream(g);
         }
         // Pulses per row per chunk: the chunk's work shared by the rows, at least 64.
         let budget = (CHUNK_WORK / rows.max(1) as u64).max(64);

@@ -816,12 +816,12 @@ impl Tile {
                 noise_std,
             ));
         }
-        let st = self.next_tick();
+        let ks = self.next_tick().keyed(tag::READ, 0);
         let nc = cols.len();
         let mut out = vec![0.0; r * o * nc];
         let (state, reference) = (&self.state, &self.reference);
         let f = |g: usize, orow: &mut [f64]| {
-            let mut s = st.row_stream(g, tag::READ);
+            let mut s = ks.row_stream(g);
             let (prow, rrow) = (row(state, g, i), row(reference, g, i));
             for (v, &c) in orow.iter_mut().zip(cols) {
                 let p = prow.get(c).copied().unwrap_or(0.0);
@@ -858,7 +858,8 @@ impl Tile {
     ) -> Vec<f64> {
         let (r, o, i) = self.shape();
         let (len_x, len_y) = if transpose { (o, i) } else { (i, o) };
-        let st = self.next_tick();
+        // Every sample's stream of this pass shares one key (tag, sub).
+        let ks = self.next_tick().keyed(tag, sub);
         let bm_allowed = !transpose;
         let mut out = vec![0.0; r * b * len_y];
         if len_y == 0 || b == 0 {
@@ -884,7 +885,7 @@ impl Tile {
                     let nb = ochunk.len() / len_y;
                     // Steps 1–3 for every sample (its own stream), written transposed into ut.
                     streams.clear();
-                    streams.extend((c0..c0 + nb).map(|bb| st.open(rep, bb as u64, tag, sub)));
+                    streams.extend((c0..c0 + nb).map(|bb| ks.open(rep, bb as u64)));
                     for (k, (s, sc)) in streams.iter_mut().zip(scales.iter_mut()).enumerate() {
                         let xs = row(x, rep * b + c0 + k, len_x);
                         if io.is_perfect {

@@ -136,10 +136,22 @@ pub struct Stream {
 impl Stream {
     /// Opens the stream at a raw address `[first block, tick, replica << 32 | row, tag word]`.
     pub fn with_counter(key: [u64; 2], address: [u64; 4]) -> Self {
+        Self::with_key(
+            stream_key(key, address[1], address[3]),
+            address[2],
+            address[0],
+        )
+    }
+
+    /// Opens the stream whose Philox key [`stream_key`] already gave (from the tile key, the
+    /// tick and the tag word), at `row_word` (`replica << 32 | row`) and `block`: the stream
+    /// [`Stream::with_counter`] opens, without deriving the key again (two Philox blocks), for
+    /// the many rows of one (tick, tag word).
+    pub fn with_key(key: [u32; 2], row_word: u64, block: u64) -> Self {
         Stream {
-            key: stream_key(key, address[1], address[3]),
-            row_rep: split(address[2]),
-            block: address[0],
+            key,
+            row_rep: split(row_word),
+            block,
             buf: [0; BULK_WORDS],
             pos: 0,
             len: 0,
@@ -147,9 +159,18 @@ impl Stream {
         }
     }
 
+    /// The tag word of `(tag, sample)` in a stream address.
+    #[inline]
+    pub fn tag_word(tag: u64, sample: u64) -> u64 {
+        tag | (sample << 8)
+    }
+
     /// Opens the stream of `(tick, replica, row, tag, sample)`.
     pub fn open(key: [u64; 2], tick: u64, replica: u64, row: u64, tag: u64, sample: u64) -> Self {
-        Self::with_counter(key, [0, tick, (replica << 32) | row, tag | (sample << 8)])
+        Self::with_counter(
+            key,
+            [0, tick, (replica << 32) | row, Self::tag_word(tag, sample)],
+        )
     }
 
     /// Next raw 32-bit word.

@@ -15,7 +15,7 @@ use rayon::prelude::*;
 use crate::error::CoreError;
 use crate::par::{for_each_row, Par, ROWS_PER_TASK};
 use crate::pulse::clip;
-use crate::rng::{tag, Stream};
+use crate::rng::{stream_key, tag, Stream};
 use crate::spec::{DeviceSpec, UpdateMode};
 use crate::variation::{draw_map, ElemMap};
 
@@ -156,19 +156,9 @@ pub(crate) struct Streams {
 }
 
 impl Streams {
-    /// The stream of global row `g` (local replica `g / out`, row `g % out`) for `tag`.
-    #[inline]
-    pub(crate) fn row_stream(&self, g: usize, tag: u64) -> Stream {
-        self.open(
-            g / self.out_size.max(1),
-            (g % self.out_size.max(1)) as u64,
-            tag,
-            0,
-        )
-    }
-
-    /// The stream `(tick, replica_offset + r, row, tag, sample)`.
-    #[inline]
+    /// The stream `(tick, replica_offset + r, row, tag, sample)` opened from the tile key (the
+    /// definition that [`Keyed::open`] must equal; the kernels open through [`Streams::keyed`]).
+    #[cfg(test)]
     pub(crate) fn open(&self, r: usize, row: u64, tag: u64, sample: u64) -> Stream {
         Stream::open(
             self.key,
@@ -178,6 +168,40 @@ impl Streams {
             tag,
             sample,
         )
+    }
+
+    /// The streams of `(tag, sample)` at this call's tick, their Philox key derived once for
+    /// every row and replica: the stream of local replica `r`, row `row` is
+    /// `Stream::open(key, tick, replica_offset + r, row, tag, sample)`, bit for bit.
+    pub(crate) fn keyed(&self, tag: u64, sample: u64) -> Keyed {
+        Keyed {
+            key: stream_key(self.key, self.tick, Stream::tag_word(tag, sample)),
+            replica_offset: self.replica_offset,
+            out_size: self.out_size,
+        }
+    }
+}
+
+/// The streams of one `(tick, tag, sample)` ([`Streams::keyed`]), rows and replicas apart.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Keyed {
+    key: [u32; 2],
+    replica_offset: u64,
+    out_size: usize,
+}
+
+impl Keyed {
+    /// The stream of local replica `r`, row `row` (see [`Streams::keyed`]).
+    #[inline]
+    pub(crate) fn open(&self, r: usize, row: u64) -> Stream {
+        Stream::with_key(self.key, ((self.replica_offset + r as u64) << 32) | row, 0)
+    }
+
+    /// The stream of global row `g` (local replica `g / out`, row `g % out`).
+    #[inline]
+    pub(crate) fn row_stream(&self, g: usize) -> Stream {
+        let o = self.out_size.max(1);
+        self.open(g / o, (g % o) as u64)
     }
 }
 
@@ -644,4 +668,34 @@ fn filled<T: Clone>(n: usize, v: T) -> Result<Vec<T>, CoreError> {
 /// Sum of a per-replica vector as an `Array1`, for the bindings.
 pub fn stats_array(s: &UpdateStats) -> Array1<u64> {
     Array1::from_vec(s.pulses.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Streams;
+    use crate::rng::tag;
+
+    #[test]
+    fn keyed_streams_are_the_streams_opened_from_the_tile_key() {
+        let st = Streams {
+            key: [0x0123_4567_89ab_cdef, 0xfedc_ba98_7654_3210],
+            tick: 41,
+            replica_offset: 7,
+            out_size: 3,
+        };
+        for (t, sample) in [(tag::UPDATE, 0), (tag::TRAIN_X, 5), (tag::READ, 1 << 40)] {
+            let ks = st.keyed(t, sample);
+            for g in 0..9 {
+                let (r, row) = (g / 3, (g % 3) as u64);
+                let mut want = st.open(r, row, t, sample);
+                let mut got = ks.open(r, row);
+                let mut by_row = ks.row_stream(g);
+                for _ in 0..100 {
+                    let w = want.next_u32();
+                    assert_eq!(got.next_u32(), w);
+                    assert_eq!(by_row.next_u32(), w);
+                }
+            }
+        }
+    }
 }

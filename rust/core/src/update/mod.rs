@@ -13,7 +13,7 @@ use crate::par::{map_row_blocks, row, Par};
 use crate::rng::{tag, Stream};
 use crate::spec::{UpdateMode, MAX_MAX_BL};
 use crate::tile::{map_rows_with, try_collect, Interrupt, CHUNK_WORK};
-use crate::tile::{Phase, Streams, Tile, UpdateStats};
+use crate::tile::{Keyed, Phase, Tile, UpdateStats};
 use crate::variation::ElemMap;
 use pulse_count::TrainCursor;
 
@@ -210,9 +210,9 @@ impl Tile {
             s: Stream::open([0, 0], 0, 0, 0, 0, 0),
             j: 0,
         })?;
-        let st = self.next_tick();
+        let ks = self.next_tick().keyed(tag::UPDATE, 0);
         for (g, c) in cursors.iter_mut().enumerate() {
-            c.s = st.row_stream(g, tag::UPDATE);
+            c.s = ks.row_stream(g);
         }
         let mut per_row = vec![0u64; rows];
         // Work left per row: a pulse, or a visit for an element without pulses.
@@ -402,7 +402,7 @@ impl Tile {
     {
         let (o, i) = (self.out_size, self.in_size);
         let rows = self.replicas * o;
-        let st = self.next_tick();
+        let ks = self.next_tick().keyed(tag::UPDATE, 0);
         let mut per_row: Vec<u64> = Vec::with_capacity(rows);
         let mut first = 0;
         while first < rows {
@@ -437,7 +437,7 @@ impl Tile {
                         maps,
                         |g, prow, crow, mrow| {
                             let g = first + g;
-                            let mut s = st.row_stream(g, tag::UPDATE);
+                            let mut s = ks.row_stream(g);
                             k(prow, crow, mrow, row(ds, g, i), &mut s)
                         },
                     )
@@ -445,7 +445,7 @@ impl Tile {
                 Request::Outer { xs, ds, b, lr } => par.run(len * b.max(1), |parallel| {
                     outer_rows(
                         parallel,
-                        st,
+                        ks,
                         (o, i, first),
                         (xs, ds, b, lr),
                         state,
@@ -479,7 +479,7 @@ fn window_work() -> u64 {
 #[allow(clippy::type_complexity)]
 fn outer_rows<K>(
     parallel: bool,
-    st: Streams,
+    ks: Keyed,
     (o, i, first): (usize, usize, usize),
     (xs, ds, b, lr): (&[f64], &[f64], usize, f64),
     state: &mut [f64],
@@ -521,7 +521,7 @@ where
                 .zip(acc.chunks_exact(i));
             rows.enumerate()
                 .map(|(kk, (((prow, crow), mrow), drow))| {
-                    let mut s = st.row_stream(g0 + kk, tag::UPDATE);
+                    let mut s = ks.row_stream(g0 + kk);
                     k(prow, crow, mrow, drow, &mut s)
                 })
                 .collect::<Vec<u64>>()

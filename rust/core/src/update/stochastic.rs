@@ -8,7 +8,7 @@ use crate::pulse::{snap, Aggregated, Lane, LaneScratch, Pulser, LANE_BLOCK};
 use crate::rng::{tag, Stream};
 use crate::simd;
 use crate::spec::{StochasticParams, MAX_DESIRED_BL};
-use crate::tile::{Interrupt, Phase, Streams, Tile, UpdateStats};
+use crate::tile::{Interrupt, Keyed, Phase, Streams, Tile, UpdateStats};
 use crate::variation::ElemMap;
 
 /// Upper bound on the x-train words kept for one chunk of samples (the chunk size never
@@ -26,6 +26,8 @@ struct SampleTrains {
     words: usize,
     /// Bits of the active columns, `words` per column, in `active` order.
     bits: Vec<u64>,
+    /// The d trains' streams of the sample (`UPDATE`, sample word); `None` when skipped.
+    d_streams: Option<Keyed>,
 }
 
 const SKIPPED: usize = 0;
@@ -92,7 +94,10 @@ pub(super) fn update(
                     if pd <= 0.0 {
                         continue;
                     }
-                    let mut s = st.open(r, rw as u64, tag::UPDATE, bb as u64);
+                    let Some(ds_keyed) = tr.d_streams else {
+                        continue;
+                    };
+                    let mut s = ds_keyed.open(r, rw as u64);
                     let words = tr.words;
                     let Some(dw) = dbits.get_mut(..words) else {
                         continue;
@@ -281,6 +286,7 @@ fn sample_trains(
         words: 0,
         active: Vec::new(),
         bits: Vec::new(),
+        d_streams: None,
     };
     let x_m = x.iter().fold(0.0f64, |m, v| m.max(v.abs()));
     let d_m = um_grad_scale * d.iter().fold(0.0f64, |m, v| m.max(v.abs()));
@@ -309,6 +315,8 @@ fn sample_trains(
     }
     let bl = bl as usize;
     let full_words = bl.div_ceil(64);
+    // Every column's x train of this sample (and below, every row's d train): one key each.
+    let xs = st.keyed(tag::TRAIN_X, sample);
     let mut active = Vec::new();
     let mut bits = Vec::new();
     let mut buf = vec![0u64; full_words];
@@ -317,7 +325,7 @@ fn sample_trains(
         if px <= 0.0 {
             continue;
         }
-        let mut s = st.open(replica, j as u64, tag::TRAIN_X, sample);
+        let mut s = xs.open(replica, j as u64);
         buf.fill(0);
         if s.bernoulli_bits(px, bl, &mut buf) {
             active.push((j as u32, xv > 0.0));
@@ -330,5 +338,6 @@ fn sample_trains(
         words: full_words,
         active,
         bits,
+        d_streams: Some(st.keyed(tag::UPDATE, sample)),
     }
 }
