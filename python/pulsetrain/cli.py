@@ -89,8 +89,9 @@ TRACES is a CSV with the columns device,pulse,direction,w: one row per pulse per
 state after the pulse (pulse 0, direction 0: the state before the first pulse), direction +1
 (up) or -1 (down). With --g-min/--g-max the w column holds conductances, mapped to [-1, 1].
 Prints a table (family, AIC, R2, RMSE, reduced chi2, cycle noise, parameters +- standard
-error), then the best family's device config (written to --out if given; paste it under an
-algorithm's 'device' key in a 'pulsetrain run' config), and draws --figure (extra 'plot').
+error), then the best family's device config (written to --out if given; a 'pulsetrain run'
+or 'pulsetrain sweep' config includes that file with  device = {include = "FILE"}  under an
+algorithm, FILE relative to the config's folder), and draws --figure (extra 'plot').
 """
 
 

@@ -19,9 +19,11 @@ import tomllib
 import types
 import typing
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any, Self, TypeVar
 
 from pulsetrain._validation import parameter_error
+from pulsetrain.errors import ParameterError
 
 __all__ = [
     "dumps_json",
@@ -31,6 +33,7 @@ __all__ = [
     "loads_toml",
     "register",
     "registered_classes",
+    "resolve_includes",
     "to_dict",
 ]
 
@@ -542,3 +545,99 @@ class ConfigMixin:
         if given != kind:
             raise parameter_error("kind", cls.__name__, repr(kind), given)
         return _build(cls, {**data, "kind": kind}, "")
+
+
+# --------------------------------------------------------------------------- includes
+
+#: Includes nested deeper than this (a file including a file ...) are refused.
+MAX_INCLUDE_DEPTH = 16
+
+
+def resolve_includes(
+    data: object, base: str | Path, *, path: str = "", owner: str = "config"
+) -> Any:
+    """Replace every table ``{include = "FILE"}`` by the contents of FILE.
+
+    Any table of a config file may be written as a table with the single key ``include``, e.g.
+    ``device = {include = "fitted.toml"}`` for the device file that ``pulsetrain fit`` writes.
+    FILE (``.toml`` or ``.json``) is read relative to ``base`` (the including file's folder)
+    unless absolute; it must hold one table, and may include files itself (relative to its own
+    folder). The result is plain data with no includes left, so a config written back from it
+    embeds the included tables and no longer depends on the files.
+
+    Parameters
+    ----------
+    data : object
+        Plain data read from a config file (dicts, lists, scalars).
+    base : str or pathlib.Path
+        Folder that relative include paths start from.
+    path : str, optional
+        Key path of ``data`` (for error messages).
+    owner : str, optional
+        Who reads the config (for error messages), e.g. ``"pulsetrain run"``.
+
+    Returns
+    -------
+    object
+        ``data`` with every include replaced (a new structure; ``data`` is not changed).
+
+    Raises
+    ------
+    ParameterError
+        If an include names a missing, unreadable or invalid file, a file that is not one table,
+        includes itself through a chain of files, or nests deeper than
+        :data:`MAX_INCLUDE_DEPTH` files; the message names the key path and the file.
+
+    Examples
+    --------
+    >>> resolve_includes({"a": 1, "b": [2, {"c": 3}]}, ".")
+    {'a': 1, 'b': [2, {'c': 3}]}
+    """
+    return _resolve(data, Path(base), path, owner, ())
+
+
+def _resolve(data: object, base: Path, path: str, owner: str, chain: tuple[Path, ...]) -> Any:
+    if isinstance(data, Mapping):
+        if set(data) == {"include"}:
+            return _include(data["include"], base, path, owner, chain)
+        return {k: _resolve(v, base, _join(path, str(k)), owner, chain) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_resolve(v, base, f"{path}[{i}]", owner, chain) for i, v in enumerate(data)]
+    return data
+
+
+def _include(name: object, base: Path, table: str, owner: str, chain: tuple[Path, ...]) -> Any:
+    # Errors name the include key; the included tables keep the including table's key path.
+    path = _join(table, "include")
+    if not isinstance(name, str) or not name:
+        raise parameter_error(path, owner, "the path of a .toml or .json file", name)
+    p = Path(name).expanduser()
+    p = p if p.is_absolute() else base / p
+    suffix = p.suffix.lower()
+    if suffix not in (".toml", ".json"):
+        raise parameter_error(path, owner, "the path of a .toml or .json file", str(p))
+    if not p.is_file():
+        raise parameter_error(path, owner, "an existing .toml or .json file", str(p))
+    real = p.resolve()
+    if real in chain:
+        raise parameter_error(path, owner, "a file that does not include itself", str(p))
+    if len(chain) >= MAX_INCLUDE_DEPTH:
+        raise parameter_error(
+            path, owner, f"includes nested at most {MAX_INCLUDE_DEPTH} files deep", str(p)
+        )
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise parameter_error(path, owner, f"a readable file ({exc})", str(p)) from None
+    try:
+        loaded = loads_toml(text) if suffix == ".toml" else loads_json(text)
+    except ParameterError as exc:
+        raise parameter_error(path, owner, f"a valid {suffix[1:].upper()} file", str(p)) from exc
+    except (ValueError, RecursionError, OverflowError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise parameter_error(
+            path, owner, f"a {suffix[1:].upper()} file pulsetrain can read ({reason})", str(p)
+        ) from None
+    if not isinstance(loaded, Mapping):
+        raise parameter_error(path, owner, "a file holding one table", str(p))
+    return _resolve(loaded, p.parent, table, owner, (*chain, real))

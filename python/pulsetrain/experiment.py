@@ -51,7 +51,15 @@ from pulsetrain.algorithms import (
 )
 from pulsetrain.algorithms import run as train
 from pulsetrain.algorithms.base import Algorithm
-from pulsetrain.config import ConfigMixin, dumps_toml, from_dict, loads_json, loads_toml, register
+from pulsetrain.config import (
+    ConfigMixin,
+    dumps_toml,
+    from_dict,
+    loads_json,
+    loads_toml,
+    register,
+    resolve_includes,
+)
 from pulsetrain.devices import Device, SkewLinear
 from pulsetrain.errors import MissingExtraError, ParameterError
 from pulsetrain.problems import LeastSquares, Problem
@@ -425,6 +433,10 @@ def experiment_from_dict(data: Mapping[str, Any]) -> Experiment:
 def load_experiment(path: str | Path) -> Experiment:
     """Read an experiment from a ``.toml`` or ``.json`` file.
 
+    Any table may be given as ``{include = "FILE"}`` (for instance the device file that
+    ``pulsetrain fit`` writes: ``device = {include = "fitted.toml"}``), FILE relative to this
+    file's folder (:func:`pulsetrain.config.resolve_includes`).
+
     Parameters
     ----------
     path : str or pathlib.Path
@@ -438,8 +450,9 @@ def load_experiment(path: str | Path) -> Experiment:
     Raises
     ------
     ParameterError
-        If the file is missing, has another suffix, is not valid TOML/JSON, or describes a bad
-        experiment (the message names the key path, the allowed values and the value found).
+        If the file (or a file it includes) is missing, has another suffix, is not valid
+        TOML/JSON, or describes a bad experiment (the message names the key path, the allowed
+        values and the value found).
     """
     p = Path(path)
     suffix = p.suffix.lower()
@@ -455,6 +468,7 @@ def load_experiment(path: str | Path) -> Experiment:
         ) from None
     try:
         data = loads_toml(text) if suffix == ".toml" else loads_json(text)
+        data = resolve_includes(data, p.parent, owner="pulsetrain run")
         return experiment_from_dict(data)
     except ParameterError:
         raise

@@ -60,6 +60,7 @@ from pulsetrain.config import (
     loads_toml,
     register,
     registered_classes,
+    resolve_includes,
     to_dict,
 )
 from pulsetrain.errors import MissingExtraError, ParameterError
@@ -491,6 +492,9 @@ def sweep_from_dict(data: Mapping[str, Any]) -> Sweep:
 def load_sweep(path: str | Path) -> Sweep:
     """Read a sweep from a ``.toml`` or ``.json`` file.
 
+    Tables may be given as ``{include = "FILE"}``, as in
+    :func:`pulsetrain.experiment.load_experiment`.
+
     Parameters
     ----------
     path : str or pathlib.Path
@@ -515,6 +519,7 @@ def load_sweep(path: str | Path) -> Sweep:
     try:
         text = p.read_text(encoding="utf-8")
         data = loads_toml(text) if suffix == ".toml" else loads_json(text)
+        data = resolve_includes(data, p.parent, owner="pulsetrain sweep")
         return sweep_from_dict(data)
     except ParameterError:
         raise
