@@ -41,9 +41,13 @@ __all__ = [
     "PRESETS",
     "Preset",
     "ald",
+    "capacitor_li2018_piecewise",
+    "ecram_kim2019_piecewise",
+    "ecram_tang2018_piecewise",
     "exp_step",
     "exponential",
     "get",
+    "linear_step_table",
     "p4_few_state",
     "power",
     "power_step",
@@ -318,6 +322,144 @@ def rram_hfo2_piecewise() -> Device:
     return dataclasses.replace(rram_hfo2(), response=_soft_bounds_table())
 
 
+def linear_step_table(w_min: float, w_max: float, gamma_up: float, gamma_down: float) -> Piecewise:
+    """Return the ``LinearStepDevice`` law of aihwkit as an exact 2-node table.
+
+    aihwkit 1.1.0 (``simulator/configs/devices.py``, ``LinearStepDevice``, its update Eq.):
+    a pulse moves the weight by ``Δw_min·(γ^d·w + 1)`` with ``γ^+ = −γ_up/b_max`` and
+    ``γ^- = −γ_down/b_min``, so ``q₊(w) = 1 − γ_up·w/w_max`` and
+    ``q₋(w) = 1 − γ_down·w/w_min`` (``w_min < 0``). Both are linear in ``w``, so the two-node
+    table on ``[w_min, w_max]`` (their values at the bounds) interpolates them exactly; both
+    are 1 at ``w = 0``, the symmetric point. At the nominal bounds this is aihwkit's law with
+    ``mean_bound_reference`` (slopes from the mean bounds).
+
+    Parameters
+    ----------
+    w_min, w_max : float
+        The bounds, ``w_min < 0 < w_max``.
+    gamma_up, gamma_down : float
+        aihwkit's ``gamma_up``, ``gamma_down`` (≥ 0; the response stays positive at both bounds
+        when they are below 1, as in every aihwkit preset).
+
+    Returns
+    -------
+    Piecewise
+        ``piecewise_up = (q₊(w_min), q₊(w_max))``, ``piecewise_down`` likewise.
+    """
+
+    def up(w: float) -> float:
+        return 1.0 - gamma_up * w / w_max
+
+    def down(w: float) -> float:
+        return 1.0 - gamma_down * w / w_min
+
+    return Piecewise(
+        w_min=w_min,
+        w_max=w_max,
+        piecewise_up=(up(w_min), up(w_max)),
+        piecewise_down=(down(w_min), down(w_max)),
+    )
+
+
+def ecram_tang2018_piecewise() -> Device:
+    """Li-ion ECRAM: aihwkit's ``EcRamPresetDevice`` as an exact 2-node table.
+
+    Source: aihwkit 1.1.0 ``simulator/presets/devices.py`` (``EcRamPresetDevice``), a fit of
+    aihwkit's ``LinearStepDevice`` (see :func:`linear_step_table` for its Eq.) to the lithium
+    ECRAM of Tang et al., IEDM 2018 (doi:10.1109/IEDM.2018.8614551), range shifted so that the
+    symmetric point is 0: bounds [−0.8276, 1.1724], gamma_up 0.1153, gamma_down 0.5085,
+    dw_min 0.002, multiplicative cycle-to-cycle noise dw_min_std 0.3, dw_min_dtod 0.1,
+    up_down_dtod 0.01, w_max_dtod = w_min_dtod = 0.05.
+
+    Differences: Not modelled: aihwkit's device-to-device spread of the
+    slopes (gamma_up_dtod, gamma_down_dtod). With bound spread the node grid stretches to each
+    element's own bounds, so the slopes follow the element's bounds, where aihwkit's
+    ``mean_bound_reference`` keeps the nominal ones.
+
+    Returns
+    -------
+    Device
+        A 2-node :class:`~pulsetrain.devices.Piecewise` device (1000 states) with the aihwkit
+        noise and spreads.
+    """
+    return Device(
+        response=linear_step_table(-0.8276, 1.1724, 0.1153, 0.5085),
+        dw_min=0.002,
+        dw_min_std=0.3,
+        c2c_mode=C2CMode.MULTIPLICATIVE,
+        dw_min_dtod=0.1,
+        up_down_dtod=0.01,
+        w_max_dtod=0.05,
+        w_min_dtod=0.05,
+    )
+
+
+def ecram_kim2019_piecewise() -> Device:
+    """Metal-oxide ECRAM: aihwkit's ``EcRamMOPresetDevice`` as an exact 2-node table.
+
+    Source: aihwkit 1.1.0 ``simulator/presets/devices.py`` (``EcRamMOPresetDevice``), aihwkit's
+    ``LinearStepDevice`` (see :func:`linear_step_table` for its Eq.) on data of Kim et al.,
+    IEDM 2019 (doi:10.1109/IEDM19573.2019.8993463): bounds [−0.8286, 1.1714], gamma_up 0.4152,
+    gamma_down 0.7342, dw_min 2.8214e−4, multiplicative cycle-to-cycle noise dw_min_std 2.0,
+    dw_min_dtod 0.1, up_down_dtod 0.01, w_max_dtod = w_min_dtod = 0.05.
+
+    Differences: Not modelled: aihwkit's device-to-device spread of the
+    slopes (gamma_up_dtod, gamma_down_dtod). With bound spread the node grid stretches to each
+    element's own bounds, so the slopes follow the element's bounds, where aihwkit's
+    ``mean_bound_reference`` keeps the nominal ones.
+
+    Returns
+    -------
+    Device
+        A 2-node :class:`~pulsetrain.devices.Piecewise` device (about 7089 states) with the
+        aihwkit noise and spreads.
+    """
+    return Device(
+        response=linear_step_table(-0.8286, 1.1714, 0.4152, 0.7342),
+        dw_min=2.8214e-4,
+        dw_min_std=2.0,
+        c2c_mode=C2CMode.MULTIPLICATIVE,
+        dw_min_dtod=0.1,
+        up_down_dtod=0.01,
+        w_max_dtod=0.05,
+        w_min_dtod=0.05,
+    )
+
+
+def capacitor_li2018_piecewise() -> Device:
+    """CMOS capacitor cell: aihwkit's ``CapacitorPresetDevice`` as an exact 2-node table.
+
+    Source: aihwkit 1.1.0 ``simulator/presets/devices.py`` (``CapacitorPresetDevice``), aihwkit's
+    ``LinearStepDevice`` (see :func:`linear_step_table` for its Eq.) fitted to the capacitor
+    cell of Li et al., VLSI 2018 (doi:10.1109/VLSIT.2018.8510648): bounds [−1, 1], gamma_up =
+    gamma_down = 0.05, dw_min 0.005, additive cycle-to-cycle noise dw_min_std 0.3, dw_min_dtod
+    0.1, up_down_dtod 0.06, w_max_dtod = w_min_dtod = 0.07.
+
+    Differences: Not modelled: aihwkit's device-to-device spread of the
+    slopes (gamma_up_dtod, gamma_down_dtod). With bound spread the node grid stretches to each
+    element's own bounds, so the slopes follow the element's bounds, where aihwkit's
+    ``mean_bound_reference`` keeps the nominal ones. The capacitor's leakage (aihwkit's
+    ``lifetime`` 1e6 with ``lifetime_dtod`` 0.3, a decay once per mini-batch) is not modelled
+    either.
+
+    Returns
+    -------
+    Device
+        A 2-node :class:`~pulsetrain.devices.Piecewise` device (400 states) with the aihwkit
+        noise and spreads.
+    """
+    return Device(
+        response=linear_step_table(-1.0, 1.0, 0.05, 0.05),
+        dw_min=0.005,
+        dw_min_std=0.3,
+        c2c_mode=C2CMode.ADDITIVE,
+        dw_min_dtod=0.1,
+        up_down_dtod=0.06,
+        w_max_dtod=0.07,
+        w_min_dtod=0.07,
+    )
+
+
 _GONG_BIN = 98
 """Pulses the up trace spends in the middle (6th) of 10 equal conductance bins (see below)."""
 _GONG_UP_COUNTS: Final = (10, 47, 146, 129, 151, 98, 123, 132, 128, 34)
@@ -401,6 +543,21 @@ PRESETS: dict[str, Preset] = {
             "rram_gong2018_piecewise",
             rram_gong2018_piecewise,
             "aihwkit example 21 data (Gong et al. Nat. Commun. 2018), 10 measured nodes",
+        ),
+        Preset(
+            "ecram_tang2018_piecewise",
+            ecram_tang2018_piecewise,
+            "aihwkit EcRam (Tang et al. IEDM 2018), linear step as an exact 2-node table",
+        ),
+        Preset(
+            "ecram_kim2019_piecewise",
+            ecram_kim2019_piecewise,
+            "aihwkit EcRamMO (Kim et al. IEDM 2019), linear step as an exact 2-node table",
+        ),
+        Preset(
+            "capacitor_li2018_piecewise",
+            capacitor_li2018_piecewise,
+            "aihwkit Capacitor (Li et al. VLSI 2018), linear step as a 2-node table; no leakage",
         ),
     )
 }
