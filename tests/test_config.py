@@ -133,6 +133,7 @@ def test_to_dict_shapes() -> None:
         "c2c_mode",
         "dw_min_dtod",
         "dw_min_dtod_log_normal",
+        "up_down",
         "up_down_dtod",
         "w_max_dtod",
         "w_min_dtod",

@@ -342,6 +342,7 @@ SPEC_KEYS = {
     "c2c_multiplicative",
     "dw_min_dtod",
     "dw_min_dtod_log_normal",
+    "up_down",
     "up_down_dtod",
     "w_max_dtod",
     "w_min_dtod",

@@ -568,7 +568,9 @@ class FitResult:
         Cycle-to-cycle noise sigma_c in units of the element's step.
     dtod : dict of str to float
         ``dw_min_dtod``, ``up_down_dtod``, ``w_max_dtod``, ``w_min_dtod``, and ``up_down``, the
-        mean up/down imbalance r (should be ~0; a Device cannot carry a nonzero mean).
+        mean up/down imbalance r of the families that cannot express one themselves (0 for
+        those that can: SkewLinear's ``c``, the soft-bounds slopes), written to the device as
+        ``Device.up_down``.
     per_device : tuple of dict
         Per device: ``a_up``, ``a_dn`` (steps at q = 1), ``lo``, ``hi`` and their standard errors.
     bound_spread : bool
@@ -617,6 +619,7 @@ class FitResult:
             dw_min_std=self.dw_min_std,
             c2c_mode=self.c2c_mode,
             dw_min_dtod=self.dtod["dw_min_dtod"],
+            up_down=self.dtod.get("up_down", 0.0),
             up_down_dtod=self.dtod["up_down_dtod"],
             w_max_dtod=self.dtod["w_max_dtod"],
             w_min_dtod=self.dtod["w_min_dtod"],

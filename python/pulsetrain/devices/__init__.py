@@ -23,6 +23,7 @@ from pulsetrain._validation import (
     REAL,
     Bool,
     InstanceOf,
+    Interval,
     Options,
     check_fields,
     constrained,
@@ -90,6 +91,7 @@ SPEC_FAMILIES: Final[frozenset[str]] = frozenset(
 """The spec ``family`` names the response families produce (the core's family names)."""
 
 _FAMILY_CLASSES: Final = tuple(RESPONSE_FAMILIES.values())
+_UP_DOWN: Final = Interval(-1.0, 1.0, closed="neither")
 
 
 class C2CMode(enum.Enum):
@@ -132,6 +134,11 @@ class Device(ConfigMixin):
     """Device-to-device spread of the step gain g, dimensionless (≥ 0)."""
     dw_min_dtod_log_normal: bool = field(default=False, metadata=constrained(Bool()))
     """Draw the gain as ``exp(dw_min_dtod·ξ)`` instead of ``1 + dw_min_dtod·ξ``."""
+    up_down: float = field(default=0.0, metadata=constrained(_UP_DOWN))
+    """Mean up/down step imbalance r̄, dimensionless, in (-1, 1) (aihwkit's ``up_down``): the
+    up step is ``dw_min·(g + r)`` and the down step ``dw_min·(g − r)`` with
+    ``r = up_down + up_down_dtod·ξ``; it scales ``q_+`` by ``1 + up_down`` and ``q_-`` by
+    ``1 − up_down`` and so moves the symmetric point."""
     up_down_dtod: float = field(default=0.0, metadata=constrained(_NON_NEGATIVE))
     """Device-to-device spread of the up/down step imbalance, in units of dw_min (≥ 0)."""
     w_max_dtod: float = field(default=0.0, metadata=constrained(_NON_NEGATIVE))
@@ -208,7 +215,7 @@ class Device(ConfigMixin):
         return (hi - lo) / self.dw_min
 
     def q_plus(self, w: npt.ArrayLike) -> FloatArray:
-        """Nominal up-pulse response ``q_+(w)`` of the family.
+        """Nominal up-pulse response ``(1 + up_down)·q_+(w)`` (the family's, times the imbalance).
 
         Parameters
         ----------
@@ -220,10 +227,11 @@ class Device(ConfigMixin):
         ndarray of float64
             Same shape as ``w``.
         """
-        return self.response.q_plus(w)
+        q = self.response.q_plus(w)
+        return q if self.up_down == 0.0 else (1.0 + self.up_down) * q
 
     def q_minus(self, w: npt.ArrayLike) -> FloatArray:
-        """Nominal down-pulse response ``q_-(w)`` of the family.
+        """Nominal down-pulse response ``(1 - up_down)·q_-(w)`` (the family's, times the imbalance).
 
         Parameters
         ----------
@@ -235,7 +243,8 @@ class Device(ConfigMixin):
         ndarray of float64
             Same shape as ``w``.
         """
-        return self.response.q_minus(w)
+        q = self.response.q_minus(w)
+        return q if self.up_down == 0.0 else (1.0 - self.up_down) * q
 
     def F(self, w: npt.ArrayLike) -> FloatArray:
         """Symmetric component ``F = (q_- + q_+)/2``.
@@ -250,7 +259,9 @@ class Device(ConfigMixin):
         ndarray of float64
             Same shape as ``w``.
         """
-        return self.response.F(w)
+        if self.up_down == 0.0:
+            return self.response.F(w)
+        return 0.5 * (self.q_minus(w) + self.q_plus(w))
 
     def G(self, w: npt.ArrayLike) -> FloatArray:
         """Asymmetric component ``G = (q_- - q_+)/2``.
@@ -265,7 +276,9 @@ class Device(ConfigMixin):
         ndarray of float64
             Same shape as ``w``.
         """
-        return self.response.G(w)
+        if self.up_down == 0.0:
+            return self.response.G(w)
+        return 0.5 * (self.q_minus(w) - self.q_plus(w))
 
     def M(self, w: npt.ArrayLike) -> FloatArray:
         """Saturation ``M = q_+ q_-``.
@@ -280,17 +293,36 @@ class Device(ConfigMixin):
         ndarray of float64
             Same shape as ``w``.
         """
-        return self.response.M(w)
+        if self.up_down == 0.0:
+            return self.response.M(w)
+        return self.q_plus(w) * self.q_minus(w)
 
     def symmetric_point(self) -> float:
-        """Return the nominal symmetric point of the family (NaN for :class:`Ideal`).
+        """Return the nominal symmetric point (NaN for :class:`Ideal`).
+
+        The family's own SP when ``up_down`` is 0; otherwise the root of
+        ``(1 − up_down)·q_-(w) − (1 + up_down)·q_+(w)`` in ``[lo, hi]`` by the bisection of
+        KERNEL_SPEC §4 (NaN for :class:`Ideal`, whose G is then a nonzero constant).
 
         Returns
         -------
         float
             The SP of the physical state, in weight units.
         """
-        return self.response.symmetric_point()
+        if self.up_down == 0.0:
+            return self.response.symmetric_point()
+        if isinstance(self.response, Ideal):
+            return math.nan
+        a, b = self.bounds()
+        for _ in range(100):
+            m = 0.5 * (a + b)
+            if m <= a or m >= b:
+                break
+            if float(self.q_minus(m)) - float(self.q_plus(m)) > 0:
+                b = m
+            else:
+                a = m
+        return 0.5 * (a + b)
 
     def to_spec(self) -> dict[str, Any]:
         """Return the device spec dict for ``_core.Tile`` (KERNEL_SPEC §1).
@@ -316,6 +348,7 @@ class Device(ConfigMixin):
             c2c_multiplicative=self.c2c_mode is C2CMode.MULTIPLICATIVE,
             dw_min_dtod=float(self.dw_min_dtod),
             dw_min_dtod_log_normal=bool(self.dw_min_dtod_log_normal),
+            up_down=float(self.up_down),
             up_down_dtod=float(self.up_down_dtod),
             w_max_dtod=float(self.w_max_dtod),
             w_min_dtod=float(self.w_min_dtod),

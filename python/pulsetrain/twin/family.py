@@ -51,6 +51,7 @@ _FLOAT_KEYS: Final = (
     "dw_min",
     "dw_min_std",
     "dw_min_dtod",
+    "up_down",
     "up_down_dtod",
     "w_max_dtod",
     "w_min_dtod",
@@ -173,6 +174,7 @@ class DeviceSpec:
     c2c_multiplicative: bool
     dw_min_dtod: float
     dw_min_dtod_log_normal: bool
+    up_down: float
     up_down_dtod: float
     w_max_dtod: float
     w_min_dtod: float
@@ -213,6 +215,8 @@ class DeviceSpec:
         ... ).family
         'ideal'
         """
+        # ``up_down`` is optional (default 0): specs written before it existed stay valid.
+        spec = {"up_down": 0.0, **spec}
         family = spec.get("family")
         nodes = _NODE_KEYS if family == "piecewise" else ()
         _check_keys(spec, ("family", *_FLOAT_KEYS, *_BOOL_KEYS, *nodes), "the device spec")
@@ -240,6 +244,8 @@ class DeviceSpec:
             value = getattr(self, name)
             if value < 0.0:
                 raise ParameterError(_message(name, "a float in the range [0, inf)", value))
+        if not abs(self.up_down) < 1.0:
+            raise ParameterError(_message("up_down", "a float in the range (-1, 1)", self.up_down))
         if self.family == "linear_step" and not self.lo < self.sp < self.hi:
             raise ParameterError(_message("sp", "strictly between lo and hi", self.sp))
         if self.family in ("skew_linear", "soft_bounds", "power", "exponential") and not (

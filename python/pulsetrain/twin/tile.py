@@ -195,7 +195,7 @@ class TwinTile:
                 g = _exp_or_inf(dev.dw_min_dtod * xi_g)
             else:
                 g = 1.0 + dev.dw_min_dtod * xi_g
-            rr = dev.up_down_dtod * xi_r
+            rr = dev.up_down + dev.up_down_dtod * xi_r
             self._up: F64 = np.abs(dev.dw_min * (g + rr))
             self._dn: F64 = np.abs(dev.dw_min * (g - rr))
             s = dev.shape_origin

@@ -85,6 +85,7 @@ fn main() {
         c2c,
         dw_min_dtod: 0.3,
         dw_min_dtod_log_normal: false,
+        up_down: 0.0,
         up_down_dtod: 0.01,
         w_max_dtod: 0.3,
         w_min_dtod: 0.3,
@@ -129,6 +130,7 @@ fn main() {
             let dev = DeviceSpec {
                 dw_min_std: 0.0,
                 dw_min_dtod: 0.0,
+                up_down: 0.0,
                 up_down_dtod: 0.0,
                 w_max_dtod: 0.0,
                 w_min_dtod: 0.0,

@@ -284,6 +284,7 @@ mod tests {
             c2c,
             dw_min_dtod: 0.3,
             dw_min_dtod_log_normal: false,
+            up_down: 0.0,
             up_down_dtod: 0.01,
             w_max_dtod: 0.3,
             w_min_dtod: 0.3,

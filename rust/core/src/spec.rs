@@ -33,6 +33,9 @@ pub struct DeviceSpec {
     pub dw_min_dtod: f64,
     /// Log-normal instead of normal gain spread.
     pub dw_min_dtod_log_normal: bool,
+    /// Mean up/down step imbalance r̄: an element's steps are `dw_min·(g ± r)` with
+    /// `r = up_down + up_down_dtod·ξ` (aihwkit's `up_down`), in (−1, 1).
+    pub up_down: f64,
     /// Device-to-device up/down step asymmetry spread.
     pub up_down_dtod: f64,
     /// Relative spread of the upper bound.
@@ -178,6 +181,14 @@ impl DeviceSpec {
         positive("dw_min", O, self.dw_min)?;
         non_negative("dw_min_std", O, self.dw_min_std)?;
         non_negative("dw_min_dtod", O, self.dw_min_dtod)?;
+        if !(self.up_down.is_finite() && self.up_down.abs() < 1.0) {
+            return Err(CoreError::param(
+                "up_down",
+                O,
+                "a float in the range (-1, 1)",
+                self.up_down,
+            ));
+        }
         non_negative("up_down_dtod", O, self.up_down_dtod)?;
         non_negative("w_max_dtod", O, self.w_max_dtod)?;
         non_negative("w_min_dtod", O, self.w_min_dtod)?;

@@ -26,7 +26,7 @@ pub fn draw_map(d: &DeviceSpec, s: &mut Stream, reference: &mut f64) -> ElemMap 
     } else {
         1.0 + d.dw_min_dtod * xg
     };
-    let r = d.up_down_dtod * xr;
+    let r = d.up_down + d.up_down_dtod * xr;
     let up = (d.dw_min * (g + r)).abs();
     let dn = (d.dw_min * (g - r)).abs();
     let c = d.family.centre();

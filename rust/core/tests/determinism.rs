@@ -20,6 +20,7 @@ fn device() -> DeviceSpec {
         c2c: C2cMode::Additive,
         dw_min_dtod: 0.2,
         dw_min_dtod_log_normal: false,
+        up_down: 0.0,
         up_down_dtod: 0.05,
         w_max_dtod: 0.1,
         w_min_dtod: 0.1,

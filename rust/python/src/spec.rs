@@ -78,6 +78,11 @@ pub(crate) fn device(d: &Bound<'_, PyDict>) -> PyResult<DeviceSpec> {
         },
         dw_min_dtod: float(d, "dw_min_dtod")?,
         dw_min_dtod_log_normal: boolean(d, "dw_min_dtod_log_normal")?,
+        up_down: match d.get_item("up_down")? {
+            // Optional (default 0): specs written before the field existed stay valid.
+            None => 0.0,
+            Some(_) => float(d, "up_down")?,
+        },
         up_down_dtod: float(d, "up_down_dtod")?,
         w_max_dtod: float(d, "w_max_dtod")?,
         w_min_dtod: float(d, "w_min_dtod")?,
