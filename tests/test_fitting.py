@@ -395,3 +395,60 @@ def test_cli_bad_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     bad.write_text("device,pulse,direction,w\na,0,0,0\na,1,3,0.1\n", encoding="utf-8")
     assert main(["fit", str(bad), "--family", "ald"]) == 2
     assert "'direction'" in capsys.readouterr().err
+
+
+# -- standard errors of the device-to-device spreads -------------------------------------------
+
+_SPREAD_DEV = pt.Device(
+    response=pt.SoftBounds(), dw_min=0.02, dw_min_std=0.2, dw_min_dtod=0.1, up_down_dtod=0.03
+)
+
+
+def test_resolved_spreads_have_delta_method_standard_errors() -> None:
+    r = fit(
+        simulate_traces(_SPREAD_DEV, n_devices=20, n_pulses=120, n_cycles=2, rng=0),
+        "soft_bounds",
+        c2c_mode="additive",
+        bound_spread=False,
+    )
+    for name in ("dw_min_dtod", "up_down_dtod"):
+        value, se = r.dtod[name], r.se[name]
+        assert value > 0
+        # Delta method: SE ≈ s²·sqrt(2/(n − 1))/(2·spread) ≥ spread/sqrt(2(n − 1)).
+        assert value / math.sqrt(2 * 19) <= se < value
+    rows = {name: (v, s) for name, v, s in r.estimates()}
+    assert rows["dw_min_dtod"] == (r.dtod["dw_min_dtod"], r.se["dw_min_dtod"])
+
+
+def test_an_unresolved_spread_has_no_standard_error() -> None:
+    # No spread in truth: the moment estimate is clamped at 0 for at least one of them here,
+    # and a clamped spread has no delta-method SE (NaN), rather than a misleading number.
+    dev = pt.Device(response=pt.SoftBounds(), dw_min=0.02, dw_min_std=0.2)
+    r = fit(
+        simulate_traces(dev, n_devices=8, n_pulses=120, n_cycles=2, rng=1),
+        "soft_bounds",
+        c2c_mode="additive",
+        bound_spread=False,
+    )
+    zero = [n for n in ("dw_min_dtod", "up_down_dtod") if r.dtod[n] == 0.0]
+    assert zero
+    assert all(math.isnan(r.se[n]) for n in zero)
+
+
+@pytest.mark.slow  # twelve fits of 20 devices: about 12 s
+def test_spread_standard_errors_cover_the_truth() -> None:
+    # 12 seeds x 2 spreads = 24 intervals of ±1.96 SE. With correct SEs each covers the true
+    # spread with probability 0.95; P(at most 19 of 24 | p = 0.95) = 0.006 (binomial), so
+    # requiring 20 fails about once in 170 runs of correct code, and SEs half their right
+    # size would cover only ~68% (16 of 24 expected). Seeds 0-9 covered 19 of 20.
+    covered = 0
+    for seed in range(12):
+        r = fit(
+            simulate_traces(_SPREAD_DEV, n_devices=20, n_pulses=120, n_cycles=2, rng=seed),
+            "soft_bounds",
+            c2c_mode="additive",
+            bound_spread=False,
+        )
+        for name, truth in (("dw_min_dtod", 0.1), ("up_down_dtod", 0.03)):
+            covered += abs(r.dtod[name] - truth) < 1.96 * r.se[name]
+    assert covered >= 20

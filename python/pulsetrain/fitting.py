@@ -666,8 +666,9 @@ class FitResult:
         Returns
         -------
         list of tuple
-            Family fields and ``dw_min``, then ``dw_min_std`` and the spreads (SE NaN for
-            spreads).
+            Family fields and ``dw_min``, then ``dw_min_std``, the spreads and the mean
+            imbalance ``up_down``. A spread's SE is the delta method's (NaN when the spread is
+            not resolved, i.e. estimated as 0).
         """
         rows = [(k, v, self.se.get(k, math.nan)) for k, v in self.params.items()]
         rows.append(("dw_min_std", self.dw_min_std, self.se.get("dw_min_std", math.nan)))
@@ -1114,14 +1115,21 @@ def _summarise(
     r_e = 0.5 * (a_up / al_up - a_dn / al_dn) / dw
     v_g = 0.25 * (var_dev[:, 0] / al_up**2 + var_dev[:, 1] / al_dn**2) / dw**2
 
-    def spread(x: FloatArray, v_est: FloatArray) -> float:
+    def spread(name: str, x: FloatArray, v_est: FloatArray) -> float:
+        """Return the spread of ``x`` less its estimation variance; put its SE in ``se[name]``."""
         if x.size < 2:
+            se[name] = math.nan
             return 0.0
-        return math.sqrt(max(float(np.var(x, ddof=1)) - float(np.mean(v_est)), 0.0))
+        s2 = float(np.var(x, ddof=1))
+        value = math.sqrt(max(s2 - float(np.mean(v_est)), 0.0))
+        # Delta method: Var(s²) ≈ 2 s⁴/(n − 1) for normal per-device values, and
+        # d sqrt(u)/du = 1/(2 sqrt(u)); NaN when the spread is not resolved (clamped at 0).
+        se[name] = math.sqrt(2.0 / (x.size - 1)) * s2 / (2.0 * value) if value > 0 else math.nan
+        return value
 
     dtod = {
-        "dw_min_dtod": spread(g_e, v_g),
-        "up_down_dtod": spread(r_e, v_g),
+        "dw_min_dtod": spread("dw_min_dtod", g_e, v_g),
+        "up_down_dtod": spread("up_down_dtod", r_e, v_g),
         "w_max_dtod": 0.0,
         "w_min_dtod": 0.0,
         "up_down": float(np.mean(r_e)) if model.slopes == "none" else 0.0,
@@ -1130,8 +1138,12 @@ def _summarise(
     if model.fit_bounds and layout.spread:
         s = pop.get("sp", 0.0) if model.spec_family != "power" else 0.0
         h_nom, l_nom = float(hi.mean()), float(lo.mean())
-        dtod["w_max_dtod"] = spread((hi - s) / (h_nom - s), var_dev[:, 3] / (h_nom - s) ** 2)
-        dtod["w_min_dtod"] = spread((lo - s) / (l_nom - s), var_dev[:, 2] / (l_nom - s) ** 2)
+        dtod["w_max_dtod"] = spread(
+            "w_max_dtod", (hi - s) / (h_nom - s), var_dev[:, 3] / (h_nom - s) ** 2
+        )
+        dtod["w_min_dtod"] = spread(
+            "w_min_dtod", (lo - s) / (l_nom - s), var_dev[:, 2] / (l_nom - s) ** 2
+        )
 
     fields = {k: v for k, v in pop.items() if k != "dw_min"}
     try:
@@ -1439,15 +1451,24 @@ def fit_piecewise(
         up_t = tuple(float(v / dw) for v in nodes[True])
         dn_t = tuple(float(v / dw) for v in nodes[False])
         response = Piecewise(w_min=lo, w_max=hi, piecewise_up=up_t, piecewise_down=dn_t)
+        g_sd = float(np.std(g_all, ddof=1)) if n >= 2 else 0.0
+        r_sd = float(np.std(r_all, ddof=1)) if n >= 2 else 0.0
+        # Delta method for a sample SD of normal values: SE ≈ s / sqrt(2 (n − 1)).
+        sd_se = 1.0 / math.sqrt(2.0 * (n - 1)) if n >= 2 else math.nan
         res = FitResult(
             family="piecewise",
             params=params,
-            se={**se, "dw_min_std": sigma / math.sqrt(2.0 * y.size)},
+            se={
+                **se,
+                "dw_min_std": sigma / math.sqrt(2.0 * y.size),
+                "dw_min_dtod": g_sd * sd_se,
+                "up_down_dtod": r_sd * sd_se,
+            },
             c2c_mode=mode,
             dw_min_std=sigma,
             dtod={
-                "dw_min_dtod": float(np.std(g_all, ddof=1)) if n >= 2 else 0.0,
-                "up_down_dtod": float(np.std(r_all, ddof=1)) if n >= 2 else 0.0,
+                "dw_min_dtod": g_sd,
+                "up_down_dtod": r_sd,
                 "w_max_dtod": 0.0,
                 "w_min_dtod": 0.0,
                 "up_down": 0.0,
