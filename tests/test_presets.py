@@ -182,6 +182,11 @@ AIHWKIT_RERAM_ES = (-0.5, -0.5, 5.0, 5.0, -1.18445, -0.081404)
 @pytest.mark.parametrize("name", list(AIHWKIT_OTHER))
 def test_other_aihwkit_presets_carry_aihwkits_numbers(name: str) -> None:
     dw, std, dtod, ud, ud_dtod, wmax_dtod, wmin_dtod, lo, hi = AIHWKIT_OTHER[name]
+    # The step values in pulsetrain's semantics (unchanged when up_down is 0).
+    conv = presets.from_aihwkit_steps(dw, ud, dtod, ud_dtod)
+    if ud == 0.0:
+        assert conv == {"dw_min": dw, "up_down": 0.0, "dw_min_dtod": dtod, "up_down_dtod": ud_dtod}
+    dw, ud, dtod, ud_dtod = (conv[k] for k in ("dw_min", "up_down", "dw_min_dtod", "up_down_dtod"))
     d = presets.get(name)
     assert d.bounds() == (lo, hi)
     assert (d.dw_min, d.dw_min_std, d.dw_min_dtod, d.up_down, d.up_down_dtod) == (
@@ -233,27 +238,63 @@ def test_reram_es_table_equals_aihwkits_law_at_the_nodes_and_within_the_bound_be
 
 
 def test_reram_es_symmetric_point_follows_aihwkits_law() -> None:
-    # aihwkit's SP with up_down r: (1 + r) q₊(w) = (1 − r) q₋(w), found by bisection on the law.
-    # The table's G differs by at most (1 + r) e_up + (1 − r) e_dn, and |G'| ≥ 1.9 on
-    # [−0.1, 0] (both terms of G' have the same sign), so the SPs differ by at most that / 1.9.
+    # aihwkit's kernel steps are Δw_min·q₊ up and Δw_min·(1 − u)·q₋ down (u = up_down > 0), so
+    # its SP is the root of G = q₊ − (1 − u) q₋, found by bisection on the law. The table's G
+    # differs by at most e_up + (1 − u) e_dn, and on [−0.3, −0.1] both terms of G' are negative
+    # and monotone, so |G'| ≥ |q₊'(−0.1)| + (1 − u)|q₋'(−0.3)|: the SPs differ by at most the
+    # first over the second.
+    u = 0.259359
     d = presets.rram_es_gong2018_piecewise()
-    r = d.up_down
 
     def g(w: float) -> float:
         x = np.array([w])
-        return float((1 + r) * _aihwkit_exp_step(x, up=True)[0]) - float(
-            (1 - r) * _aihwkit_exp_step(x, up=False)[0]
-        )
+        up, down = _aihwkit_exp_step(x, up=True)[0], _aihwkit_exp_step(x, up=False)[0]
+        return float(up - (1 - u) * down)
 
-    lo, hi = -0.1, 0.0
+    lo, hi = -0.3, -0.1
     assert g(lo) > 0 > g(hi)
     for _ in range(80):
         mid = 0.5 * (lo + hi)
         lo, hi = (mid, hi) if g(mid) > 0 else (lo, mid)
+    slope = 2.5 * 1.18445 * math.exp(-2.5 * 0.9) + (1 - u) * 2.5 * 0.081404 * math.exp(2.5 * 0.7)
     e_up, e_dn = presets.exp_step_table_error(-1.0, 1.0, **presets._RERAM_ES)
-    tol = ((1 + r) * e_up + (1 - r) * e_dn) / 1.9
+    tol = (e_up + (1 - u) * e_dn) / slope
     assert abs(d.symmetric_point() - lo) < tol
-    assert abs(g(-0.1) - g(0.0)) / 0.1 > 1.9
+    assert tol < 0.02
+
+
+def test_from_aihwkit_steps_gives_aihwkits_element_steps() -> None:
+    # aihwkit 1.1.0 src/rpucuda/rpu_pulsed_device.cpp, populate(): up_bias = min(u, 0),
+    # down_bias = −max(u, 0), scale_up = (up_bias + gain + r)·dw_min,
+    # scale_down = (down_bias + gain − r)·dw_min, gain = 1 + dw_min_dtod·ξ, r = up_down_dtod·ξ'.
+    xi = np.random.default_rng(0).normal(size=(2, 1000))
+    for u in (0.259359, -0.4, 0.0):
+        dw, s_g, s_r = 0.00135, 0.2, 0.05
+        gain, rho = 1.0 + s_g * xi[0], s_r * xi[1]
+        up_ai = (min(u, 0.0) + gain + rho) * dw
+        down_ai = (-max(u, 0.0) + gain - rho) * dw
+        c = presets.from_aihwkit_steps(dw, u, s_g, s_r)
+        # pulsetrain (rust/core/src/variation.rs draw_map): dw_min·(g ± r).
+        g_pt = 1.0 + c["dw_min_dtod"] * xi[0]
+        r_pt = c["up_down"] + c["up_down_dtod"] * xi[1]
+        np.testing.assert_allclose(c["dw_min"] * (g_pt + r_pt), up_ai, rtol=1e-12)
+        np.testing.assert_allclose(c["dw_min"] * (g_pt - r_pt), down_ai, rtol=1e-12)
+    with pytest.raises(ParameterError, match=r"^The 'up_down' parameter of from_aihwkit_steps"):
+        presets.from_aihwkit_steps(0.01, 1.0, 0.0, 0.0)
+
+
+def test_reram_es_tile_steps_follow_aihwkits_kernel() -> None:
+    # Without spreads every element's steps are aihwkit's: dw_min up, dw_min·(1 − u) down.
+    d = dataclasses.replace(
+        presets.rram_es_gong2018_piecewise(),
+        dw_min_dtod=0.0,
+        up_down_dtod=0.0,
+        w_max_dtod=0.0,
+        w_min_dtod=0.0,
+    )
+    maps = pt.AnalogTile(2, 3, d, rng=0).maps()
+    np.testing.assert_allclose(maps["step_up"], 0.00135, rtol=1e-12)
+    np.testing.assert_allclose(maps["step_down"], 0.00135 * (1 - 0.259359), rtol=1e-12)
 
 
 def test_reram_sb_is_aihwkits_soft_bounds_law_and_its_table_equals_it() -> None:

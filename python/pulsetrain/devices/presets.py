@@ -52,6 +52,7 @@ __all__ = [
     "PRESETS",
     "ExpStepShape",
     "Preset",
+    "StepFields",
     "ald",
     "capacitor_li2018_piecewise",
     "ecram_kim2019_piecewise",
@@ -60,6 +61,7 @@ __all__ = [
     "exp_step_table",
     "exp_step_table_error",
     "exponential",
+    "from_aihwkit_steps",
     "get",
     "gokmen_vlasov2016",
     "idealized_rasch2019",
@@ -607,6 +609,63 @@ def exp_step_table_error(
     return out[0], out[1]
 
 
+class StepFields(TypedDict):
+    """The four :class:`~pulsetrain.devices.Device` fields :func:`from_aihwkit_steps` returns."""
+
+    dw_min: float
+    up_down: float
+    dw_min_dtod: float
+    up_down_dtod: float
+
+
+def from_aihwkit_steps(
+    dw_min: float, up_down: float, dw_min_dtod: float, up_down_dtod: float
+) -> StepFields:
+    """Convert aihwkit's step parameters to pulsetrain's, so the element steps are the same.
+
+    aihwkit 1.1.0's kernel (``src/rpucuda/rpu_pulsed_device.cpp``, ``populate``) draws each
+    element's steps as ``up = Δw_min·(g + b₊ + ρ)`` and ``down = Δw_min·(g + b₋ − ρ)`` with
+    ``g = 1 + dw_min_dtod·ξ``, ``ρ = up_down_dtod·ξ'`` and the mean imbalance taken off the
+    weaker direction only: ``b₊ = min(up_down, 0)``, ``b₋ = −max(up_down, 0)``. (Its
+    docstring's ``1 + d·β`` would scale both directions; the kernel does not.) pulsetrain's
+    :class:`~pulsetrain.devices.Device` draws ``Δw_min'·(g' ± r)`` with ``g' = 1 +
+    dw_min_dtod'·ξ``, ``r = up_down' + up_down_dtod'·ξ'``. With ``u = up_down`` and
+    ``c = 1 − |u|/2`` the two agree for every ξ, ξ' when ``Δw_min' = c·Δw_min``,
+    ``up_down' = u/(2 − |u|)``, ``dw_min_dtod' = dw_min_dtod/c`` and
+    ``up_down_dtod' = up_down_dtod/c``; for ``u = 0`` every value is unchanged. Valid for
+    aihwkit's normal gain (``dw_min_dtod_log_normal = False``).
+
+    Parameters
+    ----------
+    dw_min, up_down, dw_min_dtod, up_down_dtod : float
+        aihwkit's values (``dw_min > 0``, ``|up_down| < 1``, spreads ≥ 0).
+
+    Returns
+    -------
+    StepFields
+        ``dw_min``, ``up_down``, ``dw_min_dtod``, ``up_down_dtod`` for a pulsetrain ``Device``.
+
+    Raises
+    ------
+    ParameterError
+        If ``up_down`` is not a finite float with ``|up_down| < 1``.
+
+    Examples
+    --------
+    >>> from_aihwkit_steps(0.01, 0.5, 0.1, 0.0)["up_down"]
+    0.3333333333333333
+    """
+    if not (isinstance(up_down, int | float) and math.isfinite(up_down) and abs(up_down) < 1.0):
+        raise parameter_error("up_down", "from_aihwkit_steps", "a float in (-1, 1)", up_down)
+    c = 1.0 - abs(up_down) / 2.0
+    return {
+        "dw_min": dw_min * c,
+        "up_down": up_down / (2.0 - abs(up_down)),
+        "dw_min_dtod": dw_min_dtod / c,
+        "up_down_dtod": up_down_dtod / c,
+    }
+
+
 class ExpStepShape(TypedDict):
     """Keyword arguments of :func:`exp_step_table`: aihwkit's ExpStep shape and the grid."""
 
@@ -644,35 +703,37 @@ def rram_es_gong2018_piecewise() -> Device:
 
     The law (:func:`exp_step_table`) here is ``q₊ = 1 + 1.18445 e^{−2.5(w + 1)}`` and
     ``q₋ = 1 + 0.081404 e^{2.5(w + 1)}`` (from 1.008 to 2.184 and from 1.081 to 13.08), sampled
-    at 41 equally spaced nodes (h = 0.05). **Interpolation error bound** (:func:`
-    exp_step_table_error`, ``h²/8·max|q''|``): ``|Δq₊| ≤ 2.32e−3`` and ``|Δq₋| ≤ 0.0236``
-    (at most 0.11 % and 0.18 % of the values where the curvature peaks); the table is exact at
-    the nodes and, both laws being convex, never below them in between.
+    at 41 equally spaced nodes (h = 0.05). **Interpolation error bound**
+    (:func:`exp_step_table_error`, ``h²/8·max|q''|``): ``|Δq₊| ≤ 2.32e−3`` and
+    ``|Δq₋| ≤ 0.0236`` (at most 0.11 % and 0.18 % of the values where the curvature peaks); the
+    table is exact at the nodes and, both laws being convex, never below them in between.
 
-    Semantics: aihwkit's ``up_down`` r scales up steps by 1 + r and down steps by 1 − r, as
-    pulsetrain's :attr:`~pulsetrain.devices.Device.up_down` does (same value); its ``dw_min_std``
-    is in units of the element's step, as pulsetrain's. Differences: aihwkit computes ``z``
-    from the element's bound difference while pulsetrain stretches the node grid over the
-    element's own bounds (the same only without bound spread); the write noise
-    (``write_noise_std`` 75, in units of dw_min, on a hidden weight) is not modelled; with a
-    bound spread of 0.3 pulsetrain reflects a bound that crosses 0 (1 in 2300 elements), which
-    aihwkit does not (no ``enforce_consistency``).
+    Semantics: aihwkit's kernel takes ``up_down`` off the down step only (up ``Δw_min·g``, down
+    ``Δw_min·(g − 0.259359)``), where pulsetrain's :attr:`~pulsetrain.devices.Device.up_down`
+    r gives ``Δw_min·(g ± r)``; :func:`from_aihwkit_steps` converts the four step values so
+    that every element's steps are the same: dw_min 0.00135·(1 − 0.259359/2) ≈ 1.1749e−3,
+    up_down 0.259359/1.740641 ≈ 0.14900, dw_min_dtod 0.2/0.8703 ≈ 0.2298, up_down_dtod
+    0.05/0.8703 ≈ 0.05745. ``dw_min_std`` is in units of the element's step in both. The
+    symmetric point, the root of ``q₊ = (1 − 0.259359)·q₋``, is about −0.2175.
+
+    Differences: aihwkit computes ``z`` from the element's bound difference while pulsetrain
+    stretches the node grid over the element's own bounds (the same only without bound
+    spread); the write noise (``write_noise_std`` 75, in units of dw_min, on a hidden weight)
+    is not modelled; with a bound spread of 0.3 pulsetrain reflects a bound that crosses 0
+    (1 in 2300 elements), which aihwkit does not (no ``enforce_consistency``).
 
     Returns
     -------
     Device
-        A 41-node :class:`~pulsetrain.devices.Piecewise` device (about 1481 states).
+        A 41-node :class:`~pulsetrain.devices.Piecewise` device (about 1702 states).
     """
     return Device(
         response=exp_step_table(-1.0, 1.0, **_RERAM_ES),
-        dw_min=0.00135,
         dw_min_std=5.0,
         c2c_mode=C2CMode.MULTIPLICATIVE,
-        dw_min_dtod=0.2,
-        up_down=0.259359,
-        up_down_dtod=0.05,
         w_max_dtod=0.3,
         w_min_dtod=0.3,
+        **from_aihwkit_steps(dw_min=0.00135, up_down=0.259359, dw_min_dtod=0.2, up_down_dtod=0.05),
     )
 
 
