@@ -952,17 +952,17 @@ PRESETS: dict[str, Preset] = {
         Preset(
             "rram_es_gong2018_piecewise",
             rram_es_gong2018_piecewise,
-            "aihwkit ReRamES (Gong et al. Nat. Commun. 2018), exp step on 41 nodes; no write noise",
+            "aihwkit ReRamES (Gong et al. 2018), exp step on 41 nodes; no write noise",
         ),
         Preset(
             "rram_sb_gong2018",
             rram_sb_gong2018,
-            "aihwkit ReRamSB (Gong et al. Nat. Commun. 2018), soft bounds; no write noise",
+            "aihwkit ReRamSB (Gong et al. 2018), soft bounds; no write noise",
         ),
         Preset(
             "rram_sb_gong2018_piecewise",
             rram_sb_gong2018_piecewise,
-            "aihwkit ReRamSB (Gong et al. Nat. Commun. 2018) as an exact 2-node table",
+            "aihwkit ReRamSB (Gong et al. 2018) as an exact 2-node table",
         ),
         Preset(
             "gokmen_vlasov2016",
