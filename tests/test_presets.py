@@ -350,3 +350,38 @@ def test_reram_es_preset_runs_identically_on_both_backends(update: str) -> None:
         out.append(t.physical_weights)
     np.testing.assert_array_equal(out[0], out[1])
     assert np.abs(out[0]).max() > 0
+
+
+@pytest.mark.parametrize("backend", ["rust", "twin"])
+def test_reram_es_pulse_trajectories_follow_aihwkits_update_rule(backend: str) -> None:
+    # 400 up pulses from w = −1 and 400 down pulses from w = +1, no noise or spread, against
+    # aihwkit's update_once (rpu_expstep_device.cpp: w += y_up·scale_up, w −= y_down·scale_down,
+    # scale_up = dw_min, scale_down = dw_min·(1 − u) for u = up_down > 0, then clip). Each
+    # step's table error is at most s·E (s the step scale, E the bound); the maps are
+    # contractions (q₊ falls as w rises, q₋ falls as w falls, and s·|q'| < 2), so after N
+    # pulses the trajectories differ by at most N·s·E (seen: 2.4e-4 of 1.2e-3 up, 4.6e-4 of
+    # 9.4e-3 down). Copying up_down as 1 ± u instead would
+    # move the up trajectory by ~0.26 × its travel (~0.7), far beyond that.
+    u, dw = 0.259359, 0.00135
+    dev = dataclasses.replace(
+        presets.rram_es_gong2018_piecewise(),
+        dw_min_std=0.0,
+        dw_min_dtod=0.0,
+        up_down_dtod=0.0,
+        w_max_dtod=0.0,
+        w_min_dtod=0.0,
+    )
+    tile = pt.AnalogTile(1, 2, dev, rng=0, backend=backend)
+    tile.set_physical_weights(np.array([[[-1.0, 1.0]]]))
+    ref = np.array([-1.0, 1.0])
+    n = 400
+    for _ in range(n):
+        tile.apply_pulses(np.array([[1, -1]]))
+        ref[0] = min(ref[0] + dw * _aihwkit_exp_step(ref[:1], up=True)[0], 1.0)
+        ref[1] = max(ref[1] - dw * (1 - u) * _aihwkit_exp_step(ref[1:], up=False)[0], -1.0)
+    e_up, e_dn = presets.exp_step_table_error(-1.0, 1.0, **presets._RERAM_ES)
+    w = tile.physical_weights[0, 0]
+    assert -0.5 < ref[0] < 1.0  # travelled, not clipped
+    assert -1.0 < ref[1] < 0.5
+    assert abs(w[0] - ref[0]) <= n * dw * e_up + 1e-12
+    assert abs(w[1] - ref[1]) <= n * dw * (1 - u) * e_dn + 1e-12
