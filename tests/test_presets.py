@@ -360,8 +360,8 @@ def test_reram_es_pulse_trajectories_follow_aihwkits_update_rule(backend: str) -
     # step's table error is at most s·E (s the step scale, E the bound); the maps are
     # contractions (q₊ falls as w rises, q₋ falls as w falls, and s·|q'| < 2), so after N
     # pulses the trajectories differ by at most N·s·E (seen: 2.4e-4 of 1.2e-3 up, 4.6e-4 of
-    # 9.4e-3 down). Copying up_down as 1 ± u instead would
-    # move the up trajectory by ~0.26 × its travel (~0.7), far beyond that.
+    # 9.4e-3 down). Copying up_down as 1 ± u instead would move the up trajectory by ~0.26 ×
+    # its travel (~0.8), far beyond that.
     u, dw = 0.259359, 0.00135
     dev = dataclasses.replace(
         presets.rram_es_gong2018_piecewise(),
