@@ -135,10 +135,12 @@ class Device(ConfigMixin):
     dw_min_dtod_log_normal: bool = field(default=False, metadata=constrained(Bool()))
     """Draw the gain as ``exp(dw_min_dtod·ξ)`` instead of ``1 + dw_min_dtod·ξ``."""
     up_down: float = field(default=0.0, metadata=constrained(_UP_DOWN))
-    """Mean up/down step imbalance r̄, dimensionless, in (-1, 1) (aihwkit's ``up_down``): the
-    up step is ``dw_min·(g + r)`` and the down step ``dw_min·(g − r)`` with
-    ``r = up_down + up_down_dtod·ξ``; it scales ``q_+`` by ``1 + up_down`` and ``q_-`` by
-    ``1 − up_down`` and so moves the symmetric point."""
+    """Mean up/down step imbalance r̄, dimensionless, in (-1, 1) (aihwkit's ``up_down`` as its
+    docs define it): the up step is ``dw_min·(g + r)`` and the down step ``dw_min·(g − r)``
+    with ``r = up_down + up_down_dtod·ξ``; it scales ``q_+`` by ``1 + up_down`` and ``q_-`` by
+    ``1 − up_down`` and so moves the symmetric point. aihwkit 1.1.0's kernel instead takes
+    ``up_down`` off the weaker direction only;
+    :func:`~pulsetrain.devices.presets.from_aihwkit_steps` converts its values."""
     up_down_dtod: float = field(default=0.0, metadata=constrained(_NON_NEGATIVE))
     """Device-to-device spread of the up/down step imbalance, in units of dw_min (≥ 0)."""
     w_max_dtod: float = field(default=0.0, metadata=constrained(_NON_NEGATIVE))

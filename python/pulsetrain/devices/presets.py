@@ -7,21 +7,31 @@ Sources (shared/theory.md): **P1** Wu et al., NeurIPS 2025 (arXiv 2502.06309); *
 NeurIPS 2024 (arXiv 2406.12774); **P3** Xiao et al. (arXiv 2602.21321); **P4** Li et al. (arXiv
 2510.02516); **B1** Rasch et al., Nat. Commun. 15:7133 (2024).
 
+aihwkit 1.1.0's presets (``simulator/presets/devices.py``) are here where a pulsetrain response
+is their law: ``ReRamSB`` (soft bounds, also as an exact table), ``GokmenVlasov`` and
+``Idealized`` (constant step = :class:`~pulsetrain.devices.Ideal`), ``EcRam``, ``EcRamMO`` and
+``Capacitor`` (linear step as exact 2-node tables), ``ReRamArrayOM``/``HfO2`` (soft bounds), and
+``ReRamES`` (aihwkit's exponential step, sampled on 41 nodes with a stated error bound). Not
+here: ``PCMPresetDevice``, a one-directional device that aihwkit only uses as a refreshed
+pair (``PCMPresetUnitCell``) with resets and a weight-dependent noise (``dw_min_std_add``,
+``dw_min_std_slope``), none of which pulsetrain models.
+
 Examples
 --------
 >>> from pulsetrain.devices import presets
 >>> presets.skew_linear().symmetric_point()
 1.05
 >>> sorted(presets.PRESETS)[:3]
-['ald', 'exp_step', 'exponential']
+['ald', 'capacitor_li2018_piecewise', 'ecram_kim2019_piecewise']
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, TypedDict
 
 from pulsetrain._validation import parameter_error
 from pulsetrain.devices import (
@@ -30,6 +40,7 @@ from pulsetrain.devices import (
     Device,
     Exponential,
     ExpStep,
+    Ideal,
     Piecewise,
     Power,
     PowerStep,
@@ -39,22 +50,32 @@ from pulsetrain.devices import (
 
 __all__ = [
     "PRESETS",
+    "ExpStepShape",
     "Preset",
+    "StepFields",
     "ald",
     "capacitor_li2018_piecewise",
     "ecram_kim2019_piecewise",
     "ecram_tang2018_piecewise",
     "exp_step",
+    "exp_step_table",
+    "exp_step_table_error",
     "exponential",
+    "from_aihwkit_steps",
     "get",
+    "gokmen_vlasov2016",
+    "idealized_rasch2019",
     "linear_step_table",
     "p4_few_state",
     "power",
     "power_step",
+    "rram_es_gong2018_piecewise",
     "rram_gong2018_piecewise",
     "rram_hfo2",
     "rram_hfo2_piecewise",
     "rram_om_piecewise",
+    "rram_sb_gong2018",
+    "rram_sb_gong2018_piecewise",
     "skew_linear",
     "softbounds_b1",
 ]
@@ -460,6 +481,375 @@ def capacitor_li2018_piecewise() -> Device:
     )
 
 
+def _aihwkit_exp_step_q(
+    w: float,
+    w_min: float,
+    w_max: float,
+    a: float,
+    b: float,
+    gamma: float,
+    big_a: float,
+    *,
+    up: bool,
+) -> float:
+    """Return aihwkit's ``ExpStepDevice`` step factor ``max(1 − A e^{±γ z}, 0)`` at ``w``."""
+    z = 2.0 * a * w / (w_max - w_min) + b
+    return max(1.0 - big_a * math.exp(gamma * z if up else -gamma * z), 0.0)
+
+
+def exp_step_table(
+    w_min: float,
+    w_max: float,
+    *,
+    a: float,
+    b: float,
+    gamma_up: float,
+    gamma_down: float,
+    a_up: float,
+    a_down: float,
+    n_intervals: int,
+) -> Piecewise:
+    """Return aihwkit's ``ExpStepDevice`` law sampled on ``n_intervals + 1`` equal nodes.
+
+    aihwkit 1.1.0 (``simulator/configs/devices.py``, ``ExpStepDevice``, and its kernel
+    ``src/rpucuda/rpu_expstep_device.cpp``, ``update_once``): with
+    ``z = 2·a·w/(b_max − b_min) + b`` an up pulse moves the weight by
+    ``Δw_min·max(1 − A_up·e^{γ_up z}, 0)`` and a down pulse by
+    ``Δw_min·max(1 − A_down·e^{−γ_down z}, 0)``, then clips to the bounds. So
+    ``q₊(w) = max(1 − A_up e^{γ_up z}, 0)`` and ``q₋(w) = max(1 − A_down e^{−γ_down z}, 0)``;
+    the table holds these values at the nodes (pulsetrain interpolates linearly between them).
+    pulsetrain's own :class:`~pulsetrain.devices.ExpStep` is a different law (P2's, which
+    vanishes at the bounds), so aihwkit's is only available as a table.
+
+    Parameters
+    ----------
+    w_min, w_max : float
+        The bounds, ``w_min < w_max``.
+    a, b, gamma_up, gamma_down, a_up, a_down : float
+        aihwkit's ``a``, ``b``, ``gamma_up``, ``gamma_down``, ``A_up``, ``A_down``.
+    n_intervals : int
+        Number of equal intervals of the node grid (≥ 1).
+
+    Returns
+    -------
+    Piecewise
+        The sampled table; :func:`exp_step_table_error` bounds its interpolation error.
+
+    Raises
+    ------
+    ParameterError
+        If ``n_intervals`` is not an int ≥ 1 (the other values are checked by
+        :class:`~pulsetrain.devices.Piecewise`).
+    """
+    if isinstance(n_intervals, bool) or not isinstance(n_intervals, int) or n_intervals < 1:
+        raise parameter_error("n_intervals", "exp_step_table", "an int of at least 1", n_intervals)
+    nodes = [w_min + k * (w_max - w_min) / n_intervals for k in range(n_intervals + 1)]
+    return Piecewise(
+        w_min=w_min,
+        w_max=w_max,
+        piecewise_up=tuple(
+            _aihwkit_exp_step_q(w, w_min, w_max, a, b, gamma_up, a_up, up=True) for w in nodes
+        ),
+        piecewise_down=tuple(
+            _aihwkit_exp_step_q(w, w_min, w_max, a, b, gamma_down, a_down, up=False) for w in nodes
+        ),
+    )
+
+
+def exp_step_table_error(
+    w_min: float,
+    w_max: float,
+    *,
+    a: float,
+    b: float,
+    gamma_up: float,
+    gamma_down: float,
+    a_up: float,
+    a_down: float,
+    n_intervals: int,
+) -> tuple[float, float]:
+    """Bound the interpolation error of :func:`exp_step_table` on ``[w_min, w_max]``.
+
+    Linear interpolation of a twice differentiable ``f`` on nodes ``h`` apart is off by at most
+    ``h²/8 · max|f''|`` (the interpolation remainder ``f''(ξ)(w − w_k)(w − w_{k+1})/2``, whose
+    node factor peaks at ``h²/4``). For ``f = 1 − A e^{c w + d}`` (``c = ±2aγ/(w_max − w_min)``)
+    ``|f''| = |A| c² e^{c w + d}`` is monotone, so its maximum is at a bound. Valid when the
+    ``max(·, 0)`` clip is inactive (``f > 0`` on the range, as for every aihwkit preset);
+    otherwise the kink breaks the bound and this raises.
+
+    Parameters
+    ----------
+    w_min, w_max, a, b, gamma_up, gamma_down, a_up, a_down, n_intervals
+        As for :func:`exp_step_table`.
+
+    Returns
+    -------
+    tuple of float
+        ``(bound on |Δq₊|, bound on |Δq₋|)``, in the dimensionless units of ``q``.
+
+    Raises
+    ------
+    ParameterError
+        If the law reaches 0 (is clipped) somewhere in the range.
+    """
+    h = (w_max - w_min) / n_intervals
+    out = []
+    for gamma, big_a, up in ((gamma_up, a_up, True), (gamma_down, a_down, False)):
+        sign = 1.0 if up else -1.0
+        c = sign * gamma * 2.0 * a / (w_max - w_min)
+        ends = [sign * gamma * (2.0 * a * w / (w_max - w_min) + b) for w in (w_min, w_max)]
+        if any(1.0 - big_a * math.exp(e) <= 0.0 for e in ends):
+            raise parameter_error(
+                "a_up" if up else "a_down",
+                "exp_step_table_error",
+                "a law that stays positive on the range (no max(·, 0) kink)",
+                big_a,
+            )
+        out.append(h * h / 8.0 * abs(big_a) * c * c * max(math.exp(e) for e in ends))
+    return out[0], out[1]
+
+
+class StepFields(TypedDict):
+    """The four :class:`~pulsetrain.devices.Device` fields :func:`from_aihwkit_steps` returns."""
+
+    dw_min: float
+    up_down: float
+    dw_min_dtod: float
+    up_down_dtod: float
+
+
+def from_aihwkit_steps(
+    dw_min: float, up_down: float, dw_min_dtod: float, up_down_dtod: float
+) -> StepFields:
+    """Convert aihwkit's step parameters to pulsetrain's, so the element steps are the same.
+
+    aihwkit 1.1.0's kernel (``src/rpucuda/rpu_pulsed_device.cpp``, ``populate``) draws each
+    element's steps as ``up = Δw_min·(g + b₊ + ρ)`` and ``down = Δw_min·(g + b₋ − ρ)`` with
+    ``g = 1 + dw_min_dtod·ξ``, ``ρ = up_down_dtod·ξ'`` and the mean imbalance taken off the
+    weaker direction only: ``b₊ = min(up_down, 0)``, ``b₋ = −max(up_down, 0)``. (Its
+    docstring's ``1 + d·β`` would scale both directions; the kernel does not.) pulsetrain's
+    :class:`~pulsetrain.devices.Device` draws ``Δw_min'·(g' ± r)`` with ``g' = 1 +
+    dw_min_dtod'·ξ``, ``r = up_down' + up_down_dtod'·ξ'``. With ``u = up_down`` and
+    ``c = 1 − |u|/2`` the two agree for every ξ, ξ' when ``Δw_min' = c·Δw_min``,
+    ``up_down' = u/(2 − |u|)``, ``dw_min_dtod' = dw_min_dtod/c`` and
+    ``up_down_dtod' = up_down_dtod/c``; for ``u = 0`` every value is unchanged. Valid for
+    aihwkit's normal gain (``dw_min_dtod_log_normal = False``).
+
+    Parameters
+    ----------
+    dw_min, up_down, dw_min_dtod, up_down_dtod : float
+        aihwkit's values (``dw_min > 0``, ``|up_down| < 1``, spreads ≥ 0).
+
+    Returns
+    -------
+    StepFields
+        ``dw_min``, ``up_down``, ``dw_min_dtod``, ``up_down_dtod`` for a pulsetrain ``Device``.
+
+    Raises
+    ------
+    ParameterError
+        If ``up_down`` is not a finite float with ``|up_down| < 1``.
+
+    Examples
+    --------
+    >>> from_aihwkit_steps(0.01, 0.5, 0.1, 0.0)["up_down"]
+    0.3333333333333333
+    """
+    if not (isinstance(up_down, int | float) and math.isfinite(up_down) and abs(up_down) < 1.0):
+        raise parameter_error("up_down", "from_aihwkit_steps", "a float in (-1, 1)", up_down)
+    c = 1.0 - abs(up_down) / 2.0
+    return {
+        "dw_min": dw_min * c,
+        "up_down": up_down / (2.0 - abs(up_down)),
+        "dw_min_dtod": dw_min_dtod / c,
+        "up_down_dtod": up_down_dtod / c,
+    }
+
+
+class ExpStepShape(TypedDict):
+    """Keyword arguments of :func:`exp_step_table`: aihwkit's ExpStep shape and the grid."""
+
+    a: float
+    b: float
+    gamma_up: float
+    gamma_down: float
+    a_up: float
+    a_down: float
+    n_intervals: int
+
+
+_RERAM_ES: Final[ExpStepShape] = {
+    "a": -0.5,
+    "b": -0.5,
+    "gamma_up": 5.0,
+    "gamma_down": 5.0,
+    "a_up": -1.18445,
+    "a_down": -0.081404,
+    "n_intervals": 40,
+}
+"""aihwkit 1.1.0 ``ReRamESPresetDevice``'s ExpStep shape on [−1, 1] and the table's grid."""
+
+
+def rram_es_gong2018_piecewise() -> Device:
+    """ReRAM, exponential step: aihwkit's ``ReRamESPresetDevice`` as a 41-node table.
+
+    Source: aihwkit 1.1.0 ``simulator/presets/devices.py`` (``ReRamESPresetDevice``), a fit of
+    aihwkit's ``ExpStepDevice`` to the ReRAM of Gong et al., Nat. Commun. 9:2102 (2018), Fig. 1
+    (doi:10.1038/s41467-018-04485-1). Values: bounds [−1, 1], a = b = −0.5, gamma_up =
+    gamma_down = 5, A_up = −1.18445, A_down = −0.081404, dw_min 0.00135, up_down 0.259359,
+    dw_min_dtod 0.2 (normal), up_down_dtod 0.05, w_max_dtod = w_min_dtod = 0.3, cycle-to-cycle
+    noise dw_min_std 5.0, multiplicative (aihwkit's ExpStep kernel multiplies the mean step by
+    ``1 + σξ``).
+
+    The law (:func:`exp_step_table`) here is ``q₊ = 1 + 1.18445 e^{−2.5(w + 1)}`` and
+    ``q₋ = 1 + 0.081404 e^{2.5(w + 1)}`` (from 1.008 to 2.184 and from 1.081 to 13.08), sampled
+    at 41 equally spaced nodes (h = 0.05). **Interpolation error bound**
+    (:func:`exp_step_table_error`, ``h²/8·max|q''|``): ``|Δq₊| ≤ 2.32e−3`` and
+    ``|Δq₋| ≤ 0.0236`` (at most 0.11 % and 0.18 % of the values where the curvature peaks); the
+    table is exact at the nodes and, both laws being convex, never below them in between.
+
+    Semantics: aihwkit's kernel takes ``up_down`` off the down step only (up ``Δw_min·g``, down
+    ``Δw_min·(g − 0.259359)``), where pulsetrain's :attr:`~pulsetrain.devices.Device.up_down`
+    r gives ``Δw_min·(g ± r)``; :func:`from_aihwkit_steps` converts the four step values so
+    that every element's steps are the same: dw_min 0.00135·(1 − 0.259359/2) ≈ 1.1749e−3,
+    up_down 0.259359/1.740641 ≈ 0.14900, dw_min_dtod 0.2/0.8703 ≈ 0.2298, up_down_dtod
+    0.05/0.8703 ≈ 0.05745. ``dw_min_std`` is in units of the element's step in both. The
+    symmetric point, the root of ``q₊ = (1 − 0.259359)·q₋``, is about −0.2175.
+
+    Differences: aihwkit computes ``z`` from the element's bound difference while pulsetrain
+    stretches the node grid over the element's own bounds (the same only without bound
+    spread); the write noise (``write_noise_std`` 75, in units of dw_min, on a hidden weight)
+    is not modelled; with a bound spread of 0.3 pulsetrain reflects a bound that crosses 0
+    (1 in 2300 elements), which aihwkit does not (no ``enforce_consistency``).
+
+    Returns
+    -------
+    Device
+        A 41-node :class:`~pulsetrain.devices.Piecewise` device (about 1702 states).
+    """
+    return Device(
+        response=exp_step_table(-1.0, 1.0, **_RERAM_ES),
+        dw_min_std=5.0,
+        c2c_mode=C2CMode.MULTIPLICATIVE,
+        w_max_dtod=0.3,
+        w_min_dtod=0.3,
+        **from_aihwkit_steps(dw_min=0.00135, up_down=0.259359, dw_min_dtod=0.2, up_down_dtod=0.05),
+    )
+
+
+def rram_sb_gong2018() -> Device:
+    """ReRAM, soft bounds: aihwkit's ``ReRamSBPresetDevice`` (exactly, noise and spreads).
+
+    Source: aihwkit 1.1.0 ``simulator/presets/devices.py`` (``ReRamSBPresetDevice``, a
+    ``SoftBoundsReferenceDevice``), aihwkit's "loose fit" of ``SoftBoundsDevice`` to Gong et al.,
+    Nat. Commun. 9:2102 (2018), Fig. 1, assuming the devices are calibrated to the symmetric
+    point. Values: bounds [−0.75, 1.25] (aihwkit's soft-bounds law ``q₊ = 1 − w/b_max``,
+    ``q₋ = 1 − w/b_min``, symmetric point 0), dw_min 0.002, up_down 0, dw_min_dtod 0.3 (normal),
+    up_down_dtod 0.01, w_max_dtod 0.3/1.25 = 0.24 and w_min_dtod 0.3/0.75 = 0.4 (relative: an
+    absolute spread 0.3 of each bound), additive cycle-to-cycle noise dw_min_std 3.75 (aihwkit's
+    ``mult_noise = False``, in units of the element's step, as pulsetrain's ``ADDITIVE``); the
+    reference device keeps aihwkit's defaults (reference_mean = reference_std = 0, symmetric
+    point not subtracted).
+
+    Not modelled: the write noise (``write_noise_std`` 56, in units of dw_min, on a hidden
+    weight). pulsetrain reflects a bound that crosses 0 (|1 + σξ|, floored at 1e−3) where
+    aihwkit (no ``enforce_consistency`` here) lets it cross: with w_min_dtod 0.4 that is
+    ξ < −2.5, about 0.6 % of the elements.
+
+    Returns
+    -------
+    Device
+        A :class:`~pulsetrain.devices.SoftBounds` device (1000 states).
+    """
+    return Device(
+        response=SoftBounds(w_max=1.25, w_min=-0.75),
+        dw_min=0.002,
+        dw_min_std=3.75,
+        c2c_mode=C2CMode.ADDITIVE,
+        dw_min_dtod=0.3,
+        up_down_dtod=0.01,
+        w_max_dtod=0.3 / 1.25,
+        w_min_dtod=0.3 / 0.75,
+    )
+
+
+def rram_sb_gong2018_piecewise() -> Device:
+    """ReRAM, soft bounds: aihwkit's ``ReRamSBPresetDevice`` as an exact 2-node table.
+
+    Source and values: as :func:`rram_sb_gong2018` (aihwkit 1.1.0 ``simulator/presets/
+    devices.py``, ``ReRamSBPresetDevice``; Gong et al., Nat. Commun. 2018, Fig. 1). Soft bounds
+    are linear in ``w``, so the 2-node table ``piecewise_up = (1.6, 0)``,
+    ``piecewise_down = (0, 8/3)`` on [−0.75, 1.25] (:func:`linear_step_table` with
+    ``gamma_up = gamma_down = 1``) equals them everywhere at the nominal bounds: interpolation
+    error 0 (up to rounding). Under bound spread the grid stretches with the element's bounds,
+    so ``q₊(lo_e) = 1.6`` stays fixed where soft bounds give ``1 − lo_e/hi_e``. Write noise is
+    not modelled (see :func:`rram_sb_gong2018`).
+
+    Returns
+    -------
+    Device
+        A 2-node :class:`~pulsetrain.devices.Piecewise` device with the aihwkit noise and spreads.
+    """
+    return dataclasses.replace(
+        rram_sb_gong2018(), response=linear_step_table(-0.75, 1.25, 1.0, 1.0)
+    )
+
+
+def gokmen_vlasov2016() -> Device:
+    """Constant-step device of Gokmen & Vlasov 2016: aihwkit's ``GokmenVlasovPresetDevice``.
+
+    Source: aihwkit 1.1.0 ``simulator/presets/devices.py`` (``GokmenVlasovPresetDevice``, a
+    ``ConstantStepDevice``), "largely" the RPU specification of Gokmen & Vlasov, Front.
+    Neurosci. 10:333 (2016), Table 1, scaled to [−1, 1]: dw_min 0.0016 (1200 states), dw_min_dtod
+    0.3 (normal), cycle-to-cycle noise dw_min_std 0.3, up_down 0, up_down_dtod 0.01,
+    w_max_dtod = w_min_dtod = 0.3. The response is pulsetrain's
+    :class:`~pulsetrain.devices.Ideal` (``q± = 1``, hard bounds), which is aihwkit's constant
+    step exactly; with ``q = 1`` additive and multiplicative noise coincide.
+
+    Difference: pulsetrain reflects a bound whose scale ``1 + 0.3ξ`` is negative (ξ < −3.33,
+    1 element in 2300), aihwkit lets it cross 0.
+
+    Returns
+    -------
+    Device
+        An :class:`~pulsetrain.devices.Ideal` device on [−1, 1] (1250 states by pulsetrain's count).
+    """
+    return Device(
+        response=Ideal(w_min=-1.0, w_max=1.0),
+        dw_min=0.0016,
+        dw_min_std=0.3,
+        dw_min_dtod=0.3,
+        up_down_dtod=0.01,
+        w_max_dtod=0.3,
+        w_min_dtod=0.3,
+    )
+
+
+def idealized_rasch2019() -> Device:
+    """Idealized constant step: aihwkit's ``IdealizedPresetDevice`` (Rasch et al., 2019).
+
+    Source: aihwkit 1.1.0 ``simulator/presets/devices.py`` (``IdealizedPresetDevice``, a
+    ``ConstantStepDevice``): the Gokmen & Vlasov 2016 (Table 1) specification with the
+    device-to-device imbalance set to 0 and about 8 times more states, as used by Rasch et al.,
+    arXiv:1906.02698 (2019): dw_min 0.0002 (10000 states), dw_min_dtod 0.3, dw_min_std 0.3,
+    up_down = up_down_dtod = 0, w_max_dtod = w_min_dtod = 0.3, on [−1, 1]. Exact as
+    :class:`~pulsetrain.devices.Ideal` (see :func:`gokmen_vlasov2016` for the one difference).
+
+    Returns
+    -------
+    Device
+        An :class:`~pulsetrain.devices.Ideal` device on [−1, 1].
+    """
+    return Device(
+        response=Ideal(w_min=-1.0, w_max=1.0),
+        dw_min=0.0002,
+        dw_min_std=0.3,
+        dw_min_dtod=0.3,
+        w_max_dtod=0.3,
+        w_min_dtod=0.3,
+    )
+
+
 _GONG_BIN = 98
 """Pulses the up trace spends in the middle (6th) of 10 equal conductance bins (see below)."""
 _GONG_UP_COUNTS: Final = (10, 47, 146, 129, 151, 98, 123, 132, 128, 34)
@@ -558,6 +948,31 @@ PRESETS: dict[str, Preset] = {
             "capacitor_li2018_piecewise",
             capacitor_li2018_piecewise,
             "aihwkit Capacitor (Li et al. VLSI 2018), linear step as a 2-node table; no leakage",
+        ),
+        Preset(
+            "rram_es_gong2018_piecewise",
+            rram_es_gong2018_piecewise,
+            "aihwkit ReRamES (Gong et al. 2018), exp step on 41 nodes; no write noise",
+        ),
+        Preset(
+            "rram_sb_gong2018",
+            rram_sb_gong2018,
+            "aihwkit ReRamSB (Gong et al. 2018), soft bounds; no write noise",
+        ),
+        Preset(
+            "rram_sb_gong2018_piecewise",
+            rram_sb_gong2018_piecewise,
+            "aihwkit ReRamSB (Gong et al. 2018) as an exact 2-node table",
+        ),
+        Preset(
+            "gokmen_vlasov2016",
+            gokmen_vlasov2016,
+            "aihwkit GokmenVlasov (Front. Neurosci. 2016, Table 1), constant step, dw_min 0.0016",
+        ),
+        Preset(
+            "idealized_rasch2019",
+            idealized_rasch2019,
+            "aihwkit Idealized (Rasch et al. 2019), constant step, 10000 states",
         ),
     )
 }
