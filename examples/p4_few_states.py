@@ -66,7 +66,7 @@ Which orderings hold here:
   end above the start, worse than not training; at 4 states all of them do, as do TT-v1 and TT-v2),
   and 6 tiles are lower again only because their slow tiles have hardly moved yet. The error curves
   of 4 to 6 tiles (figure, bottom row) first fall and then climb: the open-loop cascade of
-  integrators drifts away, as the C24 toy showed (tests/test_multi_tile.py). In the linear,
+  integrators drifts away, as the C24 toy shows (docs/FINDINGS.md §6). In the linear,
   unbounded, noise-free model of 3 tiles (gradient tile rate a = lr·h for a Hessian eigenvalue h,
   transfer rates per column b_n = lr_transfer_n/(T_n·n_columns)) the characteristic polynomial
   is s³ + aγ²s² + aγb₁s + ab₀b₁ (derived), Hurwitz iff b₀ < aγ³: at 16 states

@@ -108,3 +108,40 @@ def test_figure(example: ModuleType, results: dict[int, dict[str, Any]], tmp_pat
     path = tmp_path / "sub" / "p4.png"
     example.plot(results, path)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# ----------------------------------------------------------------------------- C24 example
+def _load(file: str, name: str) -> ModuleType:
+    sys.path.insert(0, str(EXAMPLES))
+    try:
+        spec = importlib.util.spec_from_file_location(name, EXAMPLES / file)
+        assert spec is not None
+        assert spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(EXAMPLES))
+    return module
+
+
+def test_c24_example_targets_vectors_and_mean_field() -> None:
+    c24 = _load("c24_multi_tile.py", "_example_c24_multi_tile")
+    b = c24.targets(50)
+    k = (b + 1.0) * (2**16 - 1) / 2.0  # on the 16-bit grid: k integral in [0, 2^16 − 1]
+    np.testing.assert_allclose(k, np.round(k), atol=1e-6)
+    assert ((k >= 0) & (k <= 2**16 - 1)).all()
+    vec = c24.vectors(3)
+    assert vec["gamma_vec"] == pytest.approx([0.01, 0.1, 1.0])
+    assert vec["transfer_every_vec"] == [2.0, 4.0, 8.0]
+    # The mean-field matrix for 2 tiles is [[0, a], [−lr, −lr·γ]] with a = 0.01/2: its
+    # eigenvalues are the roots of s² + lr·γ·s + lr·a, real part −lr·γ/2 when complex.
+    for lr in (0.001, 0.01):
+        assert c24.mean_field_growth(1, lr) == pytest.approx(-lr)
+        assert c24.mean_field_growth(2, lr) == pytest.approx(-lr * 0.1 / 2)
+        # From 3 tiles on the cascade is Hurwitz-unstable (lr·γ³ < lr_transfer/T_0).
+        assert all(c24.mean_field_growth(n, lr) > 0 for n in range(3, 7))
+    finals, curves = c24.sweep(0.01, steps=200, replicas=2, n_targets=1)
+    assert sorted(finals) == list(c24.TILES)
+    assert all(f.shape == (2,) and np.isfinite(f).all() for f in finals.values())
+    assert all(c.shape == (21,) for c in curves.values())
