@@ -452,3 +452,32 @@ def test_spread_standard_errors_cover_the_truth() -> None:
         for name, truth in (("dw_min_dtod", 0.1), ("up_down_dtod", 0.03)):
             covered += abs(r.dtod[name] - truth) < 1.96 * r.se[name]
     assert covered >= 20
+
+
+@pytest.mark.slow  # six fits of 20 devices with bound spread: about 6 s
+def test_spread_standard_errors_cover_the_truth_with_bound_spread() -> None:
+    # The four spreads, bounds included (each device its own w_min, w_max). 6 seeds x 4 = 24
+    # intervals of ±1.96 SE; with correct SEs P(at most 19 covered) = 0.006 (binomial, p 0.95),
+    # so at least 20 are required. Seeds 0-7 (explored before this test) covered 31 of 32; the
+    # test uses seeds 20-25, not looked at before the threshold was fixed.
+    dev = pt.Device(
+        response=pt.SoftBounds(),
+        dw_min=0.02,
+        dw_min_std=0.2,
+        dw_min_dtod=0.1,
+        up_down_dtod=0.03,
+        w_max_dtod=0.1,
+        w_min_dtod=0.1,
+    )
+    truths = {"dw_min_dtod": 0.1, "up_down_dtod": 0.03, "w_max_dtod": 0.1, "w_min_dtod": 0.1}
+    covered = 0
+    for seed in range(20, 26):
+        r = fit(
+            simulate_traces(dev, n_devices=20, n_pulses=120, n_cycles=2, rng=seed),
+            "soft_bounds",
+            c2c_mode="additive",
+            bound_spread=True,
+        )
+        for name, truth in truths.items():
+            covered += abs(r.dtod[name] - truth) < 1.96 * r.se[name]
+    assert covered >= 20
