@@ -18,6 +18,7 @@ backend needed); pass ``ax=`` to draw into your own axes instead.
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, cast
 
@@ -378,7 +379,8 @@ def plot_device(device: Device, *, title: str | None = None) -> Figure:
     ax.legend(fontsize=8)
     if title is None:
         title = f"{type(device.response).__name__}, Δw_min = {device.dw_min:g}"
-    fig.suptitle(title, fontsize=10)
+    # Long titles (a preset's name and source) wrap instead of running off the figure.
+    fig.suptitle(textwrap.fill(title, width=60), fontsize=10)
     return fig
 
 
