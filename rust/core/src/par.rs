@@ -136,6 +136,49 @@ where
     }
 }
 
+/// [`map_row_blocks`] with a scratch value per task: `init()` makes one for each rayon task
+/// (or one for the whole serial pass) and `f` gets it first. The scratch must only hold
+/// buffers reused between rows, never a value a result depends on: how many tasks rayon makes
+/// depends on the scheduler.
+#[allow(clippy::too_many_arguments)]
+pub fn map_row_blocks_with<M, S, T, I, F>(
+    parallel: bool,
+    i: usize,
+    rows: usize,
+    state: &mut [f64],
+    counters: &mut [u64],
+    maps: &[M],
+    init: I,
+    f: F,
+) -> Vec<T>
+where
+    M: Sync,
+    T: Send,
+    I: Fn() -> S + Sync + Send,
+    F: Fn(&mut S, usize, &mut [f64], &mut [u64], &[M]) -> T + Sync + Send,
+{
+    let n = (i * rows).max(1);
+    if parallel {
+        state
+            .par_chunks_mut(n)
+            .zip(counters.par_chunks_mut(n))
+            .zip(maps.par_chunks(n))
+            .enumerate()
+            .with_min_len(ROWS_PER_TASK.div_ceil(rows))
+            .map_init(&init, |s, (k, ((p, c), m))| f(s, k * rows, p, c, m))
+            .collect()
+    } else {
+        let mut s = init();
+        state
+            .chunks_mut(n)
+            .zip(counters.chunks_mut(n))
+            .zip(maps.chunks(n))
+            .enumerate()
+            .map(|(k, ((p, c), m))| f(&mut s, k * rows, p, c, m))
+            .collect()
+    }
+}
+
 /// Row `g` of a row-major buffer with rows of length `i` (empty if out of range).
 #[inline]
 pub fn row<T>(buf: &[T], g: usize, i: usize) -> &[T] {

@@ -99,6 +99,32 @@ impl Columns {
         self.off.resize(n, 0);
     }
 
+    /// The columns as slices ([`ColumnsView::set`] writes them).
+    fn view(&mut self) -> ColumnsView<'_> {
+        ColumnsView {
+            j: &mut self.j,
+            w: &mut self.w,
+            lo: &mut self.lo,
+            hi: &mut self.hi,
+            step: &mut self.step,
+            up: &mut self.up,
+            off: &mut self.off,
+        }
+    }
+}
+
+/// [`Columns`] borrowed as slices.
+struct ColumnsView<'a> {
+    j: &'a mut [u32],
+    w: &'a mut [f64],
+    lo: &'a mut [f64],
+    hi: &'a mut [f64],
+    step: &'a mut [f64],
+    up: &'a mut [bool],
+    off: &'a mut [u32],
+}
+
+impl ColumnsView<'_> {
     /// Puts `lane`'s train and element (read from the row) at position `at`.
     #[inline(always)]
     fn set(&mut self, at: usize, lane: &Lane, prow: &[f64], mrow: &[ElemMap]) {
@@ -163,8 +189,9 @@ impl LaneScratch {
         let longest = lanes.iter().map(|l| l.left as usize).max().unwrap_or(0);
         if lanes.iter().all(|l| l.left == 1) {
             // One pulse each (BL 1, sparse updates): one round, nothing to sort.
+            let mut view = cols.view();
             for (at, lane) in lanes.iter().enumerate() {
-                cols.set(at, lane, prow, mrow);
+                view.set(at, lane, prow, mrow);
             }
             alive.push(lanes.len());
         } else if longest <= 4 * lanes.len() + 64 {
@@ -191,17 +218,23 @@ impl LaneScratch {
                     *a = at;
                 }
             }
+            // The columns as local slices, so that their pointers and lengths stay in
+            // registers through the scattered writes (through `cols` they are reloaded on
+            // every write: a store to a vector's buffer might, for the compiler, change the
+            // other vectors' headers).
+            let mut view = cols.view();
             for (k, l) in lanes.iter().enumerate() {
                 if let Some(h) = hist.get_mut(4 * l.left as usize + k % 4) {
-                    cols.set(*h, l, prow, mrow);
+                    view.set(*h, l, prow, mrow);
                     *h += 1;
                 }
             }
         } else {
             let mut sorted = lanes.to_vec();
             sorted.sort_unstable_by_key(|l| std::cmp::Reverse(l.left));
+            let mut view = cols.view();
             for (at, lane) in sorted.iter().enumerate() {
-                cols.set(at, lane, prow, mrow);
+                view.set(at, lane, prow, mrow);
             }
             // alive[k] = number of lanes with left > k: walk the sorted lengths from the end.
             let mut n = sorted.len();
