@@ -32,6 +32,10 @@ struct SampleTrains {
 
 const SKIPPED: usize = 0;
 
+/// Rows whose trains of one sample are fired together at most (narrow tiles; see pass 2 of
+/// [`update`]); the group is also bounded by `LANE_BLOCK` columns.
+const MAX_ROWS_FIRED: usize = 64;
+
 /// The stochastic pulse-coincidence update (shared/theory.md §2.3(c)), sample by sample.
 pub(super) fn update(
     tile: &mut Tile,
@@ -76,102 +80,125 @@ pub(super) fn update(
             };
             let trains: Vec<SampleTrains> = map_indices(par, rr * nb, one);
             let trains = &trains;
-            // Pass 2 (the closure's value): the pulses per row.
-            // The scratch buffers live as long as a rayon task (allocating them per row cost
-            // a fifth of a sparse update); they carry nothing from row to row.
+            // Pass 2 (the closure's value): the pulses per row. Rows go in groups of as many
+            // whole rows as fit one lane block, and a group's trains of one sample are fired
+            // together, so narrow tiles fire hundreds of trains at once instead of a few per
+            // row. The elements of different rows are distinct and every sample's trains are
+            // fired before the next sample's, so each element's pulses keep their order and
+            // their noise: the grouping changes no value. The scratch buffers live as long as
+            // a rayon task (allocating them per row cost a fifth of a sparse update); they
+            // carry nothing from one group to the next.
+            let group = (LANE_BLOCK / i.max(1)).clamp(1, MAX_ROWS_FIRED);
             let init = || (LaneScratch::default(), Vec::<u32>::new());
-            map_row_blocks_with(
+            let per_group = map_row_blocks_with(
                 par,
                 i,
-                1,
+                group,
                 state,
                 counters,
                 maps,
                 init,
-                |sc, g, prow, crow, mrow| {
+                |sc, g0, pblk, cblk, mblk| {
                     let (scratch, n_co) = sc;
-                    let (r, rw) = (g / o, g % o);
-                    let mut fired = 0u64;
+                    let mut fired = vec![0u64; pblk.len() / i.max(1)];
                     let mut dbits = [0u64; (MAX_DESIRED_BL as usize).div_ceil(64)];
                     for k in 0..nb {
-                        let tr = &trains[r * nb + k];
-                        if tr.bl == SKIPPED {
-                            continue;
-                        }
-                        let bb = start + k;
-                        let dv = ds.get((r * b + bb) * o + rw).copied().unwrap_or(0.0);
-                        let pd = snap(tr.a * dv.abs());
-                        if pd <= 0.0 {
-                            continue;
-                        }
-                        let Some(ds_keyed) = tr.d_streams else {
-                            continue;
-                        };
-                        let mut s = ds_keyed.open(r, rw as u64);
-                        let words = tr.words;
-                        let Some(dw) = dbits.get_mut(..words) else {
-                            continue;
-                        };
-                        dw.fill(0);
-                        if !s.bernoulli_bits(pd, tr.bl, dw) {
-                            continue;
-                        }
-                        let d_pos = dv > 0.0;
-                        // Coincidences per column, in blocks of LANE_BLOCK columns: a block's
-                        // noise is drawn in column order (the order `fire` would draw it in),
-                        // then its trains are fired.
-                        for (block, bits) in tr
-                            .active
-                            .chunks(LANE_BLOCK)
-                            .zip(tr.bits.chunks(LANE_BLOCK * words))
+                        for (rr, (fired, crow)) in
+                            fired.iter_mut().zip(cblk.chunks_mut(i.max(1))).enumerate()
                         {
-                            // Coincidences with popcount over the packed trains, in vectors
-                            // where the CPU has them (`simd::count_coincidences`).
-                            let counts = &mut *n_co;
-                            counts.clear();
-                            counts.resize(block.len(), 0);
-                            simd::count_coincidences(bits, dw, counts);
-                            if pulser.aggregates() {
-                                fired += aggregated_block(
-                                    &pulser, block, counts, d_pos, prow, crow, mrow, scratch,
-                                    &mut s,
-                                );
-                                pulser.fire_lanes(prow, mrow, scratch);
+                            let (r, rw) = ((g0 + rr) / o, (g0 + rr) % o);
+                            let Some(tr) = trains.get(r * nb + k) else {
+                                continue;
+                            };
+                            if tr.bl == SKIPPED {
                                 continue;
                             }
-                            let lanes = &mut scratch.lanes;
-                            if lanes.len() < block.len() {
-                                lanes.resize(block.len(), Lane::default());
+                            let bb = start + k;
+                            let dv = ds.get((r * b + bb) * o + rw).copied().unwrap_or(0.0);
+                            let pd = snap(tr.a * dv.abs());
+                            if pd <= 0.0 {
+                                continue;
                             }
-                            // Compact as we go: every column writes the next lane, and only
-                            // those with a coincidence advance (no branch on it).
-                            let mut total = 0u64;
-                            let mut live = 0usize;
-                            for ((col, x_pos), &n) in block.iter().zip(counts.iter()) {
-                                // Sign of the pulses: −sign(x_j d_i) (ΔW = −lr d xᵀ).
-                                if let Some(slot) = lanes.get_mut(live) {
-                                    *slot = Lane {
-                                        j: *col,
-                                        left: n,
-                                        off: total as u32,
-                                        up: x_pos != &d_pos,
-                                    };
-                                }
-                                if let Some(c) = crow.get_mut(*col as usize) {
-                                    *c += u64::from(n);
-                                }
-                                total += u64::from(n);
-                                live += usize::from(n > 0);
+                            let Some(ds_keyed) = tr.d_streams else {
+                                continue;
+                            };
+                            let mut s = ds_keyed.open(r, rw as u64);
+                            let words = tr.words;
+                            let Some(dw) = dbits.get_mut(..words) else {
+                                continue;
+                            };
+                            dw.fill(0);
+                            if !s.bernoulli_bits(pd, tr.bl, dw) {
+                                continue;
                             }
-                            scratch.count = live;
-                            fired += total;
-                            pulser.draw_noise(total, &mut s, &mut scratch.normals);
-                            pulser.fire_lanes(prow, mrow, scratch);
+                            let d_pos = dv > 0.0;
+                            // Elements of this row within the group.
+                            let base = rr * i;
+                            // Coincidences per column, in blocks of LANE_BLOCK columns: a
+                            // block's noise is drawn in column order (the order `fire` would
+                            // draw it in) after the pending trains' noise.
+                            for (block, bits) in tr
+                                .active
+                                .chunks(LANE_BLOCK)
+                                .zip(tr.bits.chunks(LANE_BLOCK * words))
+                            {
+                                // Coincidences with popcount over the packed trains, in
+                                // vectors where the CPU has them (`simd::count_coincidences`).
+                                let counts = &mut *n_co;
+                                counts.clear();
+                                counts.resize(block.len(), 0);
+                                simd::count_coincidences(bits, dw, counts);
+                                // The pending trains are fired first if this block's would
+                                // make more than LANE_BLOCK of them.
+                                if scratch.count.max(scratch.n_aggregated) + block.len()
+                                    > LANE_BLOCK
+                                {
+                                    pulser.fire_lanes(pblk, mblk, scratch);
+                                }
+                                if pulser.aggregates() {
+                                    *fired += aggregated_block(
+                                        &pulser, block, counts, d_pos, base, pblk, crow, mblk,
+                                        scratch, &mut s,
+                                    );
+                                    continue;
+                                }
+                                let (first, off0) = (scratch.count, scratch.normals.len());
+                                let lanes = &mut scratch.lanes;
+                                if lanes.len() < first + block.len() {
+                                    lanes.resize(first + block.len(), Lane::default());
+                                }
+                                // Compact as we go: every column writes the next lane, and
+                                // only those with a coincidence advance (no branch on it).
+                                let mut total = 0u64;
+                                let mut live = first;
+                                for ((col, x_pos), &n) in block.iter().zip(counts.iter()) {
+                                    // Sign of the pulses: −sign(x_j d_i) (ΔW = −lr d xᵀ).
+                                    if let Some(slot) = lanes.get_mut(live) {
+                                        *slot = Lane {
+                                            j: (base + *col as usize) as u32,
+                                            left: n,
+                                            off: (off0 as u64 + total) as u32,
+                                            up: x_pos != &d_pos,
+                                        };
+                                    }
+                                    if let Some(c) = crow.get_mut(*col as usize) {
+                                        *c += u64::from(n);
+                                    }
+                                    total += u64::from(n);
+                                    live += usize::from(n > 0);
+                                }
+                                scratch.count = live;
+                                *fired += total;
+                                pulser.draw_noise(total, &mut s, &mut scratch.normals);
+                            }
                         }
+                        // This sample's trains, before the next sample's.
+                        pulser.fire_lanes(pblk, mblk, scratch);
                     }
                     fired
                 },
-            )
+            );
+            per_group.into_iter().flatten().collect::<Vec<u64>>()
         });
         for (t, v) in totals.iter_mut().zip(per_row) {
             *t = t.saturating_add(v);
@@ -197,6 +224,7 @@ fn aggregated_block(
     block: &[(u32, bool)],
     counts: &[u32],
     d_pos: bool,
+    base: usize,
     prow: &[f64],
     crow: &mut [u64],
     mrow: &[ElemMap],
@@ -210,26 +238,32 @@ fn aggregated_block(
     // with pulses advance.
     let mut live = 0usize;
     for (&(col, x_pos), &n) in block.iter().zip(counts) {
-        let j = col as usize;
-        let (Some(c), Some(&w), Some(m)) = (crow.get_mut(j), prow.get(j), mrow.get(j)) else {
+        let j = base + col as usize;
+        let (Some(c), Some(&w), Some(m)) = (crow.get_mut(col as usize), prow.get(j), mrow.get(j))
+        else {
             continue;
         };
         *c += u64::from(n);
         pulses += u64::from(n);
-        ab.set(live, col, n, x_pos != d_pos, w, m);
+        ab.set(live, j as u32, n, x_pos != d_pos, w, m);
         live += usize::from(n > 0);
     }
     ab.set_len(live);
     // Moments and guard of every train at once, then each train takes its normals in
     // column order: one if it aggregates, else n (again compacting without branches).
     pulser.aggregate_block(ab);
-    if scratch.lanes.len() < live {
-        scratch.lanes.resize(live, Lane::default());
+    // After the pending trains and their noise.
+    let (first_lane, first_agg) = (scratch.count, scratch.n_aggregated);
+    if scratch.lanes.len() < first_lane + live {
+        scratch.lanes.resize(first_lane + live, Lane::default());
     }
-    if scratch.aggregated.len() < live {
-        scratch.aggregated.resize(live, Aggregated::default());
+    if scratch.aggregated.len() < first_agg + live {
+        scratch
+            .aggregated
+            .resize(first_agg + live, Aggregated::default());
     }
-    let (mut n_lanes, mut n_agg, mut need) = (0usize, 0usize, 0u32);
+    let off0 = scratch.normals.len() as u32;
+    let (mut n_lanes, mut n_agg, mut need) = (first_lane, first_agg, 0u32);
     let trains =
         ab.j.iter()
             .zip(&ab.n)
@@ -241,7 +275,7 @@ fn aggregated_block(
         if let Some(a) = scratch.aggregated.get_mut(n_agg) {
             *a = Aggregated {
                 j,
-                off: need,
+                off: off0 + need,
                 mean,
                 sd,
             };
@@ -250,7 +284,7 @@ fn aggregated_block(
             *l = Lane {
                 j,
                 left: n,
-                off: need,
+                off: off0 + need,
                 up,
             };
         }
