@@ -290,14 +290,22 @@ impl Stream {
                 self.refill(n - t);
             }
             let avail = (self.len - self.pos).min(n - t);
-            let src = self.buf.get(self.pos..self.pos + avail).unwrap_or(&[]);
-            for &r in src {
-                let bit = u64::from(u64::from(r) < threshold);
-                if let Some(w) = words.get_mut(t / 64) {
-                    *w |= bit << (t % 64);
+            let mut src = self.buf.get(self.pos..self.pos + avail).unwrap_or(&[]);
+            // The bits of one output word gathered in a register and OR-ed in once (a
+            // read-modify-write of memory per slot made every slot wait for the previous one).
+            while !src.is_empty() {
+                let shift = t % 64;
+                let (piece, rest) = src.split_at((64 - shift).min(src.len()));
+                let mut acc = 0u64;
+                for (k, &r) in piece.iter().enumerate() {
+                    acc |= u64::from(u64::from(r) < threshold) << (shift + k);
                 }
-                any |= bit;
-                t += 1;
+                if let Some(w) = words.get_mut(t / 64) {
+                    *w |= acc;
+                }
+                any |= acc;
+                t += piece.len();
+                src = rest;
             }
             self.pos += avail;
         }
