@@ -48,7 +48,7 @@ pub const TAGS: &[(&str, u64)] = &[
 ];
 
 use crate::par::{for_each_row, Par};
-use crate::simd::{philox_lanes, ziggurat_run};
+use crate::simd::{philox_gather, philox_lanes, ziggurat_run};
 
 /// Philox blocks per vectorised refill (one per vector lane).
 pub const PHILOX_LANES: usize = crate::simd::PHILOX_LANES;
@@ -94,6 +94,33 @@ pub fn philox4x32_10_lanes(
     out: &mut [u32; 4 * PHILOX_LANES],
 ) {
     philox_lanes(first, row_rep, key, out);
+}
+
+/// The first `n_blocks` blocks (`4·n_blocks` words) of the streams at `row_words` under `key`,
+/// from block 0, row after row into `out` (resized): the words `Stream::with_key(key, row_word,
+/// 0)` would draw first, computed [`PHILOX_LANES`] blocks at a time across the rows, so that
+/// many short streams (one bit train each) compute no block they do not use. Never panics.
+pub fn first_words(key: [u32; 2], row_words: &[u64], n_blocks: usize, out: &mut Vec<u32>) {
+    let total = row_words.len().saturating_mul(n_blocks);
+    out.clear();
+    out.resize(total.saturating_mul(4), 0);
+    let (mut blocks, mut rows) = ([0u64; PHILOX_LANES], [0u64; PHILOX_LANES]);
+    let mut buf = [0u32; 4 * PHILOX_LANES];
+    let mut p = 0;
+    while p < total {
+        let m = (total - p).min(PHILOX_LANES);
+        for (k, (b, r)) in blocks.iter_mut().zip(&mut rows).enumerate() {
+            // Lanes past the end repeat the last block (computed, not stored).
+            let q = p + k.min(m - 1);
+            *r = row_words.get(q / n_blocks).copied().unwrap_or(0);
+            *b = (q % n_blocks) as u64;
+        }
+        philox_gather(&blocks, &rows, key, &mut buf);
+        if let (Some(dst), Some(src)) = (out.get_mut(4 * p..4 * (p + m)), buf.get(..4 * m)) {
+            dst.copy_from_slice(src);
+        }
+        p += m;
+    }
 }
 
 /// Words per bulk refill: [`PHILOX_LANES`] blocks of four.
@@ -339,7 +366,7 @@ impl Stream {
 /// x·2⁻³² < p ⇔ x < p·2³² (scaling by a power of two is exact) ⇔ x < ⌈p·2³²⌉ for an integer
 /// x; the saturating cast keeps NaN and p ≤ 0 at 0 (no bit) and p ≥ 1 at ≥ 2³² (every bit).
 #[inline]
-fn bernoulli_threshold(p: f64) -> u64 {
+pub(crate) fn bernoulli_threshold(p: f64) -> u64 {
     (p * 4_294_967_296.0).ceil() as u64
 }
 
@@ -527,6 +554,30 @@ mod tests {
                 assert_eq!(a.uniform().to_bits(), b.uniform().to_bits());
             } else {
                 assert_eq!(a.normal().to_bits(), b.normal().to_bits());
+            }
+        }
+    }
+
+    #[test]
+    fn first_words_are_the_streams_first_words() {
+        let key = [0x1234_5678, 0x9abc_def0];
+        for (rows, n_blocks) in [
+            (vec![], 3),
+            (vec![5u64], 1),
+            (vec![0, 1 << 32, 77, u64::MAX], 8),
+        ] {
+            let rows: Vec<u64> = rows
+                .into_iter()
+                .chain((0..13).map(|j| (3 << 32) | j))
+                .collect();
+            let mut out = Vec::new();
+            first_words(key, &rows, n_blocks, &mut out);
+            assert_eq!(out.len(), rows.len() * n_blocks * 4);
+            for (r, chunk) in rows.iter().zip(out.chunks_exact(n_blocks * 4)) {
+                let mut s = Stream::with_key(key, *r, 0);
+                for &w in chunk {
+                    assert_eq!(w, s.next_u32(), "row word {r:#x}");
+                }
             }
         }
     }

@@ -122,46 +122,82 @@ dispatched! {
 /// eight 64-bit lanes are in flight and the multiplier latency is hidden.
 pub(crate) const PHILOX_LANES: usize = 16;
 
+/// The ten Philox4x32-10 rounds on [`PHILOX_LANES`] counters `c = [c0, c1, c2, c3]` (each
+/// 32-bit word in a 64-bit lane, so the 32×32→64 products are one vector multiply each) under
+/// `key`; block `j`'s four words go to `out[4j..4j + 4]`. Each lane is exactly
+/// [`crate::rng::philox4x32_10`]: products, shifts, masks, xor and wrapping adds are exact
+/// integer operations, so every target gives the same bits. Inlined into each dispatched copy.
+#[inline(always)]
+fn philox_rounds(c: [[u64; PHILOX_LANES]; 4], key: [u32; 2], out: &mut [u32; 4 * PHILOX_LANES]) {
+    const LO: u64 = 0xFFFF_FFFF;
+    let m0 = u64::from(crate::rng::PHILOX_M32_0);
+    let m1 = u64::from(crate::rng::PHILOX_M32_1);
+    let [mut c0, mut c1, mut c2, mut c3] = c;
+    let (mut k0, mut k1) = (u64::from(key[0]), u64::from(key[1]));
+    for round in 0..10 {
+        if round > 0 {
+            k0 = (k0 + u64::from(crate::rng::PHILOX_W32_0)) & LO;
+            k1 = (k1 + u64::from(crate::rng::PHILOX_W32_1)) & LO;
+        }
+        let lanes = c0.iter_mut().zip(&mut c1).zip(&mut c2).zip(&mut c3);
+        for (((a, b), c), d) in lanes {
+            // The masks tell the compiler that both factors fit in 32 bits.
+            let p0 = (*a & LO) * m0;
+            let p1 = (*c & LO) * m1;
+            (*a, *b, *c, *d) = ((p1 >> 32) ^ *b ^ k0, p1 & LO, (p0 >> 32) ^ *d ^ k1, p0 & LO);
+        }
+    }
+    let words = c0.iter().zip(&c1).zip(&c2).zip(&c3);
+    for (o, (((a, b), c), d)) in out.chunks_exact_mut(4).zip(words) {
+        o.copy_from_slice(&[*a as u32, *b as u32, *c as u32, *d as u32]);
+    }
+}
+
 dispatched! {
     /// [`PHILOX_LANES`] Philox4x32-10 blocks of consecutive counters (docs/KERNEL_SPEC.md §3):
     /// lane `j` encrypts `[lo(b), hi(b), row_rep[0], row_rep[1]]` with `b = first + j` (mod
-    /// 2⁶⁴) under `key`, and its four words go to `out[4j..4j + 4]`. Each lane is exactly
-    /// [`crate::rng::philox4x32_10`]: the 32-bit words live in 64-bit lanes (so the 32×32→64
-    /// products are one vector multiply each), and products, shifts, masks, xor and wrapping
-    /// adds are exact integer operations, so every target gives the same bits. Never panics.
+    /// 2⁶⁴) under `key` ([`philox_rounds`]). Never panics.
     fn philox_lanes / philox_lanes_scalar /
         [philox_lanes_avx512, philox_lanes_avx2, philox_lanes_popcnt]
         (first: u64, row_rep: [u32; 2], key: [u32; 2], out: &mut [u32; 4 * PHILOX_LANES])
     {
         const LO: u64 = 0xFFFF_FFFF;
-        let m0 = u64::from(crate::rng::PHILOX_M32_0);
-        let m1 = u64::from(crate::rng::PHILOX_M32_1);
         let mut c0 = [0u64; PHILOX_LANES];
         let mut c1 = [0u64; PHILOX_LANES];
-        let mut c2 = [u64::from(row_rep[0]); PHILOX_LANES];
-        let mut c3 = [u64::from(row_rep[1]); PHILOX_LANES];
         for (j, (a, b)) in c0.iter_mut().zip(&mut c1).enumerate() {
             let block = first.wrapping_add(j as u64);
             (*a, *b) = (block & LO, block >> 32);
         }
-        let (mut k0, mut k1) = (u64::from(key[0]), u64::from(key[1]));
-        for round in 0..10 {
-            if round > 0 {
-                k0 = (k0 + u64::from(crate::rng::PHILOX_W32_0)) & LO;
-                k1 = (k1 + u64::from(crate::rng::PHILOX_W32_1)) & LO;
-            }
-            let lanes = c0.iter_mut().zip(&mut c1).zip(&mut c2).zip(&mut c3);
-            for (((a, b), c), d) in lanes {
-                // The masks tell the compiler that both factors fit in 32 bits.
-                let p0 = (*a & LO) * m0;
-                let p1 = (*c & LO) * m1;
-                (*a, *b, *c, *d) = ((p1 >> 32) ^ *b ^ k0, p1 & LO, (p0 >> 32) ^ *d ^ k1, p0 & LO);
+        let c2 = [u64::from(row_rep[0]); PHILOX_LANES];
+        let c3 = [u64::from(row_rep[1]); PHILOX_LANES];
+        philox_rounds([c0, c1, c2, c3], key, out);
+    }
+}
+
+dispatched! {
+    /// [`PHILOX_LANES`] Philox4x32-10 blocks of as many streams under one key: lane `j`
+    /// encrypts `[lo(blocks[j]), hi(blocks[j]), lo(rows[j]), hi(rows[j])]`, the block
+    /// `blocks[j]` of the stream at row word `rows[j]` ([`philox_rounds`]). Never panics.
+    fn philox_gather / philox_gather_scalar /
+        [philox_gather_avx512, philox_gather_avx2, philox_gather_popcnt]
+        (
+            blocks: &[u64; PHILOX_LANES],
+            rows: &[u64; PHILOX_LANES],
+            key: [u32; 2],
+            out: &mut [u32; 4 * PHILOX_LANES],
+        )
+    {
+        const LO: u64 = 0xFFFF_FFFF;
+        let (mut c0, mut c1) = ([0u64; PHILOX_LANES], [0u64; PHILOX_LANES]);
+        let (mut c2, mut c3) = ([0u64; PHILOX_LANES], [0u64; PHILOX_LANES]);
+        for (j, (&b, &r)) in blocks.iter().zip(rows).enumerate() {
+            if let (Some(a0), Some(a1), Some(a2), Some(a3)) =
+                (c0.get_mut(j), c1.get_mut(j), c2.get_mut(j), c3.get_mut(j))
+            {
+                (*a0, *a1, *a2, *a3) = (b & LO, b >> 32, r & LO, r >> 32);
             }
         }
-        let words = c0.iter().zip(&c1).zip(&c2).zip(&c3);
-        for (o, (((a, b), c), d)) in out.chunks_exact_mut(4).zip(words) {
-            o.copy_from_slice(&[*a as u32, *b as u32, *c as u32, *d as u32]);
-        }
+        philox_rounds([c0, c1, c2, c3], key, out);
     }
 }
 
@@ -434,6 +470,35 @@ mod tests {
                 f(first, row_rep, key, &mut got);
                 assert_eq!(got, want, "{name}");
             }
+        }
+    }
+
+    #[test]
+    fn every_target_computes_the_same_gathered_blocks() {
+        type Gather = fn(&[u64; PHILOX_LANES], &[u64; PHILOX_LANES], [u32; 2], &mut [u32; 64]);
+        let key = [0xa409_3822, 0x299f_31d0];
+        let blocks: [u64; PHILOX_LANES] =
+            std::array::from_fn(|j| [0, 1, 7, 0xFFFF_FFFF, u64::MAX][j % 5]);
+        let rows: [u64; PHILOX_LANES] =
+            std::array::from_fn(|j| ((j as u64) << 32) | (j as u64 * 97));
+        let mut want = [0u32; 4 * PHILOX_LANES];
+        for (j, w) in want.chunks_exact_mut(4).enumerate() {
+            let (b, r) = (blocks[j], rows[j]);
+            w.copy_from_slice(&crate::rng::philox4x32_10(
+                [b as u32, (b >> 32) as u32, r as u32, (r >> 32) as u32],
+                key,
+            ));
+        }
+        for (name, f) in [
+            ("dispatched", philox_gather as Gather),
+            ("scalar", philox_gather_scalar),
+            ("avx512", philox_gather_avx512),
+            ("avx2", philox_gather_avx2),
+            ("popcnt", philox_gather_popcnt),
+        ] {
+            let mut got = [0u32; 4 * PHILOX_LANES];
+            f(&blocks, &rows, key, &mut got);
+            assert_eq!(got, want, "{name}");
         }
     }
 

@@ -194,7 +194,18 @@ impl Keyed {
     /// The stream of local replica `r`, row `row` (see [`Streams::keyed`]).
     #[inline]
     pub(crate) fn open(&self, r: usize, row: u64) -> Stream {
-        Stream::with_key(self.key, ((self.replica_offset + r as u64) << 32) | row, 0)
+        Stream::with_key(self.key, self.row_word(r, row), 0)
+    }
+
+    /// The Philox key of these streams.
+    pub(crate) fn key(&self) -> [u32; 2] {
+        self.key
+    }
+
+    /// The row word of local replica `r`, row `row` (`Stream::with_key`'s `row_word`).
+    #[inline]
+    pub(crate) fn row_word(&self, r: usize, row: u64) -> u64 {
+        ((self.replica_offset + r as u64) << 32) | row
     }
 
     /// The stream of global row `g` (local replica `g / out`, row `g % out`).

@@ -5,7 +5,7 @@
 use crate::error::CoreError;
 use crate::par::{map_indices, map_row_blocks_with, row, Par};
 use crate::pulse::{snap, Aggregated, Lane, LaneScratch, Pulser, LANE_BLOCK};
-use crate::rng::{tag, Stream};
+use crate::rng::{bernoulli_threshold, first_words, tag, Stream};
 use crate::simd;
 use crate::spec::{StochasticParams, MAX_DESIRED_BL};
 use crate::tile::{Interrupt, Keyed, Phase, Streams, Tile, UpdateStats};
@@ -357,6 +357,41 @@ fn sample_trains(
     let xs = st.keyed(tag::TRAIN_X, sample);
     let mut active = Vec::new();
     let mut bits = Vec::new();
+    if bl <= 64 {
+        // One word per train: the trains' words computed for all columns at once
+        // (`first_words`, the streams' first blocks across the columns, none computed in
+        // vain), then each train's bits as `Stream::bernoulli_bits` sets them.
+        let mut cols: Vec<(u32, bool, u64)> = Vec::new();
+        let mut row_words: Vec<u64> = Vec::new();
+        for (j, &xv) in x.iter().enumerate() {
+            let px = snap(bs * xv.abs());
+            if px > 0.0 {
+                cols.push((j as u32, xv > 0.0, bernoulli_threshold(px)));
+                row_words.push(xs.row_word(replica, j as u64));
+            }
+        }
+        let n_blocks = bl.div_ceil(4);
+        let mut words = Vec::new();
+        first_words(xs.key(), &row_words, n_blocks, &mut words);
+        for (&(j, pos, threshold), w) in cols.iter().zip(words.chunks_exact(4 * n_blocks)) {
+            let mut acc = 0u64;
+            for (t, &r) in w.iter().take(bl).enumerate() {
+                acc |= u64::from(u64::from(r) < threshold) << t;
+            }
+            if acc != 0 {
+                active.push((j, pos));
+                bits.push(acc);
+            }
+        }
+        return SampleTrains {
+            bl,
+            a,
+            words: full_words,
+            active,
+            bits,
+            d_streams: Some(st.keyed(tag::UPDATE, sample)),
+        };
+    }
     let mut buf = vec![0u64; full_words];
     for (j, &xv) in x.iter().enumerate() {
         let px = snap(bs * xv.abs());
