@@ -115,25 +115,16 @@ where
     T: Send,
     F: Fn(usize, &mut [f64], &mut [u64], &[M]) -> T + Sync + Send,
 {
-    let n = (i * rows).max(1);
-    if parallel {
-        state
-            .par_chunks_mut(n)
-            .zip(counters.par_chunks_mut(n))
-            .zip(maps.par_chunks(n))
-            .enumerate()
-            .with_min_len(ROWS_PER_TASK.div_ceil(rows))
-            .map(|(k, ((p, c), m))| f(k * rows, p, c, m))
-            .collect()
-    } else {
-        state
-            .chunks_mut(n)
-            .zip(counters.chunks_mut(n))
-            .zip(maps.chunks(n))
-            .enumerate()
-            .map(|(k, ((p, c), m))| f(k * rows, p, c, m))
-            .collect()
-    }
+    map_row_blocks_with(
+        parallel,
+        i,
+        rows,
+        state,
+        counters,
+        maps,
+        || (),
+        |(), g, p, c, m| f(g, p, c, m),
+    )
 }
 
 /// [`map_row_blocks`] with a scratch value per task: `init()` makes one for each rayon task
