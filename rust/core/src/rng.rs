@@ -135,9 +135,20 @@ fn split(v: u64) -> [u32; 2] {
 /// `h = philox4x32_10([lo k1, hi k1, lo tick, hi tick], [lo k0, hi k0])`, then the first two
 /// words of `philox4x32_10([lo tagword, hi tagword, h2, h3], [h0, h1])`.
 pub fn stream_key(key: [u64; 2], tick: u64, tag_word: u64) -> [u32; 2] {
+    tag_key(tick_key(key, tick), tag_word)
+}
+
+/// The first half of [`stream_key`], the same for every tag word of a tick:
+/// `h = philox4x32_10([lo k1, hi k1, lo tick, hi tick], [lo k0, hi k0])`.
+pub fn tick_key(key: [u64; 2], tick: u64) -> [u32; 4] {
     let [a, b] = split(key[1]);
     let [t0, t1] = split(tick);
-    let h = philox4x32_10([a, b, t0, t1], split(key[0]));
+    philox4x32_10([a, b, t0, t1], split(key[0]))
+}
+
+/// The second half of [`stream_key`]: the first two words of
+/// `philox4x32_10([lo tagword, hi tagword, h2, h3], [h0, h1])` for `h` = [`tick_key`].
+pub fn tag_key(h: [u32; 4], tag_word: u64) -> [u32; 2] {
     let [g0, g1] = split(tag_word);
     let o = philox4x32_10([g0, g1, h[2], h[3]], [h[0], h[1]]);
     [o[0], o[1]]

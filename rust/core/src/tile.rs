@@ -15,7 +15,7 @@ use rayon::prelude::*;
 use crate::error::CoreError;
 use crate::par::{for_each_row, Par, ROWS_PER_TASK};
 use crate::pulse::clip;
-use crate::rng::{stream_key, tag, Stream};
+use crate::rng::{tag, tag_key, tick_key, Stream};
 use crate::spec::{DeviceSpec, UpdateMode};
 use crate::variation::{draw_map, ElemMap};
 
@@ -149,13 +149,32 @@ pub struct Tile {
 /// the row count (docs/KERNEL_SPEC.md §3). Copied into kernels, so they need no `&Tile`.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Streams {
+    /// The tile key and the tick (only [`Streams::open`], the tests' reference, needs them).
+    #[cfg(test)]
     key: [u64; 2],
+    #[cfg(test)]
     tick: u64,
+    /// [`tick_key`] of (key, tick), computed once per call: every (tag, sample) of the call
+    /// then costs one Philox block for its key, not two.
+    tick_key: [u32; 4],
     replica_offset: u64,
     out_size: usize,
 }
 
 impl Streams {
+    /// The streams of a call at `tick`.
+    pub(crate) fn new(key: [u64; 2], tick: u64, replica_offset: u64, out_size: usize) -> Self {
+        Streams {
+            #[cfg(test)]
+            key,
+            #[cfg(test)]
+            tick,
+            tick_key: tick_key(key, tick),
+            replica_offset,
+            out_size,
+        }
+    }
+
     /// The stream `(tick, replica_offset + r, row, tag, sample)` opened from the tile key (the
     /// definition that [`Keyed::open`] must equal; the kernels open through [`Streams::keyed`]).
     #[cfg(test)]
@@ -175,7 +194,7 @@ impl Streams {
     /// `Stream::open(key, tick, replica_offset + r, row, tag, sample)`, bit for bit.
     pub(crate) fn keyed(&self, tag: u64, sample: u64) -> Keyed {
         Keyed {
-            key: stream_key(self.key, self.tick, Stream::tag_word(tag, sample)),
+            key: tag_key(self.tick_key, Stream::tag_word(tag, sample)),
             replica_offset: self.replica_offset,
             out_size: self.out_size,
         }
@@ -509,12 +528,7 @@ impl Tile {
     /// kernel that draws random numbers calls this once, after its checks (a failed call leaves
     /// the tick unchanged) and before it draws.
     pub(crate) fn next_tick(&mut self) -> Streams {
-        let streams = Streams {
-            key: self.key,
-            tick: self.tick,
-            replica_offset: self.replica_offset,
-            out_size: self.out_size,
-        };
+        let streams = Streams::new(self.key, self.tick, self.replica_offset, self.out_size);
         self.tick += 1;
         streams
     }
@@ -688,12 +702,7 @@ mod tests {
 
     #[test]
     fn keyed_streams_are_the_streams_opened_from_the_tile_key() {
-        let st = Streams {
-            key: [0x0123_4567_89ab_cdef, 0xfedc_ba98_7654_3210],
-            tick: 41,
-            replica_offset: 7,
-            out_size: 3,
-        };
+        let st = Streams::new([0x0123_4567_89ab_cdef, 0xfedc_ba98_7654_3210], 41, 7, 3);
         for (t, sample) in [(tag::UPDATE, 0), (tag::TRAIN_X, 5), (tag::READ, 1 << 40)] {
             let ks = st.keyed(t, sample);
             for g in 0..9 {

@@ -52,19 +52,25 @@ pub(super) fn update(
     let dw_min = tile.device.dw_min;
     let pulser = Pulser::with_aggregate(&tile.device, p.aggregate);
     let words = (p.desired_bl as usize).div_ceil(64);
-    // Samples go in chunks, bounded by the x-train words kept and by about one update window
-    // of element visits (`super::window_work`), so that a stop is seen within a fraction of a
-    // second; every sample has its own streams, so the chunk size never changes results.
+    // Samples go in chunks, bounded by the x-train words kept and, when the call is longer
+    // than one update window of element visits (`super::window_work`; then `stop` is asked
+    // between chunks), by about one window and 64 samples, so that a stop is seen within a
+    // fraction of a second. A shorter call is one chunk if its trains fit: every chunk costs
+    // a hand-over to the thread pool, which made small tiles with many samples (convolutions'
+    // patches) spend more time switching threads than pulsing. Every sample has its own
+    // streams, so the chunk size never changes results.
     let elems = tile.state.len().max(1);
-    let by_work = usize::try_from(super::window_work()).unwrap_or(usize::MAX) / elems;
-    let chunk = (TRAIN_WORDS_PER_CHUNK / (rr * i * words).max(1))
-        .min(by_work)
-        .clamp(1, 64);
+    let work = tile.state.len() * b;
+    let ask = u64::try_from(work).unwrap_or(u64::MAX) > super::window_work();
+    let by_words = TRAIN_WORDS_PER_CHUNK / (rr * i * words).max(1);
+    let chunk = if ask {
+        let by_work = usize::try_from(super::window_work()).unwrap_or(usize::MAX) / elems;
+        by_words.min(by_work).clamp(1, 64)
+    } else {
+        by_words.max(1)
+    };
     let mut totals = vec![0u64; rr * o];
     let st = tile.next_tick();
-    let work = tile.state.len() * b;
-    // `stop` is asked between chunks only when the call is longer than one window.
-    let ask = u64::try_from(work).unwrap_or(u64::MAX) > super::window_work();
     let (state, counters, maps) = tile.rows_mut(phase);
     let mut start = 0;
     while start < b {
