@@ -13,7 +13,8 @@ import pytest
 import pulsetrain as pt
 import pulsetrain.config
 from pulsetrain.algorithms import RIDER, AnalogSGD, DigitalSGD, ResidualLearning
-from pulsetrain.layers import Activation
+from pulsetrain.conv import Flatten, MaxPool2d
+from pulsetrain.layers import Activation, ActivationLayer
 from pulsetrain.periphery import IOParameters
 from pulsetrain.problems import (
     MNIST,
@@ -217,7 +218,12 @@ def test_models_validate_and_round_trip() -> None:
     assert Classifier(model=LeNet5()).to_dict()["model"] == {
         "kind": "lenet5",
         "image_shape": [1, 28, 28],
+        "tanh_after_pool": False,
     }
+    p2 = Classifier(model=LeNet5(tanh_after_pool=True))
+    assert pt.config.from_dict(pt.config.loads_toml(pt.config.dumps_toml(p2))) == p2
+    with pytest.raises(pt.ParameterError, match="'tanh_after_pool' parameter of LeNet5"):
+        LeNet5(tanh_after_pool=1)  # type: ignore[arg-type]
     with pytest.raises(pt.ParameterError, match=r"'analog'.*4 bools"):
         Classifier(model=LeNet5(), analog=(True, True, True))
     with pytest.raises(pt.ParameterError, match=r"'analog'.*3 bools"):
@@ -236,6 +242,35 @@ def test_models_validate_and_round_trip() -> None:
     wrong = Classifier(dataset=TeacherStudent(in_size=100), model=LeNet5())
     with pytest.raises(pt.ParameterError, match=r"'image_shape'.*row width 100"):
         pt.run(wrong, DigitalSGD(), steps=1, progress=False)
+
+
+def test_p2_cnn_is_lenet5_with_a_tanh_after_the_second_pool() -> None:
+    # P2's CNN (LeNet5(tanh_after_pool=True)): the same layers and tiles plus one tanh between
+    # the second max-pool and the flatten, so the same seed draws the same weights and the
+    # outputs differ only through that tanh.
+    plain = LeNet5(image_shape=(1, 16, 16)).plan(256, 3)
+    p2 = LeNet5(image_shape=(1, 16, 16), tanh_after_pool=True).plan(256, 3)
+    # plain: conv, tanh, pool, conv, tanh, pool, Flatten, linear, tanh, linear.
+    assert len(p2) == len(plain) + 1
+    assert plain[6] is Flatten
+    assert p2[7] is Flatten
+    extra = p2[6]
+    assert callable(extra)
+    layer = extra()
+    assert isinstance(layer, ActivationLayer)
+    assert layer.activation is Activation.TANH
+    assert isinstance(p2[5](), MaxPool2d)  # type: ignore[operator]
+    kw: dict[str, Any] = {"steps": 3, "rng": 4, "replicas": 2, "progress": False}
+    a = pt.run(SMALL_LENET, DigitalSGD(lr=0.05), **kw)
+    b = pt.run(
+        dataclasses.replace(
+            SMALL_LENET, model=LeNet5(image_shape=(1, 16, 16), tanh_after_pool=True)
+        ),
+        DigitalSGD(lr=0.05),
+        **kw,
+    )
+    assert np.all(np.isfinite(b.loss))
+    assert not np.array_equal(a.loss, b.loss)
 
 
 def test_fcn_model_is_the_mlp_with_its_sizes() -> None:

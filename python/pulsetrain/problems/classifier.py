@@ -167,10 +167,17 @@ class LeNet5(ConfigMixin):
     and 128→10 (theory.md §4.9). Every layer has a digital bias; ``Classifier.analog`` chooses
     per layer (4 flags) whether it is analog.
 
+    With ``tanh_after_pool=True`` it is P2's CNN (Wu et al., NeurIPS 2024: the authors'
+    ``NeurIPS-2024/S4.2-mnist-CNN.py`` in github.com/Zhaoxian-Wu/analog-training), the same
+    network with one more tanh after the second max-pool. That script's aihwkit column-wise
+    weight scaling and learned output scales are not modelled.
+
     Examples
     --------
     >>> LeNet5().image_shape
     (1, 28, 28)
+    >>> LeNet5(tanh_after_pool=True).tanh_after_pool
+    True
     """
 
     kind: ClassVar[str] = "lenet5"
@@ -178,6 +185,8 @@ class LeNet5(ConfigMixin):
         default=(1, 28, 28), metadata=constrained(InstanceOf((tuple,)))
     )
     """Channels, height and width of one image; a data row is one image, row-major."""
+    tanh_after_pool: bool = field(default=False, metadata=constrained(Bool()))
+    """A tanh after the second max-pool (P2's CNN); False is P3's and P4's LeNet-5."""
 
     def __post_init__(self) -> None:
         """Validate the image shape (three ints ≥ 1, at least 16×16 for the two 5×5 stages)."""
@@ -239,6 +248,7 @@ class LeNet5(ConfigMixin):
             _Weighted(32, 16 * 25, (16, 5, h1, w1)),
             lambda: ActivationLayer(Activation.TANH),
             lambda: MaxPool2d(2),
+            *([lambda: ActivationLayer(Activation.TANH)] if self.tanh_after_pool else []),
             Flatten,
             _Weighted(128, 32 * h2 * w2),
             lambda: ActivationLayer(Activation.TANH),
