@@ -334,10 +334,7 @@ impl Stream {
             while !src.is_empty() {
                 let shift = t % 64;
                 let (piece, rest) = src.split_at((64 - shift).min(src.len()));
-                let mut acc = 0u64;
-                for (k, &r) in piece.iter().enumerate() {
-                    acc |= u64::from(u64::from(r) < threshold) << (shift + k);
-                }
+                let acc = bits_below(piece, threshold) << shift;
                 if let Some(w) = words.get_mut(t / 64) {
                     *w |= acc;
                 }
@@ -371,6 +368,17 @@ impl Stream {
             None
         }
     }
+}
+
+/// Bit k set for each of the (at most 64) words `words[k] < threshold`: the slots of a
+/// Bernoulli train from its words, with `threshold` = [`bernoulli_threshold`]`(p)`.
+#[inline]
+pub(crate) fn bits_below(words: &[u32], threshold: u64) -> u64 {
+    let mut acc = 0u64;
+    for (k, &r) in words.iter().take(64).enumerate() {
+        acc |= u64::from(u64::from(r) < threshold) << k;
+    }
+    acc
 }
 
 /// The integer form of the test `x·2⁻³² < p` for a 32-bit word x: `x < bernoulli_threshold(p)`.

@@ -5,7 +5,7 @@
 use crate::error::CoreError;
 use crate::par::{map_indices, map_row_blocks_with, row, Par};
 use crate::pulse::{snap, Aggregated, Lane, LaneScratch, Pulser, LANE_BLOCK};
-use crate::rng::{bernoulli_threshold, first_words, tag, Stream};
+use crate::rng::{bernoulli_threshold, bits_below, first_words, tag, Stream};
 use crate::simd;
 use crate::spec::{StochasticParams, MAX_DESIRED_BL};
 use crate::tile::{Interrupt, Keyed, Phase, Streams, Tile, UpdateStats};
@@ -380,10 +380,7 @@ fn sample_trains(
         let mut words = Vec::new();
         first_words(xs.key(), &row_words, n_blocks, &mut words);
         for (&(j, pos, threshold), w) in cols.iter().zip(words.chunks_exact(4 * n_blocks)) {
-            let mut acc = 0u64;
-            for (t, &r) in w.iter().take(bl).enumerate() {
-                acc |= u64::from(u64::from(r) < threshold) << t;
-            }
+            let acc = bits_below(w.get(..bl).unwrap_or(w), threshold);
             if acc != 0 {
                 active.push((j, pos));
                 bits.push(acc);
