@@ -114,7 +114,13 @@ def test_ctrl_c_in_run_returns_only_whole_steps(algo: str) -> None:
     assert "stopping after the current step" in err
 
 
+# The run waits in its step-10 callback (inside the run, under its Ctrl-C guard) until the
+# signals come: a step of this problem takes about 0.1 ms, so a second Ctrl-C sent after the
+# first one's message could otherwise land after the run had already stopped (a race a loaded
+# machine lost: the KeyboardInterrupt then escaped the script, return code -2).
 ABORT_SCRIPT = r"""
+import time
+
 import pulsetrain as pt
 from pulsetrain.algorithms import AnalogSGD
 from pulsetrain.problems import LeastSquares
@@ -125,6 +131,8 @@ algo = AnalogSGD(device=pt.Device(response=pt.SoftBounds()), update=pt.Stochasti
 def ready(step, state):
     if step == 10:
         print("ready", flush=True)
+        for _ in range(600):
+            time.sleep(0.1)
     return False
 
 try:
