@@ -133,3 +133,35 @@ def errorbar_series(ax: Any) -> dict[str, Any]:
     from matplotlib.container import ErrorbarContainer
 
     return {str(c.get_label()): c for c in ax.containers if isinstance(c, ErrorbarContainer)}
+
+
+def additive_device_spec(family: str = "soft_bounds", **over: Any) -> dict[str, Any]:
+    """A device spec dict (KERNEL_SPEC §1) of the aggregated samplers' tests.
+
+    Additive cycle noise σ = 0.3, dw_min 0.02, bounds ±1, soft-bounds slopes 1.2 / 0.8, no
+    device-to-device spread; ``over`` replaces any key.
+    """
+    spec: dict[str, Any] = {
+        "family": family,
+        "lo": -1.0,
+        "hi": 1.0,
+        "sp": 0.0,
+        "c": 0.0,
+        "alpha_up": 1.2,
+        "alpha_down": 0.8,
+        "gamma_up": 1.0,
+        "gamma_down": 1.0,
+        "dw_min": 0.02,
+        "dw_min_std": 0.3,
+        "c2c_multiplicative": False,
+        "dw_min_dtod": 0.0,
+        "dw_min_dtod_log_normal": False,
+        "up_down_dtod": 0.0,
+        "w_max_dtod": 0.0,
+        "w_min_dtod": 0.0,
+        "reference_mean": 0.0,
+        "reference_std": 0.0,
+        "subtract_symmetry_point": False,
+    }
+    spec.update(over)
+    return spec

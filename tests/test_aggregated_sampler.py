@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
+from conftest import additive_device_spec
 from pulsetrain import _core
 from pulsetrain.twin import TwinTile
 
@@ -49,30 +50,7 @@ KEY_B = [0x9ABC, 0xDEF0]
 
 def _spec(family: str = "soft_bounds", **over: Any) -> dict[str, Any]:
     """A device spec dict (KERNEL_SPEC §1): additive noise, no device-to-device spread."""
-    spec: dict[str, Any] = {
-        "family": family,
-        "lo": -1.0,
-        "hi": 1.0,
-        "sp": 0.0,
-        "c": 0.0,
-        "alpha_up": ALPHA_UP,
-        "alpha_down": ALPHA_DOWN,
-        "gamma_up": 1.0,
-        "gamma_down": 1.0,
-        "dw_min": DW,
-        "dw_min_std": SIGMA,
-        "c2c_multiplicative": False,
-        "dw_min_dtod": 0.0,
-        "dw_min_dtod_log_normal": False,
-        "up_down_dtod": 0.0,
-        "w_max_dtod": 0.0,
-        "w_min_dtod": 0.0,
-        "reference_mean": 0.0,
-        "reference_std": 0.0,
-        "subtract_symmetry_point": False,
-    }
-    spec.update(over)
-    return spec
+    return additive_device_spec(family, **over)
 
 
 def _count_mode(*, aggregate: bool) -> dict[str, Any]:

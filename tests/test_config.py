@@ -159,6 +159,7 @@ def test_update_specs_match_kernel_spec() -> None:
         "fixed_bl": True,
         "um_grad_scale": 1.0,
         "aggregate": True,
+        "aggregate_samples": 1,
     }
     for mode in UPDATES:
         assert mode.to_spec() == mode.to_dict()

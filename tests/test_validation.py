@@ -486,6 +486,7 @@ def test_stream_names_are_distinct_and_pinned() -> None:
         "CALIBRATION": 6,
         "PROBLEM": 7,
         "CHOPPER": 8,
+        "AGGREGATE": 9,
     }
     for table in (streams.SPAWN_PURPOSES, streams.KEY_INDICES, streams.TAGS):
         assert len(set(table.values())) == len(table)

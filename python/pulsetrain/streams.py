@@ -45,6 +45,7 @@ __all__ = [
     "PURPOSE_TEACHER",
     "SPAWN_PURPOSES",
     "TAGS",
+    "TAG_AGGREGATE",
     "TAG_BACKWARD",
     "TAG_CALIBRATION",
     "TAG_CHOPPER",
@@ -127,6 +128,8 @@ TAG_PROBLEM: Final = 7
 """Per-replica noise of problems (gradient noise)."""
 TAG_CHOPPER: Final = 8
 """Per-replica chopper signs of E-RIDER."""
+TAG_AGGREGATE: Final = 9
+"""End-of-window normals of the stochastic update's windowed sampler (sample: the window)."""
 
 TAGS: Final[Mapping[str, int]] = MappingProxyType(
     {
@@ -139,6 +142,7 @@ TAGS: Final[Mapping[str, int]] = MappingProxyType(
         "CALIBRATION": TAG_CALIBRATION,
         "PROBLEM": TAG_PROBLEM,
         "CHOPPER": TAG_CHOPPER,
+        "AGGREGATE": TAG_AGGREGATE,
     }
 )
 """Every stream tag of the core, by its Rust name (``rng.rs``, ``mod tag``)."""

@@ -392,6 +392,7 @@ class UpdateSpec:
     fixed_bl: bool = True
     um_grad_scale: float = 1.0
     aggregate: bool = True
+    aggregate_samples: int = 1
 
     @classmethod
     def from_dict(cls, update: Mapping[str, object]) -> UpdateSpec:
@@ -450,7 +451,7 @@ class UpdateSpec:
                 "fixed_bl",
                 "um_grad_scale",
             )
-            _check_keys(update, names, "the update dict", ("aggregate",))
+            _check_keys(update, names, "the update dict", ("aggregate", "aggregate_samples"))
             scale = _check_float(update, "um_grad_scale")
             if not scale > 0.0:
                 raise ParameterError(_message("um_grad_scale", "a float in (0, inf)", scale))
@@ -462,6 +463,11 @@ class UpdateSpec:
                 fixed_bl=_check_bool(update, "fixed_bl"),
                 um_grad_scale=scale,
                 aggregate="aggregate" not in update or _check_bool(update, "aggregate"),
+                aggregate_samples=(
+                    _check_int(update, "aggregate_samples", 1, 1024)
+                    if "aggregate_samples" in update
+                    else 1
+                ),
             )
         allowed = "one of ['expected', 'pulse_count', 'stochastic_pulse']"
         raise ParameterError(_message("kind", allowed, kind))

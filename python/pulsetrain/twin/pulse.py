@@ -201,3 +201,89 @@ def fire_aggregated(
         xi = bank.normal(streams[ok])
         p[e] = clip(mean[ok] + sd[ok] * xi, tile._lo.ravel()[e], tile._hi.ravel()[e])
     fire(tile, p, elements, np.where(ok, 0, n), up, bank, streams)
+
+
+WINDOW_MIN_BETA: Final = 2.0**-26
+"""Smallest β = 1 − r the windowed sampler aggregates (``pulse.rs::WINDOW_MIN_BETA``)."""
+
+
+def window_constants(tile: TwinTile) -> tuple[F64, F64, F64, Bools]:
+    """Return the windowed sampler's per-element constants, ``pulse.rs::WindowScratch::load``.
+
+    Shapes ``(2, elements)``, direction 0 down and 1 up: ``r``; the fixed point ``b`` (the
+    bound in the direction; ideal: the signed step ``c``); ``g = (step·σ)²/((1 − r)(1 + r))``
+    (ideal: ``(step·σ)²``); and ``ok``, where the element's map may be aggregated (affine with
+    ``2⁻²⁶ <= β < 1``; ideal: always). KERNEL_SPEC §5, "Windows of samples".
+    """
+    dev = tile.device
+    lo = tile._lo.ravel()
+    hi = tile._hi.ravel()
+    r = np.empty((2, lo.size))
+    b = np.empty((2, lo.size))
+    g = np.empty((2, lo.size))
+    ok = np.empty((2, lo.size), dtype=bool)
+    with np.errstate(all="ignore"):
+        for d, step in ((0, tile._dn.ravel()), (1, tile._up.ravel())):
+            up = np.full(lo.size, d == 1)
+            rr, cc, valid = dev.affine_map(lo, hi, step, up)
+            s2 = (step * dev.dw_min_std) * (step * dev.dw_min_std)
+            r[d] = rr
+            if dev.family == "ideal":
+                b[d], g[d], ok[d] = cc, s2, True
+            else:
+                b[d] = hi if d == 1 else lo
+                g[d] = s2 / ((1.0 - rr) * (1.0 + rr))
+                ok[d] = valid & (1.0 - rr >= WINDOW_MIN_BETA)
+    return r, b, g, ok
+
+
+def window_moments(
+    tile: TwinTile,
+    consts: tuple[F64, F64, F64, Bools],
+    m: F64,
+    v: F64,
+    n: I64,
+    up: Bools,
+    bits: int,
+) -> Bools:
+    """Advance the in-flight moments ``m``, ``v`` (flat, in place) by one sample's trains.
+
+    Mirrors ``pulse.rs::window_moments``: ``rⁿ`` by binary powering (``rn *= p`` where bit k of
+    n is set, ``p *= p``), then ``m1 = b + (m − b)·rⁿ``, ``v1 = g + (v − g)·(rⁿ)²`` (ideal:
+    ``m + n·c``, ``v + n·g``); a train with pulses takes (m1, v1) when its map may be aggregated
+    and, with ``dl = min(m, m1) − lo``, ``dh = hi − max(m, m1)`` and ``band2 = κ²·max(v, v1)``,
+    ``dl >= 0``, ``dh >= 0``, ``dl·dl >= band2`` and ``dh·dh >= band2``.
+    Returns the mask of trains with pulses that do not (fired pulse by pulse by the caller).
+    """
+    r, b, g, ok = consts
+    lo = tile._lo.ravel()
+    hi = tile._hi.ravel()
+    d = up.astype(np.intp)
+    cols = np.arange(m.size)
+    bb, gg, okd = b[d, cols], g[d, cols], ok[d, cols]
+    with np.errstate(all="ignore"):
+        if tile.device.family == "ideal":
+            k = n.astype(np.float64)
+            m1 = m + k * bb
+            v1 = v + k * gg
+        else:
+            pw = r[d, cols]
+            rn = np.ones_like(m)
+            for bit in range(bits):
+                rn = np.where((n >> bit) & 1 != 0, rn * pw, rn)
+                pw = pw * pw
+            m1 = bb + (m - bb) * rn
+            v1 = gg + (v - gg) * (rn * rn)
+        low = m1 < m
+        near = np.where(low, m1, m)
+        far = np.where(low, m, m1)
+        vmax = np.where(v1 > v, v1, v)
+        band2 = (AGGREGATE_KAPPA * AGGREGATE_KAPPA) * vmax
+        dl = near - lo
+        dh = hi - far
+        good = okd & (dl >= 0.0) & (dh >= 0.0) & (dl * dl >= band2) & (dh * dh >= band2)
+    active = n > 0
+    take = active & good
+    m[take] = m1[take]
+    v[take] = v1[take]
+    return active & ~good

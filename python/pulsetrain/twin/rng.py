@@ -47,6 +47,7 @@ from numpy.typing import ArrayLike
 
 from pulsetrain.errors import ShapeError
 from pulsetrain.streams import (  # the one table of stream tags (re-exported for the twin's users)
+    TAG_AGGREGATE,
     TAG_BACKWARD,
     TAG_CALIBRATION,
     TAG_CONSTRUCTION,
@@ -61,6 +62,7 @@ from pulsetrain.twin._common import message as _message
 
 __all__ = [
     "RNG_SCHEME",
+    "TAG_AGGREGATE",
     "TAG_BACKWARD",
     "TAG_CALIBRATION",
     "TAG_CONSTRUCTION",

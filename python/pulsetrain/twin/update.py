@@ -14,10 +14,21 @@ from typing import TYPE_CHECKING, Final, get_args
 
 import numpy as np
 
-from pulsetrain.twin._common import F64, I64, U64
+from pulsetrain.twin._common import F64, I64, U64, Bools
 from pulsetrain.twin.family import UpdateKind, UpdateSpec
-from pulsetrain.twin.pulse import ceil_count, clip, fire, fire_aggregated, snap, to_counts
+from pulsetrain.twin.pulse import (
+    aggregates,
+    ceil_count,
+    clip,
+    fire,
+    fire_aggregated,
+    snap,
+    to_counts,
+    window_constants,
+    window_moments,
+)
 from pulsetrain.twin.rng import (
+    TAG_AGGREGATE,
     TAG_TRAIN_X,
     TAG_UPDATE,
     StreamBank,
@@ -180,55 +191,119 @@ def pulse_count(tile: TwinTile, delta: F64, tick: int) -> tuple[F64, U64]:
 
 def stochastic(tile: TwinTile, x: F64, d: F64, lr: float, tick: int) -> tuple[F64, U64]:
     """Run the stochastic pulse update (update/stochastic.rs): coincidences of bit trains."""
-    dev = tile.device
     upd = tile.update_spec
     r, o, n_in = tile._shape
     n_rows = r * o
     p = tile._p.copy().ravel()
     counts = np.zeros((n_rows, n_in), dtype=np.int64)
     rows = np.arange(n_rows, dtype=np.intp)
+    n_samples = x.shape[1]
+    # Windows of samples (KERNEL_SPEC §5): in-flight moments m, v of every element.
+    win = upd.aggregate_samples if aggregates(tile) else 1
+    consts = window_constants(tile) if win > 1 else None
+    m = p.copy()
+    v = np.zeros_like(p)
+    for b in range(n_samples):
+        if consts is not None and b % win == 0:
+            m = p.copy()
+            v = np.zeros_like(p)
+        _stochastic_sample(tile, x, d, lr, tick, b, p, counts, (m, v, consts))
+        if consts is not None and ((b + 1) % win == 0 or b + 1 == n_samples):
+            # The window's end: one normal per element with moments in flight, in column
+            # order, from (tick, r, i, AGGREGATE, window).
+            bank = StreamBank(tile.key, tile._row_streams(TAG_AGGREGATE, b // win, tick))
+            lo = tile._lo.ravel()
+            hi = tile._hi.ravel()
+            for j in range(n_in):
+                e = rows * n_in + j
+                live = v[e] > 0.0
+                p[e] = m[e]
+                if live.any():
+                    el = e[live]
+                    xi = bank.normal(rows[live])
+                    p[el] = clip(m[el] + np.sqrt(v[el]) * xi, lo[el], hi[el])
+    return p.reshape(tile._shape), counts.astype(np.uint64).reshape(tile._shape)
+
+
+def _stochastic_sample(
+    tile: TwinTile,
+    x: F64,
+    d: F64,
+    lr: float,
+    tick: int,
+    b: int,
+    p: F64,
+    counts: I64,
+    window: tuple[F64, F64, tuple[F64, F64, F64, Bools] | None],
+) -> None:
+    """Sample ``b`` of :func:`stochastic` (in place on ``p`` and ``counts``)."""
+    dev = tile.device
+    upd = tile.update_spec
+    r, o, n_in = tile._shape
+    n_rows = r * o
+    rows = np.arange(n_rows, dtype=np.intp)
     reps = np.arange(r, dtype=np.uint64) + np.uint64(tile.replica_offset)
     cols = np.arange(n_in, dtype=np.uint64)
-    for b in range(x.shape[1]):
-        bl = np.zeros(r, dtype=np.int64)
-        px = np.zeros((r, n_in))
-        pd = np.zeros((r, o))
-        for rep in range(r):
-            x_m = float(np.max(np.abs(x[rep, b])))
-            d_m = upd.um_grad_scale * float(np.max(np.abs(d[rep, b])))
-            params = stochastic_pulse_parameters(x_m, d_m, lr, dev.dw_min, upd)
-            if params is None:
-                continue
-            bl[rep] = params[0]
-            a_scale, b_scale = params[1], params[2]
-            px[rep] = _probabilities(b_scale, x[rep, b])
-            pd[rep] = _probabilities(a_scale, d[rep, b])
-        bl_max = int(bl.max())
-        if bl_max == 0:
+    m, v, consts = window
+    bl = np.zeros(r, dtype=np.int64)
+    px = np.zeros((r, n_in))
+    pd = np.zeros((r, o))
+    for rep in range(r):
+        x_m = float(np.max(np.abs(x[rep, b])))
+        d_m = upd.um_grad_scale * float(np.max(np.abs(d[rep, b])))
+        params = stochastic_pulse_parameters(x_m, d_m, lr, dev.dw_min, upd)
+        if params is None:
             continue
-        slot_ok = np.arange(bl_max)[None, None, :] < bl[:, None, None]
-        # x train of column j: stream (tick, r, j, TRAIN_X | b << 8); bit t = u_t < px_j.
-        x_streams = stream_counters(tick, reps[:, None], cols[None, :], TAG_TRAIN_X, b)
-        ux = uniforms(tile.key, x_streams, bl_max).reshape(r, n_in, bl_max)
-        x_bits = (ux < px[:, :, None]) & slot_ok
-        # d train of row i: the first BL uniforms of stream (tick, r, i, UPDATE | b << 8),
-        # which then continues with the noise normals of that row's pulses.
-        bank = StreamBank(tile.key, tile._row_streams(TAG_UPDATE, b, tick))
-        ud = bank.first_uniforms(bl_max).reshape(r, o, bl_max)
-        d_bits = (ud < pd[:, :, None]) & slot_ok
-        bank.advance(np.where(pd > 0.0, bl[:, None], 0).ravel())
-        n = np.matmul(d_bits.astype(np.int64), x_bits.astype(np.int64).transpose(0, 2, 1))
-        sign = -np.sign(x[:, b, None, :]) * np.sign(d[:, b, :, None])
-        n_flat = n.reshape(n_rows, n_in)
-        up = (sign > 0.0).reshape(n_rows, n_in)
-        counts += n_flat
-        if dev.dw_min_std > 0.0:
-            for j in range(n_in):
-                fire_aggregated(tile, p, rows * n_in + j, n_flat[:, j], up[:, j], bank, rows)
-        else:
-            elements = np.arange(n_rows * n_in, dtype=np.intp)
-            fire(tile, p, elements, n_flat.ravel(), up.ravel(), None, rows)
-    return p.reshape(tile._shape), counts.astype(np.uint64).reshape(tile._shape)
+        bl[rep] = params[0]
+        a_scale, b_scale = params[1], params[2]
+        px[rep] = _probabilities(b_scale, x[rep, b])
+        pd[rep] = _probabilities(a_scale, d[rep, b])
+    bl_max = int(bl.max())
+    if bl_max == 0:
+        return
+    slot_ok = np.arange(bl_max)[None, None, :] < bl[:, None, None]
+    # x train of column j: stream (tick, r, j, TRAIN_X | b << 8); bit t = u_t < px_j.
+    x_streams = stream_counters(tick, reps[:, None], cols[None, :], TAG_TRAIN_X, b)
+    ux = uniforms(tile.key, x_streams, bl_max).reshape(r, n_in, bl_max)
+    x_bits = (ux < px[:, :, None]) & slot_ok
+    # d train of row i: the first BL uniforms of stream (tick, r, i, UPDATE | b << 8),
+    # which then continues with the noise normals of that row's pulses.
+    bank = StreamBank(tile.key, tile._row_streams(TAG_UPDATE, b, tick))
+    ud = bank.first_uniforms(bl_max).reshape(r, o, bl_max)
+    d_bits = (ud < pd[:, :, None]) & slot_ok
+    bank.advance(np.where(pd > 0.0, bl[:, None], 0).ravel())
+    n = np.matmul(d_bits.astype(np.int64), x_bits.astype(np.int64).transpose(0, 2, 1))
+    sign = -np.sign(x[:, b, None, :]) * np.sign(d[:, b, :, None])
+    n_flat = n.reshape(n_rows, n_in)
+    up = (sign > 0.0).reshape(n_rows, n_in)
+    counts += n_flat
+    if consts is not None:
+        # Windows: the moments of every train at once, then the trains that leave the
+        # guard band pulse by pulse in column order, each from its drawn state.
+        fail = window_moments(
+            tile, consts, m, v, n_flat.ravel(), up.ravel(), bl_max.bit_length()
+        ).reshape(n_rows, n_in)
+        lo = tile._lo.ravel()
+        hi = tile._hi.ravel()
+        for col in np.flatnonzero(fail.any(axis=0)):
+            sel = rows[fail[:, col]]
+            e = sel * n_in + col
+            w = m[e].copy()
+            drawn = v[e] > 0.0
+            if drawn.any():
+                ed = e[drawn]
+                xi = bank.normal(sel[drawn])
+                w[drawn] = clip(m[ed] + np.sqrt(v[ed]) * xi, lo[ed], hi[ed])
+            p[e] = w
+            fire(tile, p, e, n_flat[sel, col], up[sel, col], bank, sel)
+            m[e] = p[e]
+            v[e] = 0.0
+    elif dev.dw_min_std > 0.0:
+        for j in range(n_in):
+            fire_aggregated(tile, p, rows * n_in + j, n_flat[:, j], up[:, j], bank, rows)
+    else:
+        elements = np.arange(n_rows * n_in, dtype=np.intp)
+        fire(tile, p, elements, n_flat.ravel(), up.ravel(), None, rows)
 
 
 def pulse_trains(tile: TwinTile, n: I64, tick: int) -> tuple[F64, U64]:

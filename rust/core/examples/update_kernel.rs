@@ -112,6 +112,10 @@ fn main() {
             fixed_bl: true,
             um_grad_scale: 1.0,
             aggregate,
+            aggregate_samples: std::env::var("WINDOW")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1),
         }),
     };
     let (o, i, b) = (512, 512, 100);

@@ -681,6 +681,437 @@ fn block_moments_body(f: Family, sigma: f64, on: bool, b: &mut AggBlock) {
     }
 }
 
+/// Smallest β = 1 − r the windowed sampler aggregates (KERNEL_SPEC §5): its variance
+/// `g + (v − g)·r^(2n)` with `g = (step·σ)²/((1 − r)(1 + r))` cancels to a relative error of
+/// about ε/β, at most 2⁻²⁶ ≈ 1.5·10⁻⁸ here; maps closer to the identity fire pulse by pulse.
+pub(crate) const WINDOW_MIN_BETA: f64 = 1.0 / 67_108_864.0;
+
+/// The windowed sampler's buffers for a group of rows (KERNEL_SPEC §5, "Windows of samples"):
+/// per element the constants of its pulse map in both directions and the moments of its state
+/// while a window is in flight, and the dense per-row buffers of one sample. Every vector is
+/// only ever grown, to reuse it; nothing carries from one group to the next.
+#[derive(Default)]
+pub(crate) struct WindowScratch {
+    /// Mean and variance of each element's state since the window began (or since its last
+    /// per-pulse train): the state is `m` exactly when `v` is 0.
+    pub(crate) m: Vec<f64>,
+    pub(crate) v: Vec<f64>,
+    /// Per direction (0 down, 1 up): r, the fixed point b (ideal: the signed step c), the
+    /// stationary variance g = (step·σ)²/((1 − r)(1 + r)) (ideal: (step·σ)²), and whether the
+    /// element's map may be aggregated (affine, 0 < β < 1; ideal: always).
+    r: [Vec<f64>; 2],
+    b: [Vec<f64>; 2],
+    g: [Vec<f64>; 2],
+    ok: [Vec<bool>; 2],
+    lo: Vec<f64>,
+    hi: Vec<f64>,
+    /// One row's sample: pulses and direction per column, and the columns whose train left
+    /// the guard band (fired pulse by pulse).
+    pub(crate) n: Vec<u32>,
+    pub(crate) up: Vec<bool>,
+    pub(crate) fail: Vec<bool>,
+    /// The normals of one row's window end.
+    pub(crate) normals: Vec<f64>,
+}
+
+impl WindowScratch {
+    /// Loads the map constants of the group's elements `mrow` (once per group and call).
+    pub(crate) fn load(&mut self, pulser: &Pulser, mrow: &[ElemMap]) {
+        let len = mrow.len();
+        for v in [&mut self.m, &mut self.v, &mut self.lo, &mut self.hi] {
+            v.resize(len, 0.0);
+        }
+        for d in 0..2 {
+            self.r[d].resize(len, 0.0);
+            self.b[d].resize(len, 0.0);
+            self.g[d].resize(len, 0.0);
+            self.ok[d].resize(len, false);
+        }
+        let ideal = matches!(pulser.family, Family::Ideal);
+        let sigma = pulser.sigma;
+        for (t, m) in mrow.iter().enumerate() {
+            if let (Some(lo), Some(hi)) = (self.lo.get_mut(t), self.hi.get_mut(t)) {
+                (*lo, *hi) = (m.lo, m.hi);
+            }
+            for (d, up) in [(0usize, false), (1, true)] {
+                let step = [m.dn, m.up][d];
+                let (r, c, valid) = affine_parts(pulser.family, m.lo, m.hi, step, up);
+                let s2 = (step * sigma) * (step * sigma);
+                let (b, g, ok) = if ideal {
+                    (c, s2, true)
+                } else {
+                    let bound = [m.lo, m.hi][d];
+                    let ok = valid && 1.0 - r >= WINDOW_MIN_BETA;
+                    (bound, s2 / ((1.0 - r) * (1.0 + r)), ok)
+                };
+                let slots = (
+                    self.r[d].get_mut(t),
+                    self.b[d].get_mut(t),
+                    self.g[d].get_mut(t),
+                    self.ok[d].get_mut(t),
+                );
+                if let (Some(rs), Some(bs), Some(gs), Some(oks)) = slots {
+                    (*rs, *bs, *gs, *oks) = (r, b, g, ok);
+                }
+            }
+        }
+    }
+
+    /// Starts a window on the group's states `prow`: every element exact (v = 0).
+    pub(crate) fn start(&mut self, prow: &[f64]) {
+        let len = prow.len().min(self.m.len());
+        if let (Some(m), Some(v), Some(p)) = (
+            self.m.get_mut(..len),
+            self.v.get_mut(..len),
+            prow.get(..len),
+        ) {
+            m.copy_from_slice(p);
+            v.fill(0.0);
+        }
+    }
+
+    /// Room for one row of `i` columns in the per-sample buffers, `n` zeroed.
+    pub(crate) fn clear_row(&mut self, i: usize) {
+        self.n.clear();
+        self.n.resize(i, 0);
+        self.up.resize(i, false);
+        self.fail.resize(i, false);
+    }
+
+    /// Advances the moments of the row whose elements start at `base` by its sample's trains
+    /// (`self.n`, `self.up`; trains of at most `2^bits − 1` pulses), and marks in `self.fail`
+    /// the trains whose mean path leaves the guard band (their moments are left as they were).
+    pub(crate) fn advance_row(&mut self, ideal: bool, base: usize, bits: u32) {
+        let i = self.n.len();
+        let WindowScratch {
+            m,
+            v,
+            r,
+            b,
+            g,
+            ok,
+            lo,
+            hi,
+            n,
+            up,
+            fail,
+            ..
+        } = self;
+        let span = base..base + i;
+        let (Some(m), Some(v), Some(lo), Some(hi)) = (
+            m.get_mut(span.clone()),
+            v.get_mut(span.clone()),
+            lo.get(span.clone()),
+            hi.get(span.clone()),
+        ) else {
+            return;
+        };
+        let [r0, r1] = r;
+        let [b0, b1] = b;
+        let [g0, g1] = g;
+        let [ok0, ok1] = ok;
+        let (Some(r0), Some(r1), Some(b0), Some(b1), Some(g0), Some(g1), Some(ok0), Some(ok1)) = (
+            r0.get(span.clone()),
+            r1.get(span.clone()),
+            b0.get(span.clone()),
+            b1.get(span.clone()),
+            g0.get(span.clone()),
+            g1.get(span.clone()),
+            ok0.get(span.clone()),
+            ok1.get(span),
+        ) else {
+            return;
+        };
+        window_moments(WindowRow {
+            ideal,
+            bits,
+            n,
+            up,
+            m,
+            v,
+            r: [r0, r1],
+            b: [b0, b1],
+            g: [g0, g1],
+            ok: [ok0, ok1],
+            lo,
+            hi,
+            fail,
+        });
+    }
+
+    /// The element's bounds.
+    pub(crate) fn bounds(&self, t: usize) -> (f64, f64) {
+        (
+            self.lo.get(t).copied().unwrap_or(f64::NAN),
+            self.hi.get(t).copied().unwrap_or(f64::NAN),
+        )
+    }
+}
+
+/// One row's slices for [`window_moments`] (all of the row's length).
+struct WindowRow<'a> {
+    ideal: bool,
+    bits: u32,
+    n: &'a [u32],
+    up: &'a [bool],
+    m: &'a mut [f64],
+    v: &'a mut [f64],
+    r: [&'a [f64]; 2],
+    b: [&'a [f64]; 2],
+    g: [&'a [f64]; 2],
+    ok: [&'a [bool]; 2],
+    lo: &'a [f64],
+    hi: &'a [f64],
+    fail: &'a mut [bool],
+}
+
+/// The windowed sampler's moments of one row's sample (KERNEL_SPEC §5), in loops without
+/// branches on the values that the compiler vectorises for the CPU (runtime dispatch; IEEE
+/// add, sub, mul, sqrt, compare and select only, no FMA, so every target gives the same bits).
+#[multiversion::multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
+fn window_moments<'a>(w: WindowRow<'a>) {
+    window_moments_body(w);
+}
+
+/// The body of [`window_moments`], inlined into each target's copy (and called alone, on the
+/// baseline target, by the tests).
+#[inline(always)]
+fn window_moments_body(w: WindowRow<'_>) {
+    const CHUNK: usize = 16;
+    let WindowRow {
+        ideal,
+        bits,
+        n,
+        up,
+        m,
+        v,
+        r: [r0, r1],
+        b: [b0, b1],
+        g: [g0, g1],
+        ok: [ok0, ok1],
+        lo,
+        hi,
+        fail,
+    } = w;
+    let len = n.len();
+    let (Some(up), Some(m), Some(v), Some(lo), Some(hi), Some(fail)) = (
+        up.get(..len),
+        m.get_mut(..len),
+        v.get_mut(..len),
+        lo.get(..len),
+        hi.get(..len),
+        fail.get_mut(..len),
+    ) else {
+        return;
+    };
+    let (Some(r0), Some(r1), Some(b0), Some(b1), Some(g0), Some(g1), Some(ok0), Some(ok1)) = (
+        r0.get(..len),
+        r1.get(..len),
+        b0.get(..len),
+        b1.get(..len),
+        g0.get(..len),
+        g1.get(..len),
+        ok0.get(..len),
+        ok1.get(..len),
+    ) else {
+        return;
+    };
+    // In chunks of CHUNK elements, so that the powering loop runs in registers (whole chunks
+    // read in place, the tail through padded copies: trains of no pulses).
+    let mut at = 0;
+    while at < len {
+        let span = at..(at + CHUNK).min(len);
+        at = span.end;
+        let whole = (
+            arr::<u32, CHUNK>(n, &span),
+            arr::<bool, CHUNK>(up, &span),
+            (arr::<f64, CHUNK>(r0, &span), arr::<f64, CHUNK>(r1, &span)),
+            (arr::<f64, CHUNK>(b0, &span), arr::<f64, CHUNK>(b1, &span)),
+            (arr::<f64, CHUNK>(g0, &span), arr::<f64, CHUNK>(g1, &span)),
+            (
+                arr::<bool, CHUNK>(ok0, &span),
+                arr::<bool, CHUNK>(ok1, &span),
+            ),
+            (arr::<f64, CHUNK>(lo, &span), arr::<f64, CHUNK>(hi, &span)),
+        );
+        if let (
+            Some(n),
+            Some(u),
+            (Some(ra), Some(rb)),
+            (Some(ba), Some(bb)),
+            (Some(ga), Some(gb)),
+            (Some(oka), Some(okb)),
+            (Some(los), Some(his)),
+        ) = whole
+        {
+            let (Some(m), Some(v), Some(f)) = (
+                arr_mut::<f64, CHUNK>(m, &span),
+                arr_mut::<f64, CHUNK>(v, &span),
+                arr_mut::<bool, CHUNK>(fail, &span),
+            ) else {
+                continue;
+            };
+            let row = ChunkIn {
+                n,
+                u,
+                r: [ra, rb],
+                b: [ba, bb],
+                g: [ga, gb],
+                ok: [oka, okb],
+                lo: los,
+                hi: his,
+            };
+            chunk_moments(ideal, bits, &row, m, v, f);
+            continue;
+        }
+        // The tail: padded copies (trains of no pulses).
+        let mut n_ = [0u32; CHUNK];
+        let mut u_ = [false; CHUNK];
+        let (mut ra, mut rb, mut ba, mut bb) =
+            ([1.0; CHUNK], [1.0; CHUNK], [0.0; CHUNK], [0.0; CHUNK]);
+        let (mut ga, mut gb, mut los, mut his) =
+            ([0.0; CHUNK], [0.0; CHUNK], [0.0; CHUNK], [0.0; CHUNK]);
+        let (mut oka, mut okb, mut f_) = ([false; CHUNK], [false; CHUNK], [false; CHUNK]);
+        let (mut m_, mut v_) = ([0.0; CHUNK], [0.0; CHUNK]);
+        pad(&mut n_, n, &span);
+        pad(&mut u_, up, &span);
+        pad(&mut ra, r0, &span);
+        pad(&mut rb, r1, &span);
+        pad(&mut ba, b0, &span);
+        pad(&mut bb, b1, &span);
+        pad(&mut ga, g0, &span);
+        pad(&mut gb, g1, &span);
+        pad(&mut oka, ok0, &span);
+        pad(&mut okb, ok1, &span);
+        pad(&mut los, lo, &span);
+        pad(&mut his, hi, &span);
+        pad(&mut m_, m, &span);
+        pad(&mut v_, v, &span);
+        let row = ChunkIn {
+            n: &n_,
+            u: &u_,
+            r: [&ra, &rb],
+            b: [&ba, &bb],
+            g: [&ga, &gb],
+            ok: [&oka, &okb],
+            lo: &los,
+            hi: &his,
+        };
+        chunk_moments(ideal, bits, &row, &mut m_, &mut v_, &mut f_);
+        for (k, t) in span.enumerate() {
+            if let (Some(m), Some(v), Some(f)) = (m.get_mut(t), v.get_mut(t), fail.get_mut(t)) {
+                (*m, *v, *f) = (m_[k], v_[k], f_[k]);
+            }
+        }
+    }
+}
+
+/// `src[span]` as a fixed-size array reference, when the span is `N` long and in range.
+#[inline(always)]
+fn arr<'a, T, const N: usize>(src: &'a [T], span: &std::ops::Range<usize>) -> Option<&'a [T; N]> {
+    src.get(span.clone())
+        .and_then(|s| <&[T; N]>::try_from(s).ok())
+}
+
+/// [`arr`], mutable.
+#[inline(always)]
+fn arr_mut<'a, T, const N: usize>(
+    src: &'a mut [T],
+    span: &std::ops::Range<usize>,
+) -> Option<&'a mut [T; N]> {
+    src.get_mut(span.clone())
+        .and_then(|s| <&mut [T; N]>::try_from(s).ok())
+}
+
+/// `dst[..span.len()] = src[span]` element by element (the tail of [`window_moments`]).
+#[inline(always)]
+fn pad<T: Copy, const N: usize>(dst: &mut [T; N], src: &[T], span: &std::ops::Range<usize>) {
+    for (d, t) in dst.iter_mut().zip(span.clone()) {
+        if let Some(&s) = src.get(t) {
+            *d = s;
+        }
+    }
+}
+
+/// `if u { a } else { b }` as a blend of the bits: both values are loaded, so the compiler
+/// cannot turn the choice into a gather of one of two addresses (which it does for a select).
+#[inline(always)]
+fn pick(u: bool, a: f64, b: f64) -> f64 {
+    let mask = u64::from(u).wrapping_neg();
+    f64::from_bits((a.to_bits() & mask) | (b.to_bits() & !mask))
+}
+
+/// One chunk's read-only inputs of [`chunk_moments`] (per direction: 0 down, 1 up).
+struct ChunkIn<'a, const N: usize> {
+    n: &'a [u32; N],
+    u: &'a [bool; N],
+    r: [&'a [f64; N]; 2],
+    b: [&'a [f64; N]; 2],
+    g: [&'a [f64; N]; 2],
+    ok: [&'a [bool; N]; 2],
+    lo: &'a [f64; N],
+    hi: &'a [f64; N],
+}
+
+/// One chunk of [`window_moments`]: rⁿ by binary powering (rn ← rn·p where bit k of the count
+/// is set, p ← p·p: the same products in the same order for every element and in the twin),
+/// the new moments, and the guard as squares (d >= κ·sqrt(v) as d >= 0 and d·d >= κ²·v).
+/// Index loops over fixed-size arrays and bitwise `&`/`|` on bools: the shapes the compiler
+/// vectorises without branches.
+#[allow(clippy::needless_range_loop, clippy::needless_bitwise_bool)]
+#[inline(always)]
+fn chunk_moments<const N: usize>(
+    ideal: bool,
+    bits: u32,
+    c: &ChunkIn<'_, N>,
+    m: &mut [f64; N],
+    v: &mut [f64; N],
+    fail: &mut [bool; N],
+) {
+    let kappa2 = AGGREGATE_KAPPA * AGGREGATE_KAPPA;
+    let mut rn = [1.0; N];
+    if !ideal {
+        let mut pw = [1.0; N];
+        for t in 0..N {
+            pw[t] = pick(c.u[t], c.r[1][t], c.r[0][t]);
+        }
+        for bit in 0..bits {
+            for t in 0..N {
+                let p = pw[t];
+                let set = (c.n[t] >> bit) & 1 != 0;
+                rn[t] = if set { rn[t] * p } else { rn[t] };
+                pw[t] = p * p;
+            }
+        }
+    }
+    for t in 0..N {
+        let u = c.u[t];
+        let bt = pick(u, c.b[1][t], c.b[0][t]);
+        let gt = pick(u, c.g[1][t], c.g[0][t]);
+        let okd = (u & c.ok[1][t]) | (!u & c.ok[0][t]);
+        let (m0, v0) = (m[t], v[t]);
+        let (m1, v1) = if ideal {
+            let k = f64::from(c.n[t]);
+            (m0 + k * bt, v0 + k * gt)
+        } else {
+            let p = rn[t];
+            (bt + (m0 - bt) * p, gt + (v0 - gt) * (p * p))
+        };
+        let low = m1 < m0;
+        let near = if low { m1 } else { m0 };
+        let far = if low { m0 } else { m1 };
+        let vmax = if v1 > v0 { v1 } else { v0 };
+        let band2 = kappa2 * vmax;
+        let (dl, dh) = (near - c.lo[t], c.hi[t] - far);
+        let good = okd && dl >= 0.0 && dh >= 0.0 && dl * dl >= band2 && dh * dh >= band2;
+        let active = c.n[t] > 0;
+        let take = active && good;
+        m[t] = if take { m1 } else { m0 };
+        v[t] = if take { v1 } else { v0 };
+        fail[t] = active && !good;
+    }
+}
+
 /// Equivalent CEIL pulse count of a desired increment: a ratio within 2⁻⁴⁰ (relative) above
 /// an integer counts as that integer, so 0.05/1e−3 = 50.000000000000007 gives 50.
 #[inline]
@@ -716,6 +1147,27 @@ mod tests {
     use super::*;
     use crate::family::Family;
 
+    /// A device with additive noise (σ 0.3, dw_min 0.02, bounds ±1) and no spread.
+    fn additive(family: Family) -> DeviceSpec {
+        DeviceSpec {
+            family,
+            lo: -1.0,
+            hi: 1.0,
+            dw_min: 0.02,
+            dw_min_std: 0.3,
+            c2c: C2cMode::Additive,
+            dw_min_dtod: 0.0,
+            dw_min_dtod_log_normal: false,
+            up_down: 0.0,
+            up_down_dtod: 0.0,
+            w_max_dtod: 0.0,
+            w_min_dtod: 0.0,
+            reference_mean: 0.0,
+            reference_std: 0.0,
+            subtract_symmetry_point: false,
+        }
+    }
+
     #[test]
     fn block_moments_are_the_scalar_moments_bit_for_bit() {
         let mut s = Stream::open([7, 8], 0, 0, 0, 0, 0);
@@ -733,23 +1185,7 @@ mod tests {
             },
         ];
         for family in families {
-            let dev = DeviceSpec {
-                family,
-                lo: -1.0,
-                hi: 1.0,
-                dw_min: 0.02,
-                dw_min_std: 0.3,
-                c2c: C2cMode::Additive,
-                dw_min_dtod: 0.0,
-                dw_min_dtod_log_normal: false,
-                up_down: 0.0,
-                up_down_dtod: 0.0,
-                w_max_dtod: 0.0,
-                w_min_dtod: 0.0,
-                reference_mean: 0.0,
-                reference_std: 0.0,
-                subtract_symmetry_point: false,
-            };
+            let dev = additive(family);
             let pulser = Pulser::with_aggregate(&dev, true);
             assert_eq!(pulser.aggregates(), is_affine(family));
             // Lengths around the chunk size, states all over the bounds (some in the guard
@@ -799,6 +1235,125 @@ mod tests {
                     assert_eq!(bits(got), bits(*want), "{family:?}, train {t}");
                     let flat = plain.ok[t].then_some((plain.mean[t], plain.sd[t]));
                     assert_eq!(bits(flat), bits(*want), "{family:?}, baseline, train {t}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn window_moments_are_the_baseline_and_the_recursion() {
+        // Every dispatch target gives the baseline's bits, and the closed form agrees with the
+        // pulse-by-pulse recursion of the mean and variance (m ← m·r + c, v ← v·r² + (step·σ)²)
+        // to rounding, for every affine family, rows with a tail, counts 0..40 and states all
+        // over the bounds (some in the guard band, some maps that do not contract).
+        let mut s = Stream::open([9, 4], 0, 0, 0, 0, 0);
+        let families = [
+            Family::Ideal,
+            Family::LinearStep { sp: 0.1 },
+            Family::SkewLinear { c: -0.3 },
+            Family::SoftBounds {
+                alpha_up: 1.2,
+                alpha_down: 0.8,
+            },
+        ];
+        for family in families {
+            let dev = additive(family);
+            let pulser = Pulser::with_aggregate(&dev, true);
+            let ideal = matches!(family, Family::Ideal);
+            for len in [1usize, 15, 16, 17, 50, 333] {
+                let maps: Vec<ElemMap> = (0..len)
+                    .map(|t| ElemMap {
+                        lo: -0.7 - 0.3 * s.uniform(),
+                        hi: 0.7 + 0.3 * s.uniform(),
+                        up: if t % 37 == 5 { 1.5 } else { 0.05 * s.uniform() },
+                        dn: 0.05 * s.uniform(),
+                    })
+                    .collect();
+                let state: Vec<f64> = (0..len).map(|_| 1.8 * s.uniform() - 0.9).collect();
+                let mut ws = WindowScratch::default();
+                ws.load(&pulser, &maps);
+                ws.start(&state);
+                // Two samples: the second starts from moments in flight.
+                for _ in 0..2 {
+                    ws.clear_row(len);
+                    for t in 0..len {
+                        ws.n[t] = (s.uniform() * 40.0) as u32;
+                        ws.up[t] = s.uniform() < 0.5;
+                    }
+                    let (m0, v0) = (ws.m.clone(), ws.v.clone());
+                    let mut base = WindowScratch::default();
+                    base.load(&pulser, &maps);
+                    base.m.clone_from(&m0);
+                    base.v.clone_from(&v0);
+                    base.clear_row(len);
+                    base.n.clone_from(&ws.n);
+                    base.up.clone_from(&ws.up);
+                    ws.advance_row(ideal, 0, 6);
+                    {
+                        let WindowScratch {
+                            m,
+                            v,
+                            r,
+                            b,
+                            g,
+                            ok,
+                            lo,
+                            hi,
+                            n,
+                            up,
+                            fail,
+                            ..
+                        } = &mut base;
+                        window_moments_body(WindowRow {
+                            ideal,
+                            bits: 6,
+                            n,
+                            up,
+                            m,
+                            v,
+                            r: [&r[0], &r[1]],
+                            b: [&b[0], &b[1]],
+                            g: [&g[0], &g[1]],
+                            ok: [&ok[0], &ok[1]],
+                            lo,
+                            hi,
+                            fail,
+                        });
+                    }
+                    let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(bits(&ws.m), bits(&base.m), "{family:?} {len}");
+                    assert_eq!(bits(&ws.v), bits(&base.v), "{family:?} {len}");
+                    assert_eq!(ws.fail, base.fail, "{family:?} {len}");
+                    let mut took = 0;
+                    for t in 0..len {
+                        let (n, up, m) = (ws.n[t], ws.up[t], &maps[t]);
+                        let step = if up { m.up } else { m.dn };
+                        let Some((r, c)) = affine_map(family, m.lo, m.hi, step, up) else {
+                            assert!(n == 0 || ws.fail[t], "{family:?}: no map, yet aggregated");
+                            continue;
+                        };
+                        let (mut mm, mut vv) = (m0[t], v0[t]);
+                        for _ in 0..n {
+                            mm = mm * r + c;
+                            vv = vv * r * r + (step * 0.3) * (step * 0.3);
+                        }
+                        if n > 0 && !ws.fail[t] {
+                            took += 1;
+                            assert!((ws.m[t] - mm).abs() <= 1e-13, "{family:?} mean {t}");
+                            // The closed form cancels to about ε/β relative (WINDOW_MIN_BETA).
+                            let tol = 1e-13 + 64.0 * f64::EPSILON / (1.0 - r).max(1e-300);
+                            assert!((ws.v[t] - vv).abs() <= tol * vv, "{family:?} var {t}");
+                            let sd = ws.v[t].max(v0[t]).sqrt();
+                            assert!(mm.min(m0[t]) - AGGREGATE_KAPPA * sd >= m.lo - 1e-12);
+                            assert!(mm.max(m0[t]) + AGGREGATE_KAPPA * sd <= m.hi + 1e-12);
+                        } else {
+                            assert_eq!(ws.m[t].to_bits(), m0[t].to_bits());
+                            assert_eq!(ws.v[t].to_bits(), v0[t].to_bits());
+                        }
+                    }
+                    if len >= 50 {
+                        assert!(took > 0, "{family:?}: nothing aggregated");
+                    }
                 }
             }
         }

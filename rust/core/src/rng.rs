@@ -32,6 +32,9 @@ pub mod tag {
     pub const PROBLEM: u64 = 7;
     /// Per-replica chopper signs of the tracking algorithms, drawn by `replica_uniforms`.
     pub const CHOPPER: u64 = 8;
+    /// The end-of-window normals of the stochastic update's windowed sampler (sample word:
+    /// the window's index in the call).
+    pub const AGGREGATE: u64 = 9;
 }
 
 /// Every stream tag by name (UPPER_SNAKE, as in [`tag`]), in tag order.
@@ -45,6 +48,7 @@ pub const TAGS: &[(&str, u64)] = &[
     ("CALIBRATION", tag::CALIBRATION),
     ("PROBLEM", tag::PROBLEM),
     ("CHOPPER", tag::CHOPPER),
+    ("AGGREGATE", tag::AGGREGATE),
 ];
 
 use crate::par::{for_each_row, Par};

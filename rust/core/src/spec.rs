@@ -94,6 +94,9 @@ pub struct StochasticParams {
     pub um_grad_scale: f64,
     /// Sample each element's train in one draw where that is exact (docs/KERNEL_SPEC.md §5).
     pub aggregate: bool,
+    /// With `aggregate`: sample each element's trains of this many consecutive samples
+    /// together (1: each train alone; KERNEL_SPEC §5, "Windows of samples").
+    pub aggregate_samples: u32,
 }
 
 /// The three update modes of shared/theory.md §2.3.
@@ -123,6 +126,8 @@ impl UpdateMode {
 
 /// Largest `desired_bl` of the stochastic mode.
 pub const MAX_DESIRED_BL: u32 = 1024;
+/// Largest window of the stochastic mode's windowed sampler (`aggregate_samples`).
+pub const MAX_AGGREGATE_SAMPLES: u32 = 1024;
 /// Largest `max_bl` of the pulse-count mode.
 pub const MAX_MAX_BL: u32 = 1_000_000;
 
@@ -229,6 +234,7 @@ impl UpdateMode {
             UpdateMode::StochasticPulse(StochasticParams {
                 desired_bl,
                 um_grad_scale,
+                aggregate_samples,
                 ..
             }) => {
                 if !(1..=MAX_DESIRED_BL).contains(&desired_bl) {
@@ -237,6 +243,14 @@ impl UpdateMode {
                         "StochasticPulseUpdate",
                         format!("an int in the range [1, {MAX_DESIRED_BL}]"),
                         desired_bl,
+                    ));
+                }
+                if !(1..=MAX_AGGREGATE_SAMPLES).contains(&aggregate_samples) {
+                    return Err(CoreError::param(
+                        "aggregate_samples",
+                        "StochasticPulseUpdate",
+                        format!("an int in the range [1, {MAX_AGGREGATE_SAMPLES}]"),
+                        aggregate_samples,
                     ));
                 }
                 positive("um_grad_scale", "StochasticPulseUpdate", um_grad_scale)
@@ -265,6 +279,7 @@ mod tests {
                 fixed_bl: false,
                 um_grad_scale: 1.0,
                 aggregate: true,
+                aggregate_samples: 1,
             }),
         ];
         let kinds: Vec<&str> = modes.iter().map(UpdateMode::kind).collect();

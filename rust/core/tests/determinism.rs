@@ -50,6 +50,7 @@ fn modes() -> Vec<UpdateMode> {
             fixed_bl: true,
             um_grad_scale: 1.0,
             aggregate: true,
+            aggregate_samples: 1,
         }),
         UpdateMode::StochasticPulse(StochasticParams {
             desired_bl: 100,
@@ -58,6 +59,17 @@ fn modes() -> Vec<UpdateMode> {
             fixed_bl: true,
             um_grad_scale: 1.0,
             aggregate: false,
+            aggregate_samples: 1,
+        }),
+        // Windows of 2 samples over calls of 5: a window cut short at the end of each call.
+        UpdateMode::StochasticPulse(StochasticParams {
+            desired_bl: 31,
+            update_management: true,
+            update_bl_management: true,
+            fixed_bl: true,
+            um_grad_scale: 1.0,
+            aggregate: true,
+            aggregate_samples: 2,
         }),
     ]
 }

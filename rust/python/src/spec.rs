@@ -38,6 +38,23 @@ fn optional_bool(d: &Bound<'_, PyDict>, key: &str, owner: &str, default: bool) -
     }
 }
 
+/// An optional count key in [1, 1024]: `default` when absent, else an int (a bool is refused,
+/// though Python counts it as one).
+fn optional_count(d: &Bound<'_, PyDict>, key: &str, owner: &str, default: u32) -> PyResult<u32> {
+    const ALLOWED: &str = "an int in the range [1, 1024]";
+    let Some(v) = d.get_item(key)? else {
+        return Ok(default);
+    };
+    let shown = || v.repr().map(|r| r.to_string()).unwrap_or_default();
+    if v.is_instance_of::<pyo3::types::PyBool>() {
+        return Err(param_err(key, owner, ALLOWED, shown()));
+    }
+    let k: i64 = v
+        .extract()
+        .map_err(|_| param_err(key, owner, ALLOWED, shown()))?;
+    u32::try_from(k).map_err(|_| param_err(key, owner, ALLOWED, k))
+}
+
 fn float(d: &Bound<'_, PyDict>, key: &str) -> PyResult<f64> {
     get::<f64>(d, key, "Device spec", "a float")
 }
@@ -143,6 +160,7 @@ pub(crate) fn update(d: &Bound<'_, PyDict>) -> PyResult<UpdateMode> {
                 fixed_bl: get(d, "fixed_bl", O, "a bool")?,
                 um_grad_scale: get(d, "um_grad_scale", O, "a float")?,
                 aggregate: optional_bool(d, "aggregate", O, true)?,
+                aggregate_samples: optional_count(d, "aggregate_samples", O, 1)?,
             })
         }
         other => {

@@ -3,8 +3,9 @@
 //! row its d train and the coincidences' pulses (`UPDATE` stream, sample word `b`).
 
 use crate::error::CoreError;
+use crate::family::Family;
 use crate::par::{map_indices, map_row_blocks_with, row, Par};
-use crate::pulse::{snap, Aggregated, Lane, LaneScratch, Pulser, LANE_BLOCK};
+use crate::pulse::{clip, snap, Aggregated, Lane, LaneScratch, Pulser, WindowScratch, LANE_BLOCK};
 use crate::rng::{bernoulli_threshold, bits_below, first_words, tag, Stream};
 use crate::simd;
 use crate::spec::{StochasticParams, MAX_DESIRED_BL};
@@ -52,6 +53,14 @@ pub(super) fn update(
     let dw_min = tile.device.dw_min;
     let pulser = Pulser::with_aggregate(&tile.device, p.aggregate);
     let words = (p.desired_bl as usize).div_ceil(64);
+    // Windows of samples (KERNEL_SPEC §5): each element's trains of `win` consecutive samples
+    // (aligned at multiples of `win` in the call) sampled together where exact.
+    let win = if pulser.aggregates() && p.aggregate_samples > 1 {
+        p.aggregate_samples as usize
+    } else {
+        1
+    };
+    let ideal = matches!(pulser.family(), Family::Ideal);
     // Samples go in chunks, bounded by the x-train words kept and, when the call is longer
     // than one update window of element visits (`super::window_work`; then `stop` is asked
     // between chunks), by about one window and 64 samples, so that a stop is seen within a
@@ -69,6 +78,8 @@ pub(super) fn update(
     } else {
         by_words.max(1)
     };
+    // A window never spans two chunks.
+    let chunk = chunk.div_ceil(win) * win;
     let mut totals = vec![0u64; rr * o];
     let st = tile.next_tick();
     let (state, counters, maps) = tile.rows_mut(phase);
@@ -95,7 +106,13 @@ pub(super) fn update(
             // a rayon task (allocating them per row cost a fifth of a sparse update); they
             // carry nothing from one group to the next.
             let group = (LANE_BLOCK / i.max(1)).clamp(1, MAX_ROWS_FIRED);
-            let init = || (LaneScratch::default(), Vec::<u32>::new());
+            let init = || {
+                (
+                    LaneScratch::default(),
+                    Vec::<u32>::new(),
+                    WindowScratch::default(),
+                )
+            };
             let per_group = map_row_blocks_with(
                 par,
                 i,
@@ -105,10 +122,17 @@ pub(super) fn update(
                 maps,
                 init,
                 |sc, g0, pblk, cblk, mblk| {
-                    let (scratch, n_co) = sc;
+                    let (scratch, n_co, ws) = sc;
                     let mut fired = vec![0u64; pblk.len() / i.max(1)];
                     let mut dbits = [0u64; (MAX_DESIRED_BL as usize).div_ceil(64)];
+                    if win > 1 {
+                        ws.load(&pulser, mblk);
+                    }
                     for k in 0..nb {
+                        let bb = start + k;
+                        if win > 1 && bb % win == 0 {
+                            ws.start(pblk);
+                        }
                         for (rr, (fired, crow)) in
                             fired.iter_mut().zip(cblk.chunks_mut(i.max(1))).enumerate()
                         {
@@ -119,7 +143,6 @@ pub(super) fn update(
                             if tr.bl == SKIPPED {
                                 continue;
                             }
-                            let bb = start + k;
                             let dv = ds.get((r * b + bb) * o + rw).copied().unwrap_or(0.0);
                             let pd = snap(tr.a * dv.abs());
                             if pd <= 0.0 {
@@ -140,6 +163,22 @@ pub(super) fn update(
                             let d_pos = dv > 0.0;
                             // Elements of this row within the group.
                             let base = rr * i;
+                            if win > 1 {
+                                *fired += window_row(
+                                    &pulser,
+                                    ws,
+                                    tr,
+                                    d_pos,
+                                    dw,
+                                    (base, i),
+                                    ideal,
+                                    pblk,
+                                    crow,
+                                    mblk,
+                                    &mut s,
+                                );
+                                continue;
+                            }
                             // Coincidences per column, in blocks of LANE_BLOCK columns: a
                             // block's noise is drawn in column order (the order `fire` would
                             // draw it in) after the pending trains' noise.
@@ -200,6 +239,13 @@ pub(super) fn update(
                         }
                         // This sample's trains, before the next sample's.
                         pulser.fire_lanes(pblk, mblk, scratch);
+                        if win > 1 && ((bb + 1) % win == 0 || bb + 1 == b) {
+                            let keyed = st.keyed(tag::AGGREGATE, (bb / win) as u64);
+                            for rr in 0..fired.len() {
+                                let (r, rw) = ((g0 + rr) / o, (g0 + rr) % o);
+                                end_window(ws, keyed.open(r, rw as u64), rr * i, i, pblk);
+                            }
+                        }
                     }
                     fired
                 },
@@ -217,6 +263,102 @@ pub(super) fn update(
         }
     }
     Ok(tile.per_replica(&totals))
+}
+
+/// One row's sample in a window of samples (KERNEL_SPEC §5, "Windows of samples"): the
+/// coincidences per column, the moments of every element with pulses advanced together, and
+/// the trains that leave the guard band fired pulse by pulse in column order (each from the
+/// element's exact state: its in-flight moments first take one normal, then the train its n),
+/// from `s` after the d train. Adds the pulses to the counters and returns them.
+#[allow(clippy::too_many_arguments)]
+fn window_row(
+    pulser: &Pulser,
+    ws: &mut WindowScratch,
+    tr: &SampleTrains,
+    d_pos: bool,
+    dw: &[u64],
+    (base, i): (usize, usize),
+    ideal: bool,
+    prow: &mut [f64],
+    crow: &mut [u64],
+    mrow: &[ElemMap],
+    s: &mut Stream,
+) -> u64 {
+    ws.clear_row(i);
+    let mut total = 0u64;
+    let mut counts = Vec::new();
+    for (block, bits) in tr
+        .active
+        .chunks(LANE_BLOCK)
+        .zip(tr.bits.chunks(LANE_BLOCK * tr.words))
+    {
+        counts.clear();
+        counts.resize(block.len(), 0);
+        simd::count_coincidences(bits, dw, &mut counts);
+        for (&(col, x_pos), &n) in block.iter().zip(&counts) {
+            let c = col as usize;
+            if let (Some(nn), Some(up), Some(cr)) =
+                (ws.n.get_mut(c), ws.up.get_mut(c), crow.get_mut(c))
+            {
+                (*nn, *up) = (n, x_pos != d_pos);
+                *cr += u64::from(n);
+            }
+            total += u64::from(n);
+        }
+    }
+    let bits = u32::BITS - (tr.bl as u32).leading_zeros();
+    ws.advance_row(ideal, base, bits);
+    for c in 0..i {
+        if !ws.fail.get(c).copied().unwrap_or(false) {
+            continue;
+        }
+        let t = base + c;
+        let (lo, hi) = ws.bounds(t);
+        let (Some(&n), Some(&up), Some(m)) = (ws.n.get(c), ws.up.get(c), mrow.get(t)) else {
+            continue;
+        };
+        let (Some(mt), Some(vt), Some(p)) = (ws.m.get_mut(t), ws.v.get_mut(t), prow.get_mut(t))
+        else {
+            continue;
+        };
+        let mut w = *mt;
+        if *vt > 0.0 {
+            w = clip(w + vt.sqrt() * s.normal(), lo, hi);
+        }
+        pulser.fire(&mut w, m, up, u64::from(n), s);
+        (*p, *mt, *vt) = (w, w, 0.0);
+    }
+    total
+}
+
+/// The end of a window on one row (elements `base..base + i` of the group): every element
+/// with moments in flight takes one normal from `s` (the row's `AGGREGATE` stream of the
+/// window), in column order, and its state becomes `clip(m + sqrt(v)·ξ, lo, hi)`.
+fn end_window(ws: &mut WindowScratch, mut s: Stream, base: usize, i: usize, prow: &mut [f64]) {
+    let span = base..base + i;
+    let Some(v) = ws.v.get(span.clone()) else {
+        return;
+    };
+    let live = v.iter().filter(|&&v| v > 0.0).count();
+    ws.normals.clear();
+    ws.normals.resize(live, 0.0);
+    s.fill_normals(&mut ws.normals);
+    let mut next = 0;
+    for t in span {
+        let (lo, hi) = ws.bounds(t);
+        let (Some(m), Some(v), Some(p)) = (ws.m.get_mut(t), ws.v.get_mut(t), prow.get_mut(t))
+        else {
+            continue;
+        };
+        if *v > 0.0 {
+            let xi = ws.normals.get(next).copied().unwrap_or(0.0);
+            next += 1;
+            *p = clip(*m + v.sqrt() * xi, lo, hi);
+            (*m, *v) = (*p, 0.0);
+        } else {
+            *p = *m;
+        }
+    }
 }
 
 /// One block's trains with the aggregated sampler on (KERNEL_SPEC §5, §6): in column order,
