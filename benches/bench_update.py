@@ -45,6 +45,12 @@ MODES: list[tuple[str, pt.UpdateMode, int, int]] = [
         100,
         2,
     ),
+    (
+        "stochastic pulses (BL 31, UM on), windows of 100 samples",
+        pt.StochasticPulseUpdate(desired_bl=31, update_bl_management=False, aggregate_samples=100),
+        100,
+        2,
+    ),
 ]
 
 
@@ -104,7 +110,11 @@ def main() -> None:
         "twin are run on the same seed and inputs and must fire identical pulse counts. "
         "State per element: physical weight 8 B, device map (bounds, up/down steps) 32 B, "
         "reference 8 B, pulse counters for three phases 24 B: 72 B. The pulse modes run with "
-        "their default aggregate=True (additive noise: trains sampled in one draw where exact)."
+        "their default aggregate=True (additive noise: trains sampled in one draw where "
+        "exact); the windowed row sets aggregate_samples=100 (each element's trains of the "
+        "100 samples carried as a mean and variance and drawn once, KERNEL_SPEC §5), its twin "
+        "timed on "
+        "batches of 2 (one window of 2 samples)."
     )
     write_section(
         "Update modes: Rust vs NumPy twin, threads (issue 3)",

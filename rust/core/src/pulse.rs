@@ -780,8 +780,9 @@ impl WindowScratch {
 
     /// Advances the moments of the row whose elements start at `base` by its sample's trains
     /// (`self.n`, `self.up`; trains of at most `2^bits − 1` pulses), and marks in `self.fail`
-    /// the trains whose mean path leaves the guard band (their moments are left as they were).
-    pub(crate) fn advance_row(&mut self, ideal: bool, base: usize, bits: u32) {
+    /// the trains whose mean path leaves the guard band (their moments are left as they were);
+    /// returns how many.
+    pub(crate) fn advance_row(&mut self, ideal: bool, base: usize, bits: u32) -> usize {
         let i = self.n.len();
         let WindowScratch {
             m,
@@ -804,7 +805,7 @@ impl WindowScratch {
             lo.get(span.clone()),
             hi.get(span.clone()),
         ) else {
-            return;
+            return 0;
         };
         let [r0, r1] = r;
         let [b0, b1] = b;
@@ -820,7 +821,7 @@ impl WindowScratch {
             ok0.get(span.clone()),
             ok1.get(span),
         ) else {
-            return;
+            return 0;
         };
         window_moments(WindowRow {
             ideal,
@@ -836,7 +837,7 @@ impl WindowScratch {
             lo,
             hi,
             fail,
-        });
+        })
     }
 
     /// The element's bounds.
@@ -869,14 +870,14 @@ struct WindowRow<'a> {
 /// branches on the values that the compiler vectorises for the CPU (runtime dispatch; IEEE
 /// add, sub, mul, sqrt, compare and select only, no FMA, so every target gives the same bits).
 #[multiversion::multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
-fn window_moments<'a>(w: WindowRow<'a>) {
-    window_moments_body(w);
+fn window_moments<'a>(w: WindowRow<'a>) -> usize {
+    window_moments_body(w)
 }
 
 /// The body of [`window_moments`], inlined into each target's copy (and called alone, on the
 /// baseline target, by the tests).
 #[inline(always)]
-fn window_moments_body(w: WindowRow<'_>) {
+fn window_moments_body(w: WindowRow<'_>) -> usize {
     const CHUNK: usize = 16;
     let WindowRow {
         ideal,
@@ -902,7 +903,7 @@ fn window_moments_body(w: WindowRow<'_>) {
         hi.get(..len),
         fail.get_mut(..len),
     ) else {
-        return;
+        return 0;
     };
     let (Some(r0), Some(r1), Some(b0), Some(b1), Some(g0), Some(g1), Some(ok0), Some(ok1)) = (
         r0.get(..len),
@@ -914,11 +915,12 @@ fn window_moments_body(w: WindowRow<'_>) {
         ok0.get(..len),
         ok1.get(..len),
     ) else {
-        return;
+        return 0;
     };
     // In chunks of CHUNK elements, so that the powering loop runs in registers (whole chunks
     // read in place, the tail through padded copies: trains of no pulses).
     let mut at = 0;
+    let mut fails = 0;
     while at < len {
         let span = at..(at + CHUNK).min(len);
         at = span.end;
@@ -961,7 +963,7 @@ fn window_moments_body(w: WindowRow<'_>) {
                 lo: los,
                 hi: his,
             };
-            chunk_moments(ideal, bits, &row, m, v, f);
+            fails += chunk_moments(ideal, bits, &row, m, v, f);
             continue;
         }
         // The tail: padded copies (trains of no pulses).
@@ -997,13 +999,14 @@ fn window_moments_body(w: WindowRow<'_>) {
             lo: &los,
             hi: &his,
         };
-        chunk_moments(ideal, bits, &row, &mut m_, &mut v_, &mut f_);
+        fails += chunk_moments(ideal, bits, &row, &mut m_, &mut v_, &mut f_);
         for (k, t) in span.enumerate() {
             if let (Some(m), Some(v), Some(f)) = (m.get_mut(t), v.get_mut(t), fail.get_mut(t)) {
                 (*m, *v, *f) = (m_[k], v_[k], f_[k]);
             }
         }
     }
+    fails
 }
 
 /// `src[span]` as a fixed-size array reference, when the span is `N` long and in range.
@@ -1067,7 +1070,7 @@ fn chunk_moments<const N: usize>(
     m: &mut [f64; N],
     v: &mut [f64; N],
     fail: &mut [bool; N],
-) {
+) -> usize {
     let kappa2 = AGGREGATE_KAPPA * AGGREGATE_KAPPA;
     let mut rn = [1.0; N];
     if !ideal {
@@ -1110,6 +1113,7 @@ fn chunk_moments<const N: usize>(
         v[t] = if take { v1 } else { v0 };
         fail[t] = active && !good;
     }
+    fail.iter().map(|&f| usize::from(f)).sum()
 }
 
 /// Equivalent CEIL pulse count of a desired increment: a ratio within 2⁻⁴⁰ (relative) above

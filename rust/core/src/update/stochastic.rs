@@ -166,7 +166,7 @@ pub(super) fn update(
                             if win > 1 {
                                 *fired += window_row(
                                     &pulser,
-                                    ws,
+                                    (ws, n_co),
                                     tr,
                                     d_pos,
                                     dw,
@@ -273,7 +273,7 @@ pub(super) fn update(
 #[allow(clippy::too_many_arguments)]
 fn window_row(
     pulser: &Pulser,
-    ws: &mut WindowScratch,
+    (ws, counts): (&mut WindowScratch, &mut Vec<u32>),
     tr: &SampleTrains,
     d_pos: bool,
     dw: &[u64],
@@ -285,29 +285,38 @@ fn window_row(
     s: &mut Stream,
 ) -> u64 {
     ws.clear_row(i);
-    let mut total = 0u64;
-    let mut counts = Vec::new();
-    for (block, bits) in tr
-        .active
-        .chunks(LANE_BLOCK)
-        .zip(tr.bits.chunks(LANE_BLOCK * tr.words))
+    let (mut total, mut longest) = (0u64, 0u32);
     {
-        counts.clear();
-        counts.resize(block.len(), 0);
-        simd::count_coincidences(bits, dw, &mut counts);
-        for (&(col, x_pos), &n) in block.iter().zip(&counts) {
-            let c = col as usize;
-            if let (Some(nn), Some(up), Some(cr)) =
-                (ws.n.get_mut(c), ws.up.get_mut(c), crow.get_mut(c))
-            {
-                (*nn, *up) = (n, x_pos != d_pos);
-                *cr += u64::from(n);
+        // Local slices: through `ws` their lengths would be reloaded on every write.
+        let (Some(ns), Some(ups)) = (ws.n.get_mut(..i), ws.up.get_mut(..i)) else {
+            return 0;
+        };
+        for (block, bits) in tr
+            .active
+            .chunks(LANE_BLOCK)
+            .zip(tr.bits.chunks(LANE_BLOCK * tr.words))
+        {
+            counts.clear();
+            counts.resize(block.len(), 0);
+            simd::count_coincidences(bits, dw, counts);
+            for (&(col, x_pos), &n) in block.iter().zip(counts.iter()) {
+                let c = col as usize;
+                if let (Some(nn), Some(up), Some(cr)) =
+                    (ns.get_mut(c), ups.get_mut(c), crow.get_mut(c))
+                {
+                    (*nn, *up) = (n, x_pos != d_pos);
+                    *cr += u64::from(n);
+                }
+                total += u64::from(n);
+                longest = longest.max(n);
             }
-            total += u64::from(n);
         }
     }
-    let bits = u32::BITS - (tr.bl as u32).leading_zeros();
-    ws.advance_row(ideal, base, bits);
+    // The powering runs over the bits of the row's longest train (sparse rows: two or three).
+    let bits = u32::BITS - longest.leading_zeros();
+    if ws.advance_row(ideal, base, bits) == 0 {
+        return total;
+    }
     for c in 0..i {
         if !ws.fail.get(c).copied().unwrap_or(false) {
             continue;
