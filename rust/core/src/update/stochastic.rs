@@ -93,7 +93,7 @@ pub(super) fn update(
                 let (r, bb) = (t / nb, start + t % nb);
                 let x = row(xs, r * b + bb, i);
                 let d = row(ds, r * b + bb, o);
-                sample_trains(x, d, lr, dw_min, &p, st, r, bb as u64)
+                sample_trains(x, d, lr, dw_min, &p, st, (r, bb as u64), win > 1)
             };
             let trains: Vec<SampleTrains> = map_indices(par, rr * nb, one);
             let trains = &trains;
@@ -286,7 +286,26 @@ fn window_row(
 ) -> u64 {
     ws.clear_row(i);
     let (mut total, mut longest) = (0u64, 0u32);
-    {
+    if tr.active.len() == i {
+        // Every column listed, in column order (`sample_trains` with `dense`): the counts go
+        // straight into the row's columns, and the rest are contiguous loops.
+        let (Some(ns), Some(ups), Some(cr)) =
+            (ws.n.get_mut(..i), ws.up.get_mut(..i), crow.get_mut(..i))
+        else {
+            return 0;
+        };
+        simd::count_coincidences(&tr.bits, dw, ns);
+        for ((u, &(_, x_pos)), (c, &n)) in ups
+            .iter_mut()
+            .zip(&tr.active)
+            .zip(cr.iter_mut().zip(ns.iter()))
+        {
+            *u = x_pos != d_pos;
+            *c += u64::from(n);
+            total += u64::from(n);
+            longest = longest.max(n);
+        }
+    } else {
         // Local slices: through `ws` their lengths would be reloaded on every write.
         let (Some(ns), Some(ups)) = (ws.n.get_mut(..i), ws.up.get_mut(..i)) else {
             return 0;
@@ -457,6 +476,9 @@ fn aggregated_block(
 }
 
 /// BL, A, B and the x trains of one sample (shared/theory.md §2.3(c) steps 1–4).
+///
+/// With `dense` (windows of samples) every column is listed in `active`, in column order, its
+/// bits zero when its train is empty, so that a row's counts fill its columns directly.
 fn sample_trains(
     x: &[f64],
     d: &[f64],
@@ -464,8 +486,8 @@ fn sample_trains(
     dw_min: f64,
     p: &StochasticParams,
     st: Streams,
-    replica: usize,
-    sample: u64,
+    (replica, sample): (usize, u64),
+    dense: bool,
 ) -> SampleTrains {
     let StochasticParams {
         desired_bl,
@@ -530,11 +552,27 @@ fn sample_trains(
         let n_blocks = bl.div_ceil(4);
         let mut words = Vec::new();
         first_words(xs.key(), &row_words, n_blocks, &mut words);
+        let mut next = 0usize;
         for (&(j, pos, threshold), w) in cols.iter().zip(words.chunks_exact(4 * n_blocks)) {
             let acc = bits_below(w.get(..bl).unwrap_or(w), threshold);
-            if acc != 0 {
+            if dense {
+                // The empty columns before this one, then this one even if empty.
+                for (k, &xv) in x.iter().enumerate().take(j as usize).skip(next) {
+                    active.push((k as u32, xv > 0.0));
+                    bits.push(0);
+                }
+                next = j as usize + 1;
                 active.push((j, pos));
                 bits.push(acc);
+            } else if acc != 0 {
+                active.push((j, pos));
+                bits.push(acc);
+            }
+        }
+        if dense {
+            for (k, &xv) in x.iter().enumerate().skip(next) {
+                active.push((k as u32, xv > 0.0));
+                bits.push(0);
             }
         }
         return SampleTrains {
@@ -549,12 +587,9 @@ fn sample_trains(
     let mut buf = vec![0u64; full_words];
     for (j, &xv) in x.iter().enumerate() {
         let px = snap(bs * xv.abs());
-        if px <= 0.0 {
-            continue;
-        }
-        let mut s = xs.open(replica, j as u64);
         buf.fill(0);
-        if s.bernoulli_bits(px, bl, &mut buf) {
+        let set = px > 0.0 && xs.open(replica, j as u64).bernoulli_bits(px, bl, &mut buf);
+        if set || dense {
             active.push((j as u32, xv > 0.0));
             bits.extend_from_slice(&buf);
         }
