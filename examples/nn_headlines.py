@@ -61,6 +61,7 @@ from pulsetrain.algorithms import (
     TTv2,
 )
 from pulsetrain.devices import presets
+from pulsetrain.errors import ParameterError
 from pulsetrain.problems import FCN, MNIST, Classifier, LeNet5
 from pulsetrain.problems.datasets import Dataset
 
@@ -105,10 +106,18 @@ CNN_ONLY = {"p2cnn": ("h4",)}
 def _check_model(headline: str, model: str) -> None:
     """Raise if ``model`` is not a known name or is not meant for ``headline``."""
     if model not in MODELS:
-        raise ValueError(f"model must be one of {sorted(MODELS)}, got {model!r}")
+        raise ParameterError(
+            name="model", owner=headline, allowed=f"one of {list(MODELS)}", value=model
+        )
     allowed = CNN_ONLY.get(model)
     if allowed is not None and headline not in allowed:
-        raise ValueError(f"model {model!r} is for {', '.join(allowed)} only, not {headline}")
+        others = [m for m in MODELS if m not in CNN_ONLY]
+        raise ParameterError(
+            name="model",
+            owner=headline,
+            allowed=f"one of {others} ({model!r} is for {', '.join(allowed)} only)",
+            value=model,
+        )
 
 
 def problem(
@@ -121,7 +130,9 @@ def problem(
     ``model`` is a name of :data:`MODELS` or a model (the tests give LeNet-5 16×16 images).
     """
     if isinstance(model, str) and model not in MODELS:
-        raise ValueError(f"model must be one of {sorted(MODELS)}, got {model!r}")
+        raise ParameterError(
+            name="model", owner="problem", allowed=f"one of {list(MODELS)}", value=model
+        )
     net = MODELS[model] if isinstance(model, str) else model
     return Classifier(
         dataset=dataset or MNIST(), model=net, batch_size=10, eval_samples=eval_samples
