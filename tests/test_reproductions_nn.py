@@ -171,3 +171,53 @@ def test_select_keeps_the_named_entries_and_their_orderings(nn: ModuleType) -> N
     assert [e.label for e in one.entries] == ["τ 0.60 / Analog SGD", "τ 0.60 / TT"]
     assert one.orderings == [("τ 0.60 / Analog SGD", "τ 0.60 / TT")]
     assert nn.select(full, ["Digital"]).orderings == []
+
+
+def test_p2cnn_runs_h4s_cnn_column_with_p2s_network(nn: ModuleType) -> None:
+    # --model p2cnn: P2's CNN (LeNet-5 plus a tanh after the second pooling), H4 only.
+    assert nn.MODELS["p2cnn"].tanh_after_pool
+    assert not nn.MODELS["lenet5"].tanh_after_pool
+    assert nn.problem(model="p2cnn").model.tanh_after_pool
+    cnn = nn.h4(model="p2cnn")
+    assert "P2's CNN" in cnn.title
+    assert [e.paper for e in cnn.entries] == [
+        "99.16±0.08",
+        "88.99±0.89",
+        "98.84±0.07",
+        "92.15±0.48",
+        "98.87±0.04",
+        "93.45±0.46",
+        "98.86±0.07",
+    ]
+    assert [f"τ {t} / Analog SGD" for t in ("0.60", "0.70", "0.80")] == [
+        w for w, _ in cnn.orderings
+    ]
+    # The same algorithms as the LeNet-5 column at the τ both have.
+    lenet = {e.label: e for e in nn.h4(model="lenet5").entries}
+    for e in cnn.entries:
+        if e.label in lenet:
+            assert e.algorithm == lenet[e.label].algorithm
+            assert e.bias_lr == lenet[e.label].bias_lr
+    for name in ("h6", "h8", "h9"):
+        with pytest.raises(ValueError, match="p2cnn"):
+            nn.HEADLINES[name](model="p2cnn")
+    with pytest.raises(ValueError, match="model"):
+        nn.problem(model="cnn")
+    pair = cnn.orderings[1]  # τ 0.70, the column LeNet-5 has not
+    small = dataclasses.replace(
+        cnn, entries=[e for e in cnn.entries if e.label in pair], orderings=[pair]
+    )
+    data, _ = _tiny_lenet()
+    out = nn.run_headline(
+        small,
+        steps=2,
+        replicas=2,
+        record_every=2,
+        eval_samples=10,
+        dataset=data,
+        model=LeNet5(image_shape=(1, 16, 16), tanh_after_pool=True),
+    )
+    assert list(out["rows"]) == list(pair)
+    for row in out["rows"].values():
+        assert len(row["acc"]) == 2
+        assert all(0.0 <= a <= 100.0 for a in row["acc"])
