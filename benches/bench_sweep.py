@@ -4,6 +4,7 @@ Run from the project root, in a venv that has pulsetrain (release build) and the
 reference simulator (benches/requirements-aihwkit.txt):
 
     python benches/bench_sweep.py
+    python benches/bench_sweep.py --additive-windows   # additive noise; pulsetrain windows
 
 The workload is a sweep over seeds of one small least-squares problem, the papers' setting:
 W of 5×20, 100 rows of A ~ N(0, 1), W* ~ N(0, 0.45²), batch 10 (cyclic), STEPS steps from W = 0.
@@ -30,6 +31,7 @@ aihwkit is optional: without it the bench times pulsetrain alone and leaves RESU
 from __future__ import annotations
 
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -46,9 +48,16 @@ from pulsetrain.problems import LeastSquares
 
 HAVE_AIHWKIT = ref.HAVE_AIHWKIT
 AIHWKIT_VERSION = ref.AIHWKIT_VERSION
-VARIANT = ref.VARIANTS[0]  # BL 31 fixed, UM on, c2c multiplicative (aihwkit's default noise)
-TITLE = "Seed sweeps of least squares: R replicas vs aihwkit seed by seed (issue 15.4)"
-COMMAND = "python benches/bench_sweep.py"
+# BL 31 fixed, UM on, c2c multiplicative (aihwkit's default noise); with --additive-windows the
+# same with additive noise, pulsetrain sampling each step's batch as one window of samples
+# (`aggregate_samples`; aihwkit has no such sampler, so its side only changes the noise model).
+ADDITIVE_WINDOWS = "--additive-windows" in sys.argv[1:]
+VARIANT = ref.VARIANTS[2] if ADDITIVE_WINDOWS else ref.VARIANTS[0]
+assert VARIANT.multiplicative != ADDITIVE_WINDOWS
+TITLE = "Seed sweeps of least squares: R replicas vs aihwkit seed by seed (issue 15.4)" + (
+    ", additive noise, pulsetrain windows of samples" if ADDITIVE_WINDOWS else ""
+)
+COMMAND = "python benches/bench_sweep.py" + (" --additive-windows" if ADDITIVE_WINDOWS else "")
 OUT, IN, ROWS, BATCH = 5, 20, 100, 10
 STEPS = 200
 R = 256  # replicas in one pulsetrain run
@@ -248,10 +257,19 @@ def main() -> None:
         f"algorithm, steps={STEPS}, replicas={R}, n_threads=1)` call including setup and two "
         "records; aihwkit builds a fresh `AnalogLinear` per seed and runs a plain loop (setup "
         "included, loss evaluated once at the end). Same device (SoftBounds ±1, dw_min 1e−3, "
-        "aihwkit's default c2c 0.3 multiplicative and dtod spreads), stochastic pulses BL 31 fixed "
+        f"c2c 0.3 {'additive' if ADDITIVE_WINDOWS else 'multiplicative (aihwkit default)'} "
+        "and aihwkit's default dtod spreads), stochastic pulses BL 31 fixed "
         f"with update management, perfect forward/backward, lr {LR}"
         f" (residual learning: γ {GAMMA}, transfer lr {LR_TRANSFER}, one column per step, perfect "
-        "transfer read). The issue's target is ≥ 50× per replica-step.\n\n" + "\n".join(notes)
+        "transfer read). The issue's target is ≥ 50× per replica-step."
+        + (
+            f" pulsetrain samples with `aggregate_samples={VARIANT.window}`: each step's batch of "
+            f"{BATCH} is one window (KERNEL_SPEC §5)."
+            if ADDITIVE_WINDOWS
+            else ""
+        )
+        + "\n\n"
+        + "\n".join(notes)
     )
     write_section(TITLE, COMMAND, rows, text)
     print(f"wrote section {TITLE!r} of benches/RESULTS.md")

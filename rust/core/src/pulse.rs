@@ -879,6 +879,7 @@ fn window_moments<'a>(w: WindowRow<'a>) -> usize {
 #[inline(always)]
 fn window_moments_body(w: WindowRow<'_>) -> usize {
     const CHUNK: usize = 16;
+    const SMALL: usize = 4;
     let WindowRow {
         ideal,
         bits,
@@ -917,64 +918,46 @@ fn window_moments_body(w: WindowRow<'_>) -> usize {
     ) else {
         return 0;
     };
-    // In chunks of CHUNK elements, so that the powering loop runs in registers (whole chunks
-    // read in place, the tail through padded copies: trains of no pulses).
+    // In chunks of 16 elements, then of 4 (short rows: least squares' 20 columns), so that the
+    // powering loop runs in registers; whole chunks are read in place, the last few elements
+    // through padded copies (trains of no pulses).
+    let row = RowIn {
+        n,
+        up,
+        r: [r0, r1],
+        b: [b0, b1],
+        g: [g0, g1],
+        ok: [ok0, ok1],
+        lo,
+        hi,
+    };
     let mut at = 0;
     let mut fails = 0;
     while at < len {
-        let span = at..(at + CHUNK).min(len);
-        at = span.end;
-        let whole = (
-            arr::<u32, CHUNK>(n, &span),
-            arr::<bool, CHUNK>(up, &span),
-            (arr::<f64, CHUNK>(r0, &span), arr::<f64, CHUNK>(r1, &span)),
-            (arr::<f64, CHUNK>(b0, &span), arr::<f64, CHUNK>(b1, &span)),
-            (arr::<f64, CHUNK>(g0, &span), arr::<f64, CHUNK>(g1, &span)),
-            (
-                arr::<bool, CHUNK>(ok0, &span),
-                arr::<bool, CHUNK>(ok1, &span),
-            ),
-            (arr::<f64, CHUNK>(lo, &span), arr::<f64, CHUNK>(hi, &span)),
-        );
-        if let (
-            Some(n),
-            Some(u),
-            (Some(ra), Some(rb)),
-            (Some(ba), Some(bb)),
-            (Some(ga), Some(gb)),
-            (Some(oka), Some(okb)),
-            (Some(los), Some(his)),
-        ) = whole
-        {
-            let (Some(m), Some(v), Some(f)) = (
-                arr_mut::<f64, CHUNK>(m, &span),
-                arr_mut::<f64, CHUNK>(v, &span),
-                arr_mut::<bool, CHUNK>(fail, &span),
-            ) else {
-                continue;
-            };
-            let row = ChunkIn {
-                n,
-                u,
-                r: [ra, rb],
-                b: [ba, bb],
-                g: [ga, gb],
-                ok: [oka, okb],
-                lo: los,
-                hi: his,
-            };
-            fails += chunk_moments(ideal, bits, &row, m, v, f);
+        let rem = len - at;
+        let step = if rem >= CHUNK { CHUNK } else { rem.min(SMALL) };
+        let span = at..at + step;
+        at += step;
+        let done = if step == CHUNK {
+            whole_chunk::<CHUNK>(ideal, bits, &row, (m, v, fail), &span)
+        } else if step == SMALL {
+            whole_chunk::<SMALL>(ideal, bits, &row, (m, v, fail), &span)
+        } else {
+            None
+        };
+        if let Some(k) = done {
+            fails += k;
             continue;
         }
         // The tail: padded copies (trains of no pulses).
-        let mut n_ = [0u32; CHUNK];
-        let mut u_ = [false; CHUNK];
+        let mut n_ = [0u32; SMALL];
+        let mut u_ = [false; SMALL];
         let (mut ra, mut rb, mut ba, mut bb) =
-            ([1.0; CHUNK], [1.0; CHUNK], [0.0; CHUNK], [0.0; CHUNK]);
+            ([1.0; SMALL], [1.0; SMALL], [0.0; SMALL], [0.0; SMALL]);
         let (mut ga, mut gb, mut los, mut his) =
-            ([0.0; CHUNK], [0.0; CHUNK], [0.0; CHUNK], [0.0; CHUNK]);
-        let (mut oka, mut okb, mut f_) = ([false; CHUNK], [false; CHUNK], [false; CHUNK]);
-        let (mut m_, mut v_) = ([0.0; CHUNK], [0.0; CHUNK]);
+            ([0.0; SMALL], [0.0; SMALL], [0.0; SMALL], [0.0; SMALL]);
+        let (mut oka, mut okb, mut f_) = ([false; SMALL], [false; SMALL], [false; SMALL]);
+        let (mut m_, mut v_) = ([0.0; SMALL], [0.0; SMALL]);
         pad(&mut n_, n, &span);
         pad(&mut u_, up, &span);
         pad(&mut ra, r0, &span);
@@ -989,7 +972,7 @@ fn window_moments_body(w: WindowRow<'_>) -> usize {
         pad(&mut his, hi, &span);
         pad(&mut m_, m, &span);
         pad(&mut v_, v, &span);
-        let row = ChunkIn {
+        let tail = ChunkIn {
             n: &n_,
             u: &u_,
             r: [&ra, &rb],
@@ -999,7 +982,7 @@ fn window_moments_body(w: WindowRow<'_>) -> usize {
             lo: &los,
             hi: &his,
         };
-        fails += chunk_moments(ideal, bits, &row, &mut m_, &mut v_, &mut f_);
+        fails += chunk_moments(ideal, bits, &tail, &mut m_, &mut v_, &mut f_);
         for (k, t) in span.enumerate() {
             if let (Some(m), Some(v), Some(f)) = (m.get_mut(t), v.get_mut(t), fail.get_mut(t)) {
                 (*m, *v, *f) = (m_[k], v_[k], f_[k]);
@@ -1007,6 +990,56 @@ fn window_moments_body(w: WindowRow<'_>) -> usize {
         }
     }
     fails
+}
+
+/// A row's read-only inputs of [`window_moments`] (per direction: 0 down, 1 up).
+struct RowIn<'a> {
+    n: &'a [u32],
+    up: &'a [bool],
+    r: [&'a [f64]; 2],
+    b: [&'a [f64]; 2],
+    g: [&'a [f64]; 2],
+    ok: [&'a [bool]; 2],
+    lo: &'a [f64],
+    hi: &'a [f64],
+}
+
+/// [`chunk_moments`] on the whole chunk `span` (`N` long) of a row, read and written in place;
+/// `None` (nothing done) if the span is not `N` long or out of range. Returns the fails.
+#[inline(always)]
+fn whole_chunk<const N: usize>(
+    ideal: bool,
+    bits: u32,
+    row: &RowIn<'_>,
+    (m, v, fail): (&mut [f64], &mut [f64], &mut [bool]),
+    span: &std::ops::Range<usize>,
+) -> Option<usize> {
+    let c = ChunkIn {
+        n: arr::<u32, N>(row.n, span)?,
+        u: arr::<bool, N>(row.up, span)?,
+        r: [
+            arr::<f64, N>(row.r[0], span)?,
+            arr::<f64, N>(row.r[1], span)?,
+        ],
+        b: [
+            arr::<f64, N>(row.b[0], span)?,
+            arr::<f64, N>(row.b[1], span)?,
+        ],
+        g: [
+            arr::<f64, N>(row.g[0], span)?,
+            arr::<f64, N>(row.g[1], span)?,
+        ],
+        ok: [
+            arr::<bool, N>(row.ok[0], span)?,
+            arr::<bool, N>(row.ok[1], span)?,
+        ],
+        lo: arr::<f64, N>(row.lo, span)?,
+        hi: arr::<f64, N>(row.hi, span)?,
+    };
+    let m = arr_mut::<f64, N>(m, span)?;
+    let v = arr_mut::<f64, N>(v, span)?;
+    let f = arr_mut::<bool, N>(fail, span)?;
+    Some(chunk_moments(ideal, bits, &c, m, v, f))
 }
 
 /// `src[span]` as a fixed-size array reference, when the span is `N` long and in range.
