@@ -90,10 +90,26 @@ where
     T: Send,
     F: Fn(usize) -> T + Sync + Send,
 {
+    map_indices_with(parallel, n, || (), |(), t| f(t))
+}
+
+/// [`map_indices`] with a scratch value per task (`init()` per rayon task, or one for the
+/// serial pass), given to `f` first. As for [`map_row_blocks_with`], the scratch must only
+/// hold buffers reused between indices, never a value a result depends on.
+pub fn map_indices_with<S, T, I, F>(parallel: bool, n: usize, init: I, f: F) -> Vec<T>
+where
+    T: Send,
+    I: Fn() -> S + Sync + Send,
+    F: Fn(&mut S, usize) -> T + Sync + Send,
+{
     if parallel {
-        (0..n).into_par_iter().map(f).collect()
+        (0..n)
+            .into_par_iter()
+            .map_init(&init, |s, t| f(s, t))
+            .collect()
     } else {
-        (0..n).map(f).collect()
+        let mut s = init();
+        (0..n).map(|t| f(&mut s, t)).collect()
     }
 }
 

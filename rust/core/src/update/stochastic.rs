@@ -4,7 +4,7 @@
 
 use crate::error::CoreError;
 use crate::family::Family;
-use crate::par::{map_indices, map_row_blocks_with, row, Par};
+use crate::par::{map_indices_with, map_row_blocks_with, row, Par};
 use crate::pulse::{clip, snap, Aggregated, Lane, LaneScratch, Pulser, WindowScratch, LANE_BLOCK};
 use crate::rng::{bernoulli_threshold, bits_below, first_words, tag, Stream};
 use crate::simd;
@@ -15,6 +15,16 @@ use crate::variation::ElemMap;
 /// Upper bound on the x-train words kept for one chunk of samples (the chunk size never
 /// changes results, because every sample has its own streams).
 const TRAIN_WORDS_PER_CHUNK: usize = 1 << 22;
+
+/// Buffers of [`sample_trains`] reused from one sample to the next (per rayon task).
+#[derive(Default)]
+struct TrainScratch {
+    /// Columns with a positive bit probability: (column, sign of x, Bernoulli threshold).
+    cols: Vec<(u32, bool, u64)>,
+    /// Their streams' row words, and the first words of those streams.
+    row_words: Vec<u64>,
+    words: Vec<u32>,
+}
 
 /// Per-sample constants of the stochastic pulse update.
 struct SampleTrains {
@@ -89,13 +99,14 @@ pub(super) fn update(
         let nb = end - start;
         let per_row = par.run(work, |par| {
             // Pass 1: per (replica, sample) constants and x trains, in parallel.
-            let one = |t: usize| {
+            let one = |sc: &mut TrainScratch, t: usize| {
                 let (r, bb) = (t / nb, start + t % nb);
                 let x = row(xs, r * b + bb, i);
                 let d = row(ds, r * b + bb, o);
-                sample_trains(x, d, lr, dw_min, &p, st, (r, bb as u64), win > 1)
+                sample_trains(sc, x, d, lr, dw_min, &p, st, (r, bb as u64), win > 1)
             };
-            let trains: Vec<SampleTrains> = map_indices(par, rr * nb, one);
+            let trains: Vec<SampleTrains> =
+                map_indices_with(par, rr * nb, TrainScratch::default, one);
             let trains = &trains;
             // Pass 2 (the closure's value): the pulses per row. Rows go in groups of as many
             // whole rows as fit one lane block, and a group's trains of one sample are fired
@@ -479,7 +490,9 @@ fn aggregated_block(
 ///
 /// With `dense` (windows of samples) every column is listed in `active`, in column order, its
 /// bits zero when its train is empty, so that a row's counts fill its columns directly.
+#[allow(clippy::too_many_arguments)]
 fn sample_trains(
+    sc: &mut TrainScratch,
     x: &[f64],
     d: &[f64],
     lr: f64,
@@ -534,14 +547,19 @@ fn sample_trains(
     let full_words = bl.div_ceil(64);
     // Every column's x train of this sample (and below, every row's d train): one key each.
     let xs = st.keyed(tag::TRAIN_X, sample);
-    let mut active = Vec::new();
-    let mut bits = Vec::new();
+    let mut active = Vec::with_capacity(x.len());
+    let mut bits = Vec::with_capacity(x.len() * full_words);
     if bl <= 64 {
         // One word per train: the trains' words computed for all columns at once
         // (`first_words`, the streams' first blocks across the columns, none computed in
         // vain), then each train's bits as `Stream::bernoulli_bits` sets them.
-        let mut cols: Vec<(u32, bool, u64)> = Vec::new();
-        let mut row_words: Vec<u64> = Vec::new();
+        let TrainScratch {
+            cols,
+            row_words,
+            words,
+        } = sc;
+        cols.clear();
+        row_words.clear();
         for (j, &xv) in x.iter().enumerate() {
             let px = snap(bs * xv.abs());
             if px > 0.0 {
@@ -550,8 +568,7 @@ fn sample_trains(
             }
         }
         let n_blocks = bl.div_ceil(4);
-        let mut words = Vec::new();
-        first_words(xs.key(), &row_words, n_blocks, &mut words);
+        first_words(xs.key(), row_words, n_blocks, words);
         let mut next = 0usize;
         for (&(j, pos, threshold), w) in cols.iter().zip(words.chunks_exact(4 * n_blocks)) {
             let acc = bits_below(w.get(..bl).unwrap_or(w), threshold);
