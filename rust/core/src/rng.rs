@@ -378,9 +378,28 @@ impl Stream {
 /// Bernoulli train from its words, with `threshold` = [`bernoulli_threshold`]`(p)`.
 #[inline]
 pub(crate) fn bits_below(words: &[u32], threshold: u64) -> u64 {
+    let words = words.get(..64).unwrap_or(words);
+    let Ok(t) = u32::try_from(threshold) else {
+        // p = 1: every word is below 2³².
+        return match words.len() {
+            0 => 0,
+            n => u64::MAX >> (64 - n),
+        };
+    };
+    // Eight slots at a time into a byte of the result (a shape the compiler vectorises), then
+    // the rest one by one: bit k is `words[k] < t` as before.
     let mut acc = 0u64;
-    for (k, &r) in words.iter().take(64).enumerate() {
-        acc |= u64::from(u64::from(r) < threshold) << k;
+    let mut chunks = words.chunks_exact(8);
+    for (c, ch) in chunks.by_ref().enumerate() {
+        let mut m = 0u64;
+        for (k, &r) in ch.iter().enumerate() {
+            m |= u64::from(r < t) << k;
+        }
+        acc |= m << (8 * c);
+    }
+    let done = words.len() - chunks.remainder().len();
+    for (k, &r) in chunks.remainder().iter().enumerate() {
+        acc |= u64::from(r < t) << (done + k);
     }
     acc
 }
@@ -601,6 +620,40 @@ mod tests {
                 for &w in chunk {
                     assert_eq!(w, s.next_u32(), "row word {r:#x}");
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn bits_below_is_the_slot_by_slot_compare() {
+        let mut s = Stream::open([3, 4], 0, 0, 0, 0, 0);
+        let mut words = [0u32; 70];
+        for w in &mut words {
+            *w = (s.uniform() * 4_294_967_296.0) as u32;
+        }
+        words[5] = 0;
+        words[9] = u32::MAX;
+        for len in 0..=70 {
+            let ws = &words[..len];
+            for threshold in [
+                0,
+                1,
+                u64::from(words[3]),
+                u64::from(words[3]) + 1,
+                1 << 31,
+                u64::from(u32::MAX),
+                1 << 32,
+                u64::MAX,
+            ] {
+                let mut want = 0u64;
+                for (k, &r) in ws.iter().take(64).enumerate() {
+                    want |= u64::from(u64::from(r) < threshold) << k;
+                }
+                assert_eq!(
+                    bits_below(ws, threshold),
+                    want,
+                    "len {len}, threshold {threshold}"
+                );
             }
         }
     }

@@ -72,6 +72,36 @@ dispatched! {
 }
 
 dispatched! {
+    /// The tally of one row's sample when every column is listed (windows of samples):
+    /// `ups[j] = signs[j] != d_pos` (the pulses' direction, −sign(x_j d_i)), `counters[j] +=
+    /// ns[j]`; returns the row's pulses and its longest train. Integer operations only, in
+    /// separate loops the compiler vectorises. Never panics (the shortest slice bounds all).
+    fn row_tally / row_tally_scalar / [row_tally_avx512, row_tally_avx2, row_tally_popcnt]
+        (ns: &[u32], signs: &[bool], d_pos: bool, ups: &mut [bool], counters: &mut [u64])
+        -> (u64, u32)
+    {
+        let len = ns.len().min(signs.len()).min(ups.len()).min(counters.len());
+        let (Some(ns), Some(signs), Some(ups), Some(counters)) = (
+            ns.get(..len),
+            signs.get(..len),
+            ups.get_mut(..len),
+            counters.get_mut(..len),
+        ) else {
+            return (0, 0);
+        };
+        for (u, &x_pos) in ups.iter_mut().zip(signs) {
+            *u = x_pos != d_pos;
+        }
+        let mut total = 0u64;
+        for (c, &n) in counters.iter_mut().zip(ns) {
+            *c += u64::from(n);
+            total += u64::from(n);
+        }
+        (total, ns.iter().copied().max().unwrap_or(0))
+    }
+}
+
+dispatched! {
     /// Fires the rounds of a sorted set of trains held as columns of values (shared/theory.md
     /// §1.1; docs/KERNEL_SPEC.md §5): round `k` gives one pulse to each of the first
     /// `alive[k]` trains, train `l` taking its cycle noise from `normals[off[l] + k]` and
@@ -292,6 +322,41 @@ mod tests {
                 count_coincidences_popcnt(&x, &d, &mut got2[1]);
                 for g in got.iter().chain(&got2) {
                     assert_eq!(g, &want, "{n_words} words, {cols} columns");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_target_tallies_a_row_the_same() {
+        let mut s = Stream::open([3, 6], 1, 0, 0, 0, 0);
+        type Tally = fn(&[u32], &[bool], bool, &mut [bool], &mut [u64]) -> (u64, u32);
+        let targets: [Tally; 5] = [
+            row_tally,
+            row_tally_scalar,
+            row_tally_avx512,
+            row_tally_avx2,
+            row_tally_popcnt,
+        ];
+        for cols in [0usize, 1, 7, 8, 9, 17, 33, 512, 1023] {
+            let ns: Vec<u32> = (0..cols).map(|_| (s.uniform() * 32.0) as u32).collect();
+            let signs: Vec<bool> = (0..cols).map(|_| s.uniform() < 0.5).collect();
+            let start: Vec<u64> = (0..cols).map(|_| (s.uniform() * 1e6) as u64).collect();
+            for d_pos in [false, true] {
+                let want_ups: Vec<bool> = signs.iter().map(|&x| x != d_pos).collect();
+                let want_c: Vec<u64> = start
+                    .iter()
+                    .zip(&ns)
+                    .map(|(c, &n)| c + u64::from(n))
+                    .collect();
+                let want = (
+                    ns.iter().map(|&n| u64::from(n)).sum::<u64>(),
+                    ns.iter().copied().max().unwrap_or(0),
+                );
+                for f in targets {
+                    let (mut ups, mut c) = (vec![false; cols], start.clone());
+                    assert_eq!(f(&ns, &signs, d_pos, &mut ups, &mut c), want, "{cols}");
+                    assert_eq!((ups, c), (want_ups.clone(), want_c.clone()), "{cols}");
                 }
             }
         }

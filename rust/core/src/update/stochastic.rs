@@ -37,6 +37,9 @@ struct SampleTrains {
     words: usize,
     /// Bits of the active columns, `words` per column, in `active` order.
     bits: Vec<u64>,
+    /// With `dense`: the signs of `active` alone (x_j > 0 for every column j), for the
+    /// vectorised tally of a row's sample ([`simd::row_tally`]); empty otherwise.
+    signs: Vec<bool>,
     /// The d trains' streams of the sample (`UPDATE`, sample word); `None` when skipped.
     d_streams: Option<Keyed>,
 }
@@ -300,22 +303,16 @@ fn window_row(
     if tr.active.len() == i {
         // Every column listed, in column order (`sample_trains` with `dense`): the counts go
         // straight into the row's columns, and the rest are contiguous loops.
-        let (Some(ns), Some(ups), Some(cr)) =
-            (ws.n.get_mut(..i), ws.up.get_mut(..i), crow.get_mut(..i))
-        else {
+        let (Some(ns), Some(ups), Some(cr), Some(signs)) = (
+            ws.n.get_mut(..i),
+            ws.up.get_mut(..i),
+            crow.get_mut(..i),
+            tr.signs.get(..i),
+        ) else {
             return 0;
         };
         simd::count_coincidences(&tr.bits, dw, ns);
-        for ((u, &(_, x_pos)), (c, &n)) in ups
-            .iter_mut()
-            .zip(&tr.active)
-            .zip(cr.iter_mut().zip(ns.iter()))
-        {
-            *u = x_pos != d_pos;
-            *c += u64::from(n);
-            total += u64::from(n);
-            longest = longest.max(n);
-        }
+        (total, longest) = simd::row_tally(ns, signs, d_pos, ups, cr);
     } else {
         // Local slices: through `ws` their lengths would be reloaded on every write.
         let (Some(ns), Some(ups)) = (ws.n.get_mut(..i), ws.up.get_mut(..i)) else {
@@ -516,6 +513,7 @@ fn sample_trains(
         words: 0,
         active: Vec::new(),
         bits: Vec::new(),
+        signs: Vec::new(),
         d_streams: None,
     };
     let x_m = x.iter().fold(0.0f64, |m, v| m.max(v.abs()));
@@ -592,12 +590,14 @@ fn sample_trains(
                 bits.push(0);
             }
         }
+        let signs = dense_signs(dense, &active);
         return SampleTrains {
             bl,
             a,
             words: full_words,
             active,
             bits,
+            signs,
             d_streams: Some(st.keyed(tag::UPDATE, sample)),
         };
     }
@@ -611,12 +611,23 @@ fn sample_trains(
             bits.extend_from_slice(&buf);
         }
     }
+    let signs = dense_signs(dense, &active);
     SampleTrains {
         bl,
         a,
         words: full_words,
         active,
         bits,
+        signs,
         d_streams: Some(st.keyed(tag::UPDATE, sample)),
+    }
+}
+
+/// The signs of the listed columns when every column is listed (`dense`), else nothing.
+fn dense_signs(dense: bool, active: &[(u32, bool)]) -> Vec<bool> {
+    if dense {
+        active.iter().map(|&(_, pos)| pos).collect()
+    } else {
+        Vec::new()
     }
 }
