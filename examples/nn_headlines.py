@@ -1,7 +1,7 @@
 """The papers' network tables at reduced scale: theory.md §5 H4, H6, H8, H9 on MNIST.
 
     python examples/nn_headlines.py {h4,h6,h8,h9,all} [--model fcn|lenet5|p2cnn] [--epochs 3]
-        [--replicas 3] [--bias-lr global|algorithm] [--quick]
+        [--replicas 3] [--bias-lr global|algorithm] [--offsets both|residual] [--quick]
 
 Every run trains P1/P2's FCN 784-256-128-10 (sigmoid) or, with ``--model lenet5``, P3/P4's
 LeNet-5 (tanh; the CNN / LeNet-5 columns of H4, H8, H9), all layers analog with digital biases
@@ -29,7 +29,15 @@ Reduced scale (every deviation from the papers; docs/REPRODUCTIONS.md has the ru
   authors' NeurIPS-2024/S4.2-mnist-CNN.py: LeNet-5 plus a tanh after the second pooling) for
   H4's CNN column only, at τ 0.6, 0.7 and 0.8, with batch 10 instead of P2's 8 and without
   P2's column-wise weight scaling / learned output scales (pulsetrain has neither);
-* the RRAM preset has no write noise (pulsetrain does not model it, see presets.rram_hfo2).
+* the RRAM preset has no write noise (pulsetrain does not model it, see presets.rram_hfo2);
+* H8's reference offsets (μ_r, σ_r) go on every array (``--offsets both``, the default: W and
+  the residual arrays A/P all get the offset device) or on the residual arrays only
+  (``--offsets residual``: the offset device as ``device_residual``, W on the preset unchanged,
+  i.e. its reference at the symmetric point up to the preset's own σ 0.05, as
+  examples/p3_offset_grid.py does). In pulsetrain a weight is state − reference with the state
+  clipped to the device's bounds, so with ``both`` and σ_r = 1 about a third of W's initial
+  weights cannot be programmed (docs/FINDINGS.md §7); the summary and figure names of a
+  ``residual`` run end in ``_resoff``.
 
 Figures go to examples/figures/nn_<headline>.png and a JSON summary to examples/out/.
 """
@@ -219,13 +227,27 @@ def h6(columns: int = 15, lr_scale: float = 1.0, model: str = "fcn") -> Headline
 # --- H8: P3 Tables 1–2, RRAM HfO2 with reference offsets ---------------------------------------
 
 
-def h8(columns: int = 15, model: str = "fcn") -> Headline:
+OFFSETS = ("both", "residual")
+"""Where H8's reference offsets go: every array, or the residual arrays (A/P) only."""
+
+
+def h8(columns: int = 15, model: str = "fcn", offsets: str = "both") -> Headline:
     """TT-v2 < AGAD < E-RIDER (buffered) on the RRAM preset with reference offsets (P3 Table 1).
 
     Cells (reference mean, reference std) ∈ {(0, 0.05), (0.4, 1.0)} (theory.md §6.7);
     ``model="lenet5"`` takes P3's LeNet-5 numbers (Table 2).
+
+    ``offsets="both"`` gives the offset device to W and to the residual arrays alike (the runs
+    before session 9); ``offsets="residual"`` gives it as ``device_residual`` only, with W on
+    ``presets.rram_hfo2()`` unchanged (reference 0 ± 0.05 from the SP, the (0, 0.05) device):
+    the reading of the offsets as the residual array's SP offset (theory.md §2.4, §6.7), as
+    examples/p3_offset_grid.py. In the (0, 0.05) cell the two variants build the same tiles.
     """
     _check_model("h8", model)
+    if offsets not in OFFSETS:
+        raise ParameterError(
+            name="offsets", owner="h8", allowed=f"one of {list(OFFSETS)}", value=offsets
+        )
     if model == "lenet5":
         paper = {
             (0.0, 0.05): ("75.19±1.0", "90.81±0.2", "93.75±0.1"),
@@ -240,12 +262,15 @@ def h8(columns: int = 15, model: str = "fcn") -> Headline:
     orderings = []
     for (mean, std), (p_tt, p_agad, p_er) in paper.items():
         dev = dataclasses.replace(presets.rram_hfo2(), reference_mean=mean, reference_std=std)
+        # W's and the residual arrays' devices (None: the residual arrays take W's).
+        dev_w, dev_res = (dev, None) if offsets == "both" else (presets.rram_hfo2(), dev)
         cell = f"μr {mean} σr {std}"
         labels = (f"{cell} / TT-v2", f"{cell} / AGAD", f"{cell} / E-RIDER")
         # P3: TT-v2 global lr 0.005 (λ_H = transfer_lr 1 × 0.005), momentum 0.1, forget_buffer,
         # thres_scale 0.8; fast lr 0.5 as E-RIDER's (P3 gives no TT-v2 fast lr).
         tt = TTv2(
-            device=dev,
+            device=dev_w,
+            device_residual=dev_res,
             lr=0.5,
             lr_transfer=0.005,
             momentum=0.1,
@@ -253,7 +278,8 @@ def h8(columns: int = 15, model: str = "fcn") -> Headline:
             columns_per_transfer=columns,
         )
         common: dict[str, Any] = {
-            "device": dev,
+            "device": dev_w,
+            "device_residual": dev_res,
             "lr": 0.5,
             "lr_transfer": 0.05,
             "chop_prob": 0.05,
@@ -269,7 +295,9 @@ def h8(columns: int = 15, model: str = "fcn") -> Headline:
             entries.append(Entry(lab, algo, p, bias_lr=glr))
         orderings += [(labels[0], labels[1]), (labels[1], labels[2])]
     net = "FCN" if model == "fcn" else "LeNet-5"
-    return Headline("h8", f"H8 (P3 Tables 1–2): RRAM HfO2 with offsets, {net}", entries, orderings)
+    where = "" if offsets == "both" else " on A/P only"
+    title = f"H8 (P3 Tables 1–2): RRAM HfO2 with offsets{where}, {net}"
+    return Headline("h8", title, entries, orderings)
 
 
 # --- H9: P4 Table 1, few-state device -----------------------------------------------------------
@@ -521,6 +549,12 @@ def main() -> None:
         default="global",
         help="biases at the global SGD lr (as aihwkit) or at the algorithm's lr",
     )
+    parser.add_argument(
+        "--offsets",
+        choices=list(OFFSETS),
+        default="both",
+        help="h8: reference offsets on W and the residual arrays, or on the residual arrays only",
+    )
     parser.add_argument("--record-every", type=int, default=0, help="steps (0: 1.5 epochs)")
     parser.add_argument("--eval-samples", type=int, default=1000, help="training rows in the loss")
     parser.add_argument(
@@ -535,12 +569,15 @@ def main() -> None:
     allowed = CNN_ONLY.get(args.model)
     if allowed is not None and any(n not in allowed for n in names):
         parser.error(f"--model {args.model} runs only {', '.join(allowed)}, not {args.headline}")
+    if args.offsets != "both" and "h8" not in names:
+        parser.error(f"--offsets {args.offsets} is for h8 only, not {args.headline}")
     for name in names:
-        headline = HEADLINES[name](
-            columns=args.columns,
-            model=args.model,
-            **({"lr_scale": args.lr_scale} if name in ("h4", "h6") else {}),
-        )
+        extra: dict[str, Any] = {}
+        if name in ("h4", "h6"):
+            extra["lr_scale"] = args.lr_scale
+        if name == "h8":
+            extra["offsets"] = args.offsets
+        headline = HEADLINES[name](columns=args.columns, model=args.model, **extra)
         if args.only:
             headline = select(headline, args.only)
         summary = run_headline(
@@ -554,9 +591,12 @@ def main() -> None:
             bias_lr=args.bias_lr,
         )
         report(summary)
-        tag = ("_quick" if args.quick else "") + args.tag
+        variant = "_resoff" if name == "h8" and args.offsets == "residual" else ""
+        tag = ("_quick" if args.quick else "") + args.tag + variant
         summary["name"] += tag
         summary["lr_scale"] = args.lr_scale
+        if name == "h8":
+            summary["offsets"] = args.offsets
         print(f"figure: {figure(summary)}")
         path = out_dir() / f"nn_{name}{tag}.json"
         path.write_text(json.dumps(summary, indent=1))
