@@ -329,8 +329,8 @@ mod tests {
 
     #[test]
     fn every_target_tallies_a_row_the_same() {
-        let mut s = Stream::open([3, 6], 1, 0, 0, 0, 0);
         type Tally = fn(&[u32], &[bool], bool, &mut [bool], &mut [u64]) -> (u64, u32);
+        let mut s = Stream::open([3, 6], 1, 0, 0, 0, 0);
         let targets: [Tally; 5] = [
             row_tally,
             row_tally_scalar,
