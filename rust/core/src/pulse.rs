@@ -686,6 +686,142 @@ fn block_moments_body(f: Family, sigma: f64, on: bool, b: &mut AggBlock) {
 /// about ε/β, at most 2⁻²⁶ ≈ 1.5·10⁻⁸ here; maps closer to the identity fire pulse by pulse.
 pub(crate) const WINDOW_MIN_BETA: f64 = 1.0 / 67_108_864.0;
 
+/// The per-direction outputs of [`load_maps`] (0 down, 1 up), one value per element.
+struct MapsOut<'a> {
+    lo: &'a mut [f64],
+    hi: &'a mut [f64],
+    r: [&'a mut [f64]; 2],
+    b: [&'a mut [f64]; 2],
+    g: [&'a mut [f64]; 2],
+    ok: [&'a mut [bool]; 2],
+}
+
+/// [`WindowScratch::load`]'s constants of every element's map in both directions: with
+/// `(r, c, valid)` = [`affine_parts`], r, the fixed point b (ideal: the signed step c),
+/// g = (step·σ)²/((1 − r)(1 + r)) (ideal: (step·σ)²) and whether it may be aggregated. The
+/// family's choice is made once, outside the element loop, and the loop has no branch on the
+/// values, so the compiler vectorises its divisions for the CPU (runtime dispatch; IEEE
+/// operations only, no FMA: every target gives the bits of the element-by-element form).
+#[multiversion::multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
+fn load_maps<'a>(f: Family, sigma: f64, mrow: &[ElemMap], out: MapsOut<'a>) {
+    load_maps_body(f, sigma, mrow, out);
+}
+
+/// The body of [`load_maps`], inlined into each target's copy (and called alone, on the
+/// baseline target, by the tests).
+#[inline(always)]
+fn load_maps_body(f: Family, sigma: f64, mrow: &[ElemMap], out: MapsOut<'_>) {
+    let MapsOut {
+        lo,
+        hi,
+        r,
+        b,
+        g,
+        ok,
+    } = out;
+    for ((m, lo), hi) in mrow.iter().zip(lo.iter_mut()).zip(hi.iter_mut()) {
+        (*lo, *hi) = (m.lo, m.hi);
+    }
+    let [r0, r1] = r;
+    let [b0, b1] = b;
+    let [g0, g1] = g;
+    let [ok0, ok1] = ok;
+    for (d, (r, b, g, ok)) in [(r0, b0, g0, ok0), (r1, b1, g1, ok1)]
+        .into_iter()
+        .enumerate()
+    {
+        let up = d == 1;
+        // β's numerator factor and denominator per family, as `affine_parts` computes them
+        // (the factor's `1 ± c` is the same value whether computed here or per element).
+        match f {
+            Family::Ideal => {
+                let sign = if up { 1.0 } else { -1.0 };
+                for ((((m, r), b), g), ok) in mrow
+                    .iter()
+                    .zip(r.iter_mut())
+                    .zip(b.iter_mut())
+                    .zip(g.iter_mut())
+                    .zip(ok.iter_mut())
+                {
+                    let step = if up { m.up } else { m.dn };
+                    // `[-step, step][up]`: a sign flip, exact.
+                    (*r, *b, *g, *ok) = (1.0, sign * step, (step * sigma) * (step * sigma), true);
+                }
+            }
+            Family::LinearStep { sp } => map_loop(mrow, up, sigma, (r, b, g, ok), |step, bd| {
+                step / (bd - sp).abs()
+            }),
+            Family::SkewLinear { c } => {
+                let k = [1.0 - c, 1.0 + c][usize::from(up)];
+                map_loop(mrow, up, sigma, (r, b, g, ok), |step, bd| {
+                    (step * k) / bd.abs()
+                });
+            }
+            Family::SoftBounds {
+                alpha_up,
+                alpha_down,
+            } => {
+                let k = [alpha_down, alpha_up][usize::from(up)];
+                map_loop(mrow, up, sigma, (r, b, g, ok), |step, bd| {
+                    (step * k) / bd.abs()
+                });
+            }
+            _ => {
+                // Not affine in w: `affine_parts`' (1, 0, false) and the formula's g.
+                for ((((m, r), b), g), ok) in mrow
+                    .iter()
+                    .zip(r.iter_mut())
+                    .zip(b.iter_mut())
+                    .zip(g.iter_mut())
+                    .zip(ok.iter_mut())
+                {
+                    let step = if up { m.up } else { m.dn };
+                    let s2 = (step * sigma) * (step * sigma);
+                    let rr = 1.0;
+                    (*r, *b, *g, *ok) = (
+                        rr,
+                        if up { m.hi } else { m.lo },
+                        s2 / ((1.0 - rr) * (1.0 + rr)),
+                        false,
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// One direction of [`load_maps_body`] for a contracting affine family with β = `beta(step,
+/// bound)`: r = 1 − β, b = the bound, g = (step·σ)²/((1 − r)(1 + r)), ok = 0 ≤ β < 1 and
+/// 1 − r ≥ [`WINDOW_MIN_BETA`].
+#[inline(always)]
+fn map_loop(
+    mrow: &[ElemMap],
+    up: bool,
+    sigma: f64,
+    (r, b, g, ok): (&mut [f64], &mut [f64], &mut [f64], &mut [bool]),
+    beta: impl Fn(f64, f64) -> f64,
+) {
+    for ((((m, r), b), g), ok) in mrow
+        .iter()
+        .zip(r.iter_mut())
+        .zip(b.iter_mut())
+        .zip(g.iter_mut())
+        .zip(ok.iter_mut())
+    {
+        let (step, bound) = if up { (m.up, m.hi) } else { (m.dn, m.lo) };
+        let be = beta(step, bound);
+        let rr = 1.0 - be;
+        let s2 = (step * sigma) * (step * sigma);
+        let valid = (0.0..1.0).contains(&be);
+        (*r, *b, *g, *ok) = (
+            rr,
+            bound,
+            s2 / ((1.0 - rr) * (1.0 + rr)),
+            valid && 1.0 - rr >= WINDOW_MIN_BETA,
+        );
+    }
+}
+
 /// The windowed sampler's buffers for a group of rows (KERNEL_SPEC §5, "Windows of samples"):
 /// per element the constants of its pulse map in both directions and the moments of its state
 /// while a window is in flight, and the dense per-row buffers of one sample. Every vector is
@@ -727,34 +863,24 @@ impl WindowScratch {
             self.g[d].resize(len, 0.0);
             self.ok[d].resize(len, false);
         }
-        let ideal = matches!(pulser.family, Family::Ideal);
-        let sigma = pulser.sigma;
-        for (t, m) in mrow.iter().enumerate() {
-            if let (Some(lo), Some(hi)) = (self.lo.get_mut(t), self.hi.get_mut(t)) {
-                (*lo, *hi) = (m.lo, m.hi);
-            }
-            for (d, up) in [(0usize, false), (1, true)] {
-                let step = [m.dn, m.up][d];
-                let (r, c, valid) = affine_parts(pulser.family, m.lo, m.hi, step, up);
-                let s2 = (step * sigma) * (step * sigma);
-                let (b, g, ok) = if ideal {
-                    (c, s2, true)
-                } else {
-                    let bound = [m.lo, m.hi][d];
-                    let ok = valid && 1.0 - r >= WINDOW_MIN_BETA;
-                    (bound, s2 / ((1.0 - r) * (1.0 + r)), ok)
-                };
-                let slots = (
-                    self.r[d].get_mut(t),
-                    self.b[d].get_mut(t),
-                    self.g[d].get_mut(t),
-                    self.ok[d].get_mut(t),
-                );
-                if let (Some(rs), Some(bs), Some(gs), Some(oks)) = slots {
-                    (*rs, *bs, *gs, *oks) = (r, b, g, ok);
-                }
-            }
-        }
+        let WindowScratch {
+            r: [r0, r1],
+            b: [b0, b1],
+            g: [g0, g1],
+            ok: [ok0, ok1],
+            lo,
+            hi,
+            ..
+        } = self;
+        let out = MapsOut {
+            lo,
+            hi,
+            r: [r0, r1],
+            b: [b0, b1],
+            g: [g0, g1],
+            ok: [ok0, ok1],
+        };
+        load_maps(pulser.family, pulser.sigma, mrow, out);
     }
 
     /// Starts a window on the group's states `prow`: every element exact (v = 0).
@@ -1276,6 +1402,108 @@ mod tests {
                     assert_eq!(bits(got), bits(*want), "{family:?}, train {t}");
                     let flat = plain.ok[t].then_some((plain.mean[t], plain.sd[t]));
                     assert_eq!(bits(flat), bits(*want), "{family:?}, baseline, train {t}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn load_maps_is_the_element_by_element_form() {
+        // The dispatched, vectorised map constants equal, bit for bit on every target, the
+        // element-by-element form they replace (`affine_parts` per element and direction),
+        // for every affine family and a non-affine one, with steps and bounds that make some
+        // maps invalid (β ≥ 1, β < 2⁻²⁶) and rows of every length around the vector widths.
+        let mut s = Stream::open([9, 5], 0, 0, 0, 0, 0);
+        let families = [
+            Family::Ideal,
+            Family::LinearStep { sp: 0.1 },
+            Family::SkewLinear { c: -0.3 },
+            Family::SoftBounds {
+                alpha_up: 1.2,
+                alpha_down: 0.8,
+            },
+            Family::Power {
+                gamma_up: 0.5,
+                gamma_down: 2.0,
+            },
+        ];
+        let sigma = 0.3;
+        for f in families {
+            for len in [0usize, 1, 7, 8, 9, 16, 33, 512] {
+                let maps: Vec<ElemMap> = (0..len)
+                    .map(|t| ElemMap {
+                        lo: -0.7 - 0.3 * s.uniform(),
+                        hi: 0.7 + 0.3 * s.uniform(),
+                        up: match t % 11 {
+                            3 => 1.5,
+                            5 => 1e-12,
+                            7 => 0.0,
+                            _ => 0.05 * s.uniform(),
+                        },
+                        dn: 0.05 * s.uniform(),
+                    })
+                    .collect();
+                // The old loop of `WindowScratch::load`, element by element.
+                let ideal = matches!(f, Family::Ideal);
+                let mut want = vec![[(0.0f64, 0.0f64, 0.0f64, false); 2]; len];
+                for (m, w) in maps.iter().zip(want.iter_mut()) {
+                    for (d, up) in [(0usize, false), (1, true)] {
+                        let step = [m.dn, m.up][d];
+                        let (r, c, valid) = affine_parts(f, m.lo, m.hi, step, up);
+                        let s2 = (step * sigma) * (step * sigma);
+                        w[d] = if ideal {
+                            (r, c, s2, true)
+                        } else {
+                            let ok = valid && 1.0 - r >= WINDOW_MIN_BETA;
+                            (r, [m.lo, m.hi][d], s2 / ((1.0 - r) * (1.0 + r)), ok)
+                        };
+                    }
+                }
+                for dispatched in [true, false] {
+                    let (mut lo, mut hi) = (vec![0.0; len], vec![0.0; len]);
+                    let (mut r0, mut r1, mut b0, mut b1, mut g0, mut g1) = (
+                        vec![0.0; len],
+                        vec![0.0; len],
+                        vec![0.0; len],
+                        vec![0.0; len],
+                        vec![0.0; len],
+                        vec![0.0; len],
+                    );
+                    let (mut ok0, mut ok1) = (vec![false; len], vec![false; len]);
+                    let out = MapsOut {
+                        lo: &mut lo,
+                        hi: &mut hi,
+                        r: [&mut r0, &mut r1],
+                        b: [&mut b0, &mut b1],
+                        g: [&mut g0, &mut g1],
+                        ok: [&mut ok0, &mut ok1],
+                    };
+                    if dispatched {
+                        load_maps(f, sigma, &maps, out);
+                    } else {
+                        load_maps_body(f, sigma, &maps, out);
+                    }
+                    let same = |a: f64, b: f64| a.to_bits() == b.to_bits();
+                    for (t, (m, w)) in maps.iter().zip(&want).enumerate() {
+                        assert!(same(lo[t], m.lo) && same(hi[t], m.hi), "{f:?} {len} {t}");
+                        let got = [(r0[t], b0[t], g0[t], ok0[t]), (r1[t], b1[t], g1[t], ok1[t])];
+                        for d in 0..2 {
+                            let (g, e) = (got[d], w[d]);
+                            assert!(
+                                same(g.0, e.0) && same(g.1, e.1) && same(g.2, e.2) && g.3 == e.3,
+                                "{f:?} len {len} element {t} direction {d}: {g:?} != {e:?}"
+                            );
+                        }
+                    }
+                }
+                // Some maps of each affine family are refused, some taken (the test sees both).
+                if !ideal && len == 512 {
+                    let oks = want.iter().filter(|w| w[1].3).count();
+                    let affine = !matches!(f, Family::Power { .. });
+                    assert!(
+                        !affine || (oks > 0 && oks < len),
+                        "{f:?}: {oks} of {len} up maps ok"
+                    );
                 }
             }
         }
