@@ -8,6 +8,7 @@ validation; config round trips; replicas; checkpoints.
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,7 @@ from pulsetrain.algorithms import AnalogSGD, DigitalSGD
 from pulsetrain.config import dumps_toml, from_dict, loads_toml, to_dict
 from pulsetrain.conv import AnalogConv2d
 from pulsetrain.errors import ParameterError
+from pulsetrain.experiment import experiment_from_dict
 from pulsetrain.layers import AnalogLinear, Sequential, Tanh, softmax_cross_entropy
 from pulsetrain.mapping import MappingParameter, map_weights
 from pulsetrain.problems import Classifier, LeNet5, TeacherStudent
@@ -387,3 +389,16 @@ def test_network_state_dict_holds_the_scales_and_resumes_bit_identically() -> No
     plain = dataclasses.replace(cfg, mapping=None).setup(2, root)
     keys: Any = plain.start(algo, root, n_threads=None, replica_offset=0, backend=pt.Backend.RUST)
     assert not any("_out_alpha" in k or "_mapping_scales" in k for k in keys.state_dict())
+
+
+def test_the_documented_config_table_loads() -> None:
+    """The commented [problem.mapping] table of examples/configs/lenet5_mnist.toml is valid."""
+    path = Path(__file__).parents[1] / "examples" / "configs" / "lenet5_mnist.toml"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    start = lines.index("#     [problem.mapping]")
+    table = "\n".join(line[6:] for line in lines[start : start + 6])
+    text = "\n".join(lines).replace("\n[problem.model]\n", f"\n{table}\n\n[problem.model]\n")
+    exp = experiment_from_dict(loads_toml(text))
+    assert exp.problem.mapping == MappingParameter(
+        weight_scaling_omega=0.6, weight_scaling_columnwise=True, learn_out_scaling=True
+    )
