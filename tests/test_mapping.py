@@ -398,7 +398,8 @@ def test_the_documented_config_table_loads() -> None:
     start = lines.index("#     [problem.mapping]")
     table = "\n".join(line[6:] for line in lines[start : start + 6])
     text = "\n".join(lines).replace("\n[problem.model]\n", f"\n{table}\n\n[problem.model]\n")
-    exp = experiment_from_dict(loads_toml(text))
-    assert exp.problem.mapping == MappingParameter(
+    problem = experiment_from_dict(loads_toml(text)).problem
+    assert isinstance(problem, Classifier)
+    assert problem.mapping == MappingParameter(
         weight_scaling_omega=0.6, weight_scaling_columnwise=True, learn_out_scaling=True
     )
