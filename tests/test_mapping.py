@@ -403,3 +403,21 @@ def test_the_documented_config_table_loads() -> None:
     assert problem.mapping == MappingParameter(
         weight_scaling_omega=0.6, weight_scaling_columnwise=True, learn_out_scaling=True
     )
+
+
+def test_run_results_record_the_scales_of_mapped_layers_only() -> None:
+    data = TeacherStudent(in_size=8, n_train=60, n_test=20)
+    base = Classifier(dataset=data, hidden=(6,), eval_samples=20)
+    algo = AnalogSGD(device=DEV, lr=0.1)
+    plain = pt.run(base, algo, steps=5, replicas=2, rng=1)
+    assert not any("scal" in k for k in plain.arrays)
+    mapped = pt.run(dataclasses.replace(base, mapping=ALL), algo, steps=5, replicas=2, rng=1)
+    for k in range(2):
+        alpha = mapped.arrays[f"layer{k}.out_scaling_alpha"]
+        s = mapped.arrays[f"layer{k}.mapping_scales"]
+        assert alpha.shape == s.shape == (2, 6 if k == 0 else 4)
+        assert np.all(alpha != 1.0)  # learned in 5 steps
+        w_bar = mapped.arrays[f"layer{k}.W"]
+        np.testing.assert_allclose(
+            mapped.arrays[f"layer{k}.weights"], w_bar * (s * alpha)[:, :, None], rtol=1e-15
+        )

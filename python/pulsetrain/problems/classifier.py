@@ -568,6 +568,17 @@ class _NetworkState:
             out[f"layer{k}.weights"] = lay.weights
             for name, arr in lay.arrays().items():
                 out[f"layer{k}.{name}"] = arr
+            out.update(self._scales(k, lay))
+        return out
+
+    @staticmethod
+    def _scales(k: int, lay: _Linear) -> dict[str, FloatArray]:
+        """Return a mapped layer's s and α by name ((R, out) or (R, 1)); empty without them."""
+        out: dict[str, FloatArray] = {}
+        if (s := lay.mapping_scales) is not None:
+            out[f"layer{k}.mapping_scales"] = s
+        if (alpha := lay.out_scaling_alpha) is not None:
+            out[f"layer{k}.out_scaling_alpha"] = alpha
         return out
 
     def pulse_totals(self) -> dict[str, FloatArray]:
@@ -580,6 +591,7 @@ class _NetworkState:
                 out[f"layer{k}.{name}"] = arr
             if (b := lay.bias) is not None:
                 out[f"layer{k}.bias"] = b
+            out.update(self._scales(k, lay))
         return out
 
     def state_dict(self) -> dict[str, Any]:
