@@ -421,3 +421,19 @@ def test_run_results_record_the_scales_of_mapped_layers_only() -> None:
         np.testing.assert_allclose(
             mapped.arrays[f"layer{k}.weights"], w_bar * (s * alpha)[:, :, None], rtol=1e-15
         )
+
+
+def test_the_twin_backend_gives_the_same_mapped_numbers() -> None:
+    rng = np.random.default_rng(12)
+    x = rng.uniform(-1, 1, size=(2, 4, 5))
+    labels = rng.integers(0, 3, size=(2, 4))
+    out = {}
+    for backend in ("rust", "twin"):
+        layer = AnalogLinear(
+            5, 3, AnalogSGD(device=DEV, lr=0.1), replicas=2, rng=4, mapping=ALL, backend=backend
+        )
+        net = Sequential(layer)
+        losses = [net.train_batch(x, labels, step) for step in range(3)]
+        out[backend] = (np.array(losses), layer.weights, layer.out_scaling_alpha)
+    for a, b in zip(out["rust"], out["twin"], strict=True):
+        np.testing.assert_array_equal(a, b)
