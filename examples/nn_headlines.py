@@ -1,7 +1,8 @@
 """The papers' network tables at reduced scale: theory.md §5 H4, H6, H8, H9 on MNIST.
 
     python examples/nn_headlines.py {h4,h6,h8,h9,all} [--model fcn|lenet5|p2cnn] [--epochs 3]
-        [--replicas 3] [--bias-lr global|algorithm] [--offsets both|residual] [--quick]
+        [--replicas 3] [--bias-lr global|algorithm] [--offsets both|residual]
+        [--mapping none|p2] [--omega 0.6] [--quick]
 
 Every run trains P1/P2's FCN 784-256-128-10 (sigmoid) or, with ``--model lenet5``, P3/P4's
 LeNet-5 (tanh; the CNN / LeNet-5 columns of H4, H8, H9), all layers analog with digital biases
@@ -27,8 +28,12 @@ Reduced scale (every deviation from the papers; docs/REPRODUCTIONS.md has the ru
   ``--model lenet5`` runs LeNet-5 for H4's CNN column (standing in for P2's CNN), H8's LeNet-5
   table and H9; ``--model p2cnn`` runs P2's own CNN (``LeNet5(tanh_after_pool=True)``, the
   authors' NeurIPS-2024/S4.2-mnist-CNN.py: LeNet-5 plus a tanh after the second pooling) for
-  H4's CNN column only, at τ 0.6, 0.7 and 0.8, with batch 10 instead of P2's 8 and without
-  P2's column-wise weight scaling / learned output scales (pulsetrain has neither);
+  H4's CNN column only, at τ 0.6, 0.7 and 0.8, with batch 10 instead of P2's 8, and by default
+  without P2's aihwkit mapping; ``--mapping p2`` (with ``--model p2cnn`` only) gives the analog
+  entries P2's ``MappingParameter(weight_scaling_columnwise=True, learn_out_scaling=True)``
+  (P2's omega is aihwkit's default 0, so: one learned output scale per layer, at the biases'
+  rate), and ``--omega w`` adds ``weight_scaling_omega = w``; the names end in ``_p2map``
+  (``_p2map_omega<w>``);
 * the RRAM preset has no write noise (pulsetrain does not model it, see presets.rram_hfo2);
 * H8's reference offsets (μ_r, σ_r) go on every array (``--offsets both``, the default: W and
   the residual arrays A/P all get the offset device) or on the residual arrays only
@@ -70,6 +75,7 @@ from pulsetrain.algorithms import (
 )
 from pulsetrain.devices import presets
 from pulsetrain.errors import ParameterError
+from pulsetrain.mapping import MappingParameter
 from pulsetrain.problems import FCN, MNIST, Classifier, LeNet5
 from pulsetrain.problems.datasets import Dataset
 
@@ -108,6 +114,11 @@ MODELS: dict[str, FCN | LeNet5] = {
     "p2cnn": LeNet5(tanh_after_pool=True),  # P2's CNN: H4's CNN column only
 }
 CNN_ONLY = {"p2cnn": ("h4",)}
+MAPPINGS: dict[str, MappingParameter | None] = {
+    "none": None,
+    # P2's Analog SGD / TT-v1 settings (S4.2-mnist-CNN.py): omega stays at aihwkit's default 0.
+    "p2": MappingParameter(weight_scaling_columnwise=True, learn_out_scaling=True),
+}
 """Models that only some headlines take (P2's CNN is P2's: H4's CNN column)."""
 
 
@@ -376,6 +387,7 @@ def run_headline(
     dataset: Dataset | None = None,
     model: str | FCN | LeNet5 = "fcn",
     bias_lr: str = "global",
+    mapping: MappingParameter | None = None,
 ) -> dict[str, Any]:
     """Train every entry and return the summary (accuracies, orderings, curves).
 
@@ -398,6 +410,9 @@ def run_headline(
     bias_lr : {"global", "algorithm"}
         The digital biases' rate: each entry's global SGD lr (``Entry.bias_lr``, as aihwkit), or
         the algorithm's ``lr`` (``Classifier.bias_lr = None``, the rule of the first FCN runs).
+    mapping : MappingParameter, optional
+        aihwkit's weight mapping for the analog entries (not Digital SGD: P2's FP SGD has none);
+        default none.
 
     Returns
     -------
@@ -413,8 +428,13 @@ def run_headline(
     curves: dict[str, dict[str, list[float]]] = {}
     for e in headline.entries:
         t0 = time.perf_counter()
+        analog = not isinstance(e.algorithm, DigitalSGD)
         res = pt.run(
-            dataclasses.replace(prob, bias_lr=e.bias_lr if bias_lr == "global" else None),
+            dataclasses.replace(
+                prob,
+                bias_lr=e.bias_lr if bias_lr == "global" else None,
+                mapping=mapping if analog else None,
+            ),
             e.algorithm,
             steps=steps,
             replicas=replicas,
@@ -460,6 +480,7 @@ def run_headline(
         "seed": seed,
         "model": model if isinstance(model, str) else model.kind,
         "bias_lr": bias_lr,
+        "mapping": None if mapping is None else mapping.to_dict(),
         "rows": rows,
         "orderings": orderings,
         "curves": curves,
@@ -560,6 +581,15 @@ def main() -> None:
     parser.add_argument(
         "--only", nargs="+", default=None, help="run only the entries whose label contains one"
     )
+    parser.add_argument(
+        "--mapping",
+        choices=list(MAPPINGS),
+        default="none",
+        help="h4 --model p2cnn: P2's aihwkit mapping on the analog entries (learned out scales)",
+    )
+    parser.add_argument(
+        "--omega", type=float, default=None, help="with --mapping p2: weight_scaling_omega"
+    )
     parser.add_argument("--quick", action="store_true", help="30 steps, 2 seeds: a smoke run")
     args = parser.parse_args()
     steps = 30 if args.quick else round(args.epochs * STEPS_PER_EPOCH)
@@ -571,6 +601,17 @@ def main() -> None:
         parser.error(f"--model {args.model} runs only {', '.join(allowed)}, not {args.headline}")
     if args.offsets != "both" and "h8" not in names:
         parser.error(f"--offsets {args.offsets} is for h8 only, not {args.headline}")
+    if args.mapping != "none" and (names != ["h4"] or args.model != "p2cnn"):
+        parser.error(f"--mapping {args.mapping} is for h4 --model p2cnn only")
+    if args.omega is not None and args.mapping == "none":
+        parser.error("--omega needs --mapping p2")
+    mapping = MAPPINGS[args.mapping]
+    map_tag = ""
+    if mapping is not None:
+        map_tag = "_p2map"
+        if args.omega is not None:
+            mapping = dataclasses.replace(mapping, weight_scaling_omega=args.omega)
+            map_tag += f"_omega{args.omega:g}"
     for name in names:
         extra: dict[str, Any] = {}
         if name in ("h4", "h6"):
@@ -589,9 +630,10 @@ def main() -> None:
             eval_samples=args.eval_samples,
             model=args.model,
             bias_lr=args.bias_lr,
+            mapping=mapping,
         )
         report(summary)
-        variant = "_resoff" if name == "h8" and args.offsets == "residual" else ""
+        variant = "_resoff" if name == "h8" and args.offsets == "residual" else map_tag
         tag = ("_quick" if args.quick else "") + args.tag + variant
         summary["name"] += tag
         summary["lr_scale"] = args.lr_scale

@@ -221,3 +221,42 @@ def test_p2cnn_runs_h4s_cnn_column_with_p2s_network(nn: ModuleType) -> None:
     for row in out["rows"].values():
         assert len(row["acc"]) == 2
         assert all(0.0 <= a <= 100.0 for a in row["acc"])
+
+
+def test_p2_mapping_goes_to_the_analog_entries_only(
+    nn: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # --mapping p2: P2's aihwkit mapping (omega left at 0: learned output scales only).
+    p2 = nn.MAPPINGS["p2"]
+    assert nn.MAPPINGS["none"] is None
+    assert p2.weight_scaling_omega is None
+    assert p2.learn_out_scaling
+    assert p2.weight_scaling_columnwise
+    assert not p2.out_scaling_columnwise
+    cnn = nn.h4(model="p2cnn")
+    small = dataclasses.replace(
+        cnn, entries=[e for e in cnn.entries if "0.70" in e.label or "Digital" in e.label]
+    )
+    small = dataclasses.replace(small, orderings=[cnn.orderings[1]])
+    seen: dict[str, object] = {}
+    real_run = nn.pt.run
+
+    def spy(problem: object, algorithm: object, **kw: object) -> object:
+        seen[type(algorithm).__name__] = problem.mapping  # type: ignore[attr-defined]
+        return real_run(problem, algorithm, **kw)
+
+    monkeypatch.setattr(nn.pt, "run", spy)
+    data, _ = _tiny_lenet()
+    out = nn.run_headline(
+        small,
+        steps=2,
+        replicas=2,
+        record_every=2,
+        eval_samples=10,
+        dataset=data,
+        model=LeNet5(image_shape=(1, 16, 16), tanh_after_pool=True),
+        mapping=p2,
+    )
+    assert seen == {"DigitalSGD": None, "AnalogSGD": p2, "TikiTaka": p2}
+    assert out["mapping"] == p2.to_dict()
+    assert len(out["rows"]) == 3

@@ -41,6 +41,7 @@ from pulsetrain.experiment import (
     load_experiment,
     run_experiment,
 )
+from pulsetrain.mapping import MappingParameter
 from pulsetrain.periphery import IOParameters
 from pulsetrain.problems import classifier as _classifier  # noqa: F401 - registers its kind
 from pulsetrain.results import TrainResult
@@ -77,6 +78,7 @@ __all__ = [
     "IOParameters",
     "Ideal",
     "LinearStep",
+    "MappingParameter",
     "NonFiniteError",
     "ParameterError",
     "Phase",

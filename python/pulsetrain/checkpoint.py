@@ -59,7 +59,7 @@ __all__ = [
 FORMAT: Final = "pulsetrain.checkpoint/1"
 """The ``format`` of a run checkpoint's manifest."""
 
-TRANSIENT: Final = frozenset({"_x", "_d", "_za", "_cache", "_in", "_last_shape"})
+TRANSIENT: Final = frozenset({"_x", "_d", "_z", "_za", "_cache", "_in", "_last_shape"})
 """Attribute names of per-step caches (a layer's last inputs and errors), not saved: a training
 step sets them in its forward pass and consumes them in its update."""
 

@@ -54,6 +54,7 @@ from pulsetrain.layers import (
     _Linear,
     _no_forward,
 )
+from pulsetrain.mapping import MappingParameter
 from pulsetrain.periphery import IOParameters
 from pulsetrain.tile import Backend, _shape_error
 
@@ -183,6 +184,7 @@ class _Conv2d(_Linear):
         weights: npt.ArrayLike | None,
         replica_offset: int,
         backend: Backend | str,
+        mapping: MappingParameter | None = None,
     ) -> None:
         owner = type(self).__name__
         c_in: int = _check(_SIZE, "in_channels", owner, in_channels)
@@ -233,6 +235,7 @@ class _Conv2d(_Linear):
             weights=w0,
             replica_offset=replica_offset,
             backend=backend,
+            mapping=mapping,
         )
         self.in_shape = (c_in, h, w)
         self.out_shape = (c_out, ho, wo)
@@ -278,7 +281,7 @@ class _Conv2d(_Linear):
     def _backward(self, grad: FloatArray) -> FloatArray:
         d = self._patch_grad(grad)
         _Linear._record(self, d)
-        cols = self._state.backward(d, self.backward_io)  # (R, B·L, C_in·kh·kw)
+        cols = self._tile_backward(d)  # (R, B·L, C_in·kh·kw)
         r, b = grad.shape[:2]
         return _col2im(cols, (r, b, *self.in_shape), self._out_hw, self._geom)
 
@@ -309,6 +312,9 @@ class AnalogConv2d(_Conv2d):
         Spacing of the window's taps, each in [1, 4096]. Default 1.
     bias, bias_lr, forward_io, backward_io, replicas, rng, n_threads, replica_offset, backend
         As for :class:`~pulsetrain.layers.AnalogLinear`.
+    mapping : MappingParameter or None, optional
+        As for :class:`~pulsetrain.layers.AnalogLinear`: s and α are per output channel (or one
+        per layer), applied to every patch's outputs; α's gradient sums over the positions too.
     weights : array_like or None, optional
         Initial kernels, (R, C_out, C_in, kh, kw) or (C_out, C_in, kh, kw) when R = 1; None
         (default) draws them uniform on ±1/√(C_in·kh·kw) from ``rng``.
@@ -356,6 +362,7 @@ class AnalogConv2d(_Conv2d):
         weights: npt.ArrayLike | None = None,
         replica_offset: int = 0,
         backend: Backend | str = Backend.RUST,
+        mapping: MappingParameter | None = None,
     ) -> None:
         owner = "AnalogConv2d"
         if not isinstance(algorithm, Algorithm):
@@ -385,6 +392,7 @@ class AnalogConv2d(_Conv2d):
             weights=weights,
             replica_offset=replica_offset,
             backend=backend,
+            mapping=mapping,
         )
 
     def __repr__(self) -> str:

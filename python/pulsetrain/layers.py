@@ -56,6 +56,7 @@ from pulsetrain._validation import (
 from pulsetrain.algorithms.base import Algorithm, AlgorithmState
 from pulsetrain.algorithms.sgd import DigitalSGD
 from pulsetrain.errors import NonFiniteError, ParameterError
+from pulsetrain.mapping import MappingParameter, map_weights
 from pulsetrain.periphery import IOParameters
 from pulsetrain.rng import as_seed_sequence, replica_generator
 from pulsetrain.streams import PURPOSE_INIT
@@ -87,6 +88,7 @@ _REPLICAS = Integral(1, 1 << 24)
 _STEP = Integral(0, 2**63 - 1)
 _LR = Interval(0.0, None, closed="left")
 _IO = InstanceOf((IOParameters, type(None)))
+_MAPPING = InstanceOf((MappingParameter, type(None)))
 
 
 class Activation(enum.Enum):
@@ -529,7 +531,22 @@ class _LayerShape:
 
 
 class _Linear(Layer):
-    """``y = W̄ x + b`` with W̄ held by an algorithm's state; the bias is digital (plain SGD)."""
+    """``y = W̄ x + b`` with W̄ held by an algorithm's state; the bias is digital (plain SGD).
+
+    With an active :class:`~pulsetrain.mapping.MappingParameter`, ``y = α ⊙ s ⊙ (W̄ x) + b``
+    (see :mod:`pulsetrain.mapping`). The mapping and its scales are class attributes (None) that
+    an instance overrides only when it has them, so a layer without a mapping keeps exactly its
+    former attributes and state dict.
+    """
+
+    mapping: MappingParameter | None = None
+    """The weight mapping (None: none)."""
+    _mapping_scales: FloatArray | None = None
+    """Fixed mapping scales s, (R, out) or (R, 1); None without ``weight_scaling_omega``."""
+    _out_alpha: FloatArray | None = None
+    """Learned output scales α, (R, out) or (R, 1); None without ``learn_out_scaling``."""
+    _z: FloatArray | None = None
+    """The last training forward output before α (a per-step cache for α's gradient)."""
 
     def __init__(
         self,
@@ -547,6 +564,7 @@ class _Linear(Layer):
         weights: npt.ArrayLike | None,
         replica_offset: int,
         backend: Backend | str,
+        mapping: MappingParameter | None = None,
     ) -> None:
         super().__init__()
         owner = type(self).__name__
@@ -564,6 +582,7 @@ class _Linear(Layer):
         )
         if n_threads is not None:
             _check(Integral(1, 1024), "n_threads", owner, n_threads)
+        mapping = _check(_MAPPING, "mapping", owner, mapping)
         try:
             backend = Backend(backend)
         except ValueError:
@@ -583,6 +602,8 @@ class _Linear(Layer):
                 raise _shape_error(
                     "weights", owner, f"an array of shape {shape}{alt}", f"shape {w0.shape}"
                 )
+        if mapping is not None:
+            w0 = self._set_mapping(mapping, w0)
         self.algorithm = algorithm
         self._state = algorithm.start(
             _LayerShape(w0),  # type: ignore[arg-type]
@@ -594,6 +615,23 @@ class _Linear(Layer):
         self._b: FloatArray | None = np.zeros(shape[:2]) if self.has_bias else None
         self._x: FloatArray | None = None
         self._d: FloatArray | None = None
+
+    def _set_mapping(self, mapping: MappingParameter, w0: FloatArray) -> FloatArray:
+        """Keep the mapping, s and α; return the weights to program (``w0 / s``, else ``w0``)."""
+        self.mapping = mapping
+        if mapping.weight_scaling_omega is not None:
+            w0, self._mapping_scales = map_weights(w0, mapping)
+        if mapping.learn_out_scaling:
+            n_alpha = w0.shape[1] if mapping.out_scaling_columnwise else 1
+            self._out_alpha = np.ones((w0.shape[0], n_alpha))
+        return w0
+
+    def _out_scales(self) -> FloatArray | None:
+        """Return s ⊙ α, (R, out) or (R, 1); None without a mapping."""
+        s, alpha = self._mapping_scales, self._out_alpha
+        if s is None:
+            return None if alpha is None else alpha.copy()
+        return s.copy() if alpha is None else s * alpha
 
     # ------------------------------------------------------------------ state
     @property
@@ -608,8 +646,29 @@ class _Linear(Layer):
 
     @property
     def weights(self) -> FloatArray:
-        """The weights W̄ the layer computes with, read exactly, shape (R, out, in)."""
+        """The weights the layer computes with, read exactly, shape (R, out, in).
+
+        W̄ (the algorithm's effective weights), times ``s ⊙ α`` per output with a mapping
+        (aihwkit's ``get_weights(apply_weight_scaling=True)``).
+        """
+        w = self._state.effective_weights()
+        scales = self._out_scales()
+        return w if scales is None else w * scales[:, :, None]
+
+    @property
+    def analog_weights(self) -> FloatArray:
+        """The weights W̄ on the tiles (without the mapping's digital scales), (R, out, in)."""
         return self._state.effective_weights()
+
+    @property
+    def mapping_scales(self) -> FloatArray | None:
+        """A copy of the fixed mapping scales s, (R, out) or (R, 1); None when not scaled."""
+        return None if self._mapping_scales is None else self._mapping_scales.copy()
+
+    @property
+    def out_scaling_alpha(self) -> FloatArray | None:
+        """A copy of the learned output scales α, (R, out) or (R, 1); None when not learned."""
+        return None if self._out_alpha is None else self._out_alpha.copy()
 
     @property
     def bias(self) -> FloatArray | None:
@@ -664,6 +723,12 @@ class _Linear(Layer):
         else:
             z = self._state.forward(x, self.forward_io)
             self._x, self._d, self._last_shape = x, None, (*x.shape[:2], *self.out_shape)
+        if self._mapping_scales is not None:
+            z = z * self._mapping_scales[:, None, :]  # aihwkit post_forward: the tile output × s
+        if self._out_alpha is not None:
+            if not exact:
+                self._z = z  # dL/dα = Σ δ ⊙ z (pulsetrain.mapping, item 6)
+            z = z * self._out_alpha[:, None, :]
         if self._b is not None:
             z = z + self._b[:, None, :]
         return np.asarray(z, dtype=np.float64)
@@ -673,9 +738,17 @@ class _Linear(Layer):
             raise _no_forward(self)
         self._d = grad
 
+    def _tile_backward(self, grad: FloatArray) -> FloatArray:
+        """Return W̄ᵀ(s ⊙ α ⊙ δ) through the backward periphery (aihwkit's pre_backward)."""
+        if self._out_alpha is not None:
+            grad = grad * self._out_alpha[:, None, :]
+        if self._mapping_scales is not None:
+            grad = grad * self._mapping_scales[:, None, :]
+        return self._state.backward(grad, self.backward_io)
+
     def _backward(self, grad: FloatArray) -> FloatArray:
         self._record(grad)
-        return self._state.backward(grad, self.backward_io)
+        return self._tile_backward(grad)
 
     def _ready(self) -> bool:
         return self._x is not None and self._d is not None
@@ -684,9 +757,24 @@ class _Linear(Layer):
         x, d = self._x, self._d
         if x is None or d is None:  # pragma: no cover - update() checks _ready() first
             raise _no_forward(self)
-        self._state.step(step, x, d)
+        alpha, scales = self._out_alpha, self._mapping_scales
+        d_tile = d
+        if alpha is not None:
+            d_tile = d_tile * alpha[:, None, :]  # autograd's grad_output: α ⊙ δ
+        if scales is not None:
+            d_tile = d_tile / scales[:, None, :]  # aihwkit pre_update: divided by s
+        self._state.step(step, x, d_tile)
         if self._b is not None:
             self._b = self._b - self.bias_lr * d.sum(axis=1)
+        if alpha is not None:
+            z = self._z
+            if z is None:  # pragma: no cover - every training forward caches it
+                raise _no_forward(self)
+            grad_alpha = (d * z).sum(axis=1)  # (R, out)
+            if alpha.shape[1] == 1:
+                grad_alpha = grad_alpha.sum(axis=1, keepdims=True)
+            self._out_alpha = alpha - self.bias_lr * grad_alpha
+            self._z = None
         self._x = self._d = None  # consumed: the next update needs a new forward and backward
 
 
@@ -729,11 +817,16 @@ class AnalogLinear(_Linear):
         Global index of replica 0 (replica r equals replica r of a larger layer). Default 0.
     backend : Backend or str, optional
         ``"rust"`` (default) or ``"twin"`` (the NumPy twin, same numbers, slowly).
+    mapping : MappingParameter or None, optional
+        aihwkit's weight scaling and learned output scales (:mod:`pulsetrain.mapping`): the
+        initial weights are programmed as ``w / s`` and the outputs are ``α ⊙ s ⊙ W̄x + b``;
+        α (if learned) takes SGD steps at ``bias_lr``. None (default): none.
 
     Raises
     ------
     ParameterError
-        A size, flag, learning rate, IO config, seed, thread count or algorithm out of range.
+        A size, flag, learning rate, IO config, seed, thread count, mapping or algorithm out of
+        range.
     ShapeError, NonFiniteError
         Initial weights of the wrong shape, or not finite.
 
@@ -767,6 +860,7 @@ class AnalogLinear(_Linear):
         weights: npt.ArrayLike | None = None,
         replica_offset: int = 0,
         backend: Backend | str = Backend.RUST,
+        mapping: MappingParameter | None = None,
     ) -> None:
         if not isinstance(algorithm, Algorithm):
             raise parameter_error(
@@ -792,6 +886,7 @@ class AnalogLinear(_Linear):
             weights=weights,
             replica_offset=replica_offset,
             backend=backend,
+            mapping=mapping,
         )
 
     def __repr__(self) -> str:

@@ -68,6 +68,7 @@ from pulsetrain.layers import (
     _Linear,
     uniform_weights,
 )
+from pulsetrain.mapping import MappingParameter
 from pulsetrain.periphery import IOParameters
 from pulsetrain.problems.base import Instance, ModelState, Problem
 from pulsetrain.problems.datasets import _DATASETS, Dataset, Digits, TeacherStudent
@@ -169,8 +170,10 @@ class LeNet5(ConfigMixin):
 
     With ``tanh_after_pool=True`` it is P2's CNN (Wu et al., NeurIPS 2024: the authors'
     ``NeurIPS-2024/S4.2-mnist-CNN.py`` in github.com/Zhaoxian-Wu/analog-training), the same
-    network with one more tanh after the second max-pool. That script's aihwkit column-wise
-    weight scaling and learned output scales are not modelled.
+    network with one more tanh after the second max-pool. That script's aihwkit mapping
+    (``learn_out_scaling`` and ``weight_scaling_columnwise``, with ``weight_scaling_omega`` left
+    at aihwkit's default 0, i.e. off) is ``Classifier.mapping``, a property of the analog layers
+    rather than of the network (:mod:`pulsetrain.mapping`).
 
     Examples
     --------
@@ -319,6 +322,13 @@ class Classifier(Problem):
     fast rate. aihwkit trains the biases at the global SGD rate; set ``bias_lr`` to match it.
     Digital layers (``analog[l]`` False) train weights and bias at the algorithm's ``lr``.
     """
+    mapping: MappingParameter | None = field(
+        default=None, metadata=constrained(InstanceOf((MappingParameter, type(None))))
+    )
+    """aihwkit's weight scaling and learned output scales on every analog layer (None: none;
+    :mod:`pulsetrain.mapping`); the learned scales α take SGD steps at the biases' rate
+    (``bias_lr``). Digital layers have none. P2's scripts:
+    ``MappingParameter(weight_scaling_columnwise=True, learn_out_scaling=True)``."""
 
     def __post_init__(self) -> None:
         """Validate every field and the layer description."""
@@ -473,6 +483,8 @@ class _NetworkInstance(Instance):
             "replica_offset": replica_offset,
             "backend": backend,
         }
+        if cfg.mapping is not None:  # only then: layers without one are built exactly as before
+            analog_kw["mapping"] = cfg.mapping
         digital_kw: dict[str, Any] = {"lr": lr, "bias": cfg.bias, "replicas": self.replicas}
         layers: list[Layer] = []
         lay = 0
@@ -556,6 +568,17 @@ class _NetworkState:
             out[f"layer{k}.weights"] = lay.weights
             for name, arr in lay.arrays().items():
                 out[f"layer{k}.{name}"] = arr
+            out.update(self._scales(k, lay))
+        return out
+
+    @staticmethod
+    def _scales(k: int, lay: _Linear) -> dict[str, FloatArray]:
+        """Return a mapped layer's s and α by name ((R, out) or (R, 1)); empty without them."""
+        out: dict[str, FloatArray] = {}
+        if (s := lay.mapping_scales) is not None:
+            out[f"layer{k}.mapping_scales"] = s
+        if (alpha := lay.out_scaling_alpha) is not None:
+            out[f"layer{k}.out_scaling_alpha"] = alpha
         return out
 
     def pulse_totals(self) -> dict[str, FloatArray]:
@@ -568,6 +591,7 @@ class _NetworkState:
                 out[f"layer{k}.{name}"] = arr
             if (b := lay.bias) is not None:
                 out[f"layer{k}.bias"] = b
+            out.update(self._scales(k, lay))
         return out
 
     def state_dict(self) -> dict[str, Any]:
