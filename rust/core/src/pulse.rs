@@ -686,6 +686,53 @@ fn block_moments_body(f: Family, sigma: f64, on: bool, b: &mut AggBlock) {
 /// about ε/β, at most 2⁻²⁶ ≈ 1.5·10⁻⁸ here; maps closer to the identity fire pulse by pulse.
 pub(crate) const WINDOW_MIN_BETA: f64 = 1.0 / 67_108_864.0;
 
+/// One row's slices for [`end_moments`], all `i` long: the moments, bounds, normals spread
+/// over the columns and the row's states.
+pub(crate) struct EndRow<'a> {
+    m: &'a mut [f64],
+    v: &'a mut [f64],
+    lo: &'a [f64],
+    hi: &'a [f64],
+    xi: &'a [f64],
+    p: &'a mut [f64],
+}
+
+/// The states at a window's end: where v > 0, `p = m = clip(m + sqrt(v)·ξ, lo, hi)` and v = 0,
+/// else `p = m` (v unchanged), the element-by-element form's operations in loops without
+/// branches on the values that the compiler vectorises (runtime dispatch; IEEE sqrt, add,
+/// mul, compare and select only, no FMA: every target gives the same bits).
+#[multiversion::multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
+fn end_moments<'a>(row: EndRow<'a>) {
+    end_moments_body(row);
+}
+
+/// The body of [`end_moments`], inlined into each target's copy (and called alone, on the
+/// baseline target, by the tests).
+#[inline(always)]
+fn end_moments_body(row: EndRow<'_>) {
+    let EndRow {
+        m,
+        v,
+        lo,
+        hi,
+        xi,
+        p,
+    } = row;
+    let els = m
+        .iter_mut()
+        .zip(v.iter_mut())
+        .zip(lo.iter().zip(hi.iter()))
+        .zip(xi.iter().zip(p.iter_mut()));
+    for (((m, v), (&lo, &hi)), (&xi, p)) in els {
+        let (mt, vt) = (*m, *v);
+        let live = vt > 0.0;
+        let w = clip(mt + vt.sqrt() * xi, lo, hi);
+        let out = if live { w } else { mt };
+        (*p, *m) = (out, out);
+        *v = if live { 0.0 } else { vt };
+    }
+}
+
 /// The per-direction outputs of [`load_maps`] (0 down, 1 up), one value per element.
 struct MapsOut<'a> {
     lo: &'a mut [f64],
@@ -846,8 +893,9 @@ pub(crate) struct WindowScratch {
     pub(crate) n: Vec<u32>,
     pub(crate) up: Vec<bool>,
     pub(crate) fail: Vec<bool>,
-    /// The normals of one row's window end.
+    /// The normals of one row's window end, and the same spread over the row's columns.
     pub(crate) normals: Vec<f64>,
+    xi: Vec<f64>,
 }
 
 impl WindowScratch {
@@ -967,6 +1015,53 @@ impl WindowScratch {
     }
 
     /// The element's bounds.
+    /// Ends the window on the row whose elements start at `base` (`i` of them; KERNEL_SPEC §5):
+    /// every element with moments in flight (v > 0) takes the next normal of `s`, in column
+    /// order, and its state `prow[t]` becomes `clip(m + sqrt(v)·ξ, lo, hi)`; every other
+    /// element's state is its `m`. The normals are first spread over the columns, then one
+    /// dispatched vector loop ([`end_moments`]) computes the states.
+    pub(crate) fn end_row(&mut self, mut s: Stream, base: usize, i: usize, prow: &mut [f64]) {
+        let span = base..base + i;
+        let WindowScratch {
+            m,
+            v,
+            lo,
+            hi,
+            normals,
+            xi,
+            ..
+        } = self;
+        let (Some(m), Some(v), Some(lo), Some(hi), Some(p)) = (
+            m.get_mut(span.clone()),
+            v.get_mut(span.clone()),
+            lo.get(span.clone()),
+            hi.get(span.clone()),
+            prow.get_mut(span),
+        ) else {
+            return;
+        };
+        let live = v.iter().filter(|&&v| v > 0.0).count();
+        normals.clear();
+        normals.resize(live, 0.0);
+        s.fill_normals(normals);
+        // Column t takes normal `next` if it is live (the others' values are never used).
+        xi.clear();
+        xi.resize(i, 0.0);
+        let mut next = 0;
+        for (x, &vt) in xi.iter_mut().zip(v.iter()) {
+            *x = normals.get(next).copied().unwrap_or(0.0);
+            next += usize::from(vt > 0.0);
+        }
+        end_moments(EndRow {
+            m,
+            v,
+            lo,
+            hi,
+            xi,
+            p,
+        });
+    }
+
     pub(crate) fn bounds(&self, t: usize) -> (f64, f64) {
         (
             self.lo.get(t).copied().unwrap_or(f64::NAN),
@@ -1404,6 +1499,104 @@ mod tests {
                     assert_eq!(bits(flat), bits(*want), "{family:?}, baseline, train {t}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn end_row_is_the_element_by_element_form() {
+        // A window's end through the dispatched vector loop equals, bit for bit on every
+        // target, the element-by-element form it replaces (a live element, v > 0, takes the
+        // next normal in column order and becomes clip(m + sqrt(v)·ξ, lo, hi); the others
+        // keep m), for rows of every length around the vector widths, with states pushed
+        // past the bounds (the clip binds), v = 0 and tiny negative v (not live).
+        let mut s = Stream::open([9, 6], 0, 0, 0, 0, 0);
+        for len in [1usize, 7, 8, 9, 16, 33, 512] {
+            let maps: Vec<ElemMap> = (0..len)
+                .map(|_| ElemMap {
+                    lo: -0.7 - 0.3 * s.uniform(),
+                    hi: 0.7 + 0.3 * s.uniform(),
+                    up: 0.01,
+                    dn: 0.01,
+                })
+                .collect();
+            let pulser = Pulser::with_aggregate(
+                &additive(Family::SoftBounds {
+                    alpha_up: 1.0,
+                    alpha_down: 1.0,
+                }),
+                true,
+            );
+            let mut ws = WindowScratch::default();
+            ws.load(&pulser, &maps);
+            let state: Vec<f64> = (0..len).map(|_| 1.8 * s.uniform() - 0.9).collect();
+            ws.start(&state);
+            for t in 0..len {
+                ws.m[t] = 2.4 * s.uniform() - 1.2;
+                ws.v[t] = match t % 5 {
+                    0 => 0.0,
+                    1 => -1e-300,
+                    2 => 0.5 * s.uniform(),
+                    _ => 1e-4 * s.uniform(),
+                };
+            }
+            let (m0, v0) = (ws.m.clone(), ws.v.clone());
+            let key = Stream::open([3, 1], 0, 0, 0, 0, 0);
+            // The element-by-element form, with the same stream.
+            let mut want = vec![f64::NAN; len];
+            let live = v0.iter().filter(|&&v| v > 0.0).count();
+            let mut normals = vec![0.0; live];
+            key.clone().fill_normals(&mut normals);
+            let mut next = 0;
+            for t in 0..len {
+                want[t] = if v0[t] > 0.0 {
+                    next += 1;
+                    clip(
+                        m0[t] + v0[t].sqrt() * normals[next - 1],
+                        maps[t].lo,
+                        maps[t].hi,
+                    )
+                } else {
+                    m0[t]
+                };
+            }
+            let mut got = vec![f64::NAN; len];
+            ws.end_row(key.clone(), 0, len, &mut got);
+            let same =
+                |a: &[f64], b: &[f64]| a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits());
+            assert!(same(&got, &want), "len {len}");
+            assert!(same(&ws.m, &want), "len {len}: m");
+            for (t, (&got_v, &v0t)) in ws.v.iter().zip(&v0).enumerate() {
+                let v = if v0t > 0.0 { 0.0 } else { v0t };
+                assert_eq!(got_v.to_bits(), v.to_bits(), "len {len} element {t}");
+            }
+            assert!(
+                want.iter()
+                    .zip(&maps)
+                    .any(|(w, m)| *w == m.lo || *w == m.hi)
+                    || len < 16
+            );
+            // The baseline target's body gives the same bits.
+            let xi: Vec<f64> = {
+                let mut next = 0;
+                v0.iter()
+                    .map(|&v| {
+                        let x = normals.get(next).copied().unwrap_or(0.0);
+                        next += usize::from(v > 0.0);
+                        x
+                    })
+                    .collect()
+            };
+            let (mut m1, mut v1, mut p1) = (m0.clone(), v0.clone(), vec![f64::NAN; len]);
+            let (lo, hi): (Vec<f64>, Vec<f64>) = maps.iter().map(|m| (m.lo, m.hi)).unzip();
+            end_moments_body(EndRow {
+                m: &mut m1,
+                v: &mut v1,
+                lo: &lo,
+                hi: &hi,
+                xi: &xi,
+                p: &mut p1,
+            });
+            assert!(same(&p1, &want) && same(&v1, &ws.v), "len {len}: baseline");
         }
     }
 

@@ -257,7 +257,7 @@ pub(super) fn update(
                             let keyed = st.keyed(tag::AGGREGATE, (bb / win) as u64);
                             for rr in 0..fired.len() {
                                 let (r, rw) = ((g0 + rr) / o, (g0 + rr) % o);
-                                end_window(ws, keyed.open(r, rw as u64), rr * i, i, pblk);
+                                ws.end_row(keyed.open(r, rw as u64), rr * i, i, pblk);
                             }
                         }
                     }
@@ -365,36 +365,6 @@ fn window_row(
         (*p, *mt, *vt) = (w, w, 0.0);
     }
     total
-}
-
-/// The end of a window on one row (elements `base..base + i` of the group): every element
-/// with moments in flight takes one normal from `s` (the row's `AGGREGATE` stream of the
-/// window), in column order, and its state becomes `clip(m + sqrt(v)·ξ, lo, hi)`.
-fn end_window(ws: &mut WindowScratch, mut s: Stream, base: usize, i: usize, prow: &mut [f64]) {
-    let span = base..base + i;
-    let Some(v) = ws.v.get(span.clone()) else {
-        return;
-    };
-    let live = v.iter().filter(|&&v| v > 0.0).count();
-    ws.normals.clear();
-    ws.normals.resize(live, 0.0);
-    s.fill_normals(&mut ws.normals);
-    let mut next = 0;
-    for t in span {
-        let (lo, hi) = ws.bounds(t);
-        let (Some(m), Some(v), Some(p)) = (ws.m.get_mut(t), ws.v.get_mut(t), prow.get_mut(t))
-        else {
-            continue;
-        };
-        if *v > 0.0 {
-            let xi = ws.normals.get(next).copied().unwrap_or(0.0);
-            next += 1;
-            *p = clip(*m + v.sqrt() * xi, lo, hi);
-            (*m, *v) = (*p, 0.0);
-        } else {
-            *p = *m;
-        }
-    }
 }
 
 /// One block's trains with the aggregated sampler on (KERNEL_SPEC §5, §6): in column order,
