@@ -1,6 +1,7 @@
-"""P3's pulse metric on LeNet-5: pulses per weight until a target test accuracy, E-RIDER vs ZS + RL.
+"""P3's pulse metric on LeNet-5: pulses per weight to a target accuracy, E-RIDER vs ZS + RL/TT-v2.
 
     python examples/p3_pulses_lenet.py [--epochs 1] [--replicas 3] [--targets 30 50 70]
+        [--two-stage rl ttv2] [--only LABEL ...]
 
 P3's claim (theory.md §6.9): E-RIDER reaches a target accuracy with fewer pulses than zero-shift
 calibration followed by residual-style training, because it needs no calibration pulses. This is
@@ -18,8 +19,17 @@ Methods (every one with 15 columns per transfer event, as nn_headlines.py):
 * ZS N + RL (P3 Alg. 4, ``TwoStage``): stochastic zero-shift of P with N pulses per element
   (N = 0: plain RL on the uncalibrated reference), then residual learning with E-RIDER's fast
   lr 0.5 onto P, lr_transfer 0.05 (P3's global lr, transfer_lr 1 × lr as theory.md §6.2) and
-  E-RIDER's gamma_mix 0.1. P3 compares against ZS + TT-v2; pulsetrain's two-stage method is
-  ZS + RL (a deviation).
+  E-RIDER's gamma_mix 0.1. P3 compares against ZS + TT-v2 (next entry); ZS + RL was the
+  stand-in before TTv2 had a zero-shift stage (session 10). ``--two-stage rl`` (default).
+* ZS N + TT-v2 (P3's baseline; ``TTv2(zs_pulses=N)``, the same zero-shift code as TwoStage's
+  stage 1, on A): the same stochastic zero-shift of A with N pulses per element (N = 0: no
+  calibration, i.e. exactly h8's TT-v2 entry), then TT-v2 exactly as h8's entry (P3's TT-v2
+  settings: fast lr 0.5, lr_transfer 0.005, momentum 0.1, threshold 0.8), with the biases at
+  TT-v2's global lr 0.005 as in h8 (every other method: 0.05). ``--two-stage ttv2``.
+
+``--only`` keeps the methods whose label contains one of the given strings (as
+examples/nn_headlines.py). Every method draws from the same root seed, so a method's numbers do
+not depend on which others run.
 
 Metric: per replica, the total pulses of every phase (update, transfer, calibration) on every
 tile, divided by the network's weight count (4 layers: 25·16 + 400·32 + 512·128 + 128·10 on
@@ -45,22 +55,57 @@ from nn_headlines import FIGURES, STEPS_PER_EPOCH, h8, problem
 import pulsetrain as pt
 from pulsetrain.algorithms import Algorithm, ResidualLearning, TwoStage
 from pulsetrain.devices import presets
+from pulsetrain.errors import ParameterError
 from pulsetrain.problems import Classifier
 from pulsetrain.zero_shift import ZeroShiftMode
 
 ZS_BUDGETS = (0, 10, 100, 1000)
 GLOBAL_LR = 0.05  # P3's LeNet global SGD lr: the biases' rate
+TWO_STAGE = ("rl", "ttv2")
+"""The second-stage trainers after zero-shift: residual learning (TwoStage) or TT-v2 (TTv2)."""
+
+
+def _h8_entry(columns: int, suffix: str) -> Any:
+    """h8's LeNet-5 entry whose label ends with ``suffix`` (first cell; the device is replaced)."""
+    return next(e for e in h8(columns, model="lenet5").entries if e.label.endswith(suffix))
 
 
 def algorithms(
-    ref: tuple[float, float] = (0.4, 1.0), budgets: tuple[int, ...] = ZS_BUDGETS, columns: int = 15
+    ref: tuple[float, float] = (0.4, 1.0),
+    budgets: tuple[int, ...] = ZS_BUDGETS,
+    columns: int = 15,
+    two_stage: tuple[str, ...] = ("rl",),
 ) -> dict[str, Algorithm]:
-    """E-RIDER (buffered, as in h8) and ZS N + RL for each budget N, on the RRAM preset."""
+    """E-RIDER (buffered, as in h8), then ZS N + RL and/or ZS N + TT-v2 for each budget N."""
+    for kind in two_stage:
+        if kind not in TWO_STAGE:
+            allowed = f"one of {list(TWO_STAGE)}"
+            raise ParameterError(name="two_stage", owner="algorithms", allowed=allowed, value=kind)
     dev = dataclasses.replace(presets.rram_hfo2(), reference_mean=ref[0], reference_std=ref[1])
-    er = next(e for e in h8(columns, model="lenet5").entries if e.label.endswith("E-RIDER"))
+    er = _h8_entry(columns, "E-RIDER")
     out: dict[str, Algorithm] = {
         "E-RIDER (buffered)": dataclasses.replace(er.algorithm, device=dev)
     }
+    if "rl" in two_stage:
+        out.update(_zs_rl(dev, budgets, columns))
+    if "ttv2" in two_stage:
+        tt = dataclasses.replace(_h8_entry(columns, "TT-v2").algorithm, device=dev)
+        for n in budgets:
+            out[f"ZS {n} + TT-v2"] = dataclasses.replace(
+                tt, zs_pulses=n, zs_mode=ZeroShiftMode.STOCHASTIC
+            )
+    return out
+
+
+def bias_lrs(algos: dict[str, Algorithm], columns: int = 15) -> dict[str, float]:
+    """The biases' rate per method: h8's TT-v2 global lr (0.005) for ZS + TT-v2, else 0.05."""
+    tt_lr = _h8_entry(columns, "TT-v2").bias_lr
+    return {k: tt_lr if k.endswith("TT-v2") else GLOBAL_LR for k in algos}
+
+
+def _zs_rl(dev: pt.Device, budgets: tuple[int, ...], columns: int) -> dict[str, Algorithm]:
+    """ZS N + RL for each budget N (N = 0: plain ResidualLearning)."""
+    out: dict[str, Algorithm] = {}
     rl: dict[str, Any] = {
         "device": dev,
         "lr": 0.5,
@@ -74,6 +119,18 @@ def algorithms(
         else:
             out[f"ZS {n} + RL"] = TwoStage(zs_pulses=n, zs_mode=ZeroShiftMode.STOCHASTIC, **rl)
     return out
+
+
+def select(algos: dict[str, Algorithm], only: list[str] | None) -> dict[str, Algorithm]:
+    """Keep the methods whose label contains one of ``only`` (all of them for None)."""
+    if not only:
+        return algos
+    kept = {k: v for k, v in algos.items() if any(o in k for o in only)}
+    if not kept:
+        raise ParameterError(
+            name="only", owner="p3_pulses_lenet", allowed=f"substrings of {list(algos)}", value=only
+        )
+    return kept
 
 
 def n_weights(prob: Classifier, replicas: int = 1) -> int:
@@ -115,14 +172,19 @@ def run_all(
     seed: int,
     record_every: int,
     targets: list[float],
+    bias_lr: dict[str, float] | None = None,
 ) -> dict[str, Any]:
-    """Train every method and return the summary: per method, per target, reached/mean/SE."""
+    """Train every method and return the summary: per method, per target, reached/mean/SE.
+
+    ``bias_lr`` gives a method's biases their own rate (default: ``prob.bias_lr``).
+    """
     weights = n_weights(prob)
     rows: dict[str, Any] = {}
     for name, algo in algos.items():
         t0 = time.perf_counter()
+        lr_b = (bias_lr or {}).get(name, prob.bias_lr)
         res = pt.run(
-            prob,
+            dataclasses.replace(prob, bias_lr=lr_b),
             algo,
             steps=steps,
             replicas=replicas,
@@ -148,6 +210,7 @@ def run_all(
             "phases": {k: float(np.mean(v[:, -1]) / weights) for k, v in res.pulses.items()},
             "curve_acc": [float(a) for a in acc.mean(axis=0)],
             "curve_pulses": [float(p) for p in total.mean(axis=0)],
+            "bias_lr": lr_b,
             "seconds": time.perf_counter() - t0,
         }
         print(
@@ -218,19 +281,33 @@ def main() -> None:
     parser.add_argument("--ref", type=float, nargs=2, default=[0.4, 1.0], help="μ_r σ_r")
     parser.add_argument("--eval-samples", type=int, default=200)
     parser.add_argument("--tag", default="", help="suffix of the figure and summary names")
+    parser.add_argument(
+        "--two-stage",
+        nargs="+",
+        choices=TWO_STAGE,
+        default=["rl"],
+        help="second stage after zero-shift: rl (ZS N + RL, default), ttv2 (ZS N + TT-v2)",
+    )
+    parser.add_argument(
+        "--only", nargs="+", default=None, help="run only the methods whose label contains one"
+    )
     args = parser.parse_args()
     steps = round(args.epochs * STEPS_PER_EPOCH)
     prob = dataclasses.replace(
         problem(eval_samples=args.eval_samples, model="lenet5"), bias_lr=GLOBAL_LR
     )
+    algos = select(
+        algorithms((args.ref[0], args.ref[1]), two_stage=tuple(args.two_stage)), args.only
+    )
     summary = run_all(
-        algorithms((args.ref[0], args.ref[1])),
+        algos,
         prob,
         steps=steps,
         replicas=args.replicas,
         seed=args.seed,
         record_every=args.record_every,
         targets=args.targets,
+        bias_lr=bias_lrs(algos),
     )
     summary["ref"] = args.ref
     print(

@@ -18,7 +18,9 @@ from types import ModuleType, SimpleNamespace
 import numpy as np
 import pytest
 
-from pulsetrain.problems import Digits, TeacherStudent
+from pulsetrain.devices import presets
+from pulsetrain.errors import ParameterError
+from pulsetrain.problems import Digits, LeastSquares, TeacherStudent
 from pulsetrain.problems.classifier import LeNet5
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -165,6 +167,40 @@ def test_p3_pulse_metric_on_lenet(p3: ModuleType) -> None:
         assert row["targets"]["20.0"]["reached"] in (0, 1, 2)
 
 
+def test_p3_pulse_metric_zs_ttv2_entries(p3: ModuleType, nn: ModuleType) -> None:
+    # --two-stage ttv2 (session 10): ZS N + TT-v2 = h8's LeNet-5 TT-v2 entry with zs_pulses=N.
+    algos = p3.algorithms((0.0, 0.05), two_stage=("rl", "ttv2"))
+    assert list(algos)[5:] == [f"ZS {n} + TT-v2" for n in (0, 10, 100, 1000)]
+    assert list(algos)[:5] == list(p3.algorithms((0.0, 0.05)))  # ZS + RL still there
+    dev = dataclasses.replace(presets.rram_hfo2(), reference_mean=0.0, reference_std=0.05)
+    h8_tt = next(e for e in nn.h8(model="lenet5").entries if e.label.endswith("TT-v2"))
+    assert algos["ZS 0 + TT-v2"] == dataclasses.replace(h8_tt.algorithm, device=dev)
+    assert algos["ZS 0 + TT-v2"].zs_pulses == 0
+    assert algos["ZS 100 + TT-v2"] == dataclasses.replace(
+        h8_tt.algorithm, device=dev, zs_pulses=100
+    )
+    lrs = p3.bias_lrs(algos)
+    assert lrs["ZS 10 + TT-v2"] == h8_tt.bias_lr == 0.005
+    assert lrs["ZS 10 + RL"] == lrs["E-RIDER (buffered)"] == p3.GLOBAL_LR
+    assert list(p3.select(algos, ["TT-v2"])) == [f"ZS {n} + TT-v2" for n in (0, 10, 100, 1000)]
+    assert p3.select(algos, None) == algos
+    with pytest.raises(ParameterError, match="'only'"):
+        p3.select(algos, ["SGD"])
+    with pytest.raises(ParameterError, match="'two_stage'"):
+        p3.algorithms(two_stage=("tt",))
+    data, model = _tiny_lenet()
+    prob = dataclasses.replace(
+        p3.problem(dataset=data, eval_samples=10, model=model), bias_lr=p3.GLOBAL_LR
+    )
+    keep = {"ZS 10 + TT-v2": algos["ZS 10 + TT-v2"]}
+    out = p3.run_all(
+        keep, prob, steps=2, replicas=2, seed=0, record_every=1, targets=[20.0], bias_lr=lrs
+    )
+    row = out["rows"]["ZS 10 + TT-v2"]
+    assert row["phases"]["calibration"] == 10.0  # N pulses on every layer's A, one per weight
+    assert row["bias_lr"] == 0.005
+
+
 def test_select_keeps_the_named_entries_and_their_orderings(nn: ModuleType) -> None:
     full = nn.h4(model="lenet5")
     one = nn.select(full, ["τ 0.60"])
@@ -260,3 +296,48 @@ def test_p2_mapping_goes_to_the_analog_entries_only(
     assert seen == {"DigitalSGD": None, "AnalogSGD": p2, "TikiTaka": p2}
     assert out["mapping"] == p2.to_dict()
     assert len(out["rows"]) == 3
+
+
+def test_h8_offsets_residual_puts_the_offsets_on_the_residual_arrays_only(
+    nn: ModuleType,
+) -> None:
+    # nn_headlines.py h8 --offsets residual (session 9): the offset device goes to the residual
+    # arrays (A/P) as device_residual; W keeps presets.rram_hfo2() unchanged.
+    both = nn.h8(model="lenet5")
+    res = nn.h8(model="lenet5", offsets="residual")
+    assert "on A/P only" in res.title
+    assert "on A/P only" not in both.title
+    assert [e.label for e in res.entries] == [e.label for e in both.entries]
+    assert [e.bias_lr for e in res.entries] == [e.bias_lr for e in both.entries]
+    for e, b in zip(res.entries, both.entries, strict=True):
+        mean, std = (0.4, 1.0) if e.label.startswith("μr 0.4") else (0.0, 0.05)
+        offset = dataclasses.replace(presets.rram_hfo2(), reference_mean=mean, reference_std=std)
+        assert e.algorithm.device == presets.rram_hfo2()
+        assert e.algorithm.device_residual == offset
+        assert (b.algorithm.device, b.algorithm.device_residual) == (offset, None)
+        # Nothing else differs from the "both" entry.
+        assert dataclasses.replace(
+            b.algorithm, device=presets.rram_hfo2(), device_residual=offset
+        ) == (e.algorithm)
+    # On the tiles: R − SP of A/P is N(0.4, 1.0), of W N(0, 0.05). n = 2·8·16 = 256 independent
+    # draws each: the sample mean's SD is σ/16 and the sample SD's ≈ σ/√(2n) = σ/22.6; 5σ bounds.
+    tt = next(e for e in res.entries if e.label == "μr 0.4 σr 1.0 / TT-v2").algorithm
+    prob = LeastSquares(in_size=16, out_size=8, n_samples=16, batch_size=4)
+    root = np.random.SeedSequence(1)
+    state = tt.start(prob.setup(2, root), root, n_threads=1)
+    for tile, (mean, std) in ((state.p, (0.4, 1.0)), (state.w, (0.0, 0.05))):
+        off = tile.reference - tile.maps()["symmetric_point"]
+        assert abs(off.mean() - mean) < 5 * std / 16
+        assert abs(off.std() - std) < 5 * std / math.sqrt(2 * off.size)
+    # A tiny run of the variant (LeNet-5 on 16×16 inputs, 2 steps).
+    pair = ("μr 0.4 σr 1.0 / TT-v2",)
+    small = dataclasses.replace(
+        res, entries=[e for e in res.entries if e.label in pair], orderings=[]
+    )
+    data, model = _tiny_lenet()
+    out = nn.run_headline(
+        small, steps=2, replicas=2, record_every=2, eval_samples=10, dataset=data, model=model
+    )
+    assert list(out["rows"]) == list(pair)
+    with pytest.raises(ParameterError, match="The 'offsets' parameter of h8 must be one of"):
+        nn.h8(model="lenet5", offsets="w_only")

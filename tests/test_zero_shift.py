@@ -131,6 +131,17 @@ def test_zero_shift_kernel_matches_twin(mode: str) -> None:
     np.testing.assert_array_equal(tile.weights, twin.weights())
 
 
+def test_a_single_pulse_is_a_valid_budget() -> None:
+    # n_pulses = 1 (so average_last = 1 = n_pulses) is allowed; it used to fail building the
+    # average_last range [1, 1]. TwoStage(zs_pulses=1) and TTv2(zs_pulses=1) go through here.
+    tile = pt.AnalogTile(2, 3, _skew(1e-2), replicas=2, rng=0)
+    res = zero_shift(tile, 1, average_last=1)
+    assert res.pulses.tolist() == [6, 6]
+    assert (tile.pulse_counts("calibration") == 1).all()
+    with pytest.raises(pt.ParameterError, match=r"'average_last'.*range \[1, 1\]"):
+        zero_shift(tile, 1, average_last=2)
+
+
 def test_zero_shift_rejects_bad_arguments() -> None:
     tile = pt.AnalogTile(2, 2, _skew(1e-2), rng=0)
     before = tile.physical_weights.tobytes()

@@ -127,10 +127,14 @@ def zero_shift(
     except ValueError:
         raise parameter_error("mode", "zero_shift", "'stochastic' or 'cyclic'", mode) from None
     n_pulses = cast("int", _N_PULSES.validate(n_pulses, name="n_pulses", owner="zero_shift"))
+    # Not Integral(1, n_pulses): an Interval needs low < high, so n_pulses = 1 would fail there.
     average_last = cast(
-        "int",
-        Integral(1, n_pulses).validate(average_last, name="average_last", owner="zero_shift"),
+        "int", _N_PULSES.validate(average_last, name="average_last", owner="zero_shift")
     )
+    if average_last > n_pulses:
+        raise parameter_error(
+            "average_last", "zero_shift", f"an int in the range [1, {n_pulses}]", average_last
+        )
     n_threads = cast(
         "int | None", _THREADS.validate(n_threads, name="n_threads", owner="zero_shift")
     )

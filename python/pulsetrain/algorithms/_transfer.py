@@ -8,21 +8,30 @@ buffer H between a read of P and the pulses fired on W; :class:`ChoppedTransfer`
 column-cyclic, chopped, thresholded transfer of TTv2, c-TTv2, AGAD and the buffered E-RIDER.
 
 The ``*_field`` helpers declare the fields only some of the configs have (``gamma_mix``,
-``transfer_every``, ``columns_per_transfer``; :data:`TRANSFER_UPDATE` for ``transfer_update``)
+``transfer_every``, ``columns_per_transfer``; :data:`TRANSFER_UPDATE` for ``transfer_update``;
+the zero-shift fields ``zs_pulses``, ``zs_mode``, ``zs_average_last`` of ZS + RL and TTv2)
 or that one config gives another default (``lr``, ``lr_transfer``), each constraint written here
-once.
+once. :func:`check_zs_average_last` and :func:`calibrate_residual` are the zero-shift stage
+(theory.md §3.9–3.10) that ZS + RL and TTv2 share.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
-from pulsetrain._validation import NON_NEGATIVE, InstanceOf, Integral, constrained
+from pulsetrain._validation import (
+    NON_NEGATIVE,
+    InstanceOf,
+    Integral,
+    Options,
+    constrained,
+    parameter_error,
+)
 from pulsetrain.algorithms.base import LR, Algorithm, AlgorithmState, FloatArray, make_tile
 from pulsetrain.devices import Device
 from pulsetrain.periphery import IOParameters, perfect_io
@@ -30,18 +39,24 @@ from pulsetrain.problems.base import Instance
 from pulsetrain.streams import TAG_CHOPPER
 from pulsetrain.tile import AnalogTile, Backend
 from pulsetrain.updates import UPDATE_MODES, Phase, StochasticPulseUpdate, UpdateMode
+from pulsetrain.zero_shift import ZeroShiftMode, zero_shift
 
 __all__ = [
     "TRANSFER_UPDATE",
+    "ZS_MODE",
     "ChoppedTransfer",
     "ResidualFields",
     "TransferBuffer",
     "TwoArrayState",
     "buffer_unit",
+    "calibrate_residual",
+    "check_zs_average_last",
     "columns_per_transfer_field",
     "gamma_mix_field",
     "lr_field",
     "transfer_every_field",
+    "zs_average_last_field",
+    "zs_pulses_field",
 ]
 
 _DEVICE = InstanceOf((Device,))
@@ -68,6 +83,75 @@ def transfer_every_field() -> Any:
 def columns_per_transfer_field(default: int = 0) -> Any:
     """Return the ``columns_per_transfer`` field: columns per event, cyclically; 0 = all."""
     return field(default=default, metadata=constrained(_COLUMNS))
+
+
+_ZS_MAX = 1_000_000_000
+
+
+def zs_pulses_field(default: int, minimum: int) -> Any:
+    """Return the ``zs_pulses`` field: calibration pulses per element of P, in [minimum, 1e9]."""
+    return field(default=default, metadata=constrained(Integral(minimum, _ZS_MAX)))
+
+
+ZS_MODE = constrained(Options(ZeroShiftMode))
+"""Metadata of the ``zs_mode`` field: a :class:`~pulsetrain.zero_shift.ZeroShiftMode`."""
+
+
+def zs_average_last_field() -> Any:
+    """Return the ``zs_average_last`` field: average the last M calibration states, M ≥ 1."""
+    return field(default=1, metadata=constrained(Integral(1, _ZS_MAX)))
+
+
+class ZeroShiftFields(Protocol):
+    """A config with the zero-shift fields (ZS + RL, TTv2)."""
+
+    @property
+    def zs_pulses(self) -> int:
+        """Calibration pulses per element of P; 0: no calibration."""
+        ...
+
+    @property
+    def zs_mode(self) -> ZeroShiftMode:
+        """Signs of the calibration pulses."""
+        ...
+
+    @property
+    def zs_average_last(self) -> int:
+        """Average the last M calibration states."""
+        ...
+
+
+def check_zs_average_last(cfg: ZeroShiftFields, owner: str) -> None:
+    """Raise a ParameterError if ``zs_average_last > zs_pulses`` while calibrating.
+
+    With ``zs_pulses == 0`` (no calibration, allowed only where the field's minimum is 0) the
+    value is not used and not checked.
+    """
+    if cfg.zs_pulses >= 1 and cfg.zs_average_last > cfg.zs_pulses:
+        raise parameter_error(
+            "zs_average_last",
+            owner,
+            f"an int in the range [1, zs_pulses = {cfg.zs_pulses}]",
+            cfg.zs_average_last,
+        )
+
+
+def calibrate_residual(cfg: ZeroShiftFields, p_tile: AnalogTile, n_threads: int | None) -> None:
+    """Zero-shift P and program its reference to the estimate (theory.md §3.9–3.10).
+
+    Fires ``zs_pulses`` pulses per element (CALIBRATION phase) and sets R_P = Ŵ◇, which puts P's
+    logical SP at about 0. Does nothing for ``zs_pulses == 0``.
+    """
+    if cfg.zs_pulses == 0:
+        return
+    zero_shift(
+        p_tile,
+        cfg.zs_pulses,
+        mode=cfg.zs_mode,
+        average_last=cfg.zs_average_last,
+        program_reference=True,
+        n_threads=n_threads,
+    )
 
 
 _UPDATE_CLASSES = tuple(UPDATE_MODES.values())

@@ -24,15 +24,20 @@ import numpy as np
 
 from pulsetrain._validation import NON_NEGATIVE, Bool, Integral, Interval, check_fields, constrained
 from pulsetrain.algorithms._transfer import (
+    ZS_MODE,
     ChoppedTransfer,
     ResidualFields,
     TransferBuffer,
     TwoArrayState,
     buffer_unit,
+    calibrate_residual,
+    check_zs_average_last,
     columns_per_transfer_field,
     gamma_mix_field,
     residual_sp_error,
     transfer_every_field,
+    zs_average_last_field,
+    zs_pulses_field,
 )
 from pulsetrain.algorithms.base import AlgorithmState, FloatArray
 from pulsetrain.config import register
@@ -43,6 +48,7 @@ from pulsetrain.rng import tile_key
 from pulsetrain.streams import CHOPPER_KEY_INDEX
 from pulsetrain.tile import Backend
 from pulsetrain.updates import ExpectedUpdate, PulseCountUpdate, StochasticPulseUpdate
+from pulsetrain.zero_shift import ZeroShiftMode
 
 __all__ = ["AGAD", "ChoppedTTv2", "TTv2"]
 
@@ -323,6 +329,11 @@ class TTv2(ResidualFields):
     multiplied by gamma_mix here). TTv2 needs A's logical SP at 0 (R at A's SP), which
     ``sp_error()`` reports.
 
+    Zero-shift stage (ZS + TT-v2, the baseline of P3's pulse claim, theory.md §3.9, §6.9):
+    with ``zs_pulses`` = N ≥ 1, before the first step A gets N calibration pulses per element
+    (CALIBRATION phase) and A's reference R is programmed to the estimate Ŵ◇, exactly as stage 1
+    of :class:`~pulsetrain.algorithms.TwoStage` (the same code). N = 0 (default) skips it.
+
     Examples
     --------
     >>> import pulsetrain as pt
@@ -345,10 +356,17 @@ class TTv2(ResidualFields):
     """Reset a firing element to momentum·H (else subtract (1 − momentum)·n)."""
     max_transfer_pulses: int = field(default=1, metadata=constrained(_PULSES))
     """Pulse cap per element per transfer (aihwkit transfer desired_bl; ≥ 1)."""
+    zs_pulses: int = zs_pulses_field(0, 0)
+    """Zero-shift pulses per element of A before training (the calibration cost), ≥ 0; 0: none."""
+    zs_mode: ZeroShiftMode = field(default=ZeroShiftMode.STOCHASTIC, metadata=ZS_MODE)
+    """Signs of the calibration pulses: random or alternating (used when zs_pulses ≥ 1)."""
+    zs_average_last: int = zs_average_last_field()
+    """Average the last M calibration states (1 ≤ M ≤ zs_pulses when zs_pulses ≥ 1)."""
 
     def __post_init__(self) -> None:
-        """Validate every field."""
+        """Validate every field, and zs_average_last ≤ zs_pulses when calibrating."""
         check_fields(self)
+        check_zs_average_last(self, "TTv2")
 
     @classmethod
     def example(cls) -> Self:
@@ -369,7 +387,9 @@ class TTv2(ResidualFields):
         replica_offset: int,
         backend: Backend,
     ) -> AlgorithmState:
-        return _state(self, instance, root, n_threads, replica_offset, backend)
+        state = _BufferedTransferState(self, instance, root, n_threads, replica_offset, backend)
+        calibrate_residual(self, state.p, n_threads)
+        return state
 
 
 @register

@@ -13,13 +13,18 @@ from typing import ClassVar, Self
 
 import numpy as np
 
-from pulsetrain._validation import Integral, Options, check_fields, constrained
+from pulsetrain._validation import check_fields
 from pulsetrain.algorithms._transfer import (
     TRANSFER_UPDATE,
+    ZS_MODE,
     ResidualFields,
+    calibrate_residual,
+    check_zs_average_last,
     columns_per_transfer_field,
     gamma_mix_field,
     transfer_every_field,
+    zs_average_last_field,
+    zs_pulses_field,
 )
 from pulsetrain.algorithms.base import AlgorithmState
 from pulsetrain.algorithms.residual import ResidualLearning, _RLState
@@ -28,7 +33,7 @@ from pulsetrain.devices import Device, SkewLinear
 from pulsetrain.problems.base import Instance
 from pulsetrain.tile import Backend
 from pulsetrain.updates import ExpectedUpdate, UpdateMode
-from pulsetrain.zero_shift import ZeroShiftMode, zero_shift
+from pulsetrain.zero_shift import ZeroShiftMode
 
 __all__ = ["TwoStage"]
 
@@ -46,13 +51,11 @@ class TwoStage(ResidualFields):
     """
 
     kind: ClassVar[str] = "two_stage"
-    zs_pulses: int = field(default=1000, metadata=constrained(Integral(1, 1_000_000_000)))
+    zs_pulses: int = zs_pulses_field(1000, 1)
     """Zero-shift pulses per element of P (the calibration cost), ≥ 1."""
-    zs_mode: ZeroShiftMode = field(
-        default=ZeroShiftMode.STOCHASTIC, metadata=constrained(Options(ZeroShiftMode))
-    )
+    zs_mode: ZeroShiftMode = field(default=ZeroShiftMode.STOCHASTIC, metadata=ZS_MODE)
     """Signs of the calibration pulses: random or alternating."""
-    zs_average_last: int = field(default=1, metadata=constrained(Integral(1, 1_000_000_000)))
+    zs_average_last: int = zs_average_last_field()
     """Average the last M calibration states (≤ zs_pulses)."""
     gamma_mix: float = gamma_mix_field()
     """Weight of P in W̄ (≥ 0)."""
@@ -66,15 +69,7 @@ class TwoStage(ResidualFields):
     def __post_init__(self) -> None:
         """Validate every field, and zs_average_last ≤ zs_pulses."""
         check_fields(self)
-        if self.zs_average_last > self.zs_pulses:
-            from pulsetrain._validation import parameter_error
-
-            raise parameter_error(
-                "zs_average_last",
-                "TwoStage",
-                f"an int in the range [1, zs_pulses = {self.zs_pulses}]",
-                self.zs_average_last,
-            )
+        check_zs_average_last(self, "TwoStage")
 
     @classmethod
     def example(cls) -> Self:
@@ -124,12 +119,5 @@ class TwoStage(ResidualFields):
         state = _RLState(
             self.residual_learning(), instance, root, n_threads, replica_offset, backend
         )
-        zero_shift(
-            state.p,
-            self.zs_pulses,
-            mode=self.zs_mode,
-            average_last=self.zs_average_last,
-            program_reference=True,
-            n_threads=n_threads,
-        )
+        calibrate_residual(self, state.p, n_threads)
         return state
