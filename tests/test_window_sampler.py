@@ -216,6 +216,82 @@ def test_twin_and_threads_replay_the_windows(
     assert np.array_equal(one.pulse_counts(0), first.pulse_counts(0))
 
 
+@pytest.mark.parametrize(
+    ("family", "over"),
+    [("soft_bounds", {}), ("linear_step", {"sp": 0.1}), ("ideal", {})],
+)
+@pytest.mark.parametrize("pattern", ["one-hot", "zero columns", "one replica"])
+def test_windows_on_the_columns_that_have_pulses_replay_the_twin(
+    family: str, over: dict[str, Any], pattern: str
+) -> None:
+    # Columns whose x is zero in every sample of the call get no pulse, and the core runs the
+    # windows on the other columns alone (a transfer's one-hot x: one column). The twin runs
+    # whole rows: the same bits and counts on 1 and 2 threads, over calls whose zero columns
+    # differ; untouched columns keep their states exactly.
+    spec = _spec(family, dw_min=0.03, dw_min_dtod=0.3, w_max_dtod=0.2, w_min_dtod=0.2, **over)
+    update = _update(4, bl=31)
+    r, o, i, batch = 2, 7, 11, 9
+    gen = np.random.default_rng(11)
+    w, _, _ = _random_inputs(gen, r, o, i, batch)
+    tiles = [_core.Tile(spec, update, o, i, r, KEY_A) for _ in range(2)]
+    twin = TwinTile(spec, update, o, i, r, KEY_A)
+    for t in tiles:
+        t.set_physical_weights(w)
+    twin.set_physical_weights(w)
+    for step in range(3):
+        _, x, d = _random_inputs(gen, r, o, i, batch)
+        if pattern == "one-hot":
+            x = np.zeros_like(x)
+            x[:, :, (3 * step + 2) % i] = gen.uniform(0.5, 1.0, (r, batch))
+            quiet = np.ones(i, dtype=bool)
+            quiet[(3 * step + 2) % i] = False
+        elif pattern == "zero columns":
+            quiet = gen.uniform(size=i) < 0.5
+            x[:, :, quiet] = 0.0
+        else:
+            quiet = gen.uniform(size=i) < 0.5
+            x[0, :, quiet] = 0.0  # zero in one replica only: every column stays listed
+            quiet[:] = False
+        before = tiles[0].physical_weights()
+        for t, threads in zip(tiles, (1, 2), strict=True):
+            t.update(x, d, 0.3, 0, threads)
+        twin.update(x, d, 0.3, 0)
+        want = tiles[0].physical_weights()
+        assert np.array_equal(tiles[1].physical_weights(), want), step
+        assert np.array_equal(twin.physical_weights(), want), step
+        assert np.array_equal(twin.pulse_counts(0), tiles[0].pulse_counts(0))
+        assert np.array_equal(want[:, :, quiet], before[:, :, quiet])
+        assert not np.array_equal(want[:, :, ~quiet], before[:, :, ~quiet])
+
+
+def test_threads_agree_on_the_parallel_path_with_zero_columns() -> None:
+    # Past the parallel threshold, with a third of the columns zero in every sample: 1, 2 and
+    # 3 threads and a replica run alone give the same bits, and the twin the same as well.
+    spec = _spec(dw_min=0.01, dw_min_dtod=0.3, w_max_dtod=0.2, w_min_dtod=0.2)
+    update = _update(8, bl=31)
+    r, o, i = 2, 64, 300
+    gen = np.random.default_rng(6)
+    w, x, d = _random_inputs(gen, r, o, i, 20)
+    x[:, :, ::3] = 0.0
+    outs = []
+    for threads in (1, 2, 3):
+        t = _core.Tile(spec, update, o, i, r, KEY_A)
+        t.set_physical_weights(w)
+        before = t.physical_weights()  # w clipped to each element's bounds
+        t.update(x, d, 0.1, 0, threads)
+        outs.append(t.physical_weights())
+    assert all(np.array_equal(o_, outs[0]) for o_ in outs)
+    assert np.array_equal(outs[0][:, :, ::3], before[:, :, ::3])
+    alone = _core.Tile(spec, update, o, i, 1, KEY_A, 1)
+    alone.set_physical_weights(w[1:])
+    alone.update(x[1:], d[1:], 0.1, 0, 2)
+    assert np.array_equal(alone.physical_weights()[0], outs[0][1])
+    twin = TwinTile(spec, update, o, i, r, KEY_A)
+    twin.set_physical_weights(w)
+    twin.update(x, d, 0.1, 0)
+    assert np.array_equal(twin.physical_weights(), outs[0])
+
+
 def test_threads_agree_on_the_parallel_path() -> None:
     # 2·64·300 elements × 20 samples is past the parallel threshold: 1, 2 and 3 threads and
     # the replicas run alone give the same bits.

@@ -100,13 +100,29 @@ pub(super) fn update(
     while start < b {
         let end = (start + chunk).min(b);
         let nb = end - start;
+        // With windows, the columns whose x is nonzero in some sample of the chunk (all of
+        // them: `None`); the others get no pulse, so the windows run on these columns alone.
+        let few = if win > 1 {
+            few_columns(xs, (rr, b, i), start..end)
+        } else {
+            None
+        };
+        let few = few.as_deref();
         let per_row = par.run(work, |par| {
             // Pass 1: per (replica, sample) constants and x trains, in parallel.
             let one = |sc: &mut TrainScratch, t: usize| {
                 let (r, bb) = (t / nb, start + t % nb);
                 let x = row(xs, r * b + bb, i);
                 let d = row(ds, r * b + bb, o);
-                sample_trains(sc, x, d, lr, dw_min, &p, st, (r, bb as u64), win > 1)
+                let at = (r, bb as u64);
+                if let Some(cols) = few {
+                    let xc: Vec<f64> = cols
+                        .iter()
+                        .map(|&j| x.get(j as usize).copied().unwrap_or(0.0))
+                        .collect();
+                    return sample_trains(sc, (&xc, Some(cols)), d, lr, dw_min, &p, st, at, true);
+                }
+                sample_trains(sc, (x, None), d, lr, dw_min, &p, st, at, win > 1)
             };
             let trains: Vec<SampleTrains> =
                 map_indices_with(par, rr * nb, TrainScratch::default, one);
@@ -137,16 +153,26 @@ pub(super) fn update(
                 init,
                 |sc, g0, pblk, cblk, mblk| {
                     let (scratch, n_co, ws) = sc;
+                    if win > 1 {
+                        let ctx = WindowCtx {
+                            pulser: &pulser,
+                            trains,
+                            ds,
+                            shape: (o, b),
+                            samples: start..end,
+                            win,
+                            st,
+                            ideal,
+                        };
+                        let Some(cols) = few else {
+                            return window_group(&ctx, (ws, n_co), g0, i, (pblk, cblk, mblk));
+                        };
+                        return window_group_few(&ctx, (ws, n_co), g0, (i, cols), pblk, cblk, mblk);
+                    }
                     let mut fired = vec![0u64; pblk.len() / i.max(1)];
                     let mut dbits = [0u64; (MAX_DESIRED_BL as usize).div_ceil(64)];
-                    if win > 1 {
-                        ws.load(&pulser, mblk);
-                    }
                     for k in 0..nb {
                         let bb = start + k;
-                        if win > 1 && bb % win == 0 {
-                            ws.start(pblk);
-                        }
                         for (rr, (fired, crow)) in
                             fired.iter_mut().zip(cblk.chunks_mut(i.max(1))).enumerate()
                         {
@@ -177,22 +203,6 @@ pub(super) fn update(
                             let d_pos = dv > 0.0;
                             // Elements of this row within the group.
                             let base = rr * i;
-                            if win > 1 {
-                                *fired += window_row(
-                                    &pulser,
-                                    (ws, n_co),
-                                    tr,
-                                    d_pos,
-                                    dw,
-                                    (base, i),
-                                    ideal,
-                                    pblk,
-                                    crow,
-                                    mblk,
-                                    &mut s,
-                                );
-                                continue;
-                            }
                             // Coincidences per column, in blocks of LANE_BLOCK columns: a
                             // block's noise is drawn in column order (the order `fire` would
                             // draw it in) after the pending trains' noise.
@@ -253,13 +263,6 @@ pub(super) fn update(
                         }
                         // This sample's trains, before the next sample's.
                         pulser.fire_lanes(pblk, mblk, scratch);
-                        if win > 1 && ((bb + 1) % win == 0 || bb + 1 == b) {
-                            let keyed = st.keyed(tag::AGGREGATE, (bb / win) as u64);
-                            for rr in 0..fired.len() {
-                                let (r, rw) = ((g0 + rr) / o, (g0 + rr) % o);
-                                ws.end_row(keyed.open(r, rw as u64), rr * i, i, pblk);
-                            }
-                        }
                     }
                     fired
                 },
@@ -277,6 +280,146 @@ pub(super) fn update(
         }
     }
     Ok(tile.per_replica(&totals))
+}
+
+/// The columns whose x is nonzero in some replica's sample `samples` (ascending), or `None`
+/// when that is every column. Only these columns can have pulses in those samples.
+fn few_columns(
+    xs: &[f64],
+    (rr, b, i): (usize, usize, usize),
+    samples: std::ops::Range<usize>,
+) -> Option<Vec<u32>> {
+    let mut any = vec![false; i];
+    for r in 0..rr {
+        for bb in samples.clone() {
+            for (a, &x) in any.iter_mut().zip(row(xs, r * b + bb, i)) {
+                *a |= x != 0.0;
+            }
+        }
+    }
+    let cols: Vec<u32> = (0..i as u32).filter(|&j| any[j as usize]).collect();
+    (cols.len() < i).then_some(cols)
+}
+
+/// What every row group of a windowed chunk shares (KERNEL_SPEC §5, "Windows of samples").
+struct WindowCtx<'a> {
+    pulser: &'a Pulser,
+    /// The chunk's per-(replica, sample) trains, replica-major.
+    trains: &'a [SampleTrains],
+    ds: &'a [f64],
+    /// Rows o of a replica and samples b of the call.
+    shape: (usize, usize),
+    samples: std::ops::Range<usize>,
+    win: usize,
+    st: Streams,
+    ideal: bool,
+}
+
+/// [`window_group`] on the columns `cols` of the group's rows alone (the others have no pulse
+/// in the chunk, so their states, counters and moments never change): the columns' states,
+/// counters and maps are gathered into rows of `cols.len()`, run, and written back. Their
+/// order is kept, so every stream is drawn as on whole rows: the same values.
+fn window_group_few(
+    ctx: &WindowCtx<'_>,
+    sc: (&mut WindowScratch, &mut Vec<u32>),
+    g0: usize,
+    (i, cols): (usize, &[u32]),
+    pblk: &mut [f64],
+    cblk: &mut [u64],
+    mblk: &[ElemMap],
+) -> Vec<u64> {
+    let rows = pblk.len() / i.max(1);
+    let at = |g: usize, c: u32| g * i + c as usize;
+    let spots: Vec<usize> = (0..rows)
+        .flat_map(|g| cols.iter().map(move |&c| at(g, c)))
+        .collect();
+    let mut p: Vec<f64> = spots
+        .iter()
+        .map(|&t| pblk.get(t).copied().unwrap_or(0.0))
+        .collect();
+    let mut c: Vec<u64> = spots
+        .iter()
+        .map(|&t| cblk.get(t).copied().unwrap_or(0))
+        .collect();
+    let m: Vec<ElemMap> = spots.iter().filter_map(|&t| mblk.get(t).copied()).collect();
+    if m.len() != spots.len() {
+        return vec![0; rows];
+    }
+    let fired = window_group(ctx, sc, g0, cols.len(), (&mut p, &mut c, &m));
+    for ((&t, &pv), &cv) in spots.iter().zip(&p).zip(&c) {
+        if let (Some(ps), Some(cs)) = (pblk.get_mut(t), cblk.get_mut(t)) {
+            (*ps, *cs) = (pv, cv);
+        }
+    }
+    fired
+}
+
+/// A windowed chunk on one group of rows (`i` elements each, from row `g0` of the tile):
+/// per sample each row's d train and [`window_row`], and at each window's end
+/// [`WindowScratch::end_row`]. Returns the pulses fired per row.
+fn window_group(
+    ctx: &WindowCtx<'_>,
+    (ws, n_co): (&mut WindowScratch, &mut Vec<u32>),
+    g0: usize,
+    i: usize,
+    (pblk, cblk, mblk): (&mut [f64], &mut [u64], &[ElemMap]),
+) -> Vec<u64> {
+    let (o, b) = ctx.shape;
+    let nb = ctx.samples.len();
+    let mut fired = vec![0u64; pblk.len() / i.max(1)];
+    let mut dbits = [0u64; (MAX_DESIRED_BL as usize).div_ceil(64)];
+    ws.load(ctx.pulser, mblk);
+    for (k, bb) in ctx.samples.clone().enumerate() {
+        if bb % ctx.win == 0 {
+            ws.start(pblk);
+        }
+        for (rr, (fired, crow)) in fired.iter_mut().zip(cblk.chunks_mut(i.max(1))).enumerate() {
+            let (r, rw) = ((g0 + rr) / o, (g0 + rr) % o);
+            let Some(tr) = ctx.trains.get(r * nb + k) else {
+                continue;
+            };
+            if tr.bl == SKIPPED {
+                continue;
+            }
+            let dv = ctx.ds.get((r * b + bb) * o + rw).copied().unwrap_or(0.0);
+            let pd = snap(tr.a * dv.abs());
+            if pd <= 0.0 {
+                continue;
+            }
+            let Some(ds_keyed) = tr.d_streams else {
+                continue;
+            };
+            let mut s = ds_keyed.open(r, rw as u64);
+            let Some(dw) = dbits.get_mut(..tr.words) else {
+                continue;
+            };
+            dw.fill(0);
+            if !s.bernoulli_bits(pd, tr.bl, dw) {
+                continue;
+            }
+            *fired += window_row(
+                ctx.pulser,
+                (ws, n_co),
+                tr,
+                dv > 0.0,
+                dw,
+                (rr * i, i),
+                ctx.ideal,
+                pblk,
+                crow,
+                mblk,
+                &mut s,
+            );
+        }
+        if (bb + 1) % ctx.win == 0 || bb + 1 == b {
+            let keyed = ctx.st.keyed(tag::AGGREGATE, (bb / ctx.win) as u64);
+            for rr in 0..fired.len() {
+                let (r, rw) = ((g0 + rr) / o, (g0 + rr) % o);
+                ws.end_row(keyed.open(r, rw as u64), rr * i, i, pblk);
+            }
+        }
+    }
+    fired
 }
 
 /// One row's sample in a window of samples (KERNEL_SPEC §5, "Windows of samples"): the
@@ -460,7 +603,7 @@ fn aggregated_block(
 #[allow(clippy::too_many_arguments)]
 fn sample_trains(
     sc: &mut TrainScratch,
-    x: &[f64],
+    (x, subset): (&[f64], Option<&[u32]>),
     d: &[f64],
     lr: f64,
     dw_min: f64,
@@ -513,6 +656,8 @@ fn sample_trains(
     }
     let bl = bl as usize;
     let full_words = bl.div_ceil(64);
+    // The tile column of listed column j (x may be a subset of the row's columns, in order).
+    let column = |j: usize| subset.map_or(j, |c| c.get(j).map_or(j, |&c| c as usize)) as u64;
     // Every column's x train of this sample (and below, every row's d train): one key each.
     let xs = st.keyed(tag::TRAIN_X, sample);
     let mut active = Vec::with_capacity(x.len());
@@ -532,7 +677,7 @@ fn sample_trains(
             let px = snap(bs * xv.abs());
             if px > 0.0 {
                 cols.push((j as u32, xv > 0.0, bernoulli_threshold(px)));
-                row_words.push(xs.row_word(replica, j as u64));
+                row_words.push(xs.row_word(replica, column(j)));
             }
         }
         let n_blocks = bl.div_ceil(4);
@@ -575,7 +720,7 @@ fn sample_trains(
     for (j, &xv) in x.iter().enumerate() {
         let px = snap(bs * xv.abs());
         buf.fill(0);
-        let set = px > 0.0 && xs.open(replica, j as u64).bernoulli_bits(px, bl, &mut buf);
+        let set = px > 0.0 && xs.open(replica, column(j)).bernoulli_bits(px, bl, &mut buf);
         if set || dense {
             active.push((j as u32, xv > 0.0));
             bits.extend_from_slice(&buf);
