@@ -417,7 +417,8 @@ def run_headline(
     Returns
     -------
     dict
-        ``rows``: per entry label, paper, per-replica accuracies (%), mean, SE and seconds;
+        ``rows``: per entry label, paper, per-replica accuracies (%), mean, SE and seconds (and,
+        with a mapping that learns output scales, the final α per layer and replica);
         ``orderings``: per claimed ordering the difference of means, its SE and a verdict;
         ``curves``: per entry the record steps and mean accuracy.
     """
@@ -452,6 +453,13 @@ def run_headline(
             "se": se,
             "seconds": time.perf_counter() - t0,
         }
+        alphas = {  # the learned output scales (mapped layers): per layer, per replica
+            k.removesuffix(".out_scaling_alpha"): np.asarray(v, dtype=float).tolist()
+            for k, v in res.arrays.items()
+            if k.endswith(".out_scaling_alpha")
+        }
+        if alphas:
+            rows[e.label]["out_scaling_alpha"] = alphas
         print(f"  {e.label}: {acc.mean():.2f} ({rows[e.label]['seconds']:.0f} s)", flush=True)
         curve = 100.0 * (1.0 - np.asarray(res.error, dtype=float)).mean(axis=0)
         curves[e.label] = {

@@ -296,6 +296,14 @@ def test_p2_mapping_goes_to_the_analog_entries_only(
     assert seen == {"DigitalSGD": None, "AnalogSGD": p2, "TikiTaka": p2}
     assert out["mapping"] == p2.to_dict()
     assert len(out["rows"]) == 3
+    # the summary records the learned α per layer and replica for the mapped entries only
+    assert "out_scaling_alpha" not in out["rows"]["Digital SGD"]
+    for label, row in out["rows"].items():
+        if "Digital" in label:
+            continue
+        alphas = row["out_scaling_alpha"]
+        assert list(alphas) == [f"layer{k}" for k in range(4)]
+        assert all(np.shape(a) == (2, 1) for a in alphas.values())
 
 
 def test_h8_offsets_residual_puts_the_offsets_on_the_residual_arrays_only(
