@@ -242,6 +242,21 @@ OFFSETS = ("both", "residual")
 """Where H8's reference offsets go: every array, or the residual arrays (A/P) only."""
 
 
+def offset_devices(
+    dev: pt.Device, offsets: str, owner: str = "h8"
+) -> tuple[pt.Device, pt.Device | None]:
+    """W's and the residual arrays' devices for the offset device ``dev`` (None: W's).
+
+    ``"both"``: ``(dev, None)``, the offsets on every array; ``"residual"``:
+    ``(presets.rram_hfo2(), dev)``, W on the preset unchanged and ``dev`` as ``device_residual``.
+    """
+    if offsets not in OFFSETS:
+        raise ParameterError(
+            name="offsets", owner=owner, allowed=f"one of {list(OFFSETS)}", value=offsets
+        )
+    return (dev, None) if offsets == "both" else (presets.rram_hfo2(), dev)
+
+
 def h8(columns: int = 15, model: str = "fcn", offsets: str = "both") -> Headline:
     """TT-v2 < AGAD < E-RIDER (buffered) on the RRAM preset with reference offsets (P3 Table 1).
 
@@ -255,10 +270,7 @@ def h8(columns: int = 15, model: str = "fcn", offsets: str = "both") -> Headline
     examples/p3_offset_grid.py. In the (0, 0.05) cell the two variants build the same tiles.
     """
     _check_model("h8", model)
-    if offsets not in OFFSETS:
-        raise ParameterError(
-            name="offsets", owner="h8", allowed=f"one of {list(OFFSETS)}", value=offsets
-        )
+    offset_devices(presets.rram_hfo2(), offsets)  # checks ``offsets``
     if model == "lenet5":
         paper = {
             (0.0, 0.05): ("75.19±1.0", "90.81±0.2", "93.75±0.1"),
@@ -274,7 +286,7 @@ def h8(columns: int = 15, model: str = "fcn", offsets: str = "both") -> Headline
     for (mean, std), (p_tt, p_agad, p_er) in paper.items():
         dev = dataclasses.replace(presets.rram_hfo2(), reference_mean=mean, reference_std=std)
         # W's and the residual arrays' devices (None: the residual arrays take W's).
-        dev_w, dev_res = (dev, None) if offsets == "both" else (presets.rram_hfo2(), dev)
+        dev_w, dev_res = offset_devices(dev, offsets)
         cell = f"μr {mean} σr {std}"
         labels = (f"{cell} / TT-v2", f"{cell} / AGAD", f"{cell} / E-RIDER")
         # P3: TT-v2 global lr 0.005 (λ_H = transfer_lr 1 × 0.005), momentum 0.1, forget_buffer,

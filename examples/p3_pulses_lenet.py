@@ -1,7 +1,7 @@
 """P3's pulse metric on LeNet-5: pulses per weight to a target accuracy, E-RIDER vs ZS + RL/TT-v2.
 
     python examples/p3_pulses_lenet.py [--epochs 1] [--replicas 3] [--targets 30 50 70]
-        [--two-stage rl ttv2] [--only LABEL ...]
+        [--two-stage rl ttv2] [--only LABEL ...] [--offsets both|residual]
 
 P3's claim (theory.md §6.9): E-RIDER reaches a target accuracy with fewer pulses than zero-shift
 calibration followed by residual-style training, because it needs no calibration pulses. This is
@@ -10,7 +10,11 @@ the network version of examples/erider_vs_zs_pulses.py (least squares), at reduc
 Problem: P3's LeNet-5 on the 5000-image MNIST sample (4000 train / 1000 test, batch 10, 400 steps
 per epoch), all layers analog, aihwkit's default periphery, digital biases at P3's global lr
 0.05; the RRAM HfO₂ preset with P3's reference offsets (μ_r, σ_r) = (0.4, 1.0) by default (the
-hardest cell of examples/nn_headlines.py h8, where calibration matters most).
+hardest cell of examples/nn_headlines.py h8, where calibration matters most). Where the offsets
+go is nn_headlines.py h8's ``--offsets``: ``both`` (default) gives the offset device to W and the
+residual arrays alike; ``residual`` gives it to the residual arrays (E-RIDER's, ZS + RL's and
+TT-v2's P/A, so the zero-shift calibrates the array with the offset) as ``device_residual`` only,
+W on ``presets.rram_hfo2()`` unchanged; the summary and figure names then end in ``_resoff``.
 
 Methods (every one with 15 columns per transfer event, as nn_headlines.py):
 
@@ -50,7 +54,7 @@ from typing import Any
 
 import numpy as np
 from _common import out_dir, print_table, pyplot
-from nn_headlines import FIGURES, STEPS_PER_EPOCH, h8, problem
+from nn_headlines import FIGURES, OFFSETS, STEPS_PER_EPOCH, h8, offset_devices, problem
 
 import pulsetrain as pt
 from pulsetrain.algorithms import Algorithm, ResidualLearning, TwoStage
@@ -75,21 +79,26 @@ def algorithms(
     budgets: tuple[int, ...] = ZS_BUDGETS,
     columns: int = 15,
     two_stage: tuple[str, ...] = ("rl",),
+    offsets: str = "both",
 ) -> dict[str, Algorithm]:
-    """E-RIDER (buffered, as in h8), then ZS N + RL and/or ZS N + TT-v2 for each budget N."""
+    """E-RIDER (buffered, as in h8), then ZS N + RL and/or ZS N + TT-v2 for each budget N.
+
+    ``offsets`` as nn_headlines.h8: ``"both"`` puts the offset device on W and the residual
+    arrays, ``"residual"`` on the residual arrays only (``device_residual``; W on the preset).
+    """
     for kind in two_stage:
         if kind not in TWO_STAGE:
             allowed = f"one of {list(TWO_STAGE)}"
             raise ParameterError(name="two_stage", owner="algorithms", allowed=allowed, value=kind)
     dev = dataclasses.replace(presets.rram_hfo2(), reference_mean=ref[0], reference_std=ref[1])
+    dev_w, dev_res = offset_devices(dev, offsets, "algorithms")
+    devs = {"device": dev_w, "device_residual": dev_res}
     er = _h8_entry(columns, "E-RIDER")
-    out: dict[str, Algorithm] = {
-        "E-RIDER (buffered)": dataclasses.replace(er.algorithm, device=dev)
-    }
+    out: dict[str, Algorithm] = {"E-RIDER (buffered)": dataclasses.replace(er.algorithm, **devs)}
     if "rl" in two_stage:
-        out.update(_zs_rl(dev, budgets, columns))
+        out.update(_zs_rl(devs, budgets, columns))
     if "ttv2" in two_stage:
-        tt = dataclasses.replace(_h8_entry(columns, "TT-v2").algorithm, device=dev)
+        tt = dataclasses.replace(_h8_entry(columns, "TT-v2").algorithm, **devs)
         for n in budgets:
             out[f"ZS {n} + TT-v2"] = dataclasses.replace(
                 tt, zs_pulses=n, zs_mode=ZeroShiftMode.STOCHASTIC
@@ -103,11 +112,13 @@ def bias_lrs(algos: dict[str, Algorithm], columns: int = 15) -> dict[str, float]
     return {k: tt_lr if k.endswith("TT-v2") else GLOBAL_LR for k in algos}
 
 
-def _zs_rl(dev: pt.Device, budgets: tuple[int, ...], columns: int) -> dict[str, Algorithm]:
-    """ZS N + RL for each budget N (N = 0: plain ResidualLearning)."""
+def _zs_rl(
+    devs: dict[str, pt.Device | None], budgets: tuple[int, ...], columns: int
+) -> dict[str, Algorithm]:
+    """ZS N + RL for each budget N (N = 0: plain ResidualLearning); ``devs``: W's and P's."""
     out: dict[str, Algorithm] = {}
     rl: dict[str, Any] = {
-        "device": dev,
+        **devs,
         "lr": 0.5,
         "lr_transfer": GLOBAL_LR,
         "gamma_mix": 0.1,
@@ -260,8 +271,9 @@ def figure(summary: dict[str, Any], tag: str = "") -> str:
     ax.set_xlabel("cumulative pulses per weight (all phases, all tiles), mean over seeds")
     ax.set_ylabel("test accuracy (%), mean over seeds")
     mu, sd = summary.get("ref", (0.4, 1.0))
+    where = " on A/P only" if summary.get("offsets") == "residual" else ""
     ax.set_title(
-        f"P3's pulse metric on LeNet-5 / MNIST sample, RRAM, μ_r {mu} σ_r {sd}", fontsize=9
+        f"P3's pulse metric on LeNet-5 / MNIST sample, RRAM, μ_r {mu} σ_r {sd}{where}", fontsize=9
     )
     ax.legend(fontsize=7)
     FIGURES.mkdir(parents=True, exist_ok=True)
@@ -291,13 +303,23 @@ def main() -> None:
     parser.add_argument(
         "--only", nargs="+", default=None, help="run only the methods whose label contains one"
     )
+    parser.add_argument(
+        "--offsets",
+        choices=list(OFFSETS),
+        default="both",
+        help="reference offsets on W and the residual arrays, or on the residual arrays only",
+    )
     args = parser.parse_args()
     steps = round(args.epochs * STEPS_PER_EPOCH)
+    tag = args.tag + ("_resoff" if args.offsets == "residual" else "")
     prob = dataclasses.replace(
         problem(eval_samples=args.eval_samples, model="lenet5"), bias_lr=GLOBAL_LR
     )
     algos = select(
-        algorithms((args.ref[0], args.ref[1]), two_stage=tuple(args.two_stage)), args.only
+        algorithms(
+            (args.ref[0], args.ref[1]), two_stage=tuple(args.two_stage), offsets=args.offsets
+        ),
+        args.only,
     )
     summary = run_all(
         algos,
@@ -310,13 +332,15 @@ def main() -> None:
         bias_lr=bias_lrs(algos),
     )
     summary["ref"] = args.ref
+    summary["offsets"] = args.offsets
     print(
-        f"\nP3 pulse metric, LeNet-5, RRAM μ_r {args.ref[0]} σ_r {args.ref[1]}: {steps} steps "
+        f"\nP3 pulse metric, LeNet-5, RRAM μ_r {args.ref[0]} σ_r {args.ref[1]} "
+        f"(offsets: {args.offsets}): {steps} steps "
         f"({steps / STEPS_PER_EPOCH:g} epochs), {args.replicas} seeds, {summary['weights']} weights"
     )
     report(summary, args.targets)
-    print(f"figure: {figure(summary, args.tag)}")
-    path = out_dir() / f"p3_pulses_lenet{args.tag}.json"
+    print(f"figure: {figure(summary, tag)}")
+    path = out_dir() / f"p3_pulses_lenet{tag}.json"
     path.write_text(json.dumps(summary, indent=1))
     print(f"summary: {path}")
 

@@ -201,6 +201,45 @@ def test_p3_pulse_metric_zs_ttv2_entries(p3: ModuleType, nn: ModuleType) -> None
     assert row["bias_lr"] == 0.005
 
 
+def test_p3_pulse_metric_offsets_residual(p3: ModuleType, nn: ModuleType) -> None:
+    # --offsets residual (session 10), nn_headlines.py h8's semantics: the offset device goes to
+    # every method's residual array (P/A) as device_residual; W keeps presets.rram_hfo2().
+    offset = dataclasses.replace(presets.rram_hfo2(), reference_mean=0.4, reference_std=1.0)
+    kinds = ("rl", "ttv2")
+    both = p3.algorithms((0.4, 1.0), two_stage=kinds)
+    assert both == p3.algorithms((0.4, 1.0), two_stage=kinds, offsets="both")
+    res = p3.algorithms((0.4, 1.0), two_stage=kinds, offsets="residual")
+    assert list(res) == list(both)
+    assert p3.bias_lrs(res) == p3.bias_lrs(both)
+    for name, algo in res.items():
+        assert (both[name].device, both[name].device_residual) == (offset, None), name
+        assert (algo.device, algo.device_residual) == (presets.rram_hfo2(), offset), name
+        # Nothing else differs from the "both" method.
+        assert dataclasses.replace(
+            both[name], device=presets.rram_hfo2(), device_residual=offset
+        ) == (algo)
+    h8_res = {e.label: e.algorithm for e in nn.h8(model="lenet5", offsets="residual").entries}
+    assert res["E-RIDER (buffered)"] == h8_res["μr 0.4 σr 1.0 / E-RIDER"]
+    assert res["ZS 0 + TT-v2"] == h8_res["μr 0.4 σr 1.0 / TT-v2"]
+    # On the tiles: R − SP of A is N(0.4, 1.0), of W N(0, 0.05) (5σ bounds over n = 256, as the
+    # h8 test); with ZS 1000 the calibration reprograms A's reference and leaves W's alone.
+    prob = LeastSquares(in_size=16, out_size=8, n_samples=16, batch_size=4)
+    offs = {}
+    for name in ("ZS 0 + TT-v2", "ZS 1000 + TT-v2"):
+        root = np.random.SeedSequence(1)
+        state = res[name].start(prob.setup(2, root), root, n_threads=1)
+        offs[name] = [t.reference - t.maps()["symmetric_point"] for t in (state.p, state.w)]
+    a0, w0 = offs["ZS 0 + TT-v2"]
+    for off, (mean, std) in ((a0, (0.4, 1.0)), (w0, (0.0, 0.05))):
+        assert abs(off.mean() - mean) < 5 * std / 16
+        assert abs(off.std() - std) < 5 * std / math.sqrt(2 * off.size)
+    a_zs, w_zs = offs["ZS 1000 + TT-v2"]
+    np.testing.assert_array_equal(w_zs, w0)
+    assert not np.allclose(a_zs, a0)
+    with pytest.raises(ParameterError, match="The 'offsets' parameter of algorithms must be"):
+        p3.algorithms(offsets="w_only")
+
+
 def test_select_keeps_the_named_entries_and_their_orderings(nn: ModuleType) -> None:
     full = nn.h4(model="lenet5")
     one = nn.select(full, ["τ 0.60"])
