@@ -177,29 +177,16 @@ pub(super) fn update(
                             fired.iter_mut().zip(cblk.chunks_mut(i.max(1))).enumerate()
                         {
                             let (r, rw) = ((g0 + rr) / o, (g0 + rr) % o);
-                            let Some(tr) = trains.get(r * nb + k) else {
+                            let at = (r, rw, k, bb);
+                            let Some((tr, dv, mut s)) =
+                                row_d_train(trains, ds, (o, b, nb), at, &mut dbits)
+                            else {
                                 continue;
                             };
-                            if tr.bl == SKIPPED {
-                                continue;
-                            }
-                            let dv = ds.get((r * b + bb) * o + rw).copied().unwrap_or(0.0);
-                            let pd = snap(tr.a * dv.abs());
-                            if pd <= 0.0 {
-                                continue;
-                            }
-                            let Some(ds_keyed) = tr.d_streams else {
-                                continue;
-                            };
-                            let mut s = ds_keyed.open(r, rw as u64);
                             let words = tr.words;
-                            let Some(dw) = dbits.get_mut(..words) else {
+                            let Some(dw) = dbits.get(..words) else {
                                 continue;
                             };
-                            dw.fill(0);
-                            if !s.bernoulli_bits(pd, tr.bl, dw) {
-                                continue;
-                            }
                             let d_pos = dv > 0.0;
                             // Elements of this row within the group.
                             let base = rr * i;
@@ -280,6 +267,32 @@ pub(super) fn update(
         }
     }
     Ok(tile.per_replica(&totals))
+}
+
+/// The d train of row `rw` of replica `r` in sample `bb` (the chunk's `k`-th; `o` rows per
+/// replica, `b` samples in the call, `nb` in the chunk), when it has a bit: the sample's
+/// trains, the row's d and its `UPDATE` stream after the train, whose bits are left in
+/// `dbits[..words]`. `None` for a skipped sample, a zero probability or an empty train.
+fn row_d_train<'t>(
+    trains: &'t [SampleTrains],
+    ds: &[f64],
+    (o, b, nb): (usize, usize, usize),
+    (r, rw, k, bb): (usize, usize, usize, usize),
+    dbits: &mut [u64],
+) -> Option<(&'t SampleTrains, f64, Stream)> {
+    let tr = trains.get(r * nb + k)?;
+    if tr.bl == SKIPPED {
+        return None;
+    }
+    let dv = ds.get((r * b + bb) * o + rw).copied().unwrap_or(0.0);
+    let pd = snap(tr.a * dv.abs());
+    if pd <= 0.0 {
+        return None;
+    }
+    let mut s = tr.d_streams?.open(r, rw as u64);
+    let dw = dbits.get_mut(..tr.words)?;
+    dw.fill(0);
+    s.bernoulli_bits(pd, tr.bl, dw).then_some((tr, dv, s))
 }
 
 /// The columns whose x is nonzero in some replica's sample `samples` (ascending), or `None`
@@ -375,28 +388,14 @@ fn window_group(
         }
         for (rr, (fired, crow)) in fired.iter_mut().zip(cblk.chunks_mut(i.max(1))).enumerate() {
             let (r, rw) = ((g0 + rr) / o, (g0 + rr) % o);
-            let Some(tr) = ctx.trains.get(r * nb + k) else {
+            let at = (r, rw, k, bb);
+            let Some((tr, dv, mut s)) = row_d_train(ctx.trains, ctx.ds, (o, b, nb), at, &mut dbits)
+            else {
                 continue;
             };
-            if tr.bl == SKIPPED {
-                continue;
-            }
-            let dv = ctx.ds.get((r * b + bb) * o + rw).copied().unwrap_or(0.0);
-            let pd = snap(tr.a * dv.abs());
-            if pd <= 0.0 {
-                continue;
-            }
-            let Some(ds_keyed) = tr.d_streams else {
+            let Some(dw) = dbits.get(..tr.words) else {
                 continue;
             };
-            let mut s = ds_keyed.open(r, rw as u64);
-            let Some(dw) = dbits.get_mut(..tr.words) else {
-                continue;
-            };
-            dw.fill(0);
-            if !s.bernoulli_bits(pd, tr.bl, dw) {
-                continue;
-            }
             *fired += window_row(
                 ctx.pulser,
                 (ws, n_co),
