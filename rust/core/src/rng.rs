@@ -52,7 +52,7 @@ pub const TAGS: &[(&str, u64)] = &[
 ];
 
 use crate::par::{for_each_row, Par};
-use crate::simd::{philox_gather, philox_lanes, ziggurat_run};
+use crate::simd::{philox_gather, philox_lanes, philox_nibbles, ziggurat_run};
 
 /// Philox blocks per vectorised refill (one per vector lane).
 pub const PHILOX_LANES: usize = crate::simd::PHILOX_LANES;
@@ -124,6 +124,76 @@ pub fn first_words(key: [u32; 2], row_words: &[u64], n_blocks: usize, out: &mut 
             dst.copy_from_slice(src);
         }
         p += m;
+    }
+}
+
+/// The first `bl` slots (`bl` ≤ 64) of a Bernoulli train on each stream at `row_words` under
+/// `key`: `out[t]` (resized) has bit k set when word k of `Stream::with_key(key, row_words[t],
+/// 0)` is below `thresholds[t]`, i.e. `bits_below(&words[..bl], thresholds[t])` on the
+/// stream's [`first_words`]. The streams' first ⌈bl/4⌉ blocks are computed [`PHILOX_LANES`]
+/// at a time across the rows and compared in the vector lanes (`philox_nibbles`), so no word
+/// is stored. Rows beyond the shorter of `row_words` and `thresholds` are ignored. Never
+/// panics.
+pub fn first_bits(
+    key: [u32; 2],
+    row_words: &[u64],
+    thresholds: &[u64],
+    bl: usize,
+    out: &mut Vec<u64>,
+) {
+    let n = row_words.len().min(thresholds.len());
+    out.clear();
+    out.resize(n, 0);
+    let bl = bl.min(64);
+    if bl == 0 {
+        return;
+    }
+    let n_blocks = bl.div_ceil(4);
+    let total = n * n_blocks;
+    let (mut blocks, mut rows, mut ts) = (
+        [0u64; PHILOX_LANES],
+        [0u64; PHILOX_LANES],
+        [0u64; PHILOX_LANES],
+    );
+    let mut nibbles = [0u8; PHILOX_LANES];
+    // Train t, block b of the next lane (lane p of the whole run: t = p / n_blocks).
+    let (mut t, mut b) = (0usize, 0usize);
+    let mut p = 0;
+    while p < total {
+        let m = (total - p).min(PHILOX_LANES);
+        let (t0, b0) = (t, b);
+        // Lanes past the end keep their last values (computed, never used).
+        for ((blk, row), th) in blocks.iter_mut().zip(&mut rows).zip(&mut ts).take(m) {
+            (*blk, *row) = (b as u64, row_words.get(t).copied().unwrap_or(0));
+            *th = thresholds.get(t).copied().unwrap_or(0);
+            b += 1;
+            if b == n_blocks {
+                (t, b) = (t + 1, 0);
+            }
+        }
+        philox_nibbles(&blocks, &rows, key, &ts, &mut nibbles);
+        // Each train's bits gathered in a register, stored once it is complete (or the call
+        // ends: a train split over two calls is finished by the next).
+        let (mut t, mut b) = (t0, b0);
+        let mut acc = out.get(t).copied().unwrap_or(0);
+        for &x in nibbles.iter().take(m) {
+            acc |= u64::from(x) << (4 * b);
+            b += 1;
+            if b == n_blocks {
+                if let Some(o) = out.get_mut(t) {
+                    *o = acc;
+                }
+                (t, b, acc) = (t + 1, 0, 0);
+            }
+        }
+        if let Some(o) = out.get_mut(t).filter(|_| b > 0) {
+            *o = acc;
+        }
+        p += m;
+    }
+    let mask = u64::MAX >> (64 - bl);
+    for o in out.iter_mut() {
+        *o &= mask;
     }
 }
 
@@ -619,6 +689,42 @@ mod tests {
                 let mut s = Stream::with_key(key, *r, 0);
                 for &w in chunk {
                     assert_eq!(w, s.next_u32(), "row word {r:#x}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn first_bits_are_bits_below_of_the_first_words() {
+        let key = [0x0bad_cafe, 0x1234_5678];
+        let mut s = Stream::open([5, 6], 0, 0, 0, 0, 0);
+        for n_rows in [0usize, 1, 3, 4, 5, 17, 40] {
+            let rows: Vec<u64> = (0..n_rows as u64)
+                .map(|j| (j << 32) | (j * 31 + 2))
+                .collect();
+            let thresholds: Vec<u64> = (0..n_rows)
+                .map(|j| match j % 6 {
+                    0 => 0,
+                    1 => 1 << 32,
+                    2 => u64::MAX,
+                    3 => 1 << 31,
+                    _ => u64::from(s.next_u32()),
+                })
+                .collect();
+            for bl in [0usize, 1, 2, 3, 4, 5, 7, 8, 9, 16, 31, 32, 33, 63, 64] {
+                let n_blocks = bl.div_ceil(4).max(1);
+                let mut words = Vec::new();
+                first_words(key, &rows, n_blocks, &mut words);
+                let mut got = vec![7u64; 3];
+                first_bits(key, &rows, &thresholds, bl, &mut got);
+                assert_eq!(got.len(), n_rows);
+                for (t, (w, &th)) in words
+                    .chunks_exact(4 * n_blocks)
+                    .zip(&thresholds)
+                    .enumerate()
+                {
+                    let want = bits_below(w.get(..bl).unwrap_or(w), th);
+                    assert_eq!(got[t], want, "rows {n_rows}, bl {bl}, train {t}");
                 }
             }
         }

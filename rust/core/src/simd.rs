@@ -159,6 +159,17 @@ pub(crate) const PHILOX_LANES: usize = 16;
 /// integer operations, so every target gives the same bits. Inlined into each dispatched copy.
 #[inline(always)]
 fn philox_rounds(c: [[u64; PHILOX_LANES]; 4], key: [u32; 2], out: &mut [u32; 4 * PHILOX_LANES]) {
+    let [c0, c1, c2, c3] = philox_core(c, key);
+    let words = c0.iter().zip(&c1).zip(&c2).zip(&c3);
+    for (o, (((a, b), c), d)) in out.chunks_exact_mut(4).zip(words) {
+        o.copy_from_slice(&[*a as u32, *b as u32, *c as u32, *d as u32]);
+    }
+}
+
+/// The ten rounds of [`philox_rounds`], the result left in the lanes: word `w` of block `j`
+/// is `out[w][j]` (below 2³², as every lane is masked or a xor of 32-bit values).
+#[inline(always)]
+fn philox_core(c: [[u64; PHILOX_LANES]; 4], key: [u32; 2]) -> [[u64; PHILOX_LANES]; 4] {
     const LO: u64 = 0xFFFF_FFFF;
     let m0 = u64::from(crate::rng::PHILOX_M32_0);
     let m1 = u64::from(crate::rng::PHILOX_M32_1);
@@ -177,10 +188,27 @@ fn philox_rounds(c: [[u64; PHILOX_LANES]; 4], key: [u32; 2], out: &mut [u32; 4 *
             (*a, *b, *c, *d) = ((p1 >> 32) ^ *b ^ k0, p1 & LO, (p0 >> 32) ^ *d ^ k1, p0 & LO);
         }
     }
-    let words = c0.iter().zip(&c1).zip(&c2).zip(&c3);
-    for (o, (((a, b), c), d)) in out.chunks_exact_mut(4).zip(words) {
-        o.copy_from_slice(&[*a as u32, *b as u32, *c as u32, *d as u32]);
+    [c0, c1, c2, c3]
+}
+
+/// The counters of [`philox_gather`]: lane `j` is `[lo(blocks[j]), hi(blocks[j]), lo(rows[j]),
+/// hi(rows[j])]`.
+#[inline(always)]
+fn gather_counters(
+    blocks: &[u64; PHILOX_LANES],
+    rows: &[u64; PHILOX_LANES],
+) -> [[u64; PHILOX_LANES]; 4] {
+    const LO: u64 = 0xFFFF_FFFF;
+    let (mut c0, mut c1) = ([0u64; PHILOX_LANES], [0u64; PHILOX_LANES]);
+    let (mut c2, mut c3) = ([0u64; PHILOX_LANES], [0u64; PHILOX_LANES]);
+    for (j, (&b, &r)) in blocks.iter().zip(rows).enumerate() {
+        if let (Some(a0), Some(a1), Some(a2), Some(a3)) =
+            (c0.get_mut(j), c1.get_mut(j), c2.get_mut(j), c3.get_mut(j))
+        {
+            (*a0, *a1, *a2, *a3) = (b & LO, b >> 32, r & LO, r >> 32);
+        }
     }
+    [c0, c1, c2, c3]
 }
 
 dispatched! {
@@ -217,17 +245,34 @@ dispatched! {
             out: &mut [u32; 4 * PHILOX_LANES],
         )
     {
-        const LO: u64 = 0xFFFF_FFFF;
-        let (mut c0, mut c1) = ([0u64; PHILOX_LANES], [0u64; PHILOX_LANES]);
-        let (mut c2, mut c3) = ([0u64; PHILOX_LANES], [0u64; PHILOX_LANES]);
-        for (j, (&b, &r)) in blocks.iter().zip(rows).enumerate() {
-            if let (Some(a0), Some(a1), Some(a2), Some(a3)) =
-                (c0.get_mut(j), c1.get_mut(j), c2.get_mut(j), c3.get_mut(j))
-            {
-                (*a0, *a1, *a2, *a3) = (b & LO, b >> 32, r & LO, r >> 32);
-            }
+        philox_rounds(gather_counters(blocks, rows), key, out);
+    }
+}
+
+dispatched! {
+    /// The blocks of [`philox_gather`] compared with a threshold per lane, the words never
+    /// stored: bit `w` of `out[j]` is `word w of block j < thresholds[j]` (as u64, so a
+    /// threshold of 2³² or more sets every bit), i.e. four slots of a Bernoulli train as
+    /// [`crate::rng::bits_below`] sets them. Exact integer operations only: the same bits on
+    /// every target. Never panics.
+    fn philox_nibbles / philox_nibbles_scalar /
+        [philox_nibbles_avx512, philox_nibbles_avx2, philox_nibbles_popcnt]
+        (
+            blocks: &[u64; PHILOX_LANES],
+            rows: &[u64; PHILOX_LANES],
+            key: [u32; 2],
+            thresholds: &[u64; PHILOX_LANES],
+            out: &mut [u8; PHILOX_LANES],
+        )
+    {
+        let [c0, c1, c2, c3] = philox_core(gather_counters(blocks, rows), key);
+        for j in 0..PHILOX_LANES {
+            let t = thresholds[j];
+            out[j] = u8::from(c0[j] < t)
+                | (u8::from(c1[j] < t) << 1)
+                | (u8::from(c2[j] < t) << 2)
+                | (u8::from(c3[j] < t) << 3);
         }
-        philox_rounds([c0, c1, c2, c3], key, out);
     }
 }
 
@@ -563,6 +608,52 @@ mod tests {
         ] {
             let mut got = [0u32; 4 * PHILOX_LANES];
             f(&blocks, &rows, key, &mut got);
+            assert_eq!(got, want, "{name}");
+        }
+    }
+
+    #[test]
+    fn every_target_compares_the_same_gathered_blocks() {
+        type Nibbles = fn(
+            &[u64; PHILOX_LANES],
+            &[u64; PHILOX_LANES],
+            [u32; 2],
+            &[u64; PHILOX_LANES],
+            &mut [u8; PHILOX_LANES],
+        );
+        let key = [0x1357_9bdf, 0x2468_ace0];
+        let blocks: [u64; PHILOX_LANES] =
+            std::array::from_fn(|j| [0, 1, 7, 0xFFFF_FFFF, u64::MAX][j % 5]);
+        let rows: [u64; PHILOX_LANES] =
+            std::array::from_fn(|j| ((j as u64) << 32) | (j as u64 * 89));
+        let mut words = [0u32; 4 * PHILOX_LANES];
+        philox_gather_scalar(&blocks, &rows, key, &mut words);
+        // Thresholds at, just above and around the words themselves, and the extremes.
+        let thresholds: [u64; PHILOX_LANES] = std::array::from_fn(|j| match j % 4 {
+            0 => u64::from(words[4 * j + 1]),
+            1 => u64::from(words[4 * j + 2]) + 1,
+            2 => [0, 1 << 32, u64::MAX, 1 << 31][j % 3],
+            _ => u64::from(words[4 * j]) + 1,
+        });
+        let mut want = [0u8; PHILOX_LANES];
+        for (j, w) in want.iter_mut().enumerate() {
+            for c in 0..4 {
+                *w |= u8::from(u64::from(words[4 * j + c]) < thresholds[j]) << c;
+            }
+        }
+        assert!(
+            want.iter().any(|&w| w != 0 && w != 15),
+            "the test needs mixed nibbles"
+        );
+        for (name, f) in [
+            ("dispatched", philox_nibbles as Nibbles),
+            ("scalar", philox_nibbles_scalar),
+            ("avx512", philox_nibbles_avx512),
+            ("avx2", philox_nibbles_avx2),
+            ("popcnt", philox_nibbles_popcnt),
+        ] {
+            let mut got = [0u8; PHILOX_LANES];
+            f(&blocks, &rows, key, &thresholds, &mut got);
             assert_eq!(got, want, "{name}");
         }
     }

@@ -6,7 +6,7 @@ use crate::error::CoreError;
 use crate::family::Family;
 use crate::par::{map_indices_with, map_row_blocks_with, row, Par};
 use crate::pulse::{clip, snap, Aggregated, Lane, LaneScratch, Pulser, WindowScratch, LANE_BLOCK};
-use crate::rng::{bernoulli_threshold, bits_below, first_words, tag, Stream};
+use crate::rng::{bernoulli_threshold, first_bits, tag, Stream};
 use crate::simd;
 use crate::spec::{StochasticParams, MAX_DESIRED_BL};
 use crate::tile::{Interrupt, Keyed, Phase, Streams, Tile, UpdateStats};
@@ -19,11 +19,12 @@ const TRAIN_WORDS_PER_CHUNK: usize = 1 << 22;
 /// Buffers of [`sample_trains`] reused from one sample to the next (per rayon task).
 #[derive(Default)]
 struct TrainScratch {
-    /// Columns with a positive bit probability: (column, sign of x, Bernoulli threshold).
-    cols: Vec<(u32, bool, u64)>,
-    /// Their streams' row words, and the first words of those streams.
+    /// Columns with a positive bit probability: (column, sign of x); their streams' row words,
+    /// their Bernoulli thresholds, and their trains' bits.
+    cols: Vec<(u32, bool)>,
     row_words: Vec<u64>,
-    words: Vec<u32>,
+    thresholds: Vec<u64>,
+    bits: Vec<u64>,
 }
 
 /// Per-sample constants of the stochastic pulse update.
@@ -662,28 +663,29 @@ fn sample_trains(
     let mut active = Vec::with_capacity(x.len());
     let mut bits = Vec::with_capacity(x.len() * full_words);
     if bl <= 64 {
-        // One word per train: the trains' words computed for all columns at once
-        // (`first_words`, the streams' first blocks across the columns, none computed in
-        // vain), then each train's bits as `Stream::bernoulli_bits` sets them.
+        // One word per train: the trains' bits computed for all columns at once
+        // (`first_bits`: the streams' first blocks across the columns, none computed in vain,
+        // compared in the vector lanes), each as `Stream::bernoulli_bits` sets it.
         let TrainScratch {
             cols,
             row_words,
-            words,
+            thresholds,
+            bits: col_bits,
         } = sc;
         cols.clear();
         row_words.clear();
+        thresholds.clear();
         for (j, &xv) in x.iter().enumerate() {
             let px = snap(bs * xv.abs());
             if px > 0.0 {
-                cols.push((j as u32, xv > 0.0, bernoulli_threshold(px)));
+                cols.push((j as u32, xv > 0.0));
                 row_words.push(xs.row_word(replica, column(j)));
+                thresholds.push(bernoulli_threshold(px));
             }
         }
-        let n_blocks = bl.div_ceil(4);
-        first_words(xs.key(), row_words, n_blocks, words);
+        first_bits(xs.key(), row_words, thresholds, bl, col_bits);
         let mut next = 0usize;
-        for (&(j, pos, threshold), w) in cols.iter().zip(words.chunks_exact(4 * n_blocks)) {
-            let acc = bits_below(w.get(..bl).unwrap_or(w), threshold);
+        for (&(j, pos), &acc) in cols.iter().zip(col_bits.iter()) {
             if dense {
                 // The empty columns before this one, then this one even if empty.
                 for (k, &xv) in x.iter().enumerate().take(j as usize).skip(next) {
