@@ -141,60 +141,78 @@ pub fn first_bits(
     bl: usize,
     out: &mut Vec<u64>,
 ) {
+    first_bits_each(key, row_words, thresholds, |_| bl, out);
+}
+
+/// [`first_bits`] with a train length per row: row `t`'s train has `bl(t)` slots (at most 64;
+/// none for 0). Never panics.
+pub fn first_bits_each(
+    key: [u32; 2],
+    row_words: &[u64],
+    thresholds: &[u64],
+    bl: impl Fn(usize) -> usize,
+    out: &mut Vec<u64>,
+) {
     let n = row_words.len().min(thresholds.len());
     out.clear();
     out.resize(n, 0);
-    let bl = bl.min(64);
-    if bl == 0 {
-        return;
-    }
-    let n_blocks = bl.div_ceil(4);
-    let total = n * n_blocks;
+    let slots = |t: usize| bl(t).min(64);
+    // Every (train, block) pair in order: train t takes its first ⌈bl(t)/4⌉ blocks.
+    let mut lanes = (0..n).flat_map(|t| (0..slots(t).div_ceil(4)).map(move |b| (t, b)));
     let (mut blocks, mut rows, mut ts) = (
         [0u64; PHILOX_LANES],
         [0u64; PHILOX_LANES],
         [0u64; PHILOX_LANES],
     );
+    let mut who = [(0usize, 0usize); PHILOX_LANES];
     let mut nibbles = [0u8; PHILOX_LANES];
-    // Train t, block b of the next lane (lane p of the whole run: t = p / n_blocks).
-    let (mut t, mut b) = (0usize, 0usize);
-    let mut p = 0;
-    while p < total {
-        let m = (total - p).min(PHILOX_LANES);
-        let (t0, b0) = (t, b);
+    loop {
         // Lanes past the end keep their last values (computed, never used).
-        for ((blk, row), th) in blocks.iter_mut().zip(&mut rows).zip(&mut ts).take(m) {
+        let mut m = 0;
+        for (((blk, row), th), w) in blocks.iter_mut().zip(&mut rows).zip(&mut ts).zip(&mut who) {
+            let Some((t, b)) = lanes.next() else {
+                break;
+            };
             (*blk, *row) = (b as u64, row_words.get(t).copied().unwrap_or(0));
-            *th = thresholds.get(t).copied().unwrap_or(0);
-            b += 1;
-            if b == n_blocks {
-                (t, b) = (t + 1, 0);
-            }
+            (*th, *w) = (thresholds.get(t).copied().unwrap_or(0), (t, b));
+            m += 1;
+        }
+        if m == 0 {
+            break;
         }
         philox_nibbles(&blocks, &rows, key, &ts, &mut nibbles);
-        // Each train's bits gathered in a register, stored once it is complete (or the call
-        // ends: a train split over two calls is finished by the next).
-        let (mut t, mut b) = (t0, b0);
-        let mut acc = out.get(t).copied().unwrap_or(0);
-        for &x in nibbles.iter().take(m) {
-            acc |= u64::from(x) << (4 * b);
-            b += 1;
-            if b == n_blocks {
-                if let Some(o) = out.get_mut(t) {
+        // Each train's bits gathered in a register and stored when the next train begins
+        // (a read-modify-write of memory per block would chain every block on the previous).
+        let mut cur = who[0].0;
+        let mut acc = out.get(cur).copied().unwrap_or(0);
+        for (&x, &(t, b)) in nibbles.iter().zip(&who).take(m) {
+            if t != cur {
+                if let Some(o) = out.get_mut(cur) {
                     *o = acc;
                 }
-                (t, b, acc) = (t + 1, 0, 0);
+                (cur, acc) = (t, out.get(t).copied().unwrap_or(0));
             }
+            acc |= u64::from(x) << (4 * b);
         }
-        if let Some(o) = out.get_mut(t).filter(|_| b > 0) {
+        if let Some(o) = out.get_mut(cur) {
             *o = acc;
         }
-        p += m;
     }
-    let mask = u64::MAX >> (64 - bl);
-    for o in out.iter_mut() {
-        *o &= mask;
+    for (t, o) in out.iter_mut().enumerate() {
+        let k = slots(t);
+        *o &= if k == 0 { 0 } else { u64::MAX >> (64 - k) };
     }
+}
+
+/// The stream `Stream::with_key(key, row_word, 0)` after `words` of its words were drawn:
+/// block `words / 4`, its first `words % 4` words skipped. The same values follow. Never
+/// panics.
+pub fn stream_at_word(key: [u32; 2], row_word: u64, words: u64) -> Stream {
+    let mut s = Stream::with_key(key, row_word, words / 4);
+    for _ in 0..words % 4 {
+        s.next_u32();
+    }
+    s
 }
 
 /// Words per bulk refill: [`PHILOX_LANES`] blocks of four.
@@ -726,6 +744,37 @@ mod tests {
                     let want = bits_below(w.get(..bl).unwrap_or(w), th);
                     assert_eq!(got[t], want, "rows {n_rows}, bl {bl}, train {t}");
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn first_bits_each_takes_each_rows_length() {
+        let key = [0x5eed_0001, 0x0000_beef];
+        let rows: Vec<u64> = (0..23u64).map(|j| (j << 32) | (j * 7 + 1)).collect();
+        let thresholds: Vec<u64> = (0..23u64).map(|j| (j * 0x0b00_0000) % (1 << 33)).collect();
+        let bl = |t: usize| [31usize, 0, 1, 64, 5, 70, 8][t % 7];
+        let mut got = Vec::new();
+        first_bits_each(key, &rows, &thresholds, bl, &mut got);
+        for (t, (&r, &th)) in rows.iter().zip(&thresholds).enumerate() {
+            let mut one = Vec::new();
+            first_bits(key, &[r], &[th], bl(t), &mut one);
+            assert_eq!(got[t], one[0], "row {t}");
+        }
+        assert!(got.iter().any(|&g| g != 0));
+    }
+
+    #[test]
+    fn a_stream_at_a_word_continues_the_stream() {
+        let key = [0x0123_4567, 0x89ab_cdef];
+        for words in [0u64, 1, 3, 4, 5, 31, 32, 63, 64, 65, 130] {
+            let mut a = Stream::with_key(key, 77, 0);
+            for _ in 0..words {
+                a.next_u32();
+            }
+            let mut b = stream_at_word(key, 77, words);
+            for k in 0..150 {
+                assert_eq!(a.next_u32(), b.next_u32(), "after {words} words, word {k}");
             }
         }
     }

@@ -216,6 +216,12 @@ impl Keyed {
         Stream::with_key(self.key, self.row_word(r, row), 0)
     }
 
+    /// [`Keyed::open`] after `words` of the stream's words were drawn
+    /// ([`crate::rng::stream_at_word`]).
+    pub(crate) fn open_at(&self, r: usize, row: u64, words: u64) -> Stream {
+        crate::rng::stream_at_word(self.key, self.row_word(r, row), words)
+    }
+
     /// The Philox key of these streams.
     pub(crate) fn key(&self) -> [u32; 2] {
         self.key

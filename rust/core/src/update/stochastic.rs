@@ -6,7 +6,7 @@ use crate::error::CoreError;
 use crate::family::Family;
 use crate::par::{map_indices_with, map_row_blocks_with, row, Par};
 use crate::pulse::{clip, snap, Aggregated, Lane, LaneScratch, Pulser, WindowScratch, LANE_BLOCK};
-use crate::rng::{bernoulli_threshold, first_bits, tag, Stream};
+use crate::rng::{bernoulli_threshold, first_bits, first_bits_each, tag, Stream};
 use crate::simd;
 use crate::spec::{StochasticParams, MAX_DESIRED_BL};
 use crate::tile::{Interrupt, Keyed, Phase, Streams, Tile, UpdateStats};
@@ -329,6 +329,116 @@ struct WindowCtx<'a> {
     ideal: bool,
 }
 
+/// One row's d train in [`ShortTrains`].
+enum Short<'t> {
+    /// No slot set (or nothing to draw): the row has no pulse in this sample.
+    Empty,
+    /// The train's slots in one word, and the row's streams (keyed by the sample).
+    Bits(&'t SampleTrains, u64, Keyed),
+}
+
+/// The d trains of at most 64 slots of a group's rows in one sample, drawn together across
+/// the rows (`first_bits_each`: the streams' first blocks computed in the vector lanes and
+/// compared there) instead of one stream refill per row; each row's stream is opened after
+/// its train only if the row needs it ([`window_row`]). Rows with longer trains are left to
+/// [`row_d_train`]. The same slots as `Stream::bernoulli_bits` sets, and the same stream after.
+#[derive(Default)]
+struct ShortTrains {
+    /// Per row of the group: index into the drawn trains, `EMPTY` (no train) or `LONG`.
+    at: Vec<usize>,
+    row_words: Vec<u64>,
+    thresholds: Vec<u64>,
+    bls: Vec<usize>,
+    bits: Vec<u64>,
+    keyed: Option<Keyed>,
+    trains: Vec<usize>,
+}
+
+impl ShortTrains {
+    const EMPTY: usize = usize::MAX;
+    const LONG: usize = usize::MAX - 1;
+
+    /// Draws the one-word d trains of rows `g0..g0 + rows` in the chunk's `k`-th sample `bb`.
+    fn draw(&mut self, ctx: &WindowCtx<'_>, (g0, rows): (usize, usize), (k, bb): (usize, usize)) {
+        let (o, b) = ctx.shape;
+        let nb = ctx.samples.len();
+        self.at.clear();
+        self.row_words.clear();
+        self.thresholds.clear();
+        self.bls.clear();
+        self.trains.clear();
+        // Every replica's d streams of a sample share one key (`Streams::keyed`): the first
+        // row's. A group of one row gains nothing (its blocks fill half the lanes, as a
+        // refill's do), so it is left to `row_d_train`.
+        let first = (0..rows).find_map(|rr| {
+            let r = (g0 + rr) / o;
+            ctx.trains.get(r * nb + k).and_then(|tr| tr.d_streams)
+        });
+        self.keyed = first;
+        let Some(keyed) = first.filter(|_| rows >= 2) else {
+            self.at.resize(rows, Self::LONG);
+            self.bits.clear();
+            return;
+        };
+        for rr in 0..rows {
+            let (r, rw) = ((g0 + rr) / o, (g0 + rr) % o);
+            let Some(tr) = ctx.trains.get(r * nb + k) else {
+                self.at.push(Self::EMPTY);
+                continue;
+            };
+            if tr.bl == SKIPPED {
+                self.at.push(Self::EMPTY);
+                continue;
+            }
+            let same_key = tr.d_streams.is_some_and(|d| d.key() == keyed.key());
+            if tr.bl > 64 || !same_key {
+                self.at.push(Self::LONG);
+                continue;
+            }
+            let dv = ctx.ds.get((r * b + bb) * o + rw).copied().unwrap_or(0.0);
+            let pd = snap(tr.a * dv.abs());
+            if pd <= 0.0 {
+                self.at.push(Self::EMPTY);
+                continue;
+            }
+            self.at.push(self.row_words.len());
+            self.row_words.push(keyed.row_word(r, rw as u64));
+            self.thresholds.push(bernoulli_threshold(pd));
+            self.bls.push(tr.bl);
+            self.trains.push(r * nb + k);
+        }
+        let bls = &self.bls;
+        let bl = |t: usize| bls.get(t).copied().unwrap_or(0);
+        first_bits_each(
+            keyed.key(),
+            &self.row_words,
+            &self.thresholds,
+            bl,
+            &mut self.bits,
+        );
+    }
+
+    /// Row `rr`'s train: `None` for a row left to [`row_d_train`].
+    fn get<'t>(&self, rr: usize, trains: &'t [SampleTrains]) -> Option<Short<'t>> {
+        let at = *self.at.get(rr)?;
+        if at == Self::LONG {
+            return None;
+        }
+        if at == Self::EMPTY {
+            return Some(Short::Empty);
+        }
+        let (Some(&bits), Some(&t), Some(keyed)) =
+            (self.bits.get(at), self.trains.get(at), self.keyed)
+        else {
+            return Some(Short::Empty);
+        };
+        match trains.get(t) {
+            Some(tr) if bits != 0 => Some(Short::Bits(tr, bits, keyed)),
+            _ => Some(Short::Empty),
+        }
+    }
+}
+
 /// [`window_group`] on the columns `cols` of the group's rows alone (the others have no pulse
 /// in the chunk, so their states, counters and moments never change): the columns' states,
 /// counters and maps are gathered into rows of `cols.len()`, run, and written back. Their
@@ -380,36 +490,61 @@ fn window_group(
 ) -> Vec<u64> {
     let (o, b) = ctx.shape;
     let nb = ctx.samples.len();
-    let mut fired = vec![0u64; pblk.len() / i.max(1)];
+    let rows = pblk.len() / i.max(1);
+    let mut fired = vec![0u64; rows];
     let mut dbits = [0u64; (MAX_DESIRED_BL as usize).div_ceil(64)];
+    let mut short = ShortTrains::default();
     ws.load(ctx.pulser, mblk);
     for (k, bb) in ctx.samples.clone().enumerate() {
         if bb % ctx.win == 0 {
             ws.start(pblk);
         }
+        // The d trains of one word, of all the group's rows at once.
+        short.draw(ctx, (g0, rows), (k, bb));
         for (rr, (fired, crow)) in fired.iter_mut().zip(cblk.chunks_mut(i.max(1))).enumerate() {
             let (r, rw) = ((g0 + rr) / o, (g0 + rr) % o);
-            let at = (r, rw, k, bb);
-            let Some((tr, dv, mut s)) = row_d_train(ctx.trains, ctx.ds, (o, b, nb), at, &mut dbits)
-            else {
-                continue;
+            let dv = ctx.ds.get((r * b + bb) * o + rw).copied().unwrap_or(0.0);
+            let (d_pos, span, sink) = (dv > 0.0, (rr * i, i), (&mut *pblk, crow, mblk));
+            let n = match short.get(rr, ctx.trains) {
+                Some(Short::Empty) => continue,
+                Some(Short::Bits(tr, bits, keyed)) => {
+                    let open = || keyed.open_at(r, rw as u64, tr.bl as u64);
+                    window_row(
+                        ctx.pulser,
+                        (ws, n_co),
+                        tr,
+                        d_pos,
+                        &[bits],
+                        span,
+                        ctx.ideal,
+                        sink,
+                        open,
+                    )
+                }
+                None => {
+                    let at = (r, rw, k, bb);
+                    let Some((tr, _, s)) =
+                        row_d_train(ctx.trains, ctx.ds, (o, b, nb), at, &mut dbits)
+                    else {
+                        continue;
+                    };
+                    let Some(dw) = dbits.get(..tr.words) else {
+                        continue;
+                    };
+                    window_row(
+                        ctx.pulser,
+                        (ws, n_co),
+                        tr,
+                        d_pos,
+                        dw,
+                        span,
+                        ctx.ideal,
+                        sink,
+                        || s,
+                    )
+                }
             };
-            let Some(dw) = dbits.get(..tr.words) else {
-                continue;
-            };
-            *fired += window_row(
-                ctx.pulser,
-                (ws, n_co),
-                tr,
-                dv > 0.0,
-                dw,
-                (rr * i, i),
-                ctx.ideal,
-                pblk,
-                crow,
-                mblk,
-                &mut s,
-            );
+            *fired += n;
         }
         if (bb + 1) % ctx.win == 0 || bb + 1 == b {
             let keyed = ctx.st.keyed(tag::AGGREGATE, (bb / ctx.win) as u64);
@@ -426,7 +561,8 @@ fn window_group(
 /// coincidences per column, the moments of every element with pulses advanced together, and
 /// the trains that leave the guard band fired pulse by pulse in column order (each from the
 /// element's exact state: its in-flight moments first take one normal, then the train its n),
-/// from `s` after the d train. Adds the pulses to the counters and returns them.
+/// from the row's stream after the d train (`open()`, called only then). Adds the pulses to
+/// the counters and returns them.
 #[allow(clippy::too_many_arguments)]
 fn window_row(
     pulser: &Pulser,
@@ -436,10 +572,8 @@ fn window_row(
     dw: &[u64],
     (base, i): (usize, usize),
     ideal: bool,
-    prow: &mut [f64],
-    crow: &mut [u64],
-    mrow: &[ElemMap],
-    s: &mut Stream,
+    (prow, crow, mrow): (&mut [f64], &mut [u64], &[ElemMap]),
+    open: impl FnOnce() -> Stream,
 ) -> u64 {
     ws.clear_row(i);
     let (mut total, mut longest) = (0u64, 0u32);
@@ -487,6 +621,9 @@ fn window_row(
     if ws.advance_row(ideal, base, bits) == 0 {
         return total;
     }
+    // The row's stream after its d train, opened only now: few rows have a train that left
+    // the guard band.
+    let s = &mut open();
     for c in 0..i {
         if !ws.fail.get(c).copied().unwrap_or(false) {
             continue;
