@@ -57,6 +57,9 @@ use crate::simd::{philox_gather, philox_lanes, philox_nibbles, ziggurat_run};
 /// Philox blocks per vectorised refill (one per vector lane).
 pub const PHILOX_LANES: usize = crate::simd::PHILOX_LANES;
 
+/// Blocks per call of the vectorised compare of [`first_bits`].
+const NIBBLE_LANES: usize = crate::simd::NIBBLE_LANES;
+
 /// Philox4x32 multipliers and Weyl key increments (Random123 `philox.h`).
 pub const PHILOX_M32_0: u32 = 0xD251_1F53;
 /// Second multiplier.
@@ -130,7 +133,7 @@ pub fn first_words(key: [u32; 2], row_words: &[u64], n_blocks: usize, out: &mut 
 /// The first `bl` slots (`bl` ≤ 64) of a Bernoulli train on each stream at `row_words` under
 /// `key`: `out[t]` (resized) has bit k set when word k of `Stream::with_key(key, row_words[t],
 /// 0)` is below `thresholds[t]`, i.e. `bits_below(&words[..bl], thresholds[t])` on the
-/// stream's [`first_words`]. The streams' first ⌈bl/4⌉ blocks are computed [`PHILOX_LANES`]
+/// stream's [`first_words`]. The streams' first ⌈bl/4⌉ blocks are computed [`NIBBLE_LANES`]
 /// at a time across the rows and compared in the vector lanes (`philox_nibbles`), so no word
 /// is stored. Rows beyond the shorter of `row_words` and `thresholds` are ignored. Never
 /// panics.
@@ -160,12 +163,12 @@ pub fn first_bits_each(
     // Every (train, block) pair in order: train t takes its first ⌈bl(t)/4⌉ blocks.
     let mut lanes = (0..n).flat_map(|t| (0..slots(t).div_ceil(4)).map(move |b| (t, b)));
     let (mut blocks, mut rows, mut ts) = (
-        [0u64; PHILOX_LANES],
-        [0u64; PHILOX_LANES],
-        [0u64; PHILOX_LANES],
+        [0u64; NIBBLE_LANES],
+        [0u64; NIBBLE_LANES],
+        [0u64; NIBBLE_LANES],
     );
-    let mut who = [(0usize, 0usize); PHILOX_LANES];
-    let mut nibbles = [0u8; PHILOX_LANES];
+    let mut who = [(0usize, 0usize); NIBBLE_LANES];
+    let mut nibbles = [0u8; NIBBLE_LANES];
     loop {
         // Lanes past the end keep their last values (computed, never used).
         let mut m = 0;

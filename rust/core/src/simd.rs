@@ -152,6 +152,11 @@ dispatched! {
 /// eight 64-bit lanes are in flight and the multiplier latency is hidden.
 pub(crate) const PHILOX_LANES: usize = 16;
 
+/// Blocks computed together by [`philox_nibbles`]: thirty-two, four vectors of eight 64-bit
+/// lanes (AVX-512), as two left the rounds' multiplier latency exposed (a call of sixteen
+/// cost about twice its throughput bound). The lane count never changes a value.
+pub(crate) const NIBBLE_LANES: usize = 32;
+
 /// The ten Philox4x32-10 rounds on [`PHILOX_LANES`] counters `c = [c0, c1, c2, c3]` (each
 /// 32-bit word in a 64-bit lane, so the 32×32→64 products are one vector multiply each) under
 /// `key`; block `j`'s four words go to `out[4j..4j + 4]`. Each lane is exactly
@@ -169,7 +174,7 @@ fn philox_rounds(c: [[u64; PHILOX_LANES]; 4], key: [u32; 2], out: &mut [u32; 4 *
 /// The ten rounds of [`philox_rounds`], the result left in the lanes: word `w` of block `j`
 /// is `out[w][j]` (below 2³², as every lane is masked or a xor of 32-bit values).
 #[inline(always)]
-fn philox_core(c: [[u64; PHILOX_LANES]; 4], key: [u32; 2]) -> [[u64; PHILOX_LANES]; 4] {
+fn philox_core<const N: usize>(c: [[u64; N]; 4], key: [u32; 2]) -> [[u64; N]; 4] {
     const LO: u64 = 0xFFFF_FFFF;
     let m0 = u64::from(crate::rng::PHILOX_M32_0);
     let m1 = u64::from(crate::rng::PHILOX_M32_1);
@@ -194,13 +199,10 @@ fn philox_core(c: [[u64; PHILOX_LANES]; 4], key: [u32; 2]) -> [[u64; PHILOX_LANE
 /// The counters of [`philox_gather`]: lane `j` is `[lo(blocks[j]), hi(blocks[j]), lo(rows[j]),
 /// hi(rows[j])]`.
 #[inline(always)]
-fn gather_counters(
-    blocks: &[u64; PHILOX_LANES],
-    rows: &[u64; PHILOX_LANES],
-) -> [[u64; PHILOX_LANES]; 4] {
+fn gather_counters<const N: usize>(blocks: &[u64; N], rows: &[u64; N]) -> [[u64; N]; 4] {
     const LO: u64 = 0xFFFF_FFFF;
-    let (mut c0, mut c1) = ([0u64; PHILOX_LANES], [0u64; PHILOX_LANES]);
-    let (mut c2, mut c3) = ([0u64; PHILOX_LANES], [0u64; PHILOX_LANES]);
+    let (mut c0, mut c1) = ([0u64; N], [0u64; N]);
+    let (mut c2, mut c3) = ([0u64; N], [0u64; N]);
     for (j, (&b, &r)) in blocks.iter().zip(rows).enumerate() {
         if let (Some(a0), Some(a1), Some(a2), Some(a3)) =
             (c0.get_mut(j), c1.get_mut(j), c2.get_mut(j), c3.get_mut(j))
@@ -250,7 +252,7 @@ dispatched! {
 }
 
 dispatched! {
-    /// The blocks of [`philox_gather`] compared with a threshold per lane, the words never
+    /// [`NIBBLE_LANES`] blocks as [`philox_gather`] computes them, compared with a threshold per lane, the words never
     /// stored: bit `w` of `out[j]` is `word w of block j < thresholds[j]` (as u64, so a
     /// threshold of 2³² or more sets every bit), i.e. four slots of a Bernoulli train as
     /// [`crate::rng::bits_below`] sets them. Exact integer operations only: the same bits on
@@ -258,15 +260,15 @@ dispatched! {
     fn philox_nibbles / philox_nibbles_scalar /
         [philox_nibbles_avx512, philox_nibbles_avx2, philox_nibbles_popcnt]
         (
-            blocks: &[u64; PHILOX_LANES],
-            rows: &[u64; PHILOX_LANES],
+            blocks: &[u64; NIBBLE_LANES],
+            rows: &[u64; NIBBLE_LANES],
             key: [u32; 2],
-            thresholds: &[u64; PHILOX_LANES],
-            out: &mut [u8; PHILOX_LANES],
+            thresholds: &[u64; NIBBLE_LANES],
+            out: &mut [u8; NIBBLE_LANES],
         )
     {
         let [c0, c1, c2, c3] = philox_core(gather_counters(blocks, rows), key);
-        for j in 0..PHILOX_LANES {
+        for j in 0..NIBBLE_LANES {
             let t = thresholds[j];
             out[j] = u8::from(c0[j] < t)
                 | (u8::from(c1[j] < t) << 1)
@@ -615,27 +617,33 @@ mod tests {
     #[test]
     fn every_target_compares_the_same_gathered_blocks() {
         type Nibbles = fn(
-            &[u64; PHILOX_LANES],
-            &[u64; PHILOX_LANES],
+            &[u64; NIBBLE_LANES],
+            &[u64; NIBBLE_LANES],
             [u32; 2],
-            &[u64; PHILOX_LANES],
-            &mut [u8; PHILOX_LANES],
+            &[u64; NIBBLE_LANES],
+            &mut [u8; NIBBLE_LANES],
         );
         let key = [0x1357_9bdf, 0x2468_ace0];
-        let blocks: [u64; PHILOX_LANES] =
+        let blocks: [u64; NIBBLE_LANES] =
             std::array::from_fn(|j| [0, 1, 7, 0xFFFF_FFFF, u64::MAX][j % 5]);
-        let rows: [u64; PHILOX_LANES] =
+        let rows: [u64; NIBBLE_LANES] =
             std::array::from_fn(|j| ((j as u64) << 32) | (j as u64 * 89));
-        let mut words = [0u32; 4 * PHILOX_LANES];
-        philox_gather_scalar(&blocks, &rows, key, &mut words);
+        let mut words = [0u32; 4 * NIBBLE_LANES];
+        for (j, w) in words.chunks_exact_mut(4).enumerate() {
+            let (b, r) = (blocks[j], rows[j]);
+            w.copy_from_slice(&crate::rng::philox4x32_10(
+                [b as u32, (b >> 32) as u32, r as u32, (r >> 32) as u32],
+                key,
+            ));
+        }
         // Thresholds at, just above and around the words themselves, and the extremes.
-        let thresholds: [u64; PHILOX_LANES] = std::array::from_fn(|j| match j % 4 {
+        let thresholds: [u64; NIBBLE_LANES] = std::array::from_fn(|j| match j % 4 {
             0 => u64::from(words[4 * j + 1]),
             1 => u64::from(words[4 * j + 2]) + 1,
             2 => [0, 1 << 32, u64::MAX, 1 << 31][j % 3],
             _ => u64::from(words[4 * j]) + 1,
         });
-        let mut want = [0u8; PHILOX_LANES];
+        let mut want = [0u8; NIBBLE_LANES];
         for (j, w) in want.iter_mut().enumerate() {
             for c in 0..4 {
                 *w |= u8::from(u64::from(words[4 * j + c]) < thresholds[j]) << c;
@@ -652,7 +660,7 @@ mod tests {
             ("avx2", philox_nibbles_avx2),
             ("popcnt", philox_nibbles_popcnt),
         ] {
-            let mut got = [0u8; PHILOX_LANES];
+            let mut got = [0u8; NIBBLE_LANES];
             f(&blocks, &rows, key, &thresholds, &mut got);
             assert_eq!(got, want, "{name}");
         }
