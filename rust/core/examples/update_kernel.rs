@@ -9,7 +9,7 @@
 //! time by the vectorised generator (nothing else), and `Stream::fill_normals`.
 
 use ndarray::Array3;
-use pulsetrain_core::rng::{philox4x32_10_lanes, Stream, BULK_WORDS, PHILOX_LANES};
+use pulsetrain_core::rng::{philox4x32_10_lanes, Stream, PHILOX_LANES};
 use pulsetrain_core::{
     C2cMode, DeviceSpec, ExpectedParams, Family, Par, Phase, PulseCountParams, Rounding,
     StochasticParams, Tile, UpdateMode,
@@ -39,7 +39,7 @@ fn rng_floor() {
     let n: u64 = 1 << 24;
     let t = Instant::now();
     let mut acc = 0u32;
-    let mut buf = [0u32; BULK_WORDS];
+    let mut buf = [0u32; 4 * PHILOX_LANES];
     for b in (0..n / 4).step_by(PHILOX_LANES) {
         philox4x32_10_lanes(b, [1, 0], [7, 9], &mut buf);
         acc ^= buf.iter().fold(0, |a, v| a ^ v);

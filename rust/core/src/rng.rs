@@ -52,13 +52,16 @@ pub const TAGS: &[(&str, u64)] = &[
 ];
 
 use crate::par::{for_each_row, Par};
-use crate::simd::{philox_gather, philox_lanes, philox_nibbles, ziggurat_run};
+use crate::simd::{
+    philox_gather, philox_lanes, philox_lanes_wide, philox_nibbles, philox_nibbles_wide, wide,
+    ziggurat_run,
+};
 
 /// Philox blocks per vectorised refill (one per vector lane).
 pub const PHILOX_LANES: usize = crate::simd::PHILOX_LANES;
 
-/// Blocks per call of the vectorised compare of [`first_bits`].
-const NIBBLE_LANES: usize = crate::simd::NIBBLE_LANES;
+/// Philox blocks per wide call (CPUs with AVX-512: [`crate::simd::wide`]).
+const WIDE_LANES: usize = crate::simd::WIDE_LANES;
 
 /// Philox4x32 multipliers and Weyl key increments (Random123 `philox.h`).
 pub const PHILOX_M32_0: u32 = 0xD251_1F53;
@@ -133,8 +136,9 @@ pub fn first_words(key: [u32; 2], row_words: &[u64], n_blocks: usize, out: &mut 
 /// The first `bl` slots (`bl` ≤ 64) of a Bernoulli train on each stream at `row_words` under
 /// `key`: `out[t]` (resized) has bit k set when word k of `Stream::with_key(key, row_words[t],
 /// 0)` is below `thresholds[t]`, i.e. `bits_below(&words[..bl], thresholds[t])` on the
-/// stream's [`first_words`]. The streams' first ⌈bl/4⌉ blocks are computed [`NIBBLE_LANES`]
-/// at a time across the rows and compared in the vector lanes (`philox_nibbles`), so no word
+/// stream's [`first_words`]. The streams' first ⌈bl/4⌉ blocks are computed [`PHILOX_LANES`]
+/// (AVX-512: [`WIDE_LANES`]) at a time across the rows and compared in the vector lanes
+/// (`philox_nibbles`), so no word
 /// is stored. Rows beyond the shorter of `row_words` and `thresholds` are ignored. Never
 /// panics.
 pub fn first_bits(
@@ -156,23 +160,35 @@ pub fn first_bits_each(
     bl: impl Fn(usize) -> usize,
     out: &mut Vec<u64>,
 ) {
+    first_bits_width(wide(), key, row_words, thresholds, bl, out);
+}
+
+/// [`first_bits_each`] on [`WIDE_LANES`] lanes per call (`wide`) or [`PHILOX_LANES`]; the same
+/// bits either way.
+fn first_bits_width(
+    wide: bool,
+    key: [u32; 2],
+    row_words: &[u64],
+    thresholds: &[u64],
+    bl: impl Fn(usize) -> usize,
+    out: &mut Vec<u64>,
+) {
+    let width = if wide { WIDE_LANES } else { PHILOX_LANES };
     let n = row_words.len().min(thresholds.len());
     out.clear();
     out.resize(n, 0);
     let slots = |t: usize| bl(t).min(64);
     // Every (train, block) pair in order: train t takes its first ⌈bl(t)/4⌉ blocks.
     let mut lanes = (0..n).flat_map(|t| (0..slots(t).div_ceil(4)).map(move |b| (t, b)));
-    let (mut blocks, mut rows, mut ts) = (
-        [0u64; NIBBLE_LANES],
-        [0u64; NIBBLE_LANES],
-        [0u64; NIBBLE_LANES],
-    );
-    let mut who = [(0usize, 0usize); NIBBLE_LANES];
-    let mut nibbles = [0u8; NIBBLE_LANES];
+    let (mut blocks, mut rows, mut ts) =
+        ([0u64; WIDE_LANES], [0u64; WIDE_LANES], [0u64; WIDE_LANES]);
+    let mut who = [(0usize, 0usize); WIDE_LANES];
+    let mut nibbles = [0u8; WIDE_LANES];
     loop {
         // Lanes past the end keep their last values (computed, never used).
         let mut m = 0;
-        for (((blk, row), th), w) in blocks.iter_mut().zip(&mut rows).zip(&mut ts).zip(&mut who) {
+        let lanes_in = blocks.iter_mut().zip(&mut rows).zip(&mut ts).zip(&mut who);
+        for (((blk, row), th), w) in lanes_in.take(width) {
             let Some((t, b)) = lanes.next() else {
                 break;
             };
@@ -183,7 +199,16 @@ pub fn first_bits_each(
         if m == 0 {
             break;
         }
-        philox_nibbles(&blocks, &rows, key, &ts, &mut nibbles);
+        if wide {
+            philox_nibbles_wide(&blocks, &rows, key, &ts, &mut nibbles);
+        } else if let (Some(b), Some(r), Some(t), Some(o)) = (
+            blocks.first_chunk::<PHILOX_LANES>(),
+            rows.first_chunk::<PHILOX_LANES>(),
+            ts.first_chunk::<PHILOX_LANES>(),
+            nibbles.first_chunk_mut::<PHILOX_LANES>(),
+        ) {
+            philox_nibbles(b, r, key, t, o);
+        }
         // Each train's bits gathered in a register and stored when the next train begins
         // (a read-modify-write of memory per block would chain every block on the previous).
         let mut cur = who[0].0;
@@ -218,8 +243,9 @@ pub fn stream_at_word(key: [u32; 2], row_word: u64, words: u64) -> Stream {
     s
 }
 
-/// Words per bulk refill: [`PHILOX_LANES`] blocks of four.
-pub const BULK_WORDS: usize = 4 * PHILOX_LANES;
+/// Words in a stream's buffer: one wide bulk refill, [`WIDE_LANES`] blocks of four (a narrow one
+/// fills the first [`PHILOX_LANES`] blocks).
+pub const BULK_WORDS: usize = 4 * WIDE_LANES;
 
 #[inline]
 fn split(v: u64) -> [u32; 2] {
@@ -332,9 +358,20 @@ impl Stream {
     fn refill(&mut self, wanted: usize) {
         self.refills = self.refills.saturating_add(1);
         if wanted > 8 || self.refills > 2 {
-            philox_lanes(self.block, self.row_rep, self.key, &mut self.buf);
-            self.block = self.block.wrapping_add(PHILOX_LANES as u64);
-            self.len = BULK_WORDS;
+            // The wide call where it pays (AVX-512), else sixteen blocks: the same words.
+            let narrow = self.buf.first_chunk_mut::<{ 4 * PHILOX_LANES }>();
+            let lanes = match narrow {
+                Some(buf) if !wide() => {
+                    philox_lanes(self.block, self.row_rep, self.key, buf);
+                    PHILOX_LANES
+                }
+                _ => {
+                    philox_lanes_wide(self.block, self.row_rep, self.key, &mut self.buf);
+                    WIDE_LANES
+                }
+            };
+            self.block = self.block.wrapping_add(lanes as u64);
+            self.len = 4 * lanes;
         } else {
             let [b0, b1] = split(self.block);
             let out = philox4x32_10([b0, b1, self.row_rep[0], self.row_rep[1]], self.key);
@@ -736,16 +773,15 @@ mod tests {
                 let n_blocks = bl.div_ceil(4).max(1);
                 let mut words = Vec::new();
                 first_words(key, &rows, n_blocks, &mut words);
-                let mut got = vec![7u64; 3];
-                first_bits(key, &rows, &thresholds, bl, &mut got);
-                assert_eq!(got.len(), n_rows);
-                for (t, (w, &th)) in words
-                    .chunks_exact(4 * n_blocks)
-                    .zip(&thresholds)
-                    .enumerate()
-                {
-                    let want = bits_below(w.get(..bl).unwrap_or(w), th);
-                    assert_eq!(got[t], want, "rows {n_rows}, bl {bl}, train {t}");
+                for wide in [false, true] {
+                    let mut got = vec![7u64; 3];
+                    first_bits_width(wide, key, &rows, &thresholds, |_| bl, &mut got);
+                    assert_eq!(got.len(), n_rows);
+                    let trains = words.chunks_exact(4 * n_blocks).zip(&thresholds);
+                    for (t, (w, &th)) in trains.enumerate() {
+                        let want = bits_below(w.get(..bl).unwrap_or(w), th);
+                        assert_eq!(got[t], want, "rows {n_rows}, bl {bl}, train {t}, {wide}");
+                    }
                 }
             }
         }
@@ -757,14 +793,16 @@ mod tests {
         let rows: Vec<u64> = (0..23u64).map(|j| (j << 32) | (j * 7 + 1)).collect();
         let thresholds: Vec<u64> = (0..23u64).map(|j| (j * 0x0b00_0000) % (1 << 33)).collect();
         let bl = |t: usize| [31usize, 0, 1, 64, 5, 70, 8][t % 7];
-        let mut got = Vec::new();
-        first_bits_each(key, &rows, &thresholds, bl, &mut got);
-        for (t, (&r, &th)) in rows.iter().zip(&thresholds).enumerate() {
-            let mut one = Vec::new();
-            first_bits(key, &[r], &[th], bl(t), &mut one);
-            assert_eq!(got[t], one[0], "row {t}");
+        for wide in [false, true] {
+            let mut got = Vec::new();
+            first_bits_width(wide, key, &rows, &thresholds, bl, &mut got);
+            for (t, (&r, &th)) in rows.iter().zip(&thresholds).enumerate() {
+                let mut one = Vec::new();
+                first_bits(key, &[r], &[th], bl(t), &mut one);
+                assert_eq!(got[t], one[0], "row {t}, {wide}");
+            }
+            assert!(got.iter().any(|&g| g != 0));
         }
-        assert!(got.iter().any(|&g| g != 0));
     }
 
     #[test]

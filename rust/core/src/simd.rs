@@ -148,28 +148,79 @@ dispatched! {
     }
 }
 
-/// Philox blocks computed together by [`philox_lanes`] (a stream's bulk refill, 128 words):
-/// thirty-two, so that four vectors of eight 64-bit lanes are in flight and the multiplier
-/// latency is hidden (with sixteen, two vectors, it was not: the dense multiplicative update
-/// took 4% longer). The lane count never changes a value.
-pub(crate) const PHILOX_LANES: usize = 32;
+/// Philox blocks computed together by [`philox_lanes`] and [`philox_nibbles`]: sixteen, two
+/// vectors of eight 64-bit lanes (AVX-512) or four of four (AVX2).
+pub(crate) const PHILOX_LANES: usize = 16;
 
-/// Blocks computed together by [`philox_nibbles`]: thirty-two, four vectors of eight 64-bit
-/// lanes (AVX-512), as two left the rounds' multiplier latency exposed (a call of sixteen
-/// cost about twice its throughput bound). The lane count never changes a value.
-pub(crate) const NIBBLE_LANES: usize = 32;
+/// Blocks computed together by [`philox_lanes_wide`] and [`philox_nibbles_wide`]: thirty-two,
+/// four AVX-512 vectors. With two vectors in flight the rounds' multiply latency was exposed
+/// on AVX-512 (the dense multiplicative update took 4% longer, a least-squares sweep 5–6%);
+/// on AVX2, where sixteen lanes already fill the registers, thirty-two were slower (a
+/// least-squares sweep with multiplicative noise 54 → 63–68 µs per replica-step). So the
+/// width is chosen at run time ([`wide`]); it never changes a value.
+pub(crate) const WIDE_LANES: usize = 32;
 
-/// The ten Philox4x32-10 rounds on [`PHILOX_LANES`] counters `c = [c0, c1, c2, c3]` (each
-/// 32-bit word in a 64-bit lane, so the 32×32→64 products are one vector multiply each) under
-/// `key`; block `j`'s four words go to `out[4j..4j + 4]`. Each lane is exactly
+/// True when the wide Philox calls pay (the CPU has AVX-512F; std caches the answer).
+#[inline]
+pub(crate) fn wide() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// The ten Philox4x32-10 rounds on `N` counters `c = [c0, c1, c2, c3]` (each 32-bit word in a
+/// 64-bit lane, so the 32×32→64 products are one vector multiply each) under `key`; block
+/// `j`'s four words go to `out[4j..4j + 4]` (`out` holds 4N words). Each lane is exactly
 /// [`crate::rng::philox4x32_10`]: products, shifts, masks, xor and wrapping adds are exact
 /// integer operations, so every target gives the same bits. Inlined into each dispatched copy.
 #[inline(always)]
-fn philox_rounds(c: [[u64; PHILOX_LANES]; 4], key: [u32; 2], out: &mut [u32; 4 * PHILOX_LANES]) {
+fn philox_rounds<const N: usize>(c: [[u64; N]; 4], key: [u32; 2], out: &mut [u32]) {
     let [c0, c1, c2, c3] = philox_core(c, key);
     let words = c0.iter().zip(&c1).zip(&c2).zip(&c3);
     for (o, (((a, b), c), d)) in out.chunks_exact_mut(4).zip(words) {
         o.copy_from_slice(&[*a as u32, *b as u32, *c as u32, *d as u32]);
+    }
+}
+
+/// The counters of `N` consecutive blocks from `first` of the stream at `row_rep`.
+#[inline(always)]
+fn consecutive<const N: usize>(first: u64, row_rep: [u32; 2]) -> [[u64; N]; 4] {
+    const LO: u64 = 0xFFFF_FFFF;
+    let mut c0 = [0u64; N];
+    let mut c1 = [0u64; N];
+    for (j, (a, b)) in c0.iter_mut().zip(&mut c1).enumerate() {
+        let block = first.wrapping_add(j as u64);
+        (*a, *b) = (block & LO, block >> 32);
+    }
+    [
+        c0,
+        c1,
+        [u64::from(row_rep[0]); N],
+        [u64::from(row_rep[1]); N],
+    ]
+}
+
+/// The nibbles of [`philox_nibbles`] for `N` lanes.
+#[inline(always)]
+fn nibbles<const N: usize>(
+    blocks: &[u64; N],
+    rows: &[u64; N],
+    key: [u32; 2],
+    thresholds: &[u64; N],
+    out: &mut [u8; N],
+) {
+    let [c0, c1, c2, c3] = philox_core(gather_counters(blocks, rows), key);
+    let lanes = c0.iter().zip(&c1).zip(&c2).zip(&c3).zip(thresholds);
+    for (o, ((((&a, &b), &c), &d), &t)) in out.iter_mut().zip(lanes) {
+        *o = u8::from(a < t)
+            | (u8::from(b < t) << 1)
+            | (u8::from(c < t) << 2)
+            | (u8::from(d < t) << 3);
     }
 }
 
@@ -223,16 +274,17 @@ dispatched! {
         [philox_lanes_avx512, philox_lanes_avx2, philox_lanes_popcnt]
         (first: u64, row_rep: [u32; 2], key: [u32; 2], out: &mut [u32; 4 * PHILOX_LANES])
     {
-        const LO: u64 = 0xFFFF_FFFF;
-        let mut c0 = [0u64; PHILOX_LANES];
-        let mut c1 = [0u64; PHILOX_LANES];
-        for (j, (a, b)) in c0.iter_mut().zip(&mut c1).enumerate() {
-            let block = first.wrapping_add(j as u64);
-            (*a, *b) = (block & LO, block >> 32);
-        }
-        let c2 = [u64::from(row_rep[0]); PHILOX_LANES];
-        let c3 = [u64::from(row_rep[1]); PHILOX_LANES];
-        philox_rounds([c0, c1, c2, c3], key, out);
+        philox_rounds(consecutive::<PHILOX_LANES>(first, row_rep), key, out);
+    }
+}
+
+dispatched! {
+    /// [`philox_lanes`] on [`WIDE_LANES`] blocks. Never panics.
+    fn philox_lanes_wide / philox_lanes_wide_scalar /
+        [philox_lanes_wide_avx512, philox_lanes_wide_avx2, philox_lanes_wide_popcnt]
+        (first: u64, row_rep: [u32; 2], key: [u32; 2], out: &mut [u32; 4 * WIDE_LANES])
+    {
+        philox_rounds(consecutive::<WIDE_LANES>(first, row_rep), key, out);
     }
 }
 
@@ -254,29 +306,38 @@ dispatched! {
 }
 
 dispatched! {
-    /// [`NIBBLE_LANES`] blocks as [`philox_gather`] computes them, compared with a threshold per lane, the words never
-    /// stored: bit `w` of `out[j]` is `word w of block j < thresholds[j]` (as u64, so a
-    /// threshold of 2³² or more sets every bit), i.e. four slots of a Bernoulli train as
-    /// [`crate::rng::bits_below`] sets them. Exact integer operations only: the same bits on
-    /// every target. Never panics.
+    /// [`PHILOX_LANES`] blocks as [`philox_gather`] computes them, compared with a threshold
+    /// per lane, the words never stored: bit `w` of `out[j]` is `word w of block j <
+    /// thresholds[j]` (as u64, so a threshold of 2³² or more sets every bit), i.e. four slots
+    /// of a Bernoulli train as [`crate::rng::bits_below`] sets them. Exact integer operations
+    /// only: the same bits on every target. Never panics.
     fn philox_nibbles / philox_nibbles_scalar /
         [philox_nibbles_avx512, philox_nibbles_avx2, philox_nibbles_popcnt]
         (
-            blocks: &[u64; NIBBLE_LANES],
-            rows: &[u64; NIBBLE_LANES],
+            blocks: &[u64; PHILOX_LANES],
+            rows: &[u64; PHILOX_LANES],
             key: [u32; 2],
-            thresholds: &[u64; NIBBLE_LANES],
-            out: &mut [u8; NIBBLE_LANES],
+            thresholds: &[u64; PHILOX_LANES],
+            out: &mut [u8; PHILOX_LANES],
         )
     {
-        let [c0, c1, c2, c3] = philox_core(gather_counters(blocks, rows), key);
-        for j in 0..NIBBLE_LANES {
-            let t = thresholds[j];
-            out[j] = u8::from(c0[j] < t)
-                | (u8::from(c1[j] < t) << 1)
-                | (u8::from(c2[j] < t) << 2)
-                | (u8::from(c3[j] < t) << 3);
-        }
+        nibbles(blocks, rows, key, thresholds, out);
+    }
+}
+
+dispatched! {
+    /// [`philox_nibbles`] on [`WIDE_LANES`] blocks. Never panics.
+    fn philox_nibbles_wide / philox_nibbles_wide_scalar /
+        [philox_nibbles_wide_avx512, philox_nibbles_wide_avx2, philox_nibbles_wide_popcnt]
+        (
+            blocks: &[u64; WIDE_LANES],
+            rows: &[u64; WIDE_LANES],
+            key: [u32; 2],
+            thresholds: &[u64; WIDE_LANES],
+            out: &mut [u8; WIDE_LANES],
+        )
+    {
+        nibbles(blocks, rows, key, thresholds, out);
     }
 }
 
@@ -588,6 +649,48 @@ mod tests {
     }
 
     #[test]
+    fn every_target_computes_the_same_wide_philox_blocks() {
+        // Counters across the 2^32 carry of the block word and at the 2^64 wrap.
+        for (first, row_rep, key) in [
+            (0u64, [0u32, 0u32], [0u32, 0u32]),
+            (0xFFFF_FFFC, [7, 9], [0xDEAD_BEEF, 0x1234_5678]),
+            (u64::MAX - 3, [u32::MAX, u32::MAX], [u32::MAX, u32::MAX]),
+            (
+                0x0123_4567_89AB_CDEF,
+                [0x243f_6a88, 0x85a3_08d3],
+                [0xa409_3822, 0x299f_31d0],
+            ),
+        ] {
+            let mut want = [0u32; 4 * WIDE_LANES];
+            philox_lanes_wide_scalar(first, row_rep, key, &mut want);
+            for (j, block) in want.chunks_exact(4).enumerate() {
+                let b = first.wrapping_add(j as u64);
+                let one = crate::rng::philox4x32_10(
+                    [b as u32, (b >> 32) as u32, row_rep[0], row_rep[1]],
+                    key,
+                );
+                assert_eq!(block, one, "lane {j}");
+            }
+            let mut got = [0u32; 4 * WIDE_LANES];
+            philox_lanes_wide(first, row_rep, key, &mut got);
+            assert_eq!(got, want, "dispatched");
+            for (name, f) in [
+                (
+                    "avx512",
+                    philox_lanes_wide_avx512
+                        as fn(u64, [u32; 2], [u32; 2], &mut [u32; 4 * WIDE_LANES]),
+                ),
+                ("avx2", philox_lanes_wide_avx2),
+                ("popcnt", philox_lanes_wide_popcnt),
+            ] {
+                got = [0; 4 * WIDE_LANES];
+                f(first, row_rep, key, &mut got);
+                assert_eq!(got, want, "{name}");
+            }
+        }
+    }
+
+    #[test]
     fn every_target_computes_the_same_gathered_blocks() {
         type Gather =
             fn(&[u64; PHILOX_LANES], &[u64; PHILOX_LANES], [u32; 2], &mut [u32; 4 * PHILOX_LANES]);
@@ -620,18 +723,18 @@ mod tests {
     #[test]
     fn every_target_compares_the_same_gathered_blocks() {
         type Nibbles = fn(
-            &[u64; NIBBLE_LANES],
-            &[u64; NIBBLE_LANES],
+            &[u64; PHILOX_LANES],
+            &[u64; PHILOX_LANES],
             [u32; 2],
-            &[u64; NIBBLE_LANES],
-            &mut [u8; NIBBLE_LANES],
+            &[u64; PHILOX_LANES],
+            &mut [u8; PHILOX_LANES],
         );
         let key = [0x1357_9bdf, 0x2468_ace0];
-        let blocks: [u64; NIBBLE_LANES] =
+        let blocks: [u64; PHILOX_LANES] =
             std::array::from_fn(|j| [0, 1, 7, 0xFFFF_FFFF, u64::MAX][j % 5]);
-        let rows: [u64; NIBBLE_LANES] =
+        let rows: [u64; PHILOX_LANES] =
             std::array::from_fn(|j| ((j as u64) << 32) | (j as u64 * 89));
-        let mut words = [0u32; 4 * NIBBLE_LANES];
+        let mut words = [0u32; 4 * PHILOX_LANES];
         for (j, w) in words.chunks_exact_mut(4).enumerate() {
             let (b, r) = (blocks[j], rows[j]);
             w.copy_from_slice(&crate::rng::philox4x32_10(
@@ -640,13 +743,13 @@ mod tests {
             ));
         }
         // Thresholds at, just above and around the words themselves, and the extremes.
-        let thresholds: [u64; NIBBLE_LANES] = std::array::from_fn(|j| match j % 4 {
+        let thresholds: [u64; PHILOX_LANES] = std::array::from_fn(|j| match j % 4 {
             0 => u64::from(words[4 * j + 1]),
             1 => u64::from(words[4 * j + 2]) + 1,
             2 => [0, 1 << 32, u64::MAX, 1 << 31][j % 3],
             _ => u64::from(words[4 * j]) + 1,
         });
-        let mut want = [0u8; NIBBLE_LANES];
+        let mut want = [0u8; PHILOX_LANES];
         for (j, w) in want.iter_mut().enumerate() {
             for c in 0..4 {
                 *w |= u8::from(u64::from(words[4 * j + c]) < thresholds[j]) << c;
@@ -663,7 +766,58 @@ mod tests {
             ("avx2", philox_nibbles_avx2),
             ("popcnt", philox_nibbles_popcnt),
         ] {
-            let mut got = [0u8; NIBBLE_LANES];
+            let mut got = [0u8; PHILOX_LANES];
+            f(&blocks, &rows, key, &thresholds, &mut got);
+            assert_eq!(got, want, "{name}");
+        }
+    }
+
+    #[test]
+    fn every_target_compares_the_same_wide_gathered_blocks() {
+        type Nibbles = fn(
+            &[u64; WIDE_LANES],
+            &[u64; WIDE_LANES],
+            [u32; 2],
+            &[u64; WIDE_LANES],
+            &mut [u8; WIDE_LANES],
+        );
+        let key = [0x1357_9bdf, 0x2468_ace0];
+        let blocks: [u64; WIDE_LANES] =
+            std::array::from_fn(|j| [0, 1, 7, 0xFFFF_FFFF, u64::MAX][j % 5]);
+        let rows: [u64; WIDE_LANES] = std::array::from_fn(|j| ((j as u64) << 32) | (j as u64 * 89));
+        let mut words = [0u32; 4 * WIDE_LANES];
+        for (j, w) in words.chunks_exact_mut(4).enumerate() {
+            let (b, r) = (blocks[j], rows[j]);
+            w.copy_from_slice(&crate::rng::philox4x32_10(
+                [b as u32, (b >> 32) as u32, r as u32, (r >> 32) as u32],
+                key,
+            ));
+        }
+        // Thresholds at, just above and around the words themselves, and the extremes.
+        let thresholds: [u64; WIDE_LANES] = std::array::from_fn(|j| match j % 4 {
+            0 => u64::from(words[4 * j + 1]),
+            1 => u64::from(words[4 * j + 2]) + 1,
+            2 => [0, 1 << 32, u64::MAX, 1 << 31][j % 3],
+            _ => u64::from(words[4 * j]) + 1,
+        });
+        let mut want = [0u8; WIDE_LANES];
+        for (j, w) in want.iter_mut().enumerate() {
+            for c in 0..4 {
+                *w |= u8::from(u64::from(words[4 * j + c]) < thresholds[j]) << c;
+            }
+        }
+        assert!(
+            want.iter().any(|&w| w != 0 && w != 15),
+            "the test needs mixed nibbles"
+        );
+        for (name, f) in [
+            ("dispatched", philox_nibbles_wide as Nibbles),
+            ("scalar", philox_nibbles_wide_scalar),
+            ("avx512", philox_nibbles_wide_avx512),
+            ("avx2", philox_nibbles_wide_avx2),
+            ("popcnt", philox_nibbles_wide_popcnt),
+        ] {
+            let mut got = [0u8; WIDE_LANES];
             f(&blocks, &rows, key, &thresholds, &mut got);
             assert_eq!(got, want, "{name}");
         }
