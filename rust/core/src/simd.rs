@@ -606,9 +606,12 @@ mod tests {
         }
     }
 
-    #[test]
-    fn every_target_computes_the_same_philox_blocks() {
-        // Counters across the 2^32 carry of the block word and at the 2^64 wrap.
+    type Lanes<const W: usize> = fn(u64, [u32; 2], [u32; 2], &mut [u32; W]);
+
+    /// `fs[0]` is the baseline copy; every block must be `philox4x32_10` of its counter and
+    /// every other copy must give the same words. Counters across the 2^32 carry of the
+    /// block word and at the 2^64 wrap.
+    fn same_philox_blocks<const W: usize>(fs: &[(&str, Lanes<W>)]) {
         for (first, row_rep, key) in [
             (0u64, [0u32, 0u32], [0u32, 0u32]),
             (0xFFFF_FFFC, [7, 9], [0xDEAD_BEEF, 0x1234_5678]),
@@ -619,8 +622,8 @@ mod tests {
                 [0xa409_3822, 0x299f_31d0],
             ),
         ] {
-            let mut want = [0u32; 4 * PHILOX_LANES];
-            philox_lanes_scalar(first, row_rep, key, &mut want);
+            let mut want = [0u32; W];
+            fs[0].1(first, row_rep, key, &mut want);
             for (j, block) in want.chunks_exact(4).enumerate() {
                 let b = first.wrapping_add(j as u64);
                 let one = crate::rng::philox4x32_10(
@@ -629,19 +632,8 @@ mod tests {
                 );
                 assert_eq!(block, one, "lane {j}");
             }
-            let mut got = [0u32; 4 * PHILOX_LANES];
-            philox_lanes(first, row_rep, key, &mut got);
-            assert_eq!(got, want, "dispatched");
-            for (name, f) in [
-                (
-                    "avx512",
-                    philox_lanes_avx512
-                        as fn(u64, [u32; 2], [u32; 2], &mut [u32; 4 * PHILOX_LANES]),
-                ),
-                ("avx2", philox_lanes_avx2),
-                ("popcnt", philox_lanes_popcnt),
-            ] {
-                got = [0; 4 * PHILOX_LANES];
+            for (name, f) in fs {
+                let mut got = [0u32; W];
                 f(first, row_rep, key, &mut got);
                 assert_eq!(got, want, "{name}");
             }
@@ -649,45 +641,25 @@ mod tests {
     }
 
     #[test]
+    fn every_target_computes_the_same_philox_blocks() {
+        same_philox_blocks::<{ 4 * PHILOX_LANES }>(&[
+            ("scalar", philox_lanes_scalar),
+            ("dispatched", philox_lanes),
+            ("avx512", philox_lanes_avx512),
+            ("avx2", philox_lanes_avx2),
+            ("popcnt", philox_lanes_popcnt),
+        ]);
+    }
+
+    #[test]
     fn every_target_computes_the_same_wide_philox_blocks() {
-        // Counters across the 2^32 carry of the block word and at the 2^64 wrap.
-        for (first, row_rep, key) in [
-            (0u64, [0u32, 0u32], [0u32, 0u32]),
-            (0xFFFF_FFFC, [7, 9], [0xDEAD_BEEF, 0x1234_5678]),
-            (u64::MAX - 3, [u32::MAX, u32::MAX], [u32::MAX, u32::MAX]),
-            (
-                0x0123_4567_89AB_CDEF,
-                [0x243f_6a88, 0x85a3_08d3],
-                [0xa409_3822, 0x299f_31d0],
-            ),
-        ] {
-            let mut want = [0u32; 4 * WIDE_LANES];
-            philox_lanes_wide_scalar(first, row_rep, key, &mut want);
-            for (j, block) in want.chunks_exact(4).enumerate() {
-                let b = first.wrapping_add(j as u64);
-                let one = crate::rng::philox4x32_10(
-                    [b as u32, (b >> 32) as u32, row_rep[0], row_rep[1]],
-                    key,
-                );
-                assert_eq!(block, one, "lane {j}");
-            }
-            let mut got = [0u32; 4 * WIDE_LANES];
-            philox_lanes_wide(first, row_rep, key, &mut got);
-            assert_eq!(got, want, "dispatched");
-            for (name, f) in [
-                (
-                    "avx512",
-                    philox_lanes_wide_avx512
-                        as fn(u64, [u32; 2], [u32; 2], &mut [u32; 4 * WIDE_LANES]),
-                ),
-                ("avx2", philox_lanes_wide_avx2),
-                ("popcnt", philox_lanes_wide_popcnt),
-            ] {
-                got = [0; 4 * WIDE_LANES];
-                f(first, row_rep, key, &mut got);
-                assert_eq!(got, want, "{name}");
-            }
-        }
+        same_philox_blocks::<{ 4 * WIDE_LANES }>(&[
+            ("scalar", philox_lanes_wide_scalar),
+            ("dispatched", philox_lanes_wide),
+            ("avx512", philox_lanes_wide_avx512),
+            ("avx2", philox_lanes_wide_avx2),
+            ("popcnt", philox_lanes_wide_popcnt),
+        ]);
     }
 
     #[test]
@@ -720,107 +692,71 @@ mod tests {
         }
     }
 
-    #[test]
-    fn every_target_compares_the_same_gathered_blocks() {
-        type Nibbles = fn(
-            &[u64; PHILOX_LANES],
-            &[u64; PHILOX_LANES],
-            [u32; 2],
-            &[u64; PHILOX_LANES],
-            &mut [u8; PHILOX_LANES],
-        );
+    type Nibbles<const N: usize> = fn(&[u64; N], &[u64; N], [u32; 2], &[u64; N], &mut [u8; N]);
+
+    /// Every copy in `fs` must give each lane's nibble of compares of its block's words (from
+    /// `philox4x32_10`) with thresholds at and just above the words, and the extremes.
+    fn same_nibbles<const N: usize>(fs: &[(&str, Nibbles<N>)]) {
         let key = [0x1357_9bdf, 0x2468_ace0];
-        let blocks: [u64; PHILOX_LANES] =
-            std::array::from_fn(|j| [0, 1, 7, 0xFFFF_FFFF, u64::MAX][j % 5]);
-        let rows: [u64; PHILOX_LANES] =
-            std::array::from_fn(|j| ((j as u64) << 32) | (j as u64 * 89));
-        let mut words = [0u32; 4 * PHILOX_LANES];
-        for (j, w) in words.chunks_exact_mut(4).enumerate() {
-            let (b, r) = (blocks[j], rows[j]);
-            w.copy_from_slice(&crate::rng::philox4x32_10(
-                [b as u32, (b >> 32) as u32, r as u32, (r >> 32) as u32],
-                key,
-            ));
-        }
-        // Thresholds at, just above and around the words themselves, and the extremes.
-        let thresholds: [u64; PHILOX_LANES] = std::array::from_fn(|j| match j % 4 {
-            0 => u64::from(words[4 * j + 1]),
-            1 => u64::from(words[4 * j + 2]) + 1,
-            2 => [0, 1 << 32, u64::MAX, 1 << 31][j % 3],
-            _ => u64::from(words[4 * j]) + 1,
+        let blocks: [u64; N] = std::array::from_fn(|j| [0, 1, 7, 0xFFFF_FFFF, u64::MAX][j % 5]);
+        let rows: [u64; N] = std::array::from_fn(|j| ((j as u64) << 32) | (j as u64 * 89));
+        let words: Vec<[u32; 4]> = blocks
+            .iter()
+            .zip(&rows)
+            .map(|(&b, &r)| {
+                crate::rng::philox4x32_10(
+                    [b as u32, (b >> 32) as u32, r as u32, (r >> 32) as u32],
+                    key,
+                )
+            })
+            .collect();
+        // Per lane one word c = j % 4 at the threshold (not below it), one just below, or an
+        // extreme: every word position is tested at equality.
+        let thresholds: [u64; N] = std::array::from_fn(|j| {
+            let x = u64::from(words[j][j % 4]);
+            match (j / 4) % 3 {
+                0 => x,
+                1 => x + 1,
+                _ => [0, 1 << 32, u64::MAX, 1 << 31][j % 4],
+            }
         });
-        let mut want = [0u8; PHILOX_LANES];
-        for (j, w) in want.iter_mut().enumerate() {
-            for c in 0..4 {
-                *w |= u8::from(u64::from(words[4 * j + c]) < thresholds[j]) << c;
+        let mut want = [0u8; N];
+        for ((w, ws), &t) in want.iter_mut().zip(&words).zip(&thresholds) {
+            for (c, &x) in ws.iter().enumerate() {
+                *w |= u8::from(u64::from(x) < t) << c;
             }
         }
         assert!(
             want.iter().any(|&w| w != 0 && w != 15),
             "the test needs mixed nibbles"
         );
-        for (name, f) in [
-            ("dispatched", philox_nibbles as Nibbles),
-            ("scalar", philox_nibbles_scalar),
-            ("avx512", philox_nibbles_avx512),
-            ("avx2", philox_nibbles_avx2),
-            ("popcnt", philox_nibbles_popcnt),
-        ] {
-            let mut got = [0u8; PHILOX_LANES];
+        for (name, f) in fs {
+            let mut got = [0u8; N];
             f(&blocks, &rows, key, &thresholds, &mut got);
             assert_eq!(got, want, "{name}");
         }
     }
 
     #[test]
+    fn every_target_compares_the_same_gathered_blocks() {
+        same_nibbles::<PHILOX_LANES>(&[
+            ("dispatched", philox_nibbles),
+            ("scalar", philox_nibbles_scalar),
+            ("avx512", philox_nibbles_avx512),
+            ("avx2", philox_nibbles_avx2),
+            ("popcnt", philox_nibbles_popcnt),
+        ]);
+    }
+
+    #[test]
     fn every_target_compares_the_same_wide_gathered_blocks() {
-        type Nibbles = fn(
-            &[u64; WIDE_LANES],
-            &[u64; WIDE_LANES],
-            [u32; 2],
-            &[u64; WIDE_LANES],
-            &mut [u8; WIDE_LANES],
-        );
-        let key = [0x1357_9bdf, 0x2468_ace0];
-        let blocks: [u64; WIDE_LANES] =
-            std::array::from_fn(|j| [0, 1, 7, 0xFFFF_FFFF, u64::MAX][j % 5]);
-        let rows: [u64; WIDE_LANES] = std::array::from_fn(|j| ((j as u64) << 32) | (j as u64 * 89));
-        let mut words = [0u32; 4 * WIDE_LANES];
-        for (j, w) in words.chunks_exact_mut(4).enumerate() {
-            let (b, r) = (blocks[j], rows[j]);
-            w.copy_from_slice(&crate::rng::philox4x32_10(
-                [b as u32, (b >> 32) as u32, r as u32, (r >> 32) as u32],
-                key,
-            ));
-        }
-        // Thresholds at, just above and around the words themselves, and the extremes.
-        let thresholds: [u64; WIDE_LANES] = std::array::from_fn(|j| match j % 4 {
-            0 => u64::from(words[4 * j + 1]),
-            1 => u64::from(words[4 * j + 2]) + 1,
-            2 => [0, 1 << 32, u64::MAX, 1 << 31][j % 3],
-            _ => u64::from(words[4 * j]) + 1,
-        });
-        let mut want = [0u8; WIDE_LANES];
-        for (j, w) in want.iter_mut().enumerate() {
-            for c in 0..4 {
-                *w |= u8::from(u64::from(words[4 * j + c]) < thresholds[j]) << c;
-            }
-        }
-        assert!(
-            want.iter().any(|&w| w != 0 && w != 15),
-            "the test needs mixed nibbles"
-        );
-        for (name, f) in [
-            ("dispatched", philox_nibbles_wide as Nibbles),
+        same_nibbles::<WIDE_LANES>(&[
+            ("dispatched", philox_nibbles_wide),
             ("scalar", philox_nibbles_wide_scalar),
             ("avx512", philox_nibbles_wide_avx512),
             ("avx2", philox_nibbles_wide_avx2),
             ("popcnt", philox_nibbles_wide_popcnt),
-        ] {
-            let mut got = [0u8; WIDE_LANES];
-            f(&blocks, &rows, key, &thresholds, &mut got);
-            assert_eq!(got, want, "{name}");
-        }
+        ]);
     }
 
     #[test]
