@@ -53,8 +53,7 @@ pub const TAGS: &[(&str, u64)] = &[
 
 use crate::par::{for_each_row, Par};
 use crate::simd::{
-    philox_gather, philox_lanes, philox_lanes_wide, philox_nibbles, philox_nibbles_wide, wide,
-    ziggurat_run,
+    philox_lanes, philox_lanes_wide, philox_nibbles, philox_nibbles_wide, wide, ziggurat_run,
 };
 
 /// Philox blocks per vectorised refill (one per vector lane).
@@ -106,37 +105,10 @@ pub fn philox4x32_10_lanes(
     philox_lanes(first, row_rep, key, out);
 }
 
-/// The first `n_blocks` blocks (`4·n_blocks` words) of the streams at `row_words` under `key`,
-/// from block 0, row after row into `out` (resized): the words `Stream::with_key(key, row_word,
-/// 0)` would draw first, computed [`PHILOX_LANES`] blocks at a time across the rows, so that
-/// many short streams (one bit train each) compute no block they do not use. Never panics.
-pub fn first_words(key: [u32; 2], row_words: &[u64], n_blocks: usize, out: &mut Vec<u32>) {
-    let total = row_words.len().saturating_mul(n_blocks);
-    out.clear();
-    out.resize(total.saturating_mul(4), 0);
-    let (mut blocks, mut rows) = ([0u64; PHILOX_LANES], [0u64; PHILOX_LANES]);
-    let mut buf = [0u32; 4 * PHILOX_LANES];
-    let mut p = 0;
-    while p < total {
-        let m = (total - p).min(PHILOX_LANES);
-        for (k, (b, r)) in blocks.iter_mut().zip(&mut rows).enumerate() {
-            // Lanes past the end repeat the last block (computed, not stored).
-            let q = p + k.min(m - 1);
-            *r = row_words.get(q / n_blocks).copied().unwrap_or(0);
-            *b = (q % n_blocks) as u64;
-        }
-        philox_gather(&blocks, &rows, key, &mut buf);
-        if let (Some(dst), Some(src)) = (out.get_mut(4 * p..4 * (p + m)), buf.get(..4 * m)) {
-            dst.copy_from_slice(src);
-        }
-        p += m;
-    }
-}
-
 /// The first `bl` slots (`bl` ≤ 64) of a Bernoulli train on each stream at `row_words` under
 /// `key`: `out[t]` (resized) has bit k set when word k of `Stream::with_key(key, row_words[t],
 /// 0)` is below `thresholds[t]`, i.e. `bits_below(&words[..bl], thresholds[t])` on the
-/// stream's [`first_words`]. The streams' first ⌈bl/4⌉ blocks are computed [`PHILOX_LANES`]
+/// stream's first words. The streams' first ⌈bl/4⌉ blocks are computed [`PHILOX_LANES`]
 /// (AVX-512: [`WIDE_LANES`]) at a time across the rows and compared in the vector lanes
 /// (`philox_nibbles`), so no word
 /// is stored. Rows beyond the shorter of `row_words` and `thresholds` are ignored. Never
@@ -729,30 +701,6 @@ mod tests {
     }
 
     #[test]
-    fn first_words_are_the_streams_first_words() {
-        let key = [0x1234_5678, 0x9abc_def0];
-        for (rows, n_blocks) in [
-            (vec![], 3),
-            (vec![5u64], 1),
-            (vec![0, 1 << 32, 77, u64::MAX], 8),
-        ] {
-            let rows: Vec<u64> = rows
-                .into_iter()
-                .chain((0..13).map(|j| (3 << 32) | j))
-                .collect();
-            let mut out = Vec::new();
-            first_words(key, &rows, n_blocks, &mut out);
-            assert_eq!(out.len(), rows.len() * n_blocks * 4);
-            for (r, chunk) in rows.iter().zip(out.chunks_exact(n_blocks * 4)) {
-                let mut s = Stream::with_key(key, *r, 0);
-                for &w in chunk {
-                    assert_eq!(w, s.next_u32(), "row word {r:#x}");
-                }
-            }
-        }
-    }
-
-    #[test]
     fn first_bits_are_bits_below_of_the_first_words() {
         let key = [0x0bad_cafe, 0x1234_5678];
         let mut s = Stream::open([5, 6], 0, 0, 0, 0, 0);
@@ -770,9 +718,15 @@ mod tests {
                 })
                 .collect();
             for bl in [0usize, 1, 2, 3, 4, 5, 7, 8, 9, 16, 31, 32, 33, 63, 64] {
+                // Each stream's own first words: the reference.
                 let n_blocks = bl.div_ceil(4).max(1);
-                let mut words = Vec::new();
-                first_words(key, &rows, n_blocks, &mut words);
+                let words: Vec<u32> = rows
+                    .iter()
+                    .flat_map(|&r| {
+                        let mut s = Stream::with_key(key, r, 0);
+                        (0..4 * n_blocks).map(move |_| s.next_u32())
+                    })
+                    .collect();
                 for wide in [false, true] {
                     let mut got = vec![7u64; 3];
                     first_bits_width(wide, key, &rows, &thresholds, |_| bl, &mut got);

@@ -249,8 +249,8 @@ fn philox_core<const N: usize>(c: [[u64; N]; 4], key: [u32; 2]) -> [[u64; N]; 4]
     [c0, c1, c2, c3]
 }
 
-/// The counters of [`philox_gather`]: lane `j` is `[lo(blocks[j]), hi(blocks[j]), lo(rows[j]),
-/// hi(rows[j])]`.
+/// The counters of `N` blocks of as many streams: lane `j` is `[lo(blocks[j]), hi(blocks[j]),
+/// lo(rows[j]), hi(rows[j])]`, block `blocks[j]` of the stream at row word `rows[j]`.
 #[inline(always)]
 fn gather_counters<const N: usize>(blocks: &[u64; N], rows: &[u64; N]) -> [[u64; N]; 4] {
     const LO: u64 = 0xFFFF_FFFF;
@@ -289,24 +289,7 @@ dispatched! {
 }
 
 dispatched! {
-    /// [`PHILOX_LANES`] Philox4x32-10 blocks of as many streams under one key: lane `j`
-    /// encrypts `[lo(blocks[j]), hi(blocks[j]), lo(rows[j]), hi(rows[j])]`, the block
-    /// `blocks[j]` of the stream at row word `rows[j]` ([`philox_rounds`]). Never panics.
-    fn philox_gather / philox_gather_scalar /
-        [philox_gather_avx512, philox_gather_avx2, philox_gather_popcnt]
-        (
-            blocks: &[u64; PHILOX_LANES],
-            rows: &[u64; PHILOX_LANES],
-            key: [u32; 2],
-            out: &mut [u32; 4 * PHILOX_LANES],
-        )
-    {
-        philox_rounds(gather_counters(blocks, rows), key, out);
-    }
-}
-
-dispatched! {
-    /// [`PHILOX_LANES`] blocks as [`philox_gather`] computes them, compared with a threshold
+    /// [`PHILOX_LANES`] blocks of as many streams ([`gather_counters`]), compared with a threshold
     /// per lane, the words never stored: bit `w` of `out[j]` is `word w of block j <
     /// thresholds[j]` (as u64, so a threshold of 2³² or more sets every bit), i.e. four slots
     /// of a Bernoulli train as [`crate::rng::bits_below`] sets them. Exact integer operations
@@ -660,36 +643,6 @@ mod tests {
             ("avx2", philox_lanes_wide_avx2),
             ("popcnt", philox_lanes_wide_popcnt),
         ]);
-    }
-
-    #[test]
-    fn every_target_computes_the_same_gathered_blocks() {
-        type Gather =
-            fn(&[u64; PHILOX_LANES], &[u64; PHILOX_LANES], [u32; 2], &mut [u32; 4 * PHILOX_LANES]);
-        let key = [0xa409_3822, 0x299f_31d0];
-        let blocks: [u64; PHILOX_LANES] =
-            std::array::from_fn(|j| [0, 1, 7, 0xFFFF_FFFF, u64::MAX][j % 5]);
-        let rows: [u64; PHILOX_LANES] =
-            std::array::from_fn(|j| ((j as u64) << 32) | (j as u64 * 97));
-        let mut want = [0u32; 4 * PHILOX_LANES];
-        for (j, w) in want.chunks_exact_mut(4).enumerate() {
-            let (b, r) = (blocks[j], rows[j]);
-            w.copy_from_slice(&crate::rng::philox4x32_10(
-                [b as u32, (b >> 32) as u32, r as u32, (r >> 32) as u32],
-                key,
-            ));
-        }
-        for (name, f) in [
-            ("dispatched", philox_gather as Gather),
-            ("scalar", philox_gather_scalar),
-            ("avx512", philox_gather_avx512),
-            ("avx2", philox_gather_avx2),
-            ("popcnt", philox_gather_popcnt),
-        ] {
-            let mut got = [0u32; 4 * PHILOX_LANES];
-            f(&blocks, &rows, key, &mut got);
-            assert_eq!(got, want, "{name}");
-        }
     }
 
     type Nibbles<const N: usize> = fn(&[u64; N], &[u64; N], [u32; 2], &[u64; N], &mut [u8; N]);
