@@ -1378,7 +1378,7 @@ fn chunk_moments<const N: usize>(
 /// an integer counts as that integer, so 0.05/1e−3 = 50.000000000000007 gives 50.
 #[inline]
 pub(crate) fn ceil_count(ratio: f64) -> u64 {
-    (ratio * (1.0 - 1.0 / 1_099_511_627_776.0)).ceil() as u64
+    crate::rng::ceil_u64(ratio * (1.0 - 1.0 / 1_099_511_627_776.0))
 }
 
 /// `min(max(w, lo), hi)` as NumPy's `np.minimum(np.maximum(w, lo), hi)` computes it (and so the

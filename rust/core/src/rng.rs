@@ -509,7 +509,17 @@ pub(crate) fn bits_below(words: &[u32], threshold: u64) -> u64 {
 /// x; the saturating cast keeps NaN and p ≤ 0 at 0 (no bit) and p ≥ 1 at ≥ 2³² (every bit).
 #[inline]
 pub(crate) fn bernoulli_threshold(p: f64) -> u64 {
-    (p * 4_294_967_296.0).ceil() as u64
+    ceil_u64(p * 4_294_967_296.0)
+}
+
+/// `t.ceil() as u64` (saturating; NaN gives 0) without the call to libm's `ceil` that the
+/// baseline x86-64 target makes (it has no rounding instruction before SSE4.1): the cast
+/// truncates, and a value above its truncation is not an integer, so it rounds up. A value
+/// of 2⁵² or more is an integer, so the truncation is exact wherever the test could fail.
+#[inline]
+pub(crate) fn ceil_u64(t: f64) -> u64 {
+    let i = t as u64;
+    i.saturating_add(u64::from((i as f64) < t))
 }
 
 /// 2⁻³²: a 32-bit word to a uniform in [0, 1).
@@ -805,6 +815,41 @@ mod tests {
                     "len {len}, threshold {threshold}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn ceil_u64_is_the_cast_of_ceil() {
+        let mut s = Stream::open([4, 4], 0, 0, 0, 0, 0);
+        let mut ts = vec![
+            f64::NAN,
+            f64::NEG_INFINITY,
+            -1.5,
+            -0.5,
+            -0.0,
+            0.0,
+            f64::MIN_POSITIVE,
+            0.5,
+            1.0,
+            1.0 + f64::EPSILON,
+            4_294_967_295.5,
+            4_294_967_296.0,
+            2.0f64.powi(52) - 0.5,
+            2.0f64.powi(52),
+            2.0f64.powi(53) + 2.0,
+            2.0f64.powi(64) - 2048.0,
+            2.0f64.powi(64),
+            2.0f64.powi(70),
+            f64::INFINITY,
+        ];
+        // p·2³² for uniform p, and integers with their neighbours.
+        for _ in 0..10_000 {
+            ts.push(s.uniform() * 4_294_967_296.0);
+            let k = f64::from(s.next_u32());
+            ts.extend([k, k.next_down(), k.next_up()]);
+        }
+        for t in ts {
+            assert_eq!(ceil_u64(t), t.ceil() as u64, "t {t:e}");
         }
     }
 
