@@ -368,8 +368,15 @@ pub fn repeat_pass(io: &IoSpec, bm_allowed: bool, saturated: bool, factor: f64) 
 }
 
 /// `y = W u` (or `Wᵀ u` when `transpose`) for one sample, W = p − r formed element by element
-/// (never stored); sums run in index order from 0.0.
+/// (never stored); sums run in index order from 0.0. An empty `r` is a zero reference (as in
+/// [`mvm_batch`]).
 pub fn mvm_one(p: &[f64], r: &[f64], cols: usize, transpose: bool, u: &[f64], y: &mut [f64]) {
+    if r.is_empty() && !p.is_empty() {
+        // W = p − (+0.0) = p exactly: the same sums with a reference of +0.0 values.
+        let zeros = vec![0.0; p.len()];
+        mvm_one(p, &zeros, cols, transpose, u, y);
+        return;
+    }
     y.fill(0.0);
     if transpose {
         for ((prow, rrow), &ui) in p.chunks_exact(cols).zip(r.chunks_exact(cols)).zip(u) {
@@ -394,8 +401,11 @@ pub fn mvm_one(p: &[f64], r: &[f64], cols: usize, transpose: bool, u: &[f64], y:
 
 /// Samples one pass call takes through the periphery at a time (see `Tile::passes`).
 const PASS_CHUNK: usize = 256;
-/// Rows of W one forward task owns; their sums are interleaved in registers.
-const FWD_ROWS: usize = 4;
+/// Rows of W one forward task owns; their sums are interleaved in registers (eight: with
+/// four, a tile of eight samples had four chains of adds and waited on the add latency).
+const FWD_ROWS: usize = 8;
+/// Output columns one backward task owns when vectorised across samples.
+const BWD_SAMPLE_COLS: usize = 4;
 /// Columns of W formed (p − r) at a time into a stack block by the forward kernel.
 const FWD_COLS: usize = 64;
 /// Output columns one backward task owns when vectorised across columns: one block of sums per
@@ -409,9 +419,10 @@ const BWD_WIDE: usize = 16;
 /// from 0.0, so the result equals B calls of [`mvm_one`] bit for bit, on every dispatch target
 /// and for any thread count; W is read once per block of samples instead of once per sample.
 /// Register-blocked kernels with runtime SIMD dispatch ([`forward_rows`], [`backward_cols`]):
-/// forward vectorises across samples (blocks of 4 rows × up to 16 samples of sums), backward
+/// forward vectorises across samples (blocks of 8 rows × up to 16 samples of sums), backward
 /// across output columns (blocks of 16 columns × up to 4 samples). Parallel over blocks of
-/// output rows (forward) or columns (backward); each output is computed by one task.
+/// output rows (forward) or columns (backward); each output is computed by one task. An empty
+/// `r` is a zero reference: W is p itself (x − (+0.0) is x exactly), and r is not read.
 pub fn mvm_batch(
     p: &[f64],
     r: &[f64],
@@ -469,9 +480,10 @@ fn mvm_batch_with(
     if transpose {
         // yt[j][·] = Σ_i w_ij ut[i][·], i ascending; tasks own blocks of BWD_COLS columns.
         // Few samples: vectorised across columns (blocks of BWD_COLS); many: across samples,
-        // as the forward kernel (blocks of FWD_ROWS columns). Same sums in the same order.
+        // as the forward kernel (blocks of BWD_SAMPLE_COLS columns). Same sums in the same
+        // order.
         let wide = b >= BWD_WIDE;
-        let width = if wide { FWD_ROWS } else { BWD_COLS };
+        let width = if wide { BWD_SAMPLE_COLS } else { BWD_COLS };
         let f = |(blk, ychunk): (usize, &mut [f64])| {
             if wide {
                 backward_samples(p, r, rows, cols, blk * width, ut, b, ychunk);
@@ -517,6 +529,10 @@ dispatched! {
         (p: &[f64], r: &[f64], cols: usize, ut: &[f64], b: usize, yblk: &mut [f64])
     {
         match yblk.len().checked_div(b).unwrap_or(0) {
+            8 => forward_block::<8>(p, r, cols, ut, b, yblk),
+            7 => forward_block::<7>(p, r, cols, ut, b, yblk),
+            6 => forward_block::<6>(p, r, cols, ut, b, yblk),
+            5 => forward_block::<5>(p, r, cols, ut, b, yblk),
             4 => forward_block::<4>(p, r, cols, ut, b, yblk),
             3 => forward_block::<3>(p, r, cols, ut, b, yblk),
             2 => forward_block::<2>(p, r, cols, ut, b, yblk),
@@ -565,7 +581,7 @@ dispatched! {
 }
 
 dispatched! {
-    /// Backward outputs of the columns `j0..j0 + nc` (nc = `yblk.len() / b` ≤ [`FWD_ROWS`]) for
+    /// Backward outputs of the columns `j0..j0 + nc` (nc = `yblk.len() / b` ≤ [`BWD_SAMPLE_COLS`]) for
     /// every sample, vectorised across samples (for large batches): `yblk[k·b + s] =
     /// Σ_i (p[i·cols + j0 + k] − r[…])·ut[i·b + s]`, i ascending from 0.0 (the order of
     /// [`mvm_one`]); the forward kernel's tiles on blocks of Wᵀ. Separate IEEE multiplies and
@@ -615,11 +631,17 @@ fn backward_block<const R: usize>(
         let ni = (rows - i0).min(FWD_COLS);
         for di in 0..ni {
             let at = (i0 + di) * cols + j0;
-            let (Some(pk), Some(rk)) = (p.get(at..at + R), r.get(at..at + R)) else {
+            let Some(pk) = p.get(at..at + R) else {
                 continue;
             };
-            for ((wk, a), c) in wblk.iter_mut().zip(pk).zip(rk) {
-                wk[di % FWD_COLS] = a - c;
+            if r.is_empty() {
+                for (wk, &a) in wblk.iter_mut().zip(pk) {
+                    wk[di % FWD_COLS] = a;
+                }
+            } else if let Some(rk) = r.get(at..at + R) {
+                for ((wk, a), c) in wblk.iter_mut().zip(pk).zip(rk) {
+                    wk[di % FWD_COLS] = a - c;
+                }
             }
         }
         let us = ut.get(i0 * b..(i0 + ni) * b).unwrap_or(&[]);
@@ -656,11 +678,17 @@ fn forward_block<const R: usize>(
         let nj = (cols - j0).min(FWD_COLS);
         for (k, wk) in wblk.iter_mut().enumerate() {
             let at = k * cols + j0;
-            let (Some(pk), Some(rk)) = (p.get(at..at + nj), r.get(at..at + nj)) else {
+            let Some(pk) = p.get(at..at + nj) else {
                 continue;
             };
-            for ((x, a), c) in wk.iter_mut().zip(pk).zip(rk) {
-                *x = a - c;
+            if r.is_empty() {
+                for (x, &a) in wk.iter_mut().zip(pk) {
+                    *x = a;
+                }
+            } else if let Some(rk) = r.get(at..at + nj) {
+                for ((x, a), c) in wk.iter_mut().zip(pk).zip(rk) {
+                    *x = a - c;
+                }
             }
         }
         let us = ut.get(j0 * b..(j0 + nj) * b).unwrap_or(&[]);
@@ -741,23 +769,34 @@ fn backward_tile<const S: usize, const FULL: bool>(
     for i in 0..rows {
         let at = i * cols + j0;
         if FULL {
-            let (Some(pk), Some(rk)) = (
-                p.get(at..at + BWD_COLS)
-                    .and_then(|v| <&[f64; BWD_COLS]>::try_from(v).ok()),
-                r.get(at..at + BWD_COLS)
-                    .and_then(|v| <&[f64; BWD_COLS]>::try_from(v).ok()),
-            ) else {
+            let Some(pk) = p
+                .get(at..at + BWD_COLS)
+                .and_then(|v| <&[f64; BWD_COLS]>::try_from(v).ok())
+            else {
                 continue;
             };
-            for ((x, a), c) in w.iter_mut().zip(pk).zip(rk) {
-                *x = a - c;
+            if r.is_empty() {
+                w = *pk;
+            } else if let Some(rk) = r
+                .get(at..at + BWD_COLS)
+                .and_then(|v| <&[f64; BWD_COLS]>::try_from(v).ok())
+            {
+                for ((x, a), c) in w.iter_mut().zip(pk).zip(rk) {
+                    *x = a - c;
+                }
             }
         } else {
-            let (Some(pk), Some(rk)) = (p.get(at..at + nj), r.get(at..at + nj)) else {
+            let Some(pk) = p.get(at..at + nj) else {
                 continue;
             };
-            for ((x, a), c) in w.iter_mut().zip(pk).zip(rk) {
-                *x = a - c;
+            if r.is_empty() {
+                for (x, &a) in w.iter_mut().zip(pk) {
+                    *x = a;
+                }
+            } else if let Some(rk) = r.get(at..at + nj) {
+                for ((x, a), c) in w.iter_mut().zip(pk).zip(rk) {
+                    *x = a - c;
+                }
             }
         }
         let au = i * b + s0;
@@ -875,8 +914,9 @@ impl Tile {
             let mut streams: Vec<Stream> = Vec::with_capacity(chunk);
             let mut scales = vec![1.0; chunk];
             for rep in 0..r {
-                let pr = row(state, rep, o * i);
-                let rr = row(reference, rep, o * i);
+                let (pr, rf) = (row(state, rep, o * i), row(reference, rep, o * i));
+                // A zero reference is not read (`mvm_batch` takes an empty one as zero).
+                let rr = if self.reference_zero { &[][..] } else { rf };
                 let Some(orep) = out.get_mut(rep * b * len_y..(rep + 1) * b * len_y) else {
                     continue;
                 };
@@ -936,7 +976,7 @@ impl Tile {
                         while repeat_pass(io, bm_allowed, saturated, factor) {
                             factor *= 2.0;
                             input_stage(io, xs, sc, factor, &mut ub, s);
-                            mvm_one(pr, rr, i, transpose, &ub, y);
+                            mvm_one(pr, rf, i, transpose, &ub, y);
                             saturated = output_stage(io, y, s);
                         }
                         let k = sc * factor * io.out_scale;
@@ -1174,6 +1214,9 @@ mod tests {
             (4, 64, 2),
             (7, 70, 3),
             (5, 129, 10),
+            (8, 64, 10),
+            (17, 65, 11),
+            (24, 200, 12),
             (16, 25, 16),
             (33, 17, 31),
             (9, 130, 47),
@@ -1205,6 +1248,22 @@ mod tests {
                     mvm_batch_with(&k, &p, &r, rows, cols, transpose, b, &ut, &mut got, false);
                     assert_eq!(bits(&got), bits(&want), "{name}, {case}");
                 }
+                // A zero reference given as empty (not read) gives the bits of +0.0 values,
+                // a state with signed zeros included.
+                let mut pz = p.clone();
+                for v in pz.iter_mut().step_by(5) {
+                    *v = -0.0;
+                }
+                let zeros = vec![0.0; rows * cols];
+                let want = reference(&pz, &zeros, rows, cols, transpose, b, &ut, false);
+                for (name, k) in target_kernels() {
+                    got.fill(f64::NAN);
+                    mvm_batch_with(&k, &pz, &[], rows, cols, transpose, b, &ut, &mut got, false);
+                    assert_eq!(bits(&got), bits(&want), "{name}, zero reference, {case}");
+                }
+                got.fill(f64::NAN);
+                pool.install(|| mvm_batch(&pz, &[], rows, cols, transpose, b, &ut, &mut got, true));
+                assert_eq!(bits(&got), bits(&want), "3 threads, zero reference, {case}");
             }
         }
         // The inputs would expose an FMA contraction: fused sums differ from separate ones in
