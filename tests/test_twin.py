@@ -211,14 +211,25 @@ def core_factory(core: ModuleType) -> TileFactory:
 
 
 def make_inputs(
-    seed: int, replicas: int, batch: int, out_size: int, in_size: int, steps: int
+    seed: int,
+    replicas: int,
+    batch: int,
+    out_size: int,
+    in_size: int,
+    steps: int,
+    *,
+    sparse_d: bool = False,
 ) -> list[tuple[F64, F64]]:
-    """Return ``steps`` (x, d) pairs with a few exact zeros (skipped samples, silent rows)."""
+    """Return ``steps`` (x, d) pairs with a few exact zeros (skipped samples, silent rows).
+    ``sparse_d``: nine d values in ten are scaled by 1e-3, so that most rows' d trains are
+    empty (the stochastic kernel then draws them with the sample's trains)."""
     rng = np.random.default_rng(seed)
     pairs = []
     for _ in range(steps):
         x = rng.uniform(-1.0, 1.0, (replicas, batch, in_size))
         d = rng.uniform(-1.0, 1.0, (replicas, batch, out_size))
+        if sparse_d:
+            d *= np.where(rng.random(d.shape) < 0.1, 1.0, 1e-3)
         x[-1, 0, :] = 0.0  # x_m = 0: the sample is skipped in the stochastic mode
         x[0, -1, 0] = 0.0  # px = 0: column without a train
         d[0, 0, -1] = 0.0  # pd = 0: row without a train
@@ -243,6 +254,7 @@ def run_scenario(
     lr: float = 0.05,
     n_threads: int | None = None,
     seed: int = 7,
+    sparse_d: bool = False,
 ) -> list[Snapshot]:
     """Drive a tile through set_weights, ``steps`` updates and an apply_delta; snapshot each."""
     tile = factory(spec, update, out_size, in_size, replicas, replica_offset)
@@ -261,7 +273,8 @@ def run_scenario(
     snaps = [{**snap(None), "maps": tile.maps()}]
     tile.set_weights(rng.uniform(-0.6, 0.6, shape))
     snaps.append(snap(None))
-    for step, (x, d) in enumerate(make_inputs(seed, replicas, batch, out_size, in_size, steps)):
+    inputs = make_inputs(seed, replicas, batch, out_size, in_size, steps, sparse_d=sparse_d)
+    for step, (x, d) in enumerate(inputs):
         returned = tile.update(x, d, lr, step % 2, n_threads=n_threads)
         snaps.append(snap(returned))
     if update["kind"] != "stochastic_pulse":
@@ -886,6 +899,25 @@ def test_core_matches_twin_wide_rows(
     twin = run_scenario(twin_factory, spec, update, **kwargs)
     kernel = run_scenario(core_factory(core), spec, update, **kwargs)
     assert_same(twin, kernel)
+
+
+SPARSE_MODES = [m for m, u in UPDATES.items() if u["kind"] == "stochastic_pulse"]
+
+
+@pytest.mark.parametrize("mode", SPARSE_MODES)
+@pytest.mark.parametrize("n_threads", [1, 3])
+def test_core_matches_twin_sparse_rows(core: ModuleType, mode: str, n_threads: int) -> None:
+    """Most rows' d trains empty (sparse updates, as in a network's layers): the kernel draws
+    the one-word d trains of a sample's rows together and opens a row's stream only after a
+    train with a bit; the twin draws each row's train from its stream. Same pulses."""
+    spec = make_spec("soft_bounds", **VARIANTS["noisy"])
+    kwargs: dict[str, Any] = {"out_size": 40, "in_size": 9, "batch": 5, "sparse_d": True}
+    twin = run_scenario(twin_factory, spec, UPDATES[mode], **kwargs)
+    kernel = run_scenario(core_factory(core), spec, UPDATES[mode], n_threads=n_threads, **kwargs)
+    assert_same(twin, kernel)
+    # Sparse indeed, with pulses: fewer than half the elements got one in the first update.
+    fired = kernel[2]["counts"][0]
+    assert 0 < np.count_nonzero(fired) < fired.size / 2
 
 
 @pytest.mark.parametrize("mode", list(UPDATES))

@@ -43,6 +43,11 @@ struct SampleTrains {
     signs: Vec<bool>,
     /// The d trains' streams of the sample (`UPDATE`, sample word); `None` when skipped.
     d_streams: Option<Keyed>,
+    /// Per row, its d train's bits when the trains fit one word and the sample is fired one
+    /// train at a time (not in windows): drawn here for all rows at once
+    /// ([`crate::rng::first_bits`], the rows' first Philox blocks computed together), so that
+    /// a row without a train opens no stream; empty otherwise ([`row_d_train`] then draws it).
+    d_bits: Vec<u64>,
 }
 
 const SKIPPED: usize = 0;
@@ -286,6 +291,17 @@ fn row_d_train<'t>(
         return None;
     }
     let dv = ds.get((r * b + bb) * o + rw).copied().unwrap_or(0.0);
+    if let Some(&bits) = tr.d_bits.get(rw) {
+        // Drawn with the sample's trains: the row's stream is opened after them, only for a
+        // train with a bit.
+        if bits == 0 {
+            return None;
+        }
+        let dw = dbits.get_mut(..tr.words)?;
+        dw.fill(0);
+        *dw.first_mut()? = bits;
+        return Some((tr, dv, tr.d_streams?.open_at(r, rw as u64, tr.bl as u64)));
+    }
     let pd = snap(tr.a * dv.abs());
     if pd <= 0.0 {
         return None;
@@ -765,6 +781,7 @@ fn sample_trains(
         bits: Vec::new(),
         signs: Vec::new(),
         d_streams: None,
+        d_bits: Vec::new(),
     };
     let x_m = x.iter().fold(0.0f64, |m, v| m.max(v.abs()));
     let d_m = um_grad_scale * d.iter().fold(0.0f64, |m, v| m.max(v.abs()));
@@ -844,6 +861,20 @@ fn sample_trains(
             }
         }
         let signs = dense_signs(dense, &active);
+        let d_streams = st.keyed(tag::UPDATE, sample);
+        // Windows draw their d trains by row group (`ShortTrains`). Drawn here when most rows
+        // are expected to have no train (sparse updates: their streams are then never
+        // opened); rows that mostly have one draw their train from their own stream, whose
+        // words go on to their noise (drawn here, the dense update measured 1–2% slower).
+        let expected_rows: f64 = d
+            .iter()
+            .map(|&v| (snap(a * v.abs()) * bl as f64).min(1.0))
+            .sum();
+        let d_bits = if dense || expected_rows >= 0.5 * d.len() as f64 {
+            Vec::new()
+        } else {
+            d_trains(sc, d_streams, d, a, bl, replica)
+        };
         return SampleTrains {
             bl,
             a,
@@ -851,7 +882,8 @@ fn sample_trains(
             active,
             bits,
             signs,
-            d_streams: Some(st.keyed(tag::UPDATE, sample)),
+            d_streams: Some(d_streams),
+            d_bits,
         };
     }
     let mut buf = vec![0u64; full_words];
@@ -873,7 +905,30 @@ fn sample_trains(
         bits,
         signs,
         d_streams: Some(st.keyed(tag::UPDATE, sample)),
+        d_bits: Vec::new(),
     }
+}
+
+/// The one-word d trains (`bl` ≤ 64 slots) of every row of replica `replica`'s sample, whose
+/// d is `d`: row i's bits are the slots `Stream::bernoulli_bits(snap(a·|d_i|), bl)` would set
+/// on its `UPDATE` stream (`keyed`), 0 without a train (a zero probability has threshold 0).
+fn d_trains(
+    sc: &mut TrainScratch,
+    keyed: Keyed,
+    d: &[f64],
+    a: f64,
+    bl: usize,
+    replica: usize,
+) -> Vec<u64> {
+    sc.row_words.clear();
+    sc.thresholds.clear();
+    for (i, &dv) in d.iter().enumerate() {
+        sc.row_words.push(keyed.row_word(replica, i as u64));
+        sc.thresholds.push(bernoulli_threshold(snap(a * dv.abs())));
+    }
+    let mut out = Vec::new();
+    first_bits(keyed.key(), &sc.row_words, &sc.thresholds, bl, &mut out);
+    out
 }
 
 /// The signs of the listed columns when every column is listed (`dense`), else nothing.
