@@ -401,9 +401,10 @@ pub fn mvm_one(p: &[f64], r: &[f64], cols: usize, transpose: bool, u: &[f64], y:
 
 /// Samples one pass call takes through the periphery at a time (see `Tile::passes`).
 const PASS_CHUNK: usize = 256;
-/// Rows of W one forward task owns; their sums are interleaved in registers (eight: with
-/// four, a tile of eight samples had four chains of adds and waited on the add latency).
-const FWD_ROWS: usize = 8;
+/// Rows of W one forward task owns; their sums are interleaved in registers. (Eight rows
+/// measured no faster on a 784×256 layer, batch 10, and 1.5–2× slower on LeNet-5's
+/// convolutions, batches of hundreds of patches: the sums no longer stayed in registers.)
+const FWD_ROWS: usize = 4;
 /// Output columns one backward task owns when vectorised across samples.
 const BWD_SAMPLE_COLS: usize = 4;
 /// Columns of W formed (p − r) at a time into a stack block by the forward kernel.
@@ -419,7 +420,7 @@ const BWD_WIDE: usize = 16;
 /// from 0.0, so the result equals B calls of [`mvm_one`] bit for bit, on every dispatch target
 /// and for any thread count; W is read once per block of samples instead of once per sample.
 /// Register-blocked kernels with runtime SIMD dispatch ([`forward_rows`], [`backward_cols`]):
-/// forward vectorises across samples (blocks of 8 rows × up to 16 samples of sums), backward
+/// forward vectorises across samples (blocks of 4 rows × up to 16 samples of sums), backward
 /// across output columns (blocks of 16 columns × up to 4 samples). Parallel over blocks of
 /// output rows (forward) or columns (backward); each output is computed by one task. An empty
 /// `r` is a zero reference: W is p itself (x − (+0.0) is x exactly), and r is not read.
@@ -529,10 +530,6 @@ dispatched! {
         (p: &[f64], r: &[f64], cols: usize, ut: &[f64], b: usize, yblk: &mut [f64])
     {
         match yblk.len().checked_div(b).unwrap_or(0) {
-            8 => forward_block::<8>(p, r, cols, ut, b, yblk),
-            7 => forward_block::<7>(p, r, cols, ut, b, yblk),
-            6 => forward_block::<6>(p, r, cols, ut, b, yblk),
-            5 => forward_block::<5>(p, r, cols, ut, b, yblk),
             4 => forward_block::<4>(p, r, cols, ut, b, yblk),
             3 => forward_block::<3>(p, r, cols, ut, b, yblk),
             2 => forward_block::<2>(p, r, cols, ut, b, yblk),
