@@ -578,11 +578,11 @@ dispatched! {
 }
 
 dispatched! {
-    /// Backward outputs of the columns `j0..j0 + nc` (nc = `yblk.len() / b` ≤ [`BWD_SAMPLE_COLS`]) for
-    /// every sample, vectorised across samples (for large batches): `yblk[k·b + s] =
-    /// Σ_i (p[i·cols + j0 + k] − r[…])·ut[i·b + s]`, i ascending from 0.0 (the order of
-    /// [`mvm_one`]); the forward kernel's tiles on blocks of Wᵀ. Separate IEEE multiplies and
-    /// adds (never an FMA), so every target gives the same bits. Never panics.
+    /// Backward outputs of the columns `j0..j0 + nc` (nc = `yblk.len() / b` ≤
+    /// [`BWD_SAMPLE_COLS`]) for every sample, vectorised across samples (for large batches):
+    /// `yblk[k·b + s] = Σ_i (p[i·cols + j0 + k] − r[…])·ut[i·b + s]`, i ascending from 0.0 (the
+    /// order of [`mvm_one`]); the forward kernel's tiles on blocks of Wᵀ. Separate IEEE
+    /// multiplies and adds (never an FMA), so every target gives the same bits. Never panics.
     fn backward_samples / backward_samples_scalar /
         [backward_samples_avx512, backward_samples_avx2, backward_samples_popcnt]
         (
@@ -781,6 +781,8 @@ fn backward_tile<const S: usize, const FULL: bool>(
                 for ((x, a), c) in w.iter_mut().zip(pk).zip(rk) {
                     *x = a - c;
                 }
+            } else {
+                continue;
             }
         } else {
             let Some(pk) = p.get(at..at + nj) else {
@@ -794,6 +796,8 @@ fn backward_tile<const S: usize, const FULL: bool>(
                 for ((x, a), c) in w.iter_mut().zip(pk).zip(rk) {
                     *x = a - c;
                 }
+            } else {
+                continue;
             }
         }
         let au = i * b + s0;
