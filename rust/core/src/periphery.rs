@@ -368,15 +368,9 @@ pub fn repeat_pass(io: &IoSpec, bm_allowed: bool, saturated: bool, factor: f64) 
 }
 
 /// `y = W u` (or `Wᵀ u` when `transpose`) for one sample, W = p − r formed element by element
-/// (never stored); sums run in index order from 0.0. An empty `r` is a zero reference (as in
-/// [`mvm_batch`]).
+/// (never stored); sums run in index order from 0.0. `r` is the whole reference (unlike
+/// [`mvm_batch`], which takes an empty one as zero).
 pub fn mvm_one(p: &[f64], r: &[f64], cols: usize, transpose: bool, u: &[f64], y: &mut [f64]) {
-    if r.is_empty() && !p.is_empty() {
-        // W = p − (+0.0) = p exactly: the same sums with a reference of +0.0 values.
-        let zeros = vec![0.0; p.len()];
-        mvm_one(p, &zeros, cols, transpose, u, y);
-        return;
-    }
     y.fill(0.0);
     if transpose {
         for ((prow, rrow), &ui) in p.chunks_exact(cols).zip(r.chunks_exact(cols)).zip(u) {
@@ -405,8 +399,6 @@ const PASS_CHUNK: usize = 256;
 /// measured no faster on a 784×256 layer, batch 10, and 1.5–2× slower on LeNet-5's
 /// convolutions, batches of hundreds of patches: the sums no longer stayed in registers.)
 const FWD_ROWS: usize = 4;
-/// Output columns one backward task owns when vectorised across samples.
-const BWD_SAMPLE_COLS: usize = 4;
 /// Columns of W formed (p − r) at a time into a stack block by the forward kernel.
 const FWD_COLS: usize = 64;
 /// Output columns one backward task owns when vectorised across columns: one block of sums per
@@ -481,10 +473,9 @@ fn mvm_batch_with(
     if transpose {
         // yt[j][·] = Σ_i w_ij ut[i][·], i ascending; tasks own blocks of BWD_COLS columns.
         // Few samples: vectorised across columns (blocks of BWD_COLS); many: across samples,
-        // as the forward kernel (blocks of BWD_SAMPLE_COLS columns). Same sums in the same
-        // order.
+        // as the forward kernel (blocks of FWD_ROWS columns). Same sums in the same order.
         let wide = b >= BWD_WIDE;
-        let width = if wide { BWD_SAMPLE_COLS } else { BWD_COLS };
+        let width = if wide { FWD_ROWS } else { BWD_COLS };
         let f = |(blk, ychunk): (usize, &mut [f64])| {
             if wide {
                 backward_samples(p, r, rows, cols, blk * width, ut, b, ychunk);
@@ -578,11 +569,11 @@ dispatched! {
 }
 
 dispatched! {
-    /// Backward outputs of the columns `j0..j0 + nc` (nc = `yblk.len() / b` ≤
-    /// [`BWD_SAMPLE_COLS`]) for every sample, vectorised across samples (for large batches):
-    /// `yblk[k·b + s] = Σ_i (p[i·cols + j0 + k] − r[…])·ut[i·b + s]`, i ascending from 0.0 (the
-    /// order of [`mvm_one`]); the forward kernel's tiles on blocks of Wᵀ. Separate IEEE
-    /// multiplies and adds (never an FMA), so every target gives the same bits. Never panics.
+    /// Backward outputs of the columns `j0..j0 + nc` (nc = `yblk.len() / b` ≤ [`FWD_ROWS`]) for
+    /// every sample, vectorised across samples (for large batches): `yblk[k·b + s] =
+    /// Σ_i (p[i·cols + j0 + k] − r[…])·ut[i·b + s]`, i ascending from 0.0 (the order of
+    /// [`mvm_one`]); the forward kernel's tiles on blocks of Wᵀ. Separate IEEE multiplies and
+    /// adds (never an FMA), so every target gives the same bits. Never panics.
     fn backward_samples / backward_samples_scalar /
         [backward_samples_avx512, backward_samples_avx2, backward_samples_popcnt]
         (

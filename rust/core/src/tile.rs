@@ -404,8 +404,8 @@ impl Tile {
     /// Logical (read-out) weights, physical state minus reference, shape (R, out, in).
     pub fn weights(&self) -> Array3<f64> {
         if self.reference_zero {
-            // p − (+0.0) is p exactly: a copy.
-            return self.to_array(&self.state);
+            // p − (+0.0) is p exactly.
+            return self.physical_weights();
         }
         let v: Vec<f64> = self
             .state

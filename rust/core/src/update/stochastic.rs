@@ -866,21 +866,9 @@ fn sample_trains(
         }
         let signs = dense_signs(dense, &active);
         let d_streams = st.keyed(tag::UPDATE, sample);
-        // Windows draw their d trains by row group (`ShortTrains`). Drawn here when most rows
-        // are expected to have no train (sparse updates: their streams are then never
-        // opened) and there are rows enough to fill the vector lanes; rows that mostly have
-        // one draw their train from their own stream, whose words go on to their noise
-        // (drawn here, the dense update measured 1–2% slower), and so do the few rows of a
-        // convolution's kernel (LeNet-5's first, six rows and 5,760 patches a batch: 10%
-        // slower drawn here).
-        let sparse = || {
-            let expected_rows: f64 = d
-                .iter()
-                .map(|&v| (snap(a * v.abs()) * bl as f64).min(1.0))
-                .sum();
-            expected_rows < 0.5 * d.len() as f64
-        };
-        let d_bits = if dense || d.len() < DRAWN_D_ROWS || !sparse() {
+        // Windows draw their d trains by row group (`ShortTrains`); `d_trains` draws them here
+        // for sparse samples only.
+        let d_bits = if dense {
             Vec::new()
         } else {
             d_trains(sc, d_streams, d, a, bl, replica)
@@ -922,6 +910,12 @@ fn sample_trains(
 /// The one-word d trains (`bl` ≤ 64 slots) of every row of replica `replica`'s sample, whose
 /// d is `d`: row i's bits are the slots `Stream::bernoulli_bits(snap(a·|d_i|), bl)` would set
 /// on its `UPDATE` stream (`keyed`), 0 without a train (a zero probability has threshold 0).
+/// Empty (each row then draws its own from its stream, [`row_d_train`]) unless the sample is
+/// sparse: at least [`DRAWN_D_ROWS`] rows, fewer than half of them expected to have a train
+/// (Σ min(1, p_d·bl)). A row's stream is then opened only after a train with a bit. Rows that
+/// mostly have a train draw it from their own stream, whose words go on to their noise (drawn
+/// here, the dense update measured 1–2% slower), and so do the few rows of a convolution's
+/// kernel (LeNet-5's first, six rows and 5,760 patches a batch: 10% slower drawn here).
 fn d_trains(
     sc: &mut TrainScratch,
     keyed: Keyed,
@@ -930,12 +924,22 @@ fn d_trains(
     bl: usize,
     replica: usize,
 ) -> Vec<u64> {
-    sc.row_words.clear();
-    sc.thresholds.clear();
-    for (i, &dv) in d.iter().enumerate() {
-        sc.row_words.push(keyed.row_word(replica, i as u64));
-        sc.thresholds.push(bernoulli_threshold(snap(a * dv.abs())));
+    if d.len() < DRAWN_D_ROWS {
+        return Vec::new();
     }
+    sc.thresholds.clear();
+    let mut expected_rows = 0.0;
+    for &dv in d {
+        let pd = snap(a * dv.abs());
+        expected_rows += (pd * bl as f64).min(1.0);
+        sc.thresholds.push(bernoulli_threshold(pd));
+    }
+    if expected_rows >= 0.5 * d.len() as f64 {
+        return Vec::new();
+    }
+    sc.row_words.clear();
+    sc.row_words
+        .extend((0..d.len()).map(|i| keyed.row_word(replica, i as u64)));
     let mut out = Vec::new();
     first_bits(keyed.key(), &sc.row_words, &sc.thresholds, bl, &mut out);
     out
