@@ -155,9 +155,12 @@ class _LeastSquaresInstance(Instance):
             # Full batch: every replica's rows in order (copies: the caller owns the factors).
             x, b = self.a.copy(), self.b
         else:
-            idx = self._rows(step)
-            x = self.a[self._replica_index, idx]
-            b = self.b[self._replica_index, idx]
+            # Replica r's rows idx[r] as flat row numbers of a and b: `np.take` copies whole
+            # rows, where fancy indexing copied element by element (the same values).
+            rows = (self._replica_index * self.cfg.n_samples + self._rows(step)).ravel()
+            shape = (self.replicas, rows.size // max(self.replicas, 1))
+            x = np.take(self.a.reshape(-1, self.in_size), rows, axis=0).reshape(*shape, -1)
+            b = np.take(self.b.reshape(-1, self.out_size), rows, axis=0).reshape(*shape, -1)
         d = (np.einsum("roi,rbi->rbo", weights, x) - b) / x.shape[1]
         if self.cfg.noise_std > 0.0:
             eps = self.cfg.noise_std * self._noise.draw(step, (self.out_size, self.in_size))
