@@ -99,6 +99,28 @@ where
     map_indices_with(parallel, n, || (), |(), t| f(t))
 }
 
+/// `f(scratch, t, &mut slots[t])` for every slot `t`: [`map_indices_with`] filling slots in
+/// place (so that their buffers are reused), on the current pool when `parallel`. The same
+/// rules for the scratch.
+pub fn fill_with<S, T, I, F>(parallel: bool, slots: &mut [T], init: I, f: F)
+where
+    T: Send,
+    I: Fn() -> S + Sync + Send,
+    F: Fn(&mut S, usize, &mut T) + Sync + Send,
+{
+    if parallel {
+        slots
+            .par_iter_mut()
+            .enumerate()
+            .for_each_init(&init, |s, (t, slot)| f(s, t, slot));
+    } else {
+        let mut s = init();
+        for (t, slot) in slots.iter_mut().enumerate() {
+            f(&mut s, t, slot);
+        }
+    }
+}
+
 /// [`map_indices`] with a scratch value per task (`init()` per rayon task, or one for the
 /// serial pass), given to `f` first. As for [`map_row_blocks_with`], the scratch must only
 /// hold buffers reused between indices, never a value a result depends on.

@@ -4,7 +4,7 @@
 
 use crate::error::CoreError;
 use crate::family::Family;
-use crate::par::{map_indices_with, map_row_blocks_with, row, Par};
+use crate::par::{fill_with, map_row_blocks_with, row, Par};
 use crate::pulse::{clip, snap, Aggregated, Lane, LaneScratch, Pulser, WindowScratch, LANE_BLOCK};
 use crate::rng::{bernoulli_threshold, first_bits, first_bits_each, tag, Stream};
 use crate::simd;
@@ -25,9 +25,14 @@ struct TrainScratch {
     row_words: Vec<u64>,
     thresholds: Vec<u64>,
     bits: Vec<u64>,
+    /// The listed columns' x of a sample, when only some columns are listed.
+    xc: Vec<f64>,
 }
 
-/// Per-sample constants of the stochastic pulse update.
+/// Per-sample constants of the stochastic pulse update. Filled in place by [`sample_trains`],
+/// which keeps the vectors' buffers: the slots of a call are reused by the thread's next call
+/// ([`TRAIN_SLOTS`]).
+#[derive(Default)]
 struct SampleTrains {
     /// `None` when the sample is skipped (lr, max|x| or max|d| is 0).
     bl: usize,
@@ -51,6 +56,20 @@ struct SampleTrains {
 }
 
 const SKIPPED: usize = 0;
+
+thread_local! {
+    /// The [`SampleTrains`] of the calling thread's last update call, reused by its next: a
+    /// call on many small samples (least squares, 256 replicas of 5×20, batch 10: 2,560
+    /// samples) had spent a twentieth of its time allocating and freeing their vectors. Taken
+    /// out for the call and put back after it, so a call made while another is running on
+    /// the same thread (none is today) would only start from an empty pool. Nothing carries
+    /// from one call to the next but the buffers' capacity: every slot is refilled.
+    static TRAIN_SLOTS: std::cell::Cell<Vec<SampleTrains>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// Bits words above which the pool of [`TRAIN_SLOTS`] is not kept after a call (32 MiB of
+/// trains would otherwise stay allocated after one large call).
+const KEPT_TRAIN_WORDS: usize = 1 << 19;
 
 /// Rows from which a sparse sample's d trains are drawn together ([`SampleTrains::d_bits`]):
 /// one AVX-512 call's lanes.
@@ -104,6 +123,7 @@ pub(super) fn update(
     // A window never spans two chunks.
     let chunk = chunk.div_ceil(win) * win;
     let mut totals = vec![0u64; rr * o];
+    let mut slots = TRAIN_SLOTS.with(std::cell::Cell::take);
     let st = tile.next_tick();
     let (state, counters, maps) = tile.rows_mut(phase);
     let mut start = 0;
@@ -120,23 +140,31 @@ pub(super) fn update(
         let few = few.as_deref();
         let per_row = par.run(work, |par| {
             // Pass 1: per (replica, sample) constants and x trains, in parallel.
-            let one = |sc: &mut TrainScratch, t: usize| {
+            let one = |sc: &mut TrainScratch, t: usize, out: &mut SampleTrains| {
                 let (r, bb) = (t / nb, start + t % nb);
                 let x = row(xs, r * b + bb, i);
                 let d = row(ds, r * b + bb, o);
                 let at = (r, bb as u64);
                 if let Some(cols) = few {
-                    let xc: Vec<f64> = cols
-                        .iter()
-                        .map(|&j| x.get(j as usize).copied().unwrap_or(0.0))
-                        .collect();
-                    return sample_trains(sc, (&xc, Some(cols)), d, lr, dw_min, &p, st, at, true);
+                    let mut xc = std::mem::take(&mut sc.xc);
+                    xc.clear();
+                    xc.extend(
+                        cols.iter()
+                            .map(|&j| x.get(j as usize).copied().unwrap_or(0.0)),
+                    );
+                    let c = (&xc[..], Some(cols));
+                    sample_trains(sc, out, c, d, lr, dw_min, &p, st, at, true);
+                    sc.xc = xc;
+                    return;
                 }
-                sample_trains(sc, (x, None), d, lr, dw_min, &p, st, at, win > 1)
+                sample_trains(sc, out, (x, None), d, lr, dw_min, &p, st, at, win > 1);
             };
-            let trains: Vec<SampleTrains> =
-                map_indices_with(par, rr * nb, TrainScratch::default, one);
-            let trains = &trains;
+            if slots.len() < rr * nb {
+                slots.resize_with(rr * nb, SampleTrains::default);
+            }
+            let trains = slots.get_mut(..rr * nb).unwrap_or_default();
+            fill_with(par, trains, TrainScratch::default, one);
+            let trains = &*trains;
             // Pass 2 (the closure's value): the pulses per row. Rows go in groups of as many
             // whole rows as fit one lane block, and a group's trains of one sample are fired
             // together, so narrow tiles fire hundreds of trains at once instead of a few per
@@ -271,12 +299,23 @@ pub(super) fn update(
         }
         start = end;
         if ask && start < b && stop() {
+            keep_slots(slots);
             return Err(CoreError::Interrupted {
                 owner: owner.to_owned(),
             });
         }
     }
+    keep_slots(slots);
     Ok(tile.per_replica(&totals))
+}
+
+/// Puts a call's [`SampleTrains`] back for the thread's next call, unless they hold more than
+/// [`KEPT_TRAIN_WORDS`] words of bits.
+fn keep_slots(slots: Vec<SampleTrains>) {
+    let words: usize = slots.iter().map(|t| t.bits.capacity()).sum();
+    if words <= KEPT_TRAIN_WORDS {
+        TRAIN_SLOTS.with(|c| c.set(slots));
+    }
 }
 
 /// The d train of row `rw` of replica `r` in sample `bb` (the chunk's `k`-th; `o` rows per
@@ -760,6 +799,7 @@ fn aggregated_block(
 #[allow(clippy::too_many_arguments)]
 fn sample_trains(
     sc: &mut TrainScratch,
+    out: &mut SampleTrains,
     (x, subset): (&[f64], Option<&[u32]>),
     d: &[f64],
     lr: f64,
@@ -768,7 +808,7 @@ fn sample_trains(
     st: Streams,
     (replica, sample): (usize, u64),
     dense: bool,
-) -> SampleTrains {
+) {
     let StochasticParams {
         desired_bl,
         update_management,
@@ -777,20 +817,17 @@ fn sample_trains(
         um_grad_scale,
         ..
     } = *p;
-    let skipped = SampleTrains {
-        bl: SKIPPED,
-        a: 0.0,
-        words: 0,
-        active: Vec::new(),
-        bits: Vec::new(),
-        signs: Vec::new(),
-        d_streams: None,
-        d_bits: Vec::new(),
-    };
+    // Skipped until shown otherwise; the vectors keep their buffers.
+    out.bl = SKIPPED;
+    (out.a, out.words, out.d_streams) = (0.0, 0, None);
+    out.active.clear();
+    out.bits.clear();
+    out.signs.clear();
+    out.d_bits.clear();
     let x_m = x.iter().fold(0.0f64, |m, v| m.max(v.abs()));
     let d_m = um_grad_scale * d.iter().fold(0.0f64, |m, v| m.max(v.abs()));
     if lr == 0.0 || x_m == 0.0 || d_m == 0.0 {
-        return skipped;
+        return;
     }
     let k = lr * x_m * d_m / dw_min;
     let dbl = f64::from(desired_bl);
@@ -818,8 +855,9 @@ fn sample_trains(
     let column = |j: usize| subset.map_or(j, |c| c.get(j).map_or(j, |&c| c as usize)) as u64;
     // Every column's x train of this sample (and below, every row's d train): one key each.
     let xs = st.keyed(tag::TRAIN_X, sample);
-    let mut active = Vec::with_capacity(x.len());
-    let mut bits = Vec::with_capacity(x.len() * full_words);
+    let (active, bits) = (&mut out.active, &mut out.bits);
+    active.reserve(x.len());
+    bits.reserve(x.len() * full_words);
     if bl <= 64 {
         // One word per train: the trains' bits computed for all columns at once
         // (`first_bits`: the streams' first blocks across the columns, none computed in vain,
@@ -829,6 +867,7 @@ fn sample_trains(
             row_words,
             thresholds,
             bits: col_bits,
+            ..
         } = sc;
         cols.clear();
         row_words.clear();
@@ -864,25 +903,16 @@ fn sample_trains(
                 bits.push(0);
             }
         }
-        let signs = dense_signs(dense, &active);
+        dense_signs(dense, active, &mut out.signs);
         let d_streams = st.keyed(tag::UPDATE, sample);
         // Windows draw their d trains by row group (`ShortTrains`); `d_trains` draws them here
         // for sparse samples only.
-        let d_bits = if dense {
-            Vec::new()
-        } else {
-            d_trains(sc, d_streams, d, a, bl, replica)
-        };
-        return SampleTrains {
-            bl,
-            a,
-            words: full_words,
-            active,
-            bits,
-            signs,
-            d_streams: Some(d_streams),
-            d_bits,
-        };
+        if !dense {
+            d_trains(sc, d_streams, d, a, bl, replica, &mut out.d_bits);
+        }
+        (out.bl, out.a, out.words) = (bl, a, full_words);
+        out.d_streams = Some(d_streams);
+        return;
     }
     let mut buf = vec![0u64; full_words];
     for (j, &xv) in x.iter().enumerate() {
@@ -894,17 +924,9 @@ fn sample_trains(
             bits.extend_from_slice(&buf);
         }
     }
-    let signs = dense_signs(dense, &active);
-    SampleTrains {
-        bl,
-        a,
-        words: full_words,
-        active,
-        bits,
-        signs,
-        d_streams: Some(st.keyed(tag::UPDATE, sample)),
-        d_bits: Vec::new(),
-    }
+    dense_signs(dense, active, &mut out.signs);
+    (out.bl, out.a, out.words) = (bl, a, full_words);
+    out.d_streams = Some(st.keyed(tag::UPDATE, sample));
 }
 
 /// The one-word d trains (`bl` ≤ 64 slots) of every row of replica `replica`'s sample, whose
@@ -923,9 +945,11 @@ fn d_trains(
     a: f64,
     bl: usize,
     replica: usize,
-) -> Vec<u64> {
+    out: &mut Vec<u64>,
+) {
+    out.clear();
     if d.len() < DRAWN_D_ROWS {
-        return Vec::new();
+        return;
     }
     sc.thresholds.clear();
     let mut expected_rows = 0.0;
@@ -935,21 +959,18 @@ fn d_trains(
         sc.thresholds.push(bernoulli_threshold(pd));
     }
     if expected_rows >= 0.5 * d.len() as f64 {
-        return Vec::new();
+        return;
     }
     sc.row_words.clear();
     sc.row_words
         .extend((0..d.len()).map(|i| keyed.row_word(replica, i as u64)));
-    let mut out = Vec::new();
-    first_bits(keyed.key(), &sc.row_words, &sc.thresholds, bl, &mut out);
-    out
+    first_bits(keyed.key(), &sc.row_words, &sc.thresholds, bl, out);
 }
 
-/// The signs of the listed columns when every column is listed (`dense`), else nothing.
-fn dense_signs(dense: bool, active: &[(u32, bool)]) -> Vec<bool> {
+/// `out` = the signs of the listed columns when every column is listed (`dense`), else empty.
+fn dense_signs(dense: bool, active: &[(u32, bool)], out: &mut Vec<bool>) {
+    out.clear();
     if dense {
-        active.iter().map(|&(_, pos)| pos).collect()
-    } else {
-        Vec::new()
+        out.extend(active.iter().map(|&(_, pos)| pos));
     }
 }
