@@ -150,6 +150,33 @@ fn first_bits_width(
     out.clear();
     out.resize(n, 0);
     let slots = |t: usize| bl(t).min(64);
+    // Trains all of one length whose blocks fill the lanes exactly (BL 5–8, 9–16, 17–32,
+    // 33–64): lane k·nb + b is block b of the call's k-th train, with no bookkeeping per lane.
+    let first = if n > 0 { slots(0) } else { 0 };
+    if (0..n).all(|t| slots(t) == first) {
+        let (rows, ths) = (row_words.get(..n), thresholds.get(..n));
+        let (Some(rows), Some(ths)) = (rows, ths) else {
+            return;
+        };
+        let done = match first.div_ceil(4) {
+            2 => first_bits_uniform::<2>(wide, key, rows, ths, out),
+            4 => first_bits_uniform::<4>(wide, key, rows, ths, out),
+            8 => first_bits_uniform::<8>(wide, key, rows, ths, out),
+            16 => first_bits_uniform::<16>(wide, key, rows, ths, out),
+            _ => false,
+        };
+        if done {
+            let mask = if first == 0 {
+                0
+            } else {
+                u64::MAX >> (64 - first)
+            };
+            for o in out.iter_mut() {
+                *o &= mask;
+            }
+            return;
+        }
+    }
     // Every (train, block) pair in order: train t takes its first ⌈bl(t)/4⌉ blocks.
     let mut lanes = (0..n).flat_map(|t| (0..slots(t).div_ceil(4)).map(move |b| (t, b)));
     let (mut blocks, mut rows, mut ts) =
@@ -202,6 +229,60 @@ fn first_bits_width(
         let k = slots(t);
         *o &= if k == 0 { 0 } else { u64::MAX >> (64 - k) };
     }
+}
+
+/// [`first_bits_width`] for trains of `NB` blocks each (`NB` divides the lanes): each call
+/// computes the blocks of `lanes / NB` trains, lane `k·NB + b` block `b` of train `k`, and
+/// `out[t]` gets nibble `b` of its train at bits `4b..4b + 4` (unmasked). `false` (nothing
+/// done) if `NB` does not divide the lanes.
+fn first_bits_uniform<const NB: usize>(
+    wide: bool,
+    key: [u32; 2],
+    row_words: &[u64],
+    thresholds: &[u64],
+    out: &mut [u64],
+) -> bool {
+    let width = if wide { WIDE_LANES } else { PHILOX_LANES };
+    if NB == 0 || width % NB != 0 {
+        return false;
+    }
+    let per = width / NB;
+    let (mut blocks, mut rows, mut ts) =
+        ([0u64; WIDE_LANES], [0u64; WIDE_LANES], [0u64; WIDE_LANES]);
+    for (l, b) in blocks.iter_mut().enumerate() {
+        *b = (l % NB) as u64;
+    }
+    let mut nibbles = [0u8; WIDE_LANES];
+    let calls = row_words
+        .chunks(per)
+        .zip(thresholds.chunks(per))
+        .zip(out.chunks_mut(per));
+    for ((rw, th), o) in calls {
+        // Lanes past the last train keep their last values (computed, never used).
+        let lanes = rows.chunks_exact_mut(NB).zip(ts.chunks_exact_mut(NB));
+        for ((r, t), (&rv, &tv)) in lanes.zip(rw.iter().zip(th)) {
+            r.fill(rv);
+            t.fill(tv);
+        }
+        if wide {
+            philox_nibbles_wide(&blocks, &rows, key, &ts, &mut nibbles);
+        } else if let (Some(b), Some(r), Some(t), Some(n)) = (
+            blocks.first_chunk::<PHILOX_LANES>(),
+            rows.first_chunk::<PHILOX_LANES>(),
+            ts.first_chunk::<PHILOX_LANES>(),
+            nibbles.first_chunk_mut::<PHILOX_LANES>(),
+        ) {
+            philox_nibbles(b, r, key, t, n);
+        }
+        for (o, nib) in o.iter_mut().zip(nibbles.chunks_exact(NB)) {
+            let mut acc = 0u64;
+            for (b, &x) in nib.iter().enumerate() {
+                acc |= u64::from(x) << (4 * b);
+            }
+            *o = acc;
+        }
+    }
+    true
 }
 
 /// The stream `Stream::with_key(key, row_word, 0)` after `words` of its words were drawn:
