@@ -138,13 +138,25 @@ pub(super) fn update(
             None
         };
         let few = few.as_deref();
+        // Every sample's x-train and d-train keys, derived once for all replicas.
+        let sample_keys: Vec<(Keyed, Keyed)> = (start..end)
+            .map(|bb| {
+                let bb = bb as u64;
+                (st.keyed(tag::TRAIN_X, bb), st.keyed(tag::UPDATE, bb))
+            })
+            .collect();
+        let sample_keys = &sample_keys;
         let per_row = par.run(work, |par| {
             // Pass 1: per (replica, sample) constants and x trains, in parallel.
             let one = |sc: &mut TrainScratch, t: usize, out: &mut SampleTrains| {
                 let (r, bb) = (t / nb, start + t % nb);
                 let x = row(xs, r * b + bb, i);
                 let d = row(ds, r * b + bb, o);
-                let at = (r, bb as u64);
+                // The sample's x and d streams, whose keys are every replica's.
+                let Some(&keys) = sample_keys.get(t % nb) else {
+                    return;
+                };
+                let at = (keys, r);
                 if let Some(cols) = few {
                     let mut xc = std::mem::take(&mut sc.xc);
                     xc.clear();
@@ -153,11 +165,11 @@ pub(super) fn update(
                             .map(|&j| x.get(j as usize).copied().unwrap_or(0.0)),
                     );
                     let c = (&xc[..], Some(cols));
-                    sample_trains(sc, out, c, d, lr, dw_min, &p, st, at, true);
+                    sample_trains(sc, out, c, d, lr, dw_min, &p, at, true);
                     sc.xc = xc;
                     return;
                 }
-                sample_trains(sc, out, (x, None), d, lr, dw_min, &p, st, at, win > 1);
+                sample_trains(sc, out, (x, None), d, lr, dw_min, &p, at, win > 1);
             };
             if slots.len() < rr * nb {
                 slots.resize_with(rr * nb, SampleTrains::default);
@@ -805,8 +817,7 @@ fn sample_trains(
     lr: f64,
     dw_min: f64,
     p: &StochasticParams,
-    st: Streams,
-    (replica, sample): (usize, u64),
+    ((xs, d_streams), replica): ((Keyed, Keyed), usize),
     dense: bool,
 ) {
     let StochasticParams {
@@ -853,8 +864,6 @@ fn sample_trains(
     let full_words = bl.div_ceil(64);
     // The tile column of listed column j (x may be a subset of the row's columns, in order).
     let column = |j: usize| subset.map_or(j, |c| c.get(j).map_or(j, |&c| c as usize)) as u64;
-    // Every column's x train of this sample (and below, every row's d train): one key each.
-    let xs = st.keyed(tag::TRAIN_X, sample);
     let (active, bits) = (&mut out.active, &mut out.bits);
     active.reserve(x.len());
     bits.reserve(x.len() * full_words);
@@ -904,7 +913,6 @@ fn sample_trains(
             }
         }
         dense_signs(dense, active, &mut out.signs);
-        let d_streams = st.keyed(tag::UPDATE, sample);
         // Windows draw their d trains by row group (`ShortTrains`); `d_trains` draws them here
         // for sparse samples only.
         if !dense {
@@ -926,7 +934,7 @@ fn sample_trains(
     }
     dense_signs(dense, active, &mut out.signs);
     (out.bl, out.a, out.words) = (bl, a, full_words);
-    out.d_streams = Some(st.keyed(tag::UPDATE, sample));
+    out.d_streams = Some(d_streams);
 }
 
 /// The one-word d trains (`bl` ≤ 64 slots) of every row of replica `replica`'s sample, whose
