@@ -740,12 +740,12 @@ struct MapsOut<'a> {
     r: [&'a mut [f64]; 2],
     b: [&'a mut [f64]; 2],
     g: [&'a mut [f64]; 2],
-    ok: [&'a mut [bool]; 2],
 }
 
 /// [`WindowScratch::load`]'s constants of every element's map in both directions: with
-/// `(r, c, valid)` = [`affine_parts`], r, the fixed point b (ideal: the signed step c),
-/// g = (step·σ)²/((1 − r)(1 + r)) (ideal: (step·σ)²) and whether it may be aggregated. The
+/// `(r, c, valid)` = [`affine_parts`], r where the map may be aggregated and NaN where it may
+/// not (see [`map_loop`]), the fixed point b (ideal: the signed step c) and
+/// g = (step·σ)²/((1 − r)(1 + r)) (ideal: (step·σ)²). The
 /// family's choice is made once, outside the element loop, and the loop has no branch on the
 /// values, so the compiler vectorises its divisions for the CPU (runtime dispatch; IEEE
 /// operations only, no FMA: every target gives the bits of the element-by-element form).
@@ -758,78 +758,61 @@ fn load_maps<'a>(f: Family, sigma: f64, mrow: &[ElemMap], out: MapsOut<'a>) {
 /// baseline target, by the tests).
 #[inline(always)]
 fn load_maps_body(f: Family, sigma: f64, mrow: &[ElemMap], out: MapsOut<'_>) {
-    let MapsOut {
-        lo,
-        hi,
-        r,
-        b,
-        g,
-        ok,
-    } = out;
+    let MapsOut { lo, hi, r, b, g } = out;
     for ((m, lo), hi) in mrow.iter().zip(lo.iter_mut()).zip(hi.iter_mut()) {
         (*lo, *hi) = (m.lo, m.hi);
     }
     let [r0, r1] = r;
     let [b0, b1] = b;
     let [g0, g1] = g;
-    let [ok0, ok1] = ok;
-    for (d, (r, b, g, ok)) in [(r0, b0, g0, ok0), (r1, b1, g1, ok1)]
-        .into_iter()
-        .enumerate()
-    {
+    for (d, (r, b, g)) in [(r0, b0, g0), (r1, b1, g1)].into_iter().enumerate() {
         let up = d == 1;
         // β's numerator factor and denominator per family, as `affine_parts` computes them
         // (the factor's `1 ± c` is the same value whether computed here or per element).
         match f {
             Family::Ideal => {
                 let sign = if up { 1.0 } else { -1.0 };
-                for ((((m, r), b), g), ok) in mrow
+                for (((m, r), b), g) in mrow
                     .iter()
                     .zip(r.iter_mut())
                     .zip(b.iter_mut())
                     .zip(g.iter_mut())
-                    .zip(ok.iter_mut())
                 {
                     let step = if up { m.up } else { m.dn };
                     // `[-step, step][up]`: a sign flip, exact.
-                    (*r, *b, *g, *ok) = (1.0, sign * step, (step * sigma) * (step * sigma), true);
+                    (*r, *b, *g) = (1.0, sign * step, (step * sigma) * (step * sigma));
                 }
             }
-            Family::LinearStep { sp } => map_loop(mrow, up, sigma, (r, b, g, ok), |step, bd| {
+            Family::LinearStep { sp } => map_loop(mrow, up, sigma, (r, b, g), |step, bd| {
                 step / (bd - sp).abs()
             }),
             Family::SkewLinear { c } => {
                 let k = [1.0 - c, 1.0 + c][usize::from(up)];
-                map_loop(mrow, up, sigma, (r, b, g, ok), |step, bd| {
-                    (step * k) / bd.abs()
-                });
+                map_loop(mrow, up, sigma, (r, b, g), |step, bd| (step * k) / bd.abs());
             }
             Family::SoftBounds {
                 alpha_up,
                 alpha_down,
             } => {
                 let k = [alpha_down, alpha_up][usize::from(up)];
-                map_loop(mrow, up, sigma, (r, b, g, ok), |step, bd| {
-                    (step * k) / bd.abs()
-                });
+                map_loop(mrow, up, sigma, (r, b, g), |step, bd| (step * k) / bd.abs());
             }
             _ => {
-                // Not affine in w: `affine_parts`' (1, 0, false) and the formula's g.
-                for ((((m, r), b), g), ok) in mrow
+                // Not affine in w: `affine_parts`' (1, 0, false), so r is NaN (never
+                // aggregated), and the formula's g.
+                for (((m, r), b), g) in mrow
                     .iter()
                     .zip(r.iter_mut())
                     .zip(b.iter_mut())
                     .zip(g.iter_mut())
-                    .zip(ok.iter_mut())
                 {
                     let step = if up { m.up } else { m.dn };
                     let s2 = (step * sigma) * (step * sigma);
                     let rr = 1.0;
-                    (*r, *b, *g, *ok) = (
-                        rr,
+                    (*r, *b, *g) = (
+                        f64::NAN,
                         if up { m.hi } else { m.lo },
                         s2 / ((1.0 - rr) * (1.0 + rr)),
-                        false,
                     );
                 }
             }
@@ -838,33 +821,34 @@ fn load_maps_body(f: Family, sigma: f64, mrow: &[ElemMap], out: MapsOut<'_>) {
 }
 
 /// One direction of [`load_maps_body`] for a contracting affine family with β = `beta(step,
-/// bound)`: r = 1 − β, b = the bound, g = (step·σ)²/((1 − r)(1 + r)), ok = 0 ≤ β < 1 and
-/// 1 − r ≥ [`WINDOW_MIN_BETA`].
+/// bound)`: r = 1 − β where the map may be aggregated (0 ≤ β < 1 and 1 − r ≥
+/// [`WINDOW_MIN_BETA`]) and NaN where it may not, b = the bound and g = (step·σ)²/((1 − r)
+/// (1 + r)) of the true r. A NaN r makes the powers rⁿ of every train of n ≥ 1 pulses NaN, so
+/// [`chunk_moments`]' guard refuses the train: the map's flag travels in r, and the moments
+/// read no array of flags.
 #[inline(always)]
 fn map_loop(
     mrow: &[ElemMap],
     up: bool,
     sigma: f64,
-    (r, b, g, ok): (&mut [f64], &mut [f64], &mut [f64], &mut [bool]),
+    (r, b, g): (&mut [f64], &mut [f64], &mut [f64]),
     beta: impl Fn(f64, f64) -> f64,
 ) {
-    for ((((m, r), b), g), ok) in mrow
+    for (((m, r), b), g) in mrow
         .iter()
         .zip(r.iter_mut())
         .zip(b.iter_mut())
         .zip(g.iter_mut())
-        .zip(ok.iter_mut())
     {
         let (step, bound) = if up { (m.up, m.hi) } else { (m.dn, m.lo) };
         let be = beta(step, bound);
         let rr = 1.0 - be;
         let s2 = (step * sigma) * (step * sigma);
-        let valid = (0.0..1.0).contains(&be);
-        (*r, *b, *g, *ok) = (
-            rr,
+        let ok = (0.0..1.0).contains(&be) && 1.0 - rr >= WINDOW_MIN_BETA;
+        (*r, *b, *g) = (
+            if ok { rr } else { f64::NAN },
             bound,
             s2 / ((1.0 - rr) * (1.0 + rr)),
-            valid && 1.0 - rr >= WINDOW_MIN_BETA,
         );
     }
 }
@@ -879,13 +863,13 @@ pub(crate) struct WindowScratch {
     /// per-pulse train): the state is `m` exactly when `v` is 0.
     pub(crate) m: Vec<f64>,
     pub(crate) v: Vec<f64>,
-    /// Per direction (0 down, 1 up): r, the fixed point b (ideal: the signed step c), the
-    /// stationary variance g = (step·σ)²/((1 − r)(1 + r)) (ideal: (step·σ)²), and whether the
-    /// element's map may be aggregated (affine, 0 < β < 1; ideal: always).
+    /// Per direction (0 down, 1 up): r where the element's map may be aggregated (affine,
+    /// 0 < β < 1; ideal: always) and NaN where it may not, the fixed point b (ideal: the
+    /// signed step c) and the stationary variance g = (step·σ)²/((1 − r)(1 + r)) (ideal:
+    /// (step·σ)²).
     r: [Vec<f64>; 2],
     b: [Vec<f64>; 2],
     g: [Vec<f64>; 2],
-    ok: [Vec<bool>; 2],
     lo: Vec<f64>,
     hi: Vec<f64>,
     /// One row's sample: pulses and direction per column, and the columns whose train left
@@ -909,13 +893,11 @@ impl WindowScratch {
             self.r[d].resize(len, 0.0);
             self.b[d].resize(len, 0.0);
             self.g[d].resize(len, 0.0);
-            self.ok[d].resize(len, false);
         }
         let WindowScratch {
             r: [r0, r1],
             b: [b0, b1],
             g: [g0, g1],
-            ok: [ok0, ok1],
             lo,
             hi,
             ..
@@ -926,7 +908,6 @@ impl WindowScratch {
             r: [r0, r1],
             b: [b0, b1],
             g: [g0, g1],
-            ok: [ok0, ok1],
         };
         load_maps(pulser.family, pulser.sigma, mrow, out);
     }
@@ -964,7 +945,6 @@ impl WindowScratch {
             r,
             b,
             g,
-            ok,
             lo,
             hi,
             n,
@@ -984,16 +964,13 @@ impl WindowScratch {
         let [r0, r1] = r;
         let [b0, b1] = b;
         let [g0, g1] = g;
-        let [ok0, ok1] = ok;
-        let (Some(r0), Some(r1), Some(b0), Some(b1), Some(g0), Some(g1), Some(ok0), Some(ok1)) = (
+        let (Some(r0), Some(r1), Some(b0), Some(b1), Some(g0), Some(g1)) = (
             r0.get(span.clone()),
             r1.get(span.clone()),
             b0.get(span.clone()),
             b1.get(span.clone()),
             g0.get(span.clone()),
-            g1.get(span.clone()),
-            ok0.get(span.clone()),
-            ok1.get(span),
+            g1.get(span),
         ) else {
             return 0;
         };
@@ -1007,7 +984,6 @@ impl WindowScratch {
             r: [r0, r1],
             b: [b0, b1],
             g: [g0, g1],
-            ok: [ok0, ok1],
             lo,
             hi,
             fail,
@@ -1081,7 +1057,6 @@ struct WindowRow<'a> {
     r: [&'a [f64]; 2],
     b: [&'a [f64]; 2],
     g: [&'a [f64]; 2],
-    ok: [&'a [bool]; 2],
     lo: &'a [f64],
     hi: &'a [f64],
     fail: &'a mut [bool],
@@ -1111,7 +1086,6 @@ fn window_moments_body(w: WindowRow<'_>) -> usize {
         r: [r0, r1],
         b: [b0, b1],
         g: [g0, g1],
-        ok: [ok0, ok1],
         lo,
         hi,
         fail,
@@ -1127,15 +1101,13 @@ fn window_moments_body(w: WindowRow<'_>) -> usize {
     ) else {
         return 0;
     };
-    let (Some(r0), Some(r1), Some(b0), Some(b1), Some(g0), Some(g1), Some(ok0), Some(ok1)) = (
+    let (Some(r0), Some(r1), Some(b0), Some(b1), Some(g0), Some(g1)) = (
         r0.get(..len),
         r1.get(..len),
         b0.get(..len),
         b1.get(..len),
         g0.get(..len),
         g1.get(..len),
-        ok0.get(..len),
-        ok1.get(..len),
     ) else {
         return 0;
     };
@@ -1148,7 +1120,6 @@ fn window_moments_body(w: WindowRow<'_>) -> usize {
         r: [r0, r1],
         b: [b0, b1],
         g: [g0, g1],
-        ok: [ok0, ok1],
         lo,
         hi,
     };
@@ -1177,7 +1148,7 @@ fn window_moments_body(w: WindowRow<'_>) -> usize {
             ([1.0; SMALL], [1.0; SMALL], [0.0; SMALL], [0.0; SMALL]);
         let (mut ga, mut gb, mut los, mut his) =
             ([0.0; SMALL], [0.0; SMALL], [0.0; SMALL], [0.0; SMALL]);
-        let (mut oka, mut okb, mut f_) = ([false; SMALL], [false; SMALL], [false; SMALL]);
+        let mut f_ = [false; SMALL];
         let (mut m_, mut v_) = ([0.0; SMALL], [0.0; SMALL]);
         pad(&mut n_, n, &span);
         pad(&mut u_, up, &span);
@@ -1187,8 +1158,6 @@ fn window_moments_body(w: WindowRow<'_>) -> usize {
         pad(&mut bb, b1, &span);
         pad(&mut ga, g0, &span);
         pad(&mut gb, g1, &span);
-        pad(&mut oka, ok0, &span);
-        pad(&mut okb, ok1, &span);
         pad(&mut los, lo, &span);
         pad(&mut his, hi, &span);
         pad(&mut m_, m, &span);
@@ -1199,7 +1168,6 @@ fn window_moments_body(w: WindowRow<'_>) -> usize {
             r: [&ra, &rb],
             b: [&ba, &bb],
             g: [&ga, &gb],
-            ok: [&oka, &okb],
             lo: &los,
             hi: &his,
         };
@@ -1220,7 +1188,6 @@ struct RowIn<'a> {
     r: [&'a [f64]; 2],
     b: [&'a [f64]; 2],
     g: [&'a [f64]; 2],
-    ok: [&'a [bool]; 2],
     lo: &'a [f64],
     hi: &'a [f64],
 }
@@ -1249,10 +1216,6 @@ fn whole_chunk<const N: usize>(
         g: [
             arr::<f64, N>(row.g[0], span)?,
             arr::<f64, N>(row.g[1], span)?,
-        ],
-        ok: [
-            arr::<bool, N>(row.ok[0], span)?,
-            arr::<bool, N>(row.ok[1], span)?,
         ],
         lo: arr::<f64, N>(row.lo, span)?,
         hi: arr::<f64, N>(row.hi, span)?,
@@ -1305,7 +1268,6 @@ struct ChunkIn<'a, const N: usize> {
     r: [&'a [f64; N]; 2],
     b: [&'a [f64; N]; 2],
     g: [&'a [f64; N]; 2],
-    ok: [&'a [bool; N]; 2],
     lo: &'a [f64; N],
     hi: &'a [f64; N],
 }
@@ -1347,7 +1309,6 @@ fn chunk_moments<const N: usize>(
         let u = c.u[t];
         let bt = pick(u, c.b[1][t], c.b[0][t]);
         let gt = pick(u, c.g[1][t], c.g[0][t]);
-        let okd = (u & c.ok[1][t]) | (!u & c.ok[0][t]);
         let (m0, v0) = (m[t], v[t]);
         let (m1, v1) = if ideal {
             let k = f64::from(c.n[t]);
@@ -1362,7 +1323,9 @@ fn chunk_moments<const N: usize>(
         let vmax = if v1 > v0 { v1 } else { v0 };
         let band2 = kappa2 * vmax;
         let (dl, dh) = (near - c.lo[t], c.hi[t] - far);
-        let good = okd && dl >= 0.0 && dh >= 0.0 && dl * dl >= band2 && dh * dh >= band2;
+        // A map that may not be aggregated has r NaN: then rⁿ, m1 and v1 are NaN for n ≥ 1,
+        // `low` is false, far = m1 and dh is NaN, so the train fails here.
+        let good = dl >= 0.0 && dh >= 0.0 && dl * dl >= band2 && dh * dh >= band2;
         let active = c.n[t] > 0;
         let take = active && good;
         m[t] = if take { m1 } else { m0 };
@@ -1662,14 +1625,12 @@ mod tests {
                         vec![0.0; len],
                         vec![0.0; len],
                     );
-                    let (mut ok0, mut ok1) = (vec![false; len], vec![false; len]);
                     let out = MapsOut {
                         lo: &mut lo,
                         hi: &mut hi,
                         r: [&mut r0, &mut r1],
                         b: [&mut b0, &mut b1],
                         g: [&mut g0, &mut g1],
-                        ok: [&mut ok0, &mut ok1],
                     };
                     if dispatched {
                         load_maps(f, sigma, &maps, out);
@@ -1679,11 +1640,13 @@ mod tests {
                     let same = |a: f64, b: f64| a.to_bits() == b.to_bits();
                     for (t, (m, w)) in maps.iter().zip(&want).enumerate() {
                         assert!(same(lo[t], m.lo) && same(hi[t], m.hi), "{f:?} {len} {t}");
-                        let got = [(r0[t], b0[t], g0[t], ok0[t]), (r1[t], b1[t], g1[t], ok1[t])];
+                        let got = [(r0[t], b0[t], g0[t]), (r1[t], b1[t], g1[t])];
                         for d in 0..2 {
                             let (g, e) = (got[d], w[d]);
+                            // A map that may not be aggregated carries a NaN r.
+                            let r_ok = if e.3 { same(g.0, e.0) } else { g.0.is_nan() };
                             assert!(
-                                same(g.0, e.0) && same(g.1, e.1) && same(g.2, e.2) && g.3 == e.3,
+                                r_ok && same(g.1, e.1) && same(g.2, e.2),
                                 "{f:?} len {len} element {t} direction {d}: {g:?} != {e:?}"
                             );
                         }
@@ -1758,7 +1721,6 @@ mod tests {
                             r,
                             b,
                             g,
-                            ok,
                             lo,
                             hi,
                             n,
@@ -1776,7 +1738,6 @@ mod tests {
                             r: [&r[0], &r[1]],
                             b: [&b[0], &b[1]],
                             g: [&g[0], &g[1]],
-                            ok: [&ok[0], &ok[1]],
                             lo,
                             hi,
                             fail,
