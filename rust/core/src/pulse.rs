@@ -742,13 +742,14 @@ struct MapsOut<'a> {
     g: [&'a mut [f64]; 2],
 }
 
-/// [`WindowScratch::load`]'s constants of every element's map in both directions: with
-/// `(r, c, valid)` = [`affine_parts`], r where the map may be aggregated and NaN where it may
-/// not (see [`map_loop`]), the fixed point b (ideal: the signed step c) and
-/// g = (step·σ)²/((1 − r)(1 + r)) (ideal: (step·σ)²). The
-/// family's choice is made once, outside the element loop, and the loop has no branch on the
-/// values, so the compiler vectorises its divisions for the CPU (runtime dispatch; IEEE
-/// operations only, no FMA: every target gives the bits of the element-by-element form).
+/// [`WindowScratch::load`]'s constants of every element's map in both directions, in one pass
+/// over the maps: with `(r, c, valid)` = [`affine_parts`], r where the map may be aggregated
+/// and NaN where it may not (see [`map_one`]), the fixed point b (the bound in the train's
+/// direction; ideal: the signed step c), g = (step·σ)²/((1 − r)(1 + r)) (ideal: (step·σ)²),
+/// lo and hi. The family's choice is made once, outside the element loop, and the loop has no
+/// branch on the values, so the compiler vectorises its divisions for the CPU (runtime
+/// dispatch; IEEE operations only, no FMA: every target gives the bits of the
+/// element-by-element form).
 #[multiversion::multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
 fn load_maps<'a>(f: Family, sigma: f64, mrow: &[ElemMap], out: MapsOut<'a>) {
     load_maps_body(f, sigma, mrow, out);
@@ -759,98 +760,92 @@ fn load_maps<'a>(f: Family, sigma: f64, mrow: &[ElemMap], out: MapsOut<'a>) {
 #[inline(always)]
 fn load_maps_body(f: Family, sigma: f64, mrow: &[ElemMap], out: MapsOut<'_>) {
     let MapsOut { lo, hi, r, b, g } = out;
-    for ((m, lo), hi) in mrow.iter().zip(lo.iter_mut()).zip(hi.iter_mut()) {
-        (*lo, *hi) = (m.lo, m.hi);
-    }
     let [r0, r1] = r;
-    let [b0, b1] = b;
     let [g0, g1] = g;
-    for (d, (r, b, g)) in [(r0, b0, g0), (r1, b1, g1)].into_iter().enumerate() {
-        let up = d == 1;
-        // β's numerator factor and denominator per family, as `affine_parts` computes them
-        // (the factor's `1 ± c` is the same value whether computed here or per element).
-        match f {
-            Family::Ideal => {
-                let sign = if up { 1.0 } else { -1.0 };
-                for (((m, r), b), g) in mrow
-                    .iter()
-                    .zip(r.iter_mut())
-                    .zip(b.iter_mut())
-                    .zip(g.iter_mut())
-                {
-                    let step = if up { m.up } else { m.dn };
-                    // `[-step, step][up]`: a sign flip, exact.
-                    (*r, *b, *g) = (1.0, sign * step, (step * sigma) * (step * sigma));
-                }
+    let outs = lo
+        .iter_mut()
+        .zip(hi.iter_mut())
+        .zip(r0.iter_mut().zip(r1.iter_mut()))
+        .zip(g0.iter_mut().zip(g1.iter_mut()));
+    // Both directions in one pass over the maps, each map read once. β's factor per
+    // direction and family, as `affine_parts` computes it (the factor's `1 ± c` is the same
+    // value whether computed here or per element).
+    let affine = match f {
+        Family::LinearStep { sp } => Some((1.0, 1.0, sp)),
+        Family::SkewLinear { c } => Some((1.0 - c, 1.0 + c, 0.0)),
+        Family::SoftBounds {
+            alpha_up,
+            alpha_down,
+        } => Some((alpha_down, alpha_up, 0.0)),
+        _ => None,
+    };
+    match (f, affine) {
+        (Family::Ideal, _) => {
+            let [b0, b1] = b;
+            let fixed = b0.iter_mut().zip(b1.iter_mut());
+            for ((m, (((lo, hi), (r0, r1)), (g0, g1))), (b0, b1)) in
+                mrow.iter().zip(outs).zip(fixed)
+            {
+                (*lo, *hi) = (m.lo, m.hi);
+                // `[-step, step][up]`: a sign flip, exact.
+                (*r0, *b0, *g0) = (1.0, -m.dn, (m.dn * sigma) * (m.dn * sigma));
+                (*r1, *b1, *g1) = (1.0, m.up, (m.up * sigma) * (m.up * sigma));
             }
-            Family::LinearStep { sp } => map_loop(mrow, up, sigma, (r, b, g), |step, bd| {
-                step / (bd - sp).abs()
-            }),
-            Family::SkewLinear { c } => {
-                let k = [1.0 - c, 1.0 + c][usize::from(up)];
-                map_loop(mrow, up, sigma, (r, b, g), |step, bd| (step * k) / bd.abs());
+        }
+        (_, Some((k0, k1, sp))) => {
+            let linear = matches!(f, Family::LinearStep { .. });
+            let [b0, b1] = b;
+            let fixed = b0.iter_mut().zip(b1.iter_mut());
+            for ((m, (((lo, hi), (r0, r1)), (g0, g1))), (b0, b1)) in
+                mrow.iter().zip(outs).zip(fixed)
+            {
+                (*lo, *hi, *b0, *b1) = (m.lo, m.hi, m.lo, m.hi);
+                // LinearStep: step/|bound − sp|; the others (step·k)/|bound|.
+                let beta = |step: f64, k: f64, bound: f64| {
+                    if linear {
+                        step / (bound - sp).abs()
+                    } else {
+                        (step * k) / bound.abs()
+                    }
+                };
+                (*r0, *g0) = map_one(beta(m.dn, k0, m.lo), m.dn, sigma);
+                (*r1, *g1) = map_one(beta(m.up, k1, m.hi), m.up, sigma);
             }
-            Family::SoftBounds {
-                alpha_up,
-                alpha_down,
-            } => {
-                let k = [alpha_down, alpha_up][usize::from(up)];
-                map_loop(mrow, up, sigma, (r, b, g), |step, bd| (step * k) / bd.abs());
-            }
-            _ => {
-                // Not affine in w: `affine_parts`' (1, 0, false), so r is NaN (never
-                // aggregated), and the formula's g.
-                for (((m, r), b), g) in mrow
-                    .iter()
-                    .zip(r.iter_mut())
-                    .zip(b.iter_mut())
-                    .zip(g.iter_mut())
-                {
-                    let step = if up { m.up } else { m.dn };
-                    let s2 = (step * sigma) * (step * sigma);
-                    let rr = 1.0;
-                    (*r, *b, *g) = (
-                        f64::NAN,
-                        if up { m.hi } else { m.lo },
-                        s2 / ((1.0 - rr) * (1.0 + rr)),
-                    );
-                }
+        }
+        _ => {
+            // Not affine in w: `affine_parts`' (1, 0, false), so r is NaN (never
+            // aggregated), and the formula's g with r = 1.
+            let g_of = |step: f64| {
+                let rr = 1.0;
+                ((step * sigma) * (step * sigma)) / ((1.0 - rr) * (1.0 + rr))
+            };
+            let [b0, b1] = b;
+            let fixed = b0.iter_mut().zip(b1.iter_mut());
+            for ((m, (((lo, hi), (r0, r1)), (g0, g1))), (b0, b1)) in
+                mrow.iter().zip(outs).zip(fixed)
+            {
+                (*lo, *hi, *b0, *b1) = (m.lo, m.hi, m.lo, m.hi);
+                (*r0, *g0) = (f64::NAN, g_of(m.dn));
+                (*r1, *g1) = (f64::NAN, g_of(m.up));
             }
         }
     }
 }
 
-/// One direction of [`load_maps_body`] for a contracting affine family with β = `beta(step,
-/// bound)`: r = 1 − β where the map may be aggregated (0 ≤ β < 1 and 1 − r ≥
-/// [`WINDOW_MIN_BETA`]) and NaN where it may not, b = the bound and g = (step·σ)²/((1 − r)
-/// (1 + r)) of the true r. A NaN r makes the powers rⁿ of every train of n ≥ 1 pulses NaN, so
-/// [`chunk_moments`]' guard refuses the train: the map's flag travels in r, and the moments
-/// read no array of flags.
+/// One element and direction of a contracting affine map with β `be` and step `step`: r =
+/// 1 − β where the map may be aggregated (0 ≤ β < 1 and 1 − r ≥ [`WINDOW_MIN_BETA`]) and NaN
+/// where it may not, and g = (step·σ)²/((1 − r)(1 + r)) of the true r. A NaN r makes the
+/// powers rⁿ of every train of n ≥ 1 pulses NaN, so [`chunk_moments`]' guard refuses the
+/// train: the map's flag travels in r, and the moments read no array of flags.
 #[inline(always)]
-fn map_loop(
-    mrow: &[ElemMap],
-    up: bool,
-    sigma: f64,
-    (r, b, g): (&mut [f64], &mut [f64], &mut [f64]),
-    beta: impl Fn(f64, f64) -> f64,
-) {
-    for (((m, r), b), g) in mrow
-        .iter()
-        .zip(r.iter_mut())
-        .zip(b.iter_mut())
-        .zip(g.iter_mut())
-    {
-        let (step, bound) = if up { (m.up, m.hi) } else { (m.dn, m.lo) };
-        let be = beta(step, bound);
-        let rr = 1.0 - be;
-        let s2 = (step * sigma) * (step * sigma);
-        let ok = (0.0..1.0).contains(&be) && 1.0 - rr >= WINDOW_MIN_BETA;
-        (*r, *b, *g) = (
-            if ok { rr } else { f64::NAN },
-            bound,
-            s2 / ((1.0 - rr) * (1.0 + rr)),
-        );
-    }
+fn map_one(be: f64, step: f64, sigma: f64) -> (f64, f64) {
+    let rr = 1.0 - be;
+    let s2 = (step * sigma) * (step * sigma);
+    let ok = (0.0..1.0).contains(&be) && 1.0 - rr >= WINDOW_MIN_BETA;
+    (
+        if ok { rr } else { f64::NAN },
+        s2 / ((1.0 - rr) * (1.0 + rr)),
+    )
 }
 
 /// The windowed sampler's buffers for a group of rows (KERNEL_SPEC §5, "Windows of samples"):
@@ -864,9 +859,9 @@ pub(crate) struct WindowScratch {
     pub(crate) m: Vec<f64>,
     pub(crate) v: Vec<f64>,
     /// Per direction (0 down, 1 up): r where the element's map may be aggregated (affine,
-    /// 0 < β < 1; ideal: always) and NaN where it may not, the fixed point b (ideal: the
-    /// signed step c) and the stationary variance g = (step·σ)²/((1 − r)(1 + r)) (ideal:
-    /// (step·σ)²).
+    /// 0 < β < 1; ideal: always) and NaN where it may not, the fixed point b (the bound in
+    /// the direction; ideal: the signed step c) and the stationary variance
+    /// g = (step·σ)²/((1 − r)(1 + r)) (ideal: (step·σ)²).
     r: [Vec<f64>; 2],
     b: [Vec<f64>; 2],
     g: [Vec<f64>; 2],
