@@ -229,7 +229,12 @@ class TwoArrayState(AlgorithmState):
     def gradient_point(self) -> FloatArray:
         if self.gamma == 0.0:
             return self.w.weights
-        return self.w.weights + self.gamma * self.p.weights
+        # W + γP computed in place on the fresh copy of P (no temporaries; a + b == b + a in
+        # IEEE arithmetic, so the same values as W + γP).
+        wbar = self.p.weights
+        wbar *= self.gamma
+        wbar += self.w.weights
+        return wbar
 
     def forward(self, x: FloatArray, io: IOParameters | None) -> FloatArray:
         # W̄ x = W x + γ P x: both arrays are read through the periphery (shared ADC).

@@ -359,10 +359,13 @@ class _MultiTileState(AlgorithmState):
     """``observe_loss(step, loss)`` (loss per replica) when the warm start needs losses."""
 
     def gradient_point(self) -> FloatArray:
+        # In place on the fresh copies the tiles return (the same values as w + s·t.weights).
         w = self.stack[0].weights
         for t, s in zip(self.stack[1:], self.scales[1:], strict=True):
             if s != 0.0:
-                w = w + s * t.weights
+                tw = t.weights
+                tw *= s
+                w += tw
         return w
 
     def effective_weights(self) -> FloatArray:
