@@ -175,11 +175,13 @@ def _random_inputs(gen: np.random.Generator, r: int, o: int, i: int, b: int) -> 
     ],
 )
 @pytest.mark.parametrize(("window", "batch"), [(4, 13), (16, 9)])
+@pytest.mark.parametrize("i", [11, 130])
 def test_twin_and_threads_replay_the_windows(
-    family: str, over: dict[str, Any], window: int, batch: int
+    family: str, over: dict[str, Any], window: int, batch: int, i: int
 ) -> None:
     # Device-to-device spread, two replicas, states all over [lo, hi] (many trains in the
-    # guard band): the twin gives the core's bits on 1 and 2 threads, over three calls.
+    # guard band): the twin gives the core's bits on 1 and 2 threads, over three calls. The
+    # core advances short rows (11 columns) a group at a time and long rows (130) one by one.
     spec = _spec(
         family,
         dw_min=0.03,
@@ -190,7 +192,7 @@ def test_twin_and_threads_replay_the_windows(
         **over,
     )
     update = _update(window, bl=31)
-    r, o, i = 2, 7, 11
+    r, o = 2, 7
     gen = np.random.default_rng(3)
     w, x, d = _random_inputs(gen, r, o, i, batch)
     tiles = [_core.Tile(spec, update, o, i, r, KEY_A) for _ in range(2)]

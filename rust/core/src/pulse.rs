@@ -920,20 +920,27 @@ impl WindowScratch {
         }
     }
 
-    /// Room for one row of `i` columns in the per-sample buffers, `n` zeroed.
-    pub(crate) fn clear_row(&mut self, i: usize) {
+    /// Room for a sample of the group's `len` elements in the per-sample buffers, `n` zeroed.
+    pub(crate) fn clear_group(&mut self, len: usize) {
         self.n.clear();
-        self.n.resize(i, 0);
-        self.up.resize(i, false);
-        self.fail.resize(i, false);
+        self.n.resize(len, 0);
+        self.up.resize(len, false);
+        self.fail.resize(len, false);
     }
 
-    /// Advances the moments of the row whose elements start at `base` by its sample's trains
-    /// (`self.n`, `self.up`; trains of at most `2^bits − 1` pulses), and marks in `self.fail`
-    /// the trains whose mean path leaves the guard band (their moments are left as they were);
-    /// returns nonzero if any did (the number of chunks with a fail).
-    pub(crate) fn advance_row(&mut self, ideal: bool, base: usize, bits: u32) -> usize {
-        let i = self.n.len();
+    /// Advances the moments of the group's `len` elements from `at` (one row, or rows one
+    /// after another) by their sample's trains (`self.n`, `self.up` from `from`; trains of at
+    /// most `2^bits − 1` pulses), and marks in `self.fail` (from `from`) the trains whose mean
+    /// path leaves the guard band (their moments are left as they were); returns nonzero if
+    /// any did (the number of chunks with a fail).
+    pub(crate) fn advance(
+        &mut self,
+        ideal: bool,
+        (at, from, len): (usize, usize, usize),
+        bits: u32,
+    ) -> usize {
+        let span = at..at + len;
+        let counts = from..from + len;
         let WindowScratch {
             m,
             v,
@@ -947,12 +954,14 @@ impl WindowScratch {
             fail,
             ..
         } = self;
-        let span = base..base + i;
-        let (Some(m), Some(v), Some(lo), Some(hi)) = (
+        let (Some(m), Some(v), Some(lo), Some(hi), Some(n), Some(up), Some(fail)) = (
             m.get_mut(span.clone()),
             v.get_mut(span.clone()),
             lo.get(span.clone()),
             hi.get(span.clone()),
+            n.get(counts.clone()),
+            up.get(counts.clone()),
+            fail.get_mut(counts),
         ) else {
             return 0;
         };
@@ -1695,7 +1704,7 @@ mod tests {
                 ws.start(&state);
                 // Two samples: the second starts from moments in flight.
                 for _ in 0..2 {
-                    ws.clear_row(len);
+                    ws.clear_group(len);
                     for t in 0..len {
                         ws.n[t] = (s.uniform() * 40.0) as u32;
                         ws.up[t] = s.uniform() < 0.5;
@@ -1705,10 +1714,10 @@ mod tests {
                     base.load(&pulser, &maps);
                     base.m.clone_from(&m0);
                     base.v.clone_from(&v0);
-                    base.clear_row(len);
+                    base.clear_group(len);
                     base.n.clone_from(&ws.n);
                     base.up.clone_from(&ws.up);
-                    ws.advance_row(ideal, 0, 6);
+                    ws.advance(ideal, (0, 0, len), 6);
                     {
                         let WindowScratch {
                             m,

@@ -411,7 +411,7 @@ enum Short<'t> {
 /// The d trains of at most 64 slots of a group's rows in one sample, drawn together across
 /// the rows (`first_bits_each`: the streams' first blocks computed in the vector lanes and
 /// compared there) instead of one stream refill per row; each row's stream is opened after
-/// its train only if the row needs it ([`window_row`]). Rows with longer trains are left to
+/// its train only if the row needs it ([`fire_failed`]). Rows with longer trains are left to
 /// [`row_d_train`]. The same slots as `Stream::bernoulli_bits` sets, and the same stream after.
 #[derive(Default)]
 struct ShortTrains {
@@ -550,8 +550,10 @@ fn window_group_few(
 }
 
 /// A windowed chunk on one group of rows (`i` elements each, from row `g0` of the tile):
-/// per sample each row's d train and [`window_row`], and at each window's end
-/// [`WindowScratch::end_row`]. Returns the pulses fired per row.
+/// per sample each row's d train and counts ([`window_counts`]), the group's moments in one
+/// pass ([`WindowScratch::advance`]) and the rows' trains that left the guard band
+/// ([`fire_failed`]), and at each window's end [`WindowScratch::end_row`]. Returns the pulses
+/// fired per row.
 fn window_group(
     ctx: &WindowCtx<'_>,
     (ws, n_co): (&mut WindowScratch, &mut Vec<u32>),
@@ -565,6 +567,8 @@ fn window_group(
     let mut fired = vec![0u64; rows];
     let mut dbits = [0u64; (MAX_DESIRED_BL as usize).div_ceil(64)];
     let mut short = ShortTrains::default();
+    let mut pending: Vec<(usize, Opener)> = Vec::new();
+    let wide = i >= WIDE_ROW;
     ws.load(ctx.pulser, mblk);
     for (k, bb) in ctx.samples.clone().enumerate() {
         if bb % ctx.win == 0 {
@@ -572,25 +576,26 @@ fn window_group(
         }
         // The d trains of one word, of all the group's rows at once.
         short.draw(ctx, (g0, rows), (k, bb));
+        // Every row's counts into the group's buffers (rows without a train keep counts of
+        // zero), then the moments, then each row's trains that left the guard band, from the
+        // row's stream after its d train. The rows' elements and streams are their own, so
+        // this order gives the values of row after row. Short rows (least squares' 20
+        // columns) advance the whole group in one pass; long rows one by one, each with the
+        // bits of its own longest train (a row's weak trains would otherwise pay for its
+        // neighbour's long ones).
+        // Long rows count into the buffers' first row, reused row after row.
+        ws.clear_group(if wide { i } else { rows * i });
+        pending.clear();
+        let mut longest = 0u32;
         for (rr, (fired, crow)) in fired.iter_mut().zip(cblk.chunks_mut(i.max(1))).enumerate() {
             let (r, rw) = ((g0 + rr) / o, (g0 + rr) % o);
             let dv = ctx.ds.get((r * b + bb) * o + rw).copied().unwrap_or(0.0);
-            let (d_pos, span, sink) = (dv > 0.0, (rr * i, i), (&mut *pblk, crow, mblk));
-            let n = match short.get(rr, ctx.trains) {
+            let (d_pos, span) = (dv > 0.0, (if wide { 0 } else { rr * i }, i));
+            let (n, long, opener) = match short.get(rr, ctx.trains) {
                 Some(Short::Empty) => continue,
                 Some(Short::Bits(tr, bits, keyed)) => {
-                    let open = || keyed.open_at(r, rw as u64, tr.bl as u64);
-                    window_row(
-                        ctx.pulser,
-                        (ws, n_co),
-                        tr,
-                        d_pos,
-                        &[bits],
-                        span,
-                        ctx.ideal,
-                        sink,
-                        open,
-                    )
+                    let (n, long) = window_counts((ws, n_co), tr, d_pos, &[bits], span, crow);
+                    (n, long, Opener::At(keyed, r, rw as u64, tr.bl as u64))
                 }
                 None => {
                     let at = (r, rw, k, bb);
@@ -602,20 +607,37 @@ fn window_group(
                     let Some(dw) = dbits.get(..tr.words) else {
                         continue;
                     };
-                    window_row(
-                        ctx.pulser,
-                        (ws, n_co),
-                        tr,
-                        d_pos,
-                        dw,
-                        span,
-                        ctx.ideal,
-                        sink,
-                        || s,
-                    )
+                    let (n, long) = window_counts((ws, n_co), tr, d_pos, dw, span, crow);
+                    (n, long, Opener::Stream(Box::new(s)))
                 }
             };
             *fired += n;
+            if wide {
+                // The row at once, with the bits of its own longest train.
+                let bits = u32::BITS - long.leading_zeros();
+                if ws.advance(ctx.ideal, (rr * i, 0, i), bits) != 0 {
+                    let sink = (&mut *pblk, mblk);
+                    fire_failed(ctx.pulser, ws, (rr * i, 0, i), sink, opener.open());
+                }
+                ws.clear_group(i);
+            } else {
+                longest = longest.max(long);
+                pending.push((rr, opener));
+            }
+        }
+        if !wide && !pending.is_empty() {
+            // The powering runs over the bits of the group's longest train.
+            let bits = u32::BITS - longest.leading_zeros();
+            if ws.advance(ctx.ideal, (0, 0, rows * i), bits) != 0 {
+                for (rr, opener) in pending.drain(..) {
+                    // The row's stream is opened only for a row with such a train.
+                    let failed = ws.fail.get(rr * i..(rr + 1) * i);
+                    if failed.is_some_and(|f| f.contains(&true)) {
+                        let span = (rr * i, rr * i, i);
+                        fire_failed(ctx.pulser, ws, span, (&mut *pblk, mblk), opener.open());
+                    }
+                }
+            }
         }
         if (bb + 1) % ctx.win == 0 || bb + 1 == b {
             let keyed = ctx.st.keyed(tag::AGGREGATE, (bb / ctx.win) as u64);
@@ -628,43 +650,56 @@ fn window_group(
     fired
 }
 
+/// Columns from which a windowed group's rows advance one by one ([`window_group`]).
+const WIDE_ROW: usize = 64;
+
+/// Where a row's stream after its d train is, for its trains that leave the guard band: the
+/// word after a one-word train (`Keyed::open_at(r, row, words)`), or the stream itself.
+enum Opener {
+    At(Keyed, usize, u64, u64),
+    Stream(Box<Stream>),
+}
+
+impl Opener {
+    fn open(self) -> Stream {
+        match self {
+            Opener::At(keyed, r, rw, words) => keyed.open_at(r, rw, words),
+            Opener::Stream(s) => *s,
+        }
+    }
+}
+
 /// One row's sample in a window of samples (KERNEL_SPEC §5, "Windows of samples"): the
-/// coincidences per column, the moments of every element with pulses advanced together, and
-/// the trains that leave the guard band fired pulse by pulse in column order (each from the
-/// element's exact state: its in-flight moments first take one normal, then the train its n),
-/// from the row's stream after the d train (`open()`, called only then). Adds the pulses to
-/// the counters and returns them.
-#[allow(clippy::too_many_arguments)]
-fn window_row(
-    pulser: &Pulser,
+/// coincidences per column into the group's buffers `ws.n`, `ws.up` at `base..base + i`, and
+/// the pulses added to the row's counters `crow`. Returns the row's pulses and its longest
+/// train.
+fn window_counts(
     (ws, counts): (&mut WindowScratch, &mut Vec<u32>),
     tr: &SampleTrains,
     d_pos: bool,
     dw: &[u64],
     (base, i): (usize, usize),
-    ideal: bool,
-    (prow, crow, mrow): (&mut [f64], &mut [u64], &[ElemMap]),
-    open: impl FnOnce() -> Stream,
-) -> u64 {
-    ws.clear_row(i);
+    crow: &mut [u64],
+) -> (u64, u32) {
     let (mut total, mut longest) = (0u64, 0u32);
+    let span = base..base + i;
     if tr.active.len() == i {
         // Every column listed, in column order (`sample_trains` with `dense`): the counts go
         // straight into the row's columns, and the rest are contiguous loops.
         let (Some(ns), Some(ups), Some(cr), Some(signs)) = (
-            ws.n.get_mut(..i),
-            ws.up.get_mut(..i),
+            ws.n.get_mut(span.clone()),
+            ws.up.get_mut(span),
             crow.get_mut(..i),
             tr.signs.get(..i),
         ) else {
-            return 0;
+            return (0, 0);
         };
         simd::count_coincidences(&tr.bits, dw, ns);
         (total, longest) = simd::row_tally(ns, signs, d_pos, ups, cr);
     } else {
         // Local slices: through `ws` their lengths would be reloaded on every write.
-        let (Some(ns), Some(ups)) = (ws.n.get_mut(..i), ws.up.get_mut(..i)) else {
-            return 0;
+        let (Some(ns), Some(ups)) = (ws.n.get_mut(span.clone()), ws.up.get_mut(span)) else {
+            return (0, 0);
         };
         for (block, bits) in tr
             .active
@@ -687,21 +722,28 @@ fn window_row(
             }
         }
     }
-    // The powering runs over the bits of the row's longest train (sparse rows: two or three).
-    let bits = u32::BITS - longest.leading_zeros();
-    if ws.advance_row(ideal, base, bits) == 0 {
-        return total;
-    }
-    // The row's stream after its d train, opened only now: few rows have a train that left
-    // the guard band.
-    let s = &mut open();
+    (total, longest)
+}
+
+/// The trains of the row of the group's `i` elements from `at` (their counts and flags from
+/// `from` in `ws.n`, `ws.up`, `ws.fail`) that left the guard band in the last advance, fired
+/// pulse by pulse in column order, each from the element's exact state (its in-flight
+/// moments first take one normal, then the train its n), from the row's stream after the d
+/// train `s`. Nothing is drawn for a row without such a train.
+fn fire_failed(
+    pulser: &Pulser,
+    ws: &mut WindowScratch,
+    (at, from, i): (usize, usize, usize),
+    (prow, mrow): (&mut [f64], &[ElemMap]),
+    mut s: Stream,
+) {
     for c in 0..i {
-        if !ws.fail.get(c).copied().unwrap_or(false) {
+        let (t, k) = (at + c, from + c);
+        if !ws.fail.get(k).copied().unwrap_or(false) {
             continue;
         }
-        let t = base + c;
         let (lo, hi) = ws.bounds(t);
-        let (Some(&n), Some(&up), Some(m)) = (ws.n.get(c), ws.up.get(c), mrow.get(t)) else {
+        let (Some(&n), Some(&up), Some(m)) = (ws.n.get(k), ws.up.get(k), mrow.get(t)) else {
             continue;
         };
         let (Some(mt), Some(vt), Some(p)) = (ws.m.get_mut(t), ws.v.get_mut(t), prow.get_mut(t))
@@ -712,10 +754,9 @@ fn window_row(
         if *vt > 0.0 {
             w = clip(w + vt.sqrt() * s.normal(), lo, hi);
         }
-        pulser.fire(&mut w, m, up, u64::from(n), s);
+        pulser.fire(&mut w, m, up, u64::from(n), &mut s);
         (*p, *mt, *vt) = (w, w, 0.0);
     }
-    total
 }
 
 /// One block's trains with the aggregated sampler on (KERNEL_SPEC §5, §6): in column order,
@@ -890,26 +931,21 @@ fn sample_trains(
             }
         }
         first_bits(xs.key(), row_words, thresholds, bl, col_bits);
-        let mut next = 0usize;
-        for (&(j, pos), &acc) in cols.iter().zip(col_bits.iter()) {
-            if dense {
-                // The empty columns before this one, then this one even if empty.
-                for (k, &xv) in x.iter().enumerate().take(j as usize).skip(next) {
-                    active.push((k as u32, xv > 0.0));
-                    bits.push(0);
-                }
-                next = j as usize + 1;
-                active.push((j, pos));
-                bits.push(acc);
-            } else if acc != 0 {
-                active.push((j, pos));
-                bits.push(acc);
-            }
-        }
         if dense {
-            for (k, &xv) in x.iter().enumerate().skip(next) {
-                active.push((k as u32, xv > 0.0));
-                bits.push(0);
+            // Every column in order, its bits zero unless listed above.
+            active.extend(x.iter().enumerate().map(|(k, &xv)| (k as u32, xv > 0.0)));
+            bits.resize(x.len(), 0);
+            for (&(j, _), &acc) in cols.iter().zip(col_bits.iter()) {
+                if let Some(b) = bits.get_mut(j as usize) {
+                    *b = acc;
+                }
+            }
+        } else {
+            for (&(j, pos), &acc) in cols.iter().zip(col_bits.iter()) {
+                if acc != 0 {
+                    active.push((j, pos));
+                    bits.push(acc);
+                }
             }
         }
         dense_signs(dense, active, &mut out.signs);
