@@ -67,8 +67,9 @@ thread_local! {
     static TRAIN_SLOTS: std::cell::Cell<Vec<SampleTrains>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
-/// Bits words above which the pool of [`TRAIN_SLOTS`] is not kept after a call (32 MiB of
-/// trains would otherwise stay allocated after one large call).
+/// Words of train bits above which the pool of [`TRAIN_SLOTS`] is not kept after a call (up to
+/// 32 MiB of trains, `TRAIN_WORDS_PER_CHUNK`, would otherwise stay allocated after one large
+/// call).
 const KEPT_TRAIN_WORDS: usize = 1 << 19;
 
 /// Rows from which a sparse sample's d trains are drawn together ([`SampleTrains::d_bits`]):
