@@ -198,16 +198,7 @@ fn first_bits_width(
         if m == 0 {
             break;
         }
-        if wide {
-            philox_nibbles_wide(&blocks, &rows, key, &ts, &mut nibbles);
-        } else if let (Some(b), Some(r), Some(t), Some(o)) = (
-            blocks.first_chunk::<PHILOX_LANES>(),
-            rows.first_chunk::<PHILOX_LANES>(),
-            ts.first_chunk::<PHILOX_LANES>(),
-            nibbles.first_chunk_mut::<PHILOX_LANES>(),
-        ) {
-            philox_nibbles(b, r, key, t, o);
-        }
+        nibbles_of(wide, (&blocks, &rows, &ts), key, &mut nibbles);
         // Each train's bits gathered in a register and stored when the next train begins
         // (a read-modify-write of memory per block would chain every block on the previous).
         let mut cur = who[0].0;
@@ -228,6 +219,27 @@ fn first_bits_width(
     for (t, o) in out.iter_mut().enumerate() {
         let k = slots(t);
         *o &= if k == 0 { 0 } else { u64::MAX >> (64 - k) };
+    }
+}
+
+/// The compare nibbles of one call's lanes: all [`WIDE_LANES`] (`wide`) or the first
+/// [`PHILOX_LANES`] (`philox_nibbles_wide` / `philox_nibbles`; the same bits either way).
+#[inline]
+fn nibbles_of(
+    wide: bool,
+    (blocks, rows, ts): (&[u64; WIDE_LANES], &[u64; WIDE_LANES], &[u64; WIDE_LANES]),
+    key: [u32; 2],
+    nibbles: &mut [u8; WIDE_LANES],
+) {
+    if wide {
+        philox_nibbles_wide(blocks, rows, key, ts, nibbles);
+    } else if let (Some(b), Some(r), Some(t), Some(n)) = (
+        blocks.first_chunk::<PHILOX_LANES>(),
+        rows.first_chunk::<PHILOX_LANES>(),
+        ts.first_chunk::<PHILOX_LANES>(),
+        nibbles.first_chunk_mut::<PHILOX_LANES>(),
+    ) {
+        philox_nibbles(b, r, key, t, n);
     }
 }
 
@@ -264,16 +276,7 @@ fn first_bits_uniform<const NB: usize>(
             r.fill(rv);
             t.fill(tv);
         }
-        if wide {
-            philox_nibbles_wide(&blocks, &rows, key, &ts, &mut nibbles);
-        } else if let (Some(b), Some(r), Some(t), Some(n)) = (
-            blocks.first_chunk::<PHILOX_LANES>(),
-            rows.first_chunk::<PHILOX_LANES>(),
-            ts.first_chunk::<PHILOX_LANES>(),
-            nibbles.first_chunk_mut::<PHILOX_LANES>(),
-        ) {
-            philox_nibbles(b, r, key, t, n);
-        }
+        nibbles_of(wide, (&blocks, &rows, &ts), key, &mut nibbles);
         for (o, nib) in o.iter_mut().zip(nibbles.chunks_exact(NB)) {
             let mut acc = 0u64;
             for (b, &x) in nib.iter().enumerate() {
