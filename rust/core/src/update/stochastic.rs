@@ -9,7 +9,7 @@ use crate::pulse::{clip, snap, Aggregated, Lane, LaneScratch, Pulser, WindowScra
 use crate::rng::{bernoulli_threshold, first_bits, first_bits_each, tag, Stream};
 use crate::simd;
 use crate::spec::{StochasticParams, MAX_DESIRED_BL};
-use crate::tile::{Interrupt, Keyed, Phase, Streams, Tile, UpdateStats};
+use crate::tile::{Interrupt, Keyed, Phase, Tile, UpdateStats};
 use crate::variation::ElemMap;
 
 /// Upper bound on the x-train words kept for one chunk of samples (the chunk size never
@@ -147,6 +147,16 @@ pub(super) fn update(
             })
             .collect();
         let sample_keys = &sample_keys;
+        // With windows, the keys of the chunk's window ends (`AGGREGATE`, window index),
+        // derived once for every group.
+        let end_keys: Vec<Keyed> = if win > 1 {
+            (start / win..end.div_ceil(win))
+                .map(|w| st.keyed(tag::AGGREGATE, w as u64))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let end_keys = &end_keys;
         let per_row = par.run(work, |par| {
             // Pass 1: per (replica, sample) constants and x trains, in parallel.
             let one = |sc: &mut TrainScratch, t: usize, out: &mut SampleTrains| {
@@ -212,7 +222,7 @@ pub(super) fn update(
                             shape: (o, b),
                             samples: start..end,
                             win,
-                            st,
+                            end_keys,
                             ideal,
                         };
                         let Some(cols) = few else {
@@ -397,7 +407,8 @@ struct WindowCtx<'a> {
     shape: (usize, usize),
     samples: std::ops::Range<usize>,
     win: usize,
-    st: Streams,
+    /// The keys of the window ends of `samples`, from window `samples.start / win` on.
+    end_keys: &'a [Keyed],
     ideal: bool,
 }
 
@@ -640,8 +651,9 @@ fn window_group(
                 }
             }
         }
-        if (bb + 1) % ctx.win == 0 || bb + 1 == b {
-            let keyed = ctx.st.keyed(tag::AGGREGATE, (bb / ctx.win) as u64);
+        let window = bb / ctx.win - ctx.samples.start / ctx.win;
+        let end_key = ctx.end_keys.get(window).copied();
+        if let Some(keyed) = end_key.filter(|_| (bb + 1) % ctx.win == 0 || bb + 1 == b) {
             for rr in 0..fired.len() {
                 let (r, rw) = ((g0 + rr) / o, (g0 + rr) % o);
                 ws.end_row(keyed.open(r, rw as u64), rr * i, i, pblk);
