@@ -479,7 +479,7 @@ impl Stream {
             if self.pos >= self.len {
                 self.refill(out.len() - done);
             }
-            // The buffered words through the fast path, vectorised (`simd::ziggurat_run`); a
+            // The buffered words through the fast path, eight at a time (`simd::ziggurat_run`); a
             // word that fails it goes to the wedge/tail test (which draws on from the stream).
             let words = self.buf.get(self.pos..self.len).unwrap_or(&[]);
             let dst = out.get_mut(done..).unwrap_or(&mut []);
