@@ -575,7 +575,7 @@ impl AggBlock {
 /// vectorises for the CPU (runtime dispatch; IEEE add, sub, mul, div, sqrt, compare and select
 /// only, no FMA, so every target gives the same bits). The recursion runs in chunks of 16
 /// trains up to the chunk's longest train, shorter trains masked.
-#[multiversion::multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512bw+avx512dq+avx512vl", "x86_64+avx2"))]
 fn block_moments(f: Family, sigma: f64, on: bool, b: &mut AggBlock) {
     block_moments_body(f, sigma, on, b);
 }
@@ -701,7 +701,7 @@ pub(crate) struct EndRow<'a> {
 /// else `p = m` (v unchanged), the element-by-element form's operations in loops without
 /// branches on the values that the compiler vectorises (runtime dispatch; IEEE sqrt, add,
 /// mul, compare and select only, no FMA: every target gives the same bits).
-#[multiversion::multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512bw+avx512dq+avx512vl", "x86_64+avx2"))]
 fn end_moments<'a>(row: EndRow<'a>) {
     end_moments_body(row);
 }
@@ -750,7 +750,7 @@ struct MapsOut<'a> {
 /// branch on the values, so the compiler vectorises its divisions for the CPU (runtime
 /// dispatch; IEEE operations only, no FMA: every target gives the bits of the
 /// element-by-element form).
-#[multiversion::multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512bw+avx512dq+avx512vl", "x86_64+avx2"))]
 fn load_maps<'a>(f: Family, sigma: f64, mrow: &[ElemMap], out: MapsOut<'a>) {
     load_maps_body(f, sigma, mrow, out);
 }
@@ -1069,7 +1069,7 @@ struct WindowRow<'a> {
 /// The windowed sampler's moments of one row's sample (KERNEL_SPEC §5), in loops without
 /// branches on the values that the compiler vectorises for the CPU (runtime dispatch; IEEE
 /// add, sub, mul, sqrt, compare and select only, no FMA, so every target gives the same bits).
-#[multiversion::multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512bw+avx512dq+avx512vl", "x86_64+avx2"))]
 fn window_moments<'a>(w: WindowRow<'a>) -> usize {
     window_moments_body(w)
 }
