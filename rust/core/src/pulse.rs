@@ -1325,8 +1325,9 @@ fn chunk_moments<const N: usize>(
         let band2 = kappa2 * vmax;
         let (dl, dh) = (near - c.lo[t], c.hi[t] - far);
         // A map that may not be aggregated has r NaN: then rⁿ, m1 and v1 are NaN for n ≥ 1,
-        // `low` is false, far = m1 and dh is NaN, so the train fails here.
-        let good = dl >= 0.0 && dh >= 0.0 && dl * dl >= band2 && dh * dh >= band2;
+        // `low` is false, far = m1 and dh is NaN, so the train fails here. dl is NaN only if
+        // m0 is, and then m1 and dh are NaN too.
+        let good = margins_ok(dl, dh, band2);
         let active = c.n[t] > 0;
         let take = active && good;
         m[t] = if take { m1 } else { m0 };
@@ -1336,6 +1337,17 @@ fn chunk_moments<const N: usize>(
         any |= f;
     }
     usize::from(any)
+}
+
+/// The window guard `dl ≥ 0 ∧ dh ≥ 0 ∧ dl² ≥ band2 ∧ dh² ≥ band2` on the smaller margin alone:
+/// for margins ≥ 0 the smaller one's square is the smaller square (rounding is monotone), and
+/// a negative margin fails either way. The same answer for every (dl, dh, band2) whose dl is
+/// NaN only when dh is (the window moments' case): a NaN dh is kept (dl < NaN is false) and
+/// fails.
+#[inline(always)]
+fn margins_ok(dl: f64, dh: f64, band2: f64) -> bool {
+    let dmin = if dl < dh { dl } else { dh };
+    dmin >= 0.0 && dmin * dmin >= band2
 }
 
 /// Equivalent CEIL pulse count of a desired increment: a ratio within 2⁻⁴⁰ (relative) above
@@ -1664,6 +1676,41 @@ mod tests {
                         "{f:?}: {oks} of {len} up maps ok"
                     );
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn margins_ok_is_the_four_tests() {
+        let vals = [
+            f64::NEG_INFINITY,
+            -1.0,
+            -1e-300,
+            -0.0,
+            0.0,
+            5e-324,
+            1e-200,
+            1e-160,
+            0.5,
+            1.0 - f64::EPSILON,
+            1.0,
+            1.0 + f64::EPSILON,
+            3.0,
+            1e160,
+            f64::INFINITY,
+        ];
+        let mut band = vals.iter().map(|v| v * v).collect::<Vec<_>>();
+        band.extend([0.0, 1.0, 0.25, f64::NAN]);
+        let mut dhs = vals.to_vec();
+        dhs.push(f64::NAN);
+        for &b in &band {
+            for &dl in &vals {
+                for &dh in &dhs {
+                    let four = dl >= 0.0 && dh >= 0.0 && dl * dl >= b && dh * dh >= b;
+                    assert_eq!(margins_ok(dl, dh, b), four, "{dl} {dh} {b}");
+                }
+                // dl NaN only with dh NaN.
+                assert!(!margins_ok(f64::NAN, f64::NAN, b));
             }
         }
     }
