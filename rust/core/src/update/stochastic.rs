@@ -298,11 +298,15 @@ pub(super) fn update(
                                             up: x_pos != &d_pos,
                                         };
                                     }
-                                    if let Some(c) = crow.get_mut(*col as usize) {
-                                        *c += u64::from(n);
-                                    }
                                     total += u64::from(n);
                                     live += usize::from(n > 0);
+                                }
+                                // The counters of the columns with pulses, in a loop of its
+                                // own (in the loop above, a read-modify-write per column).
+                                for l in lanes.get(first..live).unwrap_or(&[]) {
+                                    if let Some(c) = crow.get_mut(l.j as usize - base) {
+                                        *c += u64::from(l.left);
+                                    }
                                 }
                                 scratch.count = live;
                                 *fired += total;
