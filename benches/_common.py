@@ -8,7 +8,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pulsetrain
@@ -36,6 +36,26 @@ def median_time(fn: Callable[[], object], *, repeats: int = 7, warmup: int = 1) 
         fn()
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
+
+
+def alternating_medians(
+    fns: Sequence[Callable[[], object]], *, repeats: int = 7, warmup: int = 1
+) -> list[float]:
+    """Median wall time of each function in seconds; the functions alternate run by run.
+
+    For ratios of two configurations (one thread against two): timed one after the other,
+    each block of runs would see a different phase of a shared machine.
+    """
+    for _ in range(warmup):
+        for fn in fns:
+            fn()
+    times: list[list[float]] = [[] for _ in fns]
+    for _ in range(repeats):
+        for fn, ts in zip(fns, times, strict=True):
+            t0 = time.perf_counter()
+            fn()
+            ts.append(time.perf_counter() - t0)
+    return [statistics.median(ts) for ts in times]
 
 
 def machine() -> str:

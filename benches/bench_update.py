@@ -18,7 +18,7 @@ import statistics
 import sys
 
 import numpy as np
-from _common import median_time, require_release, write_section
+from _common import alternating_medians, median_time, require_release, write_section
 
 import pulsetrain as pt
 from pulsetrain.twin import TwinTile
@@ -86,8 +86,12 @@ def main() -> None:
 
         x, d = inputs(batch)
         kern = {n: pt.AnalogTile(OUT, IN, device, update=mode, rng=7, n_threads=n) for n in (1, 2)}
-        t1 = median_time(lambda k=kern[1], x=x, d=d: k.update(x, d, lr=LR)) / batch
-        t2 = median_time(lambda k=kern[2], x=x, d=d: k.update(x, d, lr=LR)) / batch
+        t1, t2 = (
+            t / batch
+            for t in alternating_medians(
+                [lambda t=kern[k], x=x, d=d: t.update(x, d, lr=LR) for k in (1, 2)]
+            )
+        )
         xt, dt = inputs(twin_batch)
         ref = TwinTile(device.to_spec(), mode.to_spec(), OUT, IN, 1, list(tile_key(7)))
         repeats = 7 if twin_batch * OUT * IN < 50e6 else 3
@@ -117,7 +121,8 @@ def main() -> None:
         "Device: SoftBounds on [−1, 1], dw_min 1e−3, c2c 0.3 (additive), dtod 0.3 on steps and "
         "bounds, up_down_dtod 0.01. Inputs x ~ U(−1, 1), d ~ N(0, 0.5²), lr 0.01. The twin is "
         "timed per sample on a shorter batch in the stochastic mode (its cost is linear in the "
-        "batch); every ratio compares medians taken in the same run. Before timing, kernel and "
+        "batch); every ratio compares medians taken in the same run, and the one- and two-thread "
+        "calls alternate call by call. Before timing, kernel and "
         "twin are run on the same seed and inputs and must fire identical pulse counts. "
         "State per element: physical weight 8 B, device map (bounds, up/down steps) 32 B, "
         "reference 8 B, pulse counters for three phases 24 B: 72 B. The pulse modes run with "
@@ -231,8 +236,7 @@ def extra_rows() -> list[tuple[str, str, str, str]]:
     tiles = {
         k: pt.AnalogTile(n, n, DEVICE, replicas=r, update=mode, rng=5, n_threads=k) for k in (1, 2)
     }
-    t1 = median_time(lambda: tiles[1].update(x, d, lr=LR))
-    t2 = median_time(lambda: tiles[2].update(x, d, lr=LR))
+    t1, t2 = alternating_medians([lambda t=tiles[k]: t.update(x, d, lr=LR) for k in (1, 2)])
     assert np.array_equal(tiles[1].weights, tiles[2].weights)
     rows.append(
         (
