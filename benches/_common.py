@@ -28,14 +28,7 @@ def require_release() -> None:
 
 def median_time(fn: Callable[[], object], *, repeats: int = 7, warmup: int = 1) -> float:
     """Median wall time of `fn` in seconds over `repeats` runs after `warmup` runs."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return alternating_medians([fn], repeats=repeats, warmup=warmup)[0]
 
 
 def alternating_medians(

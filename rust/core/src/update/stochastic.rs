@@ -304,7 +304,8 @@ pub(super) fn update(
                                 // The counters of the columns with pulses, in a loop of its
                                 // own (in the loop above, a read-modify-write per column).
                                 for l in lanes.get(first..live).unwrap_or(&[]) {
-                                    if let Some(c) = crow.get_mut(l.j as usize - base) {
+                                    let col = (l.j as usize).checked_sub(base);
+                                    if let Some(c) = col.and_then(|c| crow.get_mut(c)) {
                                         *c += u64::from(l.left);
                                     }
                                 }
