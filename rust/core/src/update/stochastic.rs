@@ -157,6 +157,9 @@ pub(super) fn update(
             Vec::new()
         };
         let end_keys = &end_keys;
+        // A tile whose state and maps outgrow a core's cache: its sparse trains' elements are
+        // fetched ahead of their firing ([`prefetch_lanes`]).
+        let far = state.len() >= PREFETCH_MIN_ELEMENTS;
         let per_row = par.run(work, |par| {
             // Pass 1: per (replica, sample) constants and x trains, in parallel.
             let one = |sc: &mut TrainScratch, t: usize, out: &mut SampleTrains| {
@@ -308,6 +311,9 @@ pub(super) fn update(
                                     if let Some(c) = col.and_then(|c| crow.get_mut(c)) {
                                         *c += u64::from(l.left);
                                     }
+                                }
+                                if far && !tr.d_bits.is_empty() {
+                                    prefetch_lanes(lanes.get(first..live), pblk, mblk);
                                 }
                                 scratch.count = live;
                                 *fired += total;
@@ -774,6 +780,29 @@ fn fire_failed(
         }
         pulser.fire(&mut w, m, up, u64::from(n), &mut s);
         (*p, *mt, *vt) = (w, w, 0.0);
+    }
+}
+
+/// Elements (state 8 B, map 32 B, counter 8 B each) from which a tile outgrows a core's
+/// cache (1.5 MiB): below it the elements stay cached between samples.
+const PREFETCH_MIN_ELEMENTS: usize = 1 << 15;
+
+/// Asks the CPU to bring each lane's state and map into its caches, ahead of
+/// [`Pulser::fire_lanes`], which loads them (`prefetch_index`, a hint: no value changes).
+/// A map's 32 bytes may span two cache lines: both are asked for. The caller asks only where
+/// the sample's rows mostly have no d train (their d trains drawn together, [`d_trains`]): the
+/// rows that fire are then few and scattered, and the hardware's prefetchers, which follow a
+/// dense sweep of the rows, miss their elements. MNIST-shaped 784-256-128-10 training loop
+/// (A/B, one thread, 2026-12-07): 0.93–0.98 → 0.89–0.96 ms per batch in one run, 1.10–1.29 →
+/// 0.97–1.05 in another; asked on every tile the dense 512×512 update was 7% slower.
+fn prefetch_lanes(lanes: Option<&[Lane]>, prow: &[f64], mrow: &[ElemMap]) {
+    for l in lanes.unwrap_or(&[]) {
+        let j = l.j as usize;
+        prefetch_index::prefetch_index(prow, j);
+        if let Some(m) = mrow.get(j) {
+            prefetch_index::prefetch_index(std::slice::from_ref(m), 0);
+            prefetch_index::prefetch_index(std::slice::from_ref(&m.dn), 0);
+        }
     }
 }
 
