@@ -216,3 +216,52 @@ def test_batched_parallel_passes_match_the_twin(out_size: int, in_size: int, bat
     np.testing.assert_array_equal(
         tile.forward(x, io=perfect_io()), twin.forward(x, perfect_io().to_spec())
     )
+
+
+# ------------------------------------------------------------------ exact products (Backend)
+@pytest.mark.parametrize(
+    ("r", "o", "i", "b"), [(1, 1, 1, 1), (3, 5, 20, 10), (2, 17, 9, 300), (1, 33, 70, 3)]
+)
+@pytest.mark.parametrize("transpose", [False, True])
+def test_exact_products_are_the_index_order_sums_of_the_twin_and_the_perfect_pass(
+    r: int,
+    o: int,
+    i: int,
+    b: int,
+    transpose: bool,  # noqa: FBT001
+) -> None:
+    gen = np.random.default_rng(r * 1000 + o + i + b)
+    w = gen.normal(size=(r, o, i))
+    w[gen.random(w.shape) < 0.1] = -0.0  # signed zeros: the sums start from +0.0
+    x = gen.normal(size=(r, b, o if transpose else i))
+    twin = pt.Backend.TWIN.exact_products(w, x, transpose=transpose)
+    # By hand: term by term in ascending index order from 0.0.
+    want = np.zeros(twin.shape)
+    for k in range(x.shape[2]):
+        col = w[:, k, :] if transpose else w[:, :, k]
+        want = want + col[:, None, :] * x[:, :, k, None]
+    np.testing.assert_array_equal(twin.view(np.uint64), want.view(np.uint64))
+    for n_threads in (None, 1, 2, 3):
+        got = pt.Backend.RUST.exact_products(w, x, transpose=transpose, n_threads=n_threads)
+        np.testing.assert_array_equal(got.view(np.uint64), want.view(np.uint64))
+    # The same sums as a tile's perfect pass (out_scale 1) on the tile's own weights (w
+    # programmed within the device's bounds).
+    t = _tile(w)
+    via = t.backward(x, io=perfect_io()) if transpose else t.forward(x, io=perfect_io())
+    same = pt.Backend.RUST.exact_products(t.weights, x, transpose=transpose)
+    np.testing.assert_array_equal(np.asarray(via).view(np.uint64), same.view(np.uint64))
+    # Views that are not C-contiguous are read as their values.
+    xs = np.repeat(x, 2, axis=2)[:, :, ::2]
+    got = pt.Backend.RUST.exact_products(w, xs, transpose=transpose)
+    np.testing.assert_array_equal(got.view(np.uint64), want.view(np.uint64))
+
+
+def test_exact_products_reject_shapes_that_do_not_fit() -> None:
+    w, x = np.ones((2, 3, 4)), np.ones((2, 5, 3))
+    for backend in pt.Backend:
+        with pytest.raises(pt.ShapeError, match="'x' parameter of exact_products"):
+            backend.exact_products(w, x)
+        with pytest.raises(pt.ShapeError, match="'x' parameter of exact_products"):
+            backend.exact_products(w, np.ones((1, 5, 4)))
+    with pytest.raises(pt.ShapeError, match="'w' parameter of exact_products"):
+        _core.exact_products(np.ones((2, 3)), x)

@@ -127,3 +127,9 @@ def replica_uniforms(
     tag: int = 7,
     n_threads: int | None = None,
 ) -> npt.NDArray[np.float64]: ...
+def exact_products(
+    w: npt.NDArray[np.float64],
+    x: npt.NDArray[np.float64],
+    transpose: bool = False,
+    n_threads: int | None = None,
+) -> npt.NDArray[np.float64]: ...

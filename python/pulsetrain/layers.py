@@ -587,6 +587,8 @@ class _Linear(Layer):
             backend = Backend(backend)
         except ValueError:
             raise parameter_error("backend", owner, "'rust' or 'twin'", backend) from None
+        self._backend = backend
+        self._n_threads = n_threads
         root = as_seed_sequence(rng)
         self.seed_entropy: int | list[int] | None = root.entropy  # type: ignore[assignment]
         shape = (self.replicas, n_out, n_in)
@@ -719,7 +721,9 @@ class _Linear(Layer):
     # ------------------------------------------------------------------ the work
     def _forward(self, x: FloatArray, *, exact: bool) -> FloatArray:
         if exact:
-            z = np.einsum("roi,rbi->rbo", self._state.effective_weights(), x)
+            # In index order, as a tile's perfect pass sums (the twin replays the same bits).
+            w = self._state.effective_weights()
+            z = self._backend.exact_products(w, x, n_threads=self._n_threads)
         else:
             z = self._state.forward(x, self.forward_io)
             self._x, self._d, self._last_shape = x, None, (*x.shape[:2], *self.out_shape)

@@ -278,6 +278,53 @@ class Backend(enum.Enum):
 
         return twin.replica_uniforms(list(key), tick, replica_offset, replicas, n, tag)
 
+    def exact_products(
+        self,
+        w: npt.ArrayLike,
+        x: npt.ArrayLike,
+        *,
+        transpose: bool = False,
+        n_threads: int | None = None,
+    ) -> FloatArray:
+        """Return ``W x`` per sample (``Wᵀ x`` with ``transpose``) in exact float64 arithmetic.
+
+        Each output is summed in index order from 0.0 without fused multiply-adds, the sums a
+        tile's perfect-IO pass makes, so the result is the same bits on every CPU and for any
+        thread count; the Rust backend calls ``_core.exact_products``, the twin
+        :func:`pulsetrain.twin.exact_products`, which replays it. The exact reads of the
+        problems and of ``Sequential.evaluate`` use it.
+
+        Parameters
+        ----------
+        w : array_like
+            R matrices, (R, out, in), float64.
+        x : array_like
+            Inputs, (R, B, in); with ``transpose``, (R, B, out).
+        transpose : bool, optional
+            Multiply by ``Wᵀ`` instead. Default False.
+        n_threads : int or None, optional
+            Threads (Rust only); the values do not depend on it.
+
+        Returns
+        -------
+        numpy.ndarray of float64
+            (R, B, out); with ``transpose``, (R, B, in).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> w = np.arange(6.0).reshape(1, 2, 3)
+        >>> Backend.RUST.exact_products(w, np.ones((1, 1, 3))).tolist()
+        [[[3.0, 12.0]]]
+        """
+        w = np.ascontiguousarray(w, dtype=np.float64)
+        x = np.ascontiguousarray(x, dtype=np.float64)
+        if self is Backend.RUST:
+            return np.asarray(_core.exact_products(w, x, transpose, n_threads))
+        from pulsetrain import twin
+
+        return twin.exact_products(w, x, transpose=transpose)
+
 
 @dataclass(frozen=True, slots=True)
 class UpdateStats:

@@ -38,10 +38,56 @@ from pulsetrain.twin.rng import (
     stream_counters,
 )
 
-__all__ = ["PHASES", "TwinTile"]
+__all__ = ["PHASES", "TwinTile", "exact_products"]
 
 PHASES: Final = (0, 1, 2)
 """Pulse-counter phases: UPDATE=0, TRANSFER=1, CALIBRATION=2."""
+
+
+def exact_products(w: ArrayLike, x: ArrayLike, *, transpose: bool = False) -> F64:
+    """Return ``W x`` per sample (``Wᵀ x`` with ``transpose``) as the kernel sums it.
+
+    The core's ``periphery::exact_products``: every output summed in index order from 0.0,
+    one product and one add at a time (the perfect-IO pass of :meth:`TwinTile.forward`
+    without its output scale), here for all replicas and samples at once.
+
+    Parameters
+    ----------
+    w : array_like
+        (R, out, in).
+    x : array_like
+        (R, B, in); with ``transpose``, (R, B, out).
+    transpose : bool, optional
+        Multiply by ``Wᵀ``. Default False.
+
+    Returns
+    -------
+    numpy.ndarray
+        (R, B, out); with ``transpose``, (R, B, in).
+
+    Raises
+    ------
+    ShapeError
+        Shapes that do not fit.
+    """
+    wa = np.asarray(w, dtype=np.float64)
+    xa = np.asarray(x, dtype=np.float64)
+    if wa.ndim != 3 or xa.ndim != 3 or xa.shape[0] != wa.shape[0]:
+        raise ShapeError(
+            _message("x", "an array (R, B, ·) for w (R, out, in)", xa.shape, "exact_products")
+        )
+    r, o, i = wa.shape
+    len_x, len_y = (o, i) if transpose else (i, o)
+    if xa.shape[2] != len_x:
+        raise ShapeError(
+            _message("x", f"an array of shape ({r}, B, {len_x})", xa.shape, "exact_products")
+        )
+    y = np.zeros((r, xa.shape[1], len_y))
+    for k in range(len_x):
+        # Term k of every sum: w[:, :, k] (or row k of W for Wᵀ) times input k.
+        col = wa[:, k, :] if transpose else wa[:, :, k]
+        y = y + col[:, None, :] * xa[:, :, k, None]
+    return y
 
 
 def _exp1(v: float) -> float:

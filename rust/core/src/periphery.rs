@@ -393,6 +393,71 @@ pub fn mvm_one(p: &[f64], r: &[f64], cols: usize, transpose: bool, u: &[f64], y:
     }
 }
 
+/// `W_r u` (or `W_rᵀ u` when `transpose`) for every sample u of every replica r, exactly:
+/// `w` holds R matrices of `rows × cols` (row-major), `u` R·B inputs of `len_x` (`cols`, or
+/// `rows` when `transpose`), and the result R·B outputs of `len_y`. Each output is summed in
+/// index order from 0.0 without FMA by the kernels of [`mvm_batch`] (`Tile`'s perfect-IO pass
+/// without its tick, streams or output scale), so it is the same bits on every dispatch target
+/// and for any thread count, and the NumPy twin's `exact_products` replays it. Inputs of the
+/// wrong lengths give zeros. Never panics.
+pub fn exact_products(
+    w: &[f64],
+    u: &[f64],
+    (r, rows, cols, b): (usize, usize, usize, usize),
+    transpose: bool,
+    par: Par<'_>,
+) -> Vec<f64> {
+    let (len_x, len_y) = if transpose {
+        (rows, cols)
+    } else {
+        (cols, rows)
+    };
+    let mut out = vec![0.0; r * b * len_y];
+    let sizes_ok = w.len() == r * rows * cols && u.len() == r * b * len_x;
+    if len_y == 0 || b == 0 || !sizes_ok {
+        return out;
+    }
+    // One replica's products, chunk by chunk; `inner` spreads a chunk's rows over the pool.
+    let one = |rep: usize, orep: &mut [f64], inner: bool| {
+        let chunk = b.min(PASS_CHUNK);
+        let (mut ut, mut yt) = (vec![0.0; len_x * chunk], vec![0.0; len_y * chunk]);
+        let wr = row(w, rep, rows * cols);
+        for (c, ochunk) in orep.chunks_mut(chunk * len_y).enumerate() {
+            let c0 = c * chunk;
+            let nb = ochunk.len() / len_y;
+            // The chunk's inputs transposed into ut (len_x × nb), as `Tile::passes` does.
+            for k in 0..nb {
+                let xs = row(u, rep * b + c0 + k, len_x);
+                for (dst, v) in ut.iter_mut().skip(k).step_by(nb).zip(xs) {
+                    *dst = *v;
+                }
+            }
+            let yt = yt.get_mut(..len_y * nb).unwrap_or(&mut []);
+            let ut = ut.get(..len_x * nb).unwrap_or(&[]);
+            mvm_batch(wr, &[], rows, cols, transpose, nb, ut, yt, inner);
+            for (k, y) in ochunk.chunks_mut(len_y).enumerate() {
+                for (v, src) in y.iter_mut().zip(yt.iter().skip(k).step_by(nb)) {
+                    *v = *src;
+                }
+            }
+        }
+    };
+    par.run(r * b * rows * cols, |par| {
+        use rayon::prelude::*;
+        // Replicas in parallel when there are several (each output is still one task's).
+        if par && r > 1 {
+            out.par_chunks_mut(b * len_y)
+                .enumerate()
+                .for_each(|(rep, orep)| one(rep, orep, false));
+        } else {
+            for (rep, orep) in out.chunks_mut(b * len_y).enumerate() {
+                one(rep, orep, par);
+            }
+        }
+    });
+    out
+}
+
 /// Samples one pass call takes through the periphery at a time (see `Tile::passes`).
 const PASS_CHUNK: usize = 256;
 /// Rows of W one forward task owns; their sums are interleaved in registers. (Eight rows
@@ -1286,6 +1351,53 @@ mod tests {
             max_bm_factor: 1000.0,
             max_bm_res: 0.25,
         }
+    }
+
+    #[test]
+    fn exact_products_are_mvm_one_per_sample_for_any_thread_count() {
+        // Replicas, batches past PASS_CHUNK (a second chunk), signed zeros, both directions.
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .expect("a rayon pool");
+        for (n, &(r, rows, cols, b)) in
+            [(1, 1, 1, 1), (3, 5, 20, 10), (2, 17, 9, 300), (4, 8, 64, 3)]
+                .iter()
+                .enumerate()
+        {
+            let mut w = values(r * rows * cols, 5 * n as u64 + 1);
+            for v in w.iter_mut().step_by(7) {
+                *v = -0.0;
+            }
+            for transpose in [false, true] {
+                let (len_x, len_y) = if transpose {
+                    (rows, cols)
+                } else {
+                    (cols, rows)
+                };
+                let u = values(r * b * len_x, 5 * n as u64 + 2);
+                let zeros = vec![0.0; rows * cols];
+                let mut want = Vec::with_capacity(r * b * len_y);
+                for rep in 0..r {
+                    let wr = &w[rep * rows * cols..(rep + 1) * rows * cols];
+                    for k in 0..b {
+                        let at = (rep * b + k) * len_x;
+                        let mut y = vec![0.0; len_y];
+                        mvm_one(wr, &zeros, cols, transpose, &u[at..at + len_x], &mut y);
+                        want.extend(y);
+                    }
+                }
+                let shape = (r, rows, cols, b);
+                let serial = exact_products(&w, &u, shape, transpose, Par::serial());
+                let threaded = exact_products(&w, &u, shape, transpose, Par::on(&pool));
+                let case = format!("{r} x {rows}x{cols}, b {b}, transpose {transpose}");
+                assert_eq!(bits(&serial), bits(&want), "serial, {case}");
+                assert_eq!(bits(&threaded), bits(&want), "3 threads, {case}");
+            }
+        }
+        // Inputs of the wrong lengths: zeros, no panic.
+        let z = exact_products(&[1.0; 5], &[1.0; 3], (1, 2, 2, 1), false, Par::serial());
+        assert_eq!(z, vec![0.0, 0.0]);
     }
 
     #[test]

@@ -7,7 +7,7 @@ mod errors;
 mod spec;
 mod tile;
 
-use numpy::{IntoPyArray, PyArray1, PyArray2};
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyArray3};
 use pulsetrain_core::rng::Stream;
 use pulsetrain_core::tile::{check_alloc, f64_bytes};
 use pyo3::prelude::*;
@@ -190,6 +190,35 @@ fn replica_uniforms<'py>(
     )
 }
 
+/// `W x` of R matrices and R·B inputs, each output summed in index order from 0.0 without FMA
+/// (KERNEL_SPEC §7): w (R, out, in) and x (R, B, in) give (R, B, out); with `transpose`,
+/// `Wᵀ x`: x (R, B, out) gives (R, B, in). The same bits for any thread count and on every
+/// CPU; the twin's `exact_products` replays them.
+#[pyfunction]
+#[pyo3(signature = (w, x, transpose = false, n_threads = None))]
+fn exact_products<'py>(
+    py: Python<'py>,
+    w: &Bound<'py, PyAny>,
+    x: &Bound<'py, PyAny>,
+    transpose: bool,
+    n_threads: Option<i64>,
+) -> PyResult<Bound<'py, PyArray3<f64>>> {
+    let owner = "exact_products";
+    let w = arrays::copy3(w, "w", owner, [None, None, None])?;
+    let (r, o, i) = w.dim();
+    let (width, len_y) = if transpose { (o, i) } else { (i, o) };
+    let x = arrays::copy3(x, "x", owner, [Some(r), None, Some(width)])?;
+    let b = x.dim().1;
+    check_alloc("x", owner, b, f64_bytes(&[r, b, len_y])).map_err(errors::to_py)?;
+    let y = detach::run_detached(py, n_threads, move |par| {
+        let (ws, xs) = (w.as_slice().unwrap_or(&[]), x.as_slice().unwrap_or(&[]));
+        pulsetrain_core::periphery::exact_products(ws, xs, (r, o, i, b), transpose, par)
+    })?;
+    let arr = ndarray::Array3::from_shape_vec((r, b, len_y), y)
+        .map_err(|_| param_err("x", owner, "a size that fits in memory", b))?;
+    Ok(arr.into_pyarray(py))
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
@@ -226,5 +255,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(normals, m)?)?;
     m.add_function(wrap_pyfunction!(replica_normals, m)?)?;
     m.add_function(wrap_pyfunction!(replica_uniforms, m)?)?;
+    m.add_function(wrap_pyfunction!(exact_products, m)?)?;
     Ok(())
 }
