@@ -16,6 +16,7 @@ __all__ = [
     "build_profile",
     "chunk_work",
     "default_threads",
+    "exact_products",
     "normals",
     "parallel_min_work",
     "philox_raw",
