@@ -696,15 +696,7 @@ class TwinTile:
         rows, cols = w.shape
 
         def mvm(u: F64) -> F64:
-            if transpose:
-                y = np.zeros(cols)
-                for i in range(rows):
-                    y = y + w[i, :] * u[i]
-                return y
-            acc = np.zeros(rows)
-            for j in range(cols):
-                acc = acc + w[:, j] * u[j]
-            return acc
+            return exact_products(w[None], u[None, None], transpose=transpose)[0, 0]
 
         if io["is_perfect"]:
             return np.asarray(mvm(x) * io["out_scale"], dtype=np.float64)

@@ -417,29 +417,21 @@ pub fn exact_products(
     if len_y == 0 || b == 0 || !sizes_ok {
         return out;
     }
+    let chunk = b.min(PASS_CHUNK);
+    // A chunk's transposed inputs and outputs, allocated once per task.
+    let buffers = || (vec![0.0; len_x * chunk], vec![0.0; len_y * chunk]);
     // One replica's products, chunk by chunk; `inner` spreads a chunk's rows over the pool.
-    let one = |rep: usize, orep: &mut [f64], inner: bool| {
-        let chunk = b.min(PASS_CHUNK);
-        let (mut ut, mut yt) = (vec![0.0; len_x * chunk], vec![0.0; len_y * chunk]);
+    let one = |(ut, yt): &mut (Vec<f64>, Vec<f64>), rep: usize, orep: &mut [f64], inner: bool| {
         let wr = row(w, rep, rows * cols);
         for (c, ochunk) in orep.chunks_mut(chunk * len_y).enumerate() {
-            let c0 = c * chunk;
             let nb = ochunk.len() / len_y;
-            // The chunk's inputs transposed into ut (len_x × nb), as `Tile::passes` does.
             for k in 0..nb {
-                let xs = row(u, rep * b + c0 + k, len_x);
-                for (dst, v) in ut.iter_mut().skip(k).step_by(nb).zip(xs) {
-                    *dst = *v;
-                }
+                put_column(ut, k, nb, row(u, rep * b + c * chunk + k, len_x));
             }
             let yt = yt.get_mut(..len_y * nb).unwrap_or(&mut []);
             let ut = ut.get(..len_x * nb).unwrap_or(&[]);
             mvm_batch(wr, &[], rows, cols, transpose, nb, ut, yt, inner);
-            for (k, y) in ochunk.chunks_mut(len_y).enumerate() {
-                for (v, src) in y.iter_mut().zip(yt.iter().skip(k).step_by(nb)) {
-                    *v = *src;
-                }
-            }
+            take_rows(yt, ochunk, len_y);
         }
     };
     par.run(r * b * rows * cols, |par| {
@@ -448,14 +440,34 @@ pub fn exact_products(
         if par && r > 1 {
             out.par_chunks_mut(b * len_y)
                 .enumerate()
-                .for_each(|(rep, orep)| one(rep, orep, false));
+                .for_each_init(buffers, |buf, (rep, orep)| one(buf, rep, orep, false));
         } else {
+            let mut buf = buffers();
             for (rep, orep) in out.chunks_mut(b * len_y).enumerate() {
-                one(rep, orep, par);
+                one(&mut buf, rep, orep, par);
             }
         }
     });
     out
+}
+
+/// Writes `src` as column `k` of the chunk buffer `ut` (`nb` samples per row, the layout
+/// [`mvm_batch`] reads): sample k's inputs, transposed.
+fn put_column(ut: &mut [f64], k: usize, nb: usize, src: &[f64]) {
+    for (dst, v) in ut.iter_mut().skip(k).step_by(nb.max(1)).zip(src) {
+        *dst = *v;
+    }
+}
+
+/// Reads [`mvm_batch`]'s outputs `yt` (`len_y` rows of `nb` samples) back into `out` as `nb`
+/// rows of `len_y`, one per sample.
+fn take_rows(yt: &[f64], out: &mut [f64], len_y: usize) {
+    let nb = out.len() / len_y.max(1);
+    for (k, y) in out.chunks_mut(len_y.max(1)).enumerate() {
+        for (v, src) in y.iter_mut().zip(yt.iter().skip(k).step_by(nb.max(1))) {
+            *v = *src;
+        }
+    }
 }
 
 /// Samples one pass call takes through the periphery at a time (see `Tile::passes`).
@@ -996,19 +1008,13 @@ impl Tile {
                                 input_stage_bulk(io, xs, *sc, 1.0, &mut ub, s, &mut noise);
                             }
                         }
-                        for (dst, v) in ut.iter_mut().skip(k).step_by(nb).zip(&ub) {
-                            *dst = *v;
-                        }
+                        put_column(&mut ut, k, nb, &ub);
                     }
                     // One product for the chunk (step 4).
                     let yt = yt.get_mut(..len_y * nb).unwrap_or(&mut []);
                     let ut = ut.get(..len_x * nb).unwrap_or(&[]);
                     mvm_batch(pr, rr, o, i, transpose, nb, ut, yt, par);
-                    for (k, y) in ochunk.chunks_mut(len_y).enumerate() {
-                        for (v, src) in y.iter_mut().zip(yt.iter().skip(k).step_by(nb)) {
-                            *v = *src;
-                        }
-                    }
+                    take_rows(yt, ochunk, len_y);
                     // Steps 5–7 per sample; the rare bound-management repeats run one sample
                     // at a time.
                     for (k, ((y, s), &sc)) in ochunk
