@@ -696,7 +696,8 @@ class TwinTile:
         rows, cols = w.shape
 
         def mvm(u: F64) -> F64:
-            return exact_products(w[None], u[None, None], transpose=transpose)[0, 0]
+            y = exact_products(w[None], u[None, None], transpose=transpose)
+            return np.asarray(y[0, 0], dtype=np.float64)
 
         if io["is_perfect"]:
             return np.asarray(mvm(x) * io["out_scale"], dtype=np.float64)
