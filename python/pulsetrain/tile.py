@@ -380,7 +380,7 @@ class _Serialised:
     lock releases the GIL.
     """
 
-    __slots__ = ("_inner", "_lock")
+    __slots__ = ("__dict__", "_inner", "_lock")
 
     def __init__(self, inner: object) -> None:
         self._inner = inner
@@ -397,6 +397,11 @@ class _Serialised:
             with lock:
                 return attr(*args, **kwargs)
 
+        if getattr(attr, "__self__", None) is self._inner:
+            # A method of the backend, bound to it for good: its locked wrapper is kept, so
+            # the next call finds it without coming back here (a training step calls a few
+            # methods per layer; building the wrapper each time cost microseconds a call).
+            self.__dict__[name] = call
         return call
 
 
@@ -449,6 +454,7 @@ class AnalogTile:
 
     __slots__ = (
         "_n_threads",
+        "_shape",
         "_tile",
         "backend",
         "device",
@@ -512,27 +518,29 @@ class AnalogTile:
 
             inner = TwinTile(*args, replica_offset)
         self._tile: TileBackend = cast("TileBackend", _Serialised(inner))
+        # A tile's shape never changes: read once (through the lock, each read cost a call).
+        self._shape = (int(self._tile.replicas), int(self._tile.out_size), int(self._tile.in_size))
 
     # ----------------------------------------------------------------------------- shape
     @property
     def replicas(self) -> int:
         """Number of replicas R."""
-        return int(self._tile.replicas)
+        return self._shape[0]
 
     @property
     def out_size(self) -> int:
         """Rows (outputs)."""
-        return int(self._tile.out_size)
+        return self._shape[1]
 
     @property
     def in_size(self) -> int:
         """Columns (inputs)."""
-        return int(self._tile.in_size)
+        return self._shape[2]
 
     @property
     def shape(self) -> tuple[int, int, int]:
         """``(replicas, out_size, in_size)``."""
-        return (self.replicas, self.out_size, self.in_size)
+        return self._shape
 
     @property
     def tick(self) -> int:
