@@ -72,9 +72,13 @@ thread_local! {
 /// call).
 const KEPT_TRAIN_WORDS: usize = 1 << 19;
 
-/// Rows from which a sparse sample's d trains are drawn together ([`SampleTrains::d_bits`]):
-/// one AVX-512 call's lanes.
-const DRAWN_D_ROWS: usize = 32;
+/// Rows from which a sparse sample's d trains are drawn together ([`SampleTrains::d_bits`]),
+/// before its x trains, which a sample with no d bit then skips. Eight: a 10×128 layer with
+/// sparse errors 28 → 24 µs per update of 10 samples, LeNet-5's first convolution (16 rows,
+/// 5,760 patches a batch, a quarter of their errors non-zero after max-pooling) 17.5 → 14 µs
+/// per 10 patches on random inputs; at 32 (one AVX-512 call's lanes, the earlier bound) they
+/// drew their trains row by row.
+const DRAWN_D_ROWS: usize = 8;
 
 /// Rows whose trains of one sample are fired together at most (narrow tiles; see pass 2 of
 /// [`update`]); the group is also bounded by `LANE_BLOCK` columns.
@@ -956,6 +960,17 @@ fn sample_trains(
     active.reserve(x.len());
     bits.reserve(x.len() * full_words);
     if bl <= 64 {
+        // Windows draw their d trains by row group (`ShortTrains`); `d_trains` draws them here
+        // for sparse samples only, before the x trains: a sample in which no row has a d bit
+        // has no coincidence, so it is skipped without drawing them (most of a convolution's
+        // patches, whose errors are sparse after max-pooling).
+        if !dense {
+            d_trains(sc, d_streams, d, a, bl, replica, &mut out.d_bits);
+            if !out.d_bits.is_empty() && out.d_bits.iter().all(|&w| w == 0) {
+                out.d_bits.clear();
+                return;
+            }
+        }
         // One word per train: the trains' bits computed for all columns at once
         // (`first_bits`: the streams' first blocks across the columns, none computed in vain,
         // compared in the vector lanes), each as `Stream::bernoulli_bits` sets it.
@@ -996,11 +1011,6 @@ fn sample_trains(
             }
         }
         dense_signs(dense, active, &mut out.signs);
-        // Windows draw their d trains by row group (`ShortTrains`); `d_trains` draws them here
-        // for sparse samples only.
-        if !dense {
-            d_trains(sc, d_streams, d, a, bl, replica, &mut out.d_bits);
-        }
         (out.bl, out.a, out.words) = (bl, a, full_words);
         out.d_streams = Some(d_streams);
         return;
@@ -1027,8 +1037,9 @@ fn sample_trains(
 /// sparse: at least [`DRAWN_D_ROWS`] rows, fewer than half of them expected to have a train
 /// (Σ min(1, p_d·bl)). A row's stream is then opened only after a train with a bit. Rows that
 /// mostly have a train draw it from their own stream, whose words go on to their noise (drawn
-/// here, the dense update measured 1–2% slower), and so do the few rows of a convolution's
-/// kernel (LeNet-5's first, six rows and 5,760 patches a batch: 10% slower drawn here).
+/// here, the dense update measured 1–2% slower). Before the bound was lowered to eight rows
+/// and the x trains of a sample without d bits were skipped, a six-row convolution (5,760
+/// patches a batch) had measured 10% slower with its d trains drawn here.
 fn d_trains(
     sc: &mut TrainScratch,
     keyed: Keyed,
