@@ -149,6 +149,28 @@ def test_max_pool_ties_send_the_gradient_to_the_first_maximum() -> None:
     np.testing.assert_array_equal(d[0, 0, 0], [[1, 1, 0], [1, 1, 0], [0, 0, 0]])
 
 
+@pytest.mark.parametrize(("kernel", "stride"), [(2, None), (3, 2), ((3, 2), (2, 1)), (2, 1)])
+def test_max_pool_backward_is_the_windows_transpose_of_the_one_hot_gradient(
+    kernel: int | tuple[int, int], stride: int | tuple[int, int] | None
+) -> None:
+    # The backward pass sums, offset by offset, where(idx == k, g, 0) onto zeros: bit for bit
+    # what `_Geometry.scatter` (the transpose of `windows`) gives for the one-hot window-shaped
+    # gradient, signed zeros and overlapping windows included.
+    rng = np.random.default_rng(7)
+    x = np.round(rng.normal(size=(2, 3, 2, 9, 8)))  # many ties
+    pool = MaxPool2d(kernel, stride=stride)
+    y = pool.forward(x)
+    g = np.where(rng.random(y.shape) < 0.3, -0.0, rng.normal(size=y.shape))
+    got = pool.backward(g)
+    win = pool._geom.windows(x)
+    kh, kw = pool.kernel_size
+    idx = np.argmax(win.reshape(*win.shape[:5], kh * kw), axis=-1)
+    onehot = idx[..., None] == np.arange(kh * kw)
+    parts = np.where(onehot, g[..., None], 0.0).reshape(*g.shape, kh, kw)
+    want = pool._geom.scatter(parts, x.shape)
+    assert got.tobytes() == want.tobytes()
+
+
 def test_avg_pool_and_flatten_values() -> None:
     x = np.arange(16.0).reshape(1, 1, 1, 4, 4)
     y = AvgPool2d(2).forward(x)
