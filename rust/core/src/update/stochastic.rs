@@ -962,8 +962,9 @@ fn sample_trains(
     if bl <= 64 {
         // Windows draw their d trains by row group (`ShortTrains`); `d_trains` draws them here
         // for sparse samples only, before the x trains: a sample in which no row has a d bit
-        // has no coincidence, so it is skipped without drawing them (most of a convolution's
-        // patches, whose errors are sparse after max-pooling).
+        // has no coincidence, so it is skipped without drawing them (44% of the patches of
+        // LeNet-5's first convolution in `bench_nn.py`, whose errors are sparse after
+        // max-pooling).
         if !dense {
             d_trains(sc, d_streams, d, a, bl, replica, &mut out.d_bits);
             if !out.d_bits.is_empty() && out.d_bits.iter().all(|&w| w == 0) {
