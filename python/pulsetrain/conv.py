@@ -108,12 +108,17 @@ class _Geometry:
         (eh, ew), (sh, sw), (ph, pw) = self.span(), self.stride, self.padding
         return (h + 2 * ph - eh) // sh + 1, (w + 2 * pw - ew) // sw + 1
 
+    def pad(self, x: FloatArray) -> FloatArray:
+        """Return x (R, B, C, H, W) with the zero padding around each image (x itself if none)."""
+        ph, pw = self.padding
+        if ph or pw:
+            return np.pad(x, ((0, 0), (0, 0), (0, 0), (ph, ph), (pw, pw)))
+        return x
+
     def windows(self, x: FloatArray) -> FloatArray:
         """Return the strided view (R, B, C, H_out, W_out, kh, kw) of x (R, B, C, H, W)."""
-        (ph, pw), (sh, sw), (dh, dw) = self.padding, self.stride, self.dilation
-        if ph or pw:
-            x = np.pad(x, ((0, 0), (0, 0), (0, 0), (ph, ph), (pw, pw)))
-        win = sliding_window_view(x, self.span(), axis=(3, 4))
+        (sh, sw), (dh, dw) = self.stride, self.dilation
+        win = sliding_window_view(self.pad(x), self.span(), axis=(3, 4))
         return np.asarray(win[:, :, :, ::sh, ::sw, ::dh, ::dw])
 
     def offset_views(self, x: FloatArray, *, padded: bool = False) -> list[FloatArray]:
@@ -129,8 +134,8 @@ class _Geometry:
             self.padding,
             self.dilation,
         )
-        if (ph or pw) and not padded:
-            x = np.pad(x, ((0, 0), (0, 0), (0, 0), (ph, ph), (pw, pw)))
+        if not padded:
+            x = self.pad(x)
         ho, wo = self.out_size(x.shape[3] - 2 * ph, x.shape[4] - 2 * pw)
         return [
             x[
