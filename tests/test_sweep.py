@@ -369,13 +369,11 @@ def test_dask_local_cluster_gives_the_local_pool_table_despite_a_killed_worker(
     marker = tmp_path / "kill-once"
     marker.touch()
     monkeypatch.setenv(sw.TEST_KILL_ENV, str(marker))  # the nanny restarts the worker
-    t0 = time.perf_counter()
     again = sw.run_sweep(s, tmp_path / "dask", dask_local=2, threads=1, progress=False)
     assert not marker.exists()
     assert again.failed == {}
     assert len(again.computed) == 16
     assert table_dict(sw.load(tmp_path / "dask")) == table_dict(sw.load(res.out_dir))
-    assert time.perf_counter() - t0 < 60
 
 
 def test_example_sweep_configs_load() -> None:
@@ -406,8 +404,9 @@ def test_ctrl_c_saves_no_partial_run_and_stops_the_workers(tmp_path: Path) -> No
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
-        deadline = time.monotonic() + 60
-        while len(list((out / "runs").glob("*.json"))) < 2 and time.monotonic() < deadline:
+        for _ in range(600):  # until both short runs are written (at most about 60 s)
+            if len(list((out / "runs").glob("*.json"))) >= 2:
+                break
             time.sleep(0.1)
         time.sleep(1.0)  # both workers are inside their 2**30-step runs now
         os.killpg(proc.pid, signal.SIGINT)
