@@ -979,3 +979,59 @@ def test_core_replica_prefix(core: ModuleType, mode: str) -> None:
                 assert_array_equal(cb[r], ca[r])
             if a["returned"] is not None:
                 assert b["returned"][r] == a["returned"][r]
+
+
+BL1_RESPONSES = {
+    "soft_bounds": pt.SoftBounds(),
+    "power_step": pt.PowerStep(gamma_up=0.5, gamma_down=2.0),
+    "ideal": pt.Ideal(),
+}
+
+
+@pytest.mark.parametrize("response", list(BL1_RESPONSES))
+@pytest.mark.parametrize("c2c", [pt.C2CMode.MULTIPLICATIVE, pt.C2CMode.ADDITIVE])
+@pytest.mark.parametrize(
+    ("shape", "d_scale"), [((8, 9), 0.1), ((160, 210), 0.1), ((160, 210), 0.002)]
+)
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_bl1_single_pulse_trains(
+    response: str, c2c: pt.C2CMode, shape: tuple[int, int], d_scale: float, n_threads: int
+) -> None:
+    """BL management at k = lr·x_m·d_m/dw_min ≤ 1: every train is one slot, every coincidence
+    one pulse, which the kernel fires without staging lanes (`Pulser::fire_singles`), on a small
+    tile and on one of 33,600 elements (from 2¹⁵ on the kernel prefetches sparse samples'
+    elements), with errors of which most rows have a train (d_scale 0.1) or few (0.002, the
+    sample's d trains drawn together), with and without the aggregated sampler (on for the
+    affine families with additive noise; it never aggregates a train of one pulse). Same
+    weights and pulse counts as the twin, which fires every train pulse by pulse. (With each
+    pulse given its successor's normal in `fire_singles`, all 36 cases fail.)"""
+    out_size, in_size = shape
+    dev = pt.Device(
+        response=BL1_RESPONSES[response],
+        dw_min=0.001,
+        dw_min_std=0.3,
+        c2c_mode=c2c,
+        dw_min_dtod=0.2,
+        w_max_dtod=0.2,
+        w_min_dtod=0.2,
+    )
+    upd = pt.StochasticPulseUpdate(desired_bl=31)
+    tiles = [
+        pt.AnalogTile(out_size, in_size, dev, update=upd, rng=5, n_threads=n_threads, backend=b)
+        for b in ("rust", "twin")
+    ]
+    gen = np.random.default_rng(6)
+    w0 = gen.uniform(-0.5, 0.5, (out_size, in_size))
+    for t in tiles:
+        t.set_weights(w0)
+    lr = 0.01  # k ≤ 0.01·1·0.1/0.001 = 1: BL 1
+    for _ in range(3):
+        x = gen.uniform(-1.0, 1.0, (6, in_size))
+        d = gen.uniform(-d_scale, d_scale, (6, out_size))
+        for t in tiles:
+            t.update(x, d, lr=lr)
+    rust, twin = tiles
+    assert_array_equal(rust.weights, twin.weights)
+    assert_array_equal(rust.pulse_counts(), twin.pulse_counts())
+    assert rust.pulse_counts().sum() > 0
+    assert not np.array_equal(rust.weights, w0)

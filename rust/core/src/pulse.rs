@@ -334,6 +334,36 @@ impl Pulser {
         });
     }
 
+    /// Fires one pulse on element `base + col` of each `(col, x_pos)` of `block` whose
+    /// coincidence count is 1 (the counts are 0 or 1), in block order, the k-th such pulse with
+    /// cycle noise `normals[k]` (unused without noise); the direction is up where `x_pos` differs
+    /// from `d_pos`. Each element sees the arithmetic of [`Pulser::fire`] for a train of one
+    /// pulse, without being staged as a lane (`fire_lanes`): at BL 1, every train of a sparse
+    /// layer is one pulse. The elements are distinct (one row's columns).
+    pub(crate) fn fire_singles(
+        &self,
+        prow: &mut [f64],
+        mrow: &[ElemMap],
+        (block, counts): (&[(u32, bool)], &[u32]),
+        (d_pos, base): (bool, usize),
+        normals: &[f64],
+    ) {
+        specialise!(self.family, f => {
+            let mut k = 0;
+            for (&(col, x_pos), &n) in block.iter().zip(counts) {
+                if n == 0 {
+                    continue;
+                }
+                let j = base + col as usize;
+                let xi = normals.get(k).copied().unwrap_or(0.0);
+                k += 1;
+                if let (Some(p), Some(m)) = (prow.get_mut(j), mrow.get(j)) {
+                    *p = self.pulse(f, *p, m, x_pos != d_pos, xi);
+                }
+            }
+        });
+    }
+
     /// Fires every lane's train on a row (`scratch.lanes[..count]`): lane `l` gives element
     /// `l.j` `l.left` pulses whose cycle noise is `normals[l.off..l.off + l.left]` (drawn
     /// beforehand, in lane order, from the stream [`Pulser::fire`] would have drawn them from).

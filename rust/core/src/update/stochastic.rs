@@ -272,6 +272,47 @@ pub(super) fn update(
                                 counts.clear();
                                 counts.resize(block.len(), 0);
                                 simd::count_coincidences(bits, dw, counts);
+                                // BL 1: every train is one pulse, fired here in column order
+                                // with the block's noise as the lanes would have it (a train
+                                // of one pulse is never aggregated either). The elements are
+                                // this row's, distinct from the pending lanes', so the order
+                                // changes no value. 784×256 and 256×128 layers of the MNIST
+                                // loop (BL management): 8% and 16% faster than through lanes.
+                                if tr.bl == 1 {
+                                    let mut total = 0u64;
+                                    for (&(col, _), &n) in block.iter().zip(counts.iter()) {
+                                        if n > 0 {
+                                            if let Some(c) = crow.get_mut(col as usize) {
+                                                *c += 1;
+                                            }
+                                            total += 1;
+                                        }
+                                    }
+                                    if total == 0 {
+                                        continue;
+                                    }
+                                    if far && !tr.d_bits.is_empty() {
+                                        let js = block.iter().zip(counts.iter());
+                                        let js = js.filter(|(_, &n)| n > 0);
+                                        prefetch_elements(
+                                            js.map(|(&(col, _), _)| base + col as usize),
+                                            pblk,
+                                            mblk,
+                                        );
+                                    }
+                                    *fired += total;
+                                    let off0 = scratch.normals.len();
+                                    pulser.draw_noise(total, &mut s, &mut scratch.normals);
+                                    pulser.fire_singles(
+                                        pblk,
+                                        mblk,
+                                        (block, counts),
+                                        (d_pos, base),
+                                        scratch.normals.get(off0..).unwrap_or(&[]),
+                                    );
+                                    scratch.normals.truncate(off0);
+                                    continue;
+                                }
                                 // The pending trains are fired first if this block's would
                                 // make more than LANE_BLOCK of them.
                                 if scratch.count.max(scratch.n_aggregated) + block.len()
@@ -800,8 +841,16 @@ const PREFETCH_MIN_ELEMENTS: usize = 1 << 15;
 /// (A/B, one thread, 2026-12-07): 0.93–0.98 → 0.89–0.96 ms per batch in one run, 1.10–1.29 →
 /// 0.97–1.05 in another; asked on every tile the dense 512×512 update was 7% slower.
 fn prefetch_lanes(lanes: Option<&[Lane]>, prow: &[f64], mrow: &[ElemMap]) {
-    for l in lanes.unwrap_or(&[]) {
-        let j = l.j as usize;
+    prefetch_elements(
+        lanes.unwrap_or(&[]).iter().map(|l| l.j as usize),
+        prow,
+        mrow,
+    );
+}
+
+/// Asks for the elements' states and maps ([`prefetch_lanes`]).
+fn prefetch_elements(js: impl Iterator<Item = usize>, prow: &[f64], mrow: &[ElemMap]) {
+    for j in js {
         prefetch_index::prefetch_index(prow, j);
         if let Some(m) = mrow.get(j) {
             prefetch_index::prefetch_index(std::slice::from_ref(m), 0);
