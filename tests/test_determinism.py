@@ -128,3 +128,55 @@ def test_tile_index_gives_independent_tiles() -> None:
     a = pt.AnalogTile(5, 5, DEVICE, rng=1, tile_index=0)
     b = pt.AnalogTile(5, 5, DEVICE, rng=1, tile_index=1)
     assert not np.array_equal(a.maps()["step_up"], b.maps()["step_up"])
+
+
+AFFINITY_SCRIPT = r"""
+import json, os, time
+import numpy as np
+import pulsetrain as pt
+
+cpus = sorted(os.sched_getaffinity(0))[:2]
+os.sched_setaffinity(0, cpus)  # the process may use two CPUs
+gen = np.random.default_rng(0)
+x, d = gen.normal(size=(4, 256)), gen.normal(size=(4, 256))
+for n in (3, 2):  # a pool of three threads, then one of two (a thread per CPU)
+    dev = pt.Device(response=pt.SoftBounds())
+    tile = pt.AnalogTile(256, 256, dev, update=pt.ExpectedUpdate(), rng=0, n_threads=n)
+    tile.update(x, d, lr=0.01)
+seen = []
+for _ in range(100):  # the workers pin themselves as they start
+    seen = [
+        (open(f"/proc/self/task/{t}/comm").read().strip(), sorted(os.sched_getaffinity(int(t))))
+        for t in os.listdir("/proc/self/task")
+    ]
+    if sum(len(a) == 1 for _, a in seen) >= 2:
+        break
+    time.sleep(0.05)
+print(json.dumps({"cpus": cpus, "threads": seen}))
+"""
+
+
+@pytest.mark.skipif(
+    not hasattr(__import__("os"), "sched_setaffinity")
+    or len(__import__("os").sched_getaffinity(0)) < 2
+    or not __import__("pathlib").Path("/proc/self/task").is_dir(),
+    reason="needs Linux thread affinities and two CPUs",
+)
+def test_a_pool_with_a_thread_per_cpu_pins_each_thread_to_its_own_cpu() -> None:
+    """In a process that may use two CPUs, the pool of two threads puts pulsetrain-0 on the
+    first and pulsetrain-1 on the second; the pool of three is left to the OS (every worker
+    may run on both CPUs). No value depends on it (the thread tests above)."""
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", AFFINITY_SCRIPT], capture_output=True, text=True, check=True
+    )
+    res = json.loads(out.stdout)
+    cpus = res["cpus"]
+    workers = [(name, aff) for name, aff in res["threads"] if name.startswith("pulsetrain-")]
+    pinned = sorted((name, aff) for name, aff in workers if len(aff) == 1)
+    free = [name for name, aff in workers if aff == cpus]
+    assert pinned == [("pulsetrain-0", [cpus[0]]), ("pulsetrain-1", [cpus[1]])]
+    assert sorted(free) == ["pulsetrain-0", "pulsetrain-1", "pulsetrain-2"]
