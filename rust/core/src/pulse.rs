@@ -186,8 +186,11 @@ impl LaneScratch {
         let lanes = lanes.get(..*count).unwrap_or(&[]);
         cols.resize(lanes.len());
         alive.clear();
-        let longest = lanes.iter().map(|l| l.left as usize).max().unwrap_or(0);
-        if lanes.iter().all(|l| l.left == 1) {
+        // A fold with `u32::max` compiles without branches; `Iterator::max` compiled to a
+        // compare and branch per lane. Every lane has at least one pulse, so a longest train
+        // of one means they all have one.
+        let longest = lanes.iter().fold(0u32, |m, l| m.max(l.left)) as usize;
+        if longest == 1 {
             // One pulse each (BL 1, sparse updates): one round, nothing to sort.
             let mut view = cols.view();
             for (at, lane) in lanes.iter().enumerate() {
