@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -157,19 +163,15 @@ print(json.dumps({"cpus": cpus, "threads": seen}))
 
 
 @pytest.mark.skipif(
-    not hasattr(__import__("os"), "sched_setaffinity")
-    or len(__import__("os").sched_getaffinity(0)) < 2
-    or not __import__("pathlib").Path("/proc/self/task").is_dir(),
+    not hasattr(os, "sched_setaffinity")
+    or len(os.sched_getaffinity(0)) < 2
+    or not Path("/proc/self/task").is_dir(),
     reason="needs Linux thread affinities and two CPUs",
 )
 def test_a_pool_with_a_thread_per_cpu_pins_each_thread_to_its_own_cpu() -> None:
     """In a process that may use two CPUs, the pool of two threads puts pulsetrain-0 on the
     first and pulsetrain-1 on the second; the pool of three is left to the OS (every worker
     may run on both CPUs). No value depends on it (the thread tests above)."""
-    import json
-    import subprocess
-    import sys
-
     out = subprocess.run(
         [sys.executable, "-c", AFFINITY_SCRIPT], capture_output=True, text=True, check=True
     )

@@ -981,7 +981,7 @@ def test_core_replica_prefix(core: ModuleType, mode: str) -> None:
                 assert b["returned"][r] == a["returned"][r]
 
 
-BL1_RESPONSES = {
+BL1_RESPONSES: dict[str, pt.SoftBounds | pt.PowerStep | pt.Ideal] = {
     "soft_bounds": pt.SoftBounds(),
     "power_step": pt.PowerStep(gamma_up=0.5, gamma_down=2.0),
     "ideal": pt.Ideal(),
