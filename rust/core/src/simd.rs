@@ -10,7 +10,8 @@
 use multiversion::multiversion;
 
 use crate::family::{specialise, Family};
-use crate::pulse::Pulser;
+use crate::pulse::{snap, Pulser};
+use crate::rng::ceil_u64;
 
 /// Declares `$name` as `$body` compiled for every dispatch target (the best the CPU has is
 /// called), plus, with `$each`, the same body per single target (for the equality tests) and
@@ -434,6 +435,45 @@ dispatched! {
     }
 }
 
+/// 2⁵²: adding it to a t in [0, 2⁵¹) and subtracting it again rounds t to an integer.
+const TWO_52: f64 = 4_503_599_627_370_496.0;
+
+dispatched! {
+    /// `out[j]` = `bernoulli_threshold(snap(b·|x[j]|))` for every j (the trains' thresholds,
+    /// rng.rs), in vectors: with p = snap(b·|x|) and t = p·2³², for 0 ≤ t < 2⁵¹ the nearest
+    /// integer r = (t + 2⁵²) − 2⁵² (both exact), the ceiling c = r + (r < t), and c itself is
+    /// the bit pattern of c + 2⁵² less that of 2⁵². Every other t (NaN, or 2⁵¹ and above) goes
+    /// through `ceil_u64`. IEEE adds, subtractions, multiplies and compares only: every target
+    /// gives the bits of the scalar form (tested). Never panics.
+    fn bernoulli_thresholds / bernoulli_thresholds_scalar /
+        [bernoulli_thresholds_avx512, bernoulli_thresholds_avx2, bernoulli_thresholds_popcnt]
+        (x: &[f64], b: f64, out: &mut [u64])
+    {
+        let mut any_far = false;
+        for (o, &xv) in out.iter_mut().zip(x) {
+            let p = snap(b * xv.abs());
+            let t = p * 4_294_967_296.0;
+            let r = (t + TWO_52) - TWO_52;
+            let c = if r < t { r + 1.0 } else { r };
+            let near = (0.0..0.5 * TWO_52).contains(&t);
+            *o = if near {
+                (c + TWO_52).to_bits().wrapping_sub(TWO_52.to_bits())
+            } else {
+                0
+            };
+            any_far |= !near;
+        }
+        if any_far {
+            for (o, &xv) in out.iter_mut().zip(x) {
+                let t = snap(b * xv.abs()) * 4_294_967_296.0;
+                if !(0.0..0.5 * TWO_52).contains(&t) {
+                    *o = ceil_u64(t);
+                }
+            }
+        }
+    }
+}
+
 /// One pulse on each of `w`'s elements ([`Pulser::pulse_parts`]), in a loop without
 /// branches or indexing so that it vectorises.
 #[inline(always)]
@@ -785,6 +825,57 @@ mod tests {
             ("avx2", philox_nibbles_wide_avx2),
             ("popcnt", philox_nibbles_wide_popcnt),
         ]);
+    }
+
+    #[test]
+    fn every_target_computes_the_scalar_thresholds() {
+        type Ths = fn(&[f64], f64, &mut [u64]);
+        let mut s = Stream::open([31, 32], 5, 0, 0, 0, 0);
+        let eps = f64::EPSILON;
+        // Edges: zero, subnormal, tiny, exact multiples of 2⁻³², just below and at 1 − 4ε
+        // (snap), 1, above 1, the fast range's end (t = 2⁵¹), huge, infinite and NaN.
+        let mut xs = vec![
+            0.0,
+            -0.0,
+            5e-324,
+            1e-300,
+            1e-10,
+            0.25,
+            0.5,
+            2f64.powi(-32),
+            3.0 * 2f64.powi(-32),
+            1.0 - 5.0 * eps,
+            1.0 - 4.0 * eps,
+            1.0,
+            1.5,
+            -2.0,
+            2f64.powi(19),
+            2f64.powi(19) * (1.0 - eps),
+            2f64.powi(19) * (1.0 + 2.0 * eps),
+            1e300,
+            f64::INFINITY,
+            f64::NAN,
+        ];
+        xs.extend((0..500).map(|_| (2.0 * s.uniform() - 1.0) * 3.0));
+        for b in [1.0, 0.37, 1e-3, 7.5, 0.0] {
+            let want: Vec<u64> = xs
+                .iter()
+                .map(|&x| crate::rng::bernoulli_threshold(snap(b * x.abs())))
+                .collect();
+            for (name, f) in [
+                ("dispatched", bernoulli_thresholds as Ths),
+                ("scalar", bernoulli_thresholds_scalar),
+                ("avx512", bernoulli_thresholds_avx512),
+                ("avx2", bernoulli_thresholds_avx2),
+                ("popcnt", bernoulli_thresholds_popcnt),
+            ] {
+                for n in [0, 1, 7, 8, 9, 20, xs.len()] {
+                    let mut got = vec![u64::MAX; n];
+                    f(&xs[..n], b, &mut got);
+                    assert_eq!(got, want[..n], "{name}, b {b}, n {n}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -27,6 +27,8 @@ struct TrainScratch {
     bits: Vec<u64>,
     /// The listed columns' x of a sample, when only some columns are listed.
     xc: Vec<f64>,
+    /// Every column's threshold (`simd::bernoulli_thresholds`).
+    all_thresholds: Vec<u64>,
 }
 
 /// Per-sample constants of the stochastic pulse update. Filled in place by [`sample_trains`],
@@ -1029,17 +1031,21 @@ fn sample_trains(
             row_words,
             thresholds,
             bits: col_bits,
+            all_thresholds,
             ..
         } = sc;
         cols.clear();
         row_words.clear();
         thresholds.clear();
-        for (j, &xv) in x.iter().enumerate() {
-            let px = snap(bs * xv.abs());
-            if px > 0.0 {
+        // Every column's threshold in vectors; a column has a train where it is above 0
+        // (where snap(bs·|x|) > 0).
+        all_thresholds.resize(x.len(), 0);
+        simd::bernoulli_thresholds(x, bs, all_thresholds);
+        for (j, (&xv, &th)) in x.iter().zip(all_thresholds.iter()).enumerate() {
+            if th > 0 {
                 cols.push((j as u32, xv > 0.0));
                 row_words.push(xs.row_word(replica, column(j)));
-                thresholds.push(bernoulli_threshold(px));
+                thresholds.push(th);
             }
         }
         first_bits(xs.key(), row_words, thresholds, bl, col_bits);
