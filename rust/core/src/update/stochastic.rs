@@ -978,8 +978,8 @@ fn sample_trains(
     out.bits.clear();
     out.signs.clear();
     out.d_bits.clear();
-    let x_m = x.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-    let d_m = um_grad_scale * d.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    let x_m = max_abs(x);
+    let d_m = um_grad_scale * max_abs(d);
     if lr == 0.0 || x_m == 0.0 || d_m == 0.0 {
         return;
     }
@@ -1086,6 +1086,24 @@ fn sample_trains(
     out.d_streams = Some(d_streams);
 }
 
+/// max |v| over `v` (0 when empty), in eight running maxima: the inputs are finite (checked
+/// by the caller), and the maximum of finite values does not depend on their order, so this
+/// is the value of the fold in order, without its chain of dependent compares.
+fn max_abs(v: &[f64]) -> f64 {
+    let mut acc = [0.0f64; 8];
+    let mut chunks = v.chunks_exact(8);
+    for c in &mut chunks {
+        for (a, &x) in acc.iter_mut().zip(c) {
+            *a = a.max(x.abs());
+        }
+    }
+    let tail = chunks
+        .remainder()
+        .iter()
+        .fold(0.0f64, |m, x| m.max(x.abs()));
+    acc.iter().fold(tail, |m, &a| m.max(a))
+}
+
 /// The one-word d trains (`bl` ≤ 64 slots) of every row of replica `replica`'s sample, whose
 /// d is `d`: row i's bits are the slots `Stream::bernoulli_bits(snap(a·|d_i|), bl)` would set
 /// on its `UPDATE` stream (`keyed`), 0 without a train (a zero probability has threshold 0).
@@ -1109,16 +1127,15 @@ fn d_trains(
     if d.len() < DRAWN_D_ROWS {
         return;
     }
-    sc.thresholds.clear();
     let mut expected_rows = 0.0;
     for &dv in d {
-        let pd = snap(a * dv.abs());
-        expected_rows += (pd * bl as f64).min(1.0);
-        sc.thresholds.push(bernoulli_threshold(pd));
+        expected_rows += (snap(a * dv.abs()) * bl as f64).min(1.0);
     }
     if expected_rows >= 0.5 * d.len() as f64 {
         return;
     }
+    sc.thresholds.resize(d.len(), 0);
+    simd::bernoulli_thresholds(d, a, &mut sc.thresholds);
     sc.row_words.clear();
     sc.row_words
         .extend((0..d.len()).map(|i| keyed.row_word(replica, i as u64)));
