@@ -53,7 +53,8 @@ pub const TAGS: &[(&str, u64)] = &[
 
 use crate::par::{for_each_row, Par};
 use crate::simd::{
-    philox_lanes, philox_lanes_wide, philox_nibbles, philox_nibbles_wide, wide, ziggurat_run,
+    philox_lanes, philox_lanes_wide, philox_nibbles, philox_nibbles_wide, philox_trains,
+    philox_trains_wide, wide, ziggurat_run,
 };
 
 /// Philox blocks per vectorised refill (one per vector lane).
@@ -185,7 +186,7 @@ fn first_bits_width(
     let (mut blocks, mut rows, mut ts) =
         ([0u64; WIDE_LANES], [0u64; WIDE_LANES], [0u64; WIDE_LANES]);
     let mut who = [(0usize, 0usize); WIDE_LANES];
-    let mut nibbles = [0u8; WIDE_LANES];
+    let mut nibbles = [0u64; WIDE_LANES];
     loop {
         // Lanes past the end keep their last values (computed, never used).
         let mut m = 0;
@@ -206,14 +207,15 @@ fn first_bits_width(
         // (a read-modify-write of memory per block would chain every block on the previous).
         let mut cur = who[0].0;
         let mut acc = out.get(cur).copied().unwrap_or(0);
-        for (&x, &(t, b)) in nibbles.iter().zip(&who).take(m) {
+        for (&x, &(t, _)) in nibbles.iter().zip(&who).take(m) {
             if t != cur {
                 if let Some(o) = out.get_mut(cur) {
                     *o = acc;
                 }
                 (cur, acc) = (t, out.get(t).copied().unwrap_or(0));
             }
-            acc |= u64::from(x) << (4 * b);
+            // Block b's nibble, already at bits 4b..4b + 4.
+            acc |= x;
         }
         if let Some(o) = out.get_mut(cur) {
             *o = acc;
@@ -225,14 +227,15 @@ fn first_bits_width(
     }
 }
 
-/// The compare nibbles of one call's lanes: all [`WIDE_LANES`] (`wide`) or the first
-/// [`PHILOX_LANES`] (`philox_nibbles_wide` / `philox_nibbles`; the same bits either way).
+/// The compare nibbles of one call's lanes, each at bits 4·(block mod 16) of its lane: all
+/// [`WIDE_LANES`] (`wide`) or the first [`PHILOX_LANES`] (`philox_nibbles_wide` /
+/// `philox_nibbles`; the same bits either way).
 #[inline]
 fn nibbles_of(
     wide: bool,
     (blocks, rows, ts): (&[u64; WIDE_LANES], &[u64; WIDE_LANES], &[u64; WIDE_LANES]),
     key: [u32; 2],
-    nibbles: &mut [u8; WIDE_LANES],
+    nibbles: &mut [u64; WIDE_LANES],
 ) {
     if wide {
         philox_nibbles_wide(blocks, rows, key, ts, nibbles);
@@ -246,10 +249,10 @@ fn nibbles_of(
     }
 }
 
-/// [`first_bits_width`] for trains of `NB` blocks each (`NB` divides the lanes): each call
-/// computes the blocks of `lanes / NB` trains, lane `k·NB + b` block `b` of train `k`, and
-/// `out[t]` gets nibble `b` of its train at bits `4b..4b + 4` (unmasked). `false` (nothing
-/// done) if `NB` does not divide the lanes.
+/// [`first_bits_width`] for trains of `NB` blocks each (`NB` divides the lanes): the dispatched
+/// [`philox_trains_wide`] / [`philox_trains`] compute each call's blocks of `lanes / NB` trains
+/// (lane `k·NB + b` block `b` of train `k`) and OR each train's placed nibbles into `out[t]`
+/// (unmasked). `false` (nothing done) if `NB` does not divide the lanes.
 fn first_bits_uniform<const NB: usize>(
     wide: bool,
     key: [u32; 2],
@@ -257,38 +260,11 @@ fn first_bits_uniform<const NB: usize>(
     thresholds: &[u64],
     out: &mut [u64],
 ) -> bool {
-    let width = if wide { WIDE_LANES } else { PHILOX_LANES };
-    if NB == 0 || width % NB != 0 {
-        return false;
+    if wide {
+        philox_trains_wide(NB, key, row_words, thresholds, out)
+    } else {
+        philox_trains(NB, key, row_words, thresholds, out)
     }
-    let per = width / NB;
-    let (mut blocks, mut rows, mut ts) =
-        ([0u64; WIDE_LANES], [0u64; WIDE_LANES], [0u64; WIDE_LANES]);
-    for (l, b) in blocks.iter_mut().enumerate() {
-        *b = (l % NB) as u64;
-    }
-    let mut nibbles = [0u8; WIDE_LANES];
-    let calls = row_words
-        .chunks(per)
-        .zip(thresholds.chunks(per))
-        .zip(out.chunks_mut(per));
-    for ((rw, th), o) in calls {
-        // Lanes past the last train keep their last values (computed, never used).
-        let lanes = rows.chunks_exact_mut(NB).zip(ts.chunks_exact_mut(NB));
-        for ((r, t), (&rv, &tv)) in lanes.zip(rw.iter().zip(th)) {
-            r.fill(rv);
-            t.fill(tv);
-        }
-        nibbles_of(wide, (&blocks, &rows, &ts), key, &mut nibbles);
-        for (o, nib) in o.iter_mut().zip(nibbles.chunks_exact(NB)) {
-            let mut acc = 0u64;
-            for (b, &x) in nib.iter().enumerate() {
-                acc |= u64::from(x) << (4 * b);
-            }
-            *o = acc;
-        }
-    }
-    true
 }
 
 /// The stream `Stream::with_key(key, row_word, 0)` after `words` of its words were drawn:

@@ -226,22 +226,23 @@ fn consecutive<const N: usize>(first: u64, row_rep: [u32; 2]) -> [[u64; N]; 4] {
     ]
 }
 
-/// The nibbles of [`philox_nibbles`] for `N` lanes.
+/// The placed nibbles of [`philox_nibbles`] for `N` lanes.
 #[inline(always)]
 fn nibbles<const N: usize>(
     blocks: &[u64; N],
     rows: &[u64; N],
     key: [u32; 2],
     thresholds: &[u64; N],
-    out: &mut [u8; N],
+    out: &mut [u64; N],
 ) {
     let [c0, c1, c2, c3] = philox_core(gather_counters(blocks, rows), key);
     let lanes = c0.iter().zip(&c1).zip(&c2).zip(&c3).zip(thresholds);
-    for (o, ((((&a, &b), &c), &d), &t)) in out.iter_mut().zip(lanes) {
-        *o = u8::from(a < t)
-            | (u8::from(b < t) << 1)
-            | (u8::from(c < t) << 2)
-            | (u8::from(d < t) << 3);
+    for ((o, &blk), ((((&a, &b), &c), &d), &t)) in out.iter_mut().zip(blocks).zip(lanes) {
+        let nibble = u64::from(a < t)
+            | (u64::from(b < t) << 1)
+            | (u64::from(c < t) << 2)
+            | (u64::from(d < t) << 3);
+        *o = nibble << (4 * (blk & 15));
     }
 }
 
@@ -311,10 +312,12 @@ dispatched! {
 
 dispatched! {
     /// [`PHILOX_LANES`] blocks of as many streams ([`gather_counters`]), compared with a threshold
-    /// per lane, the words never stored: bit `w` of `out[j]` is `word w of block j <
-    /// thresholds[j]` (as u64, so a threshold of 2³² or more sets every bit), i.e. four slots
-    /// of a Bernoulli train as [`crate::rng::bits_below`] sets them. Exact integer operations
-    /// only: the same bits on every target. Never panics.
+    /// per lane, the words never stored: bit `4·(blocks[j] mod 16) + w` of `out[j]` is `word w
+    /// of block j < thresholds[j]` (as u64, so a threshold of 2³² or more sets every bit), and
+    /// every other bit is 0: four slots of a Bernoulli train as [`crate::rng::bits_below`] sets
+    /// them, already at their place in the train's word (block b holds slots 4b..4b + 4), so
+    /// that a train's word is the OR of its blocks' lanes. Exact integer operations only: the
+    /// same bits on every target. Never panics.
     fn philox_nibbles / philox_nibbles_scalar /
         [philox_nibbles_avx512, philox_nibbles_avx2, philox_nibbles_popcnt]
         (
@@ -322,7 +325,7 @@ dispatched! {
             rows: &[u64; PHILOX_LANES],
             key: [u32; 2],
             thresholds: &[u64; PHILOX_LANES],
-            out: &mut [u8; PHILOX_LANES],
+            out: &mut [u64; PHILOX_LANES],
         )
     {
         nibbles(blocks, rows, key, thresholds, out);
@@ -338,10 +341,93 @@ dispatched! {
             rows: &[u64; WIDE_LANES],
             key: [u32; 2],
             thresholds: &[u64; WIDE_LANES],
-            out: &mut [u8; WIDE_LANES],
+            out: &mut [u64; WIDE_LANES],
         )
     {
         nibbles(blocks, rows, key, thresholds, out);
+    }
+}
+
+/// The one-word Bernoulli trains of `NB` blocks each (BL ≤ 4·`NB`) of the streams at
+/// `row_words`, on `W` lanes a call: lane `k·NB + b` computes block `b` of the call's train `k`
+/// ([`nibbles`]), and `out[t]` is the OR of its train's placed nibbles: bit `s` set when word
+/// `s` of the stream is below `thresholds[t]`, for every slot of the `NB` blocks (the caller
+/// masks the train's length). Rows beyond the shortest of the three slices are not computed.
+/// The lanes of a last call with fewer trains keep the previous call's values (computed,
+/// never used). False (nothing done) unless `NB` divides `W`.
+#[inline(always)]
+fn uniform_trains<const NB: usize, const W: usize>(
+    key: [u32; 2],
+    row_words: &[u64],
+    thresholds: &[u64],
+    out: &mut [u64],
+) -> bool {
+    if NB == 0 || W % NB != 0 {
+        return false;
+    }
+    let per = W / NB;
+    let blocks: [u64; W] = std::array::from_fn(|l| (l % NB) as u64);
+    let (mut rows, mut ts) = ([0u64; W], [0u64; W]);
+    let mut placed = [0u64; W];
+    let calls = row_words
+        .chunks(per)
+        .zip(thresholds.chunks(per))
+        .zip(out.chunks_mut(per));
+    for ((rw, th), o) in calls {
+        let lanes = rows.chunks_exact_mut(NB).zip(ts.chunks_exact_mut(NB));
+        for ((r, t), (&rv, &tv)) in lanes.zip(rw.iter().zip(th)) {
+            r.fill(rv);
+            t.fill(tv);
+        }
+        nibbles::<W>(&blocks, &rows, key, &ts, &mut placed);
+        for (o, p) in o.iter_mut().zip(placed.chunks_exact(NB)) {
+            *o = p.iter().fold(0, |a, &x| a | x);
+        }
+    }
+    true
+}
+
+/// [`uniform_trains`] for a train length of `nb` blocks (1, 2, 4, 8 or 16) on `W` lanes.
+#[inline(always)]
+fn trains_of<const W: usize>(
+    nb: usize,
+    key: [u32; 2],
+    row_words: &[u64],
+    thresholds: &[u64],
+    out: &mut [u64],
+) -> bool {
+    match nb {
+        1 => uniform_trains::<1, W>(key, row_words, thresholds, out),
+        2 => uniform_trains::<2, W>(key, row_words, thresholds, out),
+        4 => uniform_trains::<4, W>(key, row_words, thresholds, out),
+        8 => uniform_trains::<8, W>(key, row_words, thresholds, out),
+        16 => uniform_trains::<16, W>(key, row_words, thresholds, out),
+        _ => false,
+    }
+}
+
+dispatched! {
+    /// One-word Bernoulli trains of `nb` blocks each (1, 2, 4, 8 or 16; else false and
+    /// nothing done) on [`PHILOX_LANES`] lanes a call ([`uniform_trains`]): the filling of the
+    /// lanes, the blocks, the compares and each train's OR in one dispatched loop over the
+    /// trains. Exact integer operations only: the same bits on every target. Never panics.
+    fn philox_trains / philox_trains_scalar /
+        [philox_trains_avx512, philox_trains_avx2, philox_trains_popcnt]
+        (nb: usize, key: [u32; 2], row_words: &[u64], thresholds: &[u64], out: &mut [u64])
+        -> bool
+    {
+        trains_of::<PHILOX_LANES>(nb, key, row_words, thresholds, out)
+    }
+}
+
+dispatched! {
+    /// [`philox_trains`] on [`WIDE_LANES`] lanes a call. Never panics.
+    fn philox_trains_wide / philox_trains_wide_scalar /
+        [philox_trains_wide_avx512, philox_trains_wide_avx2, philox_trains_wide_popcnt]
+        (nb: usize, key: [u32; 2], row_words: &[u64], thresholds: &[u64], out: &mut [u64])
+        -> bool
+    {
+        trains_of::<WIDE_LANES>(nb, key, row_words, thresholds, out)
     }
 }
 
@@ -760,10 +846,11 @@ mod tests {
         ]);
     }
 
-    type Nibbles<const N: usize> = fn(&[u64; N], &[u64; N], [u32; 2], &[u64; N], &mut [u8; N]);
+    type Nibbles<const N: usize> = fn(&[u64; N], &[u64; N], [u32; 2], &[u64; N], &mut [u64; N]);
 
     /// Every copy in `fs` must give each lane's nibble of compares of its block's words (from
-    /// `philox4x32_10`) with thresholds at and just above the words, and the extremes.
+    /// `philox4x32_10`) with thresholds at and just above the words, and the extremes, at bit
+    /// 4·(block mod 16).
     fn same_nibbles<const N: usize>(fs: &[(&str, Nibbles<N>)]) {
         let key = [0x1357_9bdf, 0x2468_ace0];
         let blocks: [u64; N] = std::array::from_fn(|j| [0, 1, 7, 0xFFFF_FFFF, u64::MAX][j % 5]);
@@ -788,18 +875,23 @@ mod tests {
                 _ => [0, 1 << 32, u64::MAX, 1 << 31][j % 4],
             }
         });
-        let mut want = [0u8; N];
-        for ((w, ws), &t) in want.iter_mut().zip(&words).zip(&thresholds) {
+        let mut want = [0u64; N];
+        for (((w, ws), &t), &b) in want.iter_mut().zip(&words).zip(&thresholds).zip(&blocks) {
             for (c, &x) in ws.iter().enumerate() {
-                *w |= u8::from(u64::from(x) < t) << c;
+                *w |= u64::from(u64::from(x) < t) << (c as u64 + 4 * (b % 16));
             }
         }
+        let nib = |j: usize| want[j] >> (4 * (blocks[j] % 16));
         assert!(
-            want.iter().any(|&w| w != 0 && w != 15),
+            (0..N).any(|j| nib(j) != 0 && nib(j) != 15),
             "the test needs mixed nibbles"
         );
+        assert!(
+            (0..N).any(|j| nib(j) != 0 && blocks[j] % 16 == 15),
+            "the test needs a nibble at the top of the word"
+        );
         for (name, f) in fs {
-            let mut got = [0u8; N];
+            let mut got = [0u64; N];
             f(&blocks, &rows, key, &thresholds, &mut got);
             assert_eq!(got, want, "{name}");
         }
@@ -824,6 +916,83 @@ mod tests {
             ("avx512", philox_nibbles_wide_avx512),
             ("avx2", philox_nibbles_wide_avx2),
             ("popcnt", philox_nibbles_wide_popcnt),
+        ]);
+    }
+
+    type Trains = fn(usize, [u32; 2], &[u64], &[u64], &mut [u64]) -> bool;
+
+    /// Every copy in `fs` must give, for trains of 1, 2, 4, 8 and 16 blocks and counts of
+    /// trains that fill the calls' lanes or leave a last call part-filled, each train's bit s
+    /// set exactly when word s of its stream (block s / 4 of `philox4x32_10`) is below its
+    /// threshold, with thresholds at and just above the words and the extremes; and refuse
+    /// other lengths.
+    fn same_trains(fs: &[(&str, Trains)]) {
+        let key = [0x0bad_f00d, 0x7e57_ab1e];
+        for nb in [1usize, 2, 4, 8, 16] {
+            for n in [0usize, 1, 3, 4, 5, 17, 33, 70] {
+                let rows: Vec<u64> = (0..n as u64)
+                    .map(|t| (t << 40) ^ (t * 0x9e37_79b9) ^ 0x5555)
+                    .collect();
+                let word = |t: usize, s: usize| {
+                    let (b, r) = ((s / 4) as u64, rows[t]);
+                    crate::rng::philox4x32_10(
+                        [b as u32, (b >> 32) as u32, r as u32, (r >> 32) as u32],
+                        key,
+                    )[s % 4]
+                };
+                let thresholds: Vec<u64> = (0..n)
+                    .map(|t| {
+                        let x = u64::from(word(t, (3 * t) % (4 * nb)));
+                        match t % 5 {
+                            0 => x,
+                            1 => x + 1,
+                            2 => [0, 1 << 32, u64::MAX][t % 3],
+                            3 => 1 << 31,
+                            _ => x / 3,
+                        }
+                    })
+                    .collect();
+                let want: Vec<u64> = (0..n)
+                    .map(|t| {
+                        (0..4 * nb).fold(0u64, |a, s| {
+                            a | (u64::from(u64::from(word(t, s)) < thresholds[t]) << s)
+                        })
+                    })
+                    .collect();
+                if n >= 17 {
+                    let mixed = want
+                        .iter()
+                        .filter(|&&w| w != 0 && w.count_ones() < 4 * nb as u32)
+                        .count();
+                    assert!(mixed > n / 4, "the test needs mixed trains");
+                }
+                for (name, f) in fs {
+                    let mut got = vec![0u64; n];
+                    assert!(f(nb, key, &rows, &thresholds, &mut got), "{name}");
+                    assert_eq!(got, want, "{name}, {nb} blocks, {n} trains");
+                }
+            }
+        }
+        for (name, f) in fs {
+            assert!(!f(3, key, &[1], &[1], &mut [0]), "{name}");
+        }
+    }
+
+    #[test]
+    fn every_target_gives_the_same_uniform_trains() {
+        same_trains(&[
+            ("dispatched", philox_trains),
+            ("scalar", philox_trains_scalar),
+            ("avx512", philox_trains_avx512),
+            ("avx2", philox_trains_avx2),
+            ("popcnt", philox_trains_popcnt),
+        ]);
+        same_trains(&[
+            ("dispatched", philox_trains_wide),
+            ("scalar", philox_trains_wide_scalar),
+            ("avx512", philox_trains_wide_avx512),
+            ("avx2", philox_trains_wide_avx2),
+            ("popcnt", philox_trains_wide_popcnt),
         ]);
     }
 
