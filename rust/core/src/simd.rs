@@ -254,12 +254,16 @@ fn philox_core<const N: usize>(c: [[u64; N]; 4], key: [u32; 2]) -> [[u64; N]; 4]
     let m0 = u64::from(crate::rng::PHILOX_M32_0);
     let m1 = u64::from(crate::rng::PHILOX_M32_1);
     let [mut c0, mut c1, mut c2, mut c3] = c;
-    let (mut k0, mut k1) = (u64::from(key[0]), u64::from(key[1]));
-    for round in 0..10 {
-        if round > 0 {
-            k0 = (k0 + u64::from(crate::rng::PHILOX_W32_0)) & LO;
-            k1 = (k1 + u64::from(crate::rng::PHILOX_W32_1)) & LO;
-        }
+    let (k0, k1) = (u64::from(key[0]), u64::from(key[1]));
+    let (w0, w1) = (
+        u64::from(crate::rng::PHILOX_W32_0),
+        u64::from(crate::rng::PHILOX_W32_1),
+    );
+    // Round r's keys are the key plus r times the Weyl constants, mod 2³² (the same values as
+    // adding them round by round). The ten rounds written out: as a loop they were not
+    // unrolled, and each round recomputed and broadcast its keys.
+    let mut round = |r: u64| {
+        let (k0, k1) = ((k0 + r * w0) & LO, (k1 + r * w1) & LO);
         let lanes = c0.iter_mut().zip(&mut c1).zip(&mut c2).zip(&mut c3);
         for (((a, b), c), d) in lanes {
             // The masks tell the compiler that both factors fit in 32 bits.
@@ -267,7 +271,17 @@ fn philox_core<const N: usize>(c: [[u64; N]; 4], key: [u32; 2]) -> [[u64; N]; 4]
             let p1 = (*c & LO) * m1;
             (*a, *b, *c, *d) = ((p1 >> 32) ^ *b ^ k0, p1 & LO, (p0 >> 32) ^ *d ^ k1, p0 & LO);
         }
-    }
+    };
+    round(0);
+    round(1);
+    round(2);
+    round(3);
+    round(4);
+    round(5);
+    round(6);
+    round(7);
+    round(8);
+    round(9);
     [c0, c1, c2, c3]
 }
 
@@ -349,45 +363,59 @@ dispatched! {
 }
 
 /// The one-word Bernoulli trains of `NB` blocks each (BL ≤ 4·`NB`) of the streams at
-/// `row_words`, on `W` lanes a call: lane `k·NB + b` computes block `b` of the call's train `k`
-/// ([`nibbles`]), and `out[t]` is the OR of its train's placed nibbles: bit `s` set when word
-/// `s` of the stream is below `thresholds[t]`, for every slot of the `NB` blocks (the caller
-/// masks the train's length). Rows beyond the shortest of the three slices are not computed.
-/// The lanes of a last call with fewer trains keep the previous call's values (computed,
-/// never used). False (nothing done) unless `NB` divides `W`.
+/// `row_words`, `PER` = `W / NB` trains on the `W` lanes of a call: lane `b·PER + k` computes
+/// block `b` of the call's train `k` ([`nibbles`]; block-major, so that a train's OR runs
+/// down the lanes, vector by vector), and `out[t]` is the OR of its train's placed nibbles:
+/// bit `s` set when word `s` of the stream is below `thresholds[t]`, for every slot of the
+/// `NB` blocks (the caller masks the train's length). Rows beyond the shortest of the three
+/// slices are not computed; a last call with fewer trains computes its empty lanes on row 0
+/// and threshold 0 (never used). False (nothing done) unless `PER·NB = W`.
 #[inline(always)]
-fn uniform_trains<const NB: usize, const W: usize>(
+fn uniform_trains<const NB: usize, const PER: usize, const W: usize>(
     key: [u32; 2],
     row_words: &[u64],
     thresholds: &[u64],
     out: &mut [u64],
 ) -> bool {
-    if NB == 0 || W % NB != 0 {
+    if NB == 0 || PER * NB != W {
         return false;
     }
-    let per = W / NB;
-    let blocks: [u64; W] = std::array::from_fn(|l| (l % NB) as u64);
-    let (mut rows, mut ts) = ([0u64; W], [0u64; W]);
+    let blocks: [u64; W] = std::array::from_fn(|l| (l / PER) as u64);
     let mut placed = [0u64; W];
     let calls = row_words
-        .chunks(per)
-        .zip(thresholds.chunks(per))
-        .zip(out.chunks_mut(per));
+        .chunks(PER)
+        .zip(thresholds.chunks(PER))
+        .zip(out.chunks_mut(PER));
     for ((rw, th), o) in calls {
-        let lanes = rows.chunks_exact_mut(NB).zip(ts.chunks_exact_mut(NB));
-        for ((r, t), (&rv, &tv)) in lanes.zip(rw.iter().zip(th)) {
-            r.fill(rv);
-            t.fill(tv);
-        }
+        // The call's trains in fixed arrays (a last, shorter call padded with zeros).
+        let full = (rw.first_chunk::<PER>(), th.first_chunk::<PER>());
+        let (rw, th) = if let (Some(&r), Some(&t)) = full {
+            (r, t)
+        } else {
+            let (mut r, mut t) = ([0u64; PER], [0u64; PER]);
+            for ((r, t), (&rv, &tv)) in r.iter_mut().zip(&mut t).zip(rw.iter().zip(th)) {
+                (*r, *t) = (rv, tv);
+            }
+            (r, t)
+        };
+        let rows: [u64; W] = std::array::from_fn(|l| rw[l % PER]);
+        let ts: [u64; W] = std::array::from_fn(|l| th[l % PER]);
         nibbles::<W>(&blocks, &rows, key, &ts, &mut placed);
-        for (o, p) in o.iter_mut().zip(placed.chunks_exact(NB)) {
-            *o = p.iter().fold(0, |a, &x| a | x);
+        let mut acc = [0u64; PER];
+        for blk in placed.chunks_exact(PER) {
+            for (a, &x) in acc.iter_mut().zip(blk) {
+                *a |= x;
+            }
+        }
+        for (o, &a) in o.iter_mut().zip(&acc) {
+            *o = a;
         }
     }
     true
 }
 
-/// [`uniform_trains`] for a train length of `nb` blocks (1, 2, 4, 8 or 16) on `W` lanes.
+/// [`uniform_trains`] for a train length of `nb` blocks (1, 2, 4, 8 or 16) on `W` lanes
+/// ([`PHILOX_LANES`] or [`WIDE_LANES`]; false for others).
 #[inline(always)]
 fn trains_of<const W: usize>(
     nb: usize,
@@ -396,14 +424,28 @@ fn trains_of<const W: usize>(
     thresholds: &[u64],
     out: &mut [u64],
 ) -> bool {
-    match nb {
-        1 => uniform_trains::<1, W>(key, row_words, thresholds, out),
-        2 => uniform_trains::<2, W>(key, row_words, thresholds, out),
-        4 => uniform_trains::<4, W>(key, row_words, thresholds, out),
-        8 => uniform_trains::<8, W>(key, row_words, thresholds, out),
-        16 => uniform_trains::<16, W>(key, row_words, thresholds, out),
+    let args = (key, row_words, thresholds, out);
+    match (W, nb) {
+        (PHILOX_LANES, 1) => call_uniform::<1, 16, W>(args),
+        (PHILOX_LANES, 2) => call_uniform::<2, 8, W>(args),
+        (PHILOX_LANES, 4) => call_uniform::<4, 4, W>(args),
+        (PHILOX_LANES, 8) => call_uniform::<8, 2, W>(args),
+        (PHILOX_LANES, 16) => call_uniform::<16, 1, W>(args),
+        (WIDE_LANES, 1) => call_uniform::<1, 32, W>(args),
+        (WIDE_LANES, 2) => call_uniform::<2, 16, W>(args),
+        (WIDE_LANES, 4) => call_uniform::<4, 8, W>(args),
+        (WIDE_LANES, 8) => call_uniform::<8, 4, W>(args),
+        (WIDE_LANES, 16) => call_uniform::<16, 2, W>(args),
         _ => false,
     }
+}
+
+/// [`uniform_trains`] with its arguments in one tuple.
+#[inline(always)]
+fn call_uniform<const NB: usize, const PER: usize, const W: usize>(
+    (key, row_words, thresholds, out): ([u32; 2], &[u64], &[u64], &mut [u64]),
+) -> bool {
+    uniform_trains::<NB, PER, W>(key, row_words, thresholds, out)
 }
 
 dispatched! {
