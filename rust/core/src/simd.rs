@@ -103,6 +103,38 @@ dispatched! {
 }
 
 dispatched! {
+    /// [`count_coincidences`] and [`row_tally`] of one row's sample in one loop, for one-word
+    /// trains (BL ≤ 64) with every column listed: `ns[j]` = popcount of `x[j] & d`, `ups[j] =
+    /// signs[j] != d_pos`, `counters[j] += ns[j]`; returns the row's pulses and its longest
+    /// train. The same values as the two calls (integer operations only); one pass and one
+    /// dispatch instead of two and four loops, for least squares' rows of 20 columns, where
+    /// the calls' fixed costs were most of their time. Never panics (the shortest slice bounds
+    /// all).
+    fn count_tally / count_tally_scalar / [count_tally_avx512, count_tally_avx2, count_tally_popcnt]
+        (
+            x: &[u64],
+            d: u64,
+            signs: &[bool],
+            d_pos: bool,
+            ns: &mut [u32],
+            ups: &mut [bool],
+            counters: &mut [u64],
+        ) -> (u64, u32)
+    {
+        let (mut total, mut longest) = (0u64, 0u32);
+        let cols = x.iter().zip(signs).zip(ns.iter_mut().zip(ups.iter_mut()).zip(counters));
+        for ((&xw, &x_pos), ((n, u), c)) in cols {
+            let k = (xw & d).count_ones();
+            (*n, *u) = (k, x_pos != d_pos);
+            *c += u64::from(k);
+            total += u64::from(k);
+            longest = longest.max(k);
+        }
+        (total, longest)
+    }
+}
+
+dispatched! {
     /// Fires the rounds of a sorted set of trains held as columns of values (shared/theory.md
     /// §1.1; docs/KERNEL_SPEC.md §5): round `k` gives one pulse to each of the first
     /// `alive[k]` trains, train `l` taking its cycle noise from `normals[off[l] + k]` and
@@ -693,6 +725,50 @@ mod tests {
                     let (mut ups, mut c) = (vec![false; cols], start.clone());
                     assert_eq!(f(&ns, &signs, d_pos, &mut ups, &mut c), want, "{cols}");
                     assert_eq!((ups, c), (want_ups.clone(), want_c.clone()), "{cols}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_target_counts_and_tallies_a_row_as_the_two_calls() {
+        type CountTally =
+            fn(&[u64], u64, &[bool], bool, &mut [u32], &mut [bool], &mut [u64]) -> (u64, u32);
+        let mut s = Stream::open([5, 8], 2, 0, 0, 0, 0);
+        let targets: [CountTally; 5] = [
+            count_tally,
+            count_tally_scalar,
+            count_tally_avx512,
+            count_tally_avx2,
+            count_tally_popcnt,
+        ];
+        for cols in [0usize, 1, 7, 8, 9, 20, 33, 512, 1023] {
+            let x: Vec<u64> = (0..cols)
+                .map(|_| s.next_u64() & (u64::MAX >> (s.next_u32() % 64)))
+                .collect();
+            let signs: Vec<bool> = (0..cols).map(|_| s.uniform() < 0.5).collect();
+            let start: Vec<u64> = (0..cols).map(|_| (s.uniform() * 1e6) as u64).collect();
+            for (d, d_pos) in [(s.next_u64(), false), (s.next_u64() >> 20, true), (0, true)] {
+                let mut want_ns = vec![0u32; cols];
+                count_coincidences_scalar(&x, &[d], &mut want_ns);
+                let (mut want_ups, mut want_c) = (vec![false; cols], start.clone());
+                let want = row_tally_scalar(&want_ns, &signs, d_pos, &mut want_ups, &mut want_c);
+                if cols >= 20 && d != 0 {
+                    assert!(want.0 > 0 && want_ns.iter().any(|&n| n != want.1));
+                }
+                for f in targets {
+                    let (mut ns, mut ups, mut c) =
+                        (vec![7u32; cols], vec![false; cols], start.clone());
+                    assert_eq!(
+                        f(&x, d, &signs, d_pos, &mut ns, &mut ups, &mut c),
+                        want,
+                        "{cols}"
+                    );
+                    assert_eq!(
+                        (ns, ups, c),
+                        (want_ns.clone(), want_ups.clone(), want_c.clone()),
+                        "{cols}"
+                    );
                 }
             }
         }

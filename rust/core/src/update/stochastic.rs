@@ -763,8 +763,12 @@ fn window_counts(
         ) else {
             return (0, 0);
         };
-        simd::count_coincidences(&tr.bits, dw, ns);
-        (total, longest) = simd::row_tally(ns, signs, d_pos, ups, cr);
+        if let [d] = dw {
+            (total, longest) = simd::count_tally(&tr.bits, *d, signs, d_pos, ns, ups, cr);
+        } else {
+            simd::count_coincidences(&tr.bits, dw, ns);
+            (total, longest) = simd::row_tally(ns, signs, d_pos, ups, cr);
+        }
     } else {
         // Local slices: through `ws` their lengths would be reloaded on every write.
         let (Some(ns), Some(ups)) = (ws.n.get_mut(span.clone()), ws.up.get_mut(span)) else {
