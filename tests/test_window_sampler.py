@@ -222,7 +222,7 @@ def test_twin_and_threads_replay_the_windows(
     ("family", "over"),
     [("soft_bounds", {}), ("linear_step", {"sp": 0.1}), ("ideal", {})],
 )
-@pytest.mark.parametrize("pattern", ["one-hot", "zero columns", "one replica"])
+@pytest.mark.parametrize("pattern", ["one-hot", "zero columns", "one replica", "scattered"])
 def test_windows_on_the_columns_that_have_pulses_replay_the_twin(
     family: str, over: dict[str, Any], pattern: str
 ) -> None:
@@ -250,10 +250,19 @@ def test_windows_on_the_columns_that_have_pulses_replay_the_twin(
         elif pattern == "zero columns":
             quiet = gen.uniform(size=i) < 0.5
             x[:, :, quiet] = 0.0
-        else:
+        elif pattern == "one replica":
             quiet = gen.uniform(size=i) < 0.5
             x[0, :, quiet] = 0.0  # zero in one replica only: every column stays listed
             quiet[:] = False
+        else:
+            # A zero here and there: samples with one zero of 11 (their trains computed for
+            # every column, the zero's threshold 0), and samples with several (listed).
+            x[gen.uniform(size=x.shape) < 0.06] = 0.0
+            x[:, 0, :4] = 0.0
+            quiet = np.zeros(i, dtype=bool)
+            counts = (x == 0.0).sum(axis=2)
+            assert (counts == 1).any()
+            assert (counts > 1).any()
         before = tiles[0].physical_weights()
         for t, threads in zip(tiles, (1, 2), strict=True):
             t.update(x, d, 0.3, 0, threads)

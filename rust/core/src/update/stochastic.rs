@@ -1043,6 +1043,20 @@ fn sample_trains(
         // (where snap(bs·|x|) > 0).
         all_thresholds.resize(x.len(), 0);
         simd::bernoulli_thresholds(x, bs, all_thresholds);
+        let zeros = all_thresholds.iter().filter(|&&t| t == 0).count();
+        if dense && zeros * 8 <= x.len() {
+            // Every column in order, its train computed from its own threshold: a threshold
+            // of 0 sets no bit, so a column without a train gets the zero bits it would have
+            // been given, and no list is built (least squares' 20 columns are all nonzero).
+            row_words.extend((0..x.len()).map(|j| xs.row_word(replica, column(j))));
+            first_bits(xs.key(), row_words, all_thresholds, bl, bits);
+            active.extend(x.iter().enumerate().map(|(k, &xv)| (k as u32, xv > 0.0)));
+            out.signs.clear();
+            out.signs.extend(x.iter().map(|&xv| xv > 0.0));
+            (out.bl, out.a, out.words) = (bl, a, full_words);
+            out.d_streams = Some(d_streams);
+            return;
+        }
         for (j, (&xv, &th)) in x.iter().zip(all_thresholds.iter()).enumerate() {
             if th > 0 {
                 cols.push((j as u32, xv > 0.0));
