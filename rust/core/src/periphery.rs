@@ -397,9 +397,11 @@ pub fn mvm_one(p: &[f64], r: &[f64], cols: usize, transpose: bool, u: &[f64], y:
 /// `w` holds R matrices of `rows × cols` (row-major), `u` R·B inputs of `len_x` (`cols`, or
 /// `rows` when `transpose`), and the result R·B outputs of `len_y`. Each output is summed in
 /// index order from 0.0 without FMA by the kernels of [`mvm_batch`] (`Tile`'s perfect-IO pass
-/// without its tick, streams or output scale), so it is the same bits on every dispatch target
-/// and for any thread count, and the NumPy twin's `exact_products` replays it. Inputs of the
-/// wrong lengths give zeros. Never panics.
+/// without its tick, streams or output scale), or, for small matrices (inputs and outputs of
+/// at most 64 values), by `small_products`, which adds the same terms in the same order
+/// without transposing the inputs and outputs; so it is the same bits on every dispatch
+/// target and for any thread count, and the NumPy twin's `exact_products` replays it. Inputs
+/// of the wrong lengths give zeros. Never panics.
 pub fn exact_products(
     w: &[f64],
     u: &[f64],
@@ -415,6 +417,10 @@ pub fn exact_products(
     let mut out = vec![0.0; r * b * len_y];
     let sizes_ok = w.len() == r * rows * cols && u.len() == r * b * len_x;
     if len_y == 0 || b == 0 || !sizes_ok {
+        return out;
+    }
+    if let Some(width) = small_width(len_x, len_y, b, transpose) {
+        small_products(w, u, (r, rows, cols, b), transpose, width, par, &mut out);
         return out;
     }
     let chunk = b.min(PASS_CHUNK);
@@ -457,6 +463,191 @@ pub fn exact_products(
         }
     });
     out
+}
+
+/// Longest input of the small path of [`exact_products`] (its per-replica matrix, padded, is
+/// `len_x × width` values, built once per replica).
+const SMALL_LEN_X: usize = 64;
+/// Widest output of the small path of [`exact_products`].
+const SMALL_WIDTH: usize = 64;
+
+/// Forward passes of fewer samples than this take the small path only when W has at most
+/// [`SMALL_FEW_ELEMS`] elements: transposing a larger W for so few samples costs more than it
+/// saves (64×64, batch 1: 2.44 → 2.76 µs per call; batch 16 and 48×48 at batch 1 break even).
+const SMALL_FEW: usize = 16;
+/// See [`SMALL_FEW`].
+const SMALL_FEW_ELEMS: usize = 2048;
+
+/// The padded output width of [`exact_products`]' small path for `b` samples of `len_x`
+/// inputs and `len_y` outputs (`transpose`: W is not transposed), or `None` when the shape
+/// takes the transposing path instead.
+fn small_width(len_x: usize, len_y: usize, b: usize, transpose: bool) -> Option<usize> {
+    let costly = !transpose && b < SMALL_FEW && len_x * len_y > SMALL_FEW_ELEMS;
+    match len_y {
+        _ if len_x == 0 || len_x > SMALL_LEN_X || costly => None,
+        1..=4 => Some(4),
+        5..=SMALL_WIDTH => Some(len_y.div_ceil(8) * 8),
+        _ => None,
+    }
+}
+
+/// [`exact_products`] for small outputs (`width` from [`small_width`]): per replica, the
+/// matrix M whose rows are the inputs' coefficients (Wᵀ, or W when `transpose`) is laid out
+/// as `len_x` rows of `width` (zero-padded), and [`small_block`] sums each sample's outputs
+/// across the vector lanes, i ascending from 0.0: the same terms in the same order as
+/// [`mvm_one`], without transposing inputs or outputs. Tasks own whole replicas (one replica:
+/// runs of [`PASS_CHUNK`] samples), so the bits do not depend on the thread count.
+fn small_products(
+    w: &[f64],
+    u: &[f64],
+    (r, rows, cols, b): (usize, usize, usize, usize),
+    transpose: bool,
+    width: usize,
+    par: Par<'_>,
+    out: &mut [f64],
+) {
+    let (len_x, len_y) = if transpose {
+        (rows, cols)
+    } else {
+        (cols, rows)
+    };
+    let per = if r > 1 { b } else { b.min(PASS_CHUNK) };
+    let buffer = || {
+        vec![
+            0.0;
+            if transpose && cols == width {
+                0
+            } else {
+                len_x * width
+            }
+        ]
+    };
+    // Samples k0.. of replica `rep` (as many as `o` holds) with M in `m`.
+    let task = |buf: &mut Vec<f64>, (t, o): (usize, &mut [f64])| {
+        let (rep, k0) = if r > 1 { (t, 0) } else { (0, t * per) };
+        let wr = row(w, rep, rows * cols);
+        let m: &[f64] = if transpose && cols == width {
+            // M = W, already rows of `width`.
+            wr
+        } else if transpose {
+            // M = W, each row padded (the pad lanes stay 0.0).
+            for (mi, wi) in buf.chunks_exact_mut(width).zip(wr.chunks_exact(cols)) {
+                if let Some(d) = mi.get_mut(..cols) {
+                    d.copy_from_slice(wi);
+                }
+            }
+            buf
+        } else {
+            // M = Wᵀ: M[j][o] = W[o][j].
+            for (o, wo) in wr.chunks_exact(cols).enumerate() {
+                for (mj, &v) in buf.chunks_exact_mut(width).zip(wo) {
+                    if let Some(d) = mj.get_mut(o) {
+                        *d = v;
+                    }
+                }
+            }
+            buf
+        };
+        let nb = o.len() / len_y;
+        let at = (rep * b + k0) * len_x;
+        let us = u.get(at..at + nb * len_x).unwrap_or(&[]);
+        small_block(m, width, len_x, len_y, us, o);
+    };
+    par.run(r * b * rows * cols, |par| {
+        use rayon::prelude::*;
+        if par {
+            out.par_chunks_mut(per * len_y)
+                .enumerate()
+                .for_each_init(buffer, task);
+        } else {
+            let mut m = buffer();
+            out.chunks_mut(per * len_y)
+                .enumerate()
+                .for_each(|t| task(&mut m, t));
+        }
+    });
+}
+
+dispatched! {
+    /// The small path's sums: `y[k·len_y + o] = Σ_i m[i·width + o]·u[k·len_x + i]`, i
+    /// ascending from 0.0 (the order of [`mvm_one`]), for the samples of `u` (rows of
+    /// `len_x`) into `y` (rows of `len_y`); `m` is `len_x` rows of `width` (4 or a multiple
+    /// of 8 up to [`SMALL_WIDTH`]; other widths leave `y` alone). Separate IEEE multiplies
+    /// and adds (never an FMA), so every target gives the same bits. Never panics.
+    fn small_block / small_block_scalar /
+        [small_block_avx512, small_block_avx2, small_block_popcnt]
+        (m: &[f64], width: usize, len_x: usize, len_y: usize, u: &[f64], y: &mut [f64])
+    {
+        match width {
+            4 => small_rows::<4>(m, len_x, len_y, u, y),
+            8 => small_rows::<8>(m, len_x, len_y, u, y),
+            16 => small_rows::<16>(m, len_x, len_y, u, y),
+            24 => small_rows::<24>(m, len_x, len_y, u, y),
+            32 => small_rows::<32>(m, len_x, len_y, u, y),
+            40 => small_rows::<40>(m, len_x, len_y, u, y),
+            48 => small_rows::<48>(m, len_x, len_y, u, y),
+            56 => small_rows::<56>(m, len_x, len_y, u, y),
+            64 => small_rows::<64>(m, len_x, len_y, u, y),
+            _ => {}
+        }
+    }
+}
+
+/// [`small_block`] for width `W`, two samples at a time: their 2·`W` sums stay in registers
+/// over M's rows, i ascending from 0.0 (one sample at a time, the loop waited on its single
+/// chain of adds: 5×20 matrices, batch 10, 2× slower); an odd last sample goes alone.
+#[inline(always)]
+fn small_rows<const W: usize>(m: &[f64], len_x: usize, len_y: usize, u: &[f64], y: &mut [f64]) {
+    let lx = len_x.max(1);
+    let mut at = 0;
+    let mut pairs = u.chunks_exact(2 * lx);
+    for us in &mut pairs {
+        let (u0, u1) = us.split_at(lx);
+        let mut acc0 = [0.0f64; W];
+        let mut acc1 = [0.0f64; W];
+        for ((mi, &x0), &x1) in m.chunks_exact(W).zip(u0).zip(u1) {
+            let Ok(mi) = <&[f64; W]>::try_from(mi) else {
+                continue;
+            };
+            for ((a0, a1), &w) in acc0.iter_mut().zip(acc1.iter_mut()).zip(mi) {
+                *a0 += w * x0;
+                *a1 += w * x1;
+            }
+        }
+        small_store(y, at, len_y, &acc0);
+        small_store(y, at + len_y, len_y, &acc1);
+        at += 2 * len_y;
+    }
+    for us in pairs.remainder().chunks_exact(lx) {
+        let mut acc = [0.0f64; W];
+        for (mi, &x) in m.chunks_exact(W).zip(us) {
+            let Ok(mi) = <&[f64; W]>::try_from(mi) else {
+                continue;
+            };
+            for (a, &w) in acc.iter_mut().zip(mi) {
+                *a += w * x;
+            }
+        }
+        small_store(y, at, len_y, &acc);
+    }
+}
+
+/// Stores one sample's sums `acc` (its outputs, then padding) at `y[at..]`: all `W` lanes
+/// while they fit in `y`, the padding landing on the next samples' outputs, which are stored
+/// after it (a copy of `len_y` values per sample had cost a `memcpy` call); else the first
+/// `len_y` lanes one by one.
+#[inline(always)]
+fn small_store<const W: usize>(y: &mut [f64], at: usize, len_y: usize, acc: &[f64; W]) {
+    if let Some(dst) = y
+        .get_mut(at..at + W)
+        .and_then(|d| <&mut [f64; W]>::try_from(d).ok())
+    {
+        *dst = *acc;
+    } else if let Some(dst) = y.get_mut(at..) {
+        for (d, &v) in dst.iter_mut().zip(acc).take(len_y) {
+            *d = v;
+        }
+    }
 }
 
 /// Samples whose inputs [`put_columns`] transposes together (and [`take_rows`] reads back
@@ -1490,6 +1681,106 @@ mod tests {
         // Inputs of the wrong lengths: zeros, no panic.
         let z = exact_products(&[1.0; 5], &[1.0; 3], (1, 2, 2, 1), false, Par::serial());
         assert_eq!(z, vec![0.0, 0.0]);
+    }
+
+    #[test]
+    fn small_products_are_the_index_order_sums_on_every_target_and_thread_count() {
+        type Kernel = fn(&[f64], usize, usize, usize, &[f64], &mut [f64]);
+        // Shapes on both sides of the small path's limits (len_x 64, len_y 64, few samples
+        // of a large W forward) and of its widths (4, 8, …; W used in place when its rows
+        // are a width), odd and even batches, one replica past PASS_CHUNK samples; signed
+        // zeros, and infinities in the inputs (the padding lanes' NaNs must not show).
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .expect("a rayon pool");
+        let shapes = [
+            (1, 1, 1, 1),
+            (3, 1, 1, 5),
+            (4, 4, 3, 2),
+            (2, 5, 20, 10),
+            (5, 5, 20, 3),
+            (2, 8, 9, 7),
+            (2, 9, 8, 4),
+            (1, 17, 33, 300),
+            (3, 64, 64, 3),
+            (2, 63, 65, 2),
+            (2, 65, 63, 2),
+            (1, 65, 65, 1),
+            (2, 3, 64, 6),
+            (1, 64, 64, 16),
+            (1, 64, 64, 15),
+            (1, 45, 45, 1),
+            (2, 16, 64, 1),
+            (2, 8, 8, 3),
+        ];
+        for (n, &(r, rows, cols, b)) in shapes.iter().enumerate() {
+            let mut w = values(r * rows * cols, 7 * n as u64 + 3);
+            for v in w.iter_mut().step_by(5) {
+                *v = -0.0;
+            }
+            for transpose in [false, true] {
+                let (len_x, len_y) = if transpose {
+                    (rows, cols)
+                } else {
+                    (cols, rows)
+                };
+                let mut u = values(r * b * len_x, 7 * n as u64 + 4);
+                if let Some(v) = u.get_mut(len_x) {
+                    *v = f64::INFINITY;
+                }
+                // The contract, term by term: Σ_j w·u, j ascending from 0.0, no FMA.
+                let mut want = vec![0.0; r * b * len_y];
+                for rep in 0..r {
+                    for k in 0..b {
+                        for o in 0..len_y {
+                            let mut acc = 0.0;
+                            for j in 0..len_x {
+                                let at = if transpose {
+                                    j * cols + o
+                                } else {
+                                    o * cols + j
+                                };
+                                acc += w[rep * rows * cols + at] * u[(rep * b + k) * len_x + j];
+                            }
+                            want[(rep * b + k) * len_y + o] = acc;
+                        }
+                    }
+                }
+                let shape = (r, rows, cols, b);
+                let case = format!("{r} x {rows}x{cols}, b {b}, transpose {transpose}");
+                let serial = exact_products(&w, &u, shape, transpose, Par::serial());
+                let threaded = exact_products(&w, &u, shape, transpose, Par::on(&pool));
+                assert_eq!(bits(&serial), bits(&want), "serial, {case}");
+                assert_eq!(bits(&threaded), bits(&want), "2 threads, {case}");
+                // Every compiled target of the kernel: the same bits (one replica's samples).
+                let Some(width) = small_width(len_x, len_y, b, transpose) else {
+                    continue;
+                };
+                let mut m = vec![0.0; len_x * width];
+                for j in 0..len_x {
+                    for o in 0..len_y {
+                        let at = if transpose {
+                            j * cols + o
+                        } else {
+                            o * cols + j
+                        };
+                        m[j * width + o] = w[at];
+                    }
+                }
+                let targets: [(&str, Kernel); 4] = [
+                    ("scalar", small_block_scalar),
+                    ("avx512", small_block_avx512),
+                    ("avx2", small_block_avx2),
+                    ("popcnt", small_block_popcnt),
+                ];
+                for (name, kernel) in targets {
+                    let mut y = vec![f64::NAN; b * len_y];
+                    kernel(&m, width, len_x, len_y, &u[..b * len_x], &mut y);
+                    assert_eq!(bits(&y), bits(&want[..b * len_y]), "{name}, {case}");
+                }
+            }
+        }
     }
 
     #[test]
