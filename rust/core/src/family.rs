@@ -590,6 +590,49 @@ impl Family {
         }
         0.5 * (a + b)
     }
+
+    /// [`Family::symmetric_point`] of `L` elements at once, bit for bit: each lane runs the
+    /// scalar bisection's IEEE operations in the same order (midpoint `0.5·(a + b)`, the stop
+    /// test, `h` from [`Family::q_minus`] and [`Family::q_plus`], the sign test) and leaves its
+    /// ends as they are once its own stop test fires; the loop runs while a lane moves, 100
+    /// steps at most. A stopped lane needs no flag: its ends do not change, so the next step
+    /// computes the same midpoint and stops again. Selects rather than branches, so that the
+    /// lanes vectorise (the sign of `h` is a coin toss that a branch mispredicts). Not for
+    /// `Ideal` (its lanes would give the bisection's midpoint, not NaN). Never panics.
+    // `&` and `|` on the lanes' flags: no short-circuit branches in the vector loop.
+    #[allow(clippy::needless_bitwise_bool)]
+    #[inline(always)]
+    pub(crate) fn symmetric_points_lanes<const L: usize>(
+        &self,
+        lo: &[f64; L],
+        hi: &[f64; L],
+        up: &[f64; L],
+        dn: &[f64; L],
+    ) -> [f64; L] {
+        let (mut a, mut b) = (*lo, *hi);
+        for _ in 0..100 {
+            let mut any = false;
+            for k in 0..L {
+                let (ak, bk) = (a[k], b[k]);
+                let m = 0.5 * (ak + bk);
+                let go = !((m <= ak) | (m >= bk));
+                let h =
+                    dn[k] * self.q_minus(m, lo[k], hi[k]) - up[k] * self.q_plus(m, lo[k], hi[k]);
+                let pos = h > 0.0;
+                b[k] = if go & pos { m } else { bk };
+                a[k] = if go & !pos { m } else { ak };
+                any |= go;
+            }
+            if !any {
+                break;
+            }
+        }
+        let mut out = [0.0; L];
+        for k in 0..L {
+            out[k] = 0.5 * (a[k] + b[k]);
+        }
+        out
+    }
 }
 
 #[cfg(test)]

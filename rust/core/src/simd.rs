@@ -12,6 +12,7 @@ use multiversion::multiversion;
 use crate::family::{specialise, Family};
 use crate::pulse::{snap, Pulser};
 use crate::rng::ceil_u64;
+use crate::variation::ElemMap;
 
 /// Declares `$name` as `$body` compiled for every dispatch target (the best the CPU has is
 /// called), plus, with `$each`, the same body per single target (for the equality tests) and
@@ -634,6 +635,39 @@ dispatched! {
     }
 }
 
+/// Elements per call of [`Family::symmetric_points_lanes`] in [`symmetric_points`].
+const SP_LANES: usize = 32;
+
+dispatched! {
+    /// `out[j]` = `f.symmetric_point(lo, hi, up, dn)` of `maps[j]`, bit for bit
+    /// ([`Family::symmetric_point`]; NaN for `Ideal`), [`SP_LANES`] elements at a time
+    /// ([`Family::symmetric_points_lanes`]), the family's constants folded; a last, short block
+    /// is padded with copies of its first element. Never panics.
+    fn symmetric_points / symmetric_points_scalar /
+        [symmetric_points_avx512, symmetric_points_avx2, symmetric_points_popcnt]
+        (f: Family, maps: &[ElemMap], out: &mut [f64])
+    {
+        if !f.has_symmetric_point() {
+            out.fill(f64::NAN);
+            return;
+        }
+        specialise!(f, f => {
+            for (os, ms) in out.chunks_mut(SP_LANES).zip(maps.chunks(SP_LANES)) {
+                let Some(first) = ms.first() else { continue };
+                let (mut lo, mut hi) = ([first.lo; SP_LANES], [first.hi; SP_LANES]);
+                let (mut up, mut dn) = ([first.up; SP_LANES], [first.dn; SP_LANES]);
+                for (k, m) in ms.iter().enumerate() {
+                    (lo[k], hi[k], up[k], dn[k]) = (m.lo, m.hi, m.up, m.dn);
+                }
+                let sp = f.symmetric_points_lanes(&lo, &hi, &up, &dn);
+                for (o, s) in os.iter_mut().zip(sp) {
+                    *o = s;
+                }
+            }
+        });
+    }
+}
+
 /// One pulse on each of `w`'s elements ([`Pulser::pulse_parts`]), in a loop without
 /// branches or indexing so that it vectorises.
 #[inline(always)]
@@ -1211,5 +1245,104 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Maps for the symmetric-point tests: drawn as tiles draw them (spreads of the gain, the
+    /// up/down imbalance and the bounds), then raw ones: bounds anywhere around 0 (or away from
+    /// it), steps over decades, up/down ratios from 1e-3 to 1e3 (roots at or near a bound).
+    fn sp_maps(family: Family, s: &mut Stream, n: usize) -> Vec<ElemMap> {
+        let mut d = device(family, C2cMode::Additive, 0.0);
+        (d.up_down, d.up_down_dtod, d.dw_min_dtod_log_normal) = (0.1, 0.3, true);
+        let mut rf = 0.0;
+        (0..n)
+            .map(|j| match j % 3 {
+                0 => crate::variation::draw_map(&d, s, &mut rf),
+                1 => {
+                    let lo = -(0.05 + 3.0 * s.uniform());
+                    let hi = 0.05 + 3.0 * s.uniform();
+                    let up = 10f64.powf(-4.0 + 3.0 * s.uniform());
+                    let dn = up * 10f64.powf(6.0 * s.uniform() - 3.0);
+                    ElemMap { lo, hi, up, dn }
+                }
+                _ => {
+                    // Equal steps (the root at the nominal SP, 0 for most families) or bounds
+                    // off centre.
+                    let shift = [0.0, 0.5, -0.7][(s.next_u32() % 3) as usize];
+                    let up = 10f64.powf(-3.0 + 2.0 * s.uniform());
+                    ElemMap {
+                        lo: shift - 0.1 - s.uniform(),
+                        hi: shift + 0.1 + s.uniform(),
+                        up,
+                        dn: if j % 2 == 0 { up } else { 1.5 * up },
+                    }
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_target_finds_the_scalar_symmetric_points() {
+        type Sp = fn(Family, &[ElemMap], &mut [f64]);
+        let families = [
+            Family::Ideal,
+            Family::LinearStep { sp: 0.2 },
+            Family::LinearStep { sp: 0.0 },
+            Family::SkewLinear { c: 0.3 },
+            Family::SkewLinear { c: -0.9 },
+            Family::SoftBounds {
+                alpha_up: 1.1,
+                alpha_down: 0.9,
+            },
+            Family::SoftBounds {
+                alpha_up: 1.0,
+                alpha_down: 1.0,
+            },
+            Family::Power {
+                gamma_up: 0.5,
+                gamma_down: 2.0,
+            },
+            Family::Power {
+                gamma_up: 3.0,
+                gamma_down: 3.0,
+            },
+            Family::Exponential {
+                gamma_up: 3.0,
+                gamma_down: 1.5,
+            },
+            Family::PowerStep {
+                gamma_up: 1.0,
+                gamma_down: 2.0,
+            },
+            Family::ExpStep {
+                gamma_up: 2.0,
+                gamma_down: 1.0,
+            },
+            Family::piecewise(&[1.6, 1.3, 0.9, 0.6, 0.1], &[0.2, 0.7, 1.0, 1.2, 1.5]).unwrap(),
+        ];
+        let mut s = Stream::open([31, 32], 5, 0, 0, 0, 0);
+        let mut checked = 0;
+        for f in families {
+            for n in [0usize, 1, 2, 5, 15, 16, 17, 31, 32, 33, 65, 100, 601] {
+                let maps = sp_maps(f, &mut s, n);
+                let want: Vec<u64> = maps
+                    .iter()
+                    .map(|m| f.symmetric_point(m.lo, m.hi, m.up, m.dn).to_bits())
+                    .collect();
+                for (name, run) in [
+                    ("dispatched", symmetric_points as Sp),
+                    ("scalar", symmetric_points_scalar),
+                    ("avx512", symmetric_points_avx512),
+                    ("avx2", symmetric_points_avx2),
+                    ("popcnt", symmetric_points_popcnt),
+                ] {
+                    let mut got = vec![0.5; n];
+                    run(f, &maps, &mut got);
+                    let got: Vec<u64> = got.iter().map(|v| v.to_bits()).collect();
+                    assert_eq!(got, want, "{name}, {f:?}, n {n}");
+                }
+                checked += n;
+            }
+        }
+        assert!(checked > 10_000);
     }
 }

@@ -16,6 +16,7 @@ use crate::error::CoreError;
 use crate::par::{for_each_row, Par, ROWS_PER_TASK};
 use crate::pulse::clip;
 use crate::rng::{tag, tag_key, tick_key, Stream};
+use crate::simd;
 use crate::spec::{DeviceSpec, UpdateMode};
 use crate::variation::{draw_map, ElemMap};
 
@@ -442,16 +443,16 @@ impl Tile {
 
     /// Each element's symmetric point of the physical state (NaN for `Ideal`), (R, out, in).
     pub fn symmetric_points(&self, par: Par<'_>) -> Array3<f64> {
+        // Blocks of this many elements (a split by data: each element's bits are the scalar
+        // bisection's, whatever the split and the thread count).
+        const BLOCK: usize = 1024;
         let f = self.device.family;
         let mut v = vec![0.0; self.maps.len()];
         // Bisection costs ~100 response evaluations per element: parallel from 1/64 the size.
         par.run(self.maps.len() * 64, |parallel| {
             let maps = &self.maps;
-            let i = self.in_size;
-            for_each_row(parallel, &mut v, i, |g, row| {
-                for (out, m) in row.iter_mut().zip(maps.get(g * i..).unwrap_or(&[])) {
-                    *out = f.symmetric_point(m.lo, m.hi, m.up, m.dn);
-                }
+            for_each_row(parallel, &mut v, BLOCK, |g, out| {
+                simd::symmetric_points(f, maps.get(g * BLOCK..).unwrap_or(&[]), out);
             });
         });
         self.array_of(v)
