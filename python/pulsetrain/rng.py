@@ -136,5 +136,15 @@ def replica_generator(
         raise parameter_error(
             "purpose", "replica_generator", f"an int >= 0 other than TILE={TILE}", purpose
         )
+    return _replica_generator(root, purpose, replica)
+
+
+def _replica_generator(
+    root: np.random.SeedSequence, purpose: int, replica: int
+) -> np.random.Generator:
+    """:func:`replica_generator` without its argument checks, for callers that made them.
+
+    A sweep's problem draws one generator per replica; the checks were half of its cost.
+    """
     ss = np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, purpose, replica))
     return np.random.Generator(np.random.Philox(ss))

@@ -20,7 +20,7 @@ from pulsetrain.problems.base import (
     _Noise,
     _one_hot_factors,
 )
-from pulsetrain.rng import replica_generator
+from pulsetrain.rng import _replica_generator
 from pulsetrain.streams import PURPOSE_DATA
 from pulsetrain.tile import Backend
 
@@ -127,9 +127,12 @@ class _LeastSquaresInstance(Instance):
         self.a = np.empty((replicas, n, d_in))
         self.w_star = np.empty((replicas, d_out, d_in))
         self.order = np.empty((replicas, n), dtype=np.intp)
+        # The checks of `replica_generator` are the run's (a SeedSequence root, offsets and
+        # counts >= 0, PURPOSE_DATA a constant). A's rows are drawn in place: the same values
+        # as a drawn array copied in.
         for r in range(replicas):
-            gen = replica_generator(root, PURPOSE_DATA, offset + r)
-            self.a[r] = gen.standard_normal((n, d_in))
+            gen = _replica_generator(root, PURPOSE_DATA, offset + r)
+            gen.standard_normal(out=self.a[r])
             self.w_star[r] = cfg.target_std * gen.standard_normal((d_out, d_in))
             self.order[r] = gen.permutation(n)
         self.b = np.einsum("rni,roi->rno", self.a, self.w_star)
