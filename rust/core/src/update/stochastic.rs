@@ -211,6 +211,7 @@ pub(super) fn update(
                     LaneScratch::default(),
                     Vec::<u32>::new(),
                     WindowScratch::default(),
+                    GroupScratch::default(),
                 )
             };
             let per_group = map_row_blocks_with(
@@ -222,7 +223,7 @@ pub(super) fn update(
                 maps,
                 init,
                 |sc, g0, pblk, cblk, mblk| {
-                    let (scratch, n_co, ws) = sc;
+                    let (scratch, n_co, ws, gs) = sc;
                     if win > 1 {
                         let ctx = WindowCtx {
                             pulser: &pulser,
@@ -235,9 +236,17 @@ pub(super) fn update(
                             ideal,
                         };
                         let Some(cols) = few else {
-                            return window_group(&ctx, (ws, n_co), g0, i, (pblk, cblk, mblk));
+                            return window_group(&ctx, (ws, n_co, gs), g0, i, (pblk, cblk, mblk));
                         };
-                        return window_group_few(&ctx, (ws, n_co), g0, (i, cols), pblk, cblk, mblk);
+                        return window_group_few(
+                            &ctx,
+                            (ws, n_co, gs),
+                            g0,
+                            (i, cols),
+                            pblk,
+                            cblk,
+                            mblk,
+                        );
                     }
                     let mut fired = vec![0u64; pblk.len() / i.max(1)];
                     let mut dbits = [0u64; (MAX_DESIRED_BL as usize).div_ceil(64)];
@@ -493,6 +502,19 @@ struct ShortTrains {
     trains: Vec<usize>,
 }
 
+/// A windowed group's buffers that live as long as a rayon task (allocated per group, they
+/// and their growth were a tenth of a transfer's one-column update): the d trains, the rows
+/// waiting on the group's moments, and [`window_group_few`]'s gathered elements.
+#[derive(Default)]
+struct GroupScratch {
+    short: ShortTrains,
+    pending: Vec<(usize, Opener)>,
+    spots: Vec<usize>,
+    p: Vec<f64>,
+    c: Vec<u64>,
+    m: Vec<ElemMap>,
+}
+
 impl ShortTrains {
     const EMPTY: usize = usize::MAX;
     const LONG: usize = usize::MAX - 1;
@@ -584,36 +606,42 @@ impl ShortTrains {
 /// order is kept, so every stream is drawn as on whole rows: the same values.
 fn window_group_few(
     ctx: &WindowCtx<'_>,
-    sc: (&mut WindowScratch, &mut Vec<u32>),
+    sc: (&mut WindowScratch, &mut Vec<u32>, &mut GroupScratch),
     g0: usize,
     (i, cols): (usize, &[u32]),
     pblk: &mut [f64],
     cblk: &mut [u64],
     mblk: &[ElemMap],
 ) -> Vec<u64> {
+    let (ws, n_co, gs) = sc;
     let rows = pblk.len() / i.max(1);
     let at = |g: usize, c: u32| g * i + c as usize;
-    let spots: Vec<usize> = (0..rows)
-        .flat_map(|g| cols.iter().map(move |&c| at(g, c)))
-        .collect();
-    let mut p: Vec<f64> = spots
-        .iter()
-        .map(|&t| pblk.get(t).copied().unwrap_or(0.0))
-        .collect();
-    let mut c: Vec<u64> = spots
-        .iter()
-        .map(|&t| cblk.get(t).copied().unwrap_or(0))
-        .collect();
-    let m: Vec<ElemMap> = spots.iter().filter_map(|&t| mblk.get(t).copied()).collect();
-    if m.len() != spots.len() {
-        return vec![0; rows];
-    }
-    let fired = window_group(ctx, sc, g0, cols.len(), (&mut p, &mut c, &m));
-    for ((&t, &pv), &cv) in spots.iter().zip(&p).zip(&c) {
-        if let (Some(ps), Some(cs)) = (pblk.get_mut(t), cblk.get_mut(t)) {
-            (*ps, *cs) = (pv, cv);
+    let (mut spots, mut p, mut c, mut m) = (
+        std::mem::take(&mut gs.spots),
+        std::mem::take(&mut gs.p),
+        std::mem::take(&mut gs.c),
+        std::mem::take(&mut gs.m),
+    );
+    spots.clear();
+    spots.extend((0..rows).flat_map(|g| cols.iter().map(move |&c| at(g, c))));
+    p.clear();
+    p.extend(spots.iter().map(|&t| pblk.get(t).copied().unwrap_or(0.0)));
+    c.clear();
+    c.extend(spots.iter().map(|&t| cblk.get(t).copied().unwrap_or(0)));
+    m.clear();
+    m.extend(spots.iter().filter_map(|&t| mblk.get(t).copied()));
+    let fired = if m.len() == spots.len() {
+        let fired = window_group(ctx, (ws, n_co, gs), g0, cols.len(), (&mut p, &mut c, &m));
+        for ((&t, &pv), &cv) in spots.iter().zip(&p).zip(&c) {
+            if let (Some(ps), Some(cs)) = (pblk.get_mut(t), cblk.get_mut(t)) {
+                (*ps, *cs) = (pv, cv);
+            }
         }
-    }
+        fired
+    } else {
+        vec![0; rows]
+    };
+    (gs.spots, gs.p, gs.c, gs.m) = (spots, p, c, m);
     fired
 }
 
@@ -624,7 +652,7 @@ fn window_group_few(
 /// fired per row.
 fn window_group(
     ctx: &WindowCtx<'_>,
-    (ws, n_co): (&mut WindowScratch, &mut Vec<u32>),
+    (ws, n_co, gs): (&mut WindowScratch, &mut Vec<u32>, &mut GroupScratch),
     g0: usize,
     i: usize,
     (pblk, cblk, mblk): (&mut [f64], &mut [u64], &[ElemMap]),
@@ -634,8 +662,7 @@ fn window_group(
     let rows = pblk.len() / i.max(1);
     let mut fired = vec![0u64; rows];
     let mut dbits = [0u64; (MAX_DESIRED_BL as usize).div_ceil(64)];
-    let mut short = ShortTrains::default();
-    let mut pending: Vec<(usize, Opener)> = Vec::new();
+    let GroupScratch { short, pending, .. } = gs;
     let wide = i >= WIDE_ROW;
     ws.load(ctx.pulser, mblk);
     for (k, bb) in ctx.samples.clone().enumerate() {
