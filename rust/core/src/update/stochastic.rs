@@ -6,7 +6,7 @@ use crate::error::CoreError;
 use crate::family::Family;
 use crate::par::{fill_with, map_row_blocks_with, row, Par};
 use crate::pulse::{clip, snap, Aggregated, Lane, LaneScratch, Pulser, WindowScratch, LANE_BLOCK};
-use crate::rng::{bernoulli_threshold, first_bits, first_bits_each, tag, Stream};
+use crate::rng::{first_bits, first_bits_each, tag, Stream};
 use crate::simd;
 use crate::spec::{StochasticParams, MAX_DESIRED_BL};
 use crate::tile::{Interrupt, Keyed, Phase, Tile, UpdateStats};
@@ -496,10 +496,27 @@ struct ShortTrains {
     at: Vec<usize>,
     row_words: Vec<u64>,
     thresholds: Vec<u64>,
+    /// The drawn trains' probabilities, whose thresholds are computed together.
+    pds: Vec<f64>,
     bls: Vec<usize>,
     bits: Vec<u64>,
     keyed: Option<Keyed>,
     trains: Vec<usize>,
+}
+
+/// `(rr, r, row)` of the group's rows `rr` in `0..rows` from global row `g0`: replica `r` =
+/// `(g0 + rr) / o` and its row `(g0 + rr) % o`, stepped instead of divided.
+fn row_coords(g0: usize, rows: usize, o: usize) -> impl Iterator<Item = (usize, usize, usize)> {
+    let o = o.max(1);
+    let (mut r, mut rw) = (g0 / o, g0 % o);
+    (0..rows).map(move |rr| {
+        let at = (rr, r, rw);
+        rw += 1;
+        if rw == o {
+            (r, rw) = (r + 1, 0);
+        }
+        at
+    })
 }
 
 /// A windowed group's buffers that live as long as a rayon task (allocated per group, they
@@ -526,6 +543,7 @@ impl ShortTrains {
         self.at.clear();
         self.row_words.clear();
         self.thresholds.clear();
+        self.pds.clear();
         self.bls.clear();
         self.trains.clear();
         // Every replica's d streams of a sample share one key (`Streams::keyed`): the first
@@ -541,8 +559,7 @@ impl ShortTrains {
             self.bits.clear();
             return;
         };
-        for rr in 0..rows {
-            let (r, rw) = ((g0 + rr) / o, (g0 + rr) % o);
+        for (_, r, rw) in row_coords(g0, rows, o) {
             let Some(tr) = ctx.trains.get(r * nb + k) else {
                 self.at.push(Self::EMPTY);
                 continue;
@@ -564,10 +581,14 @@ impl ShortTrains {
             }
             self.at.push(self.row_words.len());
             self.row_words.push(keyed.row_word(r, rw as u64));
-            self.thresholds.push(bernoulli_threshold(pd));
+            self.pds.push(pd);
             self.bls.push(tr.bl);
             self.trains.push(r * nb + k);
         }
+        // bernoulli_threshold(pd) for every train, in vectors: pd is snapped and positive,
+        // so snap(1·|pd|) is pd.
+        self.thresholds.resize(self.pds.len(), 0);
+        simd::bernoulli_thresholds(&self.pds, 1.0, &mut self.thresholds);
         let bls = &self.bls;
         let bl = |t: usize| bls.get(t).copied().unwrap_or(0);
         first_bits_each(
@@ -682,8 +703,8 @@ fn window_group(
         ws.clear_group(if wide { i } else { rows * i });
         pending.clear();
         let mut longest = 0u32;
-        for (rr, (fired, crow)) in fired.iter_mut().zip(cblk.chunks_mut(i.max(1))).enumerate() {
-            let (r, rw) = ((g0 + rr) / o, (g0 + rr) % o);
+        let group_rows = fired.iter_mut().zip(cblk.chunks_mut(i.max(1)));
+        for ((rr, r, rw), (fired, crow)) in row_coords(g0, rows, o).zip(group_rows) {
             let dv = ctx.ds.get((r * b + bb) * o + rw).copied().unwrap_or(0.0);
             let (d_pos, span) = (dv > 0.0, (if wide { 0 } else { rr * i }, i));
             let (n, long, opener) = match short.get(rr, ctx.trains) {
@@ -737,8 +758,7 @@ fn window_group(
         let window = bb / ctx.win - ctx.samples.start / ctx.win;
         let end_key = ctx.end_keys.get(window).copied();
         if let Some(keyed) = end_key.filter(|_| (bb + 1) % ctx.win == 0 || bb + 1 == b) {
-            for rr in 0..fired.len() {
-                let (r, rw) = ((g0 + rr) / o, (g0 + rr) % o);
+            for (rr, r, rw) in row_coords(g0, fired.len(), o) {
                 ws.end_row(keyed.open(r, rw as u64), rr * i, i, pblk);
             }
         }
