@@ -1021,44 +1021,62 @@ impl WindowScratch {
         })
     }
 
-    /// The element's bounds.
     /// Ends the window on the row whose elements start at `base` (`i` of them; KERNEL_SPEC §5):
     /// every element with moments in flight (v > 0) takes the next normal of `s`, in column
     /// order, and its state `prow[t]` becomes `clip(m + sqrt(v)·ξ, lo, hi)`; every other
-    /// element's state is its `m`. The normals are first spread over the columns, then one
-    /// dispatched vector loop ([`end_moments`]) computes the states.
-    pub(crate) fn end_row(&mut self, mut s: Stream, base: usize, i: usize, prow: &mut [f64]) {
+    /// element's state is its `m`. [`WindowScratch::end_normals`], then
+    /// [`WindowScratch::end_span`] (the kernel places a group's rows' normals first, then
+    /// ends them in one pass; the tests end one row).
+    #[cfg(test)]
+    pub(crate) fn end_row(&mut self, s: Stream, base: usize, i: usize, prow: &mut [f64]) {
+        self.end_normals(s, base, i);
+        self.end_span(base, i, prow);
+    }
+
+    /// The normals of a window's end on the row whose elements start at `base` (`i` of them),
+    /// spread over its columns: element t's slot `xi[t]` gets the next normal of `s` if it is
+    /// live (v > 0), in column order (the others' values are never used).
+    pub(crate) fn end_normals(&mut self, mut s: Stream, base: usize, i: usize) {
         let span = base..base + i;
-        let WindowScratch {
-            m,
-            v,
-            lo,
-            hi,
-            normals,
-            xi,
-            ..
-        } = self;
-        let (Some(m), Some(v), Some(lo), Some(hi), Some(p)) = (
-            m.get_mut(span.clone()),
-            v.get_mut(span.clone()),
-            lo.get(span.clone()),
-            hi.get(span.clone()),
-            prow.get_mut(span),
-        ) else {
+        let WindowScratch { v, normals, xi, .. } = self;
+        let Some(v) = v.get(span.clone()) else {
             return;
         };
         let live = v.iter().filter(|&&v| v > 0.0).count();
         normals.clear();
         normals.resize(live, 0.0);
         s.fill_normals(normals);
-        // Column t takes normal `next` if it is live (the others' values are never used).
-        xi.clear();
-        xi.resize(i, 0.0);
+        if xi.len() < base + i {
+            xi.resize(base + i, 0.0);
+        }
+        let Some(xi) = xi.get_mut(span) else {
+            return;
+        };
         let mut next = 0;
         for (x, &vt) in xi.iter_mut().zip(v.iter()) {
             *x = normals.get(next).copied().unwrap_or(0.0);
             next += usize::from(vt > 0.0);
         }
+    }
+
+    /// The states at a window's end of the elements `at..at + len` (rows whose normals
+    /// [`WindowScratch::end_normals`] placed): one dispatched vector loop ([`end_moments`])
+    /// over them all, element by element the form of [`WindowScratch::end_row`].
+    pub(crate) fn end_span(&mut self, at: usize, len: usize, prow: &mut [f64]) {
+        let span = at..at + len;
+        let WindowScratch {
+            m, v, lo, hi, xi, ..
+        } = self;
+        let (Some(m), Some(v), Some(lo), Some(hi), Some(xi), Some(p)) = (
+            m.get_mut(span.clone()),
+            v.get_mut(span.clone()),
+            lo.get(span.clone()),
+            hi.get(span.clone()),
+            xi.get(span.clone()),
+            prow.get_mut(span),
+        ) else {
+            return;
+        };
         end_moments(EndRow {
             m,
             v,
@@ -1069,6 +1087,7 @@ impl WindowScratch {
         });
     }
 
+    /// The element's bounds.
     pub(crate) fn bounds(&self, t: usize) -> (f64, f64) {
         (
             self.lo.get(t).copied().unwrap_or(f64::NAN),

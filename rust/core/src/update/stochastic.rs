@@ -758,9 +758,11 @@ fn window_group(
         let window = bb / ctx.win - ctx.samples.start / ctx.win;
         let end_key = ctx.end_keys.get(window).copied();
         if let Some(keyed) = end_key.filter(|_| (bb + 1) % ctx.win == 0 || bb + 1 == b) {
+            // Each row's normals from its own stream, then the group's states in one pass.
             for (rr, r, rw) in row_coords(g0, fired.len(), o) {
-                ws.end_row(keyed.open(r, rw as u64), rr * i, i, pblk);
+                ws.end_normals(keyed.open(r, rw as u64), rr * i, i);
             }
+            ws.end_span(0, fired.len() * i, pblk);
         }
     }
     fired
