@@ -48,6 +48,10 @@ struct SampleTrains {
     /// With `dense`: the signs of `active` alone (x_j > 0 for every column j), for the
     /// vectorised tally of a row's sample ([`simd::row_tally`]); empty otherwise.
     signs: Vec<bool>,
+    /// Every column is listed, in column order (`dense`, nearly no zero x): `bits` and
+    /// `signs` have one entry per column and `active` is left empty (its only use would be
+    /// its length).
+    all_columns: bool,
     /// The d trains' streams of the sample (`UPDATE`, sample word); `None` when skipped.
     d_streams: Option<Keyed>,
     /// Per row, its d train's bits when the trains fit one word and the sample is fired one
@@ -801,7 +805,7 @@ fn window_counts(
 ) -> (u64, u32) {
     let (mut total, mut longest) = (0u64, 0u32);
     let span = base..base + i;
-    if tr.active.len() == i {
+    if tr.all_columns || tr.active.len() == i {
         // Every column listed, in column order (`sample_trains` with `dense`): the counts go
         // straight into the row's columns, and the rest are contiguous loops.
         let (Some(ns), Some(ups), Some(cr), Some(signs)) = (
@@ -1026,6 +1030,7 @@ fn sample_trains(
     out.bl = SKIPPED;
     (out.a, out.words, out.d_streams) = (0.0, 0, None);
     out.active.clear();
+    out.all_columns = false;
     out.bits.clear();
     out.signs.clear();
     out.d_bits.clear();
@@ -1099,7 +1104,7 @@ fn sample_trains(
             // been given, and no list is built (least squares' 20 columns are all nonzero).
             row_words.extend((0..x.len()).map(|j| xs.row_word(replica, column(j))));
             first_bits(xs.key(), row_words, all_thresholds, bl, bits);
-            active.extend(x.iter().enumerate().map(|(k, &xv)| (k as u32, xv > 0.0)));
+            out.all_columns = true;
             out.signs.clear();
             out.signs.extend(x.iter().map(|&xv| xv > 0.0));
             (out.bl, out.a, out.words) = (bl, a, full_words);
