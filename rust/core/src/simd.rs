@@ -11,7 +11,7 @@ use multiversion::multiversion;
 
 use crate::family::{specialise, Family};
 use crate::pulse::{snap, Pulser};
-use crate::rng::ceil_u64;
+use crate::rng::bernoulli_threshold;
 use crate::variation::ElemMap;
 
 /// Declares `$name` as `$body` compiled for every dispatch target (the best the CPU has is
@@ -405,9 +405,7 @@ dispatched! {
 /// and threshold 0 (never used). False (nothing done) unless `PER·NB = W`.
 #[inline(always)]
 fn uniform_trains<const NB: usize, const PER: usize, const W: usize>(
-    key: [u32; 2],
-    row_words: &[u64],
-    thresholds: &[u64],
+    (key, row_words, thresholds): ([u32; 2], &[u64], &[u64]),
     out: &mut [u64],
 ) -> bool {
     if NB == 0 || PER * NB != W {
@@ -457,28 +455,20 @@ fn trains_of<const W: usize>(
     thresholds: &[u64],
     out: &mut [u64],
 ) -> bool {
-    let args = (key, row_words, thresholds, out);
+    let args = (key, row_words, thresholds);
     match (W, nb) {
-        (PHILOX_LANES, 1) => call_uniform::<1, 16, W>(args),
-        (PHILOX_LANES, 2) => call_uniform::<2, 8, W>(args),
-        (PHILOX_LANES, 4) => call_uniform::<4, 4, W>(args),
-        (PHILOX_LANES, 8) => call_uniform::<8, 2, W>(args),
-        (PHILOX_LANES, 16) => call_uniform::<16, 1, W>(args),
-        (WIDE_LANES, 1) => call_uniform::<1, 32, W>(args),
-        (WIDE_LANES, 2) => call_uniform::<2, 16, W>(args),
-        (WIDE_LANES, 4) => call_uniform::<4, 8, W>(args),
-        (WIDE_LANES, 8) => call_uniform::<8, 4, W>(args),
-        (WIDE_LANES, 16) => call_uniform::<16, 2, W>(args),
+        (PHILOX_LANES, 1) => uniform_trains::<1, 16, W>(args, out),
+        (PHILOX_LANES, 2) => uniform_trains::<2, 8, W>(args, out),
+        (PHILOX_LANES, 4) => uniform_trains::<4, 4, W>(args, out),
+        (PHILOX_LANES, 8) => uniform_trains::<8, 2, W>(args, out),
+        (PHILOX_LANES, 16) => uniform_trains::<16, 1, W>(args, out),
+        (WIDE_LANES, 1) => uniform_trains::<1, 32, W>(args, out),
+        (WIDE_LANES, 2) => uniform_trains::<2, 16, W>(args, out),
+        (WIDE_LANES, 4) => uniform_trains::<4, 8, W>(args, out),
+        (WIDE_LANES, 8) => uniform_trains::<8, 4, W>(args, out),
+        (WIDE_LANES, 16) => uniform_trains::<16, 2, W>(args, out),
         _ => false,
     }
-}
-
-/// [`uniform_trains`] with its arguments in one tuple.
-#[inline(always)]
-fn call_uniform<const NB: usize, const PER: usize, const W: usize>(
-    (key, row_words, thresholds, out): ([u32; 2], &[u64], &[u64], &mut [u64]),
-) -> bool {
-    uniform_trains::<NB, PER, W>(key, row_words, thresholds, out)
 }
 
 dispatched! {
@@ -604,7 +594,7 @@ dispatched! {
     /// rng.rs), in vectors: with p = snap(b·|x|) and t = p·2³², for 0 ≤ t < 2⁵¹ the nearest
     /// integer r = (t + 2⁵²) − 2⁵² (both exact), the ceiling c = r + (r < t), and c itself is
     /// the bit pattern of c + 2⁵² less that of 2⁵². Every other t (NaN, or 2⁵¹ and above) goes
-    /// through `ceil_u64`. IEEE adds, subtractions, multiplies and compares only: every target
+    /// through `bernoulli_threshold` itself. IEEE adds, subtractions, multiplies and compares only: every target
     /// gives the bits of the scalar form (tested). Never panics.
     fn bernoulli_thresholds / bernoulli_thresholds_scalar /
         [bernoulli_thresholds_avx512, bernoulli_thresholds_avx2, bernoulli_thresholds_popcnt]
@@ -626,9 +616,9 @@ dispatched! {
         }
         if any_far {
             for (o, &xv) in out.iter_mut().zip(x) {
-                let t = snap(b * xv.abs()) * 4_294_967_296.0;
-                if !(0.0..0.5 * TWO_52).contains(&t) {
-                    *o = ceil_u64(t);
+                let p = snap(b * xv.abs());
+                if !(0.0..0.5 * TWO_52).contains(&(p * 4_294_967_296.0)) {
+                    *o = bernoulli_threshold(p);
                 }
             }
         }

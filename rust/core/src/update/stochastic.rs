@@ -39,19 +39,17 @@ struct SampleTrains {
     /// `None` when the sample is skipped (lr, max|x| or max|d| is 0).
     bl: usize,
     a: f64,
-    /// Columns whose x train has at least one bit: (column, sign of x, first word index).
+    /// Without `dense`: the columns whose x train has at least one bit, (column, sign of x).
+    /// Empty with `dense`, where every column is listed.
     active: Vec<(u32, bool)>,
     /// 64-bit words per train: ceil(bl / 64).
     words: usize,
-    /// Bits of the active columns, `words` per column, in `active` order.
+    /// Bits of the listed columns, `words` per column: in `active` order, or with `dense`
+    /// every column's in column order (zero without a train).
     bits: Vec<u64>,
-    /// With `dense`: the signs of `active` alone (x_j > 0 for every column j), for the
-    /// vectorised tally of a row's sample ([`simd::row_tally`]); empty otherwise.
+    /// With `dense`: every column's sign (x_j > 0), for the vectorised tally of a row's
+    /// sample ([`simd::count_tally`], [`simd::row_tally`]); empty otherwise.
     signs: Vec<bool>,
-    /// Every column is listed, in column order (`dense`, nearly no zero x): `bits` and
-    /// `signs` have one entry per column and `active` is left empty (its only use would be
-    /// its length).
-    all_columns: bool,
     /// The d trains' streams of the sample (`UPDATE`, sample word); `None` when skipped.
     d_streams: Option<Keyed>,
     /// Per row, its d train's bits when the trains fit one word and the sample is fired one
@@ -240,17 +238,9 @@ pub(super) fn update(
                             ideal,
                         };
                         let Some(cols) = few else {
-                            return window_group(&ctx, (ws, n_co, gs), g0, i, (pblk, cblk, mblk));
+                            return window_group(&ctx, (ws, gs), g0, i, (pblk, cblk, mblk));
                         };
-                        return window_group_few(
-                            &ctx,
-                            (ws, n_co, gs),
-                            g0,
-                            (i, cols),
-                            pblk,
-                            cblk,
-                            mblk,
-                        );
+                        return window_group_few(&ctx, (ws, gs), g0, (i, cols), pblk, cblk, mblk);
                     }
                     let mut fired = vec![0u64; pblk.len() / i.max(1)];
                     let mut dbits = [0u64; (MAX_DESIRED_BL as usize).div_ceil(64)];
@@ -631,14 +621,14 @@ impl ShortTrains {
 /// order is kept, so every stream is drawn as on whole rows: the same values.
 fn window_group_few(
     ctx: &WindowCtx<'_>,
-    sc: (&mut WindowScratch, &mut Vec<u32>, &mut GroupScratch),
+    sc: (&mut WindowScratch, &mut GroupScratch),
     g0: usize,
     (i, cols): (usize, &[u32]),
     pblk: &mut [f64],
     cblk: &mut [u64],
     mblk: &[ElemMap],
 ) -> Vec<u64> {
-    let (ws, n_co, gs) = sc;
+    let (ws, gs) = sc;
     let rows = pblk.len() / i.max(1);
     let at = |g: usize, c: u32| g * i + c as usize;
     let (mut spots, mut p, mut c, mut m) = (
@@ -656,7 +646,7 @@ fn window_group_few(
     m.clear();
     m.extend(spots.iter().filter_map(|&t| mblk.get(t).copied()));
     let fired = if m.len() == spots.len() {
-        let fired = window_group(ctx, (ws, n_co, gs), g0, cols.len(), (&mut p, &mut c, &m));
+        let fired = window_group(ctx, (ws, gs), g0, cols.len(), (&mut p, &mut c, &m));
         for ((&t, &pv), &cv) in spots.iter().zip(&p).zip(&c) {
             if let (Some(ps), Some(cs)) = (pblk.get_mut(t), cblk.get_mut(t)) {
                 (*ps, *cs) = (pv, cv);
@@ -677,7 +667,7 @@ fn window_group_few(
 /// fired per row.
 fn window_group(
     ctx: &WindowCtx<'_>,
-    (ws, n_co, gs): (&mut WindowScratch, &mut Vec<u32>, &mut GroupScratch),
+    (ws, gs): (&mut WindowScratch, &mut GroupScratch),
     g0: usize,
     i: usize,
     (pblk, cblk, mblk): (&mut [f64], &mut [u64], &[ElemMap]),
@@ -714,7 +704,7 @@ fn window_group(
             let (n, long, opener) = match short.get(rr, ctx.trains) {
                 Some(Short::Empty) => continue,
                 Some(Short::Bits(tr, bits, keyed)) => {
-                    let (n, long) = window_counts((ws, n_co), tr, d_pos, &[bits], span, crow);
+                    let (n, long) = window_counts(ws, tr, d_pos, &[bits], span, crow);
                     (n, long, Opener::At(keyed, r, rw as u64, tr.bl as u64))
                 }
                 None => {
@@ -727,7 +717,7 @@ fn window_group(
                     let Some(dw) = dbits.get(..tr.words) else {
                         continue;
                     };
-                    let (n, long) = window_counts((ws, n_co), tr, d_pos, dw, span, crow);
+                    let (n, long) = window_counts(ws, tr, d_pos, dw, span, crow);
                     (n, long, Opener::Stream(Box::new(s)))
                 }
             };
@@ -793,62 +783,32 @@ impl Opener {
 
 /// One row's sample in a window of samples (KERNEL_SPEC §5, "Windows of samples"): the
 /// coincidences per column into the group's buffers `ws.n`, `ws.up` at `base..base + i`, and
-/// the pulses added to the row's counters `crow`. Returns the row's pulses and its longest
-/// train.
+/// the pulses added to the row's counters `crow`. A window's x trains list every column in
+/// column order (`sample_trains` with `dense`), so the counts go straight into the row's
+/// columns in contiguous loops. Returns the row's pulses and its longest train.
 fn window_counts(
-    (ws, counts): (&mut WindowScratch, &mut Vec<u32>),
+    ws: &mut WindowScratch,
     tr: &SampleTrains,
     d_pos: bool,
     dw: &[u64],
     (base, i): (usize, usize),
     crow: &mut [u64],
 ) -> (u64, u32) {
-    let (mut total, mut longest) = (0u64, 0u32);
     let span = base..base + i;
-    if tr.all_columns || tr.active.len() == i {
-        // Every column listed, in column order (`sample_trains` with `dense`): the counts go
-        // straight into the row's columns, and the rest are contiguous loops.
-        let (Some(ns), Some(ups), Some(cr), Some(signs)) = (
-            ws.n.get_mut(span.clone()),
-            ws.up.get_mut(span),
-            crow.get_mut(..i),
-            tr.signs.get(..i),
-        ) else {
-            return (0, 0);
-        };
-        if let [d] = dw {
-            (total, longest) = simd::count_tally(&tr.bits, *d, signs, d_pos, ns, ups, cr);
-        } else {
-            simd::count_coincidences(&tr.bits, dw, ns);
-            (total, longest) = simd::row_tally(ns, signs, d_pos, ups, cr);
-        }
+    let (Some(ns), Some(ups), Some(cr), Some(signs)) = (
+        ws.n.get_mut(span.clone()),
+        ws.up.get_mut(span),
+        crow.get_mut(..i),
+        tr.signs.get(..i),
+    ) else {
+        return (0, 0);
+    };
+    if let [d] = dw {
+        simd::count_tally(&tr.bits, *d, signs, d_pos, ns, ups, cr)
     } else {
-        // Local slices: through `ws` their lengths would be reloaded on every write.
-        let (Some(ns), Some(ups)) = (ws.n.get_mut(span.clone()), ws.up.get_mut(span)) else {
-            return (0, 0);
-        };
-        for (block, bits) in tr
-            .active
-            .chunks(LANE_BLOCK)
-            .zip(tr.bits.chunks(LANE_BLOCK * tr.words))
-        {
-            counts.clear();
-            counts.resize(block.len(), 0);
-            simd::count_coincidences(bits, dw, counts);
-            for (&(col, x_pos), &n) in block.iter().zip(counts.iter()) {
-                let c = col as usize;
-                if let (Some(nn), Some(up), Some(cr)) =
-                    (ns.get_mut(c), ups.get_mut(c), crow.get_mut(c))
-                {
-                    (*nn, *up) = (n, x_pos != d_pos);
-                    *cr += u64::from(n);
-                }
-                total += u64::from(n);
-                longest = longest.max(n);
-            }
-        }
+        simd::count_coincidences(&tr.bits, dw, ns);
+        simd::row_tally(ns, signs, d_pos, ups, cr)
     }
-    (total, longest)
 }
 
 /// The trains of the row of the group's `i` elements from `at` (their counts and flags from
@@ -1030,7 +990,6 @@ fn sample_trains(
     out.bl = SKIPPED;
     (out.a, out.words, out.d_streams) = (0.0, 0, None);
     out.active.clear();
-    out.all_columns = false;
     out.bits.clear();
     out.signs.clear();
     out.d_bits.clear();
@@ -1064,7 +1023,9 @@ fn sample_trains(
     // The tile column of listed column j (x may be a subset of the row's columns, in order).
     let column = |j: usize| subset.map_or(j, |c| c.get(j).map_or(j, |&c| c as usize)) as u64;
     let (active, bits) = (&mut out.active, &mut out.bits);
-    active.reserve(x.len());
+    if !dense {
+        active.reserve(x.len());
+    }
     bits.reserve(x.len() * full_words);
     if bl <= 64 {
         // Windows draw their d trains by row group (`ShortTrains`); `d_trains` draws them here
@@ -1099,59 +1060,54 @@ fn sample_trains(
         simd::bernoulli_thresholds(x, bs, all_thresholds);
         let zeros = all_thresholds.iter().filter(|&&t| t == 0).count();
         if dense && zeros * 8 <= x.len() {
-            // Every column in order, its train computed from its own threshold: a threshold
-            // of 0 sets no bit, so a column without a train gets the zero bits it would have
-            // been given, and no list is built (least squares' 20 columns are all nonzero).
+            // Every column's train computed from its own threshold: a threshold of 0 sets no
+            // bit, so a column without a train gets the zero bits the list below would give
+            // it, and no list is built (least squares' 20 columns are all nonzero).
             row_words.extend((0..x.len()).map(|j| xs.row_word(replica, column(j))));
             first_bits(xs.key(), row_words, all_thresholds, bl, bits);
-            out.all_columns = true;
-            out.signs.clear();
-            out.signs.extend(x.iter().map(|&xv| xv > 0.0));
-            (out.bl, out.a, out.words) = (bl, a, full_words);
-            out.d_streams = Some(d_streams);
-            return;
-        }
-        for (j, (&xv, &th)) in x.iter().zip(all_thresholds.iter()).enumerate() {
-            if th > 0 {
-                cols.push((j as u32, xv > 0.0));
-                row_words.push(xs.row_word(replica, column(j)));
-                thresholds.push(th);
-            }
-        }
-        first_bits(xs.key(), row_words, thresholds, bl, col_bits);
-        if dense {
-            // Every column in order, its bits zero unless listed above.
-            active.extend(x.iter().enumerate().map(|(k, &xv)| (k as u32, xv > 0.0)));
-            bits.resize(x.len(), 0);
-            for (&(j, _), &acc) in cols.iter().zip(col_bits.iter()) {
-                if let Some(b) = bits.get_mut(j as usize) {
-                    *b = acc;
-                }
-            }
         } else {
-            for (&(j, pos), &acc) in cols.iter().zip(col_bits.iter()) {
-                if acc != 0 {
-                    active.push((j, pos));
-                    bits.push(acc);
+            for (j, (&xv, &th)) in x.iter().zip(all_thresholds.iter()).enumerate() {
+                if th > 0 {
+                    cols.push((j as u32, xv > 0.0));
+                    row_words.push(xs.row_word(replica, column(j)));
+                    thresholds.push(th);
+                }
+            }
+            first_bits(xs.key(), row_words, thresholds, bl, col_bits);
+            if dense {
+                // Every column in order, its bits zero unless listed above.
+                bits.resize(x.len(), 0);
+                for (&(j, _), &acc) in cols.iter().zip(col_bits.iter()) {
+                    if let Some(b) = bits.get_mut(j as usize) {
+                        *b = acc;
+                    }
+                }
+            } else {
+                for (&(j, pos), &acc) in cols.iter().zip(col_bits.iter()) {
+                    if acc != 0 {
+                        active.push((j, pos));
+                        bits.push(acc);
+                    }
                 }
             }
         }
-        dense_signs(dense, active, &mut out.signs);
-        (out.bl, out.a, out.words) = (bl, a, full_words);
-        out.d_streams = Some(d_streams);
-        return;
-    }
-    let mut buf = vec![0u64; full_words];
-    for (j, &xv) in x.iter().enumerate() {
-        let px = snap(bs * xv.abs());
-        buf.fill(0);
-        let set = px > 0.0 && xs.open(replica, column(j)).bernoulli_bits(px, bl, &mut buf);
-        if set || dense {
-            active.push((j as u32, xv > 0.0));
-            bits.extend_from_slice(&buf);
+    } else {
+        let mut buf = vec![0u64; full_words];
+        for (j, &xv) in x.iter().enumerate() {
+            let px = snap(bs * xv.abs());
+            buf.fill(0);
+            let set = px > 0.0 && xs.open(replica, column(j)).bernoulli_bits(px, bl, &mut buf);
+            if dense {
+                bits.extend_from_slice(&buf);
+            } else if set {
+                active.push((j as u32, xv > 0.0));
+                bits.extend_from_slice(&buf);
+            }
         }
     }
-    dense_signs(dense, active, &mut out.signs);
+    if dense {
+        out.signs.extend(x.iter().map(|&xv| xv > 0.0));
+    }
     (out.bl, out.a, out.words) = (bl, a, full_words);
     out.d_streams = Some(d_streams);
 }
@@ -1210,12 +1166,4 @@ fn d_trains(
     sc.row_words
         .extend((0..d.len()).map(|i| keyed.row_word(replica, i as u64)));
     first_bits(keyed.key(), &sc.row_words, &sc.thresholds, bl, out);
-}
-
-/// `out` = the signs of the listed columns when every column is listed (`dense`), else empty.
-fn dense_signs(dense: bool, active: &[(u32, bool)], out: &mut Vec<bool>) {
-    out.clear();
-    if dense {
-        out.extend(active.iter().map(|&(_, pos)| pos));
-    }
 }
