@@ -110,3 +110,48 @@ def test_chunked_noisy_passes_match_the_twin() -> None:
     d = gen.normal(size=(1, 300, 6))
     np.testing.assert_array_equal(tile.forward(x, io=io), twin.forward(x, io.to_spec()))
     np.testing.assert_array_equal(tile.backward(d, io=io), twin.backward(d, io.to_spec()))
+
+
+@pytest.mark.parametrize(
+    ("replicas", "n", "out_size", "in_size", "batch"),
+    [
+        (256, 100, 5, 20, 10),  # the papers' least squares (the small path)
+        (3, 12, 9, 70, 30),  # inputs past the small path's 64
+        (1, 5, 1, 3, 8),  # rows drawn more than once
+    ],
+)
+def test_gathered_residuals_are_take_and_exact_products(
+    replicas: int, n: int, out_size: int, in_size: int, batch: int
+) -> None:
+    gen = np.random.default_rng(replicas + n)
+    w = gen.uniform(-0.9, 0.9, size=(replicas, out_size, in_size))
+    a = gen.normal(size=(replicas, n, in_size))
+    b = gen.normal(size=(replicas, n, out_size))
+    rows = gen.integers(0, n, size=(replicas, batch))
+    # The reference: NumPy's fancy indexing and the index-order sum.
+    x_ref = a[np.arange(replicas)[:, None], rows]
+    d_ref = (_in_order(w, x_ref, transpose=False) - b[np.arange(replicas)[:, None], rows]) / batch
+    for backend in (pt.Backend.RUST, pt.Backend.TWIN):
+        for n_threads in (1, 2):
+            x, d = backend.gathered_residuals(w, a, b, rows, n_threads=n_threads)
+            assert x.shape == (replicas, batch, in_size)
+            assert d.shape == (replicas, batch, out_size)
+            np.testing.assert_array_equal(x, x_ref)
+            np.testing.assert_array_equal(d, d_ref)
+
+
+@pytest.mark.parametrize("backend", [pt.Backend.RUST, pt.Backend.TWIN])
+def test_gathered_residuals_refuse_bad_rows_and_shapes(backend: pt.Backend) -> None:
+    w, a, b = np.ones((2, 3, 4)), np.ones((2, 6, 4)), np.ones((2, 6, 3))
+    for bad in (-1, 6):
+        rows = np.array([[0, 1], [5, bad]])
+        with pytest.raises(pt.ParameterError, match=r"'rows'.*\[0, 6\)"):
+            backend.gathered_residuals(w, a, b, rows)
+    with pytest.raises(pt.ShapeError, match="'rows'"):
+        backend.gathered_residuals(w, a, b, np.zeros((2, 2)))  # floats
+    with pytest.raises(pt.ShapeError, match="'rows'"):
+        backend.gathered_residuals(w, a, b, np.zeros((3, 2), dtype=np.int64))
+    with pytest.raises(pt.ShapeError, match="'b'"):
+        backend.gathered_residuals(w, a, np.ones((2, 5, 3)), np.zeros((2, 2), dtype=np.int64))
+    with pytest.raises(pt.ShapeError, match="'a'"):
+        backend.gathered_residuals(w, np.ones((2, 6, 5)), b, np.zeros((2, 2), dtype=np.int64))

@@ -17,6 +17,7 @@ __all__ = [
     "chunk_work",
     "default_threads",
     "exact_products",
+    "gathered_residuals",
     "normals",
     "parallel_min_work",
     "philox_raw",
@@ -134,3 +135,10 @@ def exact_products(
     transpose: bool = False,
     n_threads: int | None = None,
 ) -> npt.NDArray[np.float64]: ...
+def gathered_residuals(
+    w: npt.NDArray[np.float64],
+    a: npt.NDArray[np.float64],
+    b: npt.NDArray[np.float64],
+    rows: npt.NDArray[np.int64],
+    n_threads: int | None = None,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]: ...

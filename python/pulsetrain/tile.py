@@ -325,6 +325,69 @@ class Backend(enum.Enum):
 
         return twin.exact_products(w, x, transpose=transpose)
 
+    def gathered_residuals(
+        self,
+        w: npt.ArrayLike,
+        a: npt.ArrayLike,
+        b: npt.ArrayLike,
+        rows: npt.ArrayLike,
+        *,
+        n_threads: int | None = None,
+    ) -> tuple[FloatArray, FloatArray]:
+        """Return a least-squares minibatch and its mean-gradient residuals, exactly.
+
+        Replica r's rows ``rows[r]`` of ``a`` and ``b`` are gathered as ``x`` and ``t``, and
+        ``d = (W x - t) / B`` is formed with ``W x`` summed as :meth:`exact_products` sums it:
+        the least-squares gradient ``d xᵀ`` in its two factors, in one call (the Rust backend
+        gathers, multiplies and subtracts in ``_core.gathered_residuals``; the twin's
+        :func:`pulsetrain.twin.gathered_residuals` gives the same bits with NumPy).
+
+        Parameters
+        ----------
+        w : array_like
+            R matrices, (R, out, in), float64.
+        a : array_like
+            Inputs, (R, n, in), float64.
+        b : array_like
+            Targets, (R, n, out), float64.
+        rows : array_like of int
+            (R, B): replica r's minibatch as row numbers in ``[0, n)``.
+        n_threads : int or None, optional
+            Threads (Rust only); the values do not depend on it.
+
+        Returns
+        -------
+        x : numpy.ndarray of float64, shape (R, B, in)
+            The gathered inputs.
+        d : numpy.ndarray of float64, shape (R, B, out)
+            ``(W x - t) / B``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> w = np.ones((1, 1, 2))
+        >>> a = np.arange(6.0).reshape(1, 3, 2)
+        >>> x, d = Backend.RUST.gathered_residuals(w, a, np.zeros((1, 3, 1)), [[2, 0]])
+        >>> x.tolist(), d.tolist()
+        ([[[4.0, 5.0], [0.0, 1.0]]], [[[4.5], [0.5]]])
+        """
+        w = np.ascontiguousarray(w, dtype=np.float64)
+        a = np.ascontiguousarray(a, dtype=np.float64)
+        b = np.ascontiguousarray(b, dtype=np.float64)
+        idx = np.asarray(rows)
+        if self is Backend.RUST:
+            if idx.dtype != np.int64:
+                if idx.size and not np.issubdtype(idx.dtype, np.integer):
+                    raise _shape_error(
+                        "rows", "gathered_residuals", "an int array", f"dtype {idx.dtype}"
+                    )
+                idx = idx.astype(np.int64)
+            x, d = _core.gathered_residuals(w, a, b, np.ascontiguousarray(idx), n_threads)
+            return np.asarray(x), np.asarray(d)
+        from pulsetrain import twin
+
+        return twin.gathered_residuals(w, a, b, idx)
+
 
 @dataclass(frozen=True, slots=True)
 class UpdateStats:

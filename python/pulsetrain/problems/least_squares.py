@@ -139,7 +139,6 @@ class _LeastSquaresInstance(Instance):
         self._noise = _Noise(root, replicas, offset, backend)
         self._backend = backend
         self._batch = n if cfg.batch_size == 0 else min(cfg.batch_size, n)
-        self._replica_index = np.arange(replicas)[:, None]
 
     def initial_weights(self) -> FloatArray:
         return np.full((self.replicas, self.out_size, self.in_size), self.cfg.w0)
@@ -155,18 +154,11 @@ class _LeastSquaresInstance(Instance):
         return self.order[:, pos]
 
     def gradient_factors(self, weights: FloatArray, step: int) -> tuple[FloatArray, FloatArray]:
-        if self._batch == self.cfg.n_samples:
-            # Full batch: every replica's rows in order (copies: the caller owns the factors).
-            x, b = self.a.copy(), self.b
-        else:
-            # Replica r's rows idx[r] as flat row numbers of a and b: `np.take` copies whole
-            # rows, where fancy indexing copied element by element (the same values).
-            rows = (self._replica_index * self.cfg.n_samples + self._rows(step)).ravel()
-            shape = (self.replicas, rows.size // max(self.replicas, 1))
-            x = np.take(self.a.reshape(-1, self.in_size), rows, axis=0).reshape(*shape, -1)
-            b = np.take(self.b.reshape(-1, self.out_size), rows, axis=0).reshape(*shape, -1)
-        # W x summed in index order (the twin's same bits); small: one thread is fastest.
-        d = (self._backend.exact_products(weights, x, n_threads=1) - b) / x.shape[1]
+        # Replica r's rows of A and b gathered, and d = (W x - b) / B with W x summed in index
+        # order (the twin's same bits), in one call; small: one thread is fastest.
+        x, d = self._backend.gathered_residuals(
+            weights, self.a, self.b, self._rows(step), n_threads=1
+        )
         if self.cfg.noise_std > 0.0:
             eps = self.cfg.noise_std * self._noise.draw(step, (self.out_size, self.in_size))
             xe, de = _one_hot_factors(eps)

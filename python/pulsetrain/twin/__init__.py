@@ -33,7 +33,7 @@ from pulsetrain.twin.rng import (
     uniforms,
     ziggurat_normal,
 )
-from pulsetrain.twin.tile import PHASES, TwinTile, exact_products
+from pulsetrain.twin.tile import PHASES, TwinTile, exact_products, gathered_residuals
 from pulsetrain.twin.update import MAX_FREE_BL, UPDATE_KINDS, stochastic_pulse_parameters
 
 __all__ = [
@@ -55,6 +55,7 @@ __all__ = [
     "TwinTile",
     "UpdateSpec",
     "exact_products",
+    "gathered_residuals",
     "normals",
     "philox4x32_10",
     "philox_raw",

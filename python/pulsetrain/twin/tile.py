@@ -38,7 +38,7 @@ from pulsetrain.twin.rng import (
     stream_counters,
 )
 
-__all__ = ["PHASES", "TwinTile", "exact_products"]
+__all__ = ["PHASES", "TwinTile", "exact_products", "gathered_residuals"]
 
 PHASES: Final = (0, 1, 2)
 """Pulse-counter phases: UPDATE=0, TRANSFER=1, CALIBRATION=2."""
@@ -88,6 +88,70 @@ def exact_products(w: ArrayLike, x: ArrayLike, *, transpose: bool = False) -> F6
         col = wa[:, k, :] if transpose else wa[:, :, k]
         y = y + col[:, None, :] * xa[:, :, k, None]
     return y
+
+
+def gathered_residuals(
+    w: ArrayLike, a: ArrayLike, b: ArrayLike, rows: ArrayLike
+) -> tuple[F64, F64]:
+    """Return a least-squares minibatch ``x = a[r, rows[r]]`` and ``(W x - b[r, rows[r]]) / B``.
+
+    The core's ``periphery::gather_rows`` and ``mean_residuals``: replica r's rows ``rows[r]``
+    (B row numbers in ``[0, n)``) of ``a`` (R, n, in) and ``b`` (R, n, out), the products
+    summed as :func:`exact_products` sums them, then one subtraction and one division by B
+    per value.
+
+    Parameters
+    ----------
+    w : array_like
+        (R, out, in).
+    a : array_like
+        Inputs, (R, n, in).
+    b : array_like
+        Targets, (R, n, out).
+    rows : array_like of int
+        (R, B) row numbers in ``[0, n)``.
+
+    Returns
+    -------
+    x : numpy.ndarray
+        (R, B, in), the gathered inputs.
+    d : numpy.ndarray
+        (R, B, out), the mean-gradient residuals.
+
+    Raises
+    ------
+    ShapeError
+        Shapes that do not fit.
+    ParameterError
+        A row number outside ``[0, n)``.
+    """
+    wa = np.asarray(w, dtype=np.float64)
+    aa = np.asarray(a, dtype=np.float64)
+    ba = np.asarray(b, dtype=np.float64)
+    idx = np.asarray(rows)
+    owner = "gathered_residuals"
+    if wa.ndim != 3:
+        raise ShapeError(_message("w", "an array (R, out, in)", wa.shape, owner))
+    r, o, i = wa.shape
+    if aa.ndim != 3 or aa.shape[0] != r or aa.shape[2] != i:
+        raise ShapeError(_message("a", f"an array of shape ({r}, n, {i})", aa.shape, owner))
+    n = aa.shape[1]
+    if ba.shape != (r, n, o):
+        raise ShapeError(_message("b", f"an array of shape ({r}, {n}, {o})", ba.shape, owner))
+    if idx.size and not np.issubdtype(idx.dtype, np.integer):
+        raise ShapeError(_message("rows", "an int array", f"dtype {idx.dtype}", owner))
+    idx = idx.astype(np.intp)
+    if idx.ndim != 2 or idx.shape[0] != r:
+        raise ShapeError(_message("rows", f"an array of shape ({r}, B)", idx.shape, owner))
+    if idx.size and (idx.min() < 0 or idx.max() >= n):
+        bad = idx[(idx < 0) | (idx >= n)][0]
+        raise ParameterError(
+            _message("rows", f"row numbers in the range [0, {n})", int(bad), owner)
+        )
+    flat = (np.arange(r)[:, None] * n + idx).ravel()
+    x = np.take(aa.reshape(-1, i), flat, axis=0).reshape(r, idx.shape[1], i)
+    t = np.take(ba.reshape(-1, o), flat, axis=0).reshape(r, idx.shape[1], o)
+    return x, (exact_products(wa, x) - t) / idx.shape[1]
 
 
 def _exp1(v: float) -> float:

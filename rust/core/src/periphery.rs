@@ -465,6 +465,71 @@ pub fn exact_products(
     out
 }
 
+/// The rows of `src` named by `rows`, replica by replica: `src` holds R blocks of `n` rows of
+/// `width` values, `rows` R·B row numbers (B per replica, each below `n`), and the result is
+/// R·B rows of `width`, row k of replica r being row `rows[r·B + k]` of block r. Least
+/// squares' minibatch (its inputs A and targets b) is gathered this way, the same values as
+/// NumPy's `take` of those rows.
+///
+/// # Errors
+/// `InvalidParameter` naming `rows` for a row number outside `[0, n)`, `Shape` for `src` or
+/// `rows` of the wrong length. Never panics.
+pub fn gather_rows(
+    src: &[f64],
+    rows: &[i64],
+    (r, n, width, b): (usize, usize, usize, usize),
+    owner: &str,
+) -> Result<Vec<f64>, CoreError> {
+    if rows.len() != r * b {
+        return Err(CoreError::shape("rows", owner, &[r, b], &[rows.len()]));
+    }
+    if src.len() != r * n * width {
+        return Err(CoreError::shape("src", owner, &[r, n, width], &[src.len()]));
+    }
+    let mut out = Vec::with_capacity(r * b * width);
+    for (rep, picks) in rows.chunks(b.max(1)).enumerate() {
+        for &k in picks {
+            let at = usize::try_from(k)
+                .ok()
+                .filter(|&k| k < n)
+                .map(|k| (rep * n + k) * width);
+            let Some(part) = at.and_then(|at| src.get(at..at + width)) else {
+                return Err(CoreError::param(
+                    "rows",
+                    owner,
+                    format!("row numbers in the range [0, {n})"),
+                    k,
+                ));
+            };
+            out.extend_from_slice(part);
+        }
+    }
+    Ok(out)
+}
+
+/// The mean-gradient residuals of a least-squares minibatch: `(W_r x − t) / B` for every
+/// sample x of every replica r (`w` R matrices of `rows × cols`, `x` R·B inputs of `cols`, `t`
+/// R·B targets of `rows`), with `W_r x` from [`exact_products`] and then, per value, one IEEE
+/// subtraction and one division by B: the bits of NumPy's `(exact_products(w, x) - t) / B`,
+/// which the twin computes. Inputs of the wrong lengths give zeros. Never panics.
+pub fn mean_residuals(
+    w: &[f64],
+    x: &[f64],
+    t: &[f64],
+    (r, rows, cols, b): (usize, usize, usize, usize),
+    par: Par<'_>,
+) -> Vec<f64> {
+    if t.len() != r * b * rows {
+        return vec![0.0; r * b * rows];
+    }
+    let mut d = exact_products(w, x, (r, rows, cols, b), false, par);
+    let bf = b as f64;
+    for (v, &tv) in d.iter_mut().zip(t) {
+        *v = (*v - tv) / bf;
+    }
+    d
+}
+
 /// Longest input of the small path of [`exact_products`] (its per-replica matrix, padded, is
 /// `len_x × width` values, built once per replica).
 const SMALL_LEN_X: usize = 64;
@@ -1681,6 +1746,58 @@ mod tests {
         // Inputs of the wrong lengths: zeros, no panic.
         let z = exact_products(&[1.0; 5], &[1.0; 3], (1, 2, 2, 1), false, Par::serial());
         assert_eq!(z, vec![0.0, 0.0]);
+    }
+
+    #[test]
+    fn gathered_residuals_are_the_taken_rows_and_exact_products() {
+        // Rows picked with repeats and out of order; d is (W x − t) / B per value, with W x the
+        // bits of exact_products, on one thread and three; bad row numbers and lengths are errors
+        // naming `rows`, never a panic.
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .expect("a rayon pool");
+        let (r, n, o, i, b) = (3, 7, 5, 20, 4);
+        let a = values(r * n * i, 31);
+        let t = values(r * n * o, 32);
+        let w = values(r * o * i, 33);
+        let rows: Vec<i64> = vec![6, 0, 6, 3, 1, 1, 2, 5, 0, 4, 6, 2];
+        let x = gather_rows(&a, &rows, (r, n, i, b), "test").expect("rows in range");
+        let tt = gather_rows(&t, &rows, (r, n, o, b), "test").expect("rows in range");
+        for (k, &row) in rows.iter().enumerate() {
+            let (rep, src) = (k / b, usize::try_from(row).expect("row >= 0"));
+            assert_eq!(
+                bits(&x[k * i..(k + 1) * i]),
+                bits(&a[(rep * n + src) * i..][..i])
+            );
+            assert_eq!(
+                bits(&tt[k * o..(k + 1) * o]),
+                bits(&t[(rep * n + src) * o..][..o])
+            );
+        }
+        let y = exact_products(&w, &x, (r, o, i, b), false, Par::serial());
+        let want: Vec<f64> = y
+            .iter()
+            .zip(&tt)
+            .map(|(v, tv)| (v - tv) / b as f64)
+            .collect();
+        for par in [Par::serial(), Par::on(&pool)] {
+            let d = mean_residuals(&w, &x, &tt, (r, o, i, b), par);
+            assert_eq!(bits(&d), bits(&want));
+        }
+        for bad in [-1i64, 7, i64::MAX, i64::MIN] {
+            let mut rs = rows.clone();
+            rs[5] = bad;
+            let err = gather_rows(&a, &rs, (r, n, i, b), "owner").expect_err("row out of range");
+            let msg = err.to_string();
+            assert!(msg.contains("'rows'") && msg.contains("[0, 7)"), "{msg}");
+        }
+        assert!(gather_rows(&a, &rows[1..], (r, n, i, b), "o").is_err());
+        assert!(gather_rows(&a[1..], &rows, (r, n, i, b), "o").is_err());
+        assert_eq!(
+            mean_residuals(&w, &x, &tt[1..], (r, o, i, b), Par::serial()),
+            vec![0.0; r * b * o]
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use ndarray::Array3;
 use numpy::{
-    Element, PyArray3, PyArrayDescrMethods, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods,
+    Element, PyArrayDescrMethods, PyArrayDyn, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods,
 };
 use pulsetrain_core::error::fmt_shape;
 use pyo3::prelude::*;
@@ -32,13 +32,17 @@ pub(crate) fn copy3_i64(
     copy3_of::<i64>(obj, name, owner, want, "int64")
 }
 
-fn copy3_of<T: Element + Clone>(
+/// Hands `f` the data of a C-contiguous array of dtype `T` and rank `N` whose shape matches
+/// `want` (`None` = any size there), read-only and without a copy, with its shape; the checks
+/// and messages of [`copy3`]. `f` runs with the GIL held (the data stays Python's).
+pub(crate) fn with_array<T: Element, const N: usize, R>(
     obj: &Bound<'_, PyAny>,
     name: &str,
     owner: &str,
-    want: [Option<usize>; 3],
+    want: [Option<usize>; N],
     dtype_name: &str,
-) -> PyResult<Array3<T>> {
+    f: impl FnOnce(&[T], [usize; N]) -> PyResult<R>,
+) -> PyResult<R> {
     let fmt_want = || {
         let dims: Vec<String> = want
             .iter()
@@ -65,12 +69,18 @@ fn copy3_of<T: Element + Clone>(
         )));
     }
     let shape = arr.shape().to_vec();
-    let ok = shape.len() == 3
-        && want
-            .iter()
-            .zip(&shape)
-            .all(|(w, g)| w.is_none_or(|v| v == *g));
-    if !ok {
+    let Ok(dims) = <[usize; N]>::try_from(shape.as_slice()) else {
+        return Err(ShapeError::new_err(format!(
+            "The '{name}' parameter of {owner} must be an array of shape {}. Got an array of shape {} instead.",
+            fmt_want(),
+            fmt_shape(&shape)
+        )));
+    };
+    if !want
+        .iter()
+        .zip(&dims)
+        .all(|(w, g)| w.is_none_or(|v| v == *g))
+    {
         return Err(ShapeError::new_err(format!(
             "The '{name}' parameter of {owner} must be an array of shape {}. Got an array of shape {} instead.",
             fmt_want(),
@@ -82,9 +92,9 @@ fn copy3_of<T: Element + Clone>(
             "The '{name}' parameter of {owner} must be a C-contiguous array. Got a non-contiguous array instead."
         )));
     }
-    let typed = arr.cast::<PyArray3<T>>().map_err(|_| {
+    let typed = arr.cast::<PyArrayDyn<T>>().map_err(|_| {
         ShapeError::new_err(format!(
-            "The '{name}' parameter of {owner} must be a {dtype_name} array of rank 3."
+            "The '{name}' parameter of {owner} must be a {dtype_name} array of rank {N}."
         ))
     })?;
     let ro = typed.try_readonly().map_err(|_| {
@@ -92,25 +102,38 @@ fn copy3_of<T: Element + Clone>(
             "The '{name}' parameter of {owner} must not be mutably borrowed elsewhere while it is read."
         ))
     })?;
-    // A fallible copy: an array Python holds may still be too large to copy twice.
-    let view = ro.as_array();
-    let mut data = Vec::new();
-    data.try_reserve_exact(view.len()).map_err(|_| {
-        ParameterError::new_err(format!(
-            "The '{name}' parameter of {owner} must be small enough to copy. Got an array of shape {} instead.",
-            fmt_shape(&shape)
+    let data = ro.as_slice().map_err(|_| {
+        ShapeError::new_err(format!(
+            "The '{name}' parameter of {owner} must be a C-contiguous array. Got a non-contiguous array instead."
         ))
     })?;
-    // C-contiguous (checked above): one slice copy; the element iterator of a rank-3 view
-    // had cost microseconds per call on a layer's batch.
-    match view.as_slice() {
-        Some(flat) => data.extend_from_slice(flat),
-        None => data.extend(view.iter().cloned()),
-    }
-    Array3::from_shape_vec(view.raw_dim(), data).map_err(|_| {
-        ShapeError::new_err(format!(
-            "The '{name}' parameter of {owner} must be an array of shape {}.",
-            fmt_shape(&shape)
-        ))
+    f(data, dims)
+}
+
+fn copy3_of<T: Element + Clone>(
+    obj: &Bound<'_, PyAny>,
+    name: &str,
+    owner: &str,
+    want: [Option<usize>; 3],
+    dtype_name: &str,
+) -> PyResult<Array3<T>> {
+    with_array::<T, 3, _>(obj, name, owner, want, dtype_name, |flat, dims| {
+        // A fallible copy: an array Python holds may still be too large to copy twice.
+        let mut data = Vec::new();
+        data.try_reserve_exact(flat.len()).map_err(|_| {
+            ParameterError::new_err(format!(
+                "The '{name}' parameter of {owner} must be small enough to copy. Got an array of shape {} instead.",
+                fmt_shape(&dims)
+            ))
+        })?;
+        // C-contiguous (checked): one slice copy; the element iterator of a rank-3 view had
+        // cost microseconds per call on a layer's batch.
+        data.extend_from_slice(flat);
+        Array3::from_shape_vec(dims, data).map_err(|_| {
+            ShapeError::new_err(format!(
+                "The '{name}' parameter of {owner} must be an array of shape {}.",
+                fmt_shape(&dims)
+            ))
+        })
     })
 }

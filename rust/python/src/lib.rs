@@ -219,6 +219,74 @@ fn exact_products<'py>(
     Ok(arr.into_pyarray(py))
 }
 
+/// Least squares' minibatch factors: per replica r the rows `rows[r]` of `a` (R, n, in) and
+/// `b` (R, n, out) gathered as x (R, B, in) and t, and `d = (W_r x − t) / B` (R, B, out), the
+/// products summed as [`exact_products`] sums them. Returns `(x, d)`: the bits of NumPy's
+/// `take` and `(exact_products(w, x) - t) / B`, which the twin computes.
+#[pyfunction]
+#[pyo3(signature = (w, a, b, rows, n_threads = None))]
+#[allow(clippy::type_complexity)]
+fn gathered_residuals<'py>(
+    py: Python<'py>,
+    w: &Bound<'py, PyAny>,
+    a: &Bound<'py, PyAny>,
+    b: &Bound<'py, PyAny>,
+    rows: &Bound<'py, PyAny>,
+    n_threads: Option<i64>,
+) -> PyResult<(Bound<'py, PyArray3<f64>>, Bound<'py, PyArray3<f64>>)> {
+    let owner = "gathered_residuals";
+    let w = arrays::copy3(w, "w", owner, [None, None, None])?;
+    let (r, o, i) = w.dim();
+    // The gathers read a and b in place, with the GIL held; only the products run without it.
+    let (x, t, bsz) = arrays::with_array::<i64, 2, _>(
+        rows,
+        "rows",
+        owner,
+        [Some(r), None],
+        "int64",
+        |idx, [_, bsz]| {
+            let gather = |src: &Bound<'py, PyAny>, name: &str, n: Option<usize>, width: usize| {
+                arrays::with_array::<f64, 3, _>(
+                    src,
+                    name,
+                    owner,
+                    [Some(r), n, Some(width)],
+                    "float64",
+                    |data, [_, n, _]| {
+                        check_alloc(name, owner, bsz, f64_bytes(&[r, bsz, width]))
+                            .map_err(errors::to_py)?;
+                        pulsetrain_core::periphery::gather_rows(
+                            data,
+                            idx,
+                            (r, n, width, bsz),
+                            owner,
+                        )
+                        .map(|v| (v, n))
+                        .map_err(errors::to_py)
+                    },
+                )
+            };
+            let (x, n) = gather(a, "a", None, i)?;
+            let (t, _) = gather(b, "b", Some(n), o)?;
+            Ok((x, t, bsz))
+        },
+    )?;
+    let (x, d) = detach::run_detached(py, n_threads, move |par| {
+        let d = pulsetrain_core::periphery::mean_residuals(
+            w.as_slice().unwrap_or(&[]),
+            &x,
+            &t,
+            (r, o, i, bsz),
+            par,
+        );
+        (x, d)
+    })?;
+    let shape_err = || param_err("rows", owner, "a size that fits in memory", bsz);
+    let x = ndarray::Array3::from_shape_vec((r, bsz, i), x).map_err(|_| shape_err())?;
+    let d = ndarray::Array3::from_shape_vec((r, bsz, o), d).map_err(|_| shape_err())?;
+    Ok((x.into_pyarray(py), d.into_pyarray(py)))
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
@@ -256,5 +324,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(replica_normals, m)?)?;
     m.add_function(wrap_pyfunction!(replica_uniforms, m)?)?;
     m.add_function(wrap_pyfunction!(exact_products, m)?)?;
+    m.add_function(wrap_pyfunction!(gathered_residuals, m)?)?;
     Ok(())
 }
