@@ -445,10 +445,18 @@ fn few_columns(
     samples: std::ops::Range<usize>,
 ) -> Option<Vec<u32>> {
     let mut any = vec![false; i];
+    // Columns not yet seen nonzero: at 0 the answer is `None`, however many samples are left
+    // (dense inputs, as least squares' rows, tell after their first sample).
+    let mut unseen = i;
     for r in 0..rr {
         for bb in samples.clone() {
             for (a, &x) in any.iter_mut().zip(row(xs, r * b + bb, i)) {
-                *a |= x != 0.0;
+                let new = !*a && x != 0.0;
+                *a |= new;
+                unseen -= usize::from(new);
+            }
+            if unseen == 0 {
+                return None;
             }
         }
     }
