@@ -57,9 +57,20 @@ struct SampleTrains {
     /// ([`crate::rng::first_bits`], the rows' first Philox blocks computed together), so that
     /// a row without a train opens no stream; empty otherwise ([`row_d_train`] then draws it).
     d_bits: Vec<u64>,
+    /// The sample's bit length and train scales, from [`sample_scales`] (set by pass 1's first
+    /// loop, read by [`sample_trains`]).
+    scales: Option<Scales>,
 }
 
 const SKIPPED: usize = 0;
+
+/// A sample's bit length `bl` and the scales of its d trains (`a`) and x trains (`bs`).
+#[derive(Clone, Copy, Debug, Default)]
+struct Scales {
+    bl: usize,
+    a: f64,
+    bs: f64,
+}
 
 thread_local! {
     /// The [`SampleTrains`] of the calling thread's last update call, reused by its next: a
@@ -187,16 +198,32 @@ pub(super) fn update(
                             .map(|&j| x.get(j as usize).copied().unwrap_or(0.0)),
                     );
                     let c = (&xc[..], Some(cols));
-                    sample_trains(sc, out, c, d, lr, dw_min, &p, at, true);
+                    sample_trains(sc, out, c, d, at, true);
                     sc.xc = xc;
                     return;
                 }
-                sample_trains(sc, out, (x, None), d, lr, dw_min, &p, at, win > 1);
+                sample_trains(sc, out, (x, None), d, at, win > 1);
             };
             if slots.len() < rr * nb {
                 slots.resize_with(rr * nb, SampleTrains::default);
             }
             let trains = slots.get_mut(..rr * nb).unwrap_or_default();
+            // Every sample's scales first, in a loop of their own: each is a chain of
+            // dependent divisions and square roots, which overlap from sample to sample here
+            // (computed at the head of each sample's trains, the core waited on every one).
+            // x's zeros change no maximum, so the whole row gives the scales of the columns
+            // `few` lists.
+            fill_with(
+                par,
+                trains,
+                || (),
+                |(), t, out: &mut SampleTrains| {
+                    let (r, bb) = (t / nb, start + t % nb);
+                    let x = row(xs, r * b + bb, i);
+                    let d = row(ds, r * b + bb, o);
+                    out.scales = sample_scales(x, d, lr, dw_min, &p);
+                },
+            );
             fill_with(par, trains, TrainScratch::default, one);
             let trains = &*trains;
             // Pass 2 (the closure's value): the pulses per row. Rows go in groups of as many
@@ -973,27 +1000,16 @@ fn aggregated_block(
 /// BL, A, B and the x trains of one sample (shared/theory.md §2.3(c) steps 1–4).
 ///
 /// With `dense` (windows of samples) every column is listed in `active`, in column order, its
-/// bits zero when its train is empty, so that a row's counts fill its columns directly.
-#[allow(clippy::too_many_arguments)]
+/// bits zero when its train is empty, so that a row's counts fill its columns directly. The
+/// bit length and scales are the sample's `scales` ([`sample_scales`]).
 fn sample_trains(
     sc: &mut TrainScratch,
     out: &mut SampleTrains,
     (x, subset): (&[f64], Option<&[u32]>),
     d: &[f64],
-    lr: f64,
-    dw_min: f64,
-    p: &StochasticParams,
     ((xs, d_streams), replica): ((Keyed, Keyed), usize),
     dense: bool,
 ) {
-    let StochasticParams {
-        desired_bl,
-        update_management,
-        update_bl_management,
-        fixed_bl,
-        um_grad_scale,
-        ..
-    } = *p;
     // Skipped until shown otherwise; the vectors keep their buffers.
     out.bl = SKIPPED;
     (out.a, out.words, out.d_streams) = (0.0, 0, None);
@@ -1001,32 +1017,9 @@ fn sample_trains(
     out.bits.clear();
     out.signs.clear();
     out.d_bits.clear();
-    let x_m = max_abs(x);
-    let d_m = um_grad_scale * max_abs(d);
-    if lr == 0.0 || x_m == 0.0 || d_m == 0.0 {
+    let Some(Scales { bl, a, bs }) = out.scales else {
         return;
-    }
-    let k = lr * x_m * d_m / dw_min;
-    let dbl = f64::from(desired_bl);
-    let um = update_management || update_bl_management;
-    let (bl, mut a, mut bs) = if update_bl_management {
-        let bl = k.ceil().min(dbl).max(1.0);
-        let s = (lr / (dw_min * bl)).sqrt();
-        (bl, s, s)
-    } else if fixed_bl || dw_min * dbl >= lr {
-        let s = (lr / (dw_min * dbl)).sqrt();
-        (dbl, s, s)
-    } else {
-        // The free bit length is capped at MAX_DESIRED_BL slots, the longest train kept.
-        let cap = f64::from(MAX_DESIRED_BL);
-        ((lr / dw_min).ceil().clamp(1.0, cap), 1.0, 1.0)
     };
-    if um {
-        let d2 = d_m * (dbl / k).min(1.0);
-        a *= (x_m / d2).sqrt();
-        bs *= (d2 / x_m).sqrt();
-    }
-    let bl = bl as usize;
     let full_words = bl.div_ceil(64);
     // The tile column of listed column j (x may be a subset of the row's columns, in order).
     let column = |j: usize| subset.map_or(j, |c| c.get(j).map_or(j, |&c| c as usize)) as u64;
@@ -1118,6 +1111,55 @@ fn sample_trains(
     }
     (out.bl, out.a, out.words) = (bl, a, full_words);
     out.d_streams = Some(d_streams);
+}
+
+/// A sample's bit length and train scales (KERNEL_SPEC §3): `None` when it is skipped (lr,
+/// max |x| or max |d| is 0).
+fn sample_scales(
+    x: &[f64],
+    d: &[f64],
+    lr: f64,
+    dw_min: f64,
+    p: &StochasticParams,
+) -> Option<Scales> {
+    let StochasticParams {
+        desired_bl,
+        update_management,
+        update_bl_management,
+        fixed_bl,
+        um_grad_scale,
+        ..
+    } = *p;
+    let x_m = max_abs(x);
+    let d_m = um_grad_scale * max_abs(d);
+    if lr == 0.0 || x_m == 0.0 || d_m == 0.0 {
+        return None;
+    }
+    let k = lr * x_m * d_m / dw_min;
+    let dbl = f64::from(desired_bl);
+    let um = update_management || update_bl_management;
+    let (bl, mut a, mut bs) = if update_bl_management {
+        let bl = k.ceil().min(dbl).max(1.0);
+        let s = (lr / (dw_min * bl)).sqrt();
+        (bl, s, s)
+    } else if fixed_bl || dw_min * dbl >= lr {
+        let s = (lr / (dw_min * dbl)).sqrt();
+        (dbl, s, s)
+    } else {
+        // The free bit length is capped at MAX_DESIRED_BL slots, the longest train kept.
+        let cap = f64::from(MAX_DESIRED_BL);
+        ((lr / dw_min).ceil().clamp(1.0, cap), 1.0, 1.0)
+    };
+    if um {
+        let d2 = d_m * (dbl / k).min(1.0);
+        a *= (x_m / d2).sqrt();
+        bs *= (d2 / x_m).sqrt();
+    }
+    Some(Scales {
+        bl: bl as usize,
+        a,
+        bs,
+    })
 }
 
 /// max |v| over `v` (0 when empty), in eight running maxima: the inputs are finite (checked
