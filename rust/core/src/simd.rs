@@ -625,6 +625,64 @@ dispatched! {
     }
 }
 
+/// The update-management rule of [`sample_scales`]: the desired bit length (as f64), whether
+/// the bit length follows the sample (`bl_management`) or is `fixed`, whether the trains'
+/// scales are balanced (`um`), and the longest free train (`cap`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct UmMode {
+    pub desired_bl: f64,
+    pub bl_management: bool,
+    pub fixed: bool,
+    pub um: bool,
+    pub cap: f64,
+}
+
+dispatched! {
+    /// A block of samples' bit lengths and train scales (KERNEL_SPEC §3, `stochastic.rs`'s
+    /// `SampleTrains`): from each sample's max |x| `xm[k]` and max |d| (times the gradient
+    /// scale) `dm[k]`, with `(lr, dw_min)`, `out[0][k]` = its bit length, `out[1][k]` = its d
+    /// trains' scale A and `out[2][k]` = its x trains' scale B. Lane by lane the scalar chain
+    /// (k = lr·x_m·d_m/dw_min; BL and the base scale by the rule; with update management
+    /// A·√(x_m/d₂), B·√(d₂/x_m) for d₂ = d_m·min(BL_des/k, 1)): IEEE multiplies, divisions,
+    /// square roots and compares only, no FMA, so every target gives the same bits. Samples
+    /// with lr, x_m or d_m zero are the caller's to skip (their lanes hold what the chain
+    /// gives). Never panics.
+    fn sample_scales / sample_scales_scalar /
+        [sample_scales_avx512, sample_scales_avx2, sample_scales_popcnt]
+        (xm: &[f64; 64], dm: &[f64; 64], lr_dw: (f64, f64), mode: UmMode, out: &mut [[f64; 64]; 3])
+    {
+        let (lr, dw_min) = lr_dw;
+        let dbl = mode.desired_bl;
+        let [bls, a_s, bs_s] = out;
+        for k in 0..64 {
+            let (x_m, d_m) = (xm[k], dm[k]);
+            let kk = lr * x_m * d_m / dw_min;
+            let (bl, mut a, mut bs) = if mode.bl_management {
+                let bl = kk.ceil().min(dbl).max(1.0);
+                let s = (lr / (dw_min * bl)).sqrt();
+                (bl, s, s)
+            } else if mode.fixed || dw_min * dbl >= lr {
+                let s = (lr / (dw_min * dbl)).sqrt();
+                (dbl, s, s)
+            } else {
+                // `f64::clamp(1.0, cap)`'s steps, without its check that 1 ≤ cap.
+                let c = (lr / dw_min).ceil();
+                let c = if c < 1.0 { 1.0 } else { c };
+                let c = if c > mode.cap { mode.cap } else { c };
+                (c, 1.0, 1.0)
+            };
+            if mode.um {
+                let d2 = d_m * (dbl / kk).min(1.0);
+                a *= (x_m / d2).sqrt();
+                bs *= (d2 / x_m).sqrt();
+            }
+            bls[k] = bl;
+            a_s[k] = a;
+            bs_s[k] = bs;
+        }
+    }
+}
+
 /// Elements per call of [`Family::symmetric_points_lanes`] in [`symmetric_points`].
 const SP_LANES: usize = 32;
 
@@ -1184,6 +1242,95 @@ mod tests {
                     let mut got = vec![u64::MAX; n];
                     f(&xs[..n], b, &mut got);
                     assert_eq!(got, want[..n], "{name}, b {b}, n {n}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_target_gives_the_sample_scales_of_the_scalar_chain() {
+        // Against the chain as `sample_trains` wrote it one sample at a time (f64::clamp
+        // included), for every rule: BL management, fixed BL, the free BL (lr above
+        // dw_min·BL_des), with and without update management; maxima from 2⁻⁶⁰ to 2⁶⁰, ties
+        // of k with BL_des, and a block whose last lanes are zero. Lanes of zero maxima are
+        // skipped by the caller, so only the others are compared.
+        type Scales = fn(&[f64; 64], &[f64; 64], (f64, f64), UmMode, &mut [[f64; 64]; 3]);
+        let reference = |x_m: f64, d_m: f64, lr: f64, dw_min: f64, m: UmMode| {
+            let k = lr * x_m * d_m / dw_min;
+            let dbl = m.desired_bl;
+            let (bl, mut a, mut bs) = if m.bl_management {
+                let bl = k.ceil().min(dbl).max(1.0);
+                let s = (lr / (dw_min * bl)).sqrt();
+                (bl, s, s)
+            } else if m.fixed || dw_min * dbl >= lr {
+                let s = (lr / (dw_min * dbl)).sqrt();
+                (dbl, s, s)
+            } else {
+                ((lr / dw_min).ceil().clamp(1.0, m.cap), 1.0, 1.0)
+            };
+            if m.um {
+                let d2 = d_m * (dbl / k).min(1.0);
+                a *= (x_m / d2).sqrt();
+                bs *= (d2 / x_m).sqrt();
+            }
+            [bl, a, bs]
+        };
+        let mut s = Stream::open([31, 37], 2, 0, 0, 0, 0);
+        for (lr, dw_min) in [
+            (0.01, 1e-3),
+            (0.1, 1e-3),
+            (1.0, 1e-3),
+            (0.5, 0.25),
+            (3e-7, 1e-3),
+        ] {
+            for (bl_management, fixed, um) in [
+                (false, false, true),
+                (false, false, false),
+                (false, true, true),
+                (true, false, true),
+                (true, false, false),
+            ] {
+                for desired_bl in [1.0, 7.0, 31.0, 100.0] {
+                    let mode = UmMode {
+                        desired_bl,
+                        bl_management,
+                        fixed,
+                        um,
+                        cap: 1000.0,
+                    };
+                    let mut xm = [0.0; 64];
+                    let mut dm = [0.0; 64];
+                    for k in 0..60 {
+                        let e = (s.uniform() * 120.0 - 60.0).round();
+                        xm[k] = 2f64.powf(e) * (0.5 + s.uniform());
+                        dm[k] = if k % 9 == 4 {
+                            // k = BL_des exactly.
+                            desired_bl * dw_min / (lr * xm[k])
+                        } else {
+                            2f64.powf(-e / 2.0) * (0.5 + s.uniform())
+                        };
+                    }
+                    let want: Vec<[f64; 3]> = (0..60)
+                        .map(|k| reference(xm[k], dm[k], lr, dw_min, mode))
+                        .collect();
+                    for (name, f) in [
+                        ("dispatched", sample_scales as Scales),
+                        ("scalar", sample_scales_scalar),
+                        ("avx512", sample_scales_avx512),
+                        ("avx2", sample_scales_avx2),
+                        ("popcnt", sample_scales_popcnt),
+                    ] {
+                        let mut out = [[f64::NAN; 64]; 3];
+                        f(&xm, &dm, (lr, dw_min), mode, &mut out);
+                        for (k, w) in want.iter().enumerate() {
+                            let got = [out[0][k], out[1][k], out[2][k]];
+                            assert_eq!(
+                                got.map(f64::to_bits),
+                                w.map(f64::to_bits),
+                                "{name}, lane {k}, lr {lr}, mode {mode:?}"
+                            );
+                        }
+                    }
                 }
             }
         }

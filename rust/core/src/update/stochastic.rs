@@ -4,7 +4,7 @@
 
 use crate::error::CoreError;
 use crate::family::Family;
-use crate::par::{fill_with, map_row_blocks_with, row, Par};
+use crate::par::{fill_with, for_each_row, map_row_blocks_with, row, Par};
 use crate::pulse::{clip, snap, Aggregated, Lane, LaneScratch, Pulser, WindowScratch, LANE_BLOCK};
 use crate::rng::{first_bits, first_bits_each, tag, Stream};
 use crate::simd;
@@ -208,22 +208,37 @@ pub(super) fn update(
                 slots.resize_with(rr * nb, SampleTrains::default);
             }
             let trains = slots.get_mut(..rr * nb).unwrap_or_default();
-            // Every sample's scales first, in a loop of their own: each is a chain of
-            // dependent divisions and square roots, which overlap from sample to sample here
-            // (computed at the head of each sample's trains, the core waited on every one).
-            // x's zeros change no maximum, so the whole row gives the scales of the columns
-            // `few` lists.
-            fill_with(
-                par,
-                trains,
-                || (),
-                |(), t, out: &mut SampleTrains| {
+            // Every sample's scales first, in blocks of samples: max |x| and max |d| per
+            // sample, then each sample's chain of dependent divisions and square roots in the
+            // vector lanes (`simd::sample_scales`; computed at the head of each sample's
+            // trains, the core had waited on every chain). x's zeros change no maximum, so the
+            // whole row gives the scales of the columns `few` lists.
+            for_each_row(par, trains, SCALE_BLOCK, |g, block| {
+                let mut xm = [0.0; SCALE_BLOCK];
+                let mut dm = [0.0; SCALE_BLOCK];
+                for (k, (xv, dv)) in xm
+                    .iter_mut()
+                    .zip(dm.iter_mut())
+                    .enumerate()
+                    .take(block.len())
+                {
+                    let t = g * SCALE_BLOCK + k;
                     let (r, bb) = (t / nb, start + t % nb);
-                    let x = row(xs, r * b + bb, i);
-                    let d = row(ds, r * b + bb, o);
-                    out.scales = sample_scales(x, d, lr, dw_min, &p);
-                },
-            );
+                    *xv = max_abs(row(xs, r * b + bb, i));
+                    *dv = p.um_grad_scale * max_abs(row(ds, r * b + bb, o));
+                }
+                let mut sc = [[0.0; SCALE_BLOCK]; 3];
+                simd::sample_scales(&xm, &dm, (lr, dw_min), um_mode(&p), &mut sc);
+                let [bls, a_s, bs_s] = &sc;
+                for (k, out) in block.iter_mut().enumerate() {
+                    let (x_m, d_m) = (xm[k], dm[k]);
+                    out.scales = (lr != 0.0 && x_m != 0.0 && d_m != 0.0).then(|| Scales {
+                        bl: bls[k] as usize,
+                        a: a_s[k],
+                        bs: bs_s[k],
+                    });
+                }
+            });
             fill_with(par, trains, TrainScratch::default, one);
             let trains = &*trains;
             // Pass 2 (the closure's value): the pulses per row. Rows go in groups of as many
@@ -1113,53 +1128,18 @@ fn sample_trains(
     out.d_streams = Some(d_streams);
 }
 
-/// A sample's bit length and train scales (KERNEL_SPEC §3): `None` when it is skipped (lr,
-/// max |x| or max |d| is 0).
-fn sample_scales(
-    x: &[f64],
-    d: &[f64],
-    lr: f64,
-    dw_min: f64,
-    p: &StochasticParams,
-) -> Option<Scales> {
-    let StochasticParams {
-        desired_bl,
-        update_management,
-        update_bl_management,
-        fixed_bl,
-        um_grad_scale,
-        ..
-    } = *p;
-    let x_m = max_abs(x);
-    let d_m = um_grad_scale * max_abs(d);
-    if lr == 0.0 || x_m == 0.0 || d_m == 0.0 {
-        return None;
+/// Samples per call of [`simd::sample_scales`].
+const SCALE_BLOCK: usize = 64;
+
+/// The update's [`simd::UmMode`]: its bit-length rule and desired bit length.
+fn um_mode(p: &StochasticParams) -> simd::UmMode {
+    simd::UmMode {
+        desired_bl: f64::from(p.desired_bl),
+        bl_management: p.update_bl_management,
+        fixed: p.fixed_bl,
+        um: p.update_management || p.update_bl_management,
+        cap: f64::from(MAX_DESIRED_BL),
     }
-    let k = lr * x_m * d_m / dw_min;
-    let dbl = f64::from(desired_bl);
-    let um = update_management || update_bl_management;
-    let (bl, mut a, mut bs) = if update_bl_management {
-        let bl = k.ceil().min(dbl).max(1.0);
-        let s = (lr / (dw_min * bl)).sqrt();
-        (bl, s, s)
-    } else if fixed_bl || dw_min * dbl >= lr {
-        let s = (lr / (dw_min * dbl)).sqrt();
-        (dbl, s, s)
-    } else {
-        // The free bit length is capped at MAX_DESIRED_BL slots, the longest train kept.
-        let cap = f64::from(MAX_DESIRED_BL);
-        ((lr / dw_min).ceil().clamp(1.0, cap), 1.0, 1.0)
-    };
-    if um {
-        let d2 = d_m * (dbl / k).min(1.0);
-        a *= (x_m / d2).sqrt();
-        bs *= (d2 / x_m).sqrt();
-    }
-    Some(Scales {
-        bl: bl as usize,
-        a,
-        bs,
-    })
 }
 
 /// max |v| over `v` (0 when empty), in eight running maxima: the inputs are finite (checked
