@@ -438,8 +438,14 @@ fn uniform_trains<const NB: usize, const PER: usize, const W: usize>(
                 *a |= x;
             }
         }
-        for (o, &a) in o.iter_mut().zip(&acc) {
-            *o = a;
+        // A whole call's trains stored as one array (element by element, the copy of an
+        // unknown length ≤ PER had been a `memcpy` call per call).
+        if let Some(o) = o.first_chunk_mut::<PER>() {
+            *o = acc;
+        } else {
+            for (o, &a) in o.iter_mut().zip(&acc) {
+                *o = a;
+            }
         }
     }
     true
