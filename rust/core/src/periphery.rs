@@ -1253,16 +1253,22 @@ impl Tile {
         let mut out = vec![0.0; r * o * nc];
         let (state, reference) = (&self.state, &self.reference);
         let f = |g: usize, orow: &mut [f64]| {
-            let mut s = ks.row_stream(g);
             let (prow, rrow) = (row(state, g, i), row(reference, g, i));
-            for (v, &c) in orow.iter_mut().zip(cols) {
+            let exact = |c: usize| {
                 let p = prow.get(c).copied().unwrap_or(0.0);
-                let rf = rrow.get(c).copied().unwrap_or(0.0);
-                *v = if noise_std > 0.0 {
-                    (p - rf) + noise_std * s.normal()
-                } else {
-                    p - rf
-                };
+                p - rrow.get(c).copied().unwrap_or(0.0)
+            };
+            if noise_std > 0.0 {
+                let mut s = ks.row_stream(g);
+                for (v, &c) in orow.iter_mut().zip(cols) {
+                    *v = exact(c) + noise_std * s.normal();
+                }
+            } else {
+                // Nothing is drawn: the row's stream is not opened (residual learning reads
+                // one column of 256 replicas' rows every step).
+                for (v, &c) in orow.iter_mut().zip(cols) {
+                    *v = exact(c);
+                }
             }
         };
         par.run(out.len(), |parallel| {
