@@ -631,6 +631,9 @@ dispatched! {
     }
 }
 
+/// Samples per call of [`sample_scales`].
+pub(crate) const SCALE_LANES: usize = 64;
+
 /// The update-management rule of [`sample_scales`]: the desired bit length (as f64), whether
 /// the bit length follows the sample (`bl_management`) or is `fixed`, whether the trains'
 /// scales are balanced (`um`), and the longest free train (`cap`).
@@ -655,12 +658,18 @@ dispatched! {
     /// gives). Never panics.
     fn sample_scales / sample_scales_scalar /
         [sample_scales_avx512, sample_scales_avx2, sample_scales_popcnt]
-        (xm: &[f64; 64], dm: &[f64; 64], lr_dw: (f64, f64), mode: UmMode, out: &mut [[f64; 64]; 3])
+        (
+            xm: &[f64; SCALE_LANES],
+            dm: &[f64; SCALE_LANES],
+            lr_dw: (f64, f64),
+            mode: UmMode,
+            out: &mut [[f64; SCALE_LANES]; 3],
+        )
     {
         let (lr, dw_min) = lr_dw;
         let dbl = mode.desired_bl;
         let [bls, a_s, bs_s] = out;
-        for k in 0..64 {
+        for k in 0..SCALE_LANES {
             let (x_m, d_m) = (xm[k], dm[k]);
             let kk = lr * x_m * d_m / dw_min;
             let (bl, mut a, mut bs) = if mode.bl_management {

@@ -1129,7 +1129,7 @@ fn sample_trains(
 }
 
 /// Samples per call of [`simd::sample_scales`].
-const SCALE_BLOCK: usize = 64;
+const SCALE_BLOCK: usize = simd::SCALE_LANES;
 
 /// The update's [`simd::UmMode`]: its bit-length rule and desired bit length.
 fn um_mode(p: &StochasticParams) -> simd::UmMode {
