@@ -1,5 +1,6 @@
-//! Checked NumPy → owned ndarray copies. `_core` is strict: float64, C-contiguous, exact
-//! rank and shape, checked here before the GIL is released. Finiteness is the core's check
+//! Checked NumPy arrays: owned ndarray copies ([`copy3`]), or the data read in place with the
+//! GIL held ([`with_array`], whose checks both share). `_core` is strict: float64 (or int64),
+//! C-contiguous, exact rank and shape, checked here before the GIL is released. Finiteness is the core's check
 //! (every `Tile` entry point that takes these arrays rejects NaN and inf, naming the argument,
 //! before it changes state), made once, on the copy, without the GIL.
 
@@ -33,8 +34,9 @@ pub(crate) fn copy3_i64(
 }
 
 /// Hands `f` the data of a C-contiguous array of dtype `T` and rank `N` whose shape matches
-/// `want` (`None` = any size there), read-only and without a copy, with its shape; the checks
-/// and messages of [`copy3`]. `f` runs with the GIL held (the data stays Python's).
+/// `want` (`None` = any size there), read-only and without a copy, with its shape. `f` runs
+/// with the GIL held (the data stays Python's); [`copy3`] copies through it, with the same
+/// checks and messages.
 pub(crate) fn with_array<T: Element, const N: usize, R>(
     obj: &Bound<'_, PyAny>,
     name: &str,

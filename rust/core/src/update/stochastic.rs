@@ -213,6 +213,7 @@ pub(super) fn update(
             // vector lanes (`simd::sample_scales`; computed at the head of each sample's
             // trains, the core had waited on every chain). x's zeros change no maximum, so the
             // whole row gives the scales of the columns `few` lists.
+            let mode = um_mode(&p);
             for_each_row(par, trains, SCALE_BLOCK, |g, block| {
                 let mut xm = [0.0; SCALE_BLOCK];
                 let mut dm = [0.0; SCALE_BLOCK];
@@ -228,7 +229,7 @@ pub(super) fn update(
                     *dv = p.um_grad_scale * max_abs(row(ds, r * b + bb, o));
                 }
                 let mut sc = [[0.0; SCALE_BLOCK]; 3];
-                simd::sample_scales(&xm, &dm, (lr, dw_min), um_mode(&p), &mut sc);
+                simd::sample_scales(&xm, &dm, (lr, dw_min), mode, &mut sc);
                 let [bls, a_s, bs_s] = &sc;
                 for (k, out) in block.iter_mut().enumerate() {
                     let (x_m, d_m) = (xm[k], dm[k]);
